@@ -1,0 +1,137 @@
+// Package planning is PMO's planning core: demand, sizing, placement, scaling policy and
+// assignment. It is plain deterministic Go with no Temporal and no SQL, so the fleet
+// workflow, its activities and the simulator all run exactly the same decisions.
+//
+// Units: bytes, bytes per second, seconds, millicores. In the demo, disk images are a
+// scale model of the inventory (see docs/demo.md); the arithmetic does not care.
+package planning
+
+import "time"
+
+// Size is what a connector is allocated.
+type Size struct {
+	Name              string  `json:"name"`
+	CPUMillis         int     `json:"cpu_millis"`
+	RAMBytes          int64   `json:"ram_bytes"`
+	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	StorageBytes      int64   `json:"storage_bytes"`
+	// MaxTasks caps how many migrations run on the connector at once.
+	MaxTasks int `json:"max_tasks"`
+}
+
+const (
+	kib = int64(1) << 10
+	mib = int64(1) << 20
+	gib = int64(1) << 30
+)
+
+// Sizes are the connector sizes the fleet provisions, smallest first. The bandwidths
+// are real byte rates of the connector process.
+var Sizes = []Size{
+	{Name: "small", CPUMillis: 500, RAMBytes: 256 * mib, BandwidthBytesSec: float64(1 * mib), StorageBytes: 2 * gib, MaxTasks: 2},
+	{Name: "medium", CPUMillis: 1000, RAMBytes: 512 * mib, BandwidthBytesSec: float64(4 * mib), StorageBytes: 8 * gib, MaxTasks: 4},
+	{Name: "large", CPUMillis: 2000, RAMBytes: 1 * gib, BandwidthBytesSec: float64(16 * mib), StorageBytes: 32 * gib, MaxTasks: 8},
+}
+
+// DefaultSize is the size the fleet provisions when nothing asks for another.
+const DefaultSize = "medium"
+
+// SizeNamed returns the standard size with that name.
+func SizeNamed(name string) (Size, bool) {
+	for _, s := range Sizes {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Size{}, false
+}
+
+// ConnectorState is where a connector is in its life.
+type ConnectorState string
+
+// Connector states. Warm means running and polling with minimal allocation; active
+// means it has migrations assigned; draining takes no new work and stops when idle.
+const (
+	StateWarming  ConnectorState = "warming"
+	StateWarm     ConnectorState = "warm"
+	StateActive   ConnectorState = "active"
+	StateDraining ConnectorState = "draining"
+	StateStopped  ConnectorState = "stopped"
+	StateFailed   ConnectorState = "failed"
+)
+
+// Connector is the fleet's view of one connector.
+type Connector struct {
+	ID         string         `json:"id"`
+	Site       string         `json:"site"`
+	State      ConnectorState `json:"state"`
+	Size       Size           `json:"size"`
+	TaskQueue  string         `json:"task_queue"`
+	Migrations []Task         `json:"migrations"`
+	CreatedAt  time.Time      `json:"created_at"`
+	ReadyAt    time.Time      `json:"ready_at,omitzero"`
+	Usage      Usage          `json:"usage"`
+}
+
+// Task is a migration assigned to a connector, with the bandwidth it was given.
+type Task struct {
+	MigrationID       string    `json:"migration_id"`
+	BandwidthBytesSec float64   `json:"bandwidth_bytes_per_sec"`
+	Bytes             int64     `json:"bytes"`
+	Deadline          time.Time `json:"deadline"`
+}
+
+// Usage is what a connector reported about itself most recently.
+type Usage struct {
+	At                    time.Time `json:"at,omitzero"`
+	CPUPercent            float64   `json:"cpu_percent"`
+	RAMBytes              int64     `json:"ram_bytes"`
+	BandwidthUsedBytesSec float64   `json:"bandwidth_used_bytes_per_sec"`
+	ActiveTasks           int       `json:"active_tasks"`
+	StorageUsedBytes      int64     `json:"storage_used_bytes"`
+}
+
+// Reservation is a migration waiting for a connector at its site.
+type Reservation struct {
+	MigrationID string    `json:"migration_id"`
+	WorkflowID  string    `json:"workflow_id"`
+	Site        string    `json:"site"`
+	Bytes       int64     `json:"bytes"`
+	Deadline    time.Time `json:"deadline"`
+	Priority    int       `json:"priority"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// PlannedMigration is known future work: it enters demand as it is, not forecast.
+type PlannedMigration struct {
+	ID            string    `json:"id"`
+	VMID          string    `json:"vm_id"`
+	Site          string    `json:"site"`
+	Bytes         int64     `json:"bytes"`
+	SLATier       string    `json:"sla_tier"`
+	EarliestStart time.Time `json:"earliest_start"`
+	Deadline      time.Time `json:"deadline"`
+}
+
+// SLATier bounds transfer time and downtime, and says which demand quantile to size for.
+type SLATier struct {
+	Name         string        `json:"name"`
+	MaxTransfer  time.Duration `json:"max_transfer"`
+	MaxDowntime  time.Duration `json:"max_downtime"`
+	PlanQuantile float64       `json:"plan_quantile"`
+}
+
+// Demand is the expected number of migration arrivals at a site in one hour.
+type Demand struct {
+	Site string    `json:"site"`
+	Hour time.Time `json:"hour"`
+	// Planned is known work that starts in this hour.
+	Planned float64 `json:"planned"`
+	// PlannedBytes is the bytes of the known work.
+	PlannedBytes float64 `json:"planned_bytes"`
+	// AdhocMean, AdhocLo and AdhocHi are the forecast of other arrivals: the mean and
+	// the 10% and 90% quantiles.
+	AdhocMean float64 `json:"adhoc_mean"`
+	AdhocLo   float64 `json:"adhoc_lo"`
+	AdhocHi   float64 `json:"adhoc_hi"`
+}

@@ -1,0 +1,70 @@
+// Package platform connects a PMO process to the services it runs on: configuration,
+// logging, PostgreSQL and Temporal. Each main wires it with fx.
+package platform
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.uber.org/fx"
+
+	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/store"
+)
+
+// Module provides config.Config, *slog.Logger, *store.Store and client.Client, and
+// closes the connections on stop.
+var Module = fx.Module("platform",
+	fx.Provide(
+		config.Load,
+		NewLogger,
+		NewStore,
+		NewTemporalClient,
+	),
+)
+
+// NewLogger returns a JSON logger on stderr; PMO_LOG_LEVEL=debug shows more.
+func NewLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("PMO_LOG_LEVEL") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// NewStore opens the PostgreSQL store and closes it when the app stops.
+func NewStore(lc fx.Lifecycle, cfg config.Config) (*store.Store, error) {
+	s, err := store.Open(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(s.Close))
+	return s, nil
+}
+
+// DialTemporal connects to the Temporal frontend named by the configuration.
+func DialTemporal(cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+// NewTemporalClient dials Temporal and closes the client when the app stops.
+func NewTemporalClient(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	c, err := DialTemporal(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(c.Close))
+	return c, nil
+}

@@ -1,0 +1,53 @@
+// Package workflows holds PMO's deterministic orchestration: the per-pool FleetWorkflow
+// and the per-migration MigrationWorkflow. It knows nothing of SQL; every side effect
+// is an activity.
+package workflows
+
+// TaskQueue is the control-plane task queue that the worker polls.
+const TaskQueue = "pmo"
+
+// ConnectorTaskQueue is the task queue that connector id polls; transfers for the
+// migrations assigned to it run there.
+func ConnectorTaskQueue(connectorID string) string { return "pmo.connector." + connectorID }
+
+// FleetWorkflowID is the workflow ID of a pool's fleet workflow.
+func FleetWorkflowID(pool string) string { return "fleet-" + pool }
+
+// MigrationWorkflowID is the deterministic workflow ID of a migration.
+func MigrationWorkflowID(migrationID string) string { return "migration-" + migrationID }
+
+// Query names.
+const (
+	// QueryConnectors returns []planning.Connector.
+	QueryConnectors = "connectors"
+	// QueryPlan returns planning.Plan.
+	QueryPlan = "plan"
+	// QueryOverrides returns the active overrides and the recent audit trail.
+	QueryOverrides = "overrides"
+	// QueryMigration returns a MigrationStatus.
+	QueryMigration = "status"
+)
+
+// Update names.
+const (
+	// UpdateScale provisions, resizes or drains connectors: ScaleRequest -> ScaleResult.
+	UpdateScale = "scale"
+	// UpdateSubmitMigration starts a migration child now: MigrationRequest -> MigrationStarted.
+	UpdateSubmitMigration = "submit-migration"
+	// UpdatePlanMigrations registers known future work: []planning.PlannedMigration -> PlanResult.
+	UpdatePlanMigrations = "plan-migrations"
+)
+
+// Signal names.
+const (
+	// SignalOverride carries an Override from an operator.
+	SignalOverride = "override"
+	// SignalReserve asks the fleet for a connector: planning.Reservation.
+	SignalReserve = "reserve"
+	// SignalRelease gives a connector back: Release.
+	SignalRelease = "release"
+	// SignalBreach tells the fleet that a migration broke its SLA: Breach.
+	SignalBreach = "sla-breach"
+	// SignalAssigned tells a migration which connector it got: Assignment.
+	SignalAssigned = "assigned"
+)
