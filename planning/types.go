@@ -71,6 +71,18 @@ type Connector struct {
 	CreatedAt  time.Time      `json:"created_at"`
 	ReadyAt    time.Time      `json:"ready_at,omitzero"`
 	Usage      Usage          `json:"usage"`
+	// Manual connectors were asked for by an operator; autoscaling never drains them.
+	Manual bool `json:"manual"`
+}
+
+// Live reports whether the connector counts towards its site's capacity.
+func (c Connector) Live() bool {
+	return c.State == StateWarming || c.State == StateWarm || c.State == StateActive
+}
+
+// Accepting reports whether new migrations may be assigned to the connector.
+func (c Connector) Accepting() bool {
+	return (c.State == StateWarm || c.State == StateActive) && len(c.Migrations) < c.Size.MaxTasks
 }
 
 // Task is a migration assigned to a connector, with the bandwidth it was given.

@@ -1,0 +1,183 @@
+package planning
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+func medium(t *testing.T) Size {
+	t.Helper()
+	s, ok := SizeNamed("medium")
+	if !ok {
+		t.Fatal("no medium size")
+	}
+	return s
+}
+
+func TestPredictSizesForThroughputAndConcurrency(t *testing.T) {
+	size := medium(t) // 4 MiB/s, 4 tasks: 1 MiB/s per task
+	mb := float64(mib)
+	cases := []struct {
+		name     string
+		demand   Demand
+		quantile float64
+		want     int
+	}{
+		// 3600 arrivals/h of 1 MiB: 1 MiB/s throughput, 1 s each, 1 in flight: 1 connector.
+		{"light", Demand{AdhocLo: 3000, AdhocMean: 3600, AdhocHi: 4000}, 0.5, 1},
+		// 36000/h of 1 MiB: 10 MiB/s, needs ⌈10/4⌉ = 3 connectors; 10 in flight needs ⌈10/4⌉ = 3.
+		{"heavy", Demand{AdhocLo: 30000, AdhocMean: 36000, AdhocHi: 40000}, 0.5, 3},
+		// A strict tier sizes to p90: 48000/h of 1 MiB is 13.3 MiB/s: 4 connectors.
+		{"p90", Demand{AdhocLo: 30000, AdhocMean: 36000, AdhocHi: 48000}, 0.9, 4},
+		// Known work counts as it is: 7200 planned migrations of 1 MiB: 2 MiB/s, 1 connector.
+		{"planned", Demand{Planned: 7200, PlannedBytes: 7200 * mb}, 0.5, 1},
+		{"nothing", Demand{}, 0.5, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.demand.Site, c.demand.Hour = "ams1", t0
+			plan := Predict(PredictInput{
+				Now: t0, Demand: []Demand{c.demand}, Size: size, LeadTime: 30 * time.Minute,
+				Sites: []Site{{ID: "ams1", MeanBytes: mb, StrictestQuantile: c.quantile}},
+			})
+			if len(plan.Targets) != 1 || plan.Targets[0].Connectors != c.want {
+				t.Fatalf("targets %+v, want %d connectors", plan.Targets, c.want)
+			}
+			if plan.Targets[0].BandwidthBytesSec != float64(c.want)*size.BandwidthBytesSec {
+				t.Fatalf("bandwidth %v", plan.Targets[0].BandwidthBytesSec)
+			}
+		})
+	}
+}
+
+func TestPredictLooksAheadByLeadTime(t *testing.T) {
+	size := medium(t)
+	demand := []Demand{
+		{Site: "ams1", Hour: t0, AdhocMean: 0},
+		{Site: "ams1", Hour: t0.Add(time.Hour), AdhocMean: 36000},
+		{Site: "ams1", Hour: t0.Add(5 * time.Hour), AdhocMean: 72000},
+	}
+	site := Site{ID: "ams1", MeanBytes: float64(mib), StrictestQuantile: 0.5}
+	near := Predict(PredictInput{Now: t0.Add(50 * time.Minute), Demand: demand, Sites: []Site{site}, Size: size, LeadTime: 15 * time.Minute})
+	if got := near.Targets[0].Connectors; got != 3 {
+		t.Fatalf("10 minutes before the busy hour: %d connectors, want 3 warm ahead of it", got)
+	}
+	if near.Targets[0].PeakConnectors != 5 {
+		t.Fatalf("peak %d, want 5", near.Targets[0].PeakConnectors)
+	}
+	far := Predict(PredictInput{Now: t0, Demand: demand[:1], Sites: []Site{site}, Size: size, LeadTime: 15 * time.Minute})
+	if far.Targets[0].Connectors != 0 {
+		t.Fatalf("idle hour: %d connectors", far.Targets[0].Connectors)
+	}
+}
+
+func TestPredictReportsBottlenecks(t *testing.T) {
+	size := medium(t)
+	plan := Predict(PredictInput{
+		Now:    t0,
+		Demand: []Demand{{Site: "fra1", Hour: t0, AdhocMean: 36000}},
+		Sites:  []Site{{ID: "fra1", MeanBytes: float64(mib), StrictestQuantile: 0.5, UplinkBytesSec: 100}},
+		Events: []Event{{Site: "fra1", Kind: "maintenance", Severity: "info", Starts: t0.Add(2 * time.Hour), Ends: t0.Add(4 * time.Hour), Detail: "storage firmware"}},
+		Planned: []PlannedMigration{
+			{ID: "big", Site: "fra1", Bytes: 100 * mib, EarliestStart: t0, Deadline: t0.Add(10 * time.Second), SLATier: "gold"},
+			{ID: "late", Site: "fra1", Bytes: mib, EarliestStart: t0.Add(3 * time.Hour), Deadline: t0.Add(5 * time.Hour)},
+		},
+		Tiers: []SLATier{{Name: "gold", MaxTransfer: 20 * time.Second}},
+		Size:  size, LeadTime: time.Hour,
+	})
+	kinds := map[string]int{}
+	for _, b := range plan.Bottlenecks {
+		kinds[b.Kind]++
+		if b.Detail == "" {
+			t.Fatalf("bottleneck without a reason: %+v", b)
+		}
+	}
+	// uplink; the maintenance event itself and the planned migration inside it; the big
+	// migration misses both its window and its tier.
+	if kinds["uplink"] != 1 || kinds["maintenance"] != 2 || kinds["sla"] != 2 {
+		t.Fatalf("bottlenecks %v: %+v", kinds, plan.Bottlenecks)
+	}
+}
+
+func conn(id, site string, state ConnectorState, tasks int) Connector {
+	c := Connector{ID: id, Site: site, State: state, Size: Sizes[1], TaskQueue: "pmo.connector." + id, CreatedAt: t0}
+	for i := range tasks {
+		c.Migrations = append(c.Migrations, Task{MigrationID: id + "-m" + string(rune('a'+i))})
+	}
+	return c
+}
+
+func TestScale(t *testing.T) {
+	conns := []Connector{
+		conn("a1", "ams1", StateWarm, 0),
+		conn("a2", "ams1", StateActive, 1),
+		conn("a3", "ams1", StateWarm, 0),
+		conn("f1", "fra1", StateDraining, 0),
+		conn("f2", "fra1", StateDraining, 1),
+	}
+	conns[2].CreatedAt = t0.Add(time.Minute)
+	targets := []SiteTarget{{Site: "ams1", Connectors: 1}, {Site: "fra1", Connectors: 2}}
+
+	d := Scale(ScaleInput{Targets: targets, Connectors: conns})
+	if len(d.Start) != 2 || d.Start[0].Site != "fra1" {
+		t.Fatalf("start %+v, want 2 at fra1", d.Start)
+	}
+	// ams1 has 3 live and wants 1; a2 is busy so only the idle a1 and a3 go, newest first.
+	if strings.Join(d.Drain, ",") != "a3,a1" {
+		t.Fatalf("drain %v", d.Drain)
+	}
+	if strings.Join(d.Stop, ",") != "f1" {
+		t.Fatalf("stop %v: only the idle draining connector stops", d.Stop)
+	}
+
+	pinned := Scale(ScaleInput{Targets: targets, Connectors: conns, Pins: []Pin{{Site: "ams1", Min: 4}, {Site: "fra1", Max: 1}}})
+	if len(pinned.Start) != 2 || pinned.Start[0].Site != "ams1" || !strings.Contains(pinned.Start[0].Reason, "at least 4") {
+		t.Fatalf("pinned start %+v", pinned.Start)
+	}
+	paused := Scale(ScaleInput{Targets: targets, Connectors: conns, Paused: true})
+	if len(paused.Start) != 0 || len(paused.Drain) != 0 {
+		t.Fatalf("paused autoscaling changed capacity: %+v", paused)
+	}
+	conns[0].Manual = true
+	manual := Scale(ScaleInput{Targets: targets, Connectors: conns})
+	if strings.Join(manual.Drain, ",") != "a3" {
+		t.Fatalf("manual connector drained: %v", manual.Drain)
+	}
+}
+
+func TestAssignEarliestDeadlineFirstWithoutOvercommit(t *testing.T) {
+	conns := []Connector{conn("a1", "ams1", StateWarm, 3), conn("a2", "ams1", StateWarming, 0), conn("f1", "fra1", StateWarm, 0)}
+	waiting := []Reservation{
+		{MigrationID: "late", Site: "ams1", Deadline: t0.Add(time.Hour)},
+		{MigrationID: "soon", Site: "ams1", Deadline: t0.Add(time.Minute)},
+		{MigrationID: "urgent", Site: "ams1", Deadline: t0.Add(2 * time.Hour), Priority: 5},
+		{MigrationID: "frankfurt", Site: "fra1", Deadline: t0},
+		{MigrationID: "nowhere", Site: "lon1", Deadline: t0},
+	}
+	got, after := Assign(conns, waiting)
+	// a1 has one free slot (4 tasks max); a2 is still warming. The high-priority
+	// migration wins the slot, the others wait.
+	if len(got) != 2 || got[0].MigrationID != "frankfurt" && got[1].MigrationID != "frankfurt" {
+		t.Fatalf("assignments %+v", got)
+	}
+	for _, a := range got {
+		if a.MigrationID == "urgent" && a.ConnectorID != "a1" {
+			t.Fatalf("urgent went to %s", a.ConnectorID)
+		}
+		if a.MigrationID == "soon" || a.MigrationID == "late" {
+			t.Fatalf("%s assigned to a full connector", a.MigrationID)
+		}
+		if a.BandwidthBytesSec != Sizes[1].BandwidthBytesSec/4 {
+			t.Fatalf("share %v", a.BandwidthBytesSec)
+		}
+	}
+	if len(after[0].Migrations) != 4 || len(conns[0].Migrations) != 3 {
+		t.Fatalf("input mutated or result wrong: %d %d", len(after[0].Migrations), len(conns[0].Migrations))
+	}
+	if after[2].State != StateActive {
+		t.Fatalf("f1 state %s", after[2].State)
+	}
+}

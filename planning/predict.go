@@ -1,0 +1,241 @@
+package planning
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Site is what planning needs to know about a site.
+type Site struct {
+	ID                string        `json:"id"`
+	UplinkBytesSec    float64       `json:"uplink_bytes_per_sec"`
+	MeanBytes         float64       `json:"mean_bytes"`              // mean bytes per migration, from history or inventory
+	MeanRateBytesSec  float64       `json:"mean_rate_bytes_per_sec"` // mean observed transfer rate, from history
+	StrictestQuantile float64       `json:"strictest_quantile"`      // plan quantile of the strictest SLA tier in use at the site
+	MaxTransfer       time.Duration `json:"max_transfer"`            // tightest max transfer time of the tiers in use
+}
+
+// Event is a maintenance window or anomaly that affects planning.
+type Event struct {
+	Site     string    `json:"site"`
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"`
+	Starts   time.Time `json:"starts"`
+	Ends     time.Time `json:"ends"`
+	Detail   string    `json:"detail"`
+}
+
+// PredictInput is everything Predict decides from.
+type PredictInput struct {
+	Now      time.Time
+	Demand   []Demand
+	Sites    []Site
+	Events   []Event
+	Planned  []PlannedMigration
+	Tiers    []SLATier
+	Size     Size
+	LeadTime time.Duration
+}
+
+// SiteTarget is the capacity a site needs now so that demand arriving within the
+// provisioning lead time finds a warm connector.
+type SiteTarget struct {
+	Site              string  `json:"site"`
+	Connectors        int     `json:"connectors"`
+	Size              string  `json:"size"`
+	CPUMillis         int     `json:"cpu_millis"`
+	RAMBytes          int64   `json:"ram_bytes"`
+	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	StorageBytes      int64   `json:"storage_bytes"`
+	// PeakHour is the hour within the horizon that needs the most connectors.
+	PeakHour       time.Time `json:"peak_hour"`
+	PeakConnectors int       `json:"peak_connectors"`
+	// ExpectedDuration is the expected transfer time of one migration at this site.
+	ExpectedDuration time.Duration `json:"expected_duration"`
+	Reason           string        `json:"reason"`
+}
+
+// Bottleneck is something that will limit migrations, reported before they start.
+type Bottleneck struct {
+	Site   string    `json:"site"`
+	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, storage
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Detail string    `json:"detail"`
+}
+
+// Plan is the fleet's decision for one tick: the connectors each site should have now,
+// what limits the work, and why.
+type Plan struct {
+	GeneratedAt time.Time    `json:"generated_at"`
+	Targets     []SiteTarget `json:"targets"`
+	Bottlenecks []Bottleneck `json:"bottlenecks"`
+	Reasons     []string     `json:"reasons"`
+}
+
+// hourNeed is the capacity one site needs in one hour.
+type hourNeed struct {
+	hour        time.Time
+	arrivals    float64 // migrations per hour at the planned quantile
+	throughput  float64 // bytes per second
+	concurrency float64 // migrations in flight (Little's law)
+	connectors  int
+}
+
+// Predict turns demand into connector targets per site. For each hour h:
+//
+//	arrivals   a = planned + adhoc(q)            (q: the site's strictest tier quantile)
+//	throughput B = (planned bytes + adhoc(q)·mean bytes) / 3600 s
+//	duration   W = mean bytes / per-task rate    (per-task rate = size bandwidth / max tasks)
+//	concurrency L = a/3600 · W                   (Little's law)
+//	connectors n = max(⌈B / size bandwidth⌉, ⌈L / max tasks⌉), at least 1 when a > 0.05
+//
+// The target is the largest n over the hours from now to now + lead time, so that
+// connectors are warm before the work arrives.
+func Predict(in PredictInput) Plan {
+	plan := Plan{GeneratedAt: in.Now}
+	size := in.Size
+	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
+	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
+	for _, site := range in.Sites {
+		var needs []hourNeed
+		for _, d := range in.Demand {
+			if d.Site != site.ID {
+				continue
+			}
+			adhoc := quantileOf(d, site.StrictestQuantile)
+			arrivals := d.Planned + adhoc
+			bytes := d.PlannedBytes + adhoc*site.MeanBytes
+			n := hourNeed{hour: d.Hour, arrivals: arrivals, throughput: bytes / 3600}
+			if perTask > 0 && arrivals > 0 {
+				meanBytes := bytes / arrivals
+				n.concurrency = arrivals / 3600 * (meanBytes / perTask)
+			}
+			n.connectors = max(ceilPos(n.throughput/size.BandwidthBytesSec), ceilPos(n.concurrency/float64(size.MaxTasks)))
+			if n.connectors == 0 && arrivals > 0.05 {
+				n.connectors = 1
+			}
+			needs = append(needs, n)
+		}
+		slices.SortFunc(needs, func(a, b hourNeed) int { return a.hour.Compare(b.hour) })
+		target := SiteTarget{Site: site.ID, Size: size.Name}
+		var peak hourNeed
+		for _, n := range needs {
+			if n.hour.Before(windowEnd) && n.connectors > target.Connectors {
+				target.Connectors = n.connectors
+			}
+			if n.connectors > peak.connectors || peak.hour.IsZero() {
+				peak = n
+			}
+			if site.UplinkBytesSec > 0 && n.throughput > site.UplinkBytesSec {
+				plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{
+					Site: site.ID, Kind: "uplink", From: n.hour, To: n.hour.Add(time.Hour),
+					Detail: fmt.Sprintf("needs %s, uplink carries %s", rate(n.throughput), rate(site.UplinkBytesSec)),
+				})
+			}
+		}
+		target.PeakHour, target.PeakConnectors = peak.hour, peak.connectors
+		target.CPUMillis = target.Connectors * size.CPUMillis
+		target.RAMBytes = int64(target.Connectors) * size.RAMBytes
+		target.BandwidthBytesSec = float64(target.Connectors) * size.BandwidthBytesSec
+		target.StorageBytes = int64(target.Connectors) * size.StorageBytes
+		if perTask > 0 {
+			target.ExpectedDuration = time.Duration(site.MeanBytes / perTask * float64(time.Second)).Round(time.Second)
+		}
+		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
+			site.ID, target.Connectors, size.Name, in.LeadTime, peak.connectors, peak.hour.Format("Mon 15:04"),
+			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
+		plan.Targets = append(plan.Targets, target)
+		plan.Reasons = append(plan.Reasons, target.Reason)
+		if site.MaxTransfer > 0 && target.ExpectedDuration > site.MaxTransfer {
+			plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{
+				Site: site.ID, Kind: "sla", From: in.Now, To: in.Now.Add(site.MaxTransfer),
+				Detail: fmt.Sprintf("a mean migration takes %s on a %s connector share, over the %s SLA",
+					target.ExpectedDuration, size.Name, site.MaxTransfer),
+			})
+		}
+	}
+	plan.Bottlenecks = append(plan.Bottlenecks, eventBottlenecks(in.Events)...)
+	plan.Bottlenecks = append(plan.Bottlenecks, PlannedBottlenecks(in.Planned, in.Tiers, size, in.Events)...)
+	return plan
+}
+
+// PlannedBottlenecks reports, for known work, each SLA that cannot be met: a migration
+// whose window is too short for one connector share, or whose window falls inside a
+// maintenance window at its site.
+func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, events []Event) []Bottleneck {
+	var out []Bottleneck
+	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
+	for _, p := range planned {
+		window := p.Deadline.Sub(p.EarliestStart)
+		need := time.Duration(float64(p.Bytes) / size.BandwidthBytesSec * float64(time.Second))
+		if need > window {
+			out = append(out, Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
+				Detail: fmt.Sprintf("migration %s needs at least %s on a whole %s connector, window is %s",
+					p.ID, need.Round(time.Second), size.Name, window)})
+		} else if shared := time.Duration(float64(p.Bytes) / perTask * float64(time.Second)); shared > window {
+			out = append(out, Bottleneck{Site: p.Site, Kind: "connector", From: p.EarliestStart, To: p.Deadline,
+				Detail: fmt.Sprintf("migration %s needs %s on a shared %s connector, window is %s: it needs a connector to itself",
+					p.ID, shared.Round(time.Second), size.Name, window)})
+		}
+		for _, t := range tiers {
+			if t.Name == p.SLATier && t.MaxTransfer > 0 && need > t.MaxTransfer {
+				out = append(out, Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
+					Detail: fmt.Sprintf("migration %s needs %s, over tier %s's %s maximum transfer time",
+						p.ID, need.Round(time.Second), t.Name, t.MaxTransfer)})
+			}
+		}
+		for _, e := range events {
+			if e.Site == p.Site && e.Kind == "maintenance" && e.Starts.Before(p.Deadline) && e.Ends.After(p.EarliestStart) {
+				out = append(out, Bottleneck{Site: p.Site, Kind: "maintenance", From: e.Starts, To: e.Ends,
+					Detail: fmt.Sprintf("migration %s overlaps maintenance at %s: %s", p.ID, e.Site, e.Detail)})
+			}
+		}
+	}
+	return out
+}
+
+func eventBottlenecks(events []Event) []Bottleneck {
+	out := make([]Bottleneck, 0, len(events))
+	for _, e := range events {
+		out = append(out, Bottleneck{Site: e.Site, Kind: e.Kind, From: e.Starts, To: e.Ends,
+			Detail: fmt.Sprintf("%s %s: %s", e.Severity, e.Kind, e.Detail)})
+	}
+	return out
+}
+
+// quantileOf interpolates the ad-hoc forecast at quantile q through the points
+// (0.1, lo), (0.5, mean) and (0.9, hi); the mean stands in for the median.
+func quantileOf(d Demand, q float64) float64 {
+	switch {
+	case q <= 0.1:
+		return d.AdhocLo
+	case q <= 0.5:
+		return d.AdhocLo + (d.AdhocMean-d.AdhocLo)*(q-0.1)/0.4
+	case q < 0.9:
+		return d.AdhocMean + (d.AdhocHi-d.AdhocMean)*(q-0.5)/0.4
+	default:
+		return d.AdhocHi
+	}
+}
+
+func ceilPos(x float64) int {
+	if x <= 0 || math.IsNaN(x) {
+		return 0
+	}
+	return int(math.Ceil(x - 1e-9))
+}
+
+// rate formats a byte rate for people.
+func rate(bytesPerSec float64) string {
+	switch {
+	case bytesPerSec >= float64(gib):
+		return fmt.Sprintf("%.1f GiB/s", bytesPerSec/float64(gib))
+	case bytesPerSec >= float64(mib):
+		return fmt.Sprintf("%.1f MiB/s", bytesPerSec/float64(mib))
+	default:
+		return fmt.Sprintf("%.1f KiB/s", bytesPerSec/float64(kib))
+	}
+}
