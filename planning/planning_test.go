@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,46 @@ func TestAssignEarliestDeadlineFirstWithoutOvercommit(t *testing.T) {
 	}
 	if after[2].State != StateActive {
 		t.Fatalf("f1 state %s", after[2].State)
+	}
+}
+
+func TestEstimateBatch(t *testing.T) {
+	size := medium(t) // 4 MiB/s, 4 tasks
+	var planned []PlannedMigration
+	// 40 migrations of 36 MiB at ams1 in one hour: 1440 MiB/3600 s = 0.4 MiB/s of
+	// bandwidth, but each needs 36 s at 1 MiB/s per task, 0.4 in flight: 1 connector.
+	for i := range 40 {
+		planned = append(planned, PlannedMigration{ID: fmt.Sprint("a", i), Site: "ams1", Bytes: 36 * mib,
+			EarliestStart: t0, Deadline: t0.Add(time.Hour), SLATier: "silver"})
+	}
+	// 10 of 1440 MiB at fra1 in one hour: 4 MiB/s, but 1440 s each per task, so 4 in
+	// flight; with ad-hoc demand of 3600 × 1 MiB more: 5 MiB/s: 2 connectors.
+	for i := range 10 {
+		planned = append(planned, PlannedMigration{ID: fmt.Sprint("f", i), Site: "fra1", Bytes: 1440 * mib,
+			EarliestStart: t0, Deadline: t0.Add(time.Hour), SLATier: "silver"})
+	}
+	est := EstimateBatch(EstimateInput{
+		Planned: planned,
+		Demand:  []Demand{{Site: "fra1", Hour: t0, AdhocMean: 3600, AdhocLo: 3600, AdhocHi: 3600}},
+		Sites:   []Site{{ID: "fra1", MeanBytes: float64(mib), StrictestQuantile: 0.5}},
+		Tiers:   []SLATier{{Name: "silver", MaxTransfer: time.Hour}},
+		Size:    size,
+	})
+	if len(est.Sites) != 2 {
+		t.Fatalf("sites %+v", est.Sites)
+	}
+	ams, fra := est.Sites[0], est.Sites[1]
+	if ams.Connectors != 1 || ams.Migrations != 40 || ams.Bytes != 40*36*mib {
+		t.Fatalf("ams1 %+v", ams)
+	}
+	if fra.Connectors != 2 {
+		t.Fatalf("fra1 %+v", fra)
+	}
+	// fra1: 14400 MiB over 8 MiB/s = 1800 s; one 1440 MiB migration at 1 MiB/s = 1440 s.
+	if fra.ExpectedDuration != 1800*time.Second || est.ExpectedDuration != fra.ExpectedDuration {
+		t.Fatalf("duration %s / %s", fra.ExpectedDuration, est.ExpectedDuration)
+	}
+	if len(est.Reasons) != 2 || len(est.Bottlenecks) != 0 {
+		t.Fatalf("reasons %v bottlenecks %+v", est.Reasons, est.Bottlenecks)
 	}
 }

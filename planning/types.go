@@ -147,3 +147,26 @@ type Demand struct {
 	AdhocLo   float64 `json:"adhoc_lo"`
 	AdhocHi   float64 `json:"adhoc_hi"`
 }
+
+// Override kinds.
+const (
+	OverridePin    = "pin"
+	OverridePause  = "pause"
+	OverrideResume = "resume"
+	OverrideDrain  = "drain"
+)
+
+// Override is an operator's instruction to the fleet: pin a site's connector count,
+// pause or resume autoscaling, or drain a connector. It says who, why and until when.
+type Override struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Site        string    `json:"site,omitempty"`
+	ConnectorID string    `json:"connector_id,omitempty"`
+	Min         int       `json:"min,omitempty"`
+	Max         int       `json:"max,omitempty"`
+	Who         string    `json:"who"`
+	Why         string    `json:"why"`
+	At          time.Time `json:"at"`
+	Expires     time.Time `json:"expires"`
+}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store"
@@ -67,4 +68,10 @@ func NewTemporalClient(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) 
 	}
 	lc.Append(fx.StopHook(c.Close))
 	return c, nil
+}
+
+// FxLogger routes fx's own events to the JSON logger, so that start-up failures are
+// logged like everything else.
+func FxLogger(logger *slog.Logger) fxevent.Logger {
+	return &fxevent.SlogLogger{Logger: logger}
 }

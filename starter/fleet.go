@@ -3,12 +3,86 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 func fleetCommand(cfg *config.Config) *ffcli.Command {
-	return &ffcli.Command{Name: "fleet", Exec: func(context.Context, []string) error { return errors.New("fleet: not built yet") }}
+	startFlags := flag.NewFlagSet("fleet start", flag.ContinueOnError)
+	pool := startFlags.String("pool", cfg.Pool, "connector pool")
+	tick := startFlags.Duration("tick", cfg.Tick, "planning interval")
+	lead := startFlags.Duration("lead-time", 15*time.Minute, "how long before forecast demand connectors are started")
+	size := startFlags.String("size", "", "connector size the autoscaler provisions (small, medium, large; default medium)")
+	start := &ffcli.Command{
+		Name:       "start",
+		ShortUsage: "starter fleet start [-pool P] [-tick 30s] [-lead-time 15m] [-size medium]",
+		ShortHelp:  "start the pool's fleet workflow; does nothing if it already runs",
+		FlagSet:    startFlags,
+		Exec: func(ctx context.Context, _ []string) error {
+			in := workflows.FleetInput{Pool: *pool, Tick: *tick, LeadTime: *lead, Size: *size}
+			return withTemporal(*cfg, func(tc client.Client) error {
+				run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+					ID: workflows.FleetWorkflowID(*pool), TaskQueue: workflows.TaskQueue,
+					WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+					WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				}, workflows.FleetWorkflow, in)
+				if err != nil {
+					return fmt.Errorf("start fleet %s: %w", *pool, err)
+				}
+				fmt.Printf("fleet %s running: workflow %s, run %s\n", *pool, run.GetID(), run.GetRunID())
+				return nil
+			})
+		},
+	}
+	stopFlags := flag.NewFlagSet("fleet stop", flag.ContinueOnError)
+	stopPool := stopFlags.String("pool", cfg.Pool, "connector pool")
+	reason := stopFlags.String("reason", "stopped by operator", "why, for the workflow history")
+	stop := &ffcli.Command{
+		Name:       "stop",
+		ShortUsage: "starter fleet stop [-pool P] [-reason R]",
+		ShortHelp:  "terminate the pool's fleet workflow (running migrations go on)",
+		FlagSet:    stopFlags,
+		Exec: func(ctx context.Context, _ []string) error {
+			return withTemporal(*cfg, func(tc client.Client) error {
+				err := tc.TerminateWorkflow(ctx, workflows.FleetWorkflowID(*stopPool), "", *reason)
+				var nf *serviceerror.NotFound
+				if errors.As(err, &nf) {
+					fmt.Printf("fleet %s is not running\n", *stopPool)
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("stop fleet %s: %w", *stopPool, err)
+				}
+				fmt.Printf("fleet %s stopped\n", *stopPool)
+				return nil
+			})
+		},
+	}
+	return &ffcli.Command{
+		Name:        "fleet",
+		ShortUsage:  "starter fleet <start|stop> [flags]",
+		ShortHelp:   "start or stop a pool's fleet workflow",
+		Subcommands: []*ffcli.Command{start, stop},
+		Exec:        func(context.Context, []string) error { return flag.ErrHelp },
+	}
+}
+
+// withTemporal dials Temporal, runs f and closes the client.
+func withTemporal(cfg config.Config, f func(client.Client) error) error {
+	tc, err := platform.DialTemporal(cfg, platform.NewLogger())
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return f(tc)
 }

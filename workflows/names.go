@@ -34,8 +34,9 @@ const (
 	UpdateScale = "scale"
 	// UpdateSubmitMigration starts a migration child now: MigrationRequest -> MigrationStarted.
 	UpdateSubmitMigration = "submit-migration"
-	// UpdatePlanMigrations registers known future work: []planning.PlannedMigration -> PlanResult.
-	UpdatePlanMigrations = "plan-migrations"
+	// UpdateForecast predicts what a batch of migrations needs and, when asked, plans
+	// it as known work: ForecastRequest -> ForecastAnswer.
+	UpdateForecast = "forecast"
 )
 
 // Signal names.

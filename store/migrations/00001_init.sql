@@ -60,6 +60,8 @@ CREATE TABLE system_events (
     starts_at   timestamptz NOT NULL,
     ends_at     timestamptz NOT NULL,
     description text NOT NULL DEFAULT '',
+    -- source_key makes inserts from retried activities idempotent
+    source_key  text UNIQUE,
     CHECK (ends_at > starts_at)
 );
 CREATE INDEX system_events_site_time_idx ON system_events (site_id, starts_at, ends_at);

@@ -1,0 +1,298 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/transfer"
+)
+
+// Application error types of the connector's activities, for retry policies and for
+// the workflow to tell failures apart.
+const (
+	ErrTypeInsufficientStorage = "InsufficientStorage"
+	ErrTypeBadDestination      = "BadDestination"
+	ErrTypeBadSource           = "BadSource"
+	ErrTypeSizeMismatch        = "SizeMismatch"
+	ErrTypeChecksumMismatch    = "ChecksumMismatch"
+	ErrTypeBadSize             = "BadSize"
+)
+
+// slotHeartbeat is how often a transfer waiting for a free slot heartbeats, well
+// inside any sensible heartbeat timeout.
+const slotHeartbeat = 2 * time.Second
+
+// Connector holds the data-plane activities that run in one connector process, on
+// that connector's own task queue, and the counters its metrics reporter reads.
+type Connector struct {
+	// ID names the connector in logs and results.
+	ID string
+	// Throttle is the connector's bandwidth, shared by all its transfers.
+	Throttle *transfer.Throttle
+	// TargetDir is where destinations are written.
+	TargetDir string
+	// MaxTasks caps concurrent transfers; 0 means no cap. The worker leaves a few
+	// activity slots above it, so a resize or a pre-warm still runs while every
+	// transfer slot is busy.
+	MaxTasks int
+	// Logger logs with the connector's attributes; nil means slog.Default().
+	Logger *slog.Logger
+
+	// Stats are the counters the metrics reporter reads. They sit in a field rather
+	// than behind methods of Connector because the worker registers every exported
+	// method of Connector as an activity.
+	Stats ConnectorStats
+
+	slotsOnce sync.Once
+	slots     chan struct{}
+	// pending is the bytes that running transfers have still to write, so that
+	// Prepare does not promise the same free space twice.
+	pending atomic.Int64
+}
+
+// ConnectorStats counts a connector's work. It is safe for concurrent use.
+type ConnectorStats struct {
+	active atomic.Int64
+	moved  atomic.Int64
+}
+
+// ActiveTasks is how many transfers are running now.
+func (s *ConnectorStats) ActiveTasks() int { return int(s.active.Load()) }
+
+// BytesMoved is how many bytes this process has written to destinations.
+func (s *ConnectorStats) BytesMoved() int64 { return s.moved.Load() }
+
+// NewConnector returns the connector activities for connector id.
+func NewConnector(id string, throttle *transfer.Throttle, targetDir string, maxTasks int, logger *slog.Logger) *Connector {
+	return &Connector{ID: id, Throttle: throttle, TargetDir: targetDir, MaxTasks: maxTasks, Logger: logger}
+}
+
+func (c *Connector) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+// PrepareInput names a migration about to be transferred and its size.
+type PrepareInput struct {
+	MigrationID string
+	Bytes       int64
+}
+
+// PrepareResult says which connector is ready and how much room it has left.
+type PrepareResult struct {
+	ConnectorID      string
+	FreeStorageBytes int64
+}
+
+// Prepare is the pre-warm step: it makes sure the target directory exists, is
+// writable and has room for the migration's bytes beside the transfers already
+// running. Not enough room is a non-retryable InsufficientStorage error. It changes
+// nothing but the directory's existence, so it is safe to repeat.
+func (c *Connector) Prepare(ctx context.Context, in PrepareInput) (PrepareResult, error) {
+	if in.Bytes < 0 {
+		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("prepare %s: bytes must not be negative, got %d", in.MigrationID, in.Bytes), ErrTypeBadSize, nil)
+	}
+	if err := os.MkdirAll(c.TargetDir, 0o755); err != nil {
+		return PrepareResult{}, fmt.Errorf("prepare %s: target directory: %w", in.MigrationID, err)
+	}
+	probe, err := os.CreateTemp(c.TargetDir, ".prepare-*")
+	if err != nil {
+		return PrepareResult{}, fmt.Errorf("prepare %s: target directory %s is not writable: %w", in.MigrationID, c.TargetDir, err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return PrepareResult{}, fmt.Errorf("prepare %s: remove probe: %w", in.MigrationID, err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(c.TargetDir, &st); err != nil {
+		return PrepareResult{}, fmt.Errorf("prepare %s: statfs %s: %w", in.MigrationID, c.TargetDir, err)
+	}
+	free := max(int64(st.Bavail)*int64(st.Bsize)-c.pending.Load(), 0)
+	if in.Bytes > free {
+		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("prepare %s: connector %s has %d bytes free in %s, the migration needs %d",
+				in.MigrationID, c.ID, free, c.TargetDir, in.Bytes), ErrTypeInsufficientStorage, nil)
+	}
+	c.logger().Info("prepared", "migration", in.MigrationID, "bytes", in.Bytes, "free_bytes", free)
+	return PrepareResult{ConnectorID: c.ID, FreeStorageBytes: free}, nil
+}
+
+// TransferInput says what to copy where. Source is a local path, a file:// URI or an
+// http(s) URL; Destination is a file name relative to the connector's target directory.
+type TransferInput struct {
+	MigrationID   string
+	Source        string
+	Destination   string
+	ExpectedBytes int64
+	// SHA256 is the source's checksum when known (hex). Without it a resumed copy
+	// reads the source once more to verify.
+	SHA256 string
+}
+
+// TransferResult is a finished copy's summary.
+type TransferResult struct {
+	Bytes          int64
+	SHA256         string
+	Seconds        float64
+	AvgBytesPerSec float64
+}
+
+// Transfer copies the migration's disk image into the target directory within the
+// connector's bandwidth. It heartbeats the byte offset written, and a retry resumes
+// from the last heartbeat's offset. A destination that already holds the source's
+// bytes is not copied again. Bad input, a missing source and a size mismatch fail
+// without retry; a checksum mismatch removes the partial file and lets the retry
+// start over.
+func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferResult, error) {
+	dest, err := c.destination(in.Destination)
+	if err != nil {
+		return TransferResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("transfer %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
+	}
+	var offset int64
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &offset); err != nil {
+			c.logger().Warn("unreadable heartbeat details; starting from byte 0", "migration", in.MigrationID, "error", err)
+			offset = 0
+		}
+	}
+	log := c.logger().With("migration", in.MigrationID, "source", in.Source, "destination", dest)
+
+	release, err := c.acquireSlot(ctx, offset)
+	if err != nil {
+		return TransferResult{}, fmt.Errorf("transfer %s: waiting for a transfer slot: %w", in.MigrationID, err)
+	}
+	defer release()
+	c.Stats.active.Add(1)
+	defer c.Stats.active.Add(-1)
+	// Count the remaining bytes as pending until written; whatever is not written
+	// when the attempt ends is given back.
+	remaining := max(in.ExpectedBytes-offset, 0)
+	c.pending.Add(remaining)
+	var written int64
+	defer func() { c.pending.Add(-(remaining - min(written, remaining))) }()
+
+	log.Info("transfer starting", "offset", offset, "expected_bytes", in.ExpectedBytes, "bytes_per_sec", c.Throttle.BytesPerSec())
+	res, err := transfer.Copy(ctx, in.Source, dest, transfer.Options{
+		Offset:         offset,
+		ExpectedSize:   in.ExpectedBytes,
+		ExpectedSHA256: in.SHA256,
+		Throttle:       c.Throttle,
+		Progress:       func(off int64) { activity.RecordHeartbeat(ctx, off) },
+		OnCopy: func(n int) {
+			c.Stats.moved.Add(int64(n))
+			before := written
+			written += int64(n)
+			c.pending.Add(-(min(written, remaining) - min(before, remaining)))
+		},
+	})
+	if err != nil {
+		log.Warn("transfer failed", "error", err, "copied", res.Copied)
+		return TransferResult{}, classify(in.MigrationID, err)
+	}
+	out := TransferResult{Bytes: res.Bytes, SHA256: res.SHA256, Seconds: res.Duration.Seconds()}
+	if out.Seconds > 0 {
+		out.AvgBytesPerSec = float64(res.Copied) / out.Seconds
+	}
+	log.Info("transfer done", "bytes", res.Bytes, "copied", res.Copied, "resumed_from", res.ResumedFrom,
+		"already_complete", res.AlreadyComplete, "seconds", out.Seconds, "sha256", res.SHA256)
+	return out, nil
+}
+
+// destination resolves a relative destination inside the target directory, refusing
+// anything that could escape it.
+func (c *Connector) destination(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", errors.New("destination is required")
+	case filepath.IsAbs(name):
+		return "", fmt.Errorf("destination %q must be relative to the target directory", name)
+	case !filepath.IsLocal(name):
+		return "", fmt.Errorf("destination %q must stay inside the target directory (no \"..\")", name)
+	case filepath.Ext(name) == transfer.PartialSuffix:
+		return "", fmt.Errorf("destination %q must not end in %s", name, transfer.PartialSuffix)
+	}
+	if c.TargetDir == "" {
+		return "", errors.New("the connector has no target directory")
+	}
+	return filepath.Join(c.TargetDir, name), nil
+}
+
+// acquireSlot waits for one of MaxTasks transfer slots, heartbeating the resume offset
+// meanwhile so the wait does not look like a dead connector.
+func (c *Connector) acquireSlot(ctx context.Context, offset int64) (func(), error) {
+	if c.MaxTasks <= 0 {
+		return func() {}, nil
+	}
+	c.slotsOnce.Do(func() { c.slots = make(chan struct{}, c.MaxTasks) })
+	tick := time.NewTicker(slotHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case c.slots <- struct{}{}:
+			return func() { <-c.slots }, nil
+		case <-tick.C:
+			activity.RecordHeartbeat(ctx, offset)
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// classify turns a copy error into what Temporal should do about it.
+func classify(migrationID string, err error) error {
+	msg := fmt.Sprintf("transfer %s: %v", migrationID, err)
+	switch {
+	case errors.Is(err, transfer.ErrNotFound), errors.Is(err, transfer.ErrBadSource):
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeBadSource, err)
+	case errors.Is(err, transfer.ErrSizeMismatch):
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeSizeMismatch, err)
+	case errors.Is(err, transfer.ErrChecksumMismatch):
+		// The partial file is gone, so the retry copies from byte 0.
+		return temporal.NewApplicationErrorWithCause(msg, ErrTypeChecksumMismatch, err)
+	default:
+		return fmt.Errorf("transfer %s: %w", migrationID, err)
+	}
+}
+
+// ApplySizeInput is a connector's new allocation.
+type ApplySizeInput struct {
+	BandwidthBytesSec float64
+}
+
+// ApplySizeResult is the bandwidth in force after the change.
+type ApplySizeResult struct {
+	BandwidthBytesSec float64
+}
+
+// ApplySize changes the connector's bandwidth now; running transfers feel it within a
+// second. Setting the same value twice is harmless.
+func (c *Connector) ApplySize(ctx context.Context, in ApplySizeInput) (ApplySizeResult, error) {
+	if !(in.BandwidthBytesSec > 0) || math.IsInf(in.BandwidthBytesSec, 0) {
+		return ApplySizeResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("apply size to connector %s: bandwidth must be a positive number of bytes per second, got %v", c.ID, in.BandwidthBytesSec),
+			ErrTypeBadSize, nil)
+	}
+	if c.Throttle == nil {
+		return ApplySizeResult{}, fmt.Errorf("apply size to connector %s: no throttle", c.ID)
+	}
+	before := c.Throttle.BytesPerSec()
+	c.Throttle.SetBytesPerSec(in.BandwidthBytesSec)
+	c.logger().Info("bandwidth changed", "from_bytes_per_sec", before, "to_bytes_per_sec", in.BandwidthBytesSec, "active_tasks", c.Stats.ActiveTasks())
+	return ApplySizeResult{BandwidthBytesSec: c.Throttle.BytesPerSec()}, nil
+}

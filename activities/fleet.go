@@ -1,0 +1,426 @@
+// Package activities holds PMO's side effects as Temporal activities: the fleet's
+// control-plane steps on the "pmo" queue and the connector's data-plane steps on each
+// connector's own queue. Every activity is idempotent, because Temporal retries.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/forecast"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/provisioner"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// HistoryWindow is how much migration history the forecast and the site profiles read.
+const HistoryWindow = 28 * 24 * time.Hour
+
+// Fleet holds the control-plane activities and their dependencies.
+type Fleet struct {
+	Store       *store.Store
+	Provisioner provisioner.Provisioner
+	Logger      *slog.Logger
+	// Now is the clock; tests may pin it.
+	Now func() time.Time
+}
+
+// NewFleet returns the fleet activities with the wall clock.
+func NewFleet(s *store.Store, p provisioner.Provisioner, logger *slog.Logger) *Fleet {
+	return &Fleet{Store: s, Provisioner: p, Logger: logger, Now: time.Now}
+}
+
+// CollectInput names the connectors whose health the fleet wants.
+type CollectInput struct {
+	Pool         string
+	ConnectorIDs []string
+}
+
+// ConnectorHealth is a connector's process state, readiness and latest usage.
+type ConnectorHealth struct {
+	ID      string
+	Running bool
+	ReadyAt time.Time
+	Usage   planning.Usage
+}
+
+// CollectResult is the Collect step's small summary.
+type CollectResult struct {
+	Sites      []string
+	Connectors []ConnectorHealth
+}
+
+// Collect reads the sites and, for each connector, whether its process runs, whether it
+// has reported ready, and its latest metrics.
+func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, error) {
+	sites, err := a.Store.Sites(ctx)
+	if err != nil {
+		return CollectResult{}, err
+	}
+	res := CollectResult{Sites: make([]string, len(sites))}
+	for i, s := range sites {
+		res.Sites[i] = s.ID
+	}
+	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)
+	if err != nil {
+		return CollectResult{}, err
+	}
+	for _, h := range health {
+		st, err := a.Provisioner.Status(ctx, h.ID)
+		if err != nil {
+			return CollectResult{}, fmt.Errorf("status of connector %s: %w", h.ID, err)
+		}
+		res.Connectors = append(res.Connectors, ConnectorHealth{ID: h.ID, Running: st.Running, ReadyAt: h.ReadyAt, Usage: h.Usage})
+	}
+	return res, nil
+}
+
+// ForecastInput asks for the demand of the hours [From, From+Hours) at each site, as
+// seen at Now: the models fit on the history before Now.
+type ForecastInput struct {
+	Pool    string
+	Sites   []string
+	Now     time.Time
+	From    time.Time
+	Hours   int
+	Planned []planning.PlannedMigration
+	// Record stores the forecast; a what-if estimate leaves it out.
+	Record bool
+}
+
+// ForecastResult is the demand per site and hour.
+type ForecastResult struct {
+	Model  string
+	Demand []planning.Demand
+}
+
+// forecastQuantiles are the quantiles the fleet plans with; planning interpolates
+// between them for each SLA tier.
+var forecastQuantiles = []float64{0.1, 0.9}
+
+// Forecast builds the demand curve: known planned migrations as they are, plus a
+// seasonal-naive forecast of ad-hoc arrivals from the last four weeks of hourly
+// history (weekly season when two weeks exist, else daily). A site with too little
+// history gets a zero ad-hoc forecast and says so in the model name.
+func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult, error) {
+	now := in.Now.Truncate(time.Hour)
+	from := in.From.Truncate(time.Hour)
+	if from.Before(now) {
+		from = now
+	}
+	// skip is how many forecast steps lie between now and the first hour asked for.
+	skip := int(from.Sub(now) / time.Hour)
+	histHours := int(HistoryWindow / time.Hour)
+	series, err := a.Store.HourlyArrivals(ctx, in.Sites, now.Add(-HistoryWindow), histHours)
+	if err != nil {
+		return ForecastResult{}, err
+	}
+	res := ForecastResult{Model: "snaive168"}
+	for i, site := range in.Sites {
+		activity.RecordHeartbeat(ctx, site)
+		fc, model, err := seasonalNaive(series[i], skip+in.Hours)
+		if err != nil {
+			return ForecastResult{}, fmt.Errorf("forecast %s: %w", site, err)
+		}
+		if model != res.Model {
+			res.Model = model
+		}
+		for h := range in.Hours {
+			hour := from.Add(time.Duration(h) * time.Hour)
+			d := planning.Demand{Site: site, Hour: hour}
+			if fc.Mean != nil {
+				d.AdhocMean, d.AdhocLo, d.AdhocHi = fc.Mean[skip+h], fc.Values[0][skip+h], fc.Values[1][skip+h]
+			}
+			for _, p := range in.Planned {
+				if p.Site == site && !p.EarliestStart.Before(hour) && p.EarliestStart.Before(hour.Add(time.Hour)) {
+					d.Planned++
+					d.PlannedBytes += float64(p.Bytes)
+				}
+			}
+			res.Demand = append(res.Demand, d)
+		}
+	}
+	if in.Record {
+		if err := a.Store.InsertForecast(ctx, in.Pool, now, res.Model, res.Demand); err != nil {
+			return ForecastResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// seasonalNaive fits the longest season the history supports.
+func seasonalNaive(y []float64, h int) (forecast.Forecast, string, error) {
+	for _, period := range []int{168, 24} {
+		m := &forecast.SeasonalNaive{Period: period, NonNegative: true}
+		err := m.Fit(y)
+		if errors.Is(err, forecast.ErrTooShort) {
+			continue
+		}
+		if err != nil {
+			return forecast.Forecast{}, "", err
+		}
+		f, err := m.Forecast(h, forecastQuantiles)
+		return f, fmt.Sprintf("snaive%d", period), err
+	}
+	return forecast.Forecast{}, "none (too little history)", nil
+}
+
+// PredictInput asks for a plan from a demand curve.
+type PredictInput struct {
+	Pool     string
+	Now      time.Time
+	Demand   []planning.Demand
+	Planned  []planning.PlannedMigration
+	Size     string
+	LeadTime time.Duration
+	// Record stores the plan; a what-if estimate leaves it out.
+	Record bool
+}
+
+// Predict turns demand into connector targets with the planning core, reading the
+// site profiles, SLA tiers and events it needs, and records the plan.
+func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, error) {
+	size, ok := planning.SizeNamed(in.Size)
+	if !ok {
+		return planning.Plan{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
+	}
+	sites, err := a.Store.SiteProfiles(ctx, in.Now.Add(-HistoryWindow))
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	tiers, err := a.Store.SLATiers(ctx)
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	horizonEnd := in.Now
+	for _, d := range in.Demand {
+		if end := d.Hour.Add(time.Hour); end.After(horizonEnd) {
+			horizonEnd = end
+		}
+	}
+	events, err := a.Store.Events(ctx, in.Now, horizonEnd)
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	plan := planning.Predict(planning.PredictInput{
+		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
+		Tiers: tiers, Size: size, LeadTime: in.LeadTime,
+	})
+	if in.Record {
+		if err := a.Store.InsertPlan(ctx, in.Pool, plan); err != nil {
+			return planning.Plan{}, err
+		}
+	}
+	return plan, nil
+}
+
+// EstimateInput is a batch of known migrations to size against the forecast.
+type EstimateInput struct {
+	Planned []planning.PlannedMigration
+	Demand  []planning.Demand
+	Size    string
+}
+
+// Estimate sizes a batch of known migrations with the planning core, reading the site
+// profiles, SLA tiers and events of the batch's window.
+func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estimate, error) {
+	size, ok := planning.SizeNamed(in.Size)
+	if !ok {
+		return planning.Estimate{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
+	}
+	if len(in.Planned) == 0 {
+		return planning.Estimate{}, nil
+	}
+	from, to := in.Planned[0].EarliestStart, in.Planned[0].Deadline
+	for _, p := range in.Planned {
+		if p.EarliestStart.Before(from) {
+			from = p.EarliestStart
+		}
+		if p.Deadline.After(to) {
+			to = p.Deadline
+		}
+	}
+	sites, err := a.Store.SiteProfiles(ctx, a.Now().Add(-HistoryWindow))
+	if err != nil {
+		return planning.Estimate{}, err
+	}
+	tiers, err := a.Store.SLATiers(ctx)
+	if err != nil {
+		return planning.Estimate{}, err
+	}
+	events, err := a.Store.Events(ctx, from, to)
+	if err != nil {
+		return planning.Estimate{}, err
+	}
+	return planning.EstimateBatch(planning.EstimateInput{
+		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: events, Tiers: tiers, Size: size,
+	}), nil
+}
+
+// ProvisionInput lists connectors to bring up: new ones, or ones whose process died.
+type ProvisionInput struct {
+	Pool       string
+	Connectors []planning.Connector
+}
+
+// ProvisionResult reports the process of each connector.
+type ProvisionResult struct {
+	PIDs []int
+}
+
+// Provision records each connector and starts its process unless it already runs.
+// Readiness is cleared only before a real start, so a retry after a successful start
+// does not undo the connector's own report that it is ready.
+func (a *Fleet) Provision(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
+	var res ProvisionResult
+	for _, c := range in.Connectors {
+		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
+			return res, err
+		}
+		st, err := a.Provisioner.Status(ctx, c.ID)
+		if err != nil {
+			return res, fmt.Errorf("status of connector %s: %w", c.ID, err)
+		}
+		if !st.Running {
+			if err := a.Store.ResetConnectorReady(ctx, c.ID); err != nil {
+				return res, err
+			}
+			st, err = a.Provisioner.Start(ctx, provisioner.Spec{ID: c.ID, Pool: in.Pool, Site: c.Site, TaskQueue: c.TaskQueue, Size: c.Size})
+			if err != nil {
+				return res, fmt.Errorf("start connector %s: %w", c.ID, err)
+			}
+			a.Logger.Info("connector started", "connector", c.ID, "site", c.Site, "size", c.Size.Name, "pid", st.PID)
+			if err := a.Store.SetConnectorPID(ctx, c.ID, st.PID); err != nil {
+				return res, err
+			}
+		}
+		res.PIDs = append(res.PIDs, st.PID)
+		activity.RecordHeartbeat(ctx, c.ID)
+	}
+	return res, nil
+}
+
+// DecommissionInput lists connectors to stop.
+type DecommissionInput struct {
+	Pool       string
+	Connectors []planning.Connector
+}
+
+// Decommission stops each connector's process and records it as stopped.
+func (a *Fleet) Decommission(ctx context.Context, in DecommissionInput) error {
+	for _, c := range in.Connectors {
+		if err := a.Provisioner.Stop(ctx, c.ID); err != nil {
+			return fmt.Errorf("stop connector %s: %w", c.ID, err)
+		}
+		c.State = planning.StateStopped
+		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
+			return err
+		}
+		a.Logger.Info("connector stopped", "connector", c.ID, "site", c.Site)
+		activity.RecordHeartbeat(ctx, c.ID)
+	}
+	return nil
+}
+
+// SyncConnectorsInput mirrors the fleet's view of its connectors into PostgreSQL.
+type SyncConnectorsInput struct {
+	Pool       string
+	Connectors []planning.Connector
+}
+
+// SyncConnectors writes each connector's state and size.
+func (a *Fleet) SyncConnectors(ctx context.Context, in SyncConnectorsInput) error {
+	for _, c := range in.Connectors {
+		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordOverrideInput is one override and what the fleet did with it.
+type RecordOverrideInput struct {
+	Pool     string
+	Override planning.Override
+	// Action is applied, expired or rejected.
+	Action string
+	Detail string
+	At     time.Time
+}
+
+// RecordOverride writes the override and its audit entry.
+func (a *Fleet) RecordOverride(ctx context.Context, in RecordOverrideInput) error {
+	a.Logger.Info("override "+in.Action, "pool", in.Pool, "override", in.Override.ID, "kind", in.Override.Kind,
+		"who", in.Override.Who, "why", in.Override.Why, "detail", in.Detail)
+	return a.Store.RecordOverride(ctx, in.Pool, in.Override, in.Action, in.Detail, in.At)
+}
+
+// LookupVMInput names a VM.
+type LookupVMInput struct {
+	VMID string
+}
+
+// LookupVM returns the inventory row of a VM, or a non-retryable NotFound error.
+func (a *Fleet) LookupVM(ctx context.Context, in LookupVMInput) (store.VM, error) {
+	vm, err := a.Store.VM(ctx, in.VMID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.VM{}, temporal.NewNonRetryableApplicationError("no VM "+in.VMID+" in the inventory",
+			validation.NotFoundErrorType, err, &validation.Error{Field: "vm_id", Reason: "no VM " + in.VMID + " in the inventory"})
+	}
+	return vm, err
+}
+
+// LookupVMsInput names VMs.
+type LookupVMsInput struct {
+	VMIDs []string
+}
+
+// LookupVMs returns the inventory rows of the VMs in the order given, or a
+// non-retryable NotFound error naming the first unknown one.
+func (a *Fleet) LookupVMs(ctx context.Context, in LookupVMsInput) ([]store.VM, error) {
+	out := make([]store.VM, 0, len(in.VMIDs))
+	for i, id := range in.VMIDs {
+		vm, err := a.Store.VM(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			fe := &validation.Error{Field: fmt.Sprintf("vm_ids[%d]", i), Reason: "no VM " + id + " in the inventory"}
+			return nil, temporal.NewNonRetryableApplicationError(fe.Error(), validation.NotFoundErrorType, err, fe)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vm)
+	}
+	return out, nil
+}
+
+// RecordOutcome writes a finished migration into the history that feeds the forecast.
+func (a *Fleet) RecordOutcome(ctx context.Context, m store.Migration) error {
+	a.Logger.Info("migration ended", "migration", m.ID, "vm", m.VMID, "site", m.Site, "connector", m.ConnectorID,
+		"outcome", m.Outcome, "bytes", m.Bytes, "seconds", m.EndedAt.Sub(m.StartedAt).Seconds())
+	return a.Store.InsertMigration(ctx, m)
+}
+
+// RecordBreachInput describes an SLA breach.
+type RecordBreachInput struct {
+	MigrationID string
+	Site        string
+	ConnectorID string
+	Deadline    time.Time
+	MaxTransfer time.Duration
+}
+
+// RecordBreach writes the breach as an anomaly event at the site, once.
+func (a *Fleet) RecordBreach(ctx context.Context, in RecordBreachInput) error {
+	a.Logger.Warn("SLA breached", "migration", in.MigrationID, "site", in.Site, "connector", in.ConnectorID, "deadline", in.Deadline)
+	return a.Store.InsertEvent(ctx, "sla-breach/"+in.MigrationID, planning.Event{
+		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute),
+		Detail: fmt.Sprintf("migration %s on connector %s exceeded its %s maximum transfer time", in.MigrationID, in.ConnectorID, in.MaxTransfer),
+	})
+}

@@ -1,0 +1,187 @@
+// Command connector runs one PMO connector: a Temporal worker on the connector's own
+// task queue (pmo.connector.<id>) that moves disk images within its bandwidth limit,
+// records its readiness and reports its metrics to PostgreSQL. The process
+// provisioner starts one per connector:
+//
+//	connector -id default-ams1-1 -pool default -site ams1 -bandwidth 4194304 -max-tasks 4
+//
+// TEMPORAL_ADDRESS, DATABASE_URL and PMO_DATA_DIR come from the environment (see
+// config). SIGTERM stops it gracefully: running transfers are cancelled and keep their
+// partial files, and their retries resume from the last heartbeat's offset.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/fx"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/transfer"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// controlSlots are activity slots beyond max-tasks, so that a resize (ApplySize) or a
+// pre-warm (Prepare) is not stuck behind a full set of transfers. Transfers themselves
+// are capped at max-tasks inside the activity.
+const controlSlots = 2
+
+// stopGrace is how long a stopping worker lets running activities finish before it
+// cancels them. Short activities finish; transfers are cancelled and resume elsewhere.
+// It stays well inside the provisioner's 10 s between SIGTERM and SIGKILL.
+const stopGrace = 3 * time.Second
+
+// options are the connector's command-line flags.
+type options struct {
+	ID              string
+	Pool            string
+	Site            string
+	TaskQueue       string
+	Bandwidth       float64
+	MaxTasks        int
+	TargetDir       string
+	MetricsInterval time.Duration
+}
+
+// parseFlags reads and checks the flags.
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
+	fs.StringVar(&o.ID, "id", "", "connector ID (required)")
+	fs.StringVar(&o.Pool, "pool", "default", "connector pool, for logs")
+	fs.StringVar(&o.Site, "site", "", "site the connector serves, for logs")
+	fs.StringVar(&o.TaskQueue, "task-queue", "", "task queue to poll (default pmo.connector.<id>)")
+	fs.Float64Var(&o.Bandwidth, "bandwidth", 0, "bandwidth limit in bytes per second shared by all transfers; 0 means unlimited")
+	fs.IntVar(&o.MaxTasks, "max-tasks", 4, "transfers that may run at once")
+	fs.StringVar(&o.TargetDir, "target-dir", "", "where destinations are written (default $PMO_DATA_DIR/target)")
+	fs.DurationVar(&o.MetricsInterval, "metrics-interval", 2*time.Second, "how often to record metrics")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.ID == "":
+		return options{}, errors.New("-id is required")
+	case o.Bandwidth < 0:
+		return options{}, fmt.Errorf("-bandwidth must not be negative, got %v", o.Bandwidth)
+	case o.MaxTasks < 1:
+		return options{}, fmt.Errorf("-max-tasks must be at least 1, got %d", o.MaxTasks)
+	case o.MetricsInterval < 100*time.Millisecond:
+		return options{}, fmt.Errorf("-metrics-interval must be at least 100ms, got %s", o.MetricsInterval)
+	}
+	if o.TaskQueue == "" {
+		o.TaskQueue = workflows.ConnectorTaskQueue(o.ID)
+	}
+	return o, nil
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connector:", err)
+		os.Exit(2)
+	}
+	fx.New(
+		platform.Module,
+		fx.Supply(opts),
+		// Every log line, the Temporal SDK's included, names the connector.
+		fx.Decorate(func(l *slog.Logger) *slog.Logger {
+			return l.With("connector", opts.ID, "pool", opts.Pool, "site", opts.Site)
+		}),
+		fx.Provide(NewActivities, NewWorker, NewReporter),
+		fx.Invoke(func(*Reporter) {}),
+		fx.WithLogger(platform.FxLogger),
+	).Run()
+}
+
+// NewActivities builds the connector's activities with its throttle and target
+// directory, which it creates so that a bad directory fails the start.
+func NewActivities(opts options, cfg config.Config, logger *slog.Logger) (*activities.Connector, error) {
+	dir := opts.TargetDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "target")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("target directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("target directory: %w", err)
+	}
+	return activities.NewConnector(opts.ID, transfer.NewThrottle(opts.Bandwidth), dir, opts.MaxTasks, logger), nil
+}
+
+// NewWorker registers the connector's activities on its task queue; it polls from
+// start to stop.
+func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities.Connector, logger *slog.Logger) worker.Worker {
+	host, _ := os.Hostname()
+	w := worker.New(tc, opts.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: opts.MaxTasks + controlSlots,
+		WorkerStopTimeout:                  stopGrace,
+		// The connector runs no workflows; the worker on "pmo" does.
+		DisableWorkflowWorker: true,
+		Identity:              fmt.Sprintf("connector-%s@%s:%d", opts.ID, host, os.Getpid()),
+	})
+	w.RegisterActivity(conn)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker on %s: %w", opts.TaskQueue, err)
+			}
+			logger.Info("connector polling", "task_queue", opts.TaskQueue, "bandwidth_bytes_per_sec", conn.Throttle.BytesPerSec(),
+				"max_tasks", opts.MaxTasks, "target_dir", conn.TargetDir)
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			w.Stop()
+			logger.Info("connector stopped")
+			return nil
+		},
+	})
+	return w
+}
+
+// NewReporter records readiness and metrics once the worker polls. Taking the worker
+// as a parameter orders the hooks: the reporter starts after the worker and stops
+// before it.
+func NewReporter(lc fx.Lifecycle, _ worker.Worker, opts options, s *store.Store, conn *activities.Connector, logger *slog.Logger) *Reporter {
+	r := &Reporter{ID: opts.ID, Store: s, Stats: &conn.Stats, Interval: opts.MetricsInterval, Logger: logger}
+	var cancel context.CancelFunc
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(context.Background())
+			go func() {
+				defer close(done)
+				r.Run(ctx)
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("metrics reporter: %w", ctx.Err())
+			}
+		},
+	})
+	return r
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/store/storetest"
+)
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-id", "c1", "-site", "ams1", "-bandwidth", "1048576", "-max-tasks", "2"})
+	require.NoError(t, err)
+	require.Equal(t, "pmo.connector.c1", o.TaskQueue, "the queue defaults to the connector's own")
+	require.Equal(t, float64(1<<20), o.Bandwidth)
+	require.Equal(t, 2, o.MaxTasks)
+	require.Equal(t, 2*time.Second, o.MetricsInterval)
+
+	for _, args := range [][]string{
+		{},
+		{"-id", "c1", "-max-tasks", "0"},
+		{"-id", "c1", "-bandwidth", "-5"},
+		{"-id", "c1", "-metrics-interval", "1ms"},
+		{"-id", "c1", "stray"},
+	} {
+		_, err := parseFlags(args)
+		require.Error(t, err, "%q", args)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A command name with a space and a parenthesis, as a process may choose.
+	stat := "4242 (conn ector) x) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 130 0 0 20 0 12 0 9999 1000000 500 18446744073709551615"
+	cpu, err := parseStat(stat)
+	require.NoError(t, err)
+	require.InDelta(t, 3.8, cpu, 1e-9, "(250 + 130) ticks at 100 Hz")
+
+	_, err = parseStat("4242 (short) S 1 2")
+	require.Error(t, err)
+
+	pages, err := parseStatm("10000 2500 300 10 0 4000 0\n")
+	require.NoError(t, err)
+	require.Equal(t, int64(2500), pages)
+}
+
+func TestMetricIsADeltaOverTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := sample{at: t0, cpuSeconds: 10, moved: 1000}
+	cur := sample{at: t0.Add(2 * time.Second), cpuSeconds: 11, moved: 5000, rssBytes: 1 << 20, active: 3}
+	m := metric("c1", prev, cur)
+	require.InDelta(t, 50, m.CPUPercent, 1e-9, "1 CPU second in 2 s")
+	require.InDelta(t, 2000, m.BandwidthUsedBytesSec, 1e-9, "4000 bytes in 2 s")
+	require.Equal(t, int64(5000), m.BytesMoved)
+	require.Equal(t, 3, m.ActiveTasks)
+	require.Equal(t, int64(1<<20), m.RAMBytes)
+}
+
+func TestSampleReadsThisProcess(t *testing.T) {
+	s := takeSample(&activities.ConnectorStats{})
+	require.Positive(t, s.rssBytes)
+	// Burn a little CPU so the counter moves.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	s2 := takeSample(&activities.ConnectorStats{})
+	require.Greater(t, s2.cpuSeconds, s.cpuSeconds, "CPU time advanced (x=%d)", x)
+}
+
+func TestReporterWaitsForItsRowThenReports(t *testing.T) {
+	s := storetest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Reporter{ID: "c1", Store: s, Stats: &activities.ConnectorStats{}, Interval: 100 * time.Millisecond, Logger: slog.Default()}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Without its row the reporter logs and keeps going rather than crashing.
+	time.Sleep(300 * time.Millisecond)
+	_, err := s.Pool.Exec(ctx, `INSERT INTO sites (id, name, region, uplink_bytes_per_sec) VALUES ('ams1', 'A', 'eu', 1e9)`)
+	require.NoError(t, err)
+	_, err = s.Pool.Exec(ctx, `INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue)
+		VALUES ('c1', 'default', 'ams1', 'warming', 1000, 1, 1, 1, 'pmo.connector.c1')`)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		var ready bool
+		var metrics int
+		_ = s.Pool.QueryRow(ctx, `SELECT ready_at IS NOT NULL, (SELECT count(*) FROM connector_metrics WHERE connector_id = 'c1') FROM connectors WHERE id = 'c1'`).Scan(&ready, &metrics)
+		return ready && metrics >= 2
+	}, 5*time.Second, 50*time.Millisecond, "readiness and metrics are recorded once the row exists")
+
+	var ram int64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT ram_bytes FROM connector_metrics WHERE connector_id = 'c1' ORDER BY at DESC LIMIT 1`).Scan(&ram))
+	require.Positive(t, ram)
+}

@@ -1,0 +1,303 @@
+// Package e2e drives the whole system as a user would: the real binaries, the Temporal
+// dev server and PostgreSQL that make test starts, and connector processes that move
+// real bytes.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/store/storetest"
+)
+
+// system is one running PMO: its own database, data folder, pool and HTTP port.
+type system struct {
+	t       *testing.T
+	bin     string
+	dataDir string
+	dbURL   string
+	pool    string
+	api     string
+	env     []string
+	procs   []*exec.Cmd
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	return filepath.Dir(wd)
+}
+
+// build compiles the four binaries once per test binary.
+func build(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./worker", "./web", "./starter", "./connector")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startSystem(t *testing.T) *system {
+	t.Helper()
+	temporal := os.Getenv("TEMPORAL_ADDRESS")
+	if temporal == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TEMPORAL_ADDRESS is not set; run the tests through make test")
+		}
+		t.Skip("TEMPORAL_ADDRESS is not set; run the tests through make test")
+	}
+	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: storetest.NewDatabase(t)}
+	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
+	addr := freePort(t)
+	s.api = "http://" + addr
+	build(t, s.bin)
+	s.env = append(os.Environ(),
+		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "PMO_POOL="+s.pool, "PMO_HTTP_ADDR="+addr,
+		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s")
+	t.Cleanup(s.stop)
+	s.run("migrate")
+	s.run("seed", "-disks", filepath.Join(s.dataDir, "disks"), "-shape", filepath.Join(repoRoot(t), "..", "shared", "data", "traces", "azure2019-vm-cpu-5min.csv"))
+	s.spawn("worker")
+	s.spawn("web")
+	s.run("fleet", "start", "-tick", "3s", "-lead-time", "1h")
+	s.eventually(30*time.Second, "the API is ready", func() bool {
+		resp, err := http.Get(s.api + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return s
+}
+
+func (s *system) run(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bin, "starter"), args...)
+	cmd.Env = s.env
+	out, err := cmd.CombinedOutput()
+	require.NoError(s.t, err, "starter %v: %s", args, out)
+	return string(out)
+}
+
+func (s *system) spawn(name string) {
+	s.t.Helper()
+	log, err := os.Create(filepath.Join(s.dataDir, name+".log"))
+	require.NoError(s.t, err)
+	cmd := exec.Command(filepath.Join(s.bin, name))
+	cmd.Env, cmd.Stdout, cmd.Stderr = s.env, log, log
+	require.NoError(s.t, cmd.Start())
+	s.procs = append(s.procs, cmd)
+}
+
+// stop ends the processes, the connectors the worker started, and the fleet.
+func (s *system) stop() {
+	cmd := exec.Command(filepath.Join(s.bin, "starter"), "fleet", "stop")
+	cmd.Env = s.env
+	_ = cmd.Run()
+	for _, p := range s.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		_ = p.Wait()
+	}
+	pids, _ := filepath.Glob(filepath.Join(s.dataDir, "connectors", "*.pid"))
+	for _, f := range pids {
+		var pid int
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(bytes.TrimSpace(b), &pid) == nil && pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if s.t.Failed() {
+		for _, name := range []string{"worker", "web"} {
+			if b, err := os.ReadFile(filepath.Join(s.dataDir, name+".log")); err == nil {
+				s.t.Logf("--- %s log (tail) ---\n%s", name, tail(string(b), 4000))
+			}
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (s *system) eventually(timeout time.Duration, what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.t.Fatalf("timed out after %s waiting until %s", timeout, what)
+}
+
+// call sends a JSON request and decodes the JSON answer into out.
+func (s *system) call(method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(s.t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.api+path, rd)
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(s.t, json.Unmarshal(raw, out), "%s %s: %s", method, path, raw)
+	}
+	return resp.StatusCode
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type problem struct {
+	Status int    `json:"status"`
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+
+	var vmID, disk string
+	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes LIMIT 1`).Scan(&vmID, &disk))
+
+	// Bad input is refused with the field named, by the edge or by the workflow.
+	var p problem
+	require.Equal(t, 422, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "nowhere", "count": 1, "who": "e2e", "why": "test"}, &p))
+	require.Equal(t, "site", p.Field)
+	require.Equal(t, 422, s.call("POST", "/migrations", map[string]any{"vm_id": "vm-none"}, &p))
+	require.Equal(t, "vm_id", p.Field)
+	require.Equal(t, 404, s.call("GET", "/migrations/never-submitted", nil, &p))
+
+	// An operator pre-provisions a connector at the VM's site.
+	var scaled struct {
+		Connectors []struct{ ID, Site, State string } `json:"connectors"`
+	}
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "ams1", "count": 1, "who": "e2e", "why": "warm ahead of the wave"}, &scaled))
+	require.Len(t, scaled.Connectors, 1)
+	manual := scaled.Connectors[0].ID
+	s.eventually(60*time.Second, "the provisioned connector is warm", func() bool {
+		var conns []struct{ ID, State string }
+		s.call("GET", "/connectors", nil, &conns)
+		for _, c := range conns {
+			if c.ID == manual && c.State == "warm" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A migration started over HTTP copies the disk through the connector.
+	var started struct {
+		Migration struct{ ID, WorkflowID, Site string } `json:"migration"`
+	}
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": "e2e-1", "vm_id": vmID}, &started))
+	require.Equal(t, "migration-e2e-1", started.Migration.WorkflowID)
+	require.Equal(t, 409, s.call("POST", "/migrations", map[string]any{"id": "e2e-1", "vm_id": vmID}, &p), "a second submit of the same ID is refused")
+	var view struct {
+		Phase, Outcome, ConnectorID, SHA256, Destination, WorkflowStatus string
+		Progress                                                         float64
+	}
+	s.eventually(3*time.Minute, "the migration finishes", func() bool {
+		s.call("GET", "/migrations/e2e-1", nil, &view)
+		return view.Phase == "done"
+	})
+	require.Equal(t, "succeeded", view.Outcome, "%+v", view)
+	require.Equal(t, 1.0, view.Progress)
+	require.Equal(t, fileSHA(t, disk), view.SHA256)
+	copied := filepath.Join(s.dataDir, "target", view.Destination)
+	require.Equal(t, fileSHA(t, disk), fileSHA(t, copied), "the destination holds the source's bytes")
+
+	var outcome, connector string
+	var moved int64
+	require.NoError(t, db.QueryRow(ctx, `SELECT outcome, connector_id, bytes FROM migrations WHERE id = 'e2e-1'`).Scan(&outcome, &connector, &moved))
+	require.Equal(t, "succeeded", outcome)
+	require.Equal(t, view.ConnectorID, connector)
+	st, err := os.Stat(disk)
+	require.NoError(t, err)
+	require.Equal(t, st.Size(), moved)
+	var metrics int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, connector).Scan(&metrics))
+	require.Positive(t, metrics, "the connector reports its metrics")
+
+	// A planned batch gets a resource prediction and enters the fleet's plan.
+	var answer struct {
+		Sites []struct {
+			Site       string
+			Connectors int
+		} `json:"sites"`
+		Reasoning []string `json:"reasoning"`
+		Planned   bool     `json:"planned"`
+	}
+	now := time.Now().UTC()
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{
+		"id": "wave1", "vm_ids": []string{vmID}, "vms": []map[string]any{{"site": "fra1", "disk_bytes": 64 << 20}},
+		"earliest_start": now.Add(30 * time.Minute).Format(time.RFC3339), "deadline": now.Add(3 * time.Hour).Format(time.RFC3339), "plan": true,
+	}, &answer))
+	require.True(t, answer.Planned)
+	require.Len(t, answer.Sites, 2)
+	require.Positive(t, answer.Sites[0].Connectors)
+	require.NotEmpty(t, answer.Reasoning)
+	var plan struct {
+		Targets []struct{ Site string } `json:"targets"`
+	}
+	require.Equal(t, 200, s.call("GET", "/plan", nil, &plan))
+	require.NotEmpty(t, plan.Targets)
+	var ovr struct{ ID string }
+	require.Equal(t, 202, s.call("POST", "/overrides", map[string]any{"kind": "pin", "site": "lon1", "min": 1, "who": "e2e", "why": "test", "ttl": "1h"}, &ovr))
+	s.eventually(30*time.Second, "the override is audited", func() bool {
+		var n int
+		_ = db.QueryRow(ctx, `SELECT count(*) FROM override_audit WHERE override_id = $1 AND action = 'applied'`, ovr.ID).Scan(&n)
+		return n == 1
+	})
+	require.True(t, strings.HasPrefix(manual, s.pool+"-ams1-"))
+}

@@ -1,0 +1,176 @@
+package provisioner_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/provisioner"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// temporalAddress returns TEMPORAL_ADDRESS, or skips the test when it is not set
+// outside CI.
+func temporalAddress(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("TEMPORAL_ADDRESS")
+	if addr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TEMPORAL_ADDRESS is not set; run the tests through make test")
+		}
+		t.Skip("TEMPORAL_ADDRESS is not set; run the tests through make test")
+	}
+	return addr
+}
+
+// buildConnector compiles the real connector command.
+func buildConnector(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "connector")
+	cmd := exec.Command("go", "build", "-o", bin, "./connector")
+	cmd.Dir = filepath.Dir(wd)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./connector: %s", out)
+	return bin
+}
+
+// moveThroughConnector is a test-only workflow: it pre-warms the connector and runs
+// one transfer on the connector's task queue, as MigrationWorkflow does.
+func moveThroughConnector(ctx workflow.Context, queue string, in activities.TransferInput) (activities.TransferResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		StartToCloseTimeout: time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+	var ca *activities.Connector
+	if err := workflow.ExecuteActivity(ctx, ca.Prepare, activities.PrepareInput{MigrationID: in.MigrationID, Bytes: in.ExpectedBytes}).Get(ctx, nil); err != nil {
+		return activities.TransferResult{}, err
+	}
+	var res activities.TransferResult
+	err := workflow.ExecuteActivity(ctx, ca.Transfer, in).Get(ctx, &res)
+	return res, err
+}
+
+func TestRealConnectorProcess(t *testing.T) {
+	addr := temporalAddress(t)
+	dbURL := storetest.NewDatabase(t)
+	ctx := context.Background()
+	s, err := store.Open(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NoError(t, s.Migrate(ctx))
+	bin := buildConnector(t)
+
+	id := fmt.Sprintf("it-%d", time.Now().UnixNano()%1e12)
+	queue := workflows.ConnectorTaskQueue(id)
+	_, err = s.Pool.Exec(ctx, `INSERT INTO sites (id, name, region, uplink_bytes_per_sec) VALUES ('ams1', 'Amsterdam', 'eu', 1e9)`)
+	require.NoError(t, err)
+	_, err = s.Pool.Exec(ctx, `INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue)
+		VALUES ($1, 'default', 'ams1', 'warming', 500, 268435456, 1048576, 2147483648, $2)`, id, queue)
+	require.NoError(t, err)
+
+	dataDir := t.TempDir()
+	p, err := provisioner.NewProcess(bin, dataDir, []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + addr, "PMO_DATA_DIR=" + dataDir}, nil)
+	require.NoError(t, err)
+	logPath := filepath.Join(dataDir, "logs", "connector-"+id+".log")
+	t.Cleanup(func() {
+		_ = p.Stop(context.Background(), id)
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("--- connector log ---\n%s", b)
+		}
+	})
+
+	spec := provisioner.Spec{ID: id, Pool: "default", Site: "ams1", TaskQueue: queue,
+		Size: planning.Size{Name: "test", BandwidthBytesSec: 8 << 20, MaxTasks: 2}}
+	st, err := p.Start(ctx, spec)
+	require.NoError(t, err)
+	require.True(t, st.Running)
+	again, err := p.Start(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, st.PID, again.PID, "Start twice returns the same process")
+
+	require.Eventually(t, func() bool {
+		var ready bool
+		_ = s.Pool.QueryRow(ctx, `SELECT ready_at IS NOT NULL FROM connectors WHERE id = $1`, id).Scan(&ready)
+		return ready
+	}, 30*time.Second, 100*time.Millisecond, "the connector records its readiness")
+	require.Eventually(t, func() bool {
+		var n int
+		_ = s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, id).Scan(&n)
+		return n > 0
+	}, 15*time.Second, 100*time.Millisecond, "the connector reports metrics")
+
+	// One real transfer through the running process, started by a workflow.
+	data := make([]byte, 3<<20+77)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	src := filepath.Join(t.TempDir(), "vm-it.img")
+	require.NoError(t, os.WriteFile(src, data, 0o644))
+
+	tc, err := client.Dial(client.Options{HostPort: addr,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	testQueue := "provisioner-test-" + id
+	w := worker.New(tc, testQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(moveThroughConnector, workflow.RegisterOptions{Name: "provisioner-test-move"})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	in := activities.TransferInput{MigrationID: "it-1", Source: src, Destination: "vm-it/disk.img", ExpectedBytes: int64(len(data))}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-" + id, TaskQueue: testQueue,
+		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-move", queue, in)
+	require.NoError(t, err)
+	var res activities.TransferResult
+	require.NoError(t, run.Get(ctx, &res))
+
+	sum := sha256.Sum256(data)
+	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
+	require.Equal(t, int64(len(data)), res.Bytes)
+	got, err := os.ReadFile(filepath.Join(dataDir, "target", "vm-it", "disk.img"))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got), "the destination holds the source's bytes")
+	// 3 MiB at 8 MiB/s cannot beat the limit by much (one burst of 0.8 MiB).
+	require.Less(t, res.AvgBytesPerSec, float64(16<<20), "the connector's bandwidth limit applies")
+	require.Eventually(t, func() bool {
+		var moved int64
+		_ = s.Pool.QueryRow(ctx, `SELECT coalesce(max(bytes_moved), 0) FROM connector_metrics WHERE connector_id = $1`, id).Scan(&moved)
+		return moved == int64(len(data))
+	}, 10*time.Second, 100*time.Millisecond, "the metrics count the bytes moved")
+
+	require.NoError(t, p.Stop(ctx, id))
+	status, err := p.Status(ctx, id)
+	require.NoError(t, err)
+	require.False(t, status.Running)
+	require.Eventually(t, func() bool { return gone(st.PID) }, 5*time.Second, 20*time.Millisecond)
+	log, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), `"msg":"connector stopped"`, "SIGTERM stopped the connector gracefully")
+	require.Contains(t, string(log), `"connector":"`+id+`"`, "log lines name the connector")
+}

@@ -1,0 +1,67 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/store/storetest"
+)
+
+// addConnector records a site and a warming connector the way the fleet would.
+func addConnector(t *testing.T, s *store.Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.Pool.Exec(ctx, `INSERT INTO sites (id, name, region, uplink_bytes_per_sec) VALUES ('ams1', 'Amsterdam', 'eu', 1e9) ON CONFLICT DO NOTHING`)
+	require.NoError(t, err)
+	_, err = s.Pool.Exec(ctx, `INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue)
+		VALUES ($1, 'default', 'ams1', 'warming', 1000, 1, 1, 1, 'q')`, id)
+	require.NoError(t, err)
+}
+
+func TestMarkConnectorReadyKeepsTheFirstTime(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	require.ErrorIs(t, s.MarkConnectorReady(ctx, "c1"), store.ErrUnknownConnector)
+
+	addConnector(t, s, "c1")
+	require.NoError(t, s.MarkConnectorReady(ctx, "c1"))
+	var first time.Time
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT ready_at FROM connectors WHERE id = 'c1'`).Scan(&first))
+
+	time.Sleep(10 * time.Millisecond)
+	require.NoError(t, s.MarkConnectorReady(ctx, "c1"), "an already ready connector is known")
+	var second time.Time
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT ready_at FROM connectors WHERE id = 'c1'`).Scan(&second))
+	require.True(t, first.Equal(second), "readiness moved from %s to %s", first, second)
+}
+
+func TestInsertConnectorMetric(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	m := store.ConnectorMetric{ConnectorID: "c1", At: at, CPUPercent: 12.5, RAMBytes: 1 << 20,
+		BandwidthUsedBytesSec: 4096, ActiveTasks: 2, BytesMoved: 1 << 30}
+	require.ErrorIs(t, s.InsertConnectorMetric(ctx, m), store.ErrUnknownConnector, "the FK violation is reported as an unknown connector")
+
+	addConnector(t, s, "c1")
+	require.NoError(t, s.InsertConnectorMetric(ctx, m))
+	dup := m
+	dup.ActiveTasks = 7
+	require.NoError(t, s.InsertConnectorMetric(ctx, dup), "a repeated sample is ignored, not an error")
+
+	var n, tasks int
+	var cpu, bw float64
+	var ram, moved int64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*), max(active_tasks), max(cpu_percent), max(ram_bytes), max(bandwidth_used_bytes_per_sec), max(bytes_moved)
+		FROM connector_metrics WHERE connector_id = 'c1'`).Scan(&n, &tasks, &cpu, &ram, &bw, &moved))
+	require.Equal(t, 1, n)
+	require.Equal(t, 2, tasks)
+	require.Equal(t, 12.5, cpu)
+	require.Equal(t, int64(1<<20), ram)
+	require.Equal(t, 4096.0, bw)
+	require.Equal(t, int64(1<<30), moved)
+}

@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// ErrNotFound means the row asked for does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// SiteRow is a site as stored.
+type SiteRow struct {
+	ID             string
+	Name           string
+	Region         string
+	UplinkBytesSec float64
+}
+
+// Sites returns every site, ordered by ID.
+func (s *Store) Sites(ctx context.Context) ([]SiteRow, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, name, region, uplink_bytes_per_sec FROM sites ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: sites: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SiteRow, error) {
+		var x SiteRow
+		return x, r.Scan(&x.ID, &x.Name, &x.Region, &x.UplinkBytesSec)
+	})
+}
+
+// SLATiers returns every SLA tier, ordered by name.
+func (s *Store) SLATiers(ctx context.Context) ([]planning.SLATier, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT name, max_transfer_seconds, max_downtime_seconds, plan_quantile FROM sla_tiers ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: sla tiers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.SLATier, error) {
+		var t planning.SLATier
+		var transfer, downtime int
+		err := r.Scan(&t.Name, &transfer, &downtime, &t.PlanQuantile)
+		t.MaxTransfer, t.MaxDowntime = time.Duration(transfer)*time.Second, time.Duration(downtime)*time.Second
+		return t, err
+	})
+}
+
+// SiteProfiles describes each site for planning: the mean bytes and rate of the
+// migrations since the given time (falling back to the inventory's mean disk when there
+// is no history), and the strictest SLA tier among the site's VMs.
+func (s *Store) SiteProfiles(ctx context.Context, since time.Time) ([]planning.Site, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT s.id, s.uplink_bytes_per_sec,
+		       COALESCE(h.mean_bytes, inv.mean_bytes, 0),
+		       COALESCE(h.mean_rate, 0),
+		       COALESCE(inv.strictest_quantile, 0.5),
+		       COALESCE(inv.tightest_transfer, 0)
+		FROM sites s
+		LEFT JOIN (
+			SELECT site_id, avg(bytes)::float8 AS mean_bytes, avg(avg_bytes_per_sec)::float8 AS mean_rate
+			FROM migrations WHERE started_at >= $1 AND outcome IN ('succeeded', 'sla_breached')
+			GROUP BY site_id) h ON h.site_id = s.id
+		LEFT JOIN (
+			SELECT v.site_id, avg(v.disk_bytes)::float8 AS mean_bytes,
+			       max(t.plan_quantile) AS strictest_quantile, min(t.max_transfer_seconds) AS tightest_transfer
+			FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier
+			GROUP BY v.site_id) inv ON inv.site_id = s.id
+		ORDER BY s.id`, since)
+	if err != nil {
+		return nil, fmt.Errorf("store: site profiles: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.Site, error) {
+		var p planning.Site
+		var transfer int
+		err := r.Scan(&p.ID, &p.UplinkBytesSec, &p.MeanBytes, &p.MeanRateBytesSec, &p.StrictestQuantile, &transfer)
+		p.MaxTransfer = time.Duration(transfer) * time.Second
+		return p, err
+	})
+}
+
+// Events returns the system events that overlap [from, to), ordered by start.
+func (s *Store) Events(ctx context.Context, from, to time.Time) ([]planning.Event, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT site_id, kind, severity, starts_at, ends_at, description FROM system_events
+		WHERE starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.Event, error) {
+		var e planning.Event
+		return e, r.Scan(&e.Site, &e.Kind, &e.Severity, &e.Starts, &e.Ends, &e.Detail)
+	})
+}
+
+// InsertEvent records a system event once per key, so that a retried activity does not
+// write it twice.
+func (s *Store) InsertEvent(ctx context.Context, key string, e planning.Event) error {
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO system_events (site_id, kind, severity, starts_at, ends_at, description, source_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source_key) DO NOTHING`,
+		e.Site, e.Kind, e.Severity, e.Starts, e.Ends, e.Detail, key)
+	if err != nil {
+		return fmt.Errorf("store: insert event: %w", err)
+	}
+	return nil
+}
+
+// HourlyArrivals counts migrations that started in each hour of [from, from+hours) per
+// site. The result holds one series per site, in the order given.
+func (s *Store) HourlyArrivals(ctx context.Context, sites []string, from time.Time, hours int) ([][]float64, error) {
+	out := make([][]float64, len(sites))
+	index := make(map[string]int, len(sites))
+	for i, id := range sites {
+		out[i] = make([]float64, hours)
+		index[id] = i
+	}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT site_id, floor(extract(epoch FROM started_at - $1) / 3600)::int AS h, count(*)
+		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3)
+		GROUP BY 1, 2`, from, from.Add(time.Duration(hours)*time.Hour), sites)
+	if err != nil {
+		return nil, fmt.Errorf("store: hourly arrivals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var site string
+		var h int
+		var n float64
+		if err := rows.Scan(&site, &h, &n); err != nil {
+			return nil, fmt.Errorf("store: hourly arrivals: %w", err)
+		}
+		out[index[site]][h] = n
+	}
+	return out, rows.Err()
+}
+
+// InsertForecast stores one tick's demand forecast; a retry overwrites it.
+func (s *Store) InsertForecast(ctx context.Context, pool string, generatedAt time.Time, model string, demand []planning.Demand) error {
+	batch := &pgx.Batch{}
+	for _, d := range demand {
+		batch.Queue(`
+			INSERT INTO forecasts (pool, site_id, generated_at, target_hour, model, planned, adhoc_mean, adhoc_lo, adhoc_hi)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (pool, site_id, generated_at, target_hour) DO UPDATE SET
+				model = EXCLUDED.model, planned = EXCLUDED.planned, adhoc_mean = EXCLUDED.adhoc_mean,
+				adhoc_lo = EXCLUDED.adhoc_lo, adhoc_hi = EXCLUDED.adhoc_hi`,
+			pool, d.Site, generatedAt, d.Hour, model, d.Planned, d.AdhocMean, d.AdhocLo, d.AdhocHi)
+	}
+	if err := s.Pool.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("store: insert forecast: %w", err)
+	}
+	return nil
+}
+
+// InsertPlan stores one tick's plan; a retry overwrites it.
+func (s *Store) InsertPlan(ctx context.Context, pool string, plan planning.Plan) error {
+	body, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("store: encode plan: %w", err)
+	}
+	_, err = s.Pool.Exec(ctx, `INSERT INTO plans (pool, generated_at, body) VALUES ($1, $2, $3)
+		ON CONFLICT (pool, generated_at) DO UPDATE SET body = EXCLUDED.body`, pool, plan.GeneratedAt, body)
+	if err != nil {
+		return fmt.Errorf("store: insert plan: %w", err)
+	}
+	return nil
+}
+
+// UpsertConnector records a connector's identity, size and state.
+func (s *Store) UpsertConnector(ctx context.Context, pool string, c planning.Connector) error {
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, cpu_millis = EXCLUDED.cpu_millis,
+			ram_bytes = EXCLUDED.ram_bytes, bandwidth_bytes_per_sec = EXCLUDED.bandwidth_bytes_per_sec,
+			storage_bytes = EXCLUDED.storage_bytes,
+			stopped_at = CASE WHEN EXCLUDED.state IN ('stopped', 'failed') THEN COALESCE(connectors.stopped_at, now()) ELSE NULL END`,
+		c.ID, pool, c.Site, string(c.State), c.Size.CPUMillis, c.Size.RAMBytes, c.Size.BandwidthBytesSec, c.Size.StorageBytes, c.TaskQueue, c.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("store: upsert connector %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// ResetConnectorReady clears a connector's readiness before its process is (re)started,
+// and records the new process ID once known.
+func (s *Store) ResetConnectorReady(ctx context.Context, id string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE connectors SET ready_at = NULL, pid = NULL WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("store: reset connector %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetConnectorPID records the process ID of a connector's process.
+func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE connectors SET pid = $2 WHERE id = $1`, id, pid)
+	if err != nil {
+		return fmt.Errorf("store: connector %s pid: %w", id, err)
+	}
+	return nil
+}
+
+// ConnectorHealth is the latest a connector said about itself.
+type ConnectorHealth struct {
+	ID      string
+	ReadyAt time.Time
+	Usage   planning.Usage
+}
+
+// ConnectorHealth returns readiness and the latest metrics of the given connectors, in
+// the order given. Unknown IDs come back empty.
+func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]ConnectorHealth, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT c.id, c.ready_at, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks
+		FROM connectors c
+		LEFT JOIN LATERAL (
+			SELECT at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks FROM connector_metrics
+			WHERE connector_id = c.id ORDER BY at DESC LIMIT 1) m ON true
+		WHERE c.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: connector health: %w", err)
+	}
+	byID := make(map[string]ConnectorHealth, len(ids))
+	defer rows.Close()
+	for rows.Next() {
+		var h ConnectorHealth
+		var ready, at *time.Time
+		var cpu, bw *float64
+		var ram *int64
+		var tasks *int
+		if err := rows.Scan(&h.ID, &ready, &at, &cpu, &ram, &bw, &tasks); err != nil {
+			return nil, fmt.Errorf("store: connector health: %w", err)
+		}
+		if ready != nil {
+			h.ReadyAt = ready.UTC()
+		}
+		if at != nil {
+			h.Usage = planning.Usage{At: at.UTC(), CPUPercent: *cpu, RAMBytes: *ram, BandwidthUsedBytesSec: *bw, ActiveTasks: *tasks}
+		}
+		byID[h.ID] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: connector health: %w", err)
+	}
+	out := make([]ConnectorHealth, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+		out[i].ID = id
+	}
+	return out, nil
+}
+
+// RecordOverride stores an override and one audit entry for what happened to it. Both
+// are idempotent per override and action.
+func (s *Store) RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: record override: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if action == "applied" {
+		var expires *time.Time
+		if !o.Expires.IsZero() {
+			expires = &o.Expires
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO overrides (id, pool, kind, site_id, connector_id, min_connectors, max_connectors, who, why, created_at, expires_at)
+			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+			o.ID, pool, o.Kind, o.Site, o.ConnectorID, o.Min, o.Max, o.Who, o.Why, o.At, expires)
+		if err != nil {
+			return fmt.Errorf("store: insert override: %w", err)
+		}
+	}
+	d, _ := json.Marshal(map[string]any{"override": o, "detail": detail})
+	_, err = tx.Exec(ctx, `
+		INSERT INTO override_audit (override_id, pool, action, who, why, at, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (override_id, action) DO NOTHING`,
+		o.ID, pool, action, o.Who, o.Why, at, d)
+	if err != nil {
+		return fmt.Errorf("store: insert override audit: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store: record override: %w", err)
+	}
+	return nil
+}

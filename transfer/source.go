@@ -1,0 +1,229 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// source is where a disk image is read from.
+type source interface {
+	// Size returns the source's length in bytes, or -1 when it cannot be known
+	// without reading it.
+	Size(ctx context.Context) (int64, error)
+	// Open returns a reader from offset on, with the source's total size (-1 if
+	// unknown). When the source cannot start at offset (a server that ignores Range,
+	// a source shorter than offset), it starts at 0 and says so in start.
+	Open(ctx context.Context, offset int64) (r io.ReadCloser, start, size int64, err error)
+	// Remote reports whether reading the source uses the connector's link, so that
+	// verification reads are paced like the copy.
+	Remote() bool
+	String() string
+}
+
+// openSource picks the source driver for a path, file:// URI or http(s) URL.
+func openSource(spec string, client *http.Client) (source, error) {
+	switch {
+	case strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
+		if _, err := url.Parse(spec); err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", ErrBadSource, spec, err)
+		}
+		if client == nil {
+			client = http.DefaultClient
+		}
+		return &httpSource{url: spec, client: client}, nil
+	case strings.HasPrefix(spec, "file://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", ErrBadSource, spec, err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("%w: %q names host %q; only local file URIs are supported", ErrBadSource, spec, u.Host)
+		}
+		return fileSource(u.Path), nil
+	case spec == "":
+		return nil, fmt.Errorf("%w: empty source", ErrBadSource)
+	case strings.Contains(spec, "://"):
+		return nil, fmt.Errorf("%w: %q: unsupported scheme (want a path, file://, http:// or https://)", ErrBadSource, spec)
+	default:
+		return fileSource(spec), nil
+	}
+}
+
+// fileSource is a local file.
+type fileSource string
+
+func (f fileSource) String() string { return string(f) }
+
+func (f fileSource) Remote() bool { return false }
+
+func (f fileSource) Size(context.Context) (int64, error) {
+	st, err := os.Stat(string(f))
+	if err != nil {
+		return 0, sourceErr(f, err)
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("%w: %s is not a regular file", ErrBadSource, f)
+	}
+	return st.Size(), nil
+}
+
+func (f fileSource) Open(ctx context.Context, offset int64) (io.ReadCloser, int64, int64, error) {
+	size, err := f.Size(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	r, err := os.Open(string(f))
+	if err != nil {
+		return nil, 0, 0, sourceErr(f, err)
+	}
+	if offset > size {
+		offset = 0
+	}
+	if _, err := r.Seek(offset, io.SeekStart); err != nil {
+		r.Close()
+		return nil, 0, 0, fmt.Errorf("transfer: seek %s to %d: %w", f, offset, err)
+	}
+	return r, offset, size, nil
+}
+
+func sourceErr(src fmt.Stringer, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s: %v", ErrNotFound, src, err)
+	}
+	return fmt.Errorf("transfer: source %s: %w", src, err)
+}
+
+// httpSource is an HTTP(S) URL; resumes use Range requests.
+type httpSource struct {
+	url    string
+	client *http.Client
+}
+
+func (h *httpSource) String() string { return h.url }
+
+func (h *httpSource) Remote() bool { return true }
+
+func (h *httpSource) Size(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, h.url, nil)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrBadSource, h.url, err)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("transfer: HEAD %s: %w", h.url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, h.statusErr("HEAD", resp)
+	}
+	return resp.ContentLength, nil
+}
+
+func (h *httpSource) Open(ctx context.Context, offset int64) (io.ReadCloser, int64, int64, error) {
+	resp, err := h.get(ctx, offset)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		// No Range asked, or the server ignored it: the body starts at 0.
+		return resp.Body, 0, resp.ContentLength, nil
+	case http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
+			resp.Body.Close()
+			return nil, 0, 0, fmt.Errorf("transfer: GET %s: asked for bytes from %d, got Content-Range %q",
+				h.url, offset, resp.Header.Get("Content-Range"))
+		}
+		return resp.Body, offset, total, nil
+	case http.StatusRequestedRangeNotSatisfiable:
+		resp.Body.Close()
+		// "bytes */N": the offset is at or past the end. At the end there is
+		// nothing left to copy; past it the partial is longer than the source, so
+		// start again.
+		if _, total, ok := parseContentRange(resp.Header.Get("Content-Range")); ok && total == offset {
+			return io.NopCloser(strings.NewReader("")), offset, total, nil
+		}
+		resp, err = h.get(ctx, 0)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			defer resp.Body.Close()
+			return nil, 0, 0, h.statusErr("GET", resp)
+		}
+		return resp.Body, 0, resp.ContentLength, nil
+	default:
+		defer resp.Body.Close()
+		return nil, 0, 0, h.statusErr("GET", resp)
+	}
+}
+
+func (h *httpSource) get(ctx context.Context, offset int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadSource, h.url, err)
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: GET %s: %w", h.url, err)
+	}
+	return resp, nil
+}
+
+// statusErr classifies a failed response: a missing source or a refused request will
+// not get better by retrying, a server error may.
+func (h *httpSource) statusErr(method string, resp *http.Response) error {
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return fmt.Errorf("%w: %s %s: %s", ErrNotFound, method, h.url, resp.Status)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 &&
+		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return fmt.Errorf("%w: %s %s: %s", ErrBadSource, method, h.url, resp.Status)
+	default:
+		return fmt.Errorf("transfer: %s %s: %s", method, h.url, resp.Status)
+	}
+}
+
+// parseContentRange reads "bytes first-last/total" or "bytes */total". A total of
+// "*" (unknown) comes back as -1.
+func parseContentRange(v string) (start, total int64, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	total = -1
+	if tot != "*" {
+		n, err := strconv.ParseInt(tot, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, false
+		}
+		total = n
+	}
+	if rng == "*" {
+		return -1, total, total >= 0
+	}
+	first, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	return start, total, true
+}

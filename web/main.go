@@ -1,0 +1,77 @@
+// Command web serves PMO's HTTP API on PMO_HTTP_ADDR (default 127.0.0.1:8080).
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+
+	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store"
+)
+
+func main() {
+	fx.New(
+		platform.Module,
+		fx.Provide(NewServer, NewEcho),
+		fx.Invoke(func(*echo.Echo) {}),
+		fx.WithLogger(platform.FxLogger),
+	).Run()
+}
+
+// NewServer builds the API server from its dependencies.
+func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) *Server {
+	return &Server{Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger}
+}
+
+// NewEcho listens on the configured address when the app starts and serves in the
+// background; it shuts down gracefully when the app stops.
+func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogError: true, HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			attrs := []any{"method", v.Method, "uri", v.URI, "status", v.Status, "latency_ms", v.Latency.Milliseconds()}
+			if v.Error != nil {
+				attrs = append(attrs, "error", v.Error.Error())
+			}
+			logger.Info("request", attrs...)
+			return nil
+		},
+	}))
+	srv.Routes(e)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ln, err := net.Listen("tcp", cfg.HTTPAddr)
+			if err != nil {
+				return err
+			}
+			e.Listener = ln
+			go func() {
+				if err := e.Start(""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					logger.Error("http server stopped", "error", err)
+				}
+			}()
+			logger.Info("PMO API listening", "addr", "http://"+ln.Addr().String(), "temporal_ui", cfg.TemporalUIURL)
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return e.Shutdown(ctx)
+		},
+	})
+	return e
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// Problem is an RFC 9457 problem detail. Field and Reason name the bad input.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Error implements error.
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
+
+func problem(status int, detail string) *Problem {
+	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+func fieldProblem(status int, fe *validation.Error) *Problem {
+	p := problem(status, fe.Error())
+	p.Field, p.Reason = fe.Field, fe.Reason
+	return p
+}
+
+// errorHandler writes every error as application/problem+json.
+func errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := toProblem(err)
+	if p.Status >= 500 {
+		c.Logger().Error(err)
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(p.Status)
+	_ = json.NewEncoder(c.Response()).Encode(p)
+}
+
+// toProblem maps our errors, Echo's and Temporal's to a problem.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var fe *validation.Error
+	if errors.As(err, &fe) {
+		return fieldProblem(http.StatusUnprocessableEntity, fe)
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return problem(he.Code, fmt.Sprint(he.Message))
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		var d validation.Error
+		hasField := appErr.HasDetails() && appErr.Details(&d) == nil && d.Field != ""
+		switch appErr.Type() {
+		case validation.ApplicationErrorType, validation.NotFoundErrorType:
+			if hasField {
+				return fieldProblem(http.StatusUnprocessableEntity, &d)
+			}
+			return problem(http.StatusUnprocessableEntity, appErr.Message())
+		case validation.AlreadyExistsErrorType:
+			if hasField {
+				return fieldProblem(http.StatusConflict, &d)
+			}
+			return problem(http.StatusConflict, appErr.Message())
+		}
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return problem(http.StatusNotFound, notFound.Error())
+	}
+	var unavailable *serviceerror.Unavailable
+	if errors.As(err, &unavailable) {
+		return problem(http.StatusServiceUnavailable, "Temporal is unavailable: "+unavailable.Error())
+	}
+	return problem(http.StatusInternalServerError, err.Error())
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// decode reads a JSON body strictly: unknown fields, trailing data and wrong types are
+// refused with the field named.
+func decode(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return problem(http.StatusUnsupportedMediaType, "send application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeProblem(err)
+	}
+	if dec.More() {
+		return problem(http.StatusBadRequest, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func decodeProblem(err error) *Problem {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return problem(http.StatusBadRequest, "the body is empty; send a JSON object")
+	case errors.As(err, &maxErr):
+		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBody))
+	case errors.As(err, &typeErr):
+		return fieldProblem(http.StatusBadRequest, &validation.Error{Field: typeErr.Field,
+			Reason: fmt.Sprintf("must be a JSON %s, got %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)})
+	case errors.As(err, &syntaxErr):
+		return problem(http.StatusBadRequest, fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fieldProblem(http.StatusBadRequest, &validation.Error{Field: name, Reason: "is not a known field"})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem(http.StatusBadRequest, "the body ends in the middle of a JSON value")
+	}
+	return problem(http.StatusBadRequest, "cannot read the body: "+err.Error())
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "int32", "float64", "uint", "uint64":
+		return "number"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	case "bool":
+		return "boolean"
+	}
+	return goKind
+}

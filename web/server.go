@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/validation"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// Server answers PMO's HTTP API. It reads and changes state only by querying,
+// updating and signalling workflows; PostgreSQL is touched only to report readiness.
+type Server struct {
+	Temporal  client.Client
+	Store     *store.Store
+	Pool      string
+	Namespace string
+	UIURL     string
+	Logger    *slog.Logger
+}
+
+// Routes registers every endpoint on e.
+func (s *Server) Routes(e *echo.Echo) {
+	e.HTTPErrorHandler = errorHandler
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.POST("/forecast", s.forecast)
+	e.GET("/connectors", s.connectors)
+	e.GET("/plan", s.plan)
+	e.POST("/scale", s.scale)
+	e.POST("/overrides", s.override)
+	e.GET("/overrides", s.overrides)
+	e.POST("/migrations", s.submitMigration)
+	e.GET("/migrations/:id", s.migration)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz reports whether Temporal and PostgreSQL answer, each with its error.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"temporal": "ok", "postgres": "ok"}
+	status := http.StatusOK
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["postgres"], status = err.Error(), http.StatusServiceUnavailable
+	}
+	return c.JSON(status, checks)
+}
+
+// update runs a fleet update to completion and decodes its result.
+func (s *Server) update(ctx context.Context, name, updateID string, arg, result any) error {
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.FleetWorkflowID(s.Pool), UpdateID: updateID, UpdateName: name,
+		Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return s.fleetError(err)
+	}
+	return s.fleetError(h.Get(ctx, result))
+}
+
+// fleetError explains a missing fleet workflow instead of a bare 404.
+func (s *Server) fleetError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if p := toProblem(err); p.Status == http.StatusNotFound {
+		return problem(http.StatusServiceUnavailable, fmt.Sprintf(
+			"the fleet workflow %s is not running; start it with `starter fleet start`", workflows.FleetWorkflowID(s.Pool)))
+	}
+	return err
+}
+
+func (s *Server) query(ctx context.Context, name string, result any) error {
+	v, err := s.Temporal.QueryWorkflow(ctx, workflows.FleetWorkflowID(s.Pool), "", name)
+	if err != nil {
+		return s.fleetError(err)
+	}
+	return v.Get(result)
+}
+
+// forecastBody is POST /forecast's body; times are strings so that a bad one is
+// reported with its field.
+type forecastBody struct {
+	ID            string             `json:"id"`
+	VMIDs         []string           `json:"vm_ids"`
+	VMs           []workflows.VMSpec `json:"vms"`
+	EarliestStart string             `json:"earliest_start"`
+	Deadline      string             `json:"deadline"`
+	SLATier       string             `json:"sla_tier"`
+	Plan          bool               `json:"plan"`
+}
+
+func parseTime(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, validation.Field(field, "is required (RFC 3339, e.g. 2026-11-25T08:00:00Z)")
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, validation.Field(field, "must be an RFC 3339 time such as 2026-11-25T08:00:00Z, got %q", v)
+	}
+	return t.UTC(), nil
+}
+
+func (s *Server) forecast(c echo.Context) error {
+	var b forecastBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	if b.ID == "" {
+		b.ID = "fc-" + uuid.NewString()[:8]
+	}
+	req := workflows.ForecastRequest{ID: b.ID, VMIDs: b.VMIDs, VMs: b.VMs, SLATier: b.SLATier, Plan: b.Plan}
+	var err error
+	if req.EarliestStart, err = parseTime("earliest_start", b.EarliestStart); err != nil {
+		return err
+	}
+	if req.Deadline, err = parseTime("deadline", b.Deadline); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var answer workflows.ForecastAnswer
+	if err := s.update(c.Request().Context(), workflows.UpdateForecast, "forecast-"+req.ID, req, &answer); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// Resources is an amount of each resource a connector has.
+type Resources struct {
+	CPUMillis         int     `json:"cpu_millis"`
+	RAMBytes          int64   `json:"ram_bytes"`
+	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	StorageBytes      int64   `json:"storage_bytes"`
+	Tasks             int     `json:"tasks"`
+}
+
+// ConnectorView is one connector as GET /connectors shows it.
+type ConnectorView struct {
+	ID         string    `json:"id"`
+	Site       string    `json:"site"`
+	State      string    `json:"state"`
+	Size       string    `json:"size"`
+	TaskQueue  string    `json:"task_queue"`
+	Manual     bool      `json:"manual"`
+	Allocated  Resources `json:"allocated"`
+	Used       Resources `json:"used"`
+	Free       Resources `json:"free"`
+	Migrations []string  `json:"migrations"`
+	ReportedAt time.Time `json:"reported_at,omitzero"`
+}
+
+func viewConnector(c planning.Connector) ConnectorView {
+	alloc := Resources{CPUMillis: c.Size.CPUMillis, RAMBytes: c.Size.RAMBytes, BandwidthBytesSec: c.Size.BandwidthBytesSec,
+		StorageBytes: c.Size.StorageBytes, Tasks: c.Size.MaxTasks}
+	used := Resources{CPUMillis: int(c.Usage.CPUPercent * 10), RAMBytes: c.Usage.RAMBytes,
+		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
+	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
+		Allocated: alloc, Used: used, Migrations: []string{}, ReportedAt: c.Usage.At}
+	var assigned float64
+	var reserved int64
+	for _, t := range c.Migrations {
+		v.Migrations = append(v.Migrations, t.MigrationID)
+		assigned += t.BandwidthBytesSec
+		reserved += t.Bytes
+	}
+	// Free capacity is what is not promised to assigned migrations.
+	v.Free = Resources{
+		CPUMillis: max(alloc.CPUMillis-used.CPUMillis, 0), RAMBytes: max(alloc.RAMBytes-used.RAMBytes, 0),
+		BandwidthBytesSec: max(alloc.BandwidthBytesSec-assigned, 0), StorageBytes: max(alloc.StorageBytes-reserved, 0),
+		Tasks: max(alloc.Tasks-len(c.Migrations), 0),
+	}
+	return v
+}
+
+func (s *Server) connectors(c echo.Context) error {
+	var conns []planning.Connector
+	if err := s.query(c.Request().Context(), workflows.QueryConnectors, &conns); err != nil {
+		return err
+	}
+	out := make([]ConnectorView, 0, len(conns))
+	for _, conn := range conns {
+		out = append(out, viewConnector(conn))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) plan(c echo.Context) error {
+	var p planning.Plan
+	if err := s.query(c.Request().Context(), workflows.QueryPlan, &p); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) scale(c echo.Context) error {
+	var req workflows.ScaleRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var res workflows.ScaleResult
+	if err := s.update(c.Request().Context(), workflows.UpdateScale, "", req, &res); err != nil {
+		return err
+	}
+	views := make([]ConnectorView, 0, len(res.Connectors))
+	for _, conn := range res.Connectors {
+		views = append(views, viewConnector(conn))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"action": res.Action, "connectors": views})
+}
+
+// overrideBody is POST /overrides's body.
+type overrideBody struct {
+	Kind        string `json:"kind"`
+	Site        string `json:"site"`
+	ConnectorID string `json:"connector_id"`
+	Min         int    `json:"min"`
+	Max         int    `json:"max"`
+	Who         string `json:"who"`
+	Why         string `json:"why"`
+	// Expires is an RFC 3339 time; TTL a Go duration such as "2h". One is needed.
+	Expires string `json:"expires"`
+	TTL     string `json:"ttl"`
+}
+
+func (s *Server) override(c echo.Context) error {
+	var b overrideBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	o := planning.Override{ID: "ovr-" + uuid.NewString(), Kind: b.Kind, Site: b.Site, ConnectorID: b.ConnectorID,
+		Min: b.Min, Max: b.Max, Who: b.Who, Why: b.Why, At: now}
+	switch {
+	case b.Expires != "" && b.TTL != "":
+		return validation.Field("ttl", "give expires or ttl, not both")
+	case b.Expires != "":
+		t, err := parseTime("expires", b.Expires)
+		if err != nil {
+			return err
+		}
+		o.Expires = t
+	case b.TTL != "":
+		d, err := time.ParseDuration(b.TTL)
+		if err != nil || d <= 0 {
+			return validation.Field("ttl", "must be a positive duration such as 30m or 2h, got %q", b.TTL)
+		}
+		o.Expires = now.Add(d)
+	default:
+		return validation.Field("expires", "give expires (RFC 3339) or ttl (e.g. 2h): every override ends")
+	}
+	if err := workflows.ValidateOverride(o); err != nil {
+		return err
+	}
+	err := s.Temporal.SignalWorkflow(c.Request().Context(), workflows.FleetWorkflowID(s.Pool), "", workflows.SignalOverride, o)
+	if err != nil {
+		return s.fleetError(err)
+	}
+	return c.JSON(http.StatusAccepted, o)
+}
+
+func (s *Server) overrides(c echo.Context) error {
+	var v workflows.OverridesView
+	if err := s.query(c.Request().Context(), workflows.QueryOverrides, &v); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) submitMigration(c echo.Context) error {
+	var req workflows.MigrationRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.ID == "" {
+		req.ID = uuid.NewString()
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var started workflows.MigrationStarted
+	// The update ID makes a retried request return the first answer.
+	if err := s.update(c.Request().Context(), workflows.UpdateSubmitMigration, "submit-"+req.ID, req, &started); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))
+	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
+}
+
+// MigrationView is GET /migrations/{id}: the workflow's status plus the transfer's
+// progress from its last heartbeat.
+type MigrationView struct {
+	workflows.MigrationStatus
+	WorkflowStatus   string  `json:"workflow_status"`
+	BytesDone        int64   `json:"bytes_done"`
+	Progress         float64 `json:"progress"`
+	SLASecondsLeft   float64 `json:"sla_seconds_left"`
+	TransferAttempts int32   `json:"transfer_attempts,omitempty"`
+	WebUI            string  `json:"web_ui"`
+}
+
+func (s *Server) migration(c echo.Context) error {
+	id := c.Param("id")
+	ctx := c.Request().Context()
+	wid := workflows.MigrationWorkflowID(id)
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		if toProblem(err).Status == http.StatusNotFound {
+			return problem(http.StatusNotFound, fmt.Sprintf("no migration %q", id))
+		}
+		return err
+	}
+	v, err := s.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryMigration)
+	if err != nil {
+		return err
+	}
+	view := MigrationView{WebUI: s.workflowURL(wid)}
+	if err := v.Get(&view.MigrationStatus); err != nil {
+		return err
+	}
+	view.WorkflowStatus = desc.WorkflowExecutionInfo.GetStatus().String()
+	switch {
+	case view.Outcome == workflows.OutcomeSucceeded || view.Outcome == workflows.OutcomeSLABreached:
+		view.BytesDone = view.Bytes
+	default:
+		for _, pa := range desc.PendingActivities {
+			if pa.GetActivityType().GetName() != "Transfer" || pa.GetHeartbeatDetails() == nil {
+				continue
+			}
+			var offset int64
+			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset); err == nil {
+				view.BytesDone = offset
+			}
+			view.TransferAttempts = pa.GetAttempt()
+		}
+	}
+	if view.Bytes > 0 {
+		view.Progress = float64(view.BytesDone) / float64(view.Bytes)
+	}
+	if view.WorkflowStatus == enums.WORKFLOW_EXECUTION_STATUS_RUNNING.String() {
+		view.SLASecondsLeft = time.Until(view.Deadline).Seconds()
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+func (s *Server) workflowURL(workflowID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", s.UIURL, url.PathEscape(s.Namespace), url.PathEscape(workflowID))
+}

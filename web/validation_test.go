@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+// These requests are refused at the edge, before any workflow is touched: the server
+// has no Temporal client at all, so reaching Temporal would panic.
+func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
+	e := echo.New()
+	(&Server{Pool: "default"}).Routes(e)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		field                    string
+	}{
+		{"unknown field", "POST", "/migrations", `{"vm_id":"vm-1","colour":"red"}`, 400, "colour"},
+		{"wrong type", "POST", "/migrations", `{"vm_id":"vm-1","priority":"high"}`, 400, "priority"},
+		{"priority out of range", "POST", "/migrations", `{"vm_id":"vm-1","priority":1000}`, 422, "priority"},
+		{"missing vm", "POST", "/migrations", `{}`, 422, "vm_id"},
+		{"unsafe id", "POST", "/migrations", `{"id":"../etc","vm_id":"vm-1"}`, 422, "id"},
+		{"relative source", "POST", "/migrations", `{"vm_id":"vm-1","source":"disk.img"}`, 422, "source"},
+		{"empty body", "POST", "/migrations", ``, 400, ""},
+		{"malformed", "POST", "/migrations", `{"vm_id":`, 400, ""},
+		{"two values", "POST", "/migrations", `{"vm_id":"a"}{"vm_id":"b"}`, 400, ""},
+		{"scale action", "POST", "/scale", `{"action":"explode","who":"ann","why":"test"}`, 422, "action"},
+		{"scale count", "POST", "/scale", `{"action":"provision","site":"ams1","count":0,"who":"ann","why":"test"}`, 422, "count"},
+		{"scale size", "POST", "/scale", `{"action":"resize","connector_id":"c1","size":"huge","who":"ann","why":"test"}`, 422, "size"},
+		{"scale who", "POST", "/scale", `{"action":"drain","connector_id":"c1","why":"test"}`, 422, "who"},
+		{"forecast time", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"tomorrow","deadline":"2026-11-26T00:00:00Z"}`, 422, "earliest_start"},
+		{"forecast order", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-26T00:00:00Z","deadline":"2026-11-25T00:00:00Z"}`, 422, "deadline"},
+		{"forecast nothing", "POST", "/forecast", `{"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "vm_ids"},
+		{"forecast spec", "POST", "/forecast", `{"vms":[{"site":"ams1","disk_bytes":-1}],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "vms[0].disk_bytes"},
+		{"override expiry", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"freeze"}`, 422, "expires"},
+		{"override ttl", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"freeze","ttl":"soon"}`, 422, "ttl"},
+		{"override pin", "POST", "/overrides", `{"kind":"pin","site":"ams1","min":3,"max":1,"who":"ann","why":"x","ttl":"1h"}`, 422, "max"},
+		{"override kind", "POST", "/overrides", `{"kind":"reboot","who":"ann","why":"x","ttl":"1h"}`, 422, "kind"},
+		{"no route", "GET", "/nowhere", ``, 404, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, c.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("content type %q", ct)
+			}
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("body is not a problem: %v: %s", err, rec.Body)
+			}
+			if p.Status != c.status || p.Title == "" || p.Detail == "" {
+				t.Fatalf("incomplete problem %+v", p)
+			}
+			if p.Field != c.field {
+				t.Fatalf("field %q, want %q (%s)", p.Field, c.field, p.Detail)
+			}
+		})
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	e := echo.New()
+	(&Server{Pool: "default"}).Routes(e)
+	body := `{"vm_id":"` + strings.Repeat("x", maxBody) + `"}`
+	req := httptest.NewRequest("POST", "/migrations", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d", rec.Code)
+	}
+}

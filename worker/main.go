@@ -1,0 +1,56 @@
+// Command worker runs PMO's control plane: the fleet and migration workflows and the
+// fleet's activities, on the "pmo" task queue. It also starts connector processes
+// through the provisioner.
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/fx"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/provisioner"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+func main() {
+	fx.New(
+		platform.Module,
+		provisioner.Module,
+		fx.Provide(activities.NewFleet, NewWorker),
+		fx.Invoke(func(worker.Worker) {}),
+		fx.WithLogger(platform.FxLogger),
+	).Run()
+}
+
+// NewWorker registers the workflows and the fleet activities on the control-plane task
+// queue, starts polling when the app starts and stops when it stops.
+func NewWorker(lc fx.Lifecycle, tc client.Client, fleet *activities.Fleet, s *store.Store, logger *slog.Logger) worker.Worker {
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.FleetWorkflow)
+	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterActivity(fleet)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := s.Migrate(ctx); err != nil {
+				return err
+			}
+			if err := w.Start(); err != nil {
+				return err
+			}
+			logger.Info("worker polling", "task_queue", workflows.TaskQueue)
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			w.Stop()
+			return nil
+		},
+	})
+	return w
+}
+

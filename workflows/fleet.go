@@ -1,0 +1,730 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// fa and ca reference activities by method; the worker registers the real structs.
+var (
+	fa *activities.Fleet
+	ca *activities.Connector
+)
+
+// FleetWorkflow runs one connector pool for as long as the pool exists. Every tick it
+// collects connector health, forecasts demand, predicts the capacity each site needs,
+// scales the fleet and assigns waiting migrations to connectors. Operators reach it
+// through updates (scale, submit a migration, forecast), signals (overrides) and
+// queries (connectors, plan, overrides).
+func FleetWorkflow(ctx workflow.Context, in FleetInput) error {
+	f, err := newFleet(ctx, in)
+	if err != nil {
+		return err
+	}
+	return f.run(ctx)
+}
+
+type fleet struct {
+	in     FleetInput
+	st     FleetState
+	ticks  int
+	logger log.Logger
+}
+
+func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
+	in = in.withDefaults()
+	if err := validID("pool", in.Pool); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), validation.ApplicationErrorType, err)
+	}
+	f := &fleet{in: in, logger: workflow.GetLogger(ctx)}
+	if in.State != nil {
+		f.st = *in.State
+	}
+	f.in.State = nil
+	if err := f.setup(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// setup registers queries and updates before the workflow does anything else, so that
+// they answer from the first moment.
+func (f *fleet) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryConnectors, func() ([]planning.Connector, error) {
+		return f.st.Connectors, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (planning.Plan, error) {
+		return f.st.Plan, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryOverrides, func() (OverridesView, error) {
+		return OverridesView{Active: f.st.Overrides, Paused: f.paused(), Audit: f.st.Audit}, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateScale, f.scaleUpdate,
+		workflow.UpdateHandlerOptions{Validator: f.validateScale}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSubmitMigration, f.submitMigration,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r MigrationRequest) error { return invalid(r.Validate()) }}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateForecast, f.forecastUpdate,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r ForecastRequest) error { return invalid(r.Validate()) }})
+}
+
+// invalid wraps a validation error as a non-retryable application error whose details
+// carry the field, so that callers can say which field is wrong.
+func invalid(err error) error {
+	var fe *validation.Error
+	if err == nil || !errors.As(err, &fe) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), validation.ApplicationErrorType, nil, fe)
+}
+
+func (f *fleet) run(ctx workflow.Context) error {
+	reserveCh := workflow.GetSignalChannel(ctx, SignalReserve)
+	releaseCh := workflow.GetSignalChannel(ctx, SignalRelease)
+	overrideCh := workflow.GetSignalChannel(ctx, SignalOverride)
+	breachCh := workflow.GetSignalChannel(ctx, SignalBreach)
+	handleSignals := func(sel workflow.Selector) {
+		sel.AddReceive(reserveCh, func(c workflow.ReceiveChannel, _ bool) {
+			var r planning.Reservation
+			c.Receive(ctx, &r)
+			f.onReserve(ctx, r)
+		})
+		sel.AddReceive(releaseCh, func(c workflow.ReceiveChannel, _ bool) {
+			var r Release
+			c.Receive(ctx, &r)
+			f.onRelease(r)
+		})
+		sel.AddReceive(overrideCh, func(c workflow.ReceiveChannel, _ bool) {
+			var o planning.Override
+			c.Receive(ctx, &o)
+			f.onOverride(ctx, o)
+		})
+		sel.AddReceive(breachCh, func(c workflow.ReceiveChannel, _ bool) {
+			var b Breach
+			c.Receive(ctx, &b)
+			f.onBreach(ctx, b)
+		})
+	}
+
+	f.tick(ctx)
+	for {
+		interval := f.in.Tick
+		if f.busy() {
+			interval = min(interval, f.in.FastTick)
+		}
+		timerCtx, cancelTimer := workflow.WithCancel(ctx)
+		fired := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(workflow.NewTimer(timerCtx, interval), func(workflow.Future) { fired = true })
+		handleSignals(sel)
+		for !fired {
+			sel.Select(ctx)
+			f.assign(ctx)
+			if !fired && f.busy() && interval > f.in.FastTick {
+				// Work arrived: stop waiting for the slow tick.
+				break
+			}
+		}
+		cancelTimer()
+		now := workflow.Now(ctx)
+		if now.Sub(f.st.LastTick) >= f.in.Tick {
+			f.tick(ctx)
+		} else {
+			f.refresh(ctx)
+		}
+
+		if f.ticks >= f.in.MaxTicksPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			// Finish every update in flight and every signal already delivered, then
+			// carry the compact state into a new run.
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			drain := workflow.NewSelector(ctx)
+			handleSignals(drain)
+			for drain.HasPending() {
+				drain.Select(ctx)
+			}
+			in := f.in
+			st := f.st
+			in.State = &st
+			f.logger.Info("continuing as new", "ticks", f.ticks, "connectors", len(f.st.Connectors))
+			return workflow.NewContinueAsNewError(ctx, FleetWorkflow, in)
+		}
+	}
+}
+
+// busy reports whether migrations wait or connectors warm up.
+func (f *fleet) busy() bool {
+	if len(f.st.Waiting) > 0 {
+		return true
+	}
+	for _, c := range f.st.Connectors {
+		if c.State == planning.StateWarming {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fleet) paused() bool {
+	for _, o := range f.st.Overrides {
+		if o.Kind == planning.OverridePause {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fleet) pins() []planning.Pin {
+	var pins []planning.Pin
+	for _, o := range f.st.Overrides {
+		if o.Kind == planning.OverridePin {
+			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max})
+		}
+	}
+	return pins
+}
+
+func controlOptions(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           TaskQueue,
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    min(timeout, 30*time.Second),
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
+		},
+	})
+}
+
+// tick runs the planning loop: Collect, Forecast, Predict, Scale, Assign. A failed step
+// is logged and the loop goes on with what it has; the next tick tries again.
+func (f *fleet) tick(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	f.ticks++
+	f.st.LastTick = now
+	f.expire(ctx, now)
+	if err := f.collect(ctx); err != nil {
+		f.logger.Error("collect failed", "error", err)
+	}
+	var fc activities.ForecastResult
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
+	}).Get(ctx, &fc)
+	if err != nil {
+		f.logger.Error("forecast failed", "error", err)
+		return
+	}
+	var plan planning.Plan
+	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Predict, activities.PredictInput{
+		Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size, LeadTime: f.in.LeadTime, Record: true,
+	}).Get(ctx, &plan)
+	if err != nil {
+		f.logger.Error("predict failed", "error", err)
+		return
+	}
+	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
+	f.st.Plan = plan
+	f.scale(ctx, plan)
+	f.assign(ctx)
+}
+
+// refresh is the short loop while work waits: see which connectors became ready, then
+// assign.
+func (f *fleet) refresh(ctx workflow.Context) {
+	if err := f.collect(ctx); err != nil {
+		f.logger.Error("collect failed", "error", err)
+	}
+	f.assign(ctx)
+}
+
+// collect updates sites and connector health, promotes ready connectors to warm and
+// restarts connectors whose process is gone.
+func (f *fleet) collect(ctx workflow.Context) error {
+	ids := make([]string, len(f.st.Connectors))
+	for i, c := range f.st.Connectors {
+		ids[i] = c.ID
+	}
+	var res activities.CollectResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Collect, activities.CollectInput{
+		Pool: f.in.Pool, ConnectorIDs: ids,
+	}).Get(ctx, &res); err != nil {
+		return err
+	}
+	f.st.Sites = res.Sites
+	var restart, changed []planning.Connector
+	for _, h := range res.Connectors {
+		i := f.connectorIndex(h.ID)
+		if i < 0 {
+			continue // stopped while Collect ran
+		}
+		c := &f.st.Connectors[i]
+		c.Usage = h.Usage
+		switch {
+		case !h.Running && (c.Live() || c.State == planning.StateDraining):
+			f.logger.Warn("connector process is gone; restarting it", "connector", c.ID)
+			if c.State != planning.StateDraining {
+				c.State = planning.StateWarming
+			}
+			restart = append(restart, *c)
+		case c.State == planning.StateWarming && h.Running && !h.ReadyAt.IsZero():
+			c.State = planning.StateWarm
+			if len(c.Migrations) > 0 {
+				c.State = planning.StateActive
+			}
+			c.ReadyAt = h.ReadyAt
+			changed = append(changed, *c)
+		}
+	}
+	if len(restart) > 0 {
+		f.provision(ctx, restart)
+	}
+	if len(changed) > 0 {
+		f.sync(ctx, changed)
+	}
+	return nil
+}
+
+func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Provision, activities.ProvisionInput{
+		Pool: f.in.Pool, Connectors: conns,
+	}).Get(ctx, nil)
+	if err != nil {
+		f.logger.Error("provision failed", "error", err)
+	}
+}
+
+func (f *fleet) sync(ctx workflow.Context, conns []planning.Connector) {
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.SyncConnectors, activities.SyncConnectorsInput{
+		Pool: f.in.Pool, Connectors: conns,
+	}).Get(ctx, nil)
+	if err != nil {
+		f.logger.Error("sync connectors failed", "error", err)
+	}
+}
+
+// newConnector makes the next connector's identity deterministically.
+func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Size, manual bool) planning.Connector {
+	f.st.NextSeq++
+	id := fmt.Sprintf("%s-%s-%d", f.in.Pool, site, f.st.NextSeq)
+	return planning.Connector{
+		ID: id, Site: site, State: planning.StateWarming, Size: size, TaskQueue: ConnectorTaskQueue(id),
+		CreatedAt: workflow.Now(ctx), Manual: manual,
+	}
+}
+
+// scale applies the scaling policy to the plan.
+func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
+	size, _ := planning.SizeNamed(f.in.Size)
+	d := planning.Scale(planning.ScaleInput{Targets: plan.Targets, Connectors: f.st.Connectors, Paused: f.paused(), Pins: f.pins()})
+	var start []planning.Connector
+	for _, s := range d.Start {
+		c := f.newConnector(ctx, s.Site, size, false)
+		f.logger.Info("scaling up", "connector", c.ID, "reason", s.Reason)
+		start = append(start, c)
+	}
+	if len(start) > 0 {
+		f.st.Connectors = append(f.st.Connectors, start...)
+		f.provision(ctx, start)
+	}
+	var drained []planning.Connector
+	for _, id := range d.Drain {
+		if i := f.connectorIndex(id); i >= 0 {
+			f.st.Connectors[i].State = planning.StateDraining
+			drained = append(drained, f.st.Connectors[i])
+			f.logger.Info("scaling down: draining idle connector", "connector", id)
+		}
+	}
+	if len(drained) > 0 {
+		f.sync(ctx, drained)
+	}
+	f.stop(ctx, d.Stop)
+}
+
+// stop decommissions draining connectors with no work and drops them from the state.
+func (f *fleet) stop(ctx workflow.Context, ids []string) {
+	var stop []planning.Connector
+	for _, id := range ids {
+		if i := f.connectorIndex(id); i >= 0 {
+			stop = append(stop, f.st.Connectors[i])
+		}
+	}
+	if len(stop) == 0 {
+		return
+	}
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Decommission, activities.DecommissionInput{
+		Pool: f.in.Pool, Connectors: stop,
+	}).Get(ctx, nil)
+	if err != nil {
+		f.logger.Error("decommission failed", "error", err)
+		return
+	}
+	f.st.Connectors = slices.DeleteFunc(f.st.Connectors, func(c planning.Connector) bool {
+		return slices.Contains(ids, c.ID) && len(c.Migrations) == 0
+	})
+}
+
+func (f *fleet) connectorIndex(id string) int {
+	return slices.IndexFunc(f.st.Connectors, func(c planning.Connector) bool { return c.ID == id })
+}
+
+// assign gives waiting migrations a connector and tells each one. When a migration
+// waits at a site with no live connector at all, it starts one at once: a forecast
+// that missed must not leave work stranded.
+func (f *fleet) assign(ctx workflow.Context) {
+	if len(f.st.Waiting) == 0 {
+		return
+	}
+	assigned, conns := planning.Assign(f.st.Connectors, f.st.Waiting)
+	f.st.Connectors = conns
+	for _, a := range assigned {
+		f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(r planning.Reservation) bool { return r.MigrationID == a.MigrationID })
+		err := workflow.SignalExternalWorkflow(ctx, a.WorkflowID, "", SignalAssigned, a).Get(ctx, nil)
+		if err != nil {
+			// The migration is gone (cancelled or terminated): free its slot.
+			f.logger.Warn("could not tell migration its connector; freeing the slot", "migration", a.MigrationID, "error", err)
+			f.onRelease(Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
+			continue
+		}
+		f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID)
+	}
+	if f.paused() {
+		return
+	}
+	size, _ := planning.SizeNamed(f.in.Size)
+	var start []planning.Connector
+	for _, r := range f.st.Waiting {
+		hasLive := slices.ContainsFunc(f.st.Connectors, func(c planning.Connector) bool { return c.Site == r.Site && c.Live() }) ||
+			slices.ContainsFunc(start, func(c planning.Connector) bool { return c.Site == r.Site })
+		if !hasLive && slices.Contains(f.st.Sites, r.Site) && !f.pinnedToZero(r.Site) {
+			c := f.newConnector(ctx, r.Site, size, false)
+			f.logger.Info("reactive scale-up: migration waits at a site with no connector", "migration", r.MigrationID, "connector", c.ID)
+			start = append(start, c)
+		}
+	}
+	if len(start) > 0 {
+		f.st.Connectors = append(f.st.Connectors, start...)
+		f.provision(ctx, start)
+	}
+}
+
+func (f *fleet) pinnedToZero(site string) bool {
+	for _, p := range f.pins() {
+		if p.Site == site && p.Max == 0 && p.Min == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
+	// A reservation sent again (the migration retried) is answered, not queued twice.
+	for _, c := range f.st.Connectors {
+		for _, t := range c.Migrations {
+			if t.MigrationID == r.MigrationID {
+				a := planning.Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID,
+					TaskQueue: c.TaskQueue, BandwidthBytesSec: t.BandwidthBytesSec}
+				_ = workflow.SignalExternalWorkflow(ctx, r.WorkflowID, "", SignalAssigned, a).Get(ctx, nil)
+				return
+			}
+		}
+	}
+	if slices.ContainsFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID }) {
+		return
+	}
+	f.st.Waiting = append(f.st.Waiting, r)
+}
+
+func (f *fleet) onRelease(r Release) {
+	f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID })
+	i := f.connectorIndex(r.ConnectorID)
+	if i < 0 {
+		return
+	}
+	c := &f.st.Connectors[i]
+	c.Migrations = slices.DeleteFunc(slices.Clone(c.Migrations), func(t planning.Task) bool { return t.MigrationID == r.MigrationID })
+	if len(c.Migrations) == 0 && c.State == planning.StateActive {
+		c.State = planning.StateWarm
+	}
+}
+
+// onBreach escalates: the connector carrying the late migration grows one size, so the
+// transfer gets more bandwidth now.
+func (f *fleet) onBreach(ctx workflow.Context, b Breach) {
+	f.audit(ctx, AuditEntry{Action: "sla-breach", Who: "pmo", Why: "migration " + b.MigrationID + " passed its deadline",
+		Detail: "site " + b.Site + ", connector " + b.ConnectorID})
+	i := f.connectorIndex(b.ConnectorID)
+	if i < 0 {
+		return
+	}
+	cur := slices.IndexFunc(planning.Sizes, func(s planning.Size) bool { return s.Name == f.st.Connectors[i].Size.Name })
+	if cur < 0 || cur+1 >= len(planning.Sizes) {
+		return
+	}
+	next := planning.Sizes[cur+1]
+	if err := f.resize(ctx, i, next); err != nil {
+		f.logger.Error("escalation resize failed", "connector", b.ConnectorID, "error", err)
+		return
+	}
+	f.audit(ctx, AuditEntry{Action: "escalated", Who: "pmo", Why: "SLA breach of " + b.MigrationID,
+		Detail: fmt.Sprintf("connector %s resized to %s", b.ConnectorID, next.Name)})
+}
+
+// resize changes a connector's size in the state and the store, and tells the running
+// connector its new bandwidth limit.
+func (f *fleet) resize(ctx workflow.Context, i int, size planning.Size) error {
+	c := f.st.Connectors[i]
+	c.Size = size
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              c.TaskQueue,
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteActivity(actx, ca.ApplySize, activities.ApplySizeInput{BandwidthBytesSec: size.BandwidthBytesSec}).Get(ctx, nil); err != nil {
+		return err
+	}
+	f.st.Connectors[i].Size = size
+	f.sync(ctx, []planning.Connector{f.st.Connectors[i]})
+	return nil
+}
+
+// onOverride applies an operator's override, or records why it could not.
+func (f *fleet) onOverride(ctx workflow.Context, o planning.Override) {
+	now := workflow.Now(ctx)
+	if o.At.IsZero() {
+		o.At = now
+	}
+	err := ValidateOverride(o)
+	if err == nil && !o.Expires.After(now) {
+		err = validation.Field("expires", "is already past")
+	}
+	if err == nil && o.Kind == planning.OverridePin && len(f.st.Sites) > 0 && !slices.Contains(f.st.Sites, o.Site) {
+		err = validation.Field("site", "unknown site %q", o.Site)
+	}
+	if err == nil && o.Kind == planning.OverrideDrain && f.connectorIndex(o.ConnectorID) < 0 {
+		err = validation.Field("connector_id", "unknown connector %q", o.ConnectorID)
+	}
+	if err != nil {
+		f.recordOverride(ctx, o, "rejected", err.Error())
+		return
+	}
+	switch o.Kind {
+	case planning.OverridePin:
+		f.st.Overrides = slices.DeleteFunc(f.st.Overrides, func(x planning.Override) bool {
+			return x.Kind == planning.OverridePin && x.Site == o.Site
+		})
+		f.st.Overrides = append(f.st.Overrides, o)
+	case planning.OverridePause:
+		f.st.Overrides = append(f.st.Overrides, o)
+	case planning.OverrideResume:
+		f.st.Overrides = slices.DeleteFunc(f.st.Overrides, func(x planning.Override) bool { return x.Kind == planning.OverridePause })
+	case planning.OverrideDrain:
+		i := f.connectorIndex(o.ConnectorID)
+		f.st.Connectors[i].State = planning.StateDraining
+		f.sync(ctx, []planning.Connector{f.st.Connectors[i]})
+	}
+	f.recordOverride(ctx, o, "applied", "")
+}
+
+// expire removes overrides whose time is up.
+func (f *fleet) expire(ctx workflow.Context, now time.Time) {
+	var kept []planning.Override
+	for _, o := range f.st.Overrides {
+		if o.Expires.After(now) {
+			kept = append(kept, o)
+			continue
+		}
+		f.recordOverride(ctx, o, "expired", "")
+	}
+	f.st.Overrides = kept
+	f.st.Planned = slices.DeleteFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return !p.Deadline.After(now) })
+}
+
+func (f *fleet) recordOverride(ctx workflow.Context, o planning.Override, action, detail string) {
+	now := workflow.Now(ctx)
+	f.audit(ctx, AuditEntry{At: now, Action: o.Kind + " " + action, Who: o.Who, Why: o.Why, Detail: detail})
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordOverride, activities.RecordOverrideInput{
+		Pool: f.in.Pool, Override: o, Action: action, Detail: detail, At: now,
+	}).Get(ctx, nil)
+	if err != nil {
+		f.logger.Error("record override failed", "override", o.ID, "error", err)
+	}
+}
+
+func (f *fleet) audit(ctx workflow.Context, e AuditEntry) {
+	if e.At.IsZero() {
+		e.At = workflow.Now(ctx)
+	}
+	f.st.Audit = append(f.st.Audit, e)
+	if len(f.st.Audit) > maxAudit {
+		f.st.Audit = slices.Clone(f.st.Audit[len(f.st.Audit)-maxAudit:])
+	}
+}
+
+// validateScale rejects a scale request before it enters history.
+func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
+	if err := r.Validate(); err != nil {
+		return invalid(err)
+	}
+	switch r.Action {
+	case ScaleProvision:
+		if !slices.Contains(f.st.Sites, r.Site) {
+			return invalid(validation.Field("site", "unknown site %q; known sites: %v", r.Site, f.st.Sites))
+		}
+	case ScaleResize, ScaleDrain:
+		i := f.connectorIndex(r.ConnectorID)
+		if i < 0 {
+			return invalid(validation.Field("connector_id", "unknown connector %q", r.ConnectorID))
+		}
+		if !f.st.Connectors[i].Live() {
+			return invalid(validation.Field("connector_id", "connector %q is %s", r.ConnectorID, f.st.Connectors[i].State))
+		}
+	}
+	return nil
+}
+
+func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, error) {
+	res := ScaleResult{Action: r.Action}
+	switch r.Action {
+	case ScaleProvision:
+		name := r.Size
+		if name == "" {
+			name = f.in.Size
+		}
+		size, _ := planning.SizeNamed(name)
+		var start []planning.Connector
+		for range r.Count {
+			start = append(start, f.newConnector(ctx, r.Site, size, true))
+		}
+		f.st.Connectors = append(f.st.Connectors, start...)
+		f.provision(ctx, start)
+		res.Connectors = start
+	case ScaleResize:
+		i := f.connectorIndex(r.ConnectorID)
+		size, _ := planning.SizeNamed(r.Size)
+		if err := f.resize(ctx, i, size); err != nil {
+			return res, fmt.Errorf("resize %s: %w", r.ConnectorID, err)
+		}
+		res.Connectors = []planning.Connector{f.st.Connectors[f.connectorIndex(r.ConnectorID)]}
+	case ScaleDrain:
+		i := f.connectorIndex(r.ConnectorID)
+		f.st.Connectors[i].State = planning.StateDraining
+		f.sync(ctx, []planning.Connector{f.st.Connectors[i]})
+		res.Connectors = []planning.Connector{f.st.Connectors[i]}
+	}
+	f.audit(ctx, AuditEntry{Action: "scale " + r.Action, Who: r.Who, Why: r.Why,
+		Detail: fmt.Sprintf("site %s, connector %s, count %d, size %s", r.Site, r.ConnectorID, r.Count, r.Size)})
+	return res, nil
+}
+
+// submitMigration looks the VM up and starts its migration as a child workflow that
+// outlives this run (it is abandoned, not terminated, on continue-as-new).
+func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (MigrationStarted, error) {
+	var vm store.VM
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, activities.LookupVMInput{VMID: r.VMID}).Get(ctx, &vm); err != nil {
+		return MigrationStarted{}, err
+	}
+	source := r.Source
+	if source == "" {
+		source = vm.DiskURI
+	}
+	in := MigrationInput{
+		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
+		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: vm.MaxTransfer, Priority: r.Priority,
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            MigrationWorkflowID(r.ID),
+		TaskQueue:             TaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, in)
+	var exec workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
+		var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
+		if errors.As(err, &dup) {
+			fe := &validation.Error{Field: "id", Reason: "migration " + r.ID + " already exists"}
+			return MigrationStarted{}, temporal.NewNonRetryableApplicationError(fe.Error(), validation.AlreadyExistsErrorType, err, fe)
+		}
+		return MigrationStarted{}, err
+	}
+	f.st.Planned = slices.DeleteFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID })
+	f.logger.Info("migration started", "migration", r.ID, "vm", vm.ID, "site", vm.Site)
+	return MigrationStarted{
+		ID: r.ID, WorkflowID: exec.ID, RunID: exec.RunID, VMID: vm.ID, Site: vm.Site, SLATier: vm.SLATier,
+		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(vm.MaxTransfer),
+	}, nil
+}
+
+// forecastUpdate predicts what a batch of migrations needs; with Plan set it also
+// registers the batch as known work, so that provisioning starts ahead of it.
+func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
+	var vms []store.VM
+	if len(r.VMIDs) > 0 {
+		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
+			return ForecastAnswer{}, err
+		}
+	}
+	planned := make([]planning.PlannedMigration, 0, len(vms)+len(r.VMs))
+	for _, vm := range vms {
+		tier := vm.SLATier
+		if r.SLATier != "" {
+			tier = r.SLATier
+		}
+		planned = append(planned, planning.PlannedMigration{ID: r.ID + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
+			SLATier: tier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})
+	}
+	for i, spec := range r.VMs {
+		if !slices.Contains(f.st.Sites, spec.Site) {
+			return ForecastAnswer{}, invalid(validation.Field(fmt.Sprintf("vms[%d].site", i), "unknown site %q", spec.Site))
+		}
+		planned = append(planned, planning.PlannedMigration{ID: fmt.Sprintf("%s-%d", r.ID, i), Site: spec.Site, Bytes: spec.DiskBytes,
+			SLATier: r.SLATier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})
+	}
+	hours := int(r.Deadline.Sub(r.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
+	var fc activities.ForecastResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: workflow.Now(ctx), From: r.EarliestStart, Hours: hours,
+	}).Get(ctx, &fc); err != nil {
+		return ForecastAnswer{}, err
+	}
+	var est planning.Estimate
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Estimate, activities.EstimateInput{
+		Planned: planned, Demand: fc.Demand, Size: f.in.Size,
+	}).Get(ctx, &est); err != nil {
+		return ForecastAnswer{}, err
+	}
+	answer := ForecastAnswer{ID: r.ID, ExpectedDuration: est.ExpectedDuration, Bottlenecks: est.Bottlenecks,
+		Reasoning: append(est.Reasons, "ad-hoc forecast model: "+fc.Model)}
+	answer.Sites = est.Sites
+	if r.Plan {
+		for _, p := range planned {
+			f.st.Planned = slices.DeleteFunc(f.st.Planned, func(x planning.PlannedMigration) bool { return x.ID == p.ID })
+			f.st.Planned = append(f.st.Planned, p)
+		}
+		answer.Planned = true
+		f.audit(ctx, AuditEntry{Action: "plan", Who: "api", Why: "forecast " + r.ID,
+			Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", len(planned), r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
+	}
+	return answer, nil
+}

@@ -1,0 +1,275 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+)
+
+var start = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// fakeFleet stands in for PostgreSQL and the provisioner in workflow unit tests: it
+// records what the workflow asked for. The real activities are tested against real
+// PostgreSQL and real processes elsewhere.
+type fakeFleet struct {
+	mu          sync.Mutex
+	provisioned []planning.Connector
+	stopped     []string
+	overrides   []string // "kind action"
+	target      int
+	ready       bool
+}
+
+func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
+	env.RegisterActivity(&activities.Fleet{})
+	env.RegisterActivityWithOptions(&activities.Connector{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+	env.OnActivity(fa.Collect, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CollectInput) (activities.CollectResult, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			res := activities.CollectResult{Sites: []string{"ams1", "fra1"}}
+			for _, id := range in.ConnectorIDs {
+				h := activities.ConnectorHealth{ID: id, Running: true}
+				if f.ready {
+					h.ReadyAt = start
+				}
+				res.Connectors = append(res.Connectors, h)
+			}
+			return res, nil
+		})
+	env.OnActivity(fa.Forecast, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
+			return activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10}}}, nil
+		})
+	env.OnActivity(fa.Predict, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return planning.Plan{GeneratedAt: in.Now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}}}, nil
+		})
+	env.OnActivity(fa.Provision, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.provisioned = append(f.provisioned, in.Connectors...)
+			return activities.ProvisionResult{}, nil
+		})
+	env.OnActivity(fa.Decommission, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DecommissionInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for _, c := range in.Connectors {
+				f.stopped = append(f.stopped, c.ID)
+			}
+			return nil
+		})
+	env.OnActivity(fa.SyncConnectors, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(fa.RecordOverride, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RecordOverrideInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.overrides = append(f.overrides, in.Override.Kind+" "+in.Action)
+			return nil
+		})
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(start)
+	env.RegisterWorkflow(FleetWorkflow)
+	env.RegisterWorkflow(MigrationWorkflow)
+	return env
+}
+
+func queryConnectors(t *testing.T, env *testsuite.TestWorkflowEnvironment) []planning.Connector {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryConnectors)
+	require.NoError(t, err)
+	var conns []planning.Connector
+	require.NoError(t, v.Get(&conns))
+	return conns
+}
+
+// continuedState decodes the state a fleet carried into its next run.
+func continuedState(t *testing.T, err error) FleetState {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+	var in FleetInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	require.NotNil(t, in.State)
+	return *in.State
+}
+
+func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 2}
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 2)
+		for _, c := range conns {
+			require.Equal(t, planning.StateWarming, c.State, "not ready yet")
+			require.Equal(t, "ams1", c.Site)
+			require.Equal(t, ConnectorTaskQueue(c.ID), c.TaskQueue)
+		}
+		f.mu.Lock()
+		f.ready = true
+		f.mu.Unlock()
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		for _, c := range queryConnectors(t, env) {
+			require.Equal(t, planning.StateWarm, c.State, "ready connectors are warm after a refresh")
+		}
+		v, err := env.QueryWorkflow(QueryPlan)
+		require.NoError(t, err)
+		var plan planning.Plan
+		require.NoError(t, v.Get(&plan))
+		require.Equal(t, 2, plan.Targets[0].Connectors)
+		require.Contains(t, plan.Reasons, "forecast model: snaive168")
+		// Demand falls: the next tick drains one idle connector and then stops it.
+		f.mu.Lock()
+		f.target = 1
+		f.mu.Unlock()
+	}, 10*time.Second)
+
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3})
+	require.True(t, env.IsWorkflowCompleted())
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, f.provisioned, 2)
+	require.Len(t, f.stopped, 1, "one idle connector drained and stopped")
+	require.Len(t, st.Connectors, 1)
+	require.Equal(t, []string{"ams1", "fra1"}, st.Sites)
+	require.Equal(t, 2, st.NextSeq, "connector IDs keep counting across runs")
+}
+
+func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{}
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateScale, "bad-site", &testsuite.TestUpdateCallback{
+			OnAccept:   func() { t.Error("an unknown site was accepted") },
+			OnReject:   func(err error) { require.ErrorContains(t, err, `unknown site "zrh9"`) },
+			OnComplete: func(any, error) {},
+		}, ScaleRequest{Action: ScaleProvision, Site: "zrh9", Count: 1, Who: "ann", Why: "test"})
+		env.UpdateWorkflow(UpdateScale, "bad-count", &testsuite.TestUpdateCallback{
+			OnAccept:   func() { t.Error("count 0 was accepted") },
+			OnReject:   func(err error) { require.ErrorContains(t, err, "count") },
+			OnComplete: func(any, error) {},
+		}, ScaleRequest{Action: ScaleProvision, Site: "ams1", Count: 0, Who: "ann", Why: "test"})
+		env.UpdateWorkflow(UpdateScale, "good", &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				res := v.(ScaleResult)
+				require.Len(t, res.Connectors, 3)
+				require.True(t, res.Connectors[0].Manual)
+				require.Equal(t, "large", res.Connectors[0].Size.Name)
+			},
+		}, ScaleRequest{Action: ScaleProvision, Site: "fra1", Count: 3, Size: "large", Who: "ann", Why: "wave at 9"})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 3, "the forecast wants none, but manual connectors stay")
+		env.UpdateWorkflow(UpdateScale, "drain", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				require.Equal(t, planning.StateDraining, v.(ScaleResult).Connectors[0].State)
+			},
+		}, ScaleRequest{Action: ScaleDrain, ConnectorID: conns[0].ID, Who: "ann", Why: "host patching"})
+	}, 2*time.Minute+time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 5})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, st.Connectors, 2, "the drained connector was stopped")
+	require.Len(t, f.stopped, 1)
+	require.Equal(t, "scale provision", st.Audit[0].Action)
+	require.Equal(t, "ann", st.Audit[0].Who)
+}
+
+func TestFleetOverridesAreAppliedAuditedAndExpire(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{}
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o1", Kind: planning.OverridePin, Site: "ams1", Min: 2,
+			Who: "ann", Why: "wave", At: start, Expires: start.Add(150 * time.Second)})
+		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o2", Kind: planning.OverrideDrain, ConnectorID: "nope",
+			Who: "bob", Why: "typo", At: start, Expires: start.Add(time.Hour)})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Len(t, queryConnectors(t, env), 2, "the pin raised ams1 to 2 connectors though the forecast wants 0")
+		v, err := env.QueryWorkflow(QueryOverrides)
+		require.NoError(t, err)
+		var view OverridesView
+		require.NoError(t, v.Get(&view))
+		require.Len(t, view.Active, 1)
+		require.Equal(t, "o1", view.Active[0].ID)
+	}, 70*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 4})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Empty(t, st.Overrides, "the pin expired")
+	require.Equal(t, []string{"pin applied", "drain rejected", "pin expired"}, f.overrides)
+}
+
+func TestFleetAssignsWaitingMigrationAndFreesSlotOnRelease(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true}
+	f.register(env)
+	var assigned planning.Assignment
+	env.OnSignalExternalWorkflow(mock.Anything, "migration-m1", "", SignalAssigned, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			assigned = arg.(planning.Assignment)
+			return nil
+		})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m1", WorkflowID: "migration-m1", Site: "ams1", Deadline: start.Add(time.Hour)})
+	}, 5*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, "m1", assigned.MigrationID)
+		conns := queryConnectors(t, env)
+		require.Equal(t, planning.StateActive, conns[0].State)
+		require.Equal(t, "m1", conns[0].Migrations[0].MigrationID)
+		env.SignalWorkflow(SignalRelease, Release{MigrationID: "m1", ConnectorID: assigned.ConnectorID})
+	}, 10*time.Second)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Equal(t, planning.StateWarm, conns[0].State)
+		require.Empty(t, conns[0].Migrations)
+	}, 15*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	continuedState(t, env.GetWorkflowError())
+	require.Equal(t, "default-ams1-1", assigned.ConnectorID)
+	require.Equal(t, ConnectorTaskQueue("default-ams1-1"), assigned.TaskQueue)
+}
+
+func TestFleetStartsAConnectorReactivelyForWorkAtAnEmptySite(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 0, ready: true}
+	f.register(env)
+	env.OnSignalExternalWorkflow(mock.Anything, "migration-m2", "", SignalAssigned, mock.Anything).Return(nil)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m2", WorkflowID: "migration-m2", Site: "fra1", Deadline: start.Add(time.Hour)})
+	}, 5*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, f.provisioned, 1)
+	require.Equal(t, "fra1", f.provisioned[0].Site)
+	require.Empty(t, st.Waiting, "the migration got the new connector once it was ready")
+	require.Equal(t, "m2", st.Connectors[0].Migrations[0].MigrationID)
+}

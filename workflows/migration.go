@@ -1,0 +1,222 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
+)
+
+// reserveResend is how often a waiting migration repeats its reservation, in case the
+// fleet was restarted from scratch and lost it.
+const reserveResend = 2 * time.Minute
+
+// MigrationWorkflow moves one VM disk. It asks the fleet for a connector, pre-warms it,
+// runs the transfer on the connector's own task queue while a durable timer enforces
+// the SLA's maximum transfer time, records the outcome in the history that feeds the
+// forecast, and gives the connector back.
+func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (MigrationStatus, error) {
+	m, err := newMigration(ctx, in)
+	if err != nil {
+		return MigrationStatus{}, err
+	}
+	return m.run(ctx)
+}
+
+type migration struct {
+	in     MigrationInput
+	status MigrationStatus
+	logger log.Logger
+	// slaFired is set when the SLA timer fires.
+	slaFired bool
+}
+
+func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
+	if err := validID("id", in.ID); err != nil {
+		return nil, invalid(err)
+	}
+	if in.MaxTransfer <= 0 {
+		return nil, temporal.NewNonRetryableApplicationError("max transfer time must be positive", "InvalidInput", nil)
+	}
+	now := workflow.Now(ctx)
+	m := &migration{in: in, logger: log.With(workflow.GetLogger(ctx), "migration", in.ID, "vm", in.VMID)}
+	m.status = MigrationStatus{
+		ID: in.ID, VMID: in.VMID, Site: in.Site, SLATier: in.SLATier, Phase: PhaseWaiting, Bytes: in.Bytes,
+		StartedAt: now, Deadline: now.Add(in.MaxTransfer), Destination: in.Destination,
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryMigration, func() (MigrationStatus, error) { return m.status, nil }); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
+	slaTimer := workflow.NewTimer(ctx, m.in.MaxTransfer)
+
+	assignment, err := m.reserve(ctx, slaTimer)
+	if err != nil {
+		return m.finish(ctx, OutcomeFailed, err)
+	}
+	m.status.ConnectorID = assignment.ConnectorID
+	m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
+
+	connCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              assignment.TaskQueue,
+		ScheduleToCloseTimeout: 5 * time.Minute,
+		StartToCloseTimeout:    30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
+	})
+	m.status.Phase = PhasePreparing
+	var prep activities.PrepareResult
+	if err := workflow.ExecuteActivity(connCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep); err != nil {
+		return m.finish(ctx, OutcomeFailed, fmt.Errorf("pre-warm connector %s: %w", assignment.ConnectorID, err))
+	}
+
+	m.status.Phase = PhaseTransferring
+	transferCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: assignment.TaskQueue,
+		// The transfer may outlive its SLA: a late copy still completes and is
+		// recorded as a breach. The hard limit is generous; heartbeats catch a dead
+		// connector quickly.
+		StartToCloseTimeout: max(10*m.in.MaxTransfer, time.Hour),
+		HeartbeatTimeout:    20 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
+	})
+	transfer := workflow.ExecuteActivity(transferCtx, ca.Transfer, activities.TransferInput{
+		MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes,
+	})
+	var result activities.TransferResult
+	var transferErr error
+	done := false
+	for !done {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(transfer, func(f workflow.Future) {
+			done = true
+			transferErr = f.Get(ctx, &result)
+		})
+		if !m.slaFired {
+			sel.AddFuture(slaTimer, func(workflow.Future) { m.breach(ctx) })
+		}
+		sel.Select(ctx)
+	}
+	if transferErr != nil {
+		return m.finish(ctx, OutcomeFailed, fmt.Errorf("transfer on connector %s: %w", assignment.ConnectorID, transferErr))
+	}
+	m.status.SHA256 = result.SHA256
+	m.status.Bytes = result.Bytes
+	outcome := OutcomeSucceeded
+	if m.slaFired {
+		outcome = OutcomeSLABreached
+	}
+	return m.finish(ctx, outcome, nil)
+}
+
+// reserve asks the fleet for a connector and waits for the answer, noting an SLA
+// breach if the timer fires first.
+func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (planning.Assignment, error) {
+	info := workflow.GetInfo(ctx)
+	r := planning.Reservation{
+		MigrationID: m.in.ID, WorkflowID: info.WorkflowExecution.ID, Site: m.in.Site, Bytes: m.in.Bytes,
+		Deadline: m.status.Deadline, Priority: m.in.Priority, RequestedAt: m.status.StartedAt,
+	}
+	assignedCh := workflow.GetSignalChannel(ctx, SignalAssigned)
+	for {
+		if err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalReserve, r).Get(ctx, nil); err != nil {
+			return planning.Assignment{}, fmt.Errorf("ask fleet %s for a connector: %w", m.in.Pool, err)
+		}
+		var a planning.Assignment
+		got := false
+		resendCtx, cancel := workflow.WithCancel(ctx)
+		resend := workflow.NewTimer(resendCtx, reserveResend)
+		for !got {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(assignedCh, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, &a)
+				got = true
+			})
+			expired := false
+			sel.AddFuture(resend, func(workflow.Future) { expired = true })
+			if !m.slaFired {
+				sel.AddFuture(slaTimer, func(workflow.Future) { m.breach(ctx) })
+			}
+			sel.Select(ctx)
+			if expired {
+				break
+			}
+		}
+		cancel()
+		if got {
+			return a, nil
+		}
+	}
+}
+
+// breach records that the SLA deadline passed and asks the fleet to escalate.
+func (m *migration) breach(ctx workflow.Context) {
+	m.slaFired = true
+	m.status.Breached = true
+	m.logger.Warn("SLA breached: maximum transfer time passed", "deadline", m.status.Deadline, "phase", m.status.Phase)
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordBreach, activities.RecordBreachInput{
+		MigrationID: m.in.ID, Site: m.in.Site, ConnectorID: m.status.ConnectorID, Deadline: m.status.Deadline, MaxTransfer: m.in.MaxTransfer,
+	}).Get(ctx, nil)
+	if err != nil {
+		m.logger.Error("record breach failed", "error", err)
+	}
+	err = workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalBreach, Breach{
+		MigrationID: m.in.ID, ConnectorID: m.status.ConnectorID, Site: m.in.Site,
+	}).Get(ctx, nil)
+	if err != nil {
+		m.logger.Error("escalate breach failed", "error", err)
+	}
+}
+
+// finish records the outcome, releases the connector and ends the workflow; a failed
+// migration ends as a failed workflow so that it stands out in the Web UI.
+func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (MigrationStatus, error) {
+	m.status.Phase = PhaseRecording
+	m.status.Outcome = outcome
+	if cause != nil {
+		m.status.Error = cause.Error()
+	}
+	m.status.EndedAt = workflow.Now(ctx)
+	connector := m.status.ConnectorID
+	if connector == "" {
+		connector = "none"
+	}
+	seconds := m.status.EndedAt.Sub(m.status.StartedAt).Seconds()
+	var rate float64
+	if outcome != OutcomeFailed && seconds > 0 {
+		rate = float64(m.status.Bytes) / seconds
+	}
+	rec := store.Migration{
+		ID: m.in.ID, VMID: m.in.VMID, Site: m.in.Site, ConnectorID: connector, SLATier: m.in.SLATier,
+		Bytes: m.status.Bytes, StartedAt: m.status.StartedAt, EndedAt: m.status.EndedAt, AvgBytesSec: rate,
+		Outcome: outcome, Detail: m.status.Error,
+	}
+	if outcome == OutcomeFailed {
+		rec.Bytes = 0
+	}
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
+		m.logger.Error("record outcome failed", "error", err)
+	}
+	if m.status.ConnectorID != "" {
+		err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalRelease, Release{
+			MigrationID: m.in.ID, ConnectorID: m.status.ConnectorID,
+		}).Get(ctx, nil)
+		if err != nil {
+			m.logger.Error("release connector failed", "error", err)
+		}
+	}
+	m.status.Phase = PhaseDone
+	m.logger.Info("migration finished", "outcome", outcome)
+	if cause != nil {
+		return m.status, temporal.NewNonRetryableApplicationError(cause.Error(), "MigrationFailed", cause, m.status)
+	}
+	return m.status, nil
+}

@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
+)
+
+var migrationIn = MigrationInput{
+	ID: "m1", Pool: "default", VMID: "vm-0001", Site: "ams1", Source: "/disks/vm-0001.img", Destination: "vm-0001.img",
+	Bytes: 4 << 20, SLATier: "gold", MaxTransfer: 2 * time.Minute,
+}
+
+var assignment = planning.Assignment{MigrationID: "m1", WorkflowID: "migration-m1", ConnectorID: "default-ams1-1",
+	TaskQueue: "pmo.connector.default-ams1-1", BandwidthBytesSec: 1 << 20}
+
+// migrationEnv runs a migration against a fleet that assigns a connector 10 s after
+// the reservation, and records what the migration reported.
+type migrationEnv struct {
+	env      *testsuite.TestWorkflowEnvironment
+	outcome  store.Migration
+	released []Release
+	breaches []Breach
+	reserved int
+}
+
+func newMigrationEnv(t *testing.T) *migrationEnv {
+	return newMigrationEnvAnswering(t, 1)
+}
+
+// newMigrationEnvAnswering builds a fleet that answers only the n-th reservation.
+func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
+	m := &migrationEnv{env: newEnv(t)}
+	env := m.env
+	env.RegisterActivity(&activities.Fleet{})
+	env.RegisterActivityWithOptions(&activities.Connector{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalReserve, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			m.reserved++
+			r := arg.(planning.Reservation)
+			require.Equal(t, "ams1", r.Site)
+			require.Equal(t, start.Add(2*time.Minute), r.Deadline)
+			if m.reserved == n {
+				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAssigned, assignment) }, 10*time.Second)
+			}
+			return nil
+		})
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalRelease, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error { m.released = append(m.released, arg.(Release)); return nil })
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalBreach, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error { m.breaches = append(m.breaches, arg.(Breach)); return nil })
+	env.OnActivity(ca.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
+	env.OnActivity(fa.RecordOutcome, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, rec store.Migration) error { m.outcome = rec; return nil })
+	env.OnActivity(fa.RecordBreach, mock.Anything, mock.Anything).Return(nil)
+	return m
+}
+
+func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
+	m := newMigrationEnv(t)
+	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(30*time.Second).Return(
+		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc", Seconds: 30, AvgBytesPerSec: 4 << 20 / 30}, nil)
+	m.env.RegisterDelayedCallback(func() {
+		v, err := m.env.QueryWorkflow(QueryMigration)
+		require.NoError(t, err)
+		var st MigrationStatus
+		require.NoError(t, v.Get(&st))
+		require.Equal(t, PhaseWaiting, st.Phase)
+	}, 5*time.Second)
+	m.env.RegisterDelayedCallback(func() {
+		v, err := m.env.QueryWorkflow(QueryMigration)
+		require.NoError(t, err)
+		var st MigrationStatus
+		require.NoError(t, v.Get(&st))
+		require.Equal(t, PhaseTransferring, st.Phase)
+		require.Equal(t, "default-ams1-1", st.ConnectorID)
+	}, 20*time.Second)
+	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, m.env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, m.env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
+	require.False(t, st.Breached)
+	require.Equal(t, "abc", st.SHA256)
+	require.Equal(t, OutcomeSucceeded, m.outcome.Outcome)
+	require.Equal(t, "default-ams1-1", m.outcome.ConnectorID)
+	require.Equal(t, 40*time.Second, m.outcome.EndedAt.Sub(m.outcome.StartedAt), "10 s waiting + 30 s copying")
+	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
+	require.Empty(t, m.breaches)
+}
+
+func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {
+	m := newMigrationEnv(t)
+	// The copy takes 5 minutes against a 2-minute SLA: it still completes.
+	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(5*time.Minute).Return(
+		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, m.env.GetWorkflowError())
+	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome)
+	require.Equal(t, []Breach{{MigrationID: "m1", ConnectorID: "default-ams1-1", Site: "ams1"}}, m.breaches)
+	require.Len(t, m.released, 1)
+}
+
+func TestMigrationFailedTransferIsRecordedAndReleased(t *testing.T) {
+	m := newMigrationEnv(t)
+	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+		activities.TransferResult{}, temporal.NewNonRetryableApplicationError("source checksum mismatch", "Corrupt", nil))
+	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	err := m.env.GetWorkflowError()
+	require.ErrorContains(t, err, "source checksum mismatch")
+	require.Equal(t, OutcomeFailed, m.outcome.Outcome)
+	require.Contains(t, m.outcome.Detail, "source checksum mismatch")
+	require.Zero(t, m.outcome.Bytes)
+	require.Len(t, m.released, 1)
+}
+
+func TestMigrationResendsReservationWhileWaiting(t *testing.T) {
+	// This fleet lost the first reservation and answers the repeat.
+	m := newMigrationEnvAnswering(t, 2)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 2, m.reserved)
+	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome, "it waited past its 2-minute SLA")
+}

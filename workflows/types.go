@@ -1,0 +1,403 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// FleetInput starts or continues a pool's fleet workflow.
+type FleetInput struct {
+	Pool string `json:"pool"`
+	// Tick is the planning interval.
+	Tick time.Duration `json:"tick"`
+	// FastTick is the interval while migrations wait or connectors warm up, so that a
+	// ready connector is used at once.
+	FastTick time.Duration `json:"fast_tick"`
+	// HorizonHours is how far ahead the forecast looks.
+	HorizonHours int `json:"horizon_hours"`
+	// LeadTime is how long before demand connectors are started.
+	LeadTime time.Duration `json:"lead_time"`
+	// Size is the connector size the autoscaler provisions.
+	Size string `json:"size"`
+	// MaxTicksPerRun bounds the history of one run: the workflow continues as new after
+	// this many ticks, or earlier when Temporal suggests it.
+	MaxTicksPerRun int `json:"max_ticks_per_run"`
+	// State is carried across continue-as-new; nil on first start.
+	State *FleetState `json:"state,omitempty"`
+}
+
+// withDefaults fills unset fields.
+func (in FleetInput) withDefaults() FleetInput {
+	if in.Tick <= 0 {
+		in.Tick = 30 * time.Second
+	}
+	if in.FastTick <= 0 {
+		in.FastTick = 2 * time.Second
+	}
+	if in.HorizonHours <= 0 {
+		in.HorizonHours = 48
+	}
+	if in.LeadTime <= 0 {
+		in.LeadTime = 15 * time.Minute
+	}
+	if in.Size == "" {
+		in.Size = planning.DefaultSize
+	}
+	if in.MaxTicksPerRun <= 0 {
+		in.MaxTicksPerRun = 500
+	}
+	return in
+}
+
+// FleetState is the fleet's desired state, small enough to carry across
+// continue-as-new.
+type FleetState struct {
+	Sites      []string                    `json:"sites"`
+	Connectors []planning.Connector        `json:"connectors"`
+	Waiting    []planning.Reservation      `json:"waiting"`
+	Planned    []planning.PlannedMigration `json:"planned"`
+	Overrides  []planning.Override         `json:"overrides"`
+	Audit      []AuditEntry                `json:"audit"`
+	Plan       planning.Plan               `json:"plan"`
+	NextSeq    int                         `json:"next_seq"`
+	LastTick   time.Time                   `json:"last_tick"`
+}
+
+// AuditEntry is one thing an operator or the fleet did, kept for the overrides query.
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	Who    string    `json:"who"`
+	Why    string    `json:"why"`
+	Detail string    `json:"detail"`
+}
+
+// maxAudit bounds the audit trail kept in the workflow; PostgreSQL keeps all of it.
+const maxAudit = 50
+
+// OverridesView answers the overrides query.
+type OverridesView struct {
+	Active []planning.Override `json:"active"`
+	Paused bool                `json:"paused"`
+	Audit  []AuditEntry        `json:"audit"`
+}
+
+// Scale actions.
+const (
+	ScaleProvision = "provision"
+	ScaleResize    = "resize"
+	ScaleDrain     = "drain"
+)
+
+// ScaleRequest asks the fleet to provision connectors at a site, resize one, or drain one.
+type ScaleRequest struct {
+	Action      string `json:"action"`
+	Site        string `json:"site,omitempty"`
+	Count       int    `json:"count,omitempty"`
+	ConnectorID string `json:"connector_id,omitempty"`
+	Size        string `json:"size,omitempty"`
+	Who         string `json:"who"`
+	Why         string `json:"why"`
+}
+
+// MaxProvisionCount bounds one provision request.
+const MaxProvisionCount = 50
+
+// Validate checks the request's form; the fleet checks it against its state.
+func (r ScaleRequest) Validate() error {
+	if err := validWhoWhy(r.Who, r.Why); err != nil {
+		return err
+	}
+	switch r.Action {
+	case ScaleProvision:
+		if r.Site == "" {
+			return validation.Field("site", "is required to provision")
+		}
+		if r.Count < 1 || r.Count > MaxProvisionCount {
+			return validation.Field("count", "must be between 1 and %d, got %d", MaxProvisionCount, r.Count)
+		}
+		if r.Size != "" {
+			if _, ok := planning.SizeNamed(r.Size); !ok {
+				return validation.Field("size", "must be one of %s, got %q", sizeNames(), r.Size)
+			}
+		}
+	case ScaleResize:
+		if r.ConnectorID == "" {
+			return validation.Field("connector_id", "is required to resize")
+		}
+		if _, ok := planning.SizeNamed(r.Size); !ok {
+			return validation.Field("size", "must be one of %s, got %q", sizeNames(), r.Size)
+		}
+	case ScaleDrain:
+		if r.ConnectorID == "" {
+			return validation.Field("connector_id", "is required to drain")
+		}
+	default:
+		return validation.Field("action", "must be provision, resize or drain, got %q", r.Action)
+	}
+	return nil
+}
+
+// ScaleResult is what a scale request changed.
+type ScaleResult struct {
+	Action     string               `json:"action"`
+	Connectors []planning.Connector `json:"connectors"`
+}
+
+// MaxOverrideDuration bounds how long an override lasts.
+const MaxOverrideDuration = 7 * 24 * time.Hour
+
+// ValidateOverride checks an override's form. At and Expires must be set by the caller.
+func ValidateOverride(o planning.Override) error {
+	if o.ID == "" {
+		return validation.Field("id", "is required")
+	}
+	if err := validWhoWhy(o.Who, o.Why); err != nil {
+		return err
+	}
+	if !o.Expires.After(o.At) {
+		return validation.Field("expires", "must be after the override is made")
+	}
+	if o.Expires.Sub(o.At) > MaxOverrideDuration {
+		return validation.Field("expires", "must be within %s", MaxOverrideDuration)
+	}
+	switch o.Kind {
+	case planning.OverridePin:
+		if o.Site == "" {
+			return validation.Field("site", "is required to pin")
+		}
+		if o.Min < 0 {
+			return validation.Field("min", "must not be negative")
+		}
+		if o.Max < 0 || (o.Max > 0 && o.Max < o.Min) {
+			return validation.Field("max", "must be 0 (no limit) or at least min")
+		}
+		if o.Min == 0 && o.Max == 0 {
+			return validation.Field("min", "a pin needs min or max")
+		}
+	case planning.OverridePause, planning.OverrideResume:
+	case planning.OverrideDrain:
+		if o.ConnectorID == "" {
+			return validation.Field("connector_id", "is required to drain")
+		}
+	default:
+		return validation.Field("kind", "must be pin, pause, resume or drain, got %q", o.Kind)
+	}
+	return nil
+}
+
+func validWhoWhy(who, why string) error {
+	if strings.TrimSpace(who) == "" {
+		return validation.Field("who", "is required: say who asks")
+	}
+	if strings.TrimSpace(why) == "" {
+		return validation.Field("why", "is required: say why")
+	}
+	return nil
+}
+
+func sizeNames() string {
+	names := make([]string, len(planning.Sizes))
+	for i, s := range planning.Sizes {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// MigrationRequest asks the fleet to migrate one VM now.
+type MigrationRequest struct {
+	ID       string `json:"id"`
+	VMID     string `json:"vm_id"`
+	Priority int    `json:"priority"`
+	// Source overrides the inventory's disk location: a path or an http(s) URL.
+	Source string `json:"source,omitempty"`
+}
+
+// MaxPriority bounds a migration's priority.
+const MaxPriority = 100
+
+// Validate checks the request's form.
+func (r MigrationRequest) Validate() error {
+	if err := validID("id", r.ID); err != nil {
+		return err
+	}
+	if err := validID("vm_id", r.VMID); err != nil {
+		return err
+	}
+	if r.Priority < 0 || r.Priority > MaxPriority {
+		return validation.Field("priority", "must be between 0 and %d, got %d", MaxPriority, r.Priority)
+	}
+	if r.Source != "" && !strings.HasPrefix(r.Source, "/") && !strings.HasPrefix(r.Source, "http://") &&
+		!strings.HasPrefix(r.Source, "https://") && !strings.HasPrefix(r.Source, "file://") {
+		return validation.Field("source", "must be an absolute path or a file, http or https URL")
+	}
+	return nil
+}
+
+// validID accepts IDs that are safe in workflow IDs, task queues and file names.
+func validID(field, id string) error {
+	if id == "" {
+		return validation.Field(field, "is required")
+	}
+	if len(id) > 64 {
+		return validation.Field(field, "must be at most 64 characters")
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return validation.Field(field, "may hold only letters, digits, '-', '_' and '.', got %q", id)
+		}
+	}
+	if id == "." || id == ".." {
+		return validation.Field(field, "must not be %q", id)
+	}
+	return nil
+}
+
+// MigrationStarted is the answer to a submitted migration.
+type MigrationStarted struct {
+	ID         string    `json:"id"`
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	VMID       string    `json:"vm_id"`
+	Site       string    `json:"site"`
+	SLATier    string    `json:"sla_tier"`
+	Bytes      int64     `json:"bytes"`
+	Deadline   time.Time `json:"deadline"`
+}
+
+// MigrationInput is what a migration workflow needs; the fleet fills it from the
+// inventory.
+type MigrationInput struct {
+	ID          string        `json:"id"`
+	Pool        string        `json:"pool"`
+	VMID        string        `json:"vm_id"`
+	Site        string        `json:"site"`
+	Source      string        `json:"source"`
+	Destination string        `json:"destination"`
+	Bytes       int64         `json:"bytes"`
+	SLATier     string        `json:"sla_tier"`
+	MaxTransfer time.Duration `json:"max_transfer"`
+	Priority    int           `json:"priority"`
+}
+
+// Migration phases.
+const (
+	PhaseWaiting      = "waiting"
+	PhasePreparing    = "preparing"
+	PhaseTransferring = "transferring"
+	PhaseRecording    = "recording"
+	PhaseDone         = "done"
+)
+
+// Migration outcomes, as stored in the history.
+const (
+	OutcomeSucceeded   = "succeeded"
+	OutcomeFailed      = "failed"
+	OutcomeSLABreached = "sla_breached"
+)
+
+// MigrationStatus answers the migration's status query.
+type MigrationStatus struct {
+	ID          string    `json:"id"`
+	VMID        string    `json:"vm_id"`
+	Site        string    `json:"site"`
+	SLATier     string    `json:"sla_tier"`
+	Phase       string    `json:"phase"`
+	ConnectorID string    `json:"connector_id,omitempty"`
+	Bytes       int64     `json:"bytes"`
+	StartedAt   time.Time `json:"started_at"`
+	Deadline    time.Time `json:"deadline"`
+	Breached    bool      `json:"breached"`
+	Outcome     string    `json:"outcome,omitempty"`
+	SHA256      string    `json:"sha256,omitempty"`
+	Destination string    `json:"destination"`
+	EndedAt     time.Time `json:"ended_at,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Release gives a connector slot back to the fleet.
+type Release struct {
+	MigrationID string `json:"migration_id"`
+	ConnectorID string `json:"connector_id"`
+}
+
+// Breach tells the fleet a migration passed its SLA deadline.
+type Breach struct {
+	MigrationID string `json:"migration_id"`
+	ConnectorID string `json:"connector_id"`
+	Site        string `json:"site"`
+}
+
+// VMSpec describes a VM that is not (yet) in the inventory, for a forecast.
+type VMSpec struct {
+	Site      string `json:"site"`
+	DiskBytes int64  `json:"disk_bytes"`
+}
+
+// ForecastRequest asks what a set of migrations needs, and optionally plans them.
+type ForecastRequest struct {
+	ID            string    `json:"id"`
+	VMIDs         []string  `json:"vm_ids,omitempty"`
+	VMs           []VMSpec  `json:"vms,omitempty"`
+	EarliestStart time.Time `json:"earliest_start"`
+	Deadline      time.Time `json:"deadline"`
+	SLATier       string    `json:"sla_tier,omitempty"`
+	Plan          bool      `json:"plan"`
+}
+
+// MaxForecastVMs bounds one forecast request.
+const MaxForecastVMs = 5000
+
+// Validate checks the request's form.
+func (r ForecastRequest) Validate() error {
+	if err := validID("id", r.ID); err != nil {
+		return err
+	}
+	n := len(r.VMIDs) + len(r.VMs)
+	if n == 0 {
+		return validation.Field("vm_ids", "give vm_ids or vms")
+	}
+	if n > MaxForecastVMs {
+		return validation.Field("vm_ids", "at most %d VMs in one request, got %d", MaxForecastVMs, n)
+	}
+	for i, id := range r.VMIDs {
+		if err := validID(fmt.Sprintf("vm_ids[%d]", i), id); err != nil {
+			return err
+		}
+	}
+	for i, v := range r.VMs {
+		if v.Site == "" {
+			return validation.Field(fmt.Sprintf("vms[%d].site", i), "is required")
+		}
+		if v.DiskBytes <= 0 {
+			return validation.Field(fmt.Sprintf("vms[%d].disk_bytes", i), "must be positive")
+		}
+	}
+	if r.EarliestStart.IsZero() {
+		return validation.Field("earliest_start", "is required (RFC 3339)")
+	}
+	if !r.Deadline.After(r.EarliestStart) {
+		return validation.Field("deadline", "must be after earliest_start")
+	}
+	if r.Deadline.Sub(r.EarliestStart) > 30*24*time.Hour {
+		return validation.Field("deadline", "must be within 30 days of earliest_start")
+	}
+	return nil
+}
+
+// SiteNeed is what one site needs for a forecast request.
+type SiteNeed = planning.SiteEstimate
+
+// ForecastAnswer is the predicted resources for a forecast request.
+type ForecastAnswer struct {
+	ID               string                `json:"id"`
+	Sites            []SiteNeed            `json:"sites"`
+	ExpectedDuration time.Duration         `json:"expected_duration"`
+	Bottlenecks      []planning.Bottleneck `json:"bottlenecks"`
+	Reasoning        []string              `json:"reasoning"`
+	Planned          bool                  `json:"planned"`
+}
