@@ -1,0 +1,34 @@
+# PMO's two commands are `make run` and `make test`; the rest are conveniences.
+.PHONY: run test build tools lint bench clean
+
+# Build and bring up the whole system in the foreground (see scripts/run.sh).
+run:
+	@bash scripts/run.sh
+
+# Start what the tests need, then vet and run every test (see scripts/test.sh).
+test:
+	@bash scripts/test.sh
+
+# Build the four binaries into bin/.
+build:
+	go build -o bin/ ./worker ./web ./starter ./connector
+
+# Build the pinned Temporal CLI into .bin/.
+tools:
+	@bash -c '. scripts/lib.sh && temporal_cli'
+
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# gofmt, go vet and staticcheck.
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+# Benchmarks with their figures.
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
+
+# Remove built files. The data in .data is kept; remove it yourself to start afresh.
+clean:
+	rm -rf bin .bin

@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# Shared helpers for run.sh and test.sh: find and start the PostgreSQL cluster and the
+# Temporal dev server that PMO needs when none is given.
+
+TEMPORAL_CLI_VERSION=v1.5.1
+
+log() { printf 'pmo: %s\n' "$*" >&2; }
+die() { printf 'pmo: %s\n' "$*" >&2; exit 1; }
+
+# pg_bin finds the directory holding initdb and pg_ctl: on PATH, or Debian's
+# /usr/lib/postgresql/<version>/bin, newest first.
+pg_bin() {
+	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+		dirname "$(command -v initdb)"
+		return
+	fi
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+			echo "$d"
+			return
+		fi
+	done
+	die "PostgreSQL's server binaries (initdb, pg_ctl) are not installed. Install them with
+    apt-get install postgresql        # Debian, Ubuntu
+    dnf install postgresql-server     # Fedora, RHEL
+    brew install postgresql           # macOS
+or set DATABASE_URL to a PostgreSQL server you already run."
+}
+
+# as_pg runs a command as the cluster's owner. initdb and postgres refuse to run as
+# root, so as root the cluster belongs to the unprivileged user "postgres".
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pg_dir prints the data folder for a cluster. It is <want> unless we are root and the
+# postgres user cannot reach it (a home or temp folder closed to others); then the
+# cluster lives in /var/tmp, keyed by the wanted path so the same checkout finds it again.
+pg_dir() {
+	local want=$1
+	mkdir -p "$(dirname "$want")"
+	want=$(cd "$(dirname "$want")" && pwd)/$(basename "$want")
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || die "running as root needs an unprivileged 'postgres' user to own the cluster (useradd -r postgres), or set DATABASE_URL"
+		if ! runuser -u postgres -- test -x "$(dirname "$want")"; then
+			local key
+			key=$(printf '%s' "$want" | sha256sum | cut -c1-12)
+			want=/var/tmp/pmo-postgres-$key
+			log "the postgres user cannot reach this checkout; the cluster lives in $want"
+		fi
+	fi
+	echo "$want"
+}
+
+# pg_start makes (first time) and starts a private cluster listening only on
+# 127.0.0.1:<port>, with trust auth for the local superuser "pmo", and creates database
+# <db>. It prints the DATABASE_URL. It leaves an already running cluster alone and sets
+# PG_STARTED=1 only when it started one.
+pg_start() {
+	local dir=$1 port=$2 db=$3 bin
+	bin=$(pg_bin)
+	PG_STARTED=0
+	if [ ! -f "$dir/PG_VERSION" ]; then
+		log "creating a PostgreSQL cluster in $dir"
+		mkdir -p "$dir"
+		[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+		chmod 700 "$dir"
+		as_pg "$bin/initdb" -D "$dir" -U pmo --auth=trust --encoding=UTF8 --no-instructions >"$dir.initdb.log" 2>&1 ||
+			die "initdb failed; see $dir.initdb.log"
+	fi
+	if ! as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+		log "starting PostgreSQL on 127.0.0.1:$port"
+		as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+			-o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null ||
+			die "PostgreSQL did not start; see $dir/server.log"
+		PG_STARTED=1
+	fi
+	local psql="$bin/psql"
+	[ -x "$psql" ] || psql=psql
+	if ! "$psql" -h 127.0.0.1 -p "$port" -U pmo -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+		"$psql" -h 127.0.0.1 -p "$port" -U pmo -d postgres -qc "CREATE DATABASE \"$db\"" >/dev/null || die "could not create database $db"
+	fi
+	echo "postgres://pmo@127.0.0.1:$port/$db?sslmode=disable"
+}
+
+# pg_stop stops the cluster in <dir>.
+pg_stop() {
+	as_pg "$(pg_bin)/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# temporal_cli builds the pinned Temporal CLI (dev server and Web UI) into .bin from the
+# Go module proxy, once.
+temporal_cli() {
+	local bin=$PWD/.bin/temporal
+	if [ ! -x "$bin" ] || [ "$(cat .bin/temporal.version 2>/dev/null)" != "$TEMPORAL_CLI_VERSION" ]; then
+		log "building the Temporal CLI $TEMPORAL_CLI_VERSION (about two minutes, once)"
+		GOBIN=$PWD/.bin go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ||
+			die "could not build the Temporal CLI"
+		echo "$TEMPORAL_CLI_VERSION" >.bin/temporal.version
+	fi
+	echo "$bin"
+}
+
+# port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# temporal_start starts a dev server on 127.0.0.1:<port> in the background, logging to
+# <logfile>, and waits until it serves. Extra arguments go to `temporal server start-dev`.
+# It sets TEMPORAL_PID.
+temporal_start() {
+	local port=$1 logfile=$2 cli
+	shift 2
+	cli=$(temporal_cli)
+	port_open "$port" && die "port $port is taken; stop what runs there or set TEMPORAL_ADDRESS"
+	log "starting the Temporal dev server on 127.0.0.1:$port"
+	"$cli" server start-dev --ip 127.0.0.1 --port "$port" --log-level warn "$@" >"$logfile" 2>&1 &
+	TEMPORAL_PID=$!
+	local i
+	for i in $(seq 1 120); do
+		if "$cli" operator cluster health --address "127.0.0.1:$port" >/dev/null 2>&1; then
+			return
+		fi
+		kill -0 "$TEMPORAL_PID" 2>/dev/null || die "the Temporal dev server exited; see $logfile"
+		sleep 0.5
+	done
+	die "the Temporal dev server did not answer within 60s; see $logfile"
+}

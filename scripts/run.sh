@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# run.sh is `make run`: it brings up the whole system in the foreground, starting a
+# Temporal dev server and a private PostgreSQL cluster unless TEMPORAL_ADDRESS and
+# DATABASE_URL are given. Ctrl-C stops everything it started; the data stays in
+# PMO_DATA_DIR (default .data) for the next run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+export PMO_DATA_DIR=${PMO_DATA_DIR:-.data}
+mkdir -p "$PMO_DATA_DIR/logs"
+PMO_DATA_DIR=$(cd "$PMO_DATA_DIR" && pwd)
+export PMO_CONNECTOR_BIN=${PMO_CONNECTOR_BIN:-$PWD/bin/connector}
+export PMO_HTTP_ADDR=${PMO_HTTP_ADDR:-127.0.0.1:8080}
+
+pgdir=""
+pids=()
+cleanup() {
+	trap - EXIT INT TERM
+	log "stopping"
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# Connectors run in their own process groups so that they outlive a worker restart;
+	# stopping the system stops them too. The fleet restarts them on the next run.
+	local f
+	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
+		[ -e "$f" ] || continue
+		p=$(cat "$f")
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+	[ -n "${TEMPORAL_PID:-}" ] && { kill "$TEMPORAL_PID" 2>/dev/null; wait "$TEMPORAL_PID" 2>/dev/null || true; }
+	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
+	log "stopped; data kept in $PMO_DATA_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building bin/"
+go build -o bin/ ./worker ./web ./starter ./connector
+
+ui=${TEMPORAL_UI_URL:-}
+if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
+	mkdir -p "$PMO_DATA_DIR/temporal"
+	temporal_start 7233 "$PMO_DATA_DIR/logs/temporal.log" \
+		--ui-ip 127.0.0.1 --ui-port 8233 --db-filename "$PMO_DATA_DIR/temporal/temporal.db"
+	export TEMPORAL_ADDRESS=127.0.0.1:7233
+	ui=http://127.0.0.1:8233
+fi
+if [ -z "${DATABASE_URL:-}" ]; then
+	pgdir=$(pg_dir "$PMO_DATA_DIR/postgres")
+	# Not in $(...): pg_start sets PG_STARTED, which cleanup reads.
+	pg_start "$pgdir" 55432 pmo >"$PMO_DATA_DIR/database_url"
+	DATABASE_URL=$(cat "$PMO_DATA_DIR/database_url")
+	export DATABASE_URL
+fi
+
+bin/starter migrate
+bin/starter seed
+bin/worker 2>&1 | sed -u 's/^/worker | /' &
+pids+=($!)
+bin/web 2>&1 | sed -u 's/^/web    | /' &
+pids+=($!)
+for i in $(seq 1 60); do
+	curl -fs "http://$PMO_HTTP_ADDR/readyz" >/dev/null 2>&1 && break
+	[ "$i" = 60 ] && die "the web server did not become ready; see its output above"
+	sleep 0.5
+done
+bin/starter fleet start
+
+cat >&2 <<MSG
+
+  PMO is running.
+    API:             http://$PMO_HTTP_ADDR   (try: curl -s http://$PMO_HTTP_ADDR/connectors)
+    Temporal Web UI: ${ui:-your Temporal cluster's UI}/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows
+    Logs:            $PMO_DATA_DIR/logs
+  Ctrl-C stops everything; the data stays for the next run.
+
+MSG
+wait

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test.sh is `make test`: it starts the PostgreSQL cluster and Temporal dev server that
+# the tests need (unless DATABASE_URL and TEMPORAL_ADDRESS are given), runs go vet and
+# every test, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+data=${PMO_TEST_DATA_DIR:-.data/test}
+mkdir -p "$data"
+pgdir=""
+cleanup() {
+	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
+	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
+	true
+}
+trap cleanup EXIT
+
+if [ -z "${DATABASE_URL:-}" ]; then
+	pgdir=$(pg_dir "$data/postgres")
+	# Not in $(...): pg_start sets PG_STARTED, which cleanup reads.
+	pg_start "$pgdir" "${PMO_TEST_PG_PORT:-55433}" pmo_test >"$data/database_url"
+	DATABASE_URL=$(cat "$data/database_url")
+	export DATABASE_URL
+fi
+if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
+	port=${PMO_TEST_TEMPORAL_PORT:-17233}
+	# In memory: every test run starts from an empty Temporal.
+	temporal_start "$port" "$data/temporal.log" --headless
+	export TEMPORAL_ADDRESS=127.0.0.1:$port
+fi
+export CI=${CI:-1} # tests that need a service fail instead of skipping
+
+log "go vet"
+go vet ./...
+log "go test (DATABASE_URL=$DATABASE_URL TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS)"
+go test -count=1 -timeout 12m ./...
