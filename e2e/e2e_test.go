@@ -23,8 +23,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 // system is one running PMO: its own database, data folder, pool and HTTP port.
@@ -300,4 +305,30 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 		return n == 1
 	})
 	require.True(t, strings.HasPrefix(manual, s.pool+"-ams1-"))
+
+	// The histories that the live system wrote replay against today's workflow code:
+	// the workflows are deterministic.
+	replayHistories(t, "migration-e2e-1", "fleet-"+s.pool)
+}
+
+// replayHistories fetches each workflow's history from the dev server and replays it.
+func replayHistories(t *testing.T, workflowIDs ...string) {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: os.Getenv("TEMPORAL_ADDRESS")})
+	require.NoError(t, err)
+	defer c.Close()
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.FleetWorkflow)
+	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
+	for _, id := range workflowIDs {
+		hist := &historypb.History{}
+		it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			hist.Events = append(hist.Events, ev)
+		}
+		require.NotEmpty(t, hist.Events, id)
+		require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist), "replaying %s", id)
+	}
 }

@@ -53,4 +53,3 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, fleet *activities.Fleet, s *st
 	})
 	return w
 }
-
