@@ -242,18 +242,36 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	})
 
 	// A migration started over HTTP copies the disk through the connector.
+	mid := "e2e-" + s.pool // unique on a shared dev server
 	var started struct {
-		Migration struct{ ID, WorkflowID, Site string } `json:"migration"`
+		Migration struct {
+			ID         string `json:"id"`
+			WorkflowID string `json:"workflow_id"`
+			RunID      string `json:"run_id"`
+			Site       string `json:"site"`
+		} `json:"migration"`
 	}
-	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": "e2e-1", "vm_id": vmID}, &started))
-	require.Equal(t, "migration-e2e-1", started.Migration.WorkflowID)
-	require.Equal(t, 409, s.call("POST", "/migrations", map[string]any{"id": "e2e-1", "vm_id": vmID}, &p), "a second submit of the same ID is refused")
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": mid, "vm_id": vmID}, &started))
+	require.Equal(t, "migration-"+mid, started.Migration.WorkflowID)
+	var again struct {
+		Migration struct {
+			RunID string `json:"run_id"`
+		} `json:"migration"`
+	}
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": mid, "vm_id": vmID}, &again), "a retried request gets the first answer")
+	require.Equal(t, started.Migration.RunID, again.Migration.RunID)
+	require.Equal(t, 409, s.call("POST", "/migrations", map[string]any{"id": mid, "vm_id": vmID, "priority": 5}, &p), "a different request under a used ID is refused")
 	var view struct {
-		Phase, Outcome, ConnectorID, SHA256, Destination, WorkflowStatus string
-		Progress                                                         float64
+		Phase          string  `json:"phase"`
+		Outcome        string  `json:"outcome"`
+		ConnectorID    string  `json:"connector_id"`
+		SHA256         string  `json:"sha256"`
+		Destination    string  `json:"destination"`
+		WorkflowStatus string  `json:"workflow_status"`
+		Progress       float64 `json:"progress"`
 	}
 	s.eventually(3*time.Minute, "the migration finishes", func() bool {
-		s.call("GET", "/migrations/e2e-1", nil, &view)
+		s.call("GET", "/migrations/"+mid, nil, &view)
 		return view.Phase == "done"
 	})
 	require.Equal(t, "succeeded", view.Outcome, "%+v", view)
@@ -264,7 +282,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 
 	var outcome, connector string
 	var moved int64
-	require.NoError(t, db.QueryRow(ctx, `SELECT outcome, connector_id, bytes FROM migrations WHERE id = 'e2e-1'`).Scan(&outcome, &connector, &moved))
+	require.NoError(t, db.QueryRow(ctx, `SELECT outcome, connector_id, bytes FROM migrations WHERE id = $1`, mid).Scan(&outcome, &connector, &moved))
 	require.Equal(t, "succeeded", outcome)
 	require.Equal(t, view.ConnectorID, connector)
 	st, err := os.Stat(disk)
@@ -308,7 +326,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 
 	// The histories that the live system wrote replay against today's workflow code:
 	// the workflows are deterministic.
-	replayHistories(t, "migration-e2e-1", "fleet-"+s.pool)
+	replayHistories(t, "migration-"+mid, "fleet-"+s.pool)
 }
 
 // replayHistories fetches each workflow's history from the dev server and replays it.

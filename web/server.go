@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -301,9 +304,16 @@ func (s *Server) submitMigration(c echo.Context) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
+	// The update ID holds a digest of the request, so a retry of the same request gets
+	// the first answer, while a different request under a used ID is refused (409).
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256(body)
+	updateID := "submit-" + req.ID + "-" + hex.EncodeToString(digest[:8])
 	var started workflows.MigrationStarted
-	// The update ID makes a retried request return the first answer.
-	if err := s.update(c.Request().Context(), workflows.UpdateSubmitMigration, "submit-"+req.ID, req, &started); err != nil {
+	if err := s.update(c.Request().Context(), workflows.UpdateSubmitMigration, updateID, req, &started); err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))

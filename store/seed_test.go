@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/demo"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/store/storetest"
+)
+
+var seedNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+func demoData(t *testing.T) store.SeedData {
+	t.Helper()
+	d, err := demo.Generate(demo.Params{Now: seedNow, Seed: 1, VMs: 600, DisksDir: "/disks"}, demo.FlatShape())
+	require.NoError(t, err)
+	return d
+}
+
+// counts returns the rows of each table that the seed writes.
+func counts(t *testing.T, s *store.Store) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"sites", "sla_tiers", "vms", "migrations", "system_events"} {
+		var n int
+		require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+		out[table] = n
+	}
+	return out
+}
+
+func TestSeedWritesTheWholeDataSetOnce(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	d := demoData(t)
+
+	empty, err := s.IsEmpty(ctx)
+	require.NoError(t, err)
+	require.True(t, empty)
+
+	require.NoError(t, s.Seed(ctx, d))
+	empty, err = s.IsEmpty(ctx)
+	require.NoError(t, err)
+	require.False(t, empty)
+	want := map[string]int{"sites": len(d.Sites), "sla_tiers": len(d.Tiers), "vms": len(d.VMs),
+		"migrations": len(d.History), "system_events": len(d.Events)}
+	require.Equal(t, want, counts(t, s))
+
+	// The rows read back through the queries the rest of PMO uses.
+	sites, err := s.Sites(ctx)
+	require.NoError(t, err)
+	require.Equal(t, d.Sites, sites)
+	tiers, err := s.SLATiers(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, d.Tiers, tiers)
+	vm, err := s.VM(ctx, d.VMs[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, d.VMs[0].VM, vm)
+	var cores int
+	var storage int64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT cpu_cores, storage_bytes FROM vms WHERE id = $1`, vm.ID).Scan(&cores, &storage))
+	require.Equal(t, d.VMs[0].CPUCores, cores)
+	require.Equal(t, d.VMs[0].StorageBytes, storage)
+
+	h := d.History[len(d.History)/2]
+	m, err := s.MigrationByID(ctx, h.ID)
+	require.NoError(t, err)
+	require.True(t, h.StartedAt.Equal(m.StartedAt) && h.EndedAt.Equal(m.EndedAt), "times survive the round trip")
+	m.StartedAt, m.EndedAt = h.StartedAt, h.EndedAt
+	require.Equal(t, h, m)
+
+	arrivals, err := s.HourlyArrivals(ctx, []string{"ams1", "fra1", "lon1"}, seedNow.Add(-demo.HistoryDays*24*time.Hour), demo.HistoryDays*24)
+	require.NoError(t, err)
+	var total float64
+	for _, series := range arrivals {
+		for _, n := range series {
+			total += n
+		}
+	}
+	require.Equal(t, float64(len(d.History)), total, "the forecast sees every history row in its four weeks")
+
+	events, err := s.Events(ctx, seedNow, seedNow.Add(48*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	require.Equal(t, "fra1", events[0].Site)
+	require.NoError(t, s.InsertEvent(ctx, d.Events[0].Key, d.Events[0].Event), "the event's key is taken")
+	require.Equal(t, want, counts(t, s), "so inserting it again adds nothing")
+
+	// A second seed is refused and writes nothing.
+	other, err := demo.Generate(demo.Params{Now: seedNow, Seed: 2, VMs: 10, DisksDir: "/elsewhere"}, demo.FlatShape())
+	require.NoError(t, err)
+	require.ErrorIs(t, s.Seed(ctx, other), store.ErrNotEmpty)
+	require.Equal(t, want, counts(t, s))
+}
+
+func TestSeedThatFailsWritesNothing(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	d := demoData(t)
+	// The last row breaks a constraint after sites, tiers and VMs have been copied.
+	d.History[len(d.History)-1].Outcome = "exploded"
+	require.Error(t, s.Seed(ctx, d))
+
+	empty, err := s.IsEmpty(ctx)
+	require.NoError(t, err)
+	require.True(t, empty)
+	require.Equal(t, map[string]int{"sites": 0, "sla_tiers": 0, "vms": 0, "migrations": 0, "system_events": 0}, counts(t, s))
+
+	d.History[len(d.History)-1].Outcome = "succeeded"
+	require.NoError(t, s.Seed(ctx, d), "a good seed still goes in afterwards")
+}
+
+func TestSeedersRacingWriteOnce(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	d := demoData(t)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- s.Seed(ctx, d) }()
+	}
+	a, b := <-errs, <-errs
+	if a != nil {
+		a, b = b, a
+	}
+	require.NoError(t, a, "one seeder wins")
+	require.ErrorIs(t, b, store.ErrNotEmpty, "the other finds the database seeded")
+	var n int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM vms`).Scan(&n))
+	require.Equal(t, len(d.VMs), n)
+}
