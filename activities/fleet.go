@@ -16,7 +16,6 @@ import (
 	"github.com/pmo-dev/pmo/forecast"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/provisioner"
-	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 )
 
@@ -25,7 +24,7 @@ const HistoryWindow = 28 * 24 * time.Hour
 
 // Fleet holds the control-plane activities and their dependencies.
 type Fleet struct {
-	Store       *store.Store
+	Store       Store
 	Provisioner provisioner.Provisioner
 	Logger      *slog.Logger
 	// Now is the clock; tests may pin it.
@@ -33,7 +32,7 @@ type Fleet struct {
 }
 
 // NewFleet returns the fleet activities with the wall clock.
-func NewFleet(s *store.Store, p provisioner.Provisioner, logger *slog.Logger) *Fleet {
+func NewFleet(s Store, p provisioner.Provisioner, logger *slog.Logger) *Fleet {
 	return &Fleet{Store: s, Provisioner: p, Logger: logger, Now: time.Now}
 }
 
@@ -368,10 +367,10 @@ type LookupVMInput struct {
 }
 
 // LookupVM returns the inventory row of a VM, or a non-retryable NotFound error.
-func (a *Fleet) LookupVM(ctx context.Context, in LookupVMInput) (store.VM, error) {
+func (a *Fleet) LookupVM(ctx context.Context, in LookupVMInput) (planning.VM, error) {
 	vm, err := a.Store.VM(ctx, in.VMID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.VM{}, temporal.NewNonRetryableApplicationError("no VM "+in.VMID+" in the inventory",
+	if errors.Is(err, planning.ErrNotFound) {
+		return planning.VM{}, temporal.NewNonRetryableApplicationError("no VM "+in.VMID+" in the inventory",
 			validation.NotFoundErrorType, err, &validation.Error{Field: "vm_id", Reason: "no VM " + in.VMID + " in the inventory"})
 	}
 	return vm, err
@@ -384,11 +383,11 @@ type LookupVMsInput struct {
 
 // LookupVMs returns the inventory rows of the VMs in the order given, or a
 // non-retryable NotFound error naming the first unknown one.
-func (a *Fleet) LookupVMs(ctx context.Context, in LookupVMsInput) ([]store.VM, error) {
-	out := make([]store.VM, 0, len(in.VMIDs))
+func (a *Fleet) LookupVMs(ctx context.Context, in LookupVMsInput) ([]planning.VM, error) {
+	out := make([]planning.VM, 0, len(in.VMIDs))
 	for i, id := range in.VMIDs {
 		vm, err := a.Store.VM(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, planning.ErrNotFound) {
 			fe := &validation.Error{Field: fmt.Sprintf("vm_ids[%d]", i), Reason: "no VM " + id + " in the inventory"}
 			return nil, temporal.NewNonRetryableApplicationError(fe.Error(), validation.NotFoundErrorType, err, fe)
 		}
@@ -401,7 +400,7 @@ func (a *Fleet) LookupVMs(ctx context.Context, in LookupVMsInput) ([]store.VM, e
 }
 
 // RecordOutcome writes a finished migration into the history that feeds the forecast.
-func (a *Fleet) RecordOutcome(ctx context.Context, m store.Migration) error {
+func (a *Fleet) RecordOutcome(ctx context.Context, m planning.MigrationRecord) error {
 	a.Logger.Info("migration ended", "migration", m.ID, "vm", m.VMID, "site", m.Site, "connector", m.ConnectorID,
 		"outcome", m.Outcome, "bytes", m.Bytes, "seconds", m.EndedAt.Sub(m.StartedAt).Seconds())
 	return a.Store.InsertMigration(ctx, m)

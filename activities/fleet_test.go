@@ -111,7 +111,7 @@ func TestLookupVMNotFoundNamesTheField(t *testing.T) {
 	aenv.RegisterActivity(a)
 	v, err := aenv.ExecuteActivity(a.LookupVM, LookupVMInput{VMID: "vm-1"})
 	require.NoError(t, err)
-	var vm store.VM
+	var vm planning.VM
 	require.NoError(t, v.Get(&vm))
 	require.Equal(t, "ams1", vm.Site)
 	require.Equal(t, 120*time.Second, vm.MaxTransfer)
@@ -136,7 +136,7 @@ func TestRecordingActivitiesAreIdempotent(t *testing.T) {
 		require.NoError(t, s.Pool.QueryRow(ctx, sql).Scan(&n))
 		return n
 	}
-	rec := store.Migration{ID: "m1", VMID: "vm-1", Site: "ams1", ConnectorID: "c1", SLATier: "gold", Bytes: 10,
+	rec := planning.MigrationRecord{ID: "m1", VMID: "vm-1", Site: "ams1", ConnectorID: "c1", SLATier: "gold", Bytes: 10,
 		StartedAt: now, EndedAt: now.Add(time.Second), AvgBytesSec: 10, Outcome: "succeeded"}
 	o := planning.Override{ID: "o1", Kind: planning.OverridePin, Site: "ams1", Min: 2, Who: "ann", Why: "wave", At: now, Expires: now.Add(time.Hour)}
 	for range 2 {

@@ -64,7 +64,7 @@ const (
 
 // site is one demo site and its share of the load.
 type site struct {
-	row     store.SiteRow
+	row     planning.SiteInfo
 	vmShare float64 // fraction of the inventory
 	perHour float64 // base rate: mean migrations an hour over a week
 }
@@ -72,9 +72,9 @@ type site struct {
 // sites are the demo's sites in ID order. Uplinks are 10 Gbit/s at ams1 and fra1 and
 // 5 Gbit/s at lon1.
 var sites = []site{
-	{store.SiteRow{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9}, 0.40, 3},
-	{store.SiteRow{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9}, 0.35, 2.5},
-	{store.SiteRow{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8}, 0.25, 1.5},
+	{planning.SiteInfo{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9}, 0.40, 3},
+	{planning.SiteInfo{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9}, 0.35, 2.5},
+	{planning.SiteInfo{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8}, 0.25, 1.5},
 }
 
 // tiers are the SLA tiers and the share of VMs in each.
@@ -159,7 +159,7 @@ func inventory(rng *rand.Rand, p Params) []store.InventoryVM {
 		storage = min(max(storage, 8*gib), 2*tib)
 		id := fmt.Sprintf("vm-%04d", i+1)
 		vms = append(vms, store.InventoryVM{
-			VM: store.VM{
+			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
 				Site: s.ID, SLATier: tier.Name,
 				DiskURI: filepath.Join(p.DisksDir, id+".img"), DiskBytes: storage / DemoScale,
@@ -176,7 +176,7 @@ func inventory(rng *rand.Rand, p Params) []store.InventoryVM {
 }
 
 // history draws the migrations of the HistoryDays before now; see the package comment.
-func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape) []store.Migration {
+func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape) []planning.MigrationRecord {
 	bySite := make([][]int, len(sites))
 	for i, v := range vms {
 		for si, s := range sites {
@@ -191,7 +191,7 @@ func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape
 	}
 	start := now.Add(-HistoryDays * 24 * time.Hour)
 	count := make([]int, len(sites))
-	var out []store.Migration
+	var out []planning.MigrationRecord
 	for h := range HistoryDays * 24 {
 		hour := start.Add(time.Duration(h) * time.Hour)
 		for si, s := range sites {
@@ -220,11 +220,11 @@ func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape
 
 // migration draws the course of one historical migration that started at started.
 // The caller gives it its ID.
-func migration(rng *rand.Rand, vm store.InventoryVM, tier planning.SLATier, started time.Time) store.Migration {
+func migration(rng *rand.Rand, vm store.InventoryVM, tier planning.SLATier, started time.Time) planning.MigrationRecord {
 	connector := fmt.Sprintf("hist-%s-c%d", vm.Site, 1+rng.IntN(historyConnectors))
 	rate := min(max(lognormal(rng, float64(mib), 0.5), float64(256*kib)), float64(16*mib))
 	copying := seconds(float64(vm.DiskBytes) / rate)
-	m := store.Migration{
+	m := planning.MigrationRecord{
 		VMID: vm.ID, Site: vm.Site, ConnectorID: connector, SLATier: tier.Name,
 		Bytes: vm.DiskBytes, StartedAt: started, Outcome: "succeeded",
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 )
 
@@ -270,7 +271,7 @@ func TestWriteDisksWritesExactSizesOnce(t *testing.T) {
 		var out []store.InventoryVM
 		for i, size := range []int64{1, 131072, 1<<20 + 7} {
 			id := fmt.Sprintf("vm-%d", i+1)
-			out = append(out, store.InventoryVM{VM: store.VM{ID: id, DiskURI: filepath.Join(dir, id+".img"), DiskBytes: size}})
+			out = append(out, store.InventoryVM{VM: planning.VM{ID: id, DiskURI: filepath.Join(dir, id+".img"), DiskBytes: size}})
 		}
 		return out
 	}
@@ -323,7 +324,7 @@ func TestWriteDisksWritesExactSizesOnce(t *testing.T) {
 }
 
 func TestWriteDisksRefusesRelativePaths(t *testing.T) {
-	_, err := WriteDisks(context.Background(), []store.InventoryVM{{VM: store.VM{ID: "vm-1", DiskURI: "disks/vm-1.img", DiskBytes: 1}}}, 1)
+	_, err := WriteDisks(context.Background(), []store.InventoryVM{{VM: planning.VM{ID: "vm-1", DiskURI: "disks/vm-1.img", DiskBytes: 1}}}, 1)
 	require.ErrorContains(t, err, "absolute")
 }
 

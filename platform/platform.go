@@ -71,7 +71,9 @@ func NewTemporalClient(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) 
 }
 
 // FxLogger routes fx's own events to the JSON logger, so that start-up failures are
-// logged like everything else.
+// logged like everything else. Wiring details are debug-level noise; errors stay errors.
 func FxLogger(logger *slog.Logger) fxevent.Logger {
-	return &fxevent.SlogLogger{Logger: logger}
+	l := &fxevent.SlogLogger{Logger: logger}
+	l.UseLogLevel(slog.LevelDebug)
+	return l
 }

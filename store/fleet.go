@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,25 +11,14 @@ import (
 	"github.com/pmo-dev/pmo/planning"
 )
 
-// ErrNotFound means the row asked for does not exist.
-var ErrNotFound = errors.New("store: not found")
-
-// SiteRow is a site as stored.
-type SiteRow struct {
-	ID             string
-	Name           string
-	Region         string
-	UplinkBytesSec float64
-}
-
 // Sites returns every site, ordered by ID.
-func (s *Store) Sites(ctx context.Context) ([]SiteRow, error) {
+func (s *Store) Sites(ctx context.Context) ([]planning.SiteInfo, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT id, name, region, uplink_bytes_per_sec FROM sites ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: sites: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SiteRow, error) {
-		var x SiteRow
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.SiteInfo, error) {
+		var x planning.SiteInfo
 		return x, r.Scan(&x.ID, &x.Name, &x.Region, &x.UplinkBytesSec)
 	})
 }
@@ -206,16 +194,9 @@ func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
 	return nil
 }
 
-// ConnectorHealth is the latest a connector said about itself.
-type ConnectorHealth struct {
-	ID      string
-	ReadyAt time.Time
-	Usage   planning.Usage
-}
-
 // ConnectorHealth returns readiness and the latest metrics of the given connectors, in
 // the order given. Unknown IDs come back empty.
-func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]ConnectorHealth, error) {
+func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error) {
 	rows, err := s.Pool.Query(ctx, `
 		SELECT c.id, c.ready_at, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks
 		FROM connectors c
@@ -226,10 +207,10 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]ConnectorH
 	if err != nil {
 		return nil, fmt.Errorf("store: connector health: %w", err)
 	}
-	byID := make(map[string]ConnectorHealth, len(ids))
+	byID := make(map[string]planning.ConnectorReport, len(ids))
 	defer rows.Close()
 	for rows.Next() {
-		var h ConnectorHealth
+		var h planning.ConnectorReport
 		var ready, at *time.Time
 		var cpu, bw *float64
 		var ram *int64
@@ -248,7 +229,7 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]ConnectorH
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: connector health: %w", err)
 	}
-	out := make([]ConnectorHealth, len(ids))
+	out := make([]planning.ConnectorReport, len(ids))
 	for i, id := range ids {
 		out[i] = byID[id]
 		out[i].ID = id

@@ -7,57 +7,31 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pmo-dev/pmo/planning"
 )
 
-// VM is one row of the inventory, with its SLA tier's bounds.
-type VM struct {
-	ID          string
-	Name        string
-	Site        string
-	SLATier     string
-	DiskURI     string
-	DiskBytes   int64
-	MaxTransfer time.Duration
-	MaxDowntime time.Duration
-}
-
-// VM returns the inventory row with that ID, or ErrNotFound.
-func (s *Store) VM(ctx context.Context, id string) (VM, error) {
-	var v VM
+// VM returns the inventory row with that ID, or planning.ErrNotFound.
+func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
+	var v planning.VM
 	var transfer, downtime int
 	err := s.Pool.QueryRow(ctx, `
 		SELECT v.id, v.name, v.site_id, v.sla_tier, v.disk_uri, v.disk_bytes, t.max_transfer_seconds, t.max_downtime_seconds
 		FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier WHERE v.id = $1`, id).
 		Scan(&v.ID, &v.Name, &v.Site, &v.SLATier, &v.DiskURI, &v.DiskBytes, &transfer, &downtime)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return VM{}, ErrNotFound
+		return planning.VM{}, planning.ErrNotFound
 	}
 	if err != nil {
-		return VM{}, fmt.Errorf("store: vm %s: %w", id, err)
+		return planning.VM{}, fmt.Errorf("store: vm %s: %w", id, err)
 	}
 	v.MaxTransfer, v.MaxDowntime = time.Duration(transfer)*time.Second, time.Duration(downtime)*time.Second
 	return v, nil
 }
 
-// Migration is one row of the migration history.
-type Migration struct {
-	ID              string
-	VMID            string
-	Site            string
-	ConnectorID     string
-	SLATier         string
-	Bytes           int64
-	StartedAt       time.Time
-	EndedAt         time.Time
-	AvgBytesSec     float64
-	Outcome         string
-	DowntimeSeconds float64
-	Detail          string
-}
-
 // InsertMigration records a finished migration. A second insert of the same ID is
 // ignored, so a retried activity writes one row.
-func (s *Store) InsertMigration(ctx context.Context, m Migration) error {
+func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
 			avg_bytes_per_sec, outcome, downtime_seconds, detail)
@@ -70,18 +44,18 @@ func (s *Store) InsertMigration(ctx context.Context, m Migration) error {
 	return nil
 }
 
-// MigrationByID returns one history row, or ErrNotFound.
-func (s *Store) MigrationByID(ctx context.Context, id string) (Migration, error) {
-	var m Migration
+// MigrationByID returns one history row, or planning.ErrNotFound.
+func (s *Store) MigrationByID(ctx context.Context, id string) (planning.MigrationRecord, error) {
+	var m planning.MigrationRecord
 	err := s.Pool.QueryRow(ctx, `
 		SELECT id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome, downtime_seconds, detail
 		FROM migrations WHERE id = $1`, id).
 		Scan(&m.ID, &m.VMID, &m.Site, &m.ConnectorID, &m.SLATier, &m.Bytes, &m.StartedAt, &m.EndedAt, &m.AvgBytesSec, &m.Outcome, &m.DowntimeSeconds, &m.Detail)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Migration{}, ErrNotFound
+		return planning.MigrationRecord{}, planning.ErrNotFound
 	}
 	if err != nil {
-		return Migration{}, fmt.Errorf("store: migration %s: %w", id, err)
+		return planning.MigrationRecord{}, fmt.Errorf("store: migration %s: %w", id, err)
 	}
 	return m, nil
 }

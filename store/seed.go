@@ -17,7 +17,7 @@ var ErrNotEmpty = errors.New("store: database already seeded")
 // InventoryVM is a VM with everything the inventory holds about it. The embedded VM's
 // MaxTransfer and MaxDowntime belong to its SLA tier and are not stored with the VM.
 type InventoryVM struct {
-	VM
+	planning.VM
 	CPUCores           int
 	RAMBytes           int64
 	StorageBytes       int64 // the VM's real size; DiskBytes is the image that is moved
@@ -33,10 +33,10 @@ type KeyedEvent struct {
 
 // SeedData is a whole data set for an empty database: what the demo seed generates.
 type SeedData struct {
-	Sites   []SiteRow
+	Sites   []planning.SiteInfo
 	Tiers   []planning.SLATier
 	VMs     []InventoryVM
-	History []Migration
+	History []planning.MigrationRecord
 	Events  []KeyedEvent
 }
 

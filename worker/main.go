@@ -22,7 +22,9 @@ func main() {
 	fx.New(
 		platform.Module,
 		provisioner.Module,
-		fx.Provide(activities.NewFleet, NewWorker),
+		fx.Provide(
+			fleetStore,
+			activities.NewFleet, NewWorker),
 		fx.Invoke(func(worker.Worker) {}),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
@@ -53,3 +55,6 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, fleet *activities.Fleet, s *st
 	})
 	return w
 }
+
+// fleetStore gives the fleet's activities the PostgreSQL store.
+func fleetStore(s *store.Store) activities.Store { return s }

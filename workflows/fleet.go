@@ -13,7 +13,6 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 )
 
@@ -640,7 +639,7 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 // submitMigration looks the VM up and starts its migration as a child workflow that
 // outlives this run (it is abandoned, not terminated, on continue-as-new).
 func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (MigrationStarted, error) {
-	var vm store.VM
+	var vm planning.VM
 	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, activities.LookupVMInput{VMID: r.VMID}).Get(ctx, &vm); err != nil {
 		return MigrationStarted{}, err
 	}
@@ -679,7 +678,7 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 // forecastUpdate predicts what a batch of migrations needs; with Plan set it also
 // registers the batch as known work, so that provisioning starts ahead of it.
 func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
-	var vms []store.VM
+	var vms []planning.VM
 	if len(r.VMIDs) > 0 {
 		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
 			return ForecastAnswer{}, err

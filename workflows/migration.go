@@ -10,7 +10,6 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/store"
 )
 
 // reserveResend is how often a waiting migration repeats its reservation, in case the
@@ -194,7 +193,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if outcome != OutcomeFailed && seconds > 0 {
 		rate = float64(m.status.Bytes) / seconds
 	}
-	rec := store.Migration{
+	rec := planning.MigrationRecord{
 		ID: m.in.ID, VMID: m.in.VMID, Site: m.in.Site, ConnectorID: connector, SLATier: m.in.SLATier,
 		Bytes: m.status.Bytes, StartedAt: m.status.StartedAt, EndedAt: m.status.EndedAt, AvgBytesSec: rate,
 		Outcome: outcome, Detail: m.status.Error,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/store"
 )
 
 var migrationIn = MigrationInput{
@@ -28,7 +27,7 @@ var assignment = planning.Assignment{MigrationID: "m1", WorkflowID: "migration-m
 // the reservation, and records what the migration reported.
 type migrationEnv struct {
 	env      *testsuite.TestWorkflowEnvironment
-	outcome  store.Migration
+	outcome  planning.MigrationRecord
 	released []Release
 	breaches []Breach
 	reserved int
@@ -61,7 +60,7 @@ func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
 		func(_, _, _, _ string, arg any) error { m.breaches = append(m.breaches, arg.(Breach)); return nil })
 	env.OnActivity(ca.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
 	env.OnActivity(fa.RecordOutcome, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, rec store.Migration) error { m.outcome = rec; return nil })
+		func(_ context.Context, rec planning.MigrationRecord) error { m.outcome = rec; return nil })
 	env.OnActivity(fa.RecordBreach, mock.Anything, mock.Anything).Return(nil)
 	return m
 }

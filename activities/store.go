@@ -1,0 +1,44 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// Store is what the fleet's activities read and write. *store.Store implements it on
+// PostgreSQL. It is an interface so that this package, and the workflows that name its
+// activities, carry no SQL.
+type Store interface {
+	// Sites returns every site, ordered by ID.
+	Sites(ctx context.Context) ([]planning.SiteInfo, error)
+	// SiteProfiles returns each site with its history since the given time.
+	SiteProfiles(ctx context.Context, since time.Time) ([]planning.Site, error)
+	// SLATiers returns every SLA tier.
+	SLATiers(ctx context.Context) ([]planning.SLATier, error)
+	// Events returns the system events that overlap [from, to).
+	Events(ctx context.Context, from, to time.Time) ([]planning.Event, error)
+	// InsertEvent records an event once per key.
+	InsertEvent(ctx context.Context, key string, e planning.Event) error
+	// HourlyArrivals counts migration starts per site and hour from the given hour.
+	HourlyArrivals(ctx context.Context, sites []string, from time.Time, hours int) ([][]float64, error)
+	// InsertForecast records one tick's forecast.
+	InsertForecast(ctx context.Context, pool string, generatedAt time.Time, model string, demand []planning.Demand) error
+	// InsertPlan records one tick's plan.
+	InsertPlan(ctx context.Context, pool string, plan planning.Plan) error
+	// UpsertConnector records a connector's desired state and size.
+	UpsertConnector(ctx context.Context, pool string, c planning.Connector) error
+	// ResetConnectorReady forgets a connector's readiness before it is started again.
+	ResetConnectorReady(ctx context.Context, id string) error
+	// SetConnectorPID records the process that runs a connector.
+	SetConnectorPID(ctx context.Context, id string, pid int) error
+	// ConnectorHealth returns what the given connectors last reported, in order.
+	ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error)
+	// RecordOverride writes an override and one audit entry, once per action.
+	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
+	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
+	VM(ctx context.Context, id string) (planning.VM, error)
+	// InsertMigration records a finished migration once per ID.
+	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
+}
