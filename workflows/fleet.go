@@ -587,8 +587,9 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 	}
 	switch r.Action {
 	case ScaleProvision:
-		if !slices.Contains(f.st.Sites, r.Site) {
-			return invalid(validation.Field("site", "unknown site %q; known sites: %v", r.Site, f.st.Sites))
+		// Before the first Collect the sites are unknown; the handler checks then.
+		if len(f.st.Sites) > 0 {
+			return f.checkSite("site", r.Site)
 		}
 	case ScaleResize, ScaleDrain:
 		i := f.connectorIndex(r.ConnectorID)
@@ -602,10 +603,30 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 	return nil
 }
 
+// checkSite refuses a site the inventory does not know.
+func (f *fleet) checkSite(field, site string) error {
+	if !slices.Contains(f.st.Sites, site) {
+		return invalid(validation.Field(field, "unknown site %q; known sites: %v", site, f.st.Sites))
+	}
+	return nil
+}
+
+// awaitSites blocks until the first Collect has read the sites, so that a request that
+// arrives at start-up is checked against them rather than refused.
+func (f *fleet) awaitSites(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return len(f.st.Sites) > 0 })
+}
+
 func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, error) {
 	res := ScaleResult{Action: r.Action}
 	switch r.Action {
 	case ScaleProvision:
+		if err := f.awaitSites(ctx); err != nil {
+			return res, err
+		}
+		if err := f.checkSite("site", r.Site); err != nil {
+			return res, err
+		}
 		name := r.Size
 		if name == "" {
 			name = f.in.Size
@@ -693,9 +714,12 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 		planned = append(planned, planning.PlannedMigration{ID: r.ID + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
 			SLATier: tier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})
 	}
+	if err := f.awaitSites(ctx); err != nil {
+		return ForecastAnswer{}, err
+	}
 	for i, spec := range r.VMs {
-		if !slices.Contains(f.st.Sites, spec.Site) {
-			return ForecastAnswer{}, invalid(validation.Field(fmt.Sprintf("vms[%d].site", i), "unknown site %q", spec.Site))
+		if err := f.checkSite(fmt.Sprintf("vms[%d].site", i), spec.Site); err != nil {
+			return ForecastAnswer{}, err
 		}
 		planned = append(planned, planning.PlannedMigration{ID: fmt.Sprintf("%s-%d", r.ID, i), Site: spec.Site, Bytes: spec.DiskBytes,
 			SLATier: r.SLATier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})

@@ -30,6 +30,7 @@ type fakeFleet struct {
 	overrides   []string // "kind action"
 	target      int
 	ready       bool
+	collectErrs int // Collect fails this many times before it answers
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -39,6 +40,10 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 		func(_ context.Context, in activities.CollectInput) (activities.CollectResult, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
+			if f.collectErrs > 0 {
+				f.collectErrs--
+				return activities.CollectResult{}, errors.New("database is restarting")
+			}
 			res := activities.CollectResult{Sites: []string{"ams1", "fra1"}}
 			for _, id := range in.ConnectorIDs {
 				h := activities.ConnectorHealth{ID: id, Running: true}
@@ -200,6 +205,35 @@ func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
 	require.Len(t, f.stopped, 1)
 	require.Equal(t, "scale provision", st.Audit[0].Action)
 	require.Equal(t, "ann", st.Audit[0].Who)
+}
+
+func TestFleetScaleUpdateAtStartUpWaitsForTheSites(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{collectErrs: 3} // the first Collect is retried for a few seconds
+	f.register(env)
+	var good, bad bool
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateScale, "early", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected before the sites were known: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				require.Len(t, v.(ScaleResult).Connectors, 1)
+				good = true
+			},
+		}, ScaleRequest{Action: ScaleProvision, Site: "ams1", Count: 1, Who: "ann", Why: "early bird"})
+		env.UpdateWorkflow(UpdateScale, "early-unknown", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected before the sites were known: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.ErrorContains(t, err, `unknown site "zrh9"`)
+				bad = true
+			},
+		}, ScaleRequest{Action: ScaleProvision, Site: "zrh9", Count: 1, Who: "ann", Why: "typo"})
+	}, time.Millisecond)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	st := continuedState(t, env.GetWorkflowError())
+	require.True(t, good && bad, "both updates completed")
+	require.Len(t, st.Connectors, 1)
+	require.Equal(t, "ams1", st.Connectors[0].Site)
 }
 
 func TestFleetOverridesAreAppliedAuditedAndExpire(t *testing.T) {
