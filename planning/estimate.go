@@ -20,23 +20,23 @@ type EstimateInput struct {
 
 // SiteEstimate is what one site needs to finish its share of the batch in time.
 type SiteEstimate struct {
-	Site              string        `json:"site"`
-	Migrations        int           `json:"migrations"`
-	Bytes             int64         `json:"bytes"`
-	Connectors        int           `json:"connectors"`
-	CPUMillis         int           `json:"cpu_millis"`
-	RAMBytes          int64         `json:"ram_bytes"`
-	BandwidthBytesSec float64       `json:"bandwidth_bytes_per_sec"`
-	StorageBytes      int64         `json:"storage_bytes"`
-	ExpectedDuration  time.Duration `json:"expected_duration"`
+	Site              string  `json:"site"`
+	Migrations        int     `json:"migrations"`
+	Bytes             int64   `json:"bytes"`
+	Connectors        int     `json:"connectors"`
+	CPUMillis         int     `json:"cpu_millis"`
+	RAMBytes          int64   `json:"ram_bytes"`
+	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	StorageBytes      int64   `json:"storage_bytes"`
+	ExpectedSeconds   float64 `json:"expected_seconds"`
 }
 
 // Estimate is the answer for a batch: per-site needs, bottlenecks and reasons.
 type Estimate struct {
-	Sites            []SiteEstimate `json:"sites"`
-	ExpectedDuration time.Duration  `json:"expected_duration"`
-	Bottlenecks      []Bottleneck   `json:"bottlenecks"`
-	Reasons          []string       `json:"reasons"`
+	Sites           []SiteEstimate `json:"sites"`
+	ExpectedSeconds float64        `json:"expected_seconds"`
+	Bottlenecks     []Bottleneck   `json:"bottlenecks"`
+	Reasons         []string       `json:"reasons"`
 }
 
 // EstimateBatch sizes each site for a batch of known migrations that must all run
@@ -50,7 +50,8 @@ type Estimate struct {
 // and the expected duration is the time those connectors take to move the batch:
 // max(B / (connectors · size bandwidth), largest migration / per-task rate).
 func EstimateBatch(in EstimateInput) Estimate {
-	var est Estimate
+	// Empty lists, not null, for API clients.
+	est := Estimate{Sites: []SiteEstimate{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}}
 	size := in.Size
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	var sites []string
@@ -100,14 +101,14 @@ func EstimateBatch(in EstimateInput) Estimate {
 			Site: id, Migrations: len(batch), Bytes: bytes, Connectors: n,
 			CPUMillis: n * size.CPUMillis, RAMBytes: int64(n) * size.RAMBytes,
 			BandwidthBytesSec: float64(n) * size.BandwidthBytesSec, StorageBytes: max(int64(n)*size.StorageBytes, bytes),
-			ExpectedDuration: time.Duration(duration * float64(time.Second)).Round(time.Second),
+			ExpectedSeconds: math.Round(duration),
 		}
 		est.Sites = append(est.Sites, se)
-		est.ExpectedDuration = max(est.ExpectedDuration, se.ExpectedDuration)
+		est.ExpectedSeconds = max(est.ExpectedSeconds, se.ExpectedSeconds)
 		est.Reasons = append(est.Reasons, fmt.Sprintf(
 			"%s: %d migration(s), %s in a %s window plus %s of forecast ad-hoc work (p%.0f) need %s and %.1f in flight: %d %s connector(s), done in about %s",
 			id, len(batch), byteSize(bytes), end.Sub(start), byteSize(int64(adhoc)), profile.StrictestQuantile*100,
-			rate(bandwidth), inFlight, n, size.Name, se.ExpectedDuration))
+			rate(bandwidth), inFlight, n, size.Name, seconds(se.ExpectedSeconds)))
 		if profile.UplinkBytesSec > 0 && bandwidth > profile.UplinkBytesSec {
 			est.Bottlenecks = append(est.Bottlenecks, Bottleneck{Site: id, Kind: "uplink", From: start, To: end,
 				Detail: fmt.Sprintf("needs %s, uplink carries %s", rate(bandwidth), rate(profile.UplinkBytesSec))})

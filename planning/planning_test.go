@@ -216,8 +216,8 @@ func TestEstimateBatch(t *testing.T) {
 		t.Fatalf("fra1 %+v", fra)
 	}
 	// fra1: 14400 MiB over 8 MiB/s = 1800 s; one 1440 MiB migration at 1 MiB/s = 1440 s.
-	if fra.ExpectedDuration != 1800*time.Second || est.ExpectedDuration != fra.ExpectedDuration {
-		t.Fatalf("duration %s / %s", fra.ExpectedDuration, est.ExpectedDuration)
+	if fra.ExpectedSeconds != 1800 || est.ExpectedSeconds != fra.ExpectedSeconds {
+		t.Fatalf("duration %v / %v", fra.ExpectedSeconds, est.ExpectedSeconds)
 	}
 	if len(est.Reasons) != 2 || len(est.Bottlenecks) != 0 {
 		t.Fatalf("reasons %v bottlenecks %+v", est.Reasons, est.Bottlenecks)

@@ -52,9 +52,9 @@ type SiteTarget struct {
 	// PeakHour is the hour within the horizon that needs the most connectors.
 	PeakHour       time.Time `json:"peak_hour"`
 	PeakConnectors int       `json:"peak_connectors"`
-	// ExpectedDuration is the expected transfer time of one migration at this site.
-	ExpectedDuration time.Duration `json:"expected_duration"`
-	Reason           string        `json:"reason"`
+	// ExpectedSeconds is the expected transfer time of one migration at this site.
+	ExpectedSeconds float64 `json:"expected_seconds"`
+	Reason          string  `json:"reason"`
 }
 
 // Bottleneck is something that will limit migrations, reported before they start.
@@ -95,7 +95,7 @@ type hourNeed struct {
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives.
 func Predict(in PredictInput) Plan {
-	plan := Plan{GeneratedAt: in.Now}
+	plan := Plan{GeneratedAt: in.Now, Targets: []SiteTarget{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}}
 	size := in.Size
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
@@ -142,18 +142,18 @@ func Predict(in PredictInput) Plan {
 		target.BandwidthBytesSec = float64(target.Connectors) * size.BandwidthBytesSec
 		target.StorageBytes = int64(target.Connectors) * size.StorageBytes
 		if perTask > 0 {
-			target.ExpectedDuration = time.Duration(site.MeanBytes / perTask * float64(time.Second)).Round(time.Second)
+			target.ExpectedSeconds = math.Round(site.MeanBytes / perTask)
 		}
 		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
 			site.ID, target.Connectors, size.Name, in.LeadTime, peak.connectors, peak.hour.Format("Mon 15:04"),
 			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
 		plan.Targets = append(plan.Targets, target)
 		plan.Reasons = append(plan.Reasons, target.Reason)
-		if site.MaxTransfer > 0 && target.ExpectedDuration > site.MaxTransfer {
+		if site.MaxTransfer > 0 && target.ExpectedSeconds > site.MaxTransfer.Seconds() {
 			plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{
 				Site: site.ID, Kind: "sla", From: in.Now, To: in.Now.Add(site.MaxTransfer),
 				Detail: fmt.Sprintf("a mean migration takes %s on a %s connector share, over the %s SLA",
-					target.ExpectedDuration, size.Name, site.MaxTransfer),
+					seconds(target.ExpectedSeconds), size.Name, site.MaxTransfer),
 			})
 		}
 	}
@@ -239,3 +239,6 @@ func rate(bytesPerSec float64) string {
 		return fmt.Sprintf("%.1f KiB/s", bytesPerSec/float64(kib))
 	}
 }
+
+// seconds prints a number of seconds as a duration, for reasons.
+func seconds(s float64) time.Duration { return time.Duration(s) * time.Second }

@@ -16,6 +16,7 @@ export PMO_HTTP_ADDR=${PMO_HTTP_ADDR:-127.0.0.1:8080}
 pgdir=""
 pids=()
 cleanup() {
+	set +e # stop everything, whatever fails
 	trap - EXIT INT TERM
 	log "stopping"
 	local p
@@ -57,9 +58,11 @@ fi
 
 bin/starter migrate
 bin/starter seed
-bin/worker 2>&1 | sed -u 's/^/worker | /' &
+# Each process logs to the terminal, prefixed, and to its file in the logs folder. The
+# process substitution keeps $! the process itself, so that cleanup can stop it.
+bin/worker > >(tee -a "$PMO_DATA_DIR/logs/worker.log" | sed -u 's/^/worker | /') 2>&1 &
 pids+=($!)
-bin/web 2>&1 | sed -u 's/^/web    | /' &
+bin/web > >(tee -a "$PMO_DATA_DIR/logs/web.log" | sed -u 's/^/web    | /') 2>&1 &
 pids+=($!)
 for i in $(seq 1 60); do
 	curl -fs "http://$PMO_HTTP_ADDR/readyz" >/dev/null 2>&1 && break
@@ -68,11 +71,12 @@ for i in $(seq 1 60); do
 done
 bin/starter fleet start
 
+ui=${ui:-"your Temporal cluster's Web UI"}
 cat >&2 <<MSG
 
   PMO is running.
     API:             http://$PMO_HTTP_ADDR   (try: curl -s http://$PMO_HTTP_ADDR/connectors)
-    Temporal Web UI: ${ui:-your Temporal cluster's UI}/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows
+    Temporal Web UI: $ui/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows
     Logs:            $PMO_DATA_DIR/logs
   Ctrl-C stops everything; the data stays for the next run.
 

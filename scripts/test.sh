@@ -10,6 +10,7 @@ data=${PMO_TEST_DATA_DIR:-.data/test}
 mkdir -p "$data"
 pgdir=""
 cleanup() {
+	set +e # stop everything, whatever fails
 	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
 	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
 	true

@@ -737,7 +737,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	}).Get(ctx, &est); err != nil {
 		return ForecastAnswer{}, err
 	}
-	answer := ForecastAnswer{ID: r.ID, ExpectedDuration: est.ExpectedDuration, Bottlenecks: est.Bottlenecks,
+	answer := ForecastAnswer{ID: r.ID, ExpectedSeconds: est.ExpectedSeconds, Bottlenecks: est.Bottlenecks,
 		Reasoning: append(est.Reasons, "ad-hoc forecast model: "+fc.Model)}
 	answer.Sites = est.Sites
 	if r.Plan {

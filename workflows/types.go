@@ -394,10 +394,10 @@ type SiteNeed = planning.SiteEstimate
 
 // ForecastAnswer is the predicted resources for a forecast request.
 type ForecastAnswer struct {
-	ID               string                `json:"id"`
-	Sites            []SiteNeed            `json:"sites"`
-	ExpectedDuration time.Duration         `json:"expected_duration"`
-	Bottlenecks      []planning.Bottleneck `json:"bottlenecks"`
-	Reasoning        []string              `json:"reasoning"`
-	Planned          bool                  `json:"planned"`
+	ID              string                `json:"id"`
+	Sites           []SiteNeed            `json:"sites"`
+	ExpectedSeconds float64               `json:"expected_seconds"`
+	Bottlenecks     []planning.Bottleneck `json:"bottlenecks"`
+	Reasoning       []string              `json:"reasoning"`
+	Planned         bool                  `json:"planned"`
 }
