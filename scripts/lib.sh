@@ -32,7 +32,8 @@ or set DATABASE_URL to a PostgreSQL server you already run."
 # root, so as root the cluster belongs to the unprivileged user "postgres".
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		# From /, which the postgres user can always enter.
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -74,6 +75,7 @@ pg_start() {
 			die "initdb failed; see $dir.initdb.log"
 	fi
 	if ! as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+		port_open "$port" && die "port $port is taken by another server; stop it, or set DATABASE_URL"
 		log "starting PostgreSQL on 127.0.0.1:$port"
 		as_pg "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
 			-o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null ||
