@@ -113,7 +113,7 @@ func (s *system) run(args ...string) string {
 
 func (s *system) spawn(name string) {
 	s.t.Helper()
-	log, err := os.Create(filepath.Join(s.dataDir, name+".log"))
+	log, err := os.OpenFile(filepath.Join(s.dataDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(s.t, err)
 	cmd := exec.Command(filepath.Join(s.bin, name))
 	cmd.Env, cmd.Stdout, cmd.Stderr = s.env, log, log
@@ -126,17 +126,7 @@ func (s *system) stop() {
 	cmd := exec.Command(filepath.Join(s.bin, "starter"), "fleet", "stop")
 	cmd.Env = s.env
 	_ = cmd.Run()
-	for _, p := range s.procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
-		_ = p.Wait()
-	}
-	pids, _ := filepath.Glob(filepath.Join(s.dataDir, "connectors", "*.pid"))
-	for _, f := range pids {
-		var pid int
-		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(bytes.TrimSpace(b), &pid) == nil && pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
+	s.stopProcesses()
 	if s.t.Failed() {
 		for _, name := range []string{"worker", "web"} {
 			if b, err := os.ReadFile(filepath.Join(s.dataDir, name+".log")); err == nil {
@@ -144,6 +134,47 @@ func (s *system) stop() {
 			}
 		}
 	}
+}
+
+// stopProcesses does what Ctrl-C on make run does: it stops the worker, the web server
+// and every connector, and leaves Temporal and PostgreSQL as they are.
+func (s *system) stopProcesses() {
+	for _, p := range s.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		_ = p.Wait()
+	}
+	s.procs = nil
+	for _, id := range s.connectorPIDs() {
+		_ = syscall.Kill(id, syscall.SIGKILL)
+	}
+}
+
+// connectorPIDs reads the provisioner's pid files.
+func (s *system) connectorPIDs() map[string]int {
+	out := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(s.dataDir, "connectors", "*.pid"))
+	for _, f := range files {
+		var pid int
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(bytes.TrimSpace(b), &pid) == nil && pid > 0 {
+			out[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
+		}
+	}
+	return out
+}
+
+// waitWarm waits until the connector with that ID reports warm.
+func (s *system) waitWarm(id string) {
+	s.t.Helper()
+	s.eventually(60*time.Second, "connector "+id+" is warm", func() bool {
+		var conns []struct{ ID, State string }
+		s.call("GET", "/connectors", nil, &conns)
+		for _, c := range conns {
+			if c.ID == id && c.State == "warm" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func tail(s string, n int) string {
@@ -230,16 +261,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "ams1", "count": 1, "who": "e2e", "why": "warm ahead of the wave"}, &scaled))
 	require.Len(t, scaled.Connectors, 1)
 	manual := scaled.Connectors[0].ID
-	s.eventually(60*time.Second, "the provisioned connector is warm", func() bool {
-		var conns []struct{ ID, State string }
-		s.call("GET", "/connectors", nil, &conns)
-		for _, c := range conns {
-			if c.ID == manual && c.State == "warm" {
-				return true
-			}
-		}
-		return false
-	})
+	s.waitWarm(manual)
 
 	// A migration started over HTTP copies the disk through the connector.
 	mid := "e2e-" + s.pool // unique on a shared dev server
@@ -349,4 +371,54 @@ func replayHistories(t *testing.T, workflowIDs ...string) {
 		require.NotEmpty(t, hist.Events, id)
 		require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist), "replaying %s", id)
 	}
+}
+
+// A restart of everything but Temporal and PostgreSQL, as a second make run does, keeps
+// the data, the fleet workflow and its connectors.
+func TestRestartKeepsTheDataTheFleetAndItsConnectors(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vms, history int
+	require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM vms), (SELECT count(*) FROM migrations)`).Scan(&vms, &history))
+
+	var scaled struct {
+		Connectors []struct{ ID string } `json:"connectors"`
+	}
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "lon1", "count": 1, "size": "small", "who": "e2e", "why": "restart test"}, &scaled))
+	id := scaled.Connectors[0].ID
+	s.waitWarm(id)
+	before := s.connectorPIDs()[id]
+	require.Positive(t, before)
+
+	s.stopProcesses()
+	require.Contains(t, s.run("seed"), "already seeded", "the seed leaves a seeded database alone")
+	s.spawn("worker")
+	s.spawn("web")
+	require.Contains(t, s.run("fleet", "start"), "running", "fleet start attaches to the running fleet")
+
+	s.eventually(60*time.Second, "the fleet starts the connector's process again", func() bool {
+		after := s.connectorPIDs()[id]
+		return after > 0 && after != before && syscall.Kill(after, 0) == nil
+	})
+	s.waitWarm(id)
+	var conns []struct {
+		ID     string
+		Manual bool
+		Size   string
+	}
+	s.call("GET", "/connectors", nil, &conns)
+	var kept bool
+	for _, c := range conns {
+		if c.ID == id {
+			kept = c.Manual && c.Size == "small"
+		}
+	}
+	require.True(t, kept, "the operator's connector keeps its size and stays manual: %+v", conns)
+	var vms2, history2 int
+	require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM vms), (SELECT count(*) FROM migrations)`).Scan(&vms2, &history2))
+	require.Equal(t, vms, vms2)
+	require.Equal(t, history, history2)
 }
