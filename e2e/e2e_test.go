@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -70,13 +71,7 @@ func freePort(t *testing.T) string {
 
 func startSystem(t *testing.T) *system {
 	t.Helper()
-	temporal := os.Getenv("TEMPORAL_ADDRESS")
-	if temporal == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEMPORAL_ADDRESS is not set; run the tests through make test")
-		}
-		t.Skip("TEMPORAL_ADDRESS is not set; run the tests through make test")
-	}
+	temporal := testenv.TemporalAddress(t)
 	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: storetest.NewDatabase(t)}
 	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
 	addr := freePort(t)
@@ -354,7 +349,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 // replayHistories fetches each workflow's history from the dev server and replays it.
 func replayHistories(t *testing.T, workflowIDs ...string) {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: os.Getenv("TEMPORAL_ADDRESS")})
+	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
 	require.NoError(t, err)
 	defer c.Close()
 	replayer := worker.NewWorkflowReplayer()

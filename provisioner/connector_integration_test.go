@@ -26,22 +26,9 @@ import (
 	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
 )
-
-// temporalAddress returns TEMPORAL_ADDRESS, or skips the test when it is not set
-// outside CI.
-func temporalAddress(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("TEMPORAL_ADDRESS")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEMPORAL_ADDRESS is not set; run the tests through make test")
-		}
-		t.Skip("TEMPORAL_ADDRESS is not set; run the tests through make test")
-	}
-	return addr
-}
 
 // buildConnector compiles the real connector command.
 func buildConnector(t *testing.T) string {
@@ -75,7 +62,7 @@ func moveThroughConnector(ctx workflow.Context, queue string, in activities.Tran
 }
 
 func TestRealConnectorProcess(t *testing.T) {
-	addr := temporalAddress(t)
+	addr := testenv.TemporalAddress(t)
 	dbURL := storetest.NewDatabase(t)
 	ctx := context.Background()
 	s, err := store.Open(ctx, dbURL)

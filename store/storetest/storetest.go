@@ -14,22 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/testenv"
 )
 
 var counter atomic.Int64
 
-// URL returns the server's connection string from DATABASE_URL, or skips the test
-// when none is set outside CI (make test always sets it).
+// URL returns the server's connection string from DATABASE_URL (see testenv.Require).
 func URL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DATABASE_URL is not set; run the tests through make test")
-		}
-		t.Skip("DATABASE_URL is not set; run the tests through make test")
-	}
-	return url
+	return testenv.Require(t, "DATABASE_URL")
 }
 
 // NewDatabase creates an empty database with a unique name and returns its URL. The
