@@ -31,8 +31,15 @@ func fleetCommand(cfg *config.Config) *ffcli.Command {
 		Exec: func(ctx context.Context, _ []string) error {
 			in := workflows.FleetInput{Pool: *pool, Tick: *tick, LeadTime: *lead, Size: *size}
 			return withTemporal(*cfg, func(tc client.Client) error {
+				id := workflows.FleetWorkflowID(*pool)
+				if d, err := tc.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+					d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					fmt.Printf("fleet %s already running: workflow %s, run %s; it keeps its settings (stop and start it to change them)\n",
+						*pool, id, d.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+					return nil
+				}
 				run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID: workflows.FleetWorkflowID(*pool), TaskQueue: workflows.TaskQueue,
+					ID: id, TaskQueue: workflows.TaskQueue,
 					WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 					WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				}, workflows.FleetWorkflow, in)
