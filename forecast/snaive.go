@@ -34,10 +34,8 @@ func (s *SeasonalNaive) Fit(y []float64) error {
 	if len(y) < 2*m {
 		return ErrTooShort
 	}
-	for _, v := range y {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return ErrNotFinite
-		}
+	if err := requireFinite(y); err != nil {
+		return err
 	}
 	s.last = slices.Clone(y[len(y)-m:])
 	s.residuals = make([]float64, 0, len(y)-m)
