@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string) error {
 			migrateCommand(&cfg),
 			seedCommand(&cfg),
 			fleetCommand(&cfg),
+			forecastCommand(),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

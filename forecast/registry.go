@@ -1,0 +1,37 @@
+package forecast
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// constructors are the models by the names that the CLI, the backtest and the fleet use.
+var constructors = map[string]func(period int) Model{
+	"snaive": func(m int) Model { return &SeasonalNaive{Period: m} },
+}
+
+// DefaultModel is the model used where none is named.
+const DefaultModel = "snaive"
+
+// ModelNames returns the names New accepts, sorted.
+func ModelNames() []string {
+	names := make([]string, 0, len(constructors))
+	for n := range constructors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// New returns a fresh model by name, for a series with the given seasonal period.
+func New(name string, period int) (Model, error) {
+	if period < 1 {
+		return nil, fmt.Errorf("forecast: period must be at least 1, got %d", period)
+	}
+	c, ok := constructors[name]
+	if !ok {
+		return nil, fmt.Errorf("forecast: unknown model %q; want one of %s", name, strings.Join(ModelNames(), ", "))
+	}
+	return c(period), nil
+}

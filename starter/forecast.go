@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/pmo-dev/pmo/forecast"
+	"github.com/pmo-dev/pmo/widecsv"
+)
+
+func forecastCommand() *ffcli.Command {
+	fs := flag.NewFlagSet("forecast", flag.ContinueOnError)
+	in := fs.String("in", "", "series to forecast, in the M4 wide layout (required)")
+	out := fs.String("out", "-", "where to write the point forecasts, id,F1..Fh; - is standard output")
+	horizon := fs.Int("horizon", 0, "steps to forecast (required)")
+	period := fs.Int("period", 1, "seasonal period, e.g. 24 for hourly data")
+	quantiles := fs.String("quantiles", "", "also write these quantile forecasts, e.g. 0.05,0.5,0.95, each to <out>.q<level>.csv")
+	model := fs.String("model", forecast.DefaultModel, "model: "+strings.Join(forecast.ModelNames(), ", "))
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "series fitted at once")
+	return &ffcli.Command{
+		Name:       "forecast",
+		ShortUsage: "starter forecast -in TRAIN.csv -horizon 48 -period 24 [-out FC.csv] [-quantiles 0.05,0.5,0.95] [-model M] [-workers N]",
+		ShortHelp:  "forecast every series of a file",
+		LongHelp: "Forecast fits the model to every series of a file in the M4 wide layout (a header row,\n" +
+			"then an ID and values a row) and writes the point forecasts in the same order. A series\n" +
+			"too short for the model falls back to seasonal naive, then naive; the summary counts them.",
+		FlagSet: fs,
+		Exec: func(ctx context.Context, _ []string) error {
+			if *in == "" {
+				return errors.New("-in: name the file to forecast")
+			}
+			if *horizon < 1 {
+				return fmt.Errorf("-horizon: must be at least 1, got %d", *horizon)
+			}
+			if *period < 1 {
+				return fmt.Errorf("-period: must be at least 1, got %d", *period)
+			}
+			if *workers < 1 {
+				return fmt.Errorf("-workers: must be at least 1, got %d", *workers)
+			}
+			levels, err := parseQuantiles(*quantiles)
+			if err != nil {
+				return err
+			}
+			if _, err := forecast.New(*model, *period); err != nil {
+				return fmt.Errorf("-model: %w", err)
+			}
+			if len(levels) > 0 && *out == "-" {
+				return errors.New("-quantiles: needs -out, to name the quantile files after it")
+			}
+			series, err := widecsv.ReadFile(*in)
+			if err != nil {
+				return err
+			}
+			results, err := runBatch(ctx, series, *model, *period, *horizon, levels, *workers)
+			if err != nil {
+				return err
+			}
+			points := make([]widecsv.Series, len(series))
+			for i, s := range series {
+				points[i] = widecsv.Series{ID: s.ID, Values: results[i].Forecast.Mean}
+			}
+			if err := writeSeries(*out, points); err != nil {
+				return err
+			}
+			for qi, q := range levels {
+				rows := make([]widecsv.Series, len(series))
+				for i, s := range series {
+					rows[i] = widecsv.Series{ID: s.ID, Values: results[i].Forecast.Values[qi]}
+				}
+				if err := writeSeries(quantileFile(*out, q), rows); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// runBatch forecasts every series, printing progress and, at the end, the time per
+// model and the fallbacks to standard error.
+func runBatch(ctx context.Context, series []widecsv.Series, model string, period, horizon int, levels []float64, workers int) ([]forecast.Result, error) {
+	jobs := make([]forecast.Job, len(series))
+	for i, s := range series {
+		jobs[i] = forecast.Job{Y: s.Values, Period: period}
+	}
+	start := time.Now()
+	last := start
+	b := forecast.Batch{
+		NewModel:  func(m int) forecast.Model { mod, _ := forecast.New(model, m); return mod },
+		Horizon:   horizon,
+		Quantiles: levels,
+		Workers:   workers,
+		Progress: func(done int) {
+			if now := time.Now(); now.Sub(last) >= time.Second || done == len(jobs) {
+				last = now
+				fmt.Fprintf(os.Stderr, "forecast: %d/%d series (%.0f%%), %.1f s\n", done, len(jobs), 100*float64(done)/float64(len(jobs)), now.Sub(start).Seconds())
+			}
+		},
+	}
+	results, err := b.Run(ctx, jobs)
+	if err != nil {
+		var je *forecast.JobError
+		if errors.As(err, &je) {
+			return nil, fmt.Errorf("series %s: %w", series[je.Index].ID, je.Err)
+		}
+		return nil, err
+	}
+	reportModels(os.Stderr, series, results, time.Since(start), workers)
+	return results, nil
+}
+
+// reportModels prints how long each model took and which series fell back.
+func reportModels(w io.Writer, series []widecsv.Series, results []forecast.Result, wall time.Duration, workers int) {
+	type tally struct {
+		n     int
+		total time.Duration
+	}
+	byModel := map[string]*tally{}
+	var fallbacks []string
+	for i, r := range results {
+		t := byModel[r.Model]
+		if t == nil {
+			t = &tally{}
+			byModel[r.Model] = t
+		}
+		t.n++
+		t.total += r.Elapsed
+		if r.Fallback != nil {
+			fallbacks = append(fallbacks, fmt.Sprintf("%s (%v)", series[i].ID, r.Fallback))
+		}
+	}
+	fmt.Fprintf(w, "forecast: %d series in %.2f s on %d worker(s)\n", len(results), wall.Seconds(), workers)
+	names := make([]string, 0, len(byModel))
+	for n := range byModel {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		t := byModel[n]
+		fmt.Fprintf(w, "  %-24s %5d series  %8.2f ms each  %7.2f s in all\n", n, t.n, float64(t.total.Microseconds())/1e3/float64(t.n), t.total.Seconds())
+	}
+	if len(fallbacks) > 0 {
+		fmt.Fprintf(w, "  %d series fell back: %s\n", len(fallbacks), strings.Join(fallbacks[:min(len(fallbacks), 5)], "; "))
+	}
+}
+
+// parseQuantiles reads "0.05,0.5,0.95" into sorted, distinct levels in (0, 1).
+func parseQuantiles(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, part := range strings.Split(s, ",") {
+		q, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || !(q > 0 && q < 1) {
+			return nil, fmt.Errorf("-quantiles: %q is not a level between 0 and 1", part)
+		}
+		out = append(out, q)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// quantileFile names the file for one quantile level after the point forecast file:
+// FC.csv → FC.q0.05.csv.
+func quantileFile(out string, q float64) string {
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + ".q" + strconv.FormatFloat(q, 'f', -1, 64) + ext
+}
+
+// writeSeries writes rows to path ("-" for standard output) through a temporary file,
+// so that a failed run leaves no half-written file.
+func writeSeries(path string, rows []widecsv.Series) error {
+	if path == "-" {
+		return widecsv.Write(os.Stdout, "F", rows)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := widecsv.Write(tmp, "F", rows); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
