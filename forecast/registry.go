@@ -14,6 +14,9 @@ var constructors = map[string]func(period int) Model{
 // DefaultModel is the model used where none is named.
 const DefaultModel = "snaive"
 
+// BaselineModel is the model that OWA is relative to in backtests.
+const BaselineModel = "snaive"
+
 // ModelNames returns the names New accepts, sorted.
 func ModelNames() []string {
 	names := make([]string, 0, len(constructors))

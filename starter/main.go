@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string) error {
 			seedCommand(&cfg),
 			fleetCommand(&cfg),
 			forecastCommand(),
+			backtestCommand(),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
