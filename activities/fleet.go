@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/forecast"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/provisioner"
@@ -26,14 +28,22 @@ const HistoryWindow = 28 * 24 * time.Hour
 type Fleet struct {
 	Store       Store
 	Provisioner provisioner.Provisioner
-	Logger      *slog.Logger
+	// ForecastModel names the forecasting engine's model (forecast.New); empty means
+	// forecast.DefaultModel.
+	ForecastModel string
+	Logger        *slog.Logger
 	// Now is the clock; tests may pin it.
 	Now func() time.Time
 }
 
 // NewFleet returns the fleet activities with the wall clock.
-func NewFleet(s Store, p provisioner.Provisioner, logger *slog.Logger) *Fleet {
-	return &Fleet{Store: s, Provisioner: p, Logger: logger, Now: time.Now}
+func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
+	if cfg.ForecastModel != "" {
+		if _, err := forecast.New(cfg.ForecastModel, HourlyPeriod); err != nil {
+			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
+		}
+	}
+	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
 }
 
 // CollectInput names the connectors whose health the fleet wants.
@@ -94,20 +104,31 @@ type ForecastInput struct {
 	Record bool
 }
 
-// ForecastResult is the demand per site and hour.
+// ForecastResult is the demand per site and hour, and how past forecasts did.
 type ForecastResult struct {
+	// Model says which model answered at each site, e.g. "ams1 ets(A,N,A), fra1 snaive24".
 	Model  string
 	Demand []planning.Demand
+	// Accuracy is the realised error of the pool's recorded forecasts over the last
+	// AccuracyWindow; only a recorded forecast reads it.
+	Accuracy []planning.ForecastAccuracy
 }
 
 // forecastQuantiles are the quantiles the fleet plans with; planning interpolates
 // between them for each SLA tier.
 var forecastQuantiles = []float64{0.1, 0.9}
 
+// AccuracyWindow is how far back the realised forecast error is summarised.
+const AccuracyWindow = 7 * 24 * time.Hour
+
+// HourlyPeriod is the seasonal period of hourly series: a day. Models that take
+// several seasons add the week.
+const HourlyPeriod = 24
+
 // Forecast builds the demand curve: known planned migrations as they are, plus a
-// seasonal-naive forecast of ad-hoc arrivals from the last four weeks of hourly
-// history (weekly season when two weeks exist, else daily). A site with too little
-// history gets a zero ad-hoc forecast and says so in the model name.
+// forecast of ad-hoc arrivals and of the bytes they bring, from the last four weeks of
+// hourly history, with the forecasting engine's model (ForecastModel). A recorded
+// forecast first scores the earlier forecasts whose hours have passed.
 func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult, error) {
 	now := in.Now.Truncate(time.Hour)
 	from := in.From.Truncate(time.Hour)
@@ -116,27 +137,34 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 	}
 	// skip is how many forecast steps lie between now and the first hour asked for.
 	skip := int(from.Sub(now) / time.Hour)
+	if in.Record {
+		if _, err := a.Store.ScoreForecasts(ctx, in.Pool, in.Now); err != nil {
+			return ForecastResult{}, err
+		}
+	}
 	histHours := int(HistoryWindow / time.Hour)
-	series, err := a.Store.HourlyArrivals(ctx, in.Sites, now.Add(-HistoryWindow), histHours)
+	arrivals, volume, err := a.Store.HourlyHistory(ctx, in.Sites, now.Add(-HistoryWindow), histHours)
 	if err != nil {
 		return ForecastResult{}, err
 	}
-	res := ForecastResult{Model: "snaive168"}
+	var res ForecastResult
+	models := make([]string, len(in.Sites))
 	for i, site := range in.Sites {
 		activity.RecordHeartbeat(ctx, site)
-		fc, model, err := seasonalNaive(series[i], skip+in.Hours)
+		n, err := a.forecastSeries(arrivals[i], skip+in.Hours)
 		if err != nil {
-			return ForecastResult{}, fmt.Errorf("forecast %s: %w", site, err)
+			return ForecastResult{}, fmt.Errorf("forecast arrivals at %s: %w", site, err)
 		}
-		if model != res.Model {
-			res.Model = model
+		b, err := a.forecastSeries(volume[i], skip+in.Hours)
+		if err != nil {
+			return ForecastResult{}, fmt.Errorf("forecast volume at %s: %w", site, err)
 		}
+		models[i] = site + " " + n.model
 		for h := range in.Hours {
 			hour := from.Add(time.Duration(h) * time.Hour)
-			d := planning.Demand{Site: site, Hour: hour}
-			if fc.Mean != nil {
-				d.AdhocMean, d.AdhocLo, d.AdhocHi = fc.Mean[skip+h], fc.Values[0][skip+h], fc.Values[1][skip+h]
-			}
+			d := planning.Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
+				AdhocMean: n.mean[skip+h], AdhocLo: n.lo[skip+h], AdhocHi: n.hi[skip+h],
+				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]}
 			for _, p := range in.Planned {
 				if p.Site == site && !p.EarliestStart.Before(hour) && p.EarliestStart.Before(hour.Add(time.Hour)) {
 					d.Planned++
@@ -146,29 +174,56 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 			res.Demand = append(res.Demand, d)
 		}
 	}
+	res.Model = strings.Join(models, ", ")
 	if in.Record {
-		if err := a.Store.InsertForecast(ctx, in.Pool, now, res.Model, res.Demand); err != nil {
+		if err := a.Store.InsertForecast(ctx, in.Pool, now, forecastQuantiles[0], forecastQuantiles[1], res.Demand); err != nil {
+			return ForecastResult{}, err
+		}
+		if res.Accuracy, err = a.Store.ForecastAccuracy(ctx, in.Pool, now.Add(-AccuracyWindow)); err != nil {
 			return ForecastResult{}, err
 		}
 	}
 	return res, nil
 }
 
-// seasonalNaive fits the longest season the history supports.
-func seasonalNaive(y []float64, h int) (forecast.Forecast, string, error) {
-	for _, period := range []int{168, 24} {
-		m := &forecast.SeasonalNaive{Period: period, NonNegative: true}
-		err := m.Fit(y)
-		if errors.Is(err, forecast.ErrTooShort) {
-			continue
-		}
-		if err != nil {
-			return forecast.Forecast{}, "", err
-		}
-		f, err := m.Forecast(h, forecastQuantiles)
-		return f, fmt.Sprintf("snaive%d", period), err
+// seriesForecast is one series' forecast at the planning quantiles.
+type seriesForecast struct {
+	mean, lo, hi    []float64
+	model, fallback string
+}
+
+// forecastSeries forecasts h hours of a non-negative hourly series with the configured
+// model, falling back to simpler ones where the history is too short. Counts and bytes
+// cannot be negative, so the forecast is clipped at zero.
+func (a *Fleet) forecastSeries(y []float64, h int) (seriesForecast, error) {
+	name := a.ForecastModel
+	if name == "" {
+		name = forecast.DefaultModel
 	}
-	return forecast.Forecast{}, "none (too little history)", nil
+	m, err := forecast.New(name, HourlyPeriod)
+	if err != nil {
+		return seriesForecast{}, err
+	}
+	f := &forecast.Fallback{Primary: m, Period: HourlyPeriod, NonNegative: true}
+	if err := f.Fit(y); err != nil {
+		return seriesForecast{}, err
+	}
+	fc, err := f.Forecast(h, forecastQuantiles)
+	if err != nil {
+		return seriesForecast{}, err
+	}
+	out := seriesForecast{mean: clipAtZero(fc.Mean), lo: clipAtZero(fc.Values[0]), hi: clipAtZero(fc.Values[1]), model: f.Used}
+	if f.Reason != nil {
+		out.fallback = f.Reason.Error()
+	}
+	return out, nil
+}
+
+func clipAtZero(v []float64) []float64 {
+	for i := range v {
+		v[i] = max(v[i], 0)
+	}
+	return v
 }
 
 // PredictInput asks for a plan from a demand curve.

@@ -36,10 +36,11 @@ func fleetFixture(t *testing.T) (*Fleet, *store.Store) {
 	exec(`INSERT INTO vms VALUES
 		('vm-1', 'db-1', 'ams1', 4, 8589934592, 68719476736, 1e6, 1e4, 'gold', '/disks/vm-1.img', 1048576),
 		('vm-2', 'web-1', 'fra1', 2, 4294967296, 34359738368, 1e6, 1e4, 'bronze', '/disks/vm-2.img', 524288)`)
-	start := now.Add(-HistoryWindow)
+	// A day more than the window, so that forecasts made a few hours ago have a full one.
+	start := now.Add(-HistoryWindow - 24*time.Hour)
 	n := 0
-	for h := range int(HistoryWindow / time.Hour) {
-		for range h % 168 % 3 {
+	for h := range int(HistoryWindow/time.Hour) + 24 {
+		for range h % 24 % 3 {
 			n++
 			at := start.Add(time.Duration(h)*time.Hour + 10*time.Minute)
 			exec(`INSERT INTO migrations VALUES ($1, 'vm-1', 'ams1', 'c1', 'gold', 2097152, $2, $3, 1048576, 'succeeded', 2, '')`,
@@ -49,8 +50,9 @@ func fleetFixture(t *testing.T) (*Fleet, *store.Store) {
 	return &Fleet{Store: s, Logger: slog.Default(), Now: func() time.Time { return now }}, s
 }
 
-func TestForecastIsLastWeekPlusPlannedWork(t *testing.T) {
+func TestForecastIsYesterdayPlusPlannedWork(t *testing.T) {
 	a, s := fleetFixture(t)
+	a.ForecastModel = "snaive"
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
@@ -59,13 +61,15 @@ func TestForecastIsLastWeekPlusPlannedWork(t *testing.T) {
 	require.NoError(t, err)
 	var res ForecastResult
 	require.NoError(t, v.Get(&res))
-	require.Equal(t, "snaive168", res.Model)
+	require.Equal(t, "ams1 snaive24, fra1 snaive24", res.Model)
 	require.Len(t, res.Demand, 12)
-	hourOfWeek := int(HistoryWindow/time.Hour) % 168 // the history starts at hour 0 of its weekly pattern
+	hourOfDay := int(HistoryWindow/time.Hour) % 24 // the history starts at hour 0 of its daily pattern
 	for i, d := range res.Demand[:6] {
-		want := float64((hourOfWeek + i) % 168 % 3)
-		require.Equal(t, want, d.AdhocMean, "ams1 hour %d repeats last week", i)
-		require.Equal(t, want, d.AdhocLo, "a perfectly weekly history has no spread")
+		want := float64((hourOfDay + i) % 24 % 3)
+		require.Equal(t, want, d.AdhocMean, "ams1 hour %d repeats yesterday", i)
+		require.Equal(t, want, d.AdhocLo, "a perfectly daily history has no spread")
+		require.Equal(t, want*2097152, d.AdhocBytesMean, "the volume forecast follows the bytes moved")
+		require.Equal(t, "snaive24", d.Model)
 	}
 	require.Equal(t, 1.0, res.Demand[6+1].Planned, "fra1's planned migration starts in the second hour")
 	require.Equal(t, 1000.0, res.Demand[6+1].PlannedBytes)
@@ -74,10 +78,59 @@ func TestForecastIsLastWeekPlusPlannedWork(t *testing.T) {
 	require.Equal(t, 12, rows)
 
 	// A later horizon is forecast from the same history: hours skipped are not lost.
-	v, err = aenv.ExecuteActivity(a.Forecast, ForecastInput{Sites: []string{"ams1"}, Now: now, From: now.Add(24 * time.Hour), Hours: 2})
+	v, err = aenv.ExecuteActivity(a.Forecast, ForecastInput{Sites: []string{"ams1"}, Now: now, From: now.Add(25 * time.Hour), Hours: 2})
 	require.NoError(t, err)
 	require.NoError(t, v.Get(&res))
-	require.Equal(t, float64((hourOfWeek+24)%168%3), res.Demand[0].AdhocMean)
+	require.Equal(t, float64((hourOfDay+25)%24%3), res.Demand[0].AdhocMean)
+}
+
+func TestForecastRecordsItsRealisedError(t *testing.T) {
+	a, s := fleetFixture(t)
+	a.ForecastModel = "snaive"
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	earlier := now.Add(-3 * time.Hour)
+	in := ForecastInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: earlier, From: earlier, Hours: 6, Record: true}
+	_, err := aenv.ExecuteActivity(a.Forecast, in)
+	require.NoError(t, err)
+
+	// Three hours on, the hours that have passed are scored against what started.
+	in.Now, in.From = now, now
+	v, err := aenv.ExecuteActivity(a.Forecast, in)
+	require.NoError(t, err)
+	var res ForecastResult
+	require.NoError(t, v.Get(&res))
+	require.Len(t, res.Accuracy, 2)
+	ams := res.Accuracy[0]
+	require.Equal(t, "ams1", ams.Site)
+	require.Equal(t, 2, ams.Scored, "two whole hours passed after the hour the forecast was made in")
+	require.Zero(t, ams.MAE, "a perfectly daily history is forecast exactly")
+	require.Equal(t, 1.0, ams.Coverage)
+	require.Equal(t, 0.1, ams.LoLevel)
+
+	var scored int
+	require.NoError(t, s.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM forecasts WHERE actual_arrivals IS NOT NULL AND site_id = 'ams1'`).Scan(&scored))
+	require.Equal(t, 3, scored, "the three hours that ended are scored, even the one the forecast was made in")
+
+	// A wrong forecast shows: a burst of migrations nobody forecast, in an hour that
+	// then passes.
+	_, err = s.Pool.Exec(context.Background(), `UPDATE forecasts SET actual_arrivals = NULL WHERE site_id = 'fra1'`)
+	require.NoError(t, err)
+	for i := range 5 {
+		at := now.Add(-2*time.Hour + time.Duration(i)*time.Minute)
+		_, err := s.Pool.Exec(context.Background(), `INSERT INTO migrations VALUES ($1, 'vm-2', 'fra1', 'c1', 'bronze', 10, $2, $2, 1, 'succeeded', 0, '')`, fmt.Sprint("burst", i), at)
+		require.NoError(t, err)
+	}
+	v, err = aenv.ExecuteActivity(a.Forecast, in)
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&res))
+	fra := res.Accuracy[1]
+	require.Equal(t, "fra1", fra.Site)
+	require.InDelta(t, 2.5, fra.MAE, 1e-9, "5 unforecast arrivals in one of the two scored hours")
+	require.InDelta(t, -2.5, fra.Bias, 1e-9)
+	require.InDelta(t, 0.5, fra.Coverage, 1e-9)
 }
 
 func TestPredictRecordsAPlanFromProfiles(t *testing.T) {

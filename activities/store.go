@@ -21,10 +21,14 @@ type Store interface {
 	Events(ctx context.Context, from, to time.Time) ([]planning.Event, error)
 	// InsertEvent records an event once per key.
 	InsertEvent(ctx context.Context, key string, e planning.Event) error
-	// HourlyArrivals counts migration starts per site and hour from the given hour.
-	HourlyArrivals(ctx context.Context, sites []string, from time.Time, hours int) ([][]float64, error)
-	// InsertForecast records one tick's forecast.
-	InsertForecast(ctx context.Context, pool string, generatedAt time.Time, model string, demand []planning.Demand) error
+	// HourlyHistory counts migration starts and their bytes per site and hour.
+	HourlyHistory(ctx context.Context, sites []string, from time.Time, hours int) (arrivals, bytes [][]float64, err error)
+	// InsertForecast records one hour's forecast.
+	InsertForecast(ctx context.Context, pool string, generatedAt time.Time, lo, hi float64, demand []planning.Demand) error
+	// ScoreForecasts records the actuals of the forecast hours that have passed.
+	ScoreForecasts(ctx context.Context, pool string, now time.Time) (int64, error)
+	// ForecastAccuracy summarises the scored forecasts per site.
+	ForecastAccuracy(ctx context.Context, pool string, since time.Time) ([]planning.ForecastAccuracy, error)
 	// InsertPlan records one tick's plan.
 	InsertPlan(ctx context.Context, pool string, plan planning.Plan) error
 	// UpsertConnector records a connector's desired state and size.

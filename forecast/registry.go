@@ -9,13 +9,16 @@ import (
 // constructors are the models by the names that the CLI, the backtest and the fleet use.
 var constructors = map[string]func(period int) Model{
 	"snaive": func(m int) Model { return &SeasonalNaive{Period: m} },
+	"naive2": func(m int) Model { return &Naive2{Period: m} },
+	"theta":  func(m int) Model { return &Theta{Period: m} },
+	"ets":    func(m int) Model { return &AutoETS{Period: m} },
 }
 
 // DefaultModel is the model used where none is named.
 const DefaultModel = "snaive"
 
 // BaselineModel is the model that OWA is relative to in backtests.
-const BaselineModel = "snaive"
+const BaselineModel = "naive2"
 
 // ModelNames returns the names New accepts, sorted.
 func ModelNames() []string {

@@ -90,7 +90,8 @@ func EstimateBatch(in EstimateInput) Estimate {
 		var adhoc float64
 		for _, d := range in.Demand {
 			if d.Site == id && !d.Hour.Before(start.Truncate(time.Hour)) && d.Hour.Before(end) {
-				adhoc += quantileOf(d, profile.StrictestQuantile) * profile.MeanBytes
+				_, b := d.adhocAt(profile.StrictestQuantile, profile.MeanBytes)
+				adhoc += b
 			}
 		}
 		bandwidth := (float64(bytes) + adhoc) / window

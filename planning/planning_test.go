@@ -36,6 +36,10 @@ func TestPredictSizesForThroughputAndConcurrency(t *testing.T) {
 		// Known work counts as it is: 7200 planned migrations of 1 MiB: 2 MiB/s, 1 connector.
 		{"planned", Demand{Planned: 7200, PlannedBytes: 7200 * mb}, 0.5, 1},
 		{"nothing", Demand{}, 0.5, 0},
+		// The volume forecast wins over arrivals × mean bytes: 3600 arrivals/h that bring
+		// 36000 MiB are 10 MiB/s, 3 connectors, though 1 MiB each would need 1.
+		{"volume", Demand{AdhocLo: 3000, AdhocMean: 3600, AdhocHi: 4000,
+			AdhocBytesLo: 30000 * mb, AdhocBytesMean: 36000 * mb, AdhocBytesHi: 40000 * mb}, 0.5, 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

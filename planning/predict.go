@@ -73,6 +73,8 @@ type Plan struct {
 	Targets     []SiteTarget `json:"targets"`
 	Bottlenecks []Bottleneck `json:"bottlenecks"`
 	Reasons     []string     `json:"reasons"`
+	// ForecastAccuracy is how the pool's forecasts did over the past week, per site.
+	ForecastAccuracy []ForecastAccuracy `json:"forecast_accuracy"`
 }
 
 // hourNeed is the capacity one site needs in one hour.
@@ -87,7 +89,7 @@ type hourNeed struct {
 // Predict turns demand into connector targets per site. For each hour h:
 //
 //	arrivals   a = planned + adhoc(q)            (q: the site's strictest tier quantile)
-//	throughput B = (planned bytes + adhoc(q)·mean bytes) / 3600 s
+//	throughput B = (planned bytes + adhoc bytes(q)) / 3600 s  (adhoc(q)·mean bytes without a volume forecast)
 //	duration   W = mean bytes / per-task rate    (per-task rate = size bandwidth / max tasks)
 //	concurrency L = a/3600 · W                   (Little's law)
 //	connectors n = max(⌈B / size bandwidth⌉, ⌈L / max tasks⌉), at least 1 when a > 0.05
@@ -95,7 +97,7 @@ type hourNeed struct {
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives.
 func Predict(in PredictInput) Plan {
-	plan := Plan{GeneratedAt: in.Now, Targets: []SiteTarget{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}}
+	plan := Plan{GeneratedAt: in.Now, Targets: []SiteTarget{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}, ForecastAccuracy: []ForecastAccuracy{}}
 	size := in.Size
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
@@ -105,9 +107,9 @@ func Predict(in PredictInput) Plan {
 			if d.Site != site.ID {
 				continue
 			}
-			adhoc := quantileOf(d, site.StrictestQuantile)
+			adhoc, adhocBytes := d.adhocAt(site.StrictestQuantile, site.MeanBytes)
 			arrivals := d.Planned + adhoc
-			bytes := d.PlannedBytes + adhoc*site.MeanBytes
+			bytes := d.PlannedBytes + adhocBytes
 			n := hourNeed{hour: d.Hour, arrivals: arrivals, throughput: bytes / 3600}
 			if perTask > 0 && arrivals > 0 {
 				meanBytes := bytes / arrivals
@@ -206,18 +208,28 @@ func eventBottlenecks(events []Event) []Bottleneck {
 	return out
 }
 
-// quantileOf interpolates the ad-hoc forecast at quantile q through the points
-// (0.1, lo), (0.5, mean) and (0.9, hi); the mean stands in for the median.
-func quantileOf(d Demand, q float64) float64 {
+// adhocAt returns the ad-hoc arrivals at quantile q and the bytes they bring: the
+// volume forecast where there is one, else the arrivals at meanBytes each.
+func (d Demand) adhocAt(q, meanBytes float64) (arrivals, bytes float64) {
+	arrivals = quantileOf(q, d.AdhocLo, d.AdhocMean, d.AdhocHi)
+	if d.AdhocBytesHi > 0 {
+		return arrivals, quantileOf(q, d.AdhocBytesLo, d.AdhocBytesMean, d.AdhocBytesHi)
+	}
+	return arrivals, arrivals * meanBytes
+}
+
+// quantileOf interpolates a forecast at quantile q through the points (0.1, lo),
+// (0.5, mean) and (0.9, hi); the mean stands in for the median.
+func quantileOf(q, lo, mean, hi float64) float64 {
 	switch {
 	case q <= 0.1:
-		return d.AdhocLo
+		return lo
 	case q <= 0.5:
-		return d.AdhocLo + (d.AdhocMean-d.AdhocLo)*(q-0.1)/0.4
+		return lo + (mean-lo)*(q-0.1)/0.4
 	case q < 0.9:
-		return d.AdhocMean + (d.AdhocHi-d.AdhocMean)*(q-0.5)/0.4
+		return mean + (hi-mean)*(q-0.5)/0.4
 	default:
-		return d.AdhocHi
+		return hi
 	}
 }
 

@@ -146,6 +146,32 @@ type Demand struct {
 	AdhocMean float64 `json:"adhoc_mean"`
 	AdhocLo   float64 `json:"adhoc_lo"`
 	AdhocHi   float64 `json:"adhoc_hi"`
+	// AdhocBytesMean, AdhocBytesLo and AdhocBytesHi forecast the bytes those arrivals
+	// bring, at the same levels; all zero where no volume forecast was made.
+	AdhocBytesMean float64 `json:"adhoc_bytes_mean"`
+	AdhocBytesLo   float64 `json:"adhoc_bytes_lo"`
+	AdhocBytesHi   float64 `json:"adhoc_bytes_hi"`
+	// Model is the forecasting model that answered for the site, and Fallback why the
+	// model asked for did not, if it did not.
+	Model    string `json:"model,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
+}
+
+// ForecastAccuracy is how one site's forecasts did once their hours had passed: the
+// realised error of arrivals per hour (planned plus ad-hoc) against what started.
+type ForecastAccuracy struct {
+	Site string `json:"site"`
+	// Scored is how many forecast hours were compared.
+	Scored int `json:"scored"`
+	// MAE is the mean absolute error in migrations per hour; Bias the mean of forecast
+	// minus actual.
+	MAE  float64 `json:"mae"`
+	Bias float64 `json:"bias"`
+	// Coverage is the share of hours whose actual fell within the forecast's band,
+	// which runs from the LoLevel to the HiLevel quantile.
+	Coverage float64 `json:"coverage"`
+	LoLevel  float64 `json:"lo_level"`
+	HiLevel  float64 `json:"hi_level"`
 }
 
 // Override kinds.

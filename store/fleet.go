@@ -98,51 +98,99 @@ func (s *Store) InsertEvent(ctx context.Context, key string, e planning.Event) e
 	return nil
 }
 
-// HourlyArrivals counts migrations that started in each hour of [from, from+hours) per
-// site. The result holds one series per site, in the order given.
-func (s *Store) HourlyArrivals(ctx context.Context, sites []string, from time.Time, hours int) ([][]float64, error) {
-	out := make([][]float64, len(sites))
+// HourlyHistory returns, per site in the order given, how many migrations started in
+// each hour of [from, from+hours) and how many bytes they moved.
+func (s *Store) HourlyHistory(ctx context.Context, sites []string, from time.Time, hours int) (arrivals, bytes [][]float64, err error) {
+	arrivals, bytes = make([][]float64, len(sites)), make([][]float64, len(sites))
 	index := make(map[string]int, len(sites))
 	for i, id := range sites {
-		out[i] = make([]float64, hours)
+		arrivals[i], bytes[i] = make([]float64, hours), make([]float64, hours)
 		index[id] = i
 	}
 	rows, err := s.Pool.Query(ctx, `
-		SELECT site_id, floor(extract(epoch FROM started_at - $1) / 3600)::int AS h, count(*)
+		SELECT site_id, floor(extract(epoch FROM started_at - $1) / 3600)::int AS h, count(*), sum(bytes)
 		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3)
 		GROUP BY 1, 2`, from, from.Add(time.Duration(hours)*time.Hour), sites)
 	if err != nil {
-		return nil, fmt.Errorf("store: hourly arrivals: %w", err)
+		return nil, nil, fmt.Errorf("store: hourly history: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var site string
 		var h int
-		var n float64
-		if err := rows.Scan(&site, &h, &n); err != nil {
-			return nil, fmt.Errorf("store: hourly arrivals: %w", err)
+		var n, b float64
+		if err := rows.Scan(&site, &h, &n, &b); err != nil {
+			return nil, nil, fmt.Errorf("store: hourly history: %w", err)
 		}
-		out[index[site]][h] = n
+		arrivals[index[site]][h], bytes[index[site]][h] = n, b
 	}
-	return out, rows.Err()
+	return arrivals, bytes, rows.Err()
 }
 
-// InsertForecast stores one tick's demand forecast; a retry overwrites it.
-func (s *Store) InsertForecast(ctx context.Context, pool string, generatedAt time.Time, model string, demand []planning.Demand) error {
+// InsertForecast stores one hour's demand forecast, its band's quantile levels and the
+// model per site; a later tick in the same hour, or a retry, overwrites it.
+func (s *Store) InsertForecast(ctx context.Context, pool string, generatedAt time.Time, lo, hi float64, demand []planning.Demand) error {
 	batch := &pgx.Batch{}
 	for _, d := range demand {
 		batch.Queue(`
-			INSERT INTO forecasts (pool, site_id, generated_at, target_hour, model, planned, adhoc_mean, adhoc_lo, adhoc_hi)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO forecasts (pool, site_id, generated_at, target_hour, model, fallback, planned, adhoc_mean, adhoc_lo, adhoc_hi,
+				bytes_mean, bytes_lo, bytes_hi, lo_level, hi_level)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (pool, site_id, generated_at, target_hour) DO UPDATE SET
-				model = EXCLUDED.model, planned = EXCLUDED.planned, adhoc_mean = EXCLUDED.adhoc_mean,
-				adhoc_lo = EXCLUDED.adhoc_lo, adhoc_hi = EXCLUDED.adhoc_hi`,
-			pool, d.Site, generatedAt, d.Hour, model, d.Planned, d.AdhocMean, d.AdhocLo, d.AdhocHi)
+				model = EXCLUDED.model, fallback = EXCLUDED.fallback, planned = EXCLUDED.planned,
+				adhoc_mean = EXCLUDED.adhoc_mean, adhoc_lo = EXCLUDED.adhoc_lo, adhoc_hi = EXCLUDED.adhoc_hi,
+				bytes_mean = EXCLUDED.bytes_mean, bytes_lo = EXCLUDED.bytes_lo, bytes_hi = EXCLUDED.bytes_hi,
+				lo_level = EXCLUDED.lo_level, hi_level = EXCLUDED.hi_level`,
+			pool, d.Site, generatedAt, d.Hour, d.Model, d.Fallback, d.Planned, d.AdhocMean, d.AdhocLo, d.AdhocHi,
+			d.AdhocBytesMean, d.AdhocBytesLo, d.AdhocBytesHi, lo, hi)
 	}
 	if err := s.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("store: insert forecast: %w", err)
 	}
 	return nil
+}
+
+// ScoreForecasts records what really arrived in every hour that has ended by now, on
+// the pool's forecasts of it that are not scored yet. It returns how many it scored.
+// Scoring twice is harmless: a scored row is not touched again.
+func (s *Store) ScoreForecasts(ctx context.Context, pool string, now time.Time) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `
+		UPDATE forecasts f SET actual_arrivals = a.n, actual_bytes = a.b
+		FROM (
+			SELECT t.site_id, t.target_hour, count(m.id) AS n, coalesce(sum(m.bytes), 0) AS b
+			FROM (SELECT DISTINCT site_id, target_hour FROM forecasts
+			      WHERE pool = $1 AND actual_arrivals IS NULL AND target_hour + interval '1 hour' <= $2) t
+			LEFT JOIN migrations m ON m.site_id = t.site_id
+				AND m.started_at >= t.target_hour AND m.started_at < t.target_hour + interval '1 hour'
+			GROUP BY 1, 2
+		) a
+		WHERE f.pool = $1 AND f.actual_arrivals IS NULL AND f.site_id = a.site_id AND f.target_hour = a.target_hour`, pool, now)
+	if err != nil {
+		return 0, fmt.Errorf("store: score forecasts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ForecastAccuracy summarises, per site, the pool's scored forecasts of the hours since
+// the given time that were made before their hour began.
+func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Time) ([]planning.ForecastAccuracy, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT site_id, count(*)::int,
+			avg(abs(planned + adhoc_mean - actual_arrivals)),
+			avg(planned + adhoc_mean - actual_arrivals),
+			avg(CASE WHEN actual_arrivals BETWEEN planned + adhoc_lo AND planned + adhoc_hi THEN 1.0 ELSE 0.0 END),
+			min(lo_level), max(hi_level)
+		FROM forecasts
+		WHERE pool = $1 AND actual_arrivals IS NOT NULL AND target_hour >= $2 AND target_hour > generated_at
+		GROUP BY site_id ORDER BY site_id`, pool, since)
+	if err != nil {
+		return nil, fmt.Errorf("store: forecast accuracy: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.ForecastAccuracy, error) {
+		var a planning.ForecastAccuracy
+		err := r.Scan(&a.Site, &a.Scored, &a.MAE, &a.Bias, &a.Coverage, &a.LoLevel, &a.HiLevel)
+		return a, err
+	})
 }
 
 // InsertPlan stores one tick's plan; a retry overwrites it.

@@ -73,7 +73,7 @@ func TestSeedWritesTheWholeDataSetOnce(t *testing.T) {
 	m.StartedAt, m.EndedAt = h.StartedAt, h.EndedAt
 	require.Equal(t, h, m)
 
-	arrivals, err := s.HourlyArrivals(ctx, []string{"ams1", "fra1", "lon1"}, seedNow.Add(-demo.HistoryDays*24*time.Hour), demo.HistoryDays*24)
+	arrivals, _, err := s.HourlyHistory(ctx, []string{"ams1", "fra1", "lon1"}, seedNow.Add(-demo.HistoryDays*24*time.Hour), demo.HistoryDays*24)
 	require.NoError(t, err)
 	var total float64
 	for _, series := range arrivals {

@@ -243,6 +243,9 @@ func (f *fleet) tick(ctx workflow.Context) {
 		return
 	}
 	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
+	if fc.Accuracy != nil {
+		plan.ForecastAccuracy = fc.Accuracy
+	}
 	f.st.Plan = plan
 	f.scale(ctx, plan)
 	f.assign(ctx)
