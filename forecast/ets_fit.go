@@ -339,9 +339,12 @@ func (o *etsObjective) minimize(x0 []float64) []float64 {
 // al. (1998): reflection 1, expansion 2, contraction ½, shrink ½, the coefficients of
 // R's optim and of forecast's etsNelderMead. It stops when the spread of values over
 // the simplex is below tol·(|f_best|+tol), as R's nmmin does, or after maxEval
-// evaluations. It is written here rather than taken from gonum/optimize, which drags
-// in golang.org/x/tools through its CMA-ES method and costs goroutine hand-offs on
-// every evaluation of a likelihood that takes microseconds.
+// evaluations. It is written here rather than taken from gonum/optimize because
+// gonum's convergence tests see only the best point, not the simplex, so they cannot
+// stop on the simplex's spread as R does; stopping on "no gain for k iterations"
+// instead either stops too early (k = dim: fits far from R's optimum) or late
+// (k = 4·dim, measured: AutoETS 27 ms against 11 ms per 336-point series, and M4
+// hourly OWA 0.824 against 0.804), and each evaluation is a goroutine hand-off.
 func nelderMead(f func([]float64) float64, x0, steps []float64, tol float64, maxEval int) []float64 {
 	dim := len(x0)
 	pts := make([][]float64, dim+1)
