@@ -121,3 +121,6 @@ func (a *AutoETS) Forecast(h int, quantiles []float64) (Forecast, error) {
 	}
 	return a.best.forecast(h, quantiles), nil
 }
+
+// Name is the chosen model, e.g. "ETS(M,N,M)".
+func (a *AutoETS) Name() string { return a.Spec() }

@@ -12,10 +12,21 @@ var constructors = map[string]func(period int) Model{
 	"naive2": func(m int) Model { return &Naive2{Period: m} },
 	"theta":  func(m int) Model { return &Theta{Period: m} },
 	"ets":    func(m int) Model { return &AutoETS{Period: m} },
+	"combo":  func(m int) Model { return NewCombination(m) },
+}
+
+// ComboMembers are the models the default combination weighs.
+var ComboMembers = []string{"snaive", "theta", "ets"}
+
+// NewCombination returns the default combination for a seasonal period: the
+// ComboMembers, validated on one forecast of two seasons at the series' end, the best
+// two averaged.
+func NewCombination(period int) *Combination {
+	return &Combination{Members: ComboMembers, Period: period, Horizon: max(2*period, 8), Origins: 1, Top: 2}
 }
 
 // DefaultModel is the model used where none is named.
-const DefaultModel = "snaive"
+const DefaultModel = "combo"
 
 // BaselineModel is the model that OWA is relative to in backtests.
 const BaselineModel = "naive2"

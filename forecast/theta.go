@@ -294,3 +294,6 @@ func brentMin(f func(float64) float64, a, b, tol float64) float64 {
 		}
 	}
 }
+
+// Name returns "theta".
+func (s *Theta) Name() string { return "theta" }

@@ -26,7 +26,7 @@ func TestForecastCommandWritesPointsAndQuantilesInOrder(t *testing.T) {
 		"\"b\",\"5\",\"6\",\"7\",\"\",\"\",\"\",\"\",\"\"\n"+
 		"\"a\",\"1\",\"2\",\"3\",\"4\",\"1\",\"2\",\"3\",\"4\"\n"), 0o644))
 	out := filepath.Join(dir, "fc.csv")
-	require.NoError(t, runForecast(t, "-in", in, "-out", out, "-horizon", "6", "-period", "4", "-quantiles", "0.95,0.05", "-workers", "2"))
+	require.NoError(t, runForecast(t, "-in", in, "-out", out, "-horizon", "6", "-period", "4", "-quantiles", "0.95,0.05", "-workers", "2", "-model", "snaive"))
 
 	got, err := widecsv.ReadFile(out)
 	require.NoError(t, err)

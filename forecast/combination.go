@@ -1,0 +1,170 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Combination forecasts a series with several models and combines them, weighting each
+// by how well it forecast the end of this very series: a rolling-origin cross-validation
+// (Tashman 2000, "Out-of-sample tests of forecasting accuracy", IJF 16(4)) on the last
+// Origins·Horizon points. Each member's error is its MASE over those forecasts; the Top
+// best get weights proportional to 1/MASE (Top 1 is selection) and are refitted on the
+// whole series. The combined quantiles are the weighted averages of the members'
+// quantiles (Vincentization, Lichtendahl, Grushka-Cockayne and Winkler 2013).
+//
+// A member that cannot fit the shortened series is left out; if none can, the series is
+// too short for cross-validation and every member that fits the whole series gets an
+// equal weight.
+type Combination struct {
+	// Members are the registry names of the models to combine.
+	Members []string
+	// Period is the seasonal period, passed to every member.
+	Period int
+	// Horizon is the length of each validation forecast, usually the forecast horizon.
+	Horizon int
+	// Origins is how many validation forecasts each member makes, at least 1.
+	Origins int
+	// Top is how many of the best members are combined, at least 1.
+	Top int
+
+	members []Model
+	weights []float64
+	errors  []float64 // validation MASE per member, +Inf where it could not be scored
+}
+
+// Name lists the members with their weights, e.g. "combo(theta 0.62, ets 0.38)".
+func (c *Combination) Name() string {
+	var parts []string
+	for i, m := range c.members {
+		if c.weights[i] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", NameOf(m), c.weights[i]))
+		}
+	}
+	return "combo(" + strings.Join(parts, ", ") + ")"
+}
+
+// Fit cross-validates the members on the end of y, weights the best and refits them.
+func (c *Combination) Fit(y []float64) error {
+	if len(c.Members) == 0 || c.Horizon < 1 || c.Origins < 1 || c.Top < 1 {
+		panic("forecast: Combination needs members, Horizon, Origins and Top of at least 1")
+	}
+	if err := requireFinite(y); err != nil {
+		return err
+	}
+	k := len(c.Members)
+	c.members, c.weights, c.errors = make([]Model, k), make([]float64, k), make([]float64, k)
+	for i, name := range c.Members {
+		m, err := New(name, c.Period)
+		if err != nil {
+			panic("forecast: Combination member: " + err.Error())
+		}
+		c.members[i] = m
+		c.errors[i] = c.validate(name, y)
+	}
+	order := make([]int, k)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return compareErr(c.errors[a], c.errors[b]) })
+	scored := !math.IsInf(c.errors[order[0]], 1)
+	var fitted int
+	var total float64
+	for _, i := range order {
+		if fitted == c.Top || scored && math.IsInf(c.errors[i], 1) {
+			break
+		}
+		if c.members[i].Fit(y) != nil {
+			continue
+		}
+		w := 1.0
+		if scored {
+			w = 1 / max(c.errors[i], 1e-6)
+		}
+		c.weights[i] = w
+		total += w
+		fitted++
+	}
+	if fitted == 0 {
+		return ErrTooShort
+	}
+	for i := range c.weights {
+		c.weights[i] /= total
+	}
+	return nil
+}
+
+// validate returns a member's mean MASE over the validation origins, or +Inf if it
+// cannot make them all.
+func (c *Combination) validate(name string, y []float64) float64 {
+	var sum float64
+	for o := 1; o <= c.Origins; o++ {
+		end := len(y) - (o-1)*c.Horizon
+		origin := end - c.Horizon
+		if origin < 2 {
+			return math.Inf(1)
+		}
+		m, _ := New(name, c.Period)
+		if m.Fit(y[:origin]) != nil {
+			return math.Inf(1)
+		}
+		fc, err := m.Forecast(c.Horizon, nil)
+		if err != nil || !fc.finite() {
+			return math.Inf(1)
+		}
+		scale := NaiveScale(y[:origin], c.Period)
+		if scale == 0 {
+			scale = NaiveScale(y[:origin], 1)
+		}
+		var mae float64
+		for t, f := range fc.Mean {
+			mae += math.Abs(y[origin+t] - f)
+		}
+		mae /= float64(c.Horizon)
+		if scale > 0 {
+			mae /= scale
+		}
+		sum += mae
+	}
+	return sum / float64(c.Origins)
+}
+
+// Forecast averages the weighted members' forecasts and quantiles.
+func (c *Combination) Forecast(h int, quantiles []float64) (Forecast, error) {
+	if c.members == nil {
+		panic("forecast: Forecast called before Fit")
+	}
+	out := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
+	for i := range quantiles {
+		out.Values[i] = make([]float64, h)
+	}
+	for i, m := range c.members {
+		w := c.weights[i]
+		if w == 0 {
+			continue
+		}
+		fc, err := m.Forecast(h, quantiles)
+		if err != nil {
+			return Forecast{}, fmt.Errorf("%s: %w", NameOf(m), err)
+		}
+		for t := range h {
+			out.Mean[t] += w * fc.Mean[t]
+			for q := range quantiles {
+				out.Values[q][t] += w * fc.Values[q][t]
+			}
+		}
+	}
+	return out, nil
+}
+
+func compareErr(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
