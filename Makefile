@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test build tools lint bench clean
+.PHONY: run test build tools lint bench bench-forecast clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -28,6 +28,10 @@ lint:
 # Benchmarks with their figures.
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# The forecasting engine on the M4 hourly set: accuracy table, one-core time, per-model benchmarks.
+bench-forecast:
+	@bash scripts/bench-forecast.sh
 
 # Remove built files. The data in .data is kept; remove it yourself to start afresh.
 clean:

@@ -13,10 +13,11 @@ var constructors = map[string]func(period int) Model{
 	"theta":  func(m int) Model { return &Theta{Period: m} },
 	"ets":    func(m int) Model { return &AutoETS{Period: m} },
 	"combo":  func(m int) Model { return NewCombination(m) },
+	"mstl":   func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
 }
 
 // ComboMembers are the models the default combination weighs.
-var ComboMembers = []string{"snaive", "theta", "ets"}
+var ComboMembers = []string{"snaive", "theta", "ets", "mstl"}
 
 // NewCombination returns the default combination for a seasonal period: the
 // ComboMembers, validated on one forecast of two seasons at the series' end, the best
