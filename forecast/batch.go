@@ -19,6 +19,8 @@ type Result struct {
 	Forecast Forecast
 	// Model is the model that answered, after fallbacks.
 	Model string
+	// Members are the members a combination chose, best first; nil for other models.
+	Members []string
 	// Fallback is why the asked-for model did not answer, nil when it did.
 	Fallback error
 	// Elapsed is the time to fit and forecast.
@@ -90,7 +92,11 @@ func (b Batch) one(j Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Forecast: fc, Model: f.Used, Fallback: f.Reason, Elapsed: time.Since(start)}, nil
+	r := Result{Forecast: fc, Model: f.Used, Fallback: f.Reason, Elapsed: time.Since(start)}
+	if c, ok := f.Active().(*Combination); ok {
+		r.Members = c.Chosen()
+	}
+	return r, nil
 }
 
 // JobError is a batch job's failure; Index is the job's position.

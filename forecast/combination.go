@@ -33,6 +33,7 @@ type Combination struct {
 	members []Model
 	weights []float64
 	errors  []float64 // validation MASE per member, +Inf where it could not be scored
+	order   []int     // members by validation error, best first
 }
 
 // Name lists the members with their weights, e.g. "combo(theta 0.62, ets 0.38)".
@@ -44,6 +45,17 @@ func (c *Combination) Name() string {
 		}
 	}
 	return "combo(" + strings.Join(parts, ", ") + ")"
+}
+
+// Chosen returns the registry names of the members that carry weight, best first.
+func (c *Combination) Chosen() []string {
+	var out []string
+	for _, i := range c.order {
+		if c.weights[i] > 0 {
+			out = append(out, c.Members[i])
+		}
+	}
+	return out
 }
 
 // Fit cross-validates the members on the end of y, weights the best and refits them.
@@ -69,6 +81,7 @@ func (c *Combination) Fit(y []float64) error {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return compareErr(c.errors[a], c.errors[b]) })
+	c.order = order
 	scored := !math.IsInf(c.errors[order[0]], 1)
 	var fitted int
 	var total float64

@@ -227,7 +227,7 @@ func (e *ETS) spec() etsSpec {
 func (e *ETS) Fit(y []float64) error {
 	s := e.spec()
 	e.fit = nil
-	if err := etsCheckFinite(y); err != nil {
+	if err := requireFinite(y); err != nil {
 		return err
 	}
 	f, err := fitETS(y, s, e.OptimizeInit)
@@ -265,15 +265,6 @@ func (e *ETS) Forecast(h int, quantiles []float64) (Forecast, error) {
 		panic("forecast: Forecast called before Fit")
 	}
 	return e.fit.forecast(h, quantiles), nil
-}
-
-func etsCheckFinite(y []float64) error {
-	for _, v := range y {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return ErrNotFinite
-		}
-	}
-	return nil
 }
 
 func etsCheckForecastArgs(h int, quantiles []float64) {

@@ -22,6 +22,9 @@ import (
 type AutoETS struct {
 	// Period is the seasonal period m; 1 or less for non-seasonal data.
 	Period int
+	// Window, if positive, fits on the last Window points only. ETS forgets the past at
+	// the rate 1−α, so the far past costs time and adds little.
+	Window int
 
 	best *etsFit
 	all  []ETSResult
@@ -30,8 +33,11 @@ type AutoETS struct {
 // Fit fits all candidates and keeps the best by AICc.
 func (a *AutoETS) Fit(y []float64) error {
 	a.best, a.all = nil, nil
-	if err := etsCheckFinite(y); err != nil {
+	if err := requireFinite(y); err != nil {
 		return err
+	}
+	if a.Window > 0 && len(y) > a.Window {
+		y = y[len(y)-a.Window:]
 	}
 	if len(y) == 0 {
 		return ErrTooShort

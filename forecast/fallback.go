@@ -106,6 +106,9 @@ func (f *Fallback) Forecast(h int, quantiles []float64) (Forecast, error) {
 	}
 }
 
+// Active is the model that answered, nil before Fit.
+func (f *Fallback) Active() Model { return f.active }
+
 // Name is the name of the model that answered.
 func (f *Fallback) Name() string { return f.Used }
 

@@ -11,7 +11,7 @@ var constructors = map[string]func(period int) Model{
 	"snaive": func(m int) Model { return &SeasonalNaive{Period: m} },
 	"naive2": func(m int) Model { return &Naive2{Period: m} },
 	"theta":  func(m int) Model { return &Theta{Period: m} },
-	"ets":    func(m int) Model { return &AutoETS{Period: m} },
+	"ets":    func(m int) Model { return &AutoETS{Period: m, Window: 504} },
 	"combo":  func(m int) Model { return NewCombination(m) },
 	"mstl":   func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
 }

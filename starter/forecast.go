@@ -122,39 +122,58 @@ func runBatch(ctx context.Context, series []widecsv.Series, model string, period
 	return results, nil
 }
 
-// reportModels prints how long each model took and which series fell back.
+// reportModels prints how long each kind of model took, which members combinations
+// chose, and which series fell back.
 func reportModels(w io.Writer, series []widecsv.Series, results []forecast.Result, wall time.Duration, workers int) {
 	type tally struct {
 		n     int
 		total time.Duration
 	}
-	byModel := map[string]*tally{}
+	byKind := map[string]*tally{}
+	members := map[string]int{}
 	var fallbacks []string
 	for i, r := range results {
-		t := byModel[r.Model]
+		// "ETS(M,N,M)" and "combo(theta 0.6, …)" are kinds "ETS" and "combo".
+		kind, _, _ := strings.Cut(r.Model, "(")
+		t := byKind[kind]
 		if t == nil {
 			t = &tally{}
-			byModel[r.Model] = t
+			byKind[kind] = t
 		}
 		t.n++
 		t.total += r.Elapsed
+		for _, m := range r.Members {
+			members[m]++
+		}
 		if r.Fallback != nil {
 			fallbacks = append(fallbacks, fmt.Sprintf("%s (%v)", series[i].ID, r.Fallback))
 		}
 	}
 	fmt.Fprintf(w, "forecast: %d series in %.2f s on %d worker(s)\n", len(results), wall.Seconds(), workers)
-	names := make([]string, 0, len(byModel))
-	for n := range byModel {
-		names = append(names, n)
+	for _, k := range sortedKeys(byKind) {
+		t := byKind[k]
+		fmt.Fprintf(w, "  %-12s %5d series  %8.2f ms each  %7.2f s in all\n", k, t.n, float64(t.total.Microseconds())/1e3/float64(t.n), t.total.Seconds())
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		t := byModel[n]
-		fmt.Fprintf(w, "  %-24s %5d series  %8.2f ms each  %7.2f s in all\n", n, t.n, float64(t.total.Microseconds())/1e3/float64(t.n), t.total.Seconds())
+	if len(members) > 0 {
+		var parts []string
+		for _, m := range sortedKeys(members) {
+			parts = append(parts, fmt.Sprintf("%s %d", m, members[m]))
+		}
+		fmt.Fprintf(w, "  combination members chosen: %s\n", strings.Join(parts, ", "))
 	}
 	if len(fallbacks) > 0 {
 		fmt.Fprintf(w, "  %d series fell back: %s\n", len(fallbacks), strings.Join(fallbacks[:min(len(fallbacks), 5)], "; "))
 	}
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // parseQuantiles reads "0.05,0.5,0.95" into sorted, distinct levels in (0, 1).
