@@ -540,4 +540,4 @@ func (f *etsFit) simulate(h int, quantiles []float64, vals [][]float64) {
 }
 
 // Name is the model's specification, e.g. "ETS(A,Ad,N)".
-func (e *ETS) Name() string { return e.Spec() }
+func (e *ETS) Name() string { return e.spec().String() }

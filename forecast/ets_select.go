@@ -128,5 +128,10 @@ func (a *AutoETS) Forecast(h int, quantiles []float64) (Forecast, error) {
 	return a.best.forecast(h, quantiles), nil
 }
 
-// Name is the chosen model, e.g. "ETS(M,N,M)".
-func (a *AutoETS) Name() string { return a.Spec() }
+// Name is the chosen model, e.g. "ETS(M,N,M)", or "ets" before a successful Fit.
+func (a *AutoETS) Name() string {
+	if a.best == nil {
+		return "ets"
+	}
+	return a.Spec()
+}

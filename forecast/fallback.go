@@ -27,8 +27,9 @@ func (s *SeasonalNaive) Name() string { return fmt.Sprintf("snaive%d", s.Period)
 // one. It fits Primary; when the data is too short for it or the fit fails, it falls
 // back to the seasonal naive of Period, then to the naive forecast (the last value, with
 // intervals from the one-step differences), and at last, for a single point, to that
-// point with no spread. Used and Reason say what answered and why. Only non-finite data
-// is refused, with ErrNotFinite.
+// point with no spread. Used and Reason say what answered and why. Missing points (NaN)
+// are filled first; only an infinity is refused, with ErrNotFinite, and a series with
+// no point at all, with ErrTooShort.
 type Fallback struct {
 	Primary Model
 	// Period is the seasonal period for the seasonal naive fallback.
@@ -46,13 +47,12 @@ type Fallback struct {
 	Reason error
 }
 
-// Fit fits the first model in the chain that takes y.
+// Fit fills y's missing points (FillMissing) and fits the first model in the chain
+// that takes it.
 func (f *Fallback) Fit(y []float64) error {
-	if err := requireFinite(y); err != nil {
+	y, err := FillMissing(y)
+	if err != nil {
 		return err
-	}
-	if len(y) == 0 {
-		return ErrTooShort
 	}
 	f.y, f.Reason = y, nil
 	f.chain = []Model{f.Primary}

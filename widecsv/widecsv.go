@@ -56,7 +56,8 @@ func ReadFile(path string) ([]Series, error) {
 }
 
 // Read reads series from r. Every row needs an ID that no earlier row used and at
-// least one value; every value must be a finite number.
+// least one value; every value must be a finite number, or NA (also NaN) for a missing
+// point, which reads as NaN.
 func Read(r io.Reader) ([]Series, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // M4 rows are padded to the longest, but other files need not be
@@ -94,9 +95,13 @@ func Read(r io.Reader) ([]Series, error) {
 			if cell == "" {
 				break
 			}
+			if isMissing(cell) {
+				s.Values = append(s.Values, math.NaN())
+				continue
+			}
 			v, err := strconv.ParseFloat(cell, 64)
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, &Error{Row: row, Column: col + 2, Reason: fmt.Sprintf("%q is not a finite number", cell)}
+				return nil, &Error{Row: row, Column: col + 2, Reason: fmt.Sprintf("%q is not a finite number or NA", cell)}
 			}
 			s.Values = append(s.Values, v)
 		}
@@ -109,6 +114,11 @@ func Read(r io.Reader) ([]Series, error) {
 		return nil, &Error{Row: 2, Reason: "the file has a header but no series"}
 	}
 	return out, nil
+}
+
+// isMissing reports whether a cell marks a missing point, as R writes them.
+func isMissing(cell string) bool {
+	return cell == "NA" || strings.EqualFold(cell, "nan")
 }
 
 // csvError turns encoding/csv's parse errors into ours, keeping its position.
@@ -140,6 +150,10 @@ func Write(w io.Writer, prefix string, series []Series) error {
 		rec = rec[:0]
 		rec = append(rec, s.ID)
 		for _, v := range s.Values {
+			if math.IsNaN(v) {
+				rec = append(rec, "NA")
+				continue
+			}
 			rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
 		}
 		if err := cw.Write(rec); err != nil {

@@ -2,6 +2,7 @@ package widecsv
 
 import (
 	"bytes"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +26,8 @@ func TestReadStopsAtTheFirstEmptyCell(t *testing.T) {
 func TestReadErrorsNameRowAndColumn(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"not a number", "id,a,b\nx,1,2\ny,3,abc\n", `row 3, column 3: "abc" is not a finite number`},
-		{"NaN", "id,a\nx,NaN\n", `row 2, column 2: "NaN" is not a finite number`},
+		{"Inf", "id,a\nx,Inf\n", `row 2, column 2: "Inf" is not a finite number`},
+		{"words", "id,a\nx,missing\n", `row 2, column 2: "missing" is not a finite number or NA`},
 		{"duplicate id", "id,a\nx,1\nx,2\n", `row 3, column 1: series "x" already appeared in row 2`},
 		{"no values", "id,a\nx,\n", `row 2, column 2: series "x" has no values`},
 		{"empty id", "id,a\n,1\n", "row 2, column 1: the series ID is empty"},
@@ -39,6 +41,16 @@ func TestReadErrorsNameRowAndColumn(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+func TestReadMissingPointsAsNaN(t *testing.T) {
+	got, err := Read(strings.NewReader("id,a,b,c\nx,1,NA,3\ny,NaN,2,\n"))
+	require.NoError(t, err)
+	require.True(t, math.IsNaN(got[0].Values[1]) && math.IsNaN(got[1].Values[0]))
+	require.Equal(t, 3.0, got[0].Values[2])
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, "F", got[:1]))
+	require.Equal(t, "id,F1,F2,F3\nx,1,NA,3\n", buf.String())
 }
 
 func TestReadFileNamesThePath(t *testing.T) {
