@@ -12,7 +12,7 @@ import (
 // (Tashman 2000, "Out-of-sample tests of forecasting accuracy", IJF 16(4)) on the last
 // Origins·Horizon points. Each member's error is its MASE over those forecasts; the Top
 // best get weights proportional to 1/MASE (Top 1 is selection) and are refitted on the
-// whole series. The combined quantiles are the weighted averages of the members'
+// whole series, in the form they chose at validation where they choose one (Refitter). The combined quantiles are the weighted averages of the members'
 // quantiles (Vincentization, Lichtendahl, Grushka-Cockayne and Winkler 2013).
 //
 // A member that cannot fit the shortened series is left out; if none can, the series is
@@ -69,12 +69,10 @@ func (c *Combination) Fit(y []float64) error {
 	k := len(c.Members)
 	c.members, c.weights, c.errors = make([]Model, k), make([]float64, k), make([]float64, k)
 	for i, name := range c.Members {
-		m, err := New(name, c.Period)
-		if err != nil {
+		if _, err := New(name, c.Period); err != nil {
 			panic("forecast: Combination member: " + err.Error())
 		}
-		c.members[i] = m
-		c.errors[i] = c.validate(name, y)
+		c.members[i], c.errors[i] = c.validate(name, y)
 	}
 	order := make([]int, k)
 	for i := range order {
@@ -89,7 +87,7 @@ func (c *Combination) Fit(y []float64) error {
 		if fitted == c.Top || scored && math.IsInf(c.errors[i], 1) {
 			break
 		}
-		if c.members[i].Fit(y) != nil {
+		if refit(c.members[i], y) != nil {
 			continue
 		}
 		w := 1.0
@@ -110,22 +108,22 @@ func (c *Combination) Fit(y []float64) error {
 }
 
 // validate returns a member's mean MASE over the validation origins, or +Inf if it
-// cannot make them all.
-func (c *Combination) validate(name string, y []float64) float64 {
+// cannot make them all, and the member as fitted at the latest origin, which Fit refits
+// on the whole series.
+func (c *Combination) validate(name string, y []float64) (Model, float64) {
 	var sum float64
-	for o := 1; o <= c.Origins; o++ {
+	var latest Model
+	for o := c.Origins; o >= 1; o-- {
 		end := len(y) - (o-1)*c.Horizon
 		origin := end - c.Horizon
-		if origin < 2 {
-			return math.Inf(1)
-		}
 		m, _ := New(name, c.Period)
-		if m.Fit(y[:origin]) != nil {
-			return math.Inf(1)
+		latest = m
+		if origin < 2 || m.Fit(y[:origin]) != nil {
+			return m, math.Inf(1)
 		}
 		fc, err := m.Forecast(c.Horizon, nil)
 		if err != nil || !fc.finite() {
-			return math.Inf(1)
+			return m, math.Inf(1)
 		}
 		scale := NaiveScale(y[:origin], c.Period)
 		if scale == 0 {
@@ -141,7 +139,22 @@ func (c *Combination) validate(name string, y []float64) float64 {
 		}
 		sum += mae
 	}
-	return sum / float64(c.Origins)
+	return latest, sum / float64(c.Origins)
+}
+
+// Refitter is a model that can fit a series again in the form it chose when it last
+// fitted, skipping its search. The combination refits members so after validating them:
+// the form that forecast the end of the series best is the one it weighs.
+type Refitter interface {
+	Refit(y []float64) error
+}
+
+// refit refits m on y in its chosen form where it can, and fits it afresh otherwise.
+func refit(m Model, y []float64) error {
+	if r, ok := m.(Refitter); ok {
+		return r.Refit(y)
+	}
+	return m.Fit(y)
 }
 
 // Forecast averages the weighted members' forecasts and quantiles.

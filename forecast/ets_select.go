@@ -135,3 +135,23 @@ func (a *AutoETS) Name() string {
 	}
 	return a.Spec()
 }
+
+// Refit fits y with the model form the last Fit chose, without searching again; before
+// a successful Fit, or if that form no longer fits, it searches as Fit does.
+func (a *AutoETS) Refit(y []float64) error {
+	if a.best == nil || a.best.res.Sigma2 == 0 {
+		return a.Fit(y)
+	}
+	if err := requireFinite(y); err != nil {
+		return err
+	}
+	if a.Window > 0 && len(y) > a.Window {
+		y = y[len(y)-a.Window:]
+	}
+	f, err := fitETS(y, a.best.spec, false)
+	if err != nil {
+		return a.Fit(y)
+	}
+	a.best, a.all = f, []ETSResult{f.res}
+	return nil
+}

@@ -156,6 +156,23 @@ func (m *MSTL) Fit(y []float64) error {
 	return nil
 }
 
+// Refit decomposes y again and refits the adjusted model in the form it chose last
+// (see Refitter).
+func (m *MSTL) Refit(y []float64) error {
+	if m.adj == nil {
+		return m.Fit(y)
+	}
+	d, err := DecomposeMSTL(y, m.Periods, 2)
+	if err != nil {
+		return err
+	}
+	if err := refit(m.adj, d.Adjusted()); err != nil {
+		return err
+	}
+	m.dec, m.n = d, len(y)
+	return nil
+}
+
 // Forecast forecasts the adjusted series and adds each seasonal component's last cycle,
 // repeated. It returns ErrNotFinite if the adjusted model's forecast is not finite.
 func (m *MSTL) Forecast(h int, quantiles []float64) (Forecast, error) {
