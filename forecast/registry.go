@@ -9,15 +9,17 @@ import (
 // constructors are the models by the names that the CLI, the backtest and the fleet use.
 var constructors = map[string]func(period int) Model{
 	"snaive": func(m int) Model { return &SeasonalNaive{Period: m} },
-	"naive2": func(m int) Model { return &Naive2{Period: m} },
-	"theta":  func(m int) Model { return &Theta{Period: m} },
-	"ets":    func(m int) Model { return &AutoETS{Period: m, Window: 504} },
-	"combo":  func(m int) Model { return NewCombination(m) },
-	"mstl":   func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
+	// The longest season: a week for hourly data.
+	"snaive-long": func(m int) Model { p := MSTLPeriods(m); return &SeasonalNaive{Period: p[len(p)-1]} },
+	"naive2":      func(m int) Model { return &Naive2{Period: m} },
+	"theta":       func(m int) Model { return &Theta{Period: m} },
+	"ets":         func(m int) Model { return &AutoETS{Period: m, Window: 504} },
+	"combo":       func(m int) Model { return NewCombination(m) },
+	"mstl":        func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
 }
 
 // ComboMembers are the models the default combination weighs.
-var ComboMembers = []string{"snaive", "theta", "ets", "mstl"}
+var ComboMembers = []string{"snaive", "snaive-long", "theta", "ets", "mstl"}
 
 // NewCombination returns the default combination for a seasonal period: the
 // ComboMembers, validated on one forecast of two seasons at the series' end, the best
