@@ -107,12 +107,18 @@ type GBRT struct {
 	model *GBRTModel
 }
 
-// NewGBRT returns the GBRT settings tuned on the M4 hourly set, with a holdout of the
-// last 48 training points (see the report in gbrt_test.go's benchmark): 48 steps,
-// 90% intervals from 0.05 and 0.95 boosters.
+// NewGBRT returns settings for hourly data, chosen on the M4 hourly training set with
+// its last 48 points held out (OWA 0.410 there; 0.397 on the M4 test set, sMAPE 8.74,
+// MASE 0.762, 90% interval coverage 0.885, about 5 s on one core for training and
+// forecasting the 414 series). What mattered, on that holdout: the level-change
+// features (0.46 → 0.42), depth 8 rather than 6 and 20–30% subsamples (0.42 → 0.41),
+// pinball loss at 0.5 rather than squared loss (0.48 with squared). More recent lags,
+// more origins (stride 12, all 24 a series has), 128 or 256 bins, the week phase, a
+// linear or blended baseline and MASE-like row weights made no difference or hurt.
+// The intervals are 0.05 and 0.95 pinball boosters of 30 trees, a tenth of the time.
 func NewGBRT() *GBRT {
 	return &GBRT{
-		Boosting:         Boosting{Trees: 160, Depth: 8, LearningRate: 0.06, MinLeaf: 30, Subsample: 0.2},
+		Boosting:         Boosting{Trees: 160, Depth: 8, LearningRate: 0.06, MinLeaf: 30, Subsample: 0.3},
 		Bins:             64,
 		Loss:             LossPinball,
 		Quantile:         0.5,
@@ -121,6 +127,7 @@ func NewGBRT() *GBRT {
 		Horizon:          48,
 		RecentLags:       1,
 		Stride:           24,
+		MaxOrigins:       16,
 		Seed:             1,
 	}
 }
