@@ -39,7 +39,7 @@ type Fleet struct {
 // NewFleet returns the fleet activities with the wall clock.
 func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
 	if cfg.ForecastModel != "" {
-		if _, err := forecast.New(cfg.ForecastModel, HourlyPeriod); err != nil {
+		if err := forecast.CheckName(cfg.ForecastModel); err != nil {
 			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
 		}
 	}
@@ -149,13 +149,22 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 	}
 	var res ForecastResult
 	models := make([]string, len(in.Sites))
+	// Global models learn from every site's series at once.
+	newArrivals, err := a.prepare(arrivals, skip+in.Hours)
+	if err != nil {
+		return ForecastResult{}, err
+	}
+	newVolume, err := a.prepare(volume, skip+in.Hours)
+	if err != nil {
+		return ForecastResult{}, err
+	}
 	for i, site := range in.Sites {
 		activity.RecordHeartbeat(ctx, site)
-		n, err := a.forecastSeries(arrivals[i], skip+in.Hours)
+		n, err := forecastSeries(newArrivals(HourlyPeriod), arrivals[i], skip+in.Hours)
 		if err != nil {
 			return ForecastResult{}, fmt.Errorf("forecast arrivals at %s: %w", site, err)
 		}
-		b, err := a.forecastSeries(volume[i], skip+in.Hours)
+		b, err := forecastSeries(newVolume(HourlyPeriod), volume[i], skip+in.Hours)
 		if err != nil {
 			return ForecastResult{}, fmt.Errorf("forecast volume at %s: %w", site, err)
 		}
@@ -192,19 +201,20 @@ type seriesForecast struct {
 	model, fallback string
 }
 
-// forecastSeries forecasts h hours of a non-negative hourly series with the configured
-// model, falling back to simpler ones where the history is too short. Counts and bytes
-// cannot be negative, so the forecast is clipped at zero.
-func (a *Fleet) forecastSeries(y []float64, h int) (seriesForecast, error) {
+// prepare readies the configured model for a batch of hourly series.
+func (a *Fleet) prepare(series [][]float64, h int) (func(period int) forecast.Model, error) {
 	name := a.ForecastModel
 	if name == "" {
 		name = forecast.DefaultModel
 	}
-	m, err := forecast.New(name, HourlyPeriod)
-	if err != nil {
-		return seriesForecast{}, err
-	}
-	f := &forecast.Fallback{Primary: m, Period: HourlyPeriod, NonNegative: true}
+	return forecast.Prepare(name, series, HourlyPeriod, h)
+}
+
+// forecastSeries forecasts h hours of a non-negative hourly series with model, falling
+// back to simpler ones where the history is too short. Counts and bytes cannot be
+// negative, so the forecast is clipped at zero.
+func forecastSeries(model forecast.Model, y []float64, h int) (seriesForecast, error) {
+	f := &forecast.Fallback{Primary: model, Period: HourlyPeriod, NonNegative: true}
 	if err := f.Fit(y); err != nil {
 		return seriesForecast{}, err
 	}

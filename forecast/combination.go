@@ -29,6 +29,15 @@ type Combination struct {
 	Origins int
 	// Top is how many of the best members are combined, at least 1.
 	Top int
+	// Anchors are members known to be good across many series, such as a global model
+	// that learned from all of them. When ranking, their validation error is multiplied
+	// by AnchorBonus (if positive), so that one short, noisy validation window replaces
+	// them only with a clearly better member.
+	Anchors     []string
+	AnchorBonus float64
+	// NewMember makes a member by name; nil means New. Prepare sets it to hand out
+	// the global members it trained.
+	NewMember func(name string, period int) (Model, error)
 
 	members []Model
 	weights []float64
@@ -69,7 +78,7 @@ func (c *Combination) Fit(y []float64) error {
 	k := len(c.Members)
 	c.members, c.weights, c.errors = make([]Model, k), make([]float64, k), make([]float64, k)
 	for i, name := range c.Members {
-		if _, err := New(name, c.Period); err != nil {
+		if _, err := c.newMember(name); err != nil {
 			panic("forecast: Combination member: " + err.Error())
 		}
 		c.members[i], c.errors[i] = c.validate(name, y)
@@ -79,6 +88,15 @@ func (c *Combination) Fit(y []float64) error {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return compareErr(c.errors[a], c.errors[b]) })
+	if c.AnchorBonus > 0 {
+		rank := func(i int) float64 {
+			if slices.Contains(c.Anchors, c.Members[i]) {
+				return c.errors[i] * c.AnchorBonus
+			}
+			return c.errors[i]
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return compareErr(rank(a), rank(b)) })
+	}
 	c.order = order
 	scored := !math.IsInf(c.errors[order[0]], 1)
 	var fitted int
@@ -116,7 +134,7 @@ func (c *Combination) validate(name string, y []float64) (Model, float64) {
 	for o := c.Origins; o >= 1; o-- {
 		end := len(y) - (o-1)*c.Horizon
 		origin := end - c.Horizon
-		m, _ := New(name, c.Period)
+		m, _ := c.newMember(name)
 		latest = m
 		if origin < 2 || m.Fit(y[:origin]) != nil {
 			return m, math.Inf(1)
@@ -140,6 +158,13 @@ func (c *Combination) validate(name string, y []float64) (Model, float64) {
 		sum += mae
 	}
 	return latest, sum / float64(c.Origins)
+}
+
+func (c *Combination) newMember(name string) (Model, error) {
+	if c.NewMember != nil {
+		return c.NewMember(name, c.Period)
+	}
+	return New(name, c.Period)
 }
 
 // Refitter is a model that can fit a series again in the form it chose when it last
@@ -194,3 +219,5 @@ func compareErr(a, b float64) int {
 	}
 	return 0
 }
+
+var comboPower = 2.0

@@ -1,7 +1,9 @@
 package forecast
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -18,7 +20,14 @@ var constructors = map[string]func(period int) Model{
 	"mstl":        func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
 }
 
-// ComboMembers are the models the default combination weighs.
+// globals are the models that learn across every series of a batch before they
+// forecast any (see Prepare).
+var globals = map[string]func(horizon int) Global{
+	"gbrt": func(h int) Global { g := NewGBRT(); g.Horizon = max(g.Horizon, h); return g },
+}
+
+// ComboMembers are the models the default combination weighs; Prepare adds the global
+// ones where it can train them.
 var ComboMembers = []string{"snaive", "snaive-long", "theta", "ets", "mstl"}
 
 // NewCombination returns the default combination for a seasonal period: the
@@ -34,14 +43,121 @@ const DefaultModel = "combo"
 // BaselineModel is the model that OWA is relative to in backtests.
 const BaselineModel = "naive2"
 
-// ModelNames returns the names New accepts, sorted.
+// ModelNames returns the names Prepare accepts, sorted; New accepts all but the global
+// ones.
 func ModelNames() []string {
-	names := make([]string, 0, len(constructors))
+	names := make([]string, 0, len(constructors)+len(globals))
 	for n := range constructors {
+		names = append(names, n)
+	}
+	for n := range globals {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names
+}
+
+// CheckName returns an error naming the known models if name is none of them.
+func CheckName(name string) error {
+	if _, ok := constructors[name]; ok {
+		return nil
+	}
+	if _, ok := globals[name]; ok {
+		return nil
+	}
+	return fmt.Errorf("forecast: unknown model %q; want one of %s", name, strings.Join(ModelNames(), ", "))
+}
+
+// Prepare readies the model called name for a batch of series and returns the
+// constructor of its per-series models, for Batch.NewModel. A global model trains on
+// all the series first. The combination trains the global members on the series less
+// their last validation window, so that its cross-validation of them is honest, and
+// then selects per series between them and the local members, with a margin for the
+// global ones (see Combination.Anchors). A global model that cannot train (no series is long
+// enough) leaves its series to the Fallback chain, or the combination to its local
+// members. Missing points are filled before training.
+func Prepare(name string, series [][]float64, period, horizon int) (func(period int) Model, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if name == "combo" {
+		cv := NewCombination(period).Horizon
+		cut := make([][]float64, 0, len(series))
+		for _, y := range series {
+			if len(y) > cv {
+				cut = append(cut, y[:len(y)-cv])
+			}
+		}
+		trained := map[string]Global{}
+		for _, g := range sortedGlobals() {
+			model := globals[g](max(horizon, cv))
+			if train(model, cut, period) == nil {
+				trained[g] = model
+			}
+		}
+		return func(m int) Model {
+			c := NewCombination(m)
+			for _, g := range sortedGlobals() {
+				if _, ok := trained[g]; ok {
+					c.Members = append(slices.Clip(c.Members), g)
+				}
+			}
+			if len(trained) > 0 {
+				// Select, with a margin for the global model: on the M4 hourly training
+				// holdout this scored OWA 0.400, against 0.421 averaging the best two.
+				c.Top, c.AnchorBonus = 1, 0.7
+				c.Anchors = slices.Sorted(maps.Keys(trained))
+			}
+			c.NewMember = func(member string, m int) (Model, error) {
+				if g, ok := trained[member]; ok {
+					return g.Forecaster(), nil
+				}
+				return New(member, m)
+			}
+			return c
+		}, nil
+	}
+	if newGlobal, ok := globals[name]; ok {
+		g := newGlobal(horizon)
+		switch err := train(g, series, period); {
+		case errors.Is(err, ErrTooShort):
+			return func(int) Model { return untrained{name} }, nil
+		case err != nil:
+			return nil, fmt.Errorf("forecast: train %s: %w", name, err)
+		}
+		return func(int) Model { return g.Forecaster() }, nil
+	}
+	return func(m int) Model { mod, _ := New(name, m); return mod }, nil
+}
+
+// train fills the series' missing points and trains g on those that have any.
+func train(g Global, series [][]float64, period int) error {
+	filled := make([][]float64, 0, len(series))
+	for _, y := range series {
+		if f, err := FillMissing(y); err == nil {
+			filled = append(filled, f)
+		}
+	}
+	return g.Train(filled, period)
+}
+
+func sortedGlobals() []string {
+	names := make([]string, 0, len(globals))
+	for n := range globals {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// untrained stands for a global model that had too little data to train: every series
+// is too short for it, so the Fallback chain answers and says why.
+type untrained struct{ name string }
+
+func (u untrained) Name() string        { return u.name }
+func (u untrained) Fit([]float64) error { return ErrTooShort }
+func (u untrained) Forecast(int, []float64) (Forecast, error) {
+	panic("forecast: Forecast called before Fit")
 }
 
 // New returns a fresh model by name, for a series with the given seasonal period.
@@ -51,7 +167,10 @@ func New(name string, period int) (Model, error) {
 	}
 	c, ok := constructors[name]
 	if !ok {
-		return nil, fmt.Errorf("forecast: unknown model %q; want one of %s", name, strings.Join(ModelNames(), ", "))
+		if err := CheckName(name); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("forecast: %s learns across series; use Prepare", name)
 	}
 	return c(period), nil
 }

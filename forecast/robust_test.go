@@ -72,14 +72,19 @@ func TestEveryModelForecastsAwkwardSeriesFinitely(t *testing.T) {
 		return daily(i)
 	}, n)
 	quantiles := []float64{0.05, 0.5, 0.95}
+	var batch [][]float64
+	for _, name := range sortedNames(series) {
+		batch = append(batch, series[name])
+	}
 	for _, model := range ModelNames() {
+		// As the CLI does: global models learn from the whole batch first.
+		newModel, err := Prepare(model, batch, 24, 48)
+		if err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
 		for _, name := range sortedNames(series) {
 			t.Run(model+"/"+name, func(t *testing.T) {
-				m, err := New(model, 24)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f := &Fallback{Primary: m, Period: 24}
+				f := &Fallback{Primary: newModel(24), Period: 24}
 				if err := f.Fit(series[name]); err != nil {
 					t.Fatalf("fit: %v", err)
 				}

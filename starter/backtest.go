@@ -61,7 +61,7 @@ func backtestCommand() *ffcli.Command {
 				return errors.New("-models: name at least one model")
 			}
 			for _, n := range append(names, *baseline) {
-				if _, err := forecast.New(n, *period); err != nil {
+				if err := forecast.CheckName(n); err != nil {
 					return fmt.Errorf("-models: %w", err)
 				}
 			}
@@ -169,12 +169,19 @@ type scoreRow struct {
 func score(ctx context.Context, model string, splits []split, period, h int, level float64, workers int) (scoreRow, error) {
 	lo, hi := (1-level)/2, 1-(1-level)/2
 	jobs := make([]forecast.Job, len(splits))
+	ys := make([][]float64, len(splits))
 	for i, s := range splits {
 		jobs[i] = forecast.Job{Y: s.train, Period: period}
+		ys[i] = s.train
 	}
 	start := time.Now()
+	// A global model learns from every split's training part: never from what follows.
+	newModel, err := forecast.Prepare(model, ys, period, h)
+	if err != nil {
+		return scoreRow{}, err
+	}
 	b := forecast.Batch{
-		NewModel:  func(m int) forecast.Model { mod, _ := forecast.New(model, m); return mod },
+		NewModel:  newModel,
 		Horizon:   h,
 		Quantiles: []float64{lo, hi},
 		Workers:   workers,

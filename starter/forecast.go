@@ -54,7 +54,7 @@ func forecastCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := forecast.New(*model, *period); err != nil {
+			if err := forecast.CheckName(*model); err != nil {
 				return fmt.Errorf("-model: %w", err)
 			}
 			if len(levels) > 0 && *out == "-" {
@@ -93,13 +93,22 @@ func forecastCommand() *ffcli.Command {
 // model and the fallbacks to standard error.
 func runBatch(ctx context.Context, series []widecsv.Series, model string, period, horizon int, levels []float64, workers int) ([]forecast.Result, error) {
 	jobs := make([]forecast.Job, len(series))
+	ys := make([][]float64, len(series))
 	for i, s := range series {
 		jobs[i] = forecast.Job{Y: s.Values, Period: period}
+		ys[i] = s.Values
 	}
 	start := time.Now()
+	newModel, err := forecast.Prepare(model, ys, period, horizon)
+	if err != nil {
+		return nil, err
+	}
+	if t := time.Since(start); t > time.Second {
+		fmt.Fprintf(os.Stderr, "forecast: trained %s's global models on %d series in %.1f s\n", model, len(ys), t.Seconds())
+	}
 	last := start
 	b := forecast.Batch{
-		NewModel:  func(m int) forecast.Model { mod, _ := forecast.New(model, m); return mod },
+		NewModel:  newModel,
 		Horizon:   horizon,
 		Quantiles: levels,
 		Workers:   workers,
