@@ -17,6 +17,7 @@ var constructors = map[string]func(period int) Model{
 	"theta":       func(m int) Model { return &Theta{Period: m} },
 	"ets":         func(m int) Model { return &AutoETS{Period: m, Window: 504} },
 	"combo":       func(m int) Model { return NewCombination(m) },
+	"arima":       func(m int) Model { return &AutoARIMA{Period: m, Window: 336} },
 	"mstl":        func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
 }
 
