@@ -347,7 +347,7 @@ func (f *gbrtForecaster) Forecast(h int, quantiles []float64) (Forecast, error) 
 		p := m.point.predict(x)
 		point[k-1] = s * (base + p)
 		for i, q := range quantiles {
-			if j, ok := slices.BinarySearch(m.levels, q); ok {
+			if j := m.booster(q); j >= 0 {
 				offsets[i][k-1] = m.quantile[j].predict(x)
 			} else if r := m.residuals[k-1]; len(r) > 0 {
 				offsets[i][k-1] = float64(x[fz.noiseIndex]) * r[min(int(q*float64(len(r))), len(r)-1)]
@@ -391,6 +391,17 @@ func (f *gbrtForecaster) Forecast(h int, quantiles []float64) (Forecast, error) 
 		}
 	}
 	return fc, nil
+}
+
+// booster returns the index of the quantile booster trained for level q, or -1. Levels
+// match to 1e-9, so that a level computed as (1−0.9)/2 finds the booster for 0.05.
+func (m *GBRTModel) booster(q float64) int {
+	for j, l := range m.levels {
+		if math.Abs(l-q) < 1e-9 {
+			return j
+		}
+	}
+	return -1
 }
 
 func (m *GBRTModel) clip(v float64) float64 {
