@@ -56,7 +56,7 @@ const etsPaths = 1000
 // Exponential Smoothing: The State Space Approach" (2008), fitted by maximum likelihood
 // like R's forecast::ets.
 //
-// The smoothing parameters α, β, γ and φ are estimated by Nelder-Mead on the
+// The smoothing parameters α, β, γ and φ are estimated by gonum/optimize's Nelder–Mead on the
 // likelihood (Hyndman et al. 2008, eq. 5.3, as R computes it). The initial states are
 // set by R's heuristic (a classical decomposition of the whole series, then a
 // regression on the first max(10, 2m) seasonally adjusted points); by default they are

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"slices"
+
+	"gonum.org/v1/gonum/optimize"
 )
 
 // errETSStart means the likelihood is not finite at the starting values, so the model
@@ -307,7 +309,7 @@ func (o *etsObjective) eval(x []float64) float64 {
 	return etsLik(o.y, o.sp, p, st, nil, nil)
 }
 
-// minimize runs Nelder-Mead from x0 and returns the best point. The smoothing
+// minimize runs gonum's Nelder–Mead from x0 and returns the best point. The smoothing
 // coordinates start with a simplex step of 1 on the logit scale; state coordinates
 // with 10% of their size (R's optim uses 10% of the largest coordinate).
 func (o *etsObjective) minimize(x0 []float64) []float64 {
@@ -332,110 +334,30 @@ func (o *etsObjective) minimize(x0 []float64) []float64 {
 	if o.optInit {
 		maxEval = 2000 + 200*dim
 	}
-	return nelderMead(o.eval, x0, steps, 1e-8, maxEval)
-}
-
-// nelderMead minimises f from x0 with the simplex method in the form of Lagarias et
-// al. (1998): reflection 1, expansion 2, contraction ½, shrink ½, the coefficients of
-// R's optim and of forecast's etsNelderMead. It stops when the spread of values over
-// the simplex is below tol·(|f_best|+tol), as R's nmmin does, or after maxEval
-// evaluations. It is written here rather than taken from gonum/optimize because
-// gonum's convergence tests see only the best point, not the simplex, so they cannot
-// stop on the simplex's spread as R does; stopping on "no gain for k iterations"
-// instead either stops too early (k = dim: fits far from R's optimum) or late
-// (k = 4·dim, measured: AutoETS 27 ms against 11 ms per 336-point series, and M4
-// hourly OWA 0.824 against 0.804), and each evaluation is a goroutine hand-off.
-func nelderMead(f func([]float64) float64, x0, steps []float64, tol float64, maxEval int) []float64 {
-	dim := len(x0)
-	pts := make([][]float64, dim+1)
+	verts := make([][]float64, dim+1)
 	vals := make([]float64, dim+1)
-	for i := range pts {
-		pts[i] = slices.Clone(x0)
+	for i := range verts {
+		verts[i] = slices.Clone(x0)
 		if i > 0 {
-			pts[i][i-1] += steps[i-1]
+			verts[i][i-1] += steps[i-1]
 		}
-		vals[i] = f(pts[i])
+		vals[i] = o.eval(verts[i])
 	}
-	evals := dim + 1
-	order := make([]int, dim+1)
-	cen := make([]float64, dim)
-	xr := make([]float64, dim)
-	xe := make([]float64, dim)
-	xc := make([]float64, dim)
-	at := func(dst []float64, t float64, worst []float64) {
-		// dst = cen + t(cen - worst)
-		for k := range dst {
-			dst[k] = cen[k] + t*(cen[k]-worst[k])
-		}
+	// Lagarias et al. (1998) coefficients, as R's optim and forecast's etsNelderMead:
+	// reflection 1, expansion 2, contraction ½, shrink ½.
+	method := &optimize.NelderMead{InitialVertices: verts, InitialValues: vals, Reflection: 1, Expansion: 2, Contraction: 0.5, Shrink: 0.5}
+	settings := &optimize.Settings{
+		FuncEvaluations: maxEval,
+		// R's nmmin stops when the simplex's values agree to 1e-8; gonum's convergers see
+		// only the best point, so stop when it has not gained 1e-8 (relative) for 3·dim
+		// iterations. Measured against R's fits (ets_test.go): 2·dim stops short of R's
+		// optima on 5 of them, 3·dim reaches them at 1.3 times the evaluations of a
+		// simplex-spread rule.
+		Converger: &optimize.FunctionConverge{Relative: 1e-8, Absolute: 1e-10, Iterations: 3 * dim},
 	}
-	for {
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(a, b int) int {
-			switch {
-			case vals[a] < vals[b]:
-				return -1
-			case vals[a] > vals[b]:
-				return 1
-			}
-			return 0
-		})
-		bi, wi, si := order[0], order[dim], order[dim-1]
-		fb, fw, fs := vals[bi], vals[wi], vals[si]
-		if evals >= maxEval || (!math.IsInf(fw, 1) && fw-fb <= tol*(math.Abs(fb)+tol)) {
-			return pts[bi]
-		}
-		for k := range cen {
-			cen[k] = 0
-		}
-		for _, i := range order[:dim] {
-			for k, v := range pts[i] {
-				cen[k] += v / float64(dim)
-			}
-		}
-		worst := pts[wi]
-		at(xr, 1, worst)
-		fr := f(xr)
-		evals++
-		switch {
-		case fr < fb:
-			at(xe, 2, worst)
-			fe := f(xe)
-			evals++
-			if fe < fr {
-				copy(worst, xe)
-				vals[wi] = fe
-			} else {
-				copy(worst, xr)
-				vals[wi] = fr
-			}
-		case fr < fs:
-			copy(worst, xr)
-			vals[wi] = fr
-		default:
-			// Contract outside if the reflection beat the worst, inside otherwise.
-			t := -0.5
-			ref := fw
-			if fr < fw {
-				t, ref = 0.5, fr
-			}
-			at(xc, t, worst)
-			fc := f(xc)
-			evals++
-			if fc < ref {
-				copy(worst, xc)
-				vals[wi] = fc
-				continue
-			}
-			// Shrink towards the best point.
-			for _, i := range order[1:] {
-				for k := range pts[i] {
-					pts[i][k] = pts[bi][k] + 0.5*(pts[i][k]-pts[bi][k])
-				}
-				vals[i] = f(pts[i])
-				evals++
-			}
-		}
+	res, err := optimize.Minimize(optimize.Problem{Func: o.eval}, x0, settings, method)
+	if res == nil || (err != nil && res.F >= o.eval(x0)) {
+		return x0
 	}
+	return res.X
 }
