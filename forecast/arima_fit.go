@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"slices"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // errARIMAFit means the CSS estimate is not finite.
@@ -218,42 +220,14 @@ func (c *cssProblem) minimize(x0 []float64, tol float64, maxIter int) ([]float64
 	return x, S
 }
 
-// cholSolve solves M x = g for symmetric positive definite M (k×k, row-major),
-// overwriting M with its Cholesky factor; false if M is not positive definite.
+// cholSolve solves M x = g for symmetric positive definite M (k×k, row-major) with
+// gonum's Cholesky factorisation; false if M is not positive definite.
 func cholSolve(M, g, x []float64, k int) bool {
-	for j := range k {
-		d := M[j*k+j]
-		for l := range j {
-			d -= M[j*k+l] * M[j*k+l]
-		}
-		if !(d > 0) {
-			return false
-		}
-		d = math.Sqrt(d)
-		M[j*k+j] = d
-		for i := j + 1; i < k; i++ {
-			s := M[i*k+j]
-			for l := range j {
-				s -= M[i*k+l] * M[j*k+l]
-			}
-			M[i*k+j] = s / d
-		}
+	var c mat.Cholesky
+	if !c.Factorize(mat.NewSymDense(k, M)) {
+		return false
 	}
-	for i := range k {
-		s := g[i]
-		for l := range i {
-			s -= M[i*k+l] * x[l]
-		}
-		x[i] = s / M[i*k+i]
-	}
-	for i := k - 1; i >= 0; i-- {
-		s := x[i]
-		for l := i + 1; l < k; l++ {
-			s -= M[l*k+i] * x[l]
-		}
-		x[i] = s / M[i*k+i]
-	}
-	return true
+	return c.SolveVecTo(mat.NewVecDense(k, x), mat.NewVecDense(k, g)) == nil
 }
 
 // cssOffset is auto.arima's offset for approximation = TRUE: −2·loglik − n·log σ²
