@@ -27,9 +27,14 @@ var globals = map[string]func(horizon int) Global{
 	"gbrt": func(h int) Global { g := NewGBRT(); g.Horizon = max(g.Horizon, h); return g },
 }
 
-// ComboMembers are the models the default combination weighs; Prepare adds the global
-// ones where it can train them.
+// ComboMembers are the local models the combination weighs when no global model could
+// be trained (too few long series).
 var ComboMembers = []string{"snaive", "snaive-long", "theta", "ets", "mstl"}
+
+// ComboMembersBesideGlobal are the local models weighed beside a trained global model:
+// the cheap ones. On the M4 hourly training holdout, ETS and MSTL won 19 of 414 series
+// beside GBRT while costing 95% of the time; without them OWA was 0.397, against 0.400.
+var ComboMembersBesideGlobal = []string{"snaive", "snaive-long", "theta"}
 
 // NewCombination returns the default combination for a seasonal period: the
 // ComboMembers, validated on one forecast of two seasons at the series' end, the best
@@ -98,6 +103,9 @@ func Prepare(name string, series [][]float64, period, horizon int) (func(period 
 		}
 		return func(m int) Model {
 			c := NewCombination(m)
+			if len(trained) > 0 {
+				c.Members = ComboMembersBesideGlobal
+			}
 			for _, g := range sortedGlobals() {
 				if _, ok := trained[g]; ok {
 					c.Members = append(slices.Clip(c.Members), g)
@@ -105,7 +113,8 @@ func Prepare(name string, series [][]float64, period, horizon int) (func(period 
 			}
 			if len(trained) > 0 {
 				// Select, with a margin for the global model: on the M4 hourly training
-				// holdout this scored OWA 0.400, against 0.421 averaging the best two.
+				// holdout this scored OWA 0.400 (all local members), against 0.421
+				// averaging the best two.
 				c.Top, c.AnchorBonus = 1, 0.7
 				c.Anchors = slices.Sorted(maps.Keys(trained))
 			}
