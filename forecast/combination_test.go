@@ -6,8 +6,50 @@ import (
 	"testing"
 )
 
-// A daily pattern on a steady trend: seasonal naive and Naive2 lag the trend by up to a
-// day, Theta's drift follows it, so Theta validates best and carries the most weight.
+// Rolling-origin validation (Tashman 2000) on series whose best model is known by
+// construction picks that model.
+func TestCombinationSelectsTheMemberThatValidatesBest(t *testing.T) {
+	day := func(i int) float64 { return 10 * math.Sin(2*math.Pi*float64(i%24)/24) }
+	week := func(i int) float64 { return 20 * float64(i%168/24) } // a level per weekday
+	cases := []struct {
+		name  string
+		truth func(i int) float64
+		best  string
+	}{
+		// Seasonal naive lags a trend by a day; Theta's drift follows it.
+		{"daily pattern on a trend", func(i int) float64 { return 100 + 0.5*float64(i) + day(i) }, "theta"},
+		// A day that repeats exactly: seasonal naive is exact, Theta smooths it.
+		{"repeating day", func(i int) float64 { return 100 + day(i) }, "snaive"},
+		// Each weekday has its own level: only the weekly seasonal naive knows it.
+		{"weekday levels", func(i int) float64 { return 100 + day(i) + week(i) }, "snaive-long"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			y := make([]float64, 24*7*4)
+			for i := range y {
+				y[i] = c.truth(i)
+			}
+			comb := &Combination{Members: []string{"snaive", "snaive-long", "theta"}, Period: 24, Horizon: 48, Origins: 2, Top: 1}
+			if err := comb.Fit(y); err != nil {
+				t.Fatal(err)
+			}
+			if got := comb.Chosen(); len(got) != 1 || got[0] != c.best {
+				t.Fatalf("chose %v (validation MASE %v), want %s", got, comb.errors, c.best)
+			}
+			fc, err := comb.Forecast(48, []float64{0.05, 0.95})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 48 {
+				if want := c.truth(len(y) + i); math.Abs(fc.Mean[i]-want) > 0.05*math.Abs(want)+1 {
+					t.Fatalf("step %d: %v, want about %v", i, fc.Mean[i], want)
+				}
+			}
+		})
+	}
+}
+
+// Top 2 averages the two best, weighted by 1/MASE, and the quantiles with them.
 func TestCombinationWeightsTheMemberThatValidatesBest(t *testing.T) {
 	truth := func(i int) float64 { return 100 + 0.5*float64(i) + 10*math.Sin(2*math.Pi*float64(i%24)/24) }
 	y := make([]float64, 24*10)
