@@ -142,6 +142,9 @@ type TransferInput struct {
 	// SHA256 is the source's checksum when known (hex). Without it a resumed copy
 	// reads the source once more to verify.
 	SHA256 string
+	// Resume continues from the partial copy on disk, as a new attempt after a pause
+	// does; the copy is verified against the source at the end either way.
+	Resume bool
 }
 
 // TransferResult is a finished copy's summary.
@@ -165,6 +168,9 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 			fmt.Sprintf("transfer %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
 	var offset int64
+	if in.Resume {
+		offset = math.MaxInt64 // Copy keeps what the partial file holds
+	}
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &offset); err != nil {
 			c.logger().Warn("unreadable heartbeat details; starting from byte 0", "migration", in.MigrationID, "error", err)
@@ -201,6 +207,11 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 			c.pending.Add(-(min(written, remaining) - min(before, remaining)))
 		},
 	})
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (a pause or a cancel): the partial copy stays for a resume.
+		log.Info("transfer stopped", "copied", res.Copied)
+		return TransferResult{}, temporal.NewCanceledError(res.ResumedFrom + res.Copied)
+	}
 	if err != nil {
 		log.Warn("transfer failed", "error", err, "copied", res.Copied)
 		return TransferResult{}, classify(in.MigrationID, err)
@@ -268,6 +279,28 @@ func classify(migrationID string, err error) error {
 	default:
 		return fmt.Errorf("transfer %s: %w", migrationID, err)
 	}
+}
+
+// DiscardInput names the partial copy of a cancelled migration.
+type DiscardInput struct {
+	MigrationID string
+	Destination string
+}
+
+// Discard removes a cancelled migration's partial copy from the target directory. A
+// copy that is not there is fine: a second run, or a cancel before any byte moved.
+func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
+	dest, err := c.destination(in.Destination)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("discard %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
+	}
+	err = os.Remove(dest + transfer.PartialSuffix)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("discard %s: %w", in.MigrationID, err)
+	}
+	c.logger().Info("partial copy discarded", "migration", in.MigrationID, "destination", dest)
+	return nil
 }
 
 // ApplySizeInput is a connector's new allocation.

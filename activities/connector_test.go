@@ -265,3 +265,37 @@ func TestApplySizeChangesTheThrottleNow(t *testing.T) {
 	require.Equal(t, ErrTypeBadSize, app.Type())
 	require.Equal(t, float64(4<<20), c.Throttle.BytesPerSec(), "a refused size changes nothing")
 }
+
+// A new attempt after a pause has no heartbeat of its own: Resume continues from what
+// the partial copy holds, and the result is still verified against the source.
+func TestTransferResumeContinuesFromThePartialCopy(t *testing.T) {
+	c := newConnector(t, 0)
+	env, _ := activityEnv(c)
+	src, data := sourceDisk(t, 400_000, 5)
+	const kept = 150_000
+	require.NoError(t, os.MkdirAll(c.TargetDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix), data[:kept], 0o644))
+
+	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)), Resume: true})
+	require.NoError(t, err)
+	var res TransferResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, hexSum(data), res.SHA256)
+	require.Equal(t, int64(len(data)-kept), c.Stats.BytesMoved(), "only the bytes after the partial copy were moved")
+}
+
+func TestDiscardRemovesThePartialCopyAndIsIdempotent(t *testing.T) {
+	c := newConnector(t, 0)
+	env, _ := activityEnv(c)
+	require.NoError(t, os.MkdirAll(c.TargetDir, 0o755))
+	partial := filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix)
+	require.NoError(t, os.WriteFile(partial, []byte("half a disk"), 0o644))
+	for range 2 {
+		_, err := env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "m6", Destination: "vm.img"})
+		require.NoError(t, err)
+		_, err = os.Stat(partial)
+		require.True(t, os.IsNotExist(err))
+	}
+	_, err := env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "m6", Destination: "../escape"})
+	require.True(t, appError(t, err).NonRetryable(), "a bad destination is not retried")
+}

@@ -417,3 +417,97 @@ func TestRestartKeepsTheDataTheFleetAndItsConnectors(t *testing.T) {
 	require.Equal(t, vms, vms2)
 	require.Equal(t, history, history2)
 }
+
+// migrationView is the part of GET /migrations/{id} these tests read.
+type migrationView struct {
+	Phase       string  `json:"phase"`
+	Outcome     string  `json:"outcome"`
+	ConnectorID string  `json:"connector_id"`
+	SHA256      string  `json:"sha256"`
+	Destination string  `json:"destination"`
+	Attempts    int     `json:"attempts"`
+	BytesDone   int64   `json:"bytes_done"`
+	Progress    float64 `json:"progress"`
+}
+
+// transferring waits until the migration copies on a connector and returns its view.
+func (s *system) transferring(id string) migrationView {
+	s.t.Helper()
+	var v migrationView
+	s.eventually(60*time.Second, id+" is transferring", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &v)
+		return v.Phase == "transferring" && v.ConnectorID != ""
+	})
+	return v
+}
+
+// An operator pauses a copy mid-transfer, resumes it, and cancels another one, over
+// HTTP; the bytes on disk show each step.
+func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vms, disks []string
+	rows, err := db.Query(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'lon1' ORDER BY disk_bytes DESC LIMIT 2`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, disk string
+		require.NoError(t, rows.Scan(&id, &disk))
+		vms, disks = append(vms, id), append(disks, disk)
+	}
+	require.NoError(t, rows.Err())
+	who := map[string]any{"who": "e2e", "why": "operator test"}
+
+	// Pause and resume.
+	first := "pause-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": first, "vm_id": vms[0]}, nil))
+	v := s.transferring(first)
+	// Slow the connector to 1 MiB/s so that the copy is still running when paused.
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	require.Equal(t, 202, s.call("POST", "/migrations/"+first+"/pause", who, nil))
+	s.eventually(30*time.Second, first+" is paused", func() bool {
+		s.call("GET", "/migrations/"+first, nil, &v)
+		return v.Phase == "paused"
+	})
+	partial := filepath.Join(s.dataDir, "target", v.Destination+".partial")
+	st, err := os.Stat(partial)
+	require.NoError(t, err, "the partial copy stays while paused")
+	time.Sleep(1500 * time.Millisecond)
+	st2, err := os.Stat(partial)
+	require.NoError(t, err)
+	require.Equal(t, st.Size(), st2.Size(), "nothing is copied while paused")
+	require.Equal(t, 202, s.call("POST", "/migrations/"+first+"/resume", who, nil))
+	s.eventually(3*time.Minute, first+" finishes", func() bool {
+		s.call("GET", "/migrations/"+first, nil, &v)
+		return v.Phase == "done"
+	})
+	require.Equal(t, "succeeded", v.Outcome)
+	require.Equal(t, 2, v.Attempts, "the resume was a second attempt")
+	require.Equal(t, fileSHA(t, disks[0]), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
+	var p problem
+	require.Equal(t, 409, s.call("POST", "/migrations/"+first+"/pause", who, &p), "a finished migration cannot be paused")
+
+	// Cancel mid-copy.
+	second := "cancel-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": second, "vm_id": vms[1]}, nil))
+	v = s.transferring(second)
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	require.Equal(t, 202, s.call("POST", "/migrations/"+second+"/cancel", who, nil))
+	s.eventually(60*time.Second, second+" is cancelled", func() bool {
+		s.call("GET", "/migrations/"+second, nil, &v)
+		return v.Phase == "done"
+	})
+	require.Equal(t, "cancelled", v.Outcome)
+	for _, f := range []string{v.Destination, v.Destination + ".partial"} {
+		_, err := os.Stat(filepath.Join(s.dataDir, "target", f))
+		require.True(t, os.IsNotExist(err), "%s is gone", f)
+	}
+	var outcome string
+	require.NoError(t, db.QueryRow(ctx, `SELECT outcome FROM migrations WHERE id = $1`, second).Scan(&outcome))
+	require.Equal(t, "cancelled", outcome)
+	require.Equal(t, 404, s.call("POST", "/migrations/never/cancel", who, &p))
+
+	replayHistories(t, "migration-"+first, "migration-"+second)
+}

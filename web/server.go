@@ -47,6 +47,10 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/overrides", s.overrides)
 	e.POST("/migrations", s.submitMigration)
 	e.GET("/migrations/:id", s.migration)
+	e.POST("/migrations/:id/cancel", s.control(workflows.SignalCancel))
+	e.POST("/migrations/:id/pause", s.control(workflows.SignalPause))
+	e.POST("/migrations/:id/resume", s.control(workflows.SignalResume))
+	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -318,6 +322,51 @@ func (s *Server) submitMigration(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))
 	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
+}
+
+// control returns the handler that sends an operator's signal to a running migration:
+// cancel, pause, resume or priority. The body says who and why (and the priority).
+func (s *Server) control(signal string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req workflows.PriorityChange
+		var arg any
+		if signal == workflows.SignalPriority {
+			if err := decode(c, &req); err != nil {
+				return err
+			}
+			if err := req.Validate(); err != nil {
+				return err
+			}
+			arg = req
+		} else {
+			if err := decode(c, &req.Control); err != nil {
+				return err
+			}
+			if err := req.Control.Validate(); err != nil {
+				return err
+			}
+			arg = req.Control
+		}
+		id := c.Param("id")
+		ctx := c.Request().Context()
+		wid := workflows.MigrationWorkflowID(id)
+		desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+		if err != nil {
+			if toProblem(err).Status == http.StatusNotFound {
+				return problem(http.StatusNotFound, fmt.Sprintf("no migration %q", id))
+			}
+			return err
+		}
+		if st := desc.WorkflowExecutionInfo.GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return problem(http.StatusConflict, fmt.Sprintf("migration %q has finished (%s); there is nothing to %s", id, st, signal))
+		}
+		if err := s.Temporal.SignalWorkflow(ctx, wid, "", signal, arg); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusAccepted, map[string]string{
+			"migration": id, "action": signal, "status": "/migrations/" + url.PathEscape(id), "web_ui": s.workflowURL(wid),
+		})
+	}
 }
 
 // MigrationView is GET /migrations/{id}: the workflow's status plus the transfer's

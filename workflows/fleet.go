@@ -451,22 +451,29 @@ func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 			}
 		}
 	}
-	if slices.ContainsFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID }) {
+	// A waiting reservation sent again takes the new one's place: its priority may
+	// have changed.
+	if i := slices.IndexFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID }); i >= 0 {
+		f.st.Waiting[i] = r
 		return
 	}
 	f.st.Waiting = append(f.st.Waiting, r)
 }
 
+// onRelease frees what a migration held: its place in the queue and its connector
+// slot. A release without a connector (a migration cancelled while it waited) frees a
+// slot it may have been given meanwhile, wherever it is.
 func (f *fleet) onRelease(r Release) {
 	f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID })
-	i := f.connectorIndex(r.ConnectorID)
-	if i < 0 {
-		return
-	}
-	c := &f.st.Connectors[i]
-	c.Migrations = slices.DeleteFunc(slices.Clone(c.Migrations), func(t planning.Task) bool { return t.MigrationID == r.MigrationID })
-	if len(c.Migrations) == 0 && c.State == planning.StateActive {
-		c.State = planning.StateWarm
+	for i := range f.st.Connectors {
+		c := &f.st.Connectors[i]
+		if r.ConnectorID != "" && c.ID != r.ConnectorID {
+			continue
+		}
+		c.Migrations = slices.DeleteFunc(slices.Clone(c.Migrations), func(t planning.Task) bool { return t.MigrationID == r.MigrationID })
+		if len(c.Migrations) == 0 && c.State == planning.StateActive {
+			c.State = planning.StateWarm
+		}
 	}
 }
 

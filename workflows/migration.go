@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,13 @@ type migration struct {
 	logger log.Logger
 	// slaFired is set when the SLA timer fires.
 	slaFired bool
+	// The operator's controls, and what they asked for so far.
+	cancelCh, pauseCh, resumeCh, priorityCh workflow.ReceiveChannel
+	cancelled, paused, requeue              bool
 }
+
+// errCancelled ends a migration that an operator cancelled while it waited.
+var errCancelled = errors.New("cancelled by an operator")
 
 func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 	if err := validID("id", in.ID); err != nil {
@@ -44,10 +51,12 @@ func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 		return nil, temporal.NewNonRetryableApplicationError("max transfer time must be positive", "InvalidInput", nil)
 	}
 	now := workflow.Now(ctx)
-	m := &migration{in: in, logger: log.With(workflow.GetLogger(ctx), "migration", in.ID, "vm", in.VMID)}
+	m := &migration{in: in, logger: log.With(workflow.GetLogger(ctx), "migration", in.ID, "vm", in.VMID),
+		cancelCh: workflow.GetSignalChannel(ctx, SignalCancel), pauseCh: workflow.GetSignalChannel(ctx, SignalPause),
+		resumeCh: workflow.GetSignalChannel(ctx, SignalResume), priorityCh: workflow.GetSignalChannel(ctx, SignalPriority)}
 	m.status = MigrationStatus{
 		ID: in.ID, VMID: in.VMID, Site: in.Site, SLATier: in.SLATier, Phase: PhaseWaiting, Bytes: in.Bytes,
-		StartedAt: now, Deadline: now.Add(in.MaxTransfer), Destination: in.Destination,
+		StartedAt: now, Deadline: now.Add(in.MaxTransfer), Destination: in.Destination, Priority: in.Priority,
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryMigration, func() (MigrationStatus, error) { return m.status, nil }); err != nil {
 		return nil, err
@@ -59,6 +68,9 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 	slaTimer := workflow.NewTimer(ctx, m.in.MaxTransfer)
 
 	assignment, err := m.reserve(ctx, slaTimer)
+	if errors.Is(err, errCancelled) {
+		return m.finish(ctx, OutcomeCancelled, nil)
+	}
 	if err != nil {
 		return m.finish(ctx, OutcomeFailed, err)
 	}
@@ -77,7 +89,6 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		return m.finish(ctx, OutcomeFailed, fmt.Errorf("pre-warm connector %s: %w", assignment.ConnectorID, err))
 	}
 
-	m.status.Phase = PhaseTransferring
 	transferCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue: assignment.TaskQueue,
 		// The transfer may outlive its SLA: a late copy still completes and is
@@ -86,23 +97,56 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		StartToCloseTimeout: max(10*m.in.MaxTransfer, time.Hour),
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
-	})
-	transfer := workflow.ExecuteActivity(transferCtx, ca.Transfer, activities.TransferInput{
-		MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes,
+		// A pause must not start the next attempt while the last one still writes.
+		WaitForCancellation: true,
 	})
 	var result activities.TransferResult
 	var transferErr error
-	done := false
-	for !done {
-		sel := workflow.NewSelector(ctx)
-		sel.AddFuture(transfer, func(f workflow.Future) {
-			done = true
-			transferErr = f.Get(ctx, &result)
-		})
-		if !m.slaFired {
-			sel.AddFuture(slaTimer, func(workflow.Future) { m.breach(ctx) })
+	resume := false
+	for {
+		m.drainControls(ctx)
+		for m.paused && !m.cancelled {
+			m.status.Phase = PhasePaused
+			sel := workflow.NewSelector(ctx)
+			m.addControls(ctx, sel)
+			m.addSLA(ctx, sel, slaTimer)
+			sel.Select(ctx)
 		}
-		sel.Select(ctx)
+		if m.cancelled {
+			return m.discard(ctx, connCtx)
+		}
+		m.status.Phase = PhaseTransferring
+		m.status.Attempts++
+		attemptCtx, stop := workflow.WithCancel(transferCtx)
+		transfer := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
+			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes, Resume: resume,
+		})
+		done, stopped := false, false
+		for !done {
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(transfer, func(f workflow.Future) {
+				done = true
+				transferErr = f.Get(ctx, &result)
+			})
+			m.addControls(ctx, sel)
+			m.addSLA(ctx, sel, slaTimer)
+			sel.Select(ctx)
+			if !done && (m.paused || m.cancelled) {
+				// Stop the copy; the partial file stays for a resume or a discard.
+				stop()
+				transferErr = transfer.Get(ctx, &result)
+				done, stopped = true, true
+			}
+		}
+		stop()
+		// Stopped by a pause or a cancel before it finished: whatever the attempt
+		// reports (cancelled, or lost with a dead connector), the next one resumes
+		// from the partial copy or the cancel discards it.
+		if stopped && transferErr != nil {
+			resume = true
+			continue
+		}
+		break
 	}
 	if transferErr != nil {
 		return m.finish(ctx, OutcomeFailed, fmt.Errorf("transfer on connector %s: %w", assignment.ConnectorID, transferErr))
@@ -114,6 +158,78 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		outcome = OutcomeSLABreached
 	}
 	return m.finish(ctx, outcome, nil)
+}
+
+// addSLA makes sel wake when the SLA timer fires, until it has.
+func (m *migration) addSLA(ctx workflow.Context, sel workflow.Selector, slaTimer workflow.Future) {
+	if !m.slaFired {
+		sel.AddFuture(slaTimer, func(workflow.Future) { m.breach(ctx) })
+	}
+}
+
+// addControls makes sel take the operator's signals.
+func (m *migration) addControls(ctx workflow.Context, sel workflow.Selector) {
+	sel.AddReceive(m.cancelCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalCancel) })
+	sel.AddReceive(m.pauseCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPause) })
+	sel.AddReceive(m.resumeCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalResume) })
+	sel.AddReceive(m.priorityCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPriority) })
+}
+
+// drainControls takes the signals that arrived while the workflow was busy elsewhere.
+func (m *migration) drainControls(ctx workflow.Context) {
+	for {
+		sel := workflow.NewSelector(ctx)
+		m.addControls(ctx, sel)
+		if !sel.HasPending() {
+			return
+		}
+		sel.Select(ctx)
+	}
+}
+
+// onControl applies one operator signal. Signals cannot be refused, so an invalid one
+// (the API validates them first) is logged and ignored.
+func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, action string) {
+	var p PriorityChange
+	var err error
+	if action == SignalPriority {
+		c.Receive(ctx, &p)
+		err = p.Validate()
+	} else {
+		c.Receive(ctx, &p.Control)
+		err = p.Control.Validate()
+	}
+	if err != nil {
+		m.logger.Warn("operator signal ignored", "action", action, "error", err)
+		return
+	}
+	switch action {
+	case SignalCancel:
+		m.cancelled = true
+	case SignalPause:
+		m.paused = true
+	case SignalResume:
+		m.paused = false
+	case SignalPriority:
+		m.in.Priority, m.status.Priority, m.requeue = p.Priority, p.Priority, true
+	}
+	m.status.Controls = append(m.status.Controls, ControlEvent{At: workflow.Now(ctx), Action: action, Who: p.Who, Why: p.Why})
+	m.logger.Info("operator "+action, "who", p.Who, "why", p.Why)
+}
+
+// discard ends a cancelled migration: the partial copy is removed from the connector
+// and the connector freed.
+func (m *migration) discard(ctx workflow.Context, connCtx workflow.Context) (MigrationStatus, error) {
+	dctx := workflow.WithActivityOptions(connCtx, workflow.ActivityOptions{
+		TaskQueue:              workflow.GetActivityOptions(connCtx).TaskQueue,
+		ScheduleToCloseTimeout: time.Minute,
+		StartToCloseTimeout:    30 * time.Second,
+	})
+	err := workflow.ExecuteActivity(dctx, ca.Discard, activities.DiscardInput{MigrationID: m.in.ID, Destination: m.in.Destination}).Get(ctx, nil)
+	if err != nil {
+		m.logger.Error("partial copy not discarded; remove it by hand", "connector", m.status.ConnectorID, "destination", m.in.Destination, "error", err)
+	}
+	return m.finish(ctx, OutcomeCancelled, nil)
 }
 
 // reserve asks the fleet for a connector and waits for the answer, noting an SLA
@@ -141,11 +257,14 @@ func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (pla
 			})
 			expired := false
 			sel.AddFuture(resend, func(workflow.Future) { expired = true })
-			if !m.slaFired {
-				sel.AddFuture(slaTimer, func(workflow.Future) { m.breach(ctx) })
-			}
+			m.addSLA(ctx, sel, slaTimer)
+			m.addControls(ctx, sel)
 			sel.Select(ctx)
-			if expired {
+			if m.cancelled {
+				cancel()
+				return planning.Assignment{}, errCancelled
+			}
+			if expired || m.requeue {
 				break
 			}
 		}
@@ -153,6 +272,9 @@ func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (pla
 		if got {
 			return a, nil
 		}
+		// Queue again: the resend timer fired, or the priority changed.
+		m.requeue = false
+		r.Priority = m.in.Priority
 	}
 }
 
@@ -193,24 +315,26 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if outcome != OutcomeFailed && seconds > 0 {
 		rate = float64(m.status.Bytes) / seconds
 	}
+	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
+		rate = 0
+	}
 	rec := planning.MigrationRecord{
 		ID: m.in.ID, VMID: m.in.VMID, Site: m.in.Site, ConnectorID: connector, SLATier: m.in.SLATier,
 		Bytes: m.status.Bytes, StartedAt: m.status.StartedAt, EndedAt: m.status.EndedAt, AvgBytesSec: rate,
 		Outcome: outcome, Detail: m.status.Error,
 	}
-	if outcome == OutcomeFailed {
+	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0
 	}
 	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
 		m.logger.Error("record outcome failed", "error", err)
 	}
-	if m.status.ConnectorID != "" {
-		err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalRelease, Release{
-			MigrationID: m.in.ID, ConnectorID: m.status.ConnectorID,
-		}).Get(ctx, nil)
-		if err != nil {
-			m.logger.Error("release connector failed", "error", err)
-		}
+	// Released even without a connector: the fleet drops the queued reservation.
+	err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalRelease, Release{
+		MigrationID: m.in.ID, ConnectorID: m.status.ConnectorID,
+	}).Get(ctx, nil)
+	if err != nil {
+		m.logger.Error("release connector failed", "error", err)
 	}
 	m.status.Phase = PhaseDone
 	m.logger.Info("migration finished", "outcome", outcome)

@@ -31,6 +31,8 @@ type migrationEnv struct {
 	released []Release
 	breaches []Breach
 	reserved int
+	// priorities are the reservations' priorities, in order.
+	priorities []int
 }
 
 func newMigrationEnv(t *testing.T) *migrationEnv {
@@ -47,6 +49,7 @@ func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
 		func(_, _, _, _ string, arg any) error {
 			m.reserved++
 			r := arg.(planning.Reservation)
+			m.priorities = append(m.priorities, r.Priority)
 			require.Equal(t, "ams1", r.Site)
 			require.Equal(t, start.Add(2*time.Minute), r.Deadline)
 			if m.reserved == n {
@@ -132,4 +135,92 @@ func TestMigrationResendsReservationWhileWaiting(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 2, m.reserved)
 	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome, "it waited past its 2-minute SLA")
+}
+
+var ann = Control{Who: "ann", Why: "change window"}
+
+// queryStatus returns the migration's status query answer.
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) MigrationStatus {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryMigration)
+	require.NoError(t, err)
+	var st MigrationStatus
+	require.NoError(t, v.Get(&st))
+	return st
+}
+
+func TestMigrationPauseStopsTheCopyAndResumeContinuesIt(t *testing.T) {
+	m := newMigrationEnv(t)
+	env := m.env
+	// The first attempt would take an hour; the pause at 20 s stops it.
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil).Once()
+	var resumed []activities.TransferInput
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+			resumed = append(resumed, in)
+			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
+		})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPause, ann) }, 20*time.Second)
+	env.RegisterDelayedCallback(func() {
+		st := queryStatus(t, env)
+		require.Equal(t, PhasePaused, st.Phase)
+		require.Equal(t, 1, st.Attempts)
+		env.SignalWorkflow(SignalResume, Control{Who: "bob", Why: "window open"})
+	}, 60*time.Second)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
+	require.Len(t, resumed, 1)
+	require.True(t, resumed[0].Resume, "the second attempt continues from the partial copy")
+	require.Equal(t, 2, st.Attempts)
+	require.Len(t, st.Controls, 2)
+	require.Equal(t, "pause", st.Controls[0].Action)
+	require.Equal(t, "bob", st.Controls[1].Who)
+}
+
+func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
+	m := newMigrationEnv(t)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil)
+	var discarded []activities.DiscardInput
+	env.OnActivity(ca.Discard, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DiscardInput) error { discarded = append(discarded, in); return nil })
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCancel, ann) }, 20*time.Second)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError(), "a cancelled migration ends cleanly")
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeCancelled, st.Outcome)
+	require.Equal(t, []activities.DiscardInput{{MigrationID: "m1", Destination: "vm-0001.img"}}, discarded)
+	require.Equal(t, OutcomeCancelled, m.outcome.Outcome)
+	require.Zero(t, m.outcome.Bytes)
+	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
+}
+
+func TestMigrationCancelWhileWaitingLeavesTheQueue(t *testing.T) {
+	m := newMigrationEnvAnswering(t, 99) // the fleet never answers
+	env := m.env
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCancel, ann) }, 30*time.Second)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, OutcomeCancelled, m.outcome.Outcome)
+	require.Equal(t, []Release{{MigrationID: "m1"}}, m.released, "released without a connector: the fleet drops the reservation")
+}
+
+func TestMigrationPriorityChangeRequeuesAWaitingMigration(t *testing.T) {
+	m := newMigrationEnvAnswering(t, 2)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalPriority, PriorityChange{Control: ann, Priority: 50})
+	}, 30*time.Second)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []int{0, 50}, m.priorities, "queued again at the new priority, at once")
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, 50, st.Priority)
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
 }

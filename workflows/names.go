@@ -51,4 +51,12 @@ const (
 	SignalBreach = "sla-breach"
 	// SignalAssigned tells a migration which connector it got: Assignment.
 	SignalAssigned = "assigned"
+	// SignalCancel stops a migration and discards its partial copy: Control.
+	SignalCancel = "cancel"
+	// SignalPause stops a migration's transfer, keeping the partial copy: Control.
+	SignalPause = "pause"
+	// SignalResume continues a paused transfer from its partial copy: Control.
+	SignalResume = "resume"
+	// SignalPriority changes a migration's priority: PriorityChange.
+	SignalPriority = "priority"
 )

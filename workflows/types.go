@@ -289,6 +289,7 @@ const (
 	PhaseWaiting      = "waiting"
 	PhasePreparing    = "preparing"
 	PhaseTransferring = "transferring"
+	PhasePaused       = "paused"
 	PhaseRecording    = "recording"
 	PhaseDone         = "done"
 )
@@ -298,7 +299,49 @@ const (
 	OutcomeSucceeded   = "succeeded"
 	OutcomeFailed      = "failed"
 	OutcomeSLABreached = "sla_breached"
+	OutcomeCancelled   = "cancelled"
 )
+
+// Control is an operator's cancel, pause or resume of a migration: who and why, kept in
+// the migration's status and its workflow history.
+type Control struct {
+	Who string `json:"who"`
+	Why string `json:"why"`
+}
+
+// Validate checks that the operator said who and why.
+func (c Control) Validate() error {
+	if strings.TrimSpace(c.Who) == "" {
+		return validation.Field("who", "is required: say who is acting")
+	}
+	if strings.TrimSpace(c.Why) == "" {
+		return validation.Field("why", "is required: say why, for the record")
+	}
+	return nil
+}
+
+// PriorityChange sets a migration's priority; a waiting migration is queued again
+// with it.
+type PriorityChange struct {
+	Control
+	Priority int `json:"priority"`
+}
+
+// Validate checks the priority's range and who and why.
+func (p PriorityChange) Validate() error {
+	if p.Priority < 0 || p.Priority > MaxPriority {
+		return validation.Field("priority", "must be between 0 and %d, got %d", MaxPriority, p.Priority)
+	}
+	return p.Control.Validate()
+}
+
+// ControlEvent is one operator action on a migration, as its status reports it.
+type ControlEvent struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	Who    string    `json:"who"`
+	Why    string    `json:"why"`
+}
 
 // MigrationStatus answers the migration's status query.
 type MigrationStatus struct {
@@ -312,11 +355,17 @@ type MigrationStatus struct {
 	StartedAt   time.Time `json:"started_at"`
 	Deadline    time.Time `json:"deadline"`
 	Breached    bool      `json:"breached"`
-	Outcome     string    `json:"outcome,omitempty"`
-	SHA256      string    `json:"sha256,omitempty"`
-	Destination string    `json:"destination"`
-	EndedAt     time.Time `json:"ended_at,omitzero"`
-	Error       string    `json:"error,omitempty"`
+	Priority    int       `json:"priority"`
+	// Attempts counts the transfer activities started; a resume after a pause starts
+	// one more (retries of one activity are not counted here).
+	Attempts int `json:"attempts"`
+	// Controls are the operators' actions, oldest first.
+	Controls    []ControlEvent `json:"controls,omitempty"`
+	Outcome     string         `json:"outcome,omitempty"`
+	SHA256      string         `json:"sha256,omitempty"`
+	Destination string         `json:"destination"`
+	EndedAt     time.Time      `json:"ended_at,omitzero"`
+	Error       string         `json:"error,omitempty"`
 }
 
 // Release gives a connector slot back to the fleet.
