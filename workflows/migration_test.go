@@ -186,7 +186,10 @@ func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
 	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil)
 	var discarded []activities.DiscardInput
 	env.OnActivity(ca.Discard, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.DiscardInput) error { discarded = append(discarded, in); return nil })
+		func(_ context.Context, in activities.DiscardInput) error {
+			discarded = append(discarded, in)
+			return nil
+		})
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCancel, ann) }, 20*time.Second)
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError(), "a cancelled migration ends cleanly")
