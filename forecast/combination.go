@@ -219,5 +219,3 @@ func compareErr(a, b float64) int {
 	}
 	return 0
 }
-
-var comboPower = 2.0
