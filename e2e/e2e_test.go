@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -418,6 +419,14 @@ func TestRestartKeepsTheDataTheFleetAndItsConnectors(t *testing.T) {
 	require.Equal(t, history, history2)
 }
 
+// listedMigration is one entry of GET /migrations.
+type listedMigration struct {
+	ID      string `json:"id"`
+	Site    string `json:"site"`
+	SLATier string `json:"sla_tier"`
+	Phase   string `json:"phase"`
+}
+
 // migrationView is the part of GET /migrations/{id} these tests read.
 type migrationView struct {
 	Phase       string  `json:"phase"`
@@ -508,6 +517,23 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT outcome FROM migrations WHERE id = $1`, second).Scan(&outcome))
 	require.Equal(t, "cancelled", outcome)
 	require.Equal(t, 404, s.call("POST", "/migrations/never/cancel", who, &p))
+
+	// Both are listed by site, SLA tier and state, through their search attributes.
+	var tier string
+	require.NoError(t, db.QueryRow(ctx, `SELECT sla_tier FROM vms WHERE id = $1`, vms[0]).Scan(&tier))
+	var list struct {
+		Migrations []listedMigration `json:"migrations"`
+	}
+	s.eventually(30*time.Second, "GET /migrations lists both, done", func() bool {
+		s.call("GET", "/migrations?site=lon1&state=done", nil, &list)
+		return len(list.Migrations) == 2
+	})
+	require.Equal(t, "lon1", list.Migrations[0].Site)
+	require.Equal(t, 200, s.call("GET", "/migrations?sla_tier="+tier+"&state=done", nil, &list))
+	require.True(t, slices.ContainsFunc(list.Migrations, func(m listedMigration) bool { return m.ID == first }),
+		"filtered by the first one's SLA tier: %+v", list.Migrations)
+	require.Equal(t, 200, s.call("GET", "/migrations?state=transferring", nil, &list))
+	require.Empty(t, list.Migrations, "nothing of this pool is still copying")
 
 	replayHistories(t, "migration-"+first, "migration-"+second)
 }

@@ -4,10 +4,14 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.uber.org/fx"
@@ -76,4 +80,29 @@ func FxLogger(logger *slog.Logger) fxevent.Logger {
 	l := &fxevent.SlogLogger{Logger: logger}
 	l.UseLogLevel(slog.LevelDebug)
 	return l
+}
+
+// EnsureSearchAttributes registers the custom search attributes the workflows set,
+// those the namespace does not have yet. Registering is idempotent, so every worker
+// does it at start.
+func EnsureSearchAttributes(ctx context.Context, tc client.Client, namespace string, want map[string]enumspb.IndexedValueType) error {
+	have, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range want {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
 }

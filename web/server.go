@@ -3,17 +3,23 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -46,6 +52,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/overrides", s.override)
 	e.GET("/overrides", s.overrides)
 	e.POST("/migrations", s.submitMigration)
+	e.GET("/migrations", s.migrations)
 	e.GET("/migrations/:id", s.migration)
 	e.POST("/migrations/:id/cancel", s.control(workflows.SignalCancel))
 	e.POST("/migrations/:id/pause", s.control(workflows.SignalPause))
@@ -322,6 +329,99 @@ func (s *Server) submitMigration(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))
 	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
+}
+
+// MigrationSummary is one migration in GET /migrations, from the visibility store.
+type MigrationSummary struct {
+	ID         string    `json:"id"`
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	Site       string    `json:"site"`
+	SLATier    string    `json:"sla_tier"`
+	Phase      string    `json:"phase"`
+	Connector  string    `json:"connector,omitempty"`
+	Status     string    `json:"workflow_status"`
+	StartedAt  time.Time `json:"started_at"`
+	ClosedAt   time.Time `json:"closed_at,omitzero"`
+	WebUI      string    `json:"web_ui"`
+}
+
+// filterValue is what a list filter may hold: a name, so that it cannot change the
+// visibility query it is put into.
+var filterValue = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// migrationPhases are the values the state filter takes.
+var migrationPhases = []string{workflows.PhaseWaiting, workflows.PhasePreparing, workflows.PhaseTransferring,
+	workflows.PhasePaused, workflows.PhaseRecording, workflows.PhaseDone}
+
+// migrations lists the pool's migrations, newest first, filtered by state (phase),
+// site and SLA tier, a page at a time.
+func (s *Server) migrations(c echo.Context) error {
+	q := fmt.Sprintf("WorkflowType = 'MigrationWorkflow' AND %s = '%s'", workflows.SearchPool.GetName(), s.Pool)
+	for _, f := range []struct {
+		param string
+		key   string
+	}{{"state", workflows.SearchPhase.GetName()}, {"site", workflows.SearchSite.GetName()}, {"sla_tier", workflows.SearchSLATier.GetName()}} {
+		v := c.QueryParam(f.param)
+		if v == "" {
+			continue
+		}
+		if !filterValue.MatchString(v) {
+			return fieldProblem(http.StatusUnprocessableEntity, &validation.Error{Field: f.param, Reason: "must be a name of letters, digits, '.', '_' or '-'"})
+		}
+		if f.param == "state" && !slices.Contains(migrationPhases, v) {
+			return fieldProblem(http.StatusUnprocessableEntity, &validation.Error{Field: "state", Reason: fmt.Sprintf("must be one of %s", strings.Join(migrationPhases, ", "))})
+		}
+		q += fmt.Sprintf(" AND %s = '%s'", f.key, v)
+	}
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fieldProblem(http.StatusUnprocessableEntity, &validation.Error{Field: "limit", Reason: "must be a whole number from 1 to 1000"})
+		}
+		limit = n
+	}
+	var token []byte
+	if v := c.QueryParam("page"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return fieldProblem(http.StatusUnprocessableEntity, &validation.Error{Field: "page", Reason: "is not a page token this API gave out"})
+		}
+		token = b
+	}
+	resp, err := s.Temporal.ListWorkflow(c.Request().Context(), &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.Namespace, PageSize: int32(limit), NextPageToken: token, Query: q,
+	})
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Migrations []MigrationSummary `json:"migrations"`
+		NextPage   string             `json:"next_page,omitempty"`
+	}{Migrations: []MigrationSummary{}, NextPage: base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())}
+	for _, e := range resp.GetExecutions() {
+		wid := e.GetExecution().GetWorkflowId()
+		sa := e.GetSearchAttributes().GetIndexedFields()
+		keyword := func(name string) string {
+			var v string
+			if p, ok := sa[name]; ok {
+				_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+			}
+			return v
+		}
+		m := MigrationSummary{
+			ID: strings.TrimPrefix(wid, workflows.MigrationWorkflowID("")), WorkflowID: wid, RunID: e.GetExecution().GetRunId(),
+			Site: keyword(workflows.SearchSite.GetName()), SLATier: keyword(workflows.SearchSLATier.GetName()),
+			Phase: keyword(workflows.SearchPhase.GetName()), Connector: keyword(workflows.SearchConnector.GetName()),
+			Status: e.GetStatus().String(), StartedAt: e.GetStartTime().AsTime(), WebUI: s.workflowURL(wid),
+		}
+		if e.GetCloseTime() != nil {
+			m.ClosedAt = e.GetCloseTime().AsTime()
+		}
+		out.Migrations = append(out.Migrations, m)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // control returns the handler that sends an operator's signal to a running migration:

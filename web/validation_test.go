@@ -45,6 +45,10 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"pause why", "POST", "/migrations/m1/pause", `{"who":"ann"}`, 422, "why"},
 		{"resume unknown field", "POST", "/migrations/m1/resume", `{"who":"ann","why":"x","when":"now"}`, 400, "when"},
 		{"priority range", "POST", "/migrations/m1/priority", `{"who":"ann","why":"x","priority":101}`, 422, "priority"},
+		{"list state", "GET", "/migrations?state=asleep", ``, 422, "state"},
+		{"list site", "GET", "/migrations?site=ams1'%20OR%20'1", ``, 422, "site"},
+		{"list limit", "GET", "/migrations?limit=0", ``, 422, "limit"},
+		{"list page", "GET", "/migrations?page=***", ``, 422, "page"},
 		{"no route", "GET", "/nowhere", ``, 404, ""},
 	}
 	for _, c := range cases {

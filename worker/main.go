@@ -12,6 +12,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store"
@@ -32,7 +33,7 @@ func main() {
 
 // NewWorker registers the workflows and the fleet activities on the control-plane task
 // queue, starts polling when the app starts and stops when it stops.
-func NewWorker(lc fx.Lifecycle, tc client.Client, fleet *activities.Fleet, s *store.Store, logger *slog.Logger) worker.Worker {
+func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, s *store.Store, logger *slog.Logger) worker.Worker {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
@@ -40,6 +41,9 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, fleet *activities.Fleet, s *st
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := s.Migrate(ctx); err != nil {
+				return err
+			}
+			if err := platform.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}
 			if err := w.Start(); err != nil {

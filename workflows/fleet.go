@@ -687,6 +687,11 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 		TaskQueue:             TaskQueue,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(SearchPool.ValueSet(in.Pool), SearchSite.ValueSet(in.Site),
+			SearchSLATier.ValueSet(in.SLATier), SearchPhase.ValueSet(PhaseWaiting)),
+		Memo: map[string]any{"vm": in.VMID, "bytes": in.Bytes, "source": in.Source, "destination": in.Destination},
+		StaticSummary: fmt.Sprintf("Migrate VM %s (%s) at %s, %s SLA: %s to copy", in.VMID, mib(in.Bytes), in.Site,
+			in.SLATier, in.MaxTransfer),
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, in)
 	var exec workflow.Execution
@@ -761,3 +766,6 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	}
 	return answer, nil
 }
+
+// mib prints a size in MiB, for summaries.
+func mib(bytes int64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }

@@ -65,7 +65,8 @@ func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 }
 
 func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
-	slaTimer := workflow.NewTimer(ctx, m.in.MaxTransfer)
+	slaTimer := workflow.NewTimerWithOptions(ctx, m.in.MaxTransfer, workflow.TimerOptions{
+		Summary: fmt.Sprintf("SLA: %s to copy %s", m.in.MaxTransfer, m.in.VMID)})
 
 	assignment, err := m.reserve(ctx, slaTimer)
 	if errors.Is(err, errCancelled) {
@@ -76,6 +77,9 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 	}
 	m.status.ConnectorID = assignment.ConnectorID
 	m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
+		m.logger.Warn("search attribute not updated", "connector", assignment.ConnectorID, "error", err)
+	}
 
 	connCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              assignment.TaskQueue,
@@ -83,9 +87,10 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		StartToCloseTimeout:    30 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
 	})
-	m.status.Phase = PhasePreparing
+	m.setPhase(ctx, PhasePreparing)
 	var prep activities.PrepareResult
-	if err := workflow.ExecuteActivity(connCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep); err != nil {
+	prepCtx := workflow.WithActivityOptions(connCtx, withSummary(connCtx, "pre-warm connector "+assignment.ConnectorID))
+	if err := workflow.ExecuteActivity(prepCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep); err != nil {
 		return m.finish(ctx, OutcomeFailed, fmt.Errorf("pre-warm connector %s: %w", assignment.ConnectorID, err))
 	}
 
@@ -106,7 +111,7 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 	for {
 		m.drainControls(ctx)
 		for m.paused && !m.cancelled {
-			m.status.Phase = PhasePaused
+			m.setPhase(ctx, PhasePaused)
 			sel := workflow.NewSelector(ctx)
 			m.addControls(ctx, sel)
 			m.addSLA(ctx, sel, slaTimer)
@@ -115,9 +120,14 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		if m.cancelled {
 			return m.discard(ctx, connCtx)
 		}
-		m.status.Phase = PhaseTransferring
+		m.setPhase(ctx, PhaseTransferring)
 		m.status.Attempts++
-		attemptCtx, stop := workflow.WithCancel(transferCtx)
+		what := "copy "
+		if resume {
+			what = "resume copying "
+		}
+		attemptCtx, stop := workflow.WithCancel(workflow.WithActivityOptions(transferCtx,
+			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
 		transfer := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
 			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes, Resume: resume,
 		})
@@ -158,6 +168,25 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		outcome = OutcomeSLABreached
 	}
 	return m.finish(ctx, outcome, nil)
+}
+
+// withSummary returns ctx's activity options with a summary for the event history.
+func withSummary(ctx workflow.Context, summary string) workflow.ActivityOptions {
+	o := workflow.GetActivityOptions(ctx)
+	o.Summary = summary
+	return o
+}
+
+// setPhase records the phase in the status and in the PmoPhase search attribute, so
+// that the Web UI and GET /migrations can filter by it.
+func (m *migration) setPhase(ctx workflow.Context, phase string) {
+	if m.status.Phase == phase {
+		return
+	}
+	m.status.Phase = phase
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchPhase.ValueSet(phase)); err != nil {
+		m.logger.Warn("search attribute not updated", "phase", phase, "error", err)
+	}
 }
 
 // addSLA makes sel wake when the SLA timer fires, until it has.
@@ -300,7 +329,7 @@ func (m *migration) breach(ctx workflow.Context) {
 // finish records the outcome, releases the connector and ends the workflow; a failed
 // migration ends as a failed workflow so that it stands out in the Web UI.
 func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (MigrationStatus, error) {
-	m.status.Phase = PhaseRecording
+	m.setPhase(ctx, PhaseRecording)
 	m.status.Outcome = outcome
 	if cause != nil {
 		m.status.Error = cause.Error()
@@ -336,7 +365,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if err != nil {
 		m.logger.Error("release connector failed", "error", err)
 	}
-	m.status.Phase = PhaseDone
+	m.setPhase(ctx, PhaseDone)
 	m.logger.Info("migration finished", "outcome", outcome)
 	if cause != nil {
 		return m.status, temporal.NewNonRetryableApplicationError(cause.Error(), "MigrationFailed", cause, m.status)
