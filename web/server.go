@@ -328,6 +328,10 @@ func (s *Server) submitMigration(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))
+	if started.Existing {
+		// The migration started before: answer with it, as it is now.
+		return s.existingMigration(c, req.ID)
+	}
 	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
 }
 
@@ -467,6 +471,30 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 			"migration": id, "action": signal, "status": "/migrations/" + url.PathEscape(id), "web_ui": s.workflowURL(wid),
 		})
 	}
+}
+
+// existingMigration answers a repeated POST /migrations with the migration that has
+// that ID (200), in the shape of the first answer.
+func (s *Server) existingMigration(c echo.Context, id string) error {
+	ctx := c.Request().Context()
+	wid := workflows.MigrationWorkflowID(id)
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		return err
+	}
+	v, err := s.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryMigration)
+	if err != nil {
+		return err
+	}
+	var st workflows.MigrationStatus
+	if err := v.Get(&st); err != nil {
+		return err
+	}
+	started := workflows.MigrationStarted{
+		ID: id, WorkflowID: wid, RunID: desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), VMID: st.VMID,
+		Site: st.Site, SLATier: st.SLATier, Bytes: st.Bytes, Deadline: st.Deadline, Existing: true,
+	}
+	return c.JSON(http.StatusOK, map[string]any{"migration": started, "web_ui": s.workflowURL(wid)})
 }
 
 // MigrationView is GET /migrations/{id}: the workflow's status plus the transfer's

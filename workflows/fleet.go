@@ -698,8 +698,8 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
 		var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
 		if errors.As(err, &dup) {
-			fe := &validation.Error{Field: "id", Reason: "migration " + r.ID + " already exists"}
-			return MigrationStarted{}, temporal.NewNonRetryableApplicationError(fe.Error(), validation.AlreadyExistsErrorType, err, fe)
+			// Starts are idempotent: the migration with this ID is the answer.
+			return MigrationStarted{ID: r.ID, WorkflowID: MigrationWorkflowID(r.ID), Existing: true}, nil
 		}
 		return MigrationStarted{}, err
 	}

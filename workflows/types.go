@@ -267,6 +267,9 @@ type MigrationStarted struct {
 	SLATier    string    `json:"sla_tier"`
 	Bytes      int64     `json:"bytes"`
 	Deadline   time.Time `json:"deadline"`
+	// Existing says that a migration with this ID was started before; it is the
+	// answer, and only ID and WorkflowID are set.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // MigrationInput is what a migration workflow needs; the fleet fills it from the
