@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
@@ -345,11 +347,14 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 
 	// The histories that the live system wrote replay against today's workflow code:
 	// the workflows are deterministic.
-	replayHistories(t, "migration-"+mid, "fleet-"+s.pool)
+	replayHistories(t, map[string]string{"migration-succeeded": "migration-" + mid, "fleet": "fleet-" + s.pool})
 }
 
-// replayHistories fetches each workflow's history from the dev server and replays it.
-func replayHistories(t *testing.T, workflowIDs ...string) {
+// replayHistories fetches each workflow's history from the dev server and replays it
+// against today's workflow code. With PMO_RECORD_HISTORIES set to a folder, it also
+// writes each history there as <name>.json, for workflows/replay_test.go to replay on
+// every test run (see workflows/testdata/replay/README.md).
+func replayHistories(t *testing.T, named map[string]string) {
 	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
 	require.NoError(t, err)
@@ -357,7 +362,9 @@ func replayHistories(t *testing.T, workflowIDs ...string) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.FleetWorkflow)
 	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
-	for _, id := range workflowIDs {
+	record := os.Getenv("PMO_RECORD_HISTORIES")
+	for _, name := range slices.Sorted(maps.Keys(named)) {
+		id := named[name]
 		hist := &historypb.History{}
 		it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
@@ -367,6 +374,11 @@ func replayHistories(t *testing.T, workflowIDs ...string) {
 		}
 		require.NotEmpty(t, hist.Events, id)
 		require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist), "replaying %s", id)
+		if record != "" {
+			b, err := protojson.MarshalOptions{Multiline: true, Indent: " "}.Marshal(hist)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(record, name+".json"), b, 0o644))
+		}
 	}
 }
 
@@ -536,5 +548,5 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	require.Equal(t, 200, s.call("GET", "/migrations?state=transferring", nil, &list))
 	require.Empty(t, list.Migrations, "nothing of this pool is still copying")
 
-	replayHistories(t, "migration-"+first, "migration-"+second)
+	replayHistories(t, map[string]string{"migration-paused-resumed": "migration-" + first, "migration-cancelled": "migration-" + second})
 }
