@@ -550,3 +550,51 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 
 	replayHistories(t, map[string]string{"migration-paused-resumed": "migration-" + first, "migration-cancelled": "migration-" + second})
 }
+
+// A connector killed mid-copy (SIGKILL): the migration fails over to another connector
+// at its site, continues from the partial copy, and the fleet replaces the dead one.
+func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vm, disk string
+	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'fra1' ORDER BY disk_bytes DESC LIMIT 1`).Scan(&vm, &disk))
+	var scaled struct {
+		Connectors []struct{ ID string } `json:"connectors"`
+	}
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "fra1", "count": 2, "size": "small", "who": "e2e", "why": "spares"}, &scaled))
+	for _, c := range scaled.Connectors {
+		s.waitWarm(c.ID)
+	}
+
+	id := "failover-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
+	v := s.transferring(id)
+	victim := v.ConnectorID
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": victim, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.eventually(30*time.Second, "some bytes are copied", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &v)
+		return v.BytesDone > 0
+	})
+	pid := s.connectorPIDs()[victim]
+	require.Positive(t, pid)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+
+	var st struct {
+		migrationView
+		Failovers int `json:"failovers"`
+	}
+	s.eventually(3*time.Minute, id+" finishes on another connector", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &st)
+		return st.Phase == "done"
+	})
+	require.Equal(t, "succeeded", st.Outcome, "%+v", st)
+	require.NotEqual(t, victim, st.ConnectorID)
+	require.Equal(t, 1, st.Failovers)
+	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", st.Destination)), "not a byte lost or corrupted")
+	var conns []struct{ ID string }
+	s.call("GET", "/connectors", nil, &conns)
+	require.False(t, slices.ContainsFunc(conns, func(c struct{ ID string }) bool { return c.ID == victim }), "the dead connector is out of the fleet")
+}

@@ -33,7 +33,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 	for _, r := range order {
 		best := -1
 		for i, c := range conns {
-			if c.Site != r.Site || !c.Accepting() {
+			if c.Site != r.Site || !c.Accepting() || slices.Contains(r.Avoid, c.ID) {
 				continue
 			}
 			if best < 0 || len(c.Migrations) < len(conns[best].Migrations) ||

@@ -112,6 +112,8 @@ type Reservation struct {
 	Deadline    time.Time `json:"deadline"`
 	Priority    int       `json:"priority"`
 	RequestedAt time.Time `json:"requested_at"`
+	// Avoid are connectors that failed under this migration and must not get it again.
+	Avoid []string `json:"avoid,omitempty"`
 }
 
 // PlannedMigration is known future work: it enters demand as it is, not forecast.

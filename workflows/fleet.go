@@ -103,7 +103,13 @@ func (f *fleet) run(ctx workflow.Context) error {
 	releaseCh := workflow.GetSignalChannel(ctx, SignalRelease)
 	overrideCh := workflow.GetSignalChannel(ctx, SignalOverride)
 	breachCh := workflow.GetSignalChannel(ctx, SignalBreach)
+	failedCh := workflow.GetSignalChannel(ctx, SignalConnectorFailed)
 	handleSignals := func(sel workflow.Selector) {
+		sel.AddReceive(failedCh, func(c workflow.ReceiveChannel, _ bool) {
+			var cf ConnectorFailure
+			c.Receive(ctx, &cf)
+			f.onConnectorFailed(ctx, cf)
+		})
 		sel.AddReceive(reserveCh, func(c workflow.ReceiveChannel, _ bool) {
 			var r planning.Reservation
 			c.Receive(ctx, &r)
@@ -442,6 +448,9 @@ func (f *fleet) pinnedToZero(site string) bool {
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 	// A reservation sent again (the migration retried) is answered, not queued twice.
 	for _, c := range f.st.Connectors {
+		if slices.Contains(r.Avoid, c.ID) {
+			continue
+		}
 		for _, t := range c.Migrations {
 			if t.MigrationID == r.MigrationID {
 				a := planning.Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID,
@@ -475,6 +484,23 @@ func (f *fleet) onRelease(r Release) {
 			c.State = planning.StateWarm
 		}
 	}
+}
+
+// onConnectorFailed takes a connector that died under a migration out of the fleet:
+// its process is stopped if any is left, its migrations fail over elsewhere (each one
+// finds out by its own heartbeat timeout), and the next tick provisions what the plan
+// then lacks.
+func (f *fleet) onConnectorFailed(ctx workflow.Context, cf ConnectorFailure) {
+	i := f.connectorIndex(cf.ConnectorID)
+	if i < 0 {
+		return // already taken out, by an earlier report
+	}
+	c := &f.st.Connectors[i]
+	f.logger.Warn("connector failed", "connector", c.ID, "site", c.Site, "migration", cf.MigrationID, "reason", cf.Reason)
+	f.audit(ctx, AuditEntry{Action: "connector failed", Who: "pmo", Why: "migration " + cf.MigrationID + " lost it",
+		Detail: fmt.Sprintf("connector %s at %s: %s", c.ID, c.Site, cf.Reason)})
+	c.State, c.Migrations = planning.StateFailed, nil
+	f.stop(ctx, []string{c.ID})
 }
 
 // onBreach escalates: the connector carrying the late migration grows one size, so the

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -306,4 +307,26 @@ func TestFleetStartsAConnectorReactivelyForWorkAtAnEmptySite(t *testing.T) {
 	require.Equal(t, "fra1", f.provisioned[0].Site)
 	require.Empty(t, st.Waiting, "the migration got the new connector once it was ready")
 	require.Equal(t, "m2", st.Connectors[0].Migrations[0].MigrationID)
+}
+
+func TestFleetTakesOutAFailedConnectorAndReplacesIt(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true}
+	f.register(env)
+	var failed string
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 1)
+		failed = conns[0].ID
+		env.SignalWorkflow(SignalConnectorFailed, ConnectorFailure{ConnectorID: failed, MigrationID: "m1", Reason: "heartbeat timeout"})
+	}, 10*time.Second)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 1, "the plan still wants one connector at ams1")
+		require.NotEqual(t, failed, conns[0].ID, "a new connector replaced the failed one")
+	}, 2*time.Minute+time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 4})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Contains(t, f.stopped, failed, "the failed connector's process was stopped")
+	require.True(t, slices.ContainsFunc(st.Audit, func(e AuditEntry) bool { return e.Action == "connector failed" }))
 }

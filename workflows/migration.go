@@ -38,6 +38,11 @@ type migration struct {
 	// The operator's controls, and what they asked for so far.
 	cancelCh, pauseCh, resumeCh, priorityCh workflow.ReceiveChannel
 	cancelled, paused, requeue              bool
+	// avoid are the connectors that failed under this migration.
+	avoid []string
+	// sticky, when set, is the connector to use again without asking the fleet: a
+	// retry after a passing failure stays where the partial copy is being written.
+	sticky *planning.Assignment
 }
 
 // errCancelled ends a migration that an operator cancelled while it waited.
@@ -64,36 +69,89 @@ func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 	return m, nil
 }
 
+// maxFailovers bounds how many connectors a migration may lose before it gives up.
+const maxFailovers = 3
+
+// maxRetries bounds the retries of a transfer that failed for a passing reason (an I/O
+// error, a checksum mismatch) on a healthy connector.
+const maxRetries = 5
+
 func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 	slaTimer := workflow.NewTimerWithOptions(ctx, m.in.MaxTransfer, workflow.TimerOptions{
 		Summary: fmt.Sprintf("SLA: %s to copy %s", m.in.MaxTransfer, m.in.VMID)})
+	resume := false
+	retries := 0
+	for {
+		assignment, err := m.reserve(ctx, slaTimer)
+		if errors.Is(err, errCancelled) {
+			return m.finish(ctx, OutcomeCancelled, nil)
+		}
+		if err != nil {
+			return m.finish(ctx, OutcomeFailed, err)
+		}
+		m.status.ConnectorID = assignment.ConnectorID
+		m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
+			m.logger.Warn("search attribute not updated", "connector", assignment.ConnectorID, "error", err)
+		}
+		connCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              assignment.TaskQueue,
+			ScheduleToCloseTimeout: 2 * time.Minute,
+			StartToCloseTimeout:    30 * time.Second,
+			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
+		})
+		m.setPhase(ctx, PhasePreparing)
+		var prep activities.PrepareResult
+		prepCtx := workflow.WithActivityOptions(connCtx, withSummary(connCtx, "pre-warm connector "+assignment.ConnectorID))
+		err = workflow.ExecuteActivity(prepCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep)
+		if isTimeout(err) {
+			if err := m.failover(ctx, assignment, err); err != nil {
+				return m.finish(ctx, OutcomeFailed, err)
+			}
+			continue
+		}
+		if err != nil {
+			return m.finish(ctx, OutcomeFailed, fmt.Errorf("pre-warm connector %s: %w", assignment.ConnectorID, err))
+		}
 
-	assignment, err := m.reserve(ctx, slaTimer)
-	if errors.Is(err, errCancelled) {
-		return m.finish(ctx, OutcomeCancelled, nil)
+		result, err := m.transfer(ctx, assignment, slaTimer, resume)
+		var app *temporal.ApplicationError
+		switch {
+		case err == nil:
+			m.status.SHA256 = result.SHA256
+			m.status.Bytes = result.Bytes
+			outcome := OutcomeSucceeded
+			if m.slaFired {
+				outcome = OutcomeSLABreached
+			}
+			return m.finish(ctx, outcome, nil)
+		case m.cancelled:
+			return m.discard(ctx, connCtx)
+		case isTimeout(err):
+			// The connector stopped heartbeating: it is gone. Another one at the site
+			// continues from the partial copy, which every connector here can reach.
+			if err := m.failover(ctx, assignment, err); err != nil {
+				return m.finish(ctx, OutcomeFailed, err)
+			}
+			resume = true
+		case errors.As(err, &app) && app.NonRetryable(), retries >= maxRetries:
+			return m.finish(ctx, OutcomeFailed, fmt.Errorf("transfer on connector %s: %w", assignment.ConnectorID, err))
+		default:
+			// A passing failure on a live connector: try again there, after a pause.
+			retries++
+			m.logger.Warn("transfer failed; retrying", "connector", assignment.ConnectorID, "retry", retries, "error", err)
+			if err := workflow.Sleep(ctx, time.Duration(retries)*5*time.Second); err != nil {
+				return m.finish(ctx, OutcomeFailed, err)
+			}
+			m.sticky = &assignment
+			resume = true
+		}
 	}
-	if err != nil {
-		return m.finish(ctx, OutcomeFailed, err)
-	}
-	m.status.ConnectorID = assignment.ConnectorID
-	m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
-		m.logger.Warn("search attribute not updated", "connector", assignment.ConnectorID, "error", err)
-	}
+}
 
-	connCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              assignment.TaskQueue,
-		ScheduleToCloseTimeout: 5 * time.Minute,
-		StartToCloseTimeout:    30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
-	})
-	m.setPhase(ctx, PhasePreparing)
-	var prep activities.PrepareResult
-	prepCtx := workflow.WithActivityOptions(connCtx, withSummary(connCtx, "pre-warm connector "+assignment.ConnectorID))
-	if err := workflow.ExecuteActivity(prepCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep); err != nil {
-		return m.finish(ctx, OutcomeFailed, fmt.Errorf("pre-warm connector %s: %w", assignment.ConnectorID, err))
-	}
-
+// transfer copies the disk on the assigned connector, pausing, resuming and stopping
+// as the operator asks, until the copy ends or fails or the operator cancels it.
+func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignment, slaTimer workflow.Future, resume bool) (activities.TransferResult, error) {
 	transferCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue: assignment.TaskQueue,
 		// The transfer may outlive its SLA: a late copy still completes and is
@@ -101,13 +159,13 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		// connector quickly.
 		StartToCloseTimeout: max(10*m.in.MaxTransfer, time.Hour),
 		HeartbeatTimeout:    20 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
+		// One attempt: the workflow decides what a failure means (see run), since a
+		// retry on a dead connector's queue would wait for a connector that is gone.
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 		// A pause must not start the next attempt while the last one still writes.
 		WaitForCancellation: true,
 	})
 	var result activities.TransferResult
-	var transferErr error
-	resume := false
 	for {
 		m.drainControls(ctx)
 		for m.paused && !m.cancelled {
@@ -118,7 +176,7 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 			sel.Select(ctx)
 		}
 		if m.cancelled {
-			return m.discard(ctx, connCtx)
+			return result, errCancelled
 		}
 		m.setPhase(ctx, PhaseTransferring)
 		m.status.Attempts++
@@ -128,15 +186,16 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		}
 		attemptCtx, stop := workflow.WithCancel(workflow.WithActivityOptions(transferCtx,
 			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
-		transfer := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
+		future := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
 			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes, Resume: resume,
 		})
+		var err error
 		done, stopped := false, false
 		for !done {
 			sel := workflow.NewSelector(ctx)
-			sel.AddFuture(transfer, func(f workflow.Future) {
+			sel.AddFuture(future, func(f workflow.Future) {
 				done = true
-				transferErr = f.Get(ctx, &result)
+				err = f.Get(ctx, &result)
 			})
 			m.addControls(ctx, sel)
 			m.addSLA(ctx, sel, slaTimer)
@@ -144,7 +203,7 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 			if !done && (m.paused || m.cancelled) {
 				// Stop the copy; the partial file stays for a resume or a discard.
 				stop()
-				transferErr = transfer.Get(ctx, &result)
+				err = future.Get(ctx, &result)
 				done, stopped = true, true
 			}
 		}
@@ -152,22 +211,39 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		// Stopped by a pause or a cancel before it finished: whatever the attempt
 		// reports (cancelled, or lost with a dead connector), the next one resumes
 		// from the partial copy or the cancel discards it.
-		if stopped && transferErr != nil {
+		if stopped && err != nil {
 			resume = true
 			continue
 		}
-		break
+		return result, err
 	}
-	if transferErr != nil {
-		return m.finish(ctx, OutcomeFailed, fmt.Errorf("transfer on connector %s: %w", assignment.ConnectorID, transferErr))
+}
+
+// isTimeout reports whether an activity failed by timing out: its connector stopped
+// answering.
+func isTimeout(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te)
+}
+
+// failover tells the fleet that the connector failed under this migration, so that it
+// replaces it, and makes the next reservation avoid it.
+func (m *migration) failover(ctx workflow.Context, a planning.Assignment, cause error) error {
+	m.avoid = append(m.avoid, a.ConnectorID)
+	if len(m.avoid) > maxFailovers {
+		return fmt.Errorf("lost %d connectors (%v); last: %w", len(m.avoid), m.avoid, cause)
 	}
-	m.status.SHA256 = result.SHA256
-	m.status.Bytes = result.Bytes
-	outcome := OutcomeSucceeded
-	if m.slaFired {
-		outcome = OutcomeSLABreached
+	m.logger.Warn("connector lost; failing over", "connector", a.ConnectorID, "error", cause)
+	err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.in.Pool), "", SignalConnectorFailed, ConnectorFailure{
+		ConnectorID: a.ConnectorID, MigrationID: m.in.ID, Reason: cause.Error(),
+	}).Get(ctx, nil)
+	if err != nil {
+		m.logger.Error("report failed connector", "connector", a.ConnectorID, "error", err)
 	}
-	return m.finish(ctx, outcome, nil)
+	m.status.Failovers++
+	m.status.ConnectorID = ""
+	m.setPhase(ctx, PhaseWaiting)
+	return nil
 }
 
 // withSummary returns ctx's activity options with a summary for the event history.
@@ -264,10 +340,14 @@ func (m *migration) discard(ctx workflow.Context, connCtx workflow.Context) (Mig
 // reserve asks the fleet for a connector and waits for the answer, noting an SLA
 // breach if the timer fires first.
 func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (planning.Assignment, error) {
+	if a := m.sticky; a != nil {
+		m.sticky = nil
+		return *a, nil
+	}
 	info := workflow.GetInfo(ctx)
 	r := planning.Reservation{
 		MigrationID: m.in.ID, WorkflowID: info.WorkflowExecution.ID, Site: m.in.Site, Bytes: m.in.Bytes,
-		Deadline: m.status.Deadline, Priority: m.in.Priority, RequestedAt: m.status.StartedAt,
+		Deadline: m.status.Deadline, Priority: m.in.Priority, RequestedAt: m.status.StartedAt, Avoid: m.avoid,
 	}
 	assignedCh := workflow.GetSignalChannel(ctx, SignalAssigned)
 	for {

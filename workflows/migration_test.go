@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -33,13 +35,18 @@ type migrationEnv struct {
 	reserved int
 	// priorities are the reservations' priorities, in order.
 	priorities []int
+	// avoided are the answered reservations' Avoid lists, in order.
+	avoided [][]string
+	// failed are the connector failures reported to the fleet.
+	failed []ConnectorFailure
 }
 
 func newMigrationEnv(t *testing.T) *migrationEnv {
 	return newMigrationEnvAnswering(t, 1)
 }
 
-// newMigrationEnvAnswering builds a fleet that answers only the n-th reservation.
+// newMigrationEnvAnswering builds a fleet that answers only the n-th reservation, or
+// every one, each with a new connector, when n is 0.
 func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
 	m := &migrationEnv{env: newEnv(t)}
 	env := m.env
@@ -52,13 +59,25 @@ func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
 			m.priorities = append(m.priorities, r.Priority)
 			require.Equal(t, "ams1", r.Site)
 			require.Equal(t, start.Add(2*time.Minute), r.Deadline)
-			if m.reserved == n {
-				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAssigned, assignment) }, 10*time.Second)
+			if m.reserved == n || n == 0 {
+				a := assignment
+				if m.reserved > 1 && n == 0 {
+					// Every reservation is answered, each time with the next connector.
+					a.ConnectorID = fmt.Sprintf("default-ams1-%d", m.reserved)
+					a.TaskQueue = ConnectorTaskQueue(a.ConnectorID)
+				}
+				m.avoided = append(m.avoided, r.Avoid)
+				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAssigned, a) }, 10*time.Second)
 			}
 			return nil
 		})
 	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalRelease, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error { m.released = append(m.released, arg.(Release)); return nil })
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalConnectorFailed, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			m.failed = append(m.failed, arg.(ConnectorFailure))
+			return nil
+		})
 	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalBreach, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error { m.breaches = append(m.breaches, arg.(Breach)); return nil })
 	env.OnActivity(ca.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
@@ -226,4 +245,47 @@ func TestMigrationPriorityChangeRequeuesAWaitingMigration(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&st))
 	require.Equal(t, 50, st.Priority)
 	require.Equal(t, OutcomeSucceeded, st.Outcome)
+}
+
+func TestMigrationFailsOverWhenItsConnectorDies(t *testing.T) {
+	m := newMigrationEnvAnswering(t, 0)
+	env := m.env
+	// The first connector stops heartbeating; the second one finishes from the partial copy.
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+		activities.TransferResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)).Once()
+	var resumed []activities.TransferInput
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+			resumed = append(resumed, in)
+			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
+		})
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
+	require.Equal(t, "default-ams1-2", st.ConnectorID, "finished on the second connector")
+	require.Equal(t, 1, st.Failovers)
+	require.Len(t, m.failed, 1)
+	require.Equal(t, "default-ams1-1", m.failed[0].ConnectorID, "the fleet heard which connector died")
+	require.Equal(t, [][]string{nil, {"default-ams1-1"}}, m.avoided, "the second reservation avoids the dead connector")
+	require.Len(t, resumed, 1)
+	require.True(t, resumed[0].Resume, "the new connector continues from the partial copy")
+	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-2"}}, m.released)
+}
+
+func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
+	m := newMigrationEnv(t)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+		activities.TransferResult{}, temporal.NewApplicationError("checksum mismatch", activities.ErrTypeChecksumMismatch)).Once()
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
+	require.Equal(t, 1, m.reserved, "a retry stays on its connector: no new reservation")
+	require.Zero(t, st.Failovers)
+	require.Equal(t, 2, st.Attempts)
 }

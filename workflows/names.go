@@ -59,4 +59,7 @@ const (
 	SignalResume = "resume"
 	// SignalPriority changes a migration's priority: PriorityChange.
 	SignalPriority = "priority"
+	// SignalConnectorFailed tells the fleet that a connector died under a migration:
+	// ConnectorFailure.
+	SignalConnectorFailed = "connector-failed"
 )

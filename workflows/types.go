@@ -362,6 +362,8 @@ type MigrationStatus struct {
 	// Attempts counts the transfer activities started; a resume after a pause starts
 	// one more (retries of one activity are not counted here).
 	Attempts int `json:"attempts"`
+	// Failovers counts the connectors lost under this migration.
+	Failovers int `json:"failovers"`
 	// Controls are the operators' actions, oldest first.
 	Controls    []ControlEvent `json:"controls,omitempty"`
 	Outcome     string         `json:"outcome,omitempty"`
@@ -375,6 +377,14 @@ type MigrationStatus struct {
 type Release struct {
 	MigrationID string `json:"migration_id"`
 	ConnectorID string `json:"connector_id"`
+}
+
+// ConnectorFailure tells the fleet that a connector stopped answering under a
+// migration.
+type ConnectorFailure struct {
+	ConnectorID string `json:"connector_id"`
+	MigrationID string `json:"migration_id"`
+	Reason      string `json:"reason"`
 }
 
 // Breach tells the fleet a migration passed its SLA deadline.
