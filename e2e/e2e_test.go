@@ -598,3 +598,49 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	s.call("GET", "/connectors", nil, &conns)
 	require.False(t, slices.ContainsFunc(conns, func(c struct{ ID string }) bool { return c.ID == victim }), "the dead connector is out of the fleet")
 }
+
+// The worker killed (SIGKILL) mid-copy and started again: the migration goes on where
+// it was, and its history holds one copy, not two.
+func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vm, disk string
+	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes DESC LIMIT 1`).Scan(&vm, &disk))
+	id := "worker-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
+	v := s.transferring(id)
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+
+	worker := s.procs[0] // spawned first, by startSystem
+	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
+	_ = worker.Wait()
+	time.Sleep(2 * time.Second)
+	s.procs = s.procs[1:]
+	s.spawn("worker")
+
+	s.eventually(3*time.Minute, id+" finishes", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &v)
+		return v.Phase == "done"
+	})
+	require.Equal(t, "succeeded", v.Outcome)
+	require.Equal(t, 1, v.Attempts)
+	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
+
+	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	require.NoError(t, err)
+	defer c.Close()
+	scheduled := map[string]int{}
+	it := c.GetWorkflowHistory(ctx, "migration-"+id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[a.GetActivityType().GetName()]++
+		}
+	}
+	require.Equal(t, 1, scheduled["Transfer"], "one copy in the history: %v", scheduled)
+	require.Equal(t, 1, scheduled["RecordOutcome"], "%v", scheduled)
+}
