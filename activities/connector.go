@@ -199,7 +199,11 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		ExpectedSize:   in.ExpectedBytes,
 		ExpectedSHA256: in.SHA256,
 		Throttle:       c.Throttle,
-		Progress:       func(off int64) { activity.RecordHeartbeat(ctx, off) },
+		// The heartbeat carries the offset (what a retry resumes from) and, second,
+		// where this attempt began, so that watchers can tell its rate.
+		Progress: func(off int64) {
+			activity.RecordHeartbeat(ctx, off, off-written)
+		},
 		OnCopy: func(n int) {
 			c.Stats.moved.Add(int64(n))
 			before := written

@@ -450,6 +450,8 @@ type migrationView struct {
 	Attempts    int     `json:"attempts"`
 	BytesDone   int64   `json:"bytes_done"`
 	Progress    float64 `json:"progress"`
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	ETASeconds  float64 `json:"eta_seconds"`
 }
 
 // transferring waits until the migration copies on a connector and returns its view.
@@ -576,8 +578,9 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": victim, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
 	s.eventually(30*time.Second, "some bytes are copied", func() bool {
 		s.call("GET", "/migrations/"+id, nil, &v)
-		return v.BytesDone > 0
+		return v.BytesDone > 0 && v.BytesPerSec > 0
 	})
+	require.Positive(t, v.ETASeconds, "a running copy says when it will be done: %+v", v)
 	pid := s.connectorPIDs()[victim]
 	require.Positive(t, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))

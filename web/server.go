@@ -505,6 +505,10 @@ type MigrationView struct {
 	BytesDone        int64   `json:"bytes_done"`
 	Progress         float64 `json:"progress"`
 	SLASecondsLeft   float64 `json:"sla_seconds_left"`
+	// BytesPerSec is the current attempt's rate so far and ETASeconds the time left
+	// at that rate; both zero when no copy runs.
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	ETASeconds  float64 `json:"eta_seconds"`
 	TransferAttempts int32   `json:"transfer_attempts,omitempty"`
 	WebUI            string  `json:"web_ui"`
 }
@@ -537,9 +541,16 @@ func (s *Server) migration(c echo.Context) error {
 			if pa.GetActivityType().GetName() != "Transfer" || pa.GetHeartbeatDetails() == nil {
 				continue
 			}
-			var offset int64
-			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset); err == nil {
+			var offset, began int64
+			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset, &began); err == nil {
 				view.BytesDone = offset
+				// The rate between the attempt's start and its last heartbeat: the
+				// SDK sends heartbeats at intervals, so "now" would understate it.
+				secs := pa.GetLastHeartbeatTime().AsTime().Sub(pa.GetLastStartedTime().AsTime()).Seconds()
+				if secs > 0 && offset > began {
+					view.BytesPerSec = float64(offset-began) / secs
+					view.ETASeconds = float64(view.Bytes-offset) / view.BytesPerSec
+				}
 			}
 			view.TransferAttempts = pa.GetAttempt()
 		}
