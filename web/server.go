@@ -501,14 +501,14 @@ func (s *Server) existingMigration(c echo.Context, id string) error {
 // progress from its last heartbeat.
 type MigrationView struct {
 	workflows.MigrationStatus
-	WorkflowStatus   string  `json:"workflow_status"`
-	BytesDone        int64   `json:"bytes_done"`
-	Progress         float64 `json:"progress"`
-	SLASecondsLeft   float64 `json:"sla_seconds_left"`
+	WorkflowStatus string  `json:"workflow_status"`
+	BytesDone      int64   `json:"bytes_done"`
+	Progress       float64 `json:"progress"`
+	SLASecondsLeft float64 `json:"sla_seconds_left"`
 	// BytesPerSec is the current attempt's rate so far and ETASeconds the time left
 	// at that rate; both zero when no copy runs.
-	BytesPerSec float64 `json:"bytes_per_sec"`
-	ETASeconds  float64 `json:"eta_seconds"`
+	BytesPerSec      float64 `json:"bytes_per_sec"`
+	ETASeconds       float64 `json:"eta_seconds"`
 	TransferAttempts int32   `json:"transfer_attempts,omitempty"`
 	WebUI            string  `json:"web_ui"`
 }
