@@ -111,3 +111,37 @@ func TestSyncNeedsTheEarlierCopy(t *testing.T) {
 		t.Fatal("no error without an earlier copy")
 	}
 }
+
+// A live source changes during the bulk copy: the copy is taken as it is, and Sync
+// then makes it exact.
+func TestLiveCopyThenSyncMatchesTheSource(t *testing.T) {
+	dir := t.TempDir()
+	src, dest, data := syncFixture(t, 256<<10)
+	os.Remove(dest)
+	dest = filepath.Join(dir, "out", "dest.img")
+	changed := make(chan struct{})
+	var once bool
+	_, err := Copy(context.Background(), src, dest, Options{Live: true, Throttle: NewThrottle(512 << 10),
+		Progress: func(off int64) {
+			if !once && off > 64<<10 {
+				once = true
+				// The VM writes near the start, which the copy has already passed.
+				f, _ := os.OpenFile(src, os.O_WRONLY, 0)
+				f.WriteAt([]byte("written while copying"), 100)
+				f.Close()
+				close(changed)
+			}
+		}, ProgressInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-changed
+	copy(data[100:], "written while copying")
+	res, err := Sync(context.Background(), src, dest, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ChangedBlocks != 1 || res.SHA256 != sha(data) {
+		t.Fatalf("changed %d blocks, sha %s; want 1 block and the source's %s", res.ChangedBlocks, res.SHA256, sha(data))
+	}
+}

@@ -69,6 +69,10 @@ type Options struct {
 	StallTimeout time.Duration
 	// HTTPClient fetches http(s) sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Live says the source is a running VM's disk, which changes while it is read:
+	// the copy is then not checked against the source (it cannot match), and the
+	// cutover's Sync makes it exact and verifies it.
+	Live bool
 }
 
 // Result describes a finished copy.
@@ -236,9 +240,11 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("transfer: hash %s: %w", c.partial, c.interrupted(cctx, err))
 	}
-	want, err := c.sourceHash(cctx, stream, tick)
-	if err != nil {
-		return res, err
+	want := got
+	if !c.opt.Live {
+		if want, err = c.sourceHash(cctx, stream, tick); err != nil {
+			return res, err
+		}
 	}
 	if got != want {
 		// Removed while still locked, so a concurrent attempt cannot adopt it.
@@ -283,9 +289,13 @@ func (c *copier) alreadyComplete(ctx context.Context) (Result, bool, error) {
 	if err != nil {
 		return Result{}, false, fmt.Errorf("transfer: hash %s: %w", c.dest, err)
 	}
-	want, err := c.sourceHash(ctx, nil, tick)
-	if err != nil || got != want {
-		return Result{}, false, err
+	// A live source has moved on since; the earlier copy is what the bulk copy makes,
+	// and the cutover brings it up to date.
+	if !c.opt.Live {
+		want, err := c.sourceHash(ctx, nil, tick)
+		if err != nil || got != want {
+			return Result{}, false, err
+		}
 	}
 	if err := os.Remove(c.partial); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Result{}, false, fmt.Errorf("transfer: remove stale %s: %w", c.partial, err)
