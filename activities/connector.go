@@ -145,6 +145,9 @@ type TransferInput struct {
 	// Resume continues from the partial copy on disk, as a new attempt after a pause
 	// does; the copy is verified against the source at the end either way.
 	Resume bool
+	// Live says the source is a running VM's disk that changes during the copy: the
+	// bulk copy is not checked against it, the cutover (Cutover) makes it exact.
+	Live bool
 }
 
 // TransferResult is a finished copy's summary.
@@ -198,6 +201,7 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		Offset:         offset,
 		ExpectedSize:   in.ExpectedBytes,
 		ExpectedSHA256: in.SHA256,
+		Live:           in.Live,
 		Throttle:       c.Throttle,
 		// The heartbeat carries the offset (what a retry resumes from) and, second,
 		// where this attempt began, so that watchers can tell its rate.
@@ -285,10 +289,12 @@ func classify(migrationID string, err error) error {
 	}
 }
 
-// DiscardInput names the partial copy of a cancelled migration.
+// DiscardInput names the copy of a cancelled migration.
 type DiscardInput struct {
 	MigrationID string
 	Destination string
+	// Complete also removes a finished bulk copy, not just a partial one.
+	Complete bool
 }
 
 // Discard removes a cancelled migration's partial copy from the target directory. A
@@ -299,12 +305,64 @@ func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("discard %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
-	err = os.Remove(dest + transfer.PartialSuffix)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("discard %s: %w", in.MigrationID, err)
+	files := []string{dest + transfer.PartialSuffix, dest + transfer.DeltaSuffix}
+	if in.Complete {
+		files = append(files, dest)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("discard %s: %w", in.MigrationID, err)
+		}
 	}
 	c.logger().Info("partial copy discarded", "migration", in.MigrationID, "destination", dest)
 	return nil
+}
+
+// CutoverInput names the migration whose copy the final delta sync brings up to date.
+type CutoverInput struct {
+	MigrationID string
+	Source      string
+	Destination string
+}
+
+// CutoverResult says what the delta sync copied and the copy's checksum.
+type CutoverResult struct {
+	Blocks        int
+	ChangedBlocks int
+	BytesCopied   int64
+	SHA256        string
+	Seconds       float64
+}
+
+// Cutover is the final delta sync while the VM is stopped: it copies the blocks of the
+// source that changed since the bulk copy, within the connector's bandwidth, and
+// verifies the result (see transfer.Sync). Cancelled before it applies the changes, it
+// leaves the copy as it was: the workflow's downtime timer rolls a cutover back so.
+// Running it again is harmless: an up-to-date copy has no changed blocks.
+func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult, error) {
+	dest, err := c.destination(in.Destination)
+	if err != nil {
+		return CutoverResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cutover %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
+	}
+	log := c.logger().With("migration", in.MigrationID, "destination", dest)
+	res, err := transfer.Sync(ctx, in.Source, dest, transfer.SyncOptions{
+		Throttle: c.Throttle,
+		Progress: func(off int64) { activity.RecordHeartbeat(ctx, off) },
+		OnCopy:   func(n int) { c.Stats.moved.Add(int64(n)) },
+	})
+	if err != nil && ctx.Err() != nil {
+		log.Info("cutover stopped; the copy is as it was", "changed_blocks_sent", res.ChangedBlocks)
+		return CutoverResult{}, temporal.NewCanceledError(res.ChangedBlocks)
+	}
+	if err != nil {
+		log.Warn("cutover failed", "error", err)
+		return CutoverResult{}, classify(in.MigrationID, err)
+	}
+	log.Info("cutover synced", "blocks", res.Blocks, "changed_blocks", res.ChangedBlocks, "bytes", res.BytesCopied,
+		"seconds", res.Duration.Seconds(), "sha256", res.SHA256)
+	return CutoverResult{Blocks: res.Blocks, ChangedBlocks: res.ChangedBlocks, BytesCopied: res.BytesCopied,
+		SHA256: res.SHA256, Seconds: res.Duration.Seconds()}, nil
 }
 
 // ApplySizeInput is a connector's new allocation.

@@ -647,3 +647,108 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	require.Equal(t, 1, scheduled["Transfer"], "one copy in the history: %v", scheduled)
 	require.Equal(t, 1, scheduled["RecordOutcome"], "%v", scheduled)
 }
+
+// The VM writes to its disk during the bulk copy; the cutover, once approved, copies
+// only the changed block under the downtime timer, and the copy matches the source. A
+// downtime SLA too tight for any cutover is rolled back with the reason.
+func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vms, disks []string
+	rows, err := db.Query(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes DESC LIMIT 2`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, disk string
+		require.NoError(t, rows.Scan(&id, &disk))
+		vms, disks = append(vms, id), append(disks, disk)
+	}
+	require.NoError(t, rows.Err())
+	who := map[string]any{"who": "e2e", "why": "maintenance window"}
+
+	id := "cutover-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0], "require_approval": true}, nil))
+	v := s.transferring(id)
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.eventually(30*time.Second, "the copy is under way", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &v)
+		return v.BytesDone > 256<<10
+	})
+	// The running VM writes into its first block, which the copy has passed.
+	f, err := os.OpenFile(disks[0], os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("the VM wrote this during the bulk copy"), 1000)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	s.eventually(3*time.Minute, id+" waits for approval", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &v)
+		return v.Phase == "awaiting-cutover"
+	})
+	require.NotEqual(t, fileSHA(t, disks[0]), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)), "the bulk copy is behind the VM")
+	require.Equal(t, 202, s.call("POST", "/migrations/"+id+"/approve", who, nil))
+	var done struct {
+		migrationView
+		ChangedBlocks   int     `json:"changed_blocks"`
+		DowntimeSeconds float64 `json:"downtime_seconds"`
+	}
+	s.eventually(60*time.Second, id+" cuts over", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &done)
+		return done.Phase == "done"
+	})
+	require.Equal(t, "succeeded", done.Outcome, "%+v", done)
+	require.Equal(t, 1, done.ChangedBlocks, "only the block the VM wrote")
+	require.Positive(t, done.DowntimeSeconds)
+	require.Equal(t, fileSHA(t, disks[0]), fileSHA(t, filepath.Join(s.dataDir, "target", done.Destination)))
+	var downtime float64
+	require.NoError(t, db.QueryRow(ctx, `SELECT downtime_seconds FROM migrations WHERE id = $1`, id).Scan(&downtime))
+	require.Positive(t, downtime)
+
+	// After the next bulk copy the VM rewrites 2 MiB: at 1 MiB/s the delta takes 2 s,
+	// and this migration's downtime SLA allows 500 ms. Rolled back, the reason said;
+	// then cancelled.
+	tight := "tight-" + s.pool
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": tight, "vm_id": vms[1], "max_downtime": "500ms", "require_approval": true}, nil))
+	s.eventually(3*time.Minute, tight+" waits for approval", func() bool {
+		s.call("GET", "/migrations/"+tight, nil, &v)
+		return v.Phase == "awaiting-cutover"
+	})
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	f, err = os.OpenFile(disks[1], os.O_RDWR, 0)
+	require.NoError(t, err)
+	st, err := f.Stat()
+	require.NoError(t, err)
+	junk := make([]byte, min(st.Size(), 2<<20))
+	for i := range junk {
+		junk[i] = byte(i*7 + 3)
+	}
+	_, err = f.WriteAt(junk, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Equal(t, 202, s.call("POST", "/migrations/"+tight+"/approve", who, nil))
+	var rolled struct {
+		migrationView
+		Rollbacks    int    `json:"rollbacks"`
+		CutoverError string `json:"cutover_error"`
+	}
+	s.eventually(3*time.Minute, tight+" rolls its cutover back", func() bool {
+		s.call("GET", "/migrations/"+tight, nil, &rolled)
+		return rolled.Rollbacks == 1 && rolled.Phase == "awaiting-cutover"
+	})
+	require.Contains(t, rolled.CutoverError, "did not finish within the 500ms downtime SLA")
+	require.Equal(t, 202, s.call("POST", "/migrations/"+tight+"/cancel", who, nil))
+	s.eventually(60*time.Second, tight+" is cancelled", func() bool {
+		s.call("GET", "/migrations/"+tight, nil, &rolled)
+		return rolled.Phase == "done"
+	})
+	require.Equal(t, "cancelled", rolled.Outcome)
+	_, err = os.Stat(filepath.Join(s.dataDir, "target", rolled.Destination))
+	require.True(t, os.IsNotExist(err), "a cancelled migration's copy is removed")
+	var p problem
+	require.Equal(t, 422, s.call("POST", "/migrations", map[string]any{"vm_id": vms[1], "max_downtime": "1h"}, &p))
+	require.Equal(t, "max_downtime", p.Field, "a tier's downtime cannot be loosened")
+
+	replayHistories(t, map[string]string{"migration-cutover": "migration-" + id, "migration-rolled-back": "migration-" + tight})
+}

@@ -33,6 +33,8 @@ type SyncOptions struct {
 	Progress func(offset int64)
 	// ProgressInterval defaults to DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// OnCopy, if set, is called with the size of every changed block sent.
+	OnCopy func(n int)
 	// HTTPClient fetches http(s) sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
 }
@@ -167,6 +169,9 @@ func collect(ctx context.Context, s source, journal string, have [][sha256.Size]
 				}
 				res.ChangedBlocks++
 				res.BytesCopied += int64(n)
+				if opt.OnCopy != nil {
+					opt.OnCopy(n)
+				}
 			}
 			offset += int64(n)
 			p.maybe(offset)

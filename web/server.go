@@ -58,6 +58,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/migrations/:id/pause", s.control(workflows.SignalPause))
 	e.POST("/migrations/:id/resume", s.control(workflows.SignalResume))
 	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
+	e.POST("/migrations/:id/approve", s.control(workflows.SignalApprove))
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -356,7 +357,7 @@ var filterValue = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // migrationPhases are the values the state filter takes.
 var migrationPhases = []string{workflows.PhaseWaiting, workflows.PhasePreparing, workflows.PhaseTransferring,
-	workflows.PhasePaused, workflows.PhaseRecording, workflows.PhaseDone}
+	workflows.PhasePaused, workflows.PhaseAwaitingCutover, workflows.PhaseCutover, workflows.PhaseRecording, workflows.PhaseDone}
 
 // migrations lists the pool's migrations, newest first, filtered by state (phase),
 // site and SLA tier, a page at a time.

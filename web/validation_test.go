@@ -42,6 +42,8 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"override pin", "POST", "/overrides", `{"kind":"pin","site":"ams1","min":3,"max":1,"who":"ann","why":"x","ttl":"1h"}`, 422, "max"},
 		{"override kind", "POST", "/overrides", `{"kind":"reboot","who":"ann","why":"x","ttl":"1h"}`, 422, "kind"},
 		{"cancel who", "POST", "/migrations/m1/cancel", `{"why":"wrong VM"}`, 422, "who"},
+		{"approve why", "POST", "/migrations/m1/approve", `{"who":"ann"}`, 422, "why"},
+		{"max downtime", "POST", "/migrations", `{"vm_id":"vm-1","max_downtime":"soon"}`, 422, "max_downtime"},
 		{"pause why", "POST", "/migrations/m1/pause", `{"who":"ann"}`, 422, "why"},
 		{"resume unknown field", "POST", "/migrations/m1/resume", `{"who":"ann","why":"x","when":"now"}`, 400, "when"},
 		{"priority range", "POST", "/migrations/m1/priority", `{"who":"ann","why":"x","priority":101}`, 422, "priority"},

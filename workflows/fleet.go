@@ -704,9 +704,21 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	if source == "" {
 		source = vm.DiskURI
 	}
+	downtime, err := r.Downtime()
+	if err != nil {
+		return MigrationStarted{}, invalid(err)
+	}
+	if downtime == 0 {
+		downtime = vm.MaxDowntime
+	}
+	if downtime > vm.MaxDowntime {
+		return MigrationStarted{}, invalid(validation.Field("max_downtime", "%s is longer than the %s tier's %s; it can only be tightened",
+			downtime, vm.SLATier, vm.MaxDowntime))
+	}
 	in := MigrationInput{
 		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
-		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: vm.MaxTransfer, Priority: r.Priority,
+		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: vm.MaxTransfer, MaxDowntime: downtime, Priority: r.Priority,
+		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            MigrationWorkflowID(r.ID),

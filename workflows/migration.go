@@ -36,8 +36,8 @@ type migration struct {
 	// slaFired is set when the SLA timer fires.
 	slaFired bool
 	// The operator's controls, and what they asked for so far.
-	cancelCh, pauseCh, resumeCh, priorityCh workflow.ReceiveChannel
-	cancelled, paused, requeue              bool
+	cancelCh, pauseCh, resumeCh, priorityCh, approveCh workflow.ReceiveChannel
+	cancelled, paused, requeue, approved               bool
 	// avoid are the connectors that failed under this migration.
 	avoid []string
 	// sticky, when set, is the connector to use again without asking the fleet: a
@@ -52,13 +52,14 @@ func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 	if err := validID("id", in.ID); err != nil {
 		return nil, invalid(err)
 	}
-	if in.MaxTransfer <= 0 {
-		return nil, temporal.NewNonRetryableApplicationError("max transfer time must be positive", "InvalidInput", nil)
+	if in.MaxTransfer <= 0 || in.MaxDowntime <= 0 {
+		return nil, temporal.NewNonRetryableApplicationError("max transfer time and max downtime must be positive", "InvalidInput", nil)
 	}
 	now := workflow.Now(ctx)
 	m := &migration{in: in, logger: log.With(workflow.GetLogger(ctx), "migration", in.ID, "vm", in.VMID),
 		cancelCh: workflow.GetSignalChannel(ctx, SignalCancel), pauseCh: workflow.GetSignalChannel(ctx, SignalPause),
-		resumeCh: workflow.GetSignalChannel(ctx, SignalResume), priorityCh: workflow.GetSignalChannel(ctx, SignalPriority)}
+		resumeCh: workflow.GetSignalChannel(ctx, SignalResume), priorityCh: workflow.GetSignalChannel(ctx, SignalPriority),
+		approveCh: workflow.GetSignalChannel(ctx, SignalApprove)}
 	m.status = MigrationStatus{
 		ID: in.ID, VMID: in.VMID, Site: in.Site, SLATier: in.SLATier, Phase: PhaseWaiting, Bytes: in.Bytes,
 		StartedAt: now, Deadline: now.Add(in.MaxTransfer), Destination: in.Destination, Priority: in.Priority,
@@ -118,13 +119,8 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		var app *temporal.ApplicationError
 		switch {
 		case err == nil:
-			m.status.SHA256 = result.SHA256
 			m.status.Bytes = result.Bytes
-			outcome := OutcomeSucceeded
-			if m.slaFired {
-				outcome = OutcomeSLABreached
-			}
-			return m.finish(ctx, outcome, nil)
+			return m.cutover(ctx, connCtx, assignment, slaTimer)
 		case m.cancelled:
 			return m.discard(ctx, connCtx)
 		case isTimeout(err):
@@ -146,6 +142,91 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 			m.sticky = &assignment
 			resume = true
 		}
+	}
+}
+
+// cutover is the last step: when the window is open and an operator approved (if
+// asked to), the final delta sync copies what changed during the bulk copy, raced
+// against a durable timer for the maximum downtime. Too slow, it is rolled back: the
+// copy stays as the bulk copy left it, the source stays authoritative, the status says
+// why, and the migration waits for an operator to approve the next try (or cancel).
+func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a planning.Assignment, slaTimer workflow.Future) (MigrationStatus, error) {
+	if wait := m.in.CutoverAfter.Sub(workflow.Now(ctx)); wait > 0 {
+		m.setPhase(ctx, PhaseAwaitingCutover)
+		window := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "cutover window opens"})
+		for opened := false; !opened && !m.cancelled; {
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(window, func(workflow.Future) { opened = true })
+			m.addControls(ctx, sel)
+			m.addSLA(ctx, sel, slaTimer)
+			sel.Select(ctx)
+		}
+	}
+	needApproval := m.in.RequireApproval
+	cutCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           a.TaskQueue,
+		StartToCloseTimeout: max(10*m.in.MaxDowntime, 10*time.Minute),
+		HeartbeatTimeout:    20 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		WaitForCancellation: true,
+		Summary:             fmt.Sprintf("cutover: sync what changed in %s on %s", m.in.VMID, a.ConnectorID),
+	})
+	for {
+		m.drainControls(ctx)
+		for needApproval && !m.approved && !m.cancelled {
+			m.setPhase(ctx, PhaseAwaitingCutover)
+			sel := workflow.NewSelector(ctx)
+			m.addControls(ctx, sel)
+			m.addSLA(ctx, sel, slaTimer)
+			sel.Select(ctx)
+		}
+		if m.cancelled {
+			return m.discard(ctx, connCtx)
+		}
+		m.approved = false
+		m.setPhase(ctx, PhaseCutover)
+		began := workflow.Now(ctx)
+		syncCtx, stop := workflow.WithCancel(cutCtx)
+		future := workflow.ExecuteActivity(syncCtx, ca.Cutover, activities.CutoverInput{
+			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination,
+		})
+		downtime := workflow.NewTimerWithOptions(syncCtx, m.in.MaxDowntime, workflow.TimerOptions{
+			Summary: fmt.Sprintf("downtime SLA: %s to cut over", m.in.MaxDowntime)})
+		var res activities.CutoverResult
+		var err error
+		done, late := false, false
+		for !done && !late {
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(future, func(f workflow.Future) { done, err = true, f.Get(ctx, &res) })
+			sel.AddFuture(downtime, func(workflow.Future) { late = true })
+			m.addSLA(ctx, sel, slaTimer)
+			sel.Select(ctx)
+		}
+		if late && !done {
+			stop()
+			_ = future.Get(ctx, &res)
+			err = fmt.Errorf("the delta sync did not finish within the %s downtime SLA", m.in.MaxDowntime)
+		}
+		stop()
+		if err == nil {
+			m.status.DowntimeSeconds = workflow.Now(ctx).Sub(began).Seconds()
+			m.status.ChangedBlocks = res.ChangedBlocks
+			m.status.SHA256 = res.SHA256
+			m.status.CutoverError = ""
+			outcome := OutcomeSucceeded
+			if m.slaFired {
+				outcome = OutcomeSLABreached
+			}
+			return m.finish(ctx, outcome, nil)
+		}
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.NonRetryable() {
+			return m.finish(ctx, OutcomeFailed, fmt.Errorf("cutover: %w", err))
+		}
+		m.status.Rollbacks++
+		m.status.CutoverError = fmt.Sprintf("cutover rolled back, the source stays authoritative: %v", err)
+		m.logger.Warn("cutover rolled back", "error", err, "rollbacks", m.status.Rollbacks)
+		needApproval = true // the next try is the operator's call
 	}
 }
 
@@ -188,6 +269,8 @@ func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignmen
 			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
 		future := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
 			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes, Resume: resume,
+			// The VM runs on during the bulk copy; the cutover makes the copy exact.
+			Live: true,
 		})
 		var err error
 		done, stopped := false, false
@@ -278,6 +361,7 @@ func (m *migration) addControls(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(m.pauseCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPause) })
 	sel.AddReceive(m.resumeCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalResume) })
 	sel.AddReceive(m.priorityCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPriority) })
+	sel.AddReceive(m.approveCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalApprove) })
 }
 
 // drainControls takes the signals that arrived while the workflow was busy elsewhere.
@@ -315,6 +399,8 @@ func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, a
 		m.paused = true
 	case SignalResume:
 		m.paused = false
+	case SignalApprove:
+		m.approved = true
 	case SignalPriority:
 		m.in.Priority, m.status.Priority, m.requeue = p.Priority, p.Priority, true
 	}
@@ -322,15 +408,16 @@ func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, a
 	m.logger.Info("operator "+action, "who", p.Who, "why", p.Why)
 }
 
-// discard ends a cancelled migration: the partial copy is removed from the connector
-// and the connector freed.
+// discard ends a cancelled migration: its copy, partial or complete, is removed and the
+// connector freed.
 func (m *migration) discard(ctx workflow.Context, connCtx workflow.Context) (MigrationStatus, error) {
 	dctx := workflow.WithActivityOptions(connCtx, workflow.ActivityOptions{
 		TaskQueue:              workflow.GetActivityOptions(connCtx).TaskQueue,
 		ScheduleToCloseTimeout: time.Minute,
 		StartToCloseTimeout:    30 * time.Second,
 	})
-	err := workflow.ExecuteActivity(dctx, ca.Discard, activities.DiscardInput{MigrationID: m.in.ID, Destination: m.in.Destination}).Get(ctx, nil)
+	err := workflow.ExecuteActivity(dctx, ca.Discard, activities.DiscardInput{
+		MigrationID: m.in.ID, Destination: m.in.Destination, Complete: true}).Get(ctx, nil)
 	if err != nil {
 		m.logger.Error("partial copy not discarded; remove it by hand", "connector", m.status.ConnectorID, "destination", m.in.Destination, "error", err)
 	}
@@ -430,7 +517,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	rec := planning.MigrationRecord{
 		ID: m.in.ID, VMID: m.in.VMID, Site: m.in.Site, ConnectorID: connector, SLATier: m.in.SLATier,
 		Bytes: m.status.Bytes, StartedAt: m.status.StartedAt, EndedAt: m.status.EndedAt, AvgBytesSec: rate,
-		Outcome: outcome, Detail: m.status.Error,
+		Outcome: outcome, Detail: m.status.Error, DowntimeSeconds: m.status.DowntimeSeconds,
 	}
 	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0

@@ -19,7 +19,7 @@ import (
 
 var migrationIn = MigrationInput{
 	ID: "m1", Pool: "default", VMID: "vm-0001", Site: "ams1", Source: "/disks/vm-0001.img", Destination: "vm-0001.img",
-	Bytes: 4 << 20, SLATier: "gold", MaxTransfer: 2 * time.Minute,
+	Bytes: 4 << 20, SLATier: "gold", MaxTransfer: 2 * time.Minute, MaxDowntime: 10 * time.Second,
 }
 
 var assignment = planning.Assignment{MigrationID: "m1", WorkflowID: "migration-m1", ConnectorID: "default-ams1-1",
@@ -48,10 +48,23 @@ func newMigrationEnv(t *testing.T) *migrationEnv {
 // newMigrationEnvAnswering builds a fleet that answers only the n-th reservation, or
 // every one, each with a new connector, when n is 0.
 func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
+	return newMigrationEnvFull(t, n, nil)
+}
+
+// newMigrationEnvWith lets a test register mocks that take precedence over the
+// defaults.
+func newMigrationEnvWith(t *testing.T, first func(*testsuite.TestWorkflowEnvironment)) *migrationEnv {
+	return newMigrationEnvFull(t, 1, first)
+}
+
+func newMigrationEnvFull(t *testing.T, n int, first func(*testsuite.TestWorkflowEnvironment)) *migrationEnv {
 	m := &migrationEnv{env: newEnv(t)}
 	env := m.env
 	env.RegisterActivity(&activities.Fleet{})
 	env.RegisterActivityWithOptions(&activities.Connector{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+	if first != nil {
+		first(env)
+	}
 	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalReserve, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			m.reserved++
@@ -84,6 +97,9 @@ func newMigrationEnvAnswering(t *testing.T, n int) *migrationEnv {
 	env.OnActivity(fa.RecordOutcome, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, rec planning.MigrationRecord) error { m.outcome = rec; return nil })
 	env.OnActivity(fa.RecordBreach, mock.Anything, mock.Anything).Return(nil)
+	// The cutover syncs two changed blocks in a second, unless a test says otherwise.
+	env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Second).Return(
+		activities.CutoverResult{Blocks: 64, ChangedBlocks: 2, SHA256: "abc"}, nil).Maybe()
 	return m
 }
 
@@ -115,7 +131,9 @@ func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
 	require.Equal(t, "abc", st.SHA256)
 	require.Equal(t, OutcomeSucceeded, m.outcome.Outcome)
 	require.Equal(t, "default-ams1-1", m.outcome.ConnectorID)
-	require.Equal(t, 40*time.Second, m.outcome.EndedAt.Sub(m.outcome.StartedAt), "10 s waiting + 30 s copying")
+	require.Equal(t, 41*time.Second, m.outcome.EndedAt.Sub(m.outcome.StartedAt), "10 s waiting + 30 s copying + 1 s cutover")
+	require.Equal(t, 1.0, m.outcome.DowntimeSeconds, "the cutover is the downtime")
+	require.Equal(t, 2, st.ChangedBlocks)
 	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
 	require.Empty(t, m.breaches)
 }
@@ -215,7 +233,7 @@ func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
 	var st MigrationStatus
 	require.NoError(t, env.GetWorkflowResult(&st))
 	require.Equal(t, OutcomeCancelled, st.Outcome)
-	require.Equal(t, []activities.DiscardInput{{MigrationID: "m1", Destination: "vm-0001.img"}}, discarded)
+	require.Equal(t, []activities.DiscardInput{{MigrationID: "m1", Destination: "vm-0001.img", Complete: true}}, discarded)
 	require.Equal(t, OutcomeCancelled, m.outcome.Outcome)
 	require.Zero(t, m.outcome.Bytes)
 	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
@@ -288,4 +306,48 @@ func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
 	require.Equal(t, 1, m.reserved, "a retry stays on its connector: no new reservation")
 	require.Zero(t, st.Failovers)
 	require.Equal(t, 2, st.Attempts)
+}
+
+func TestMigrationCutoverWaitsForApproval(t *testing.T) {
+	m := newMigrationEnv(t)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	in := migrationIn
+	in.RequireApproval = true
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, PhaseAwaitingCutover, queryStatus(t, env).Phase, "the copy is done; the cutover waits")
+		env.SignalWorkflow(SignalApprove, ann)
+	}, time.Minute)
+	env.ExecuteWorkflow(MigrationWorkflow, in)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSucceeded, st.Outcome)
+	require.Equal(t, "approve", st.Controls[0].Action)
+	require.Equal(t, 61*time.Second, m.outcome.EndedAt.Sub(m.outcome.StartedAt), "approved at 60 s, cut over in 1 s")
+}
+
+// A cutover slower than the downtime SLA is rolled back, says why, and waits for the
+// operator; approved again (a quieter moment), it cuts over.
+func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
+	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+	})
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.RegisterDelayedCallback(func() {
+		st := queryStatus(t, env)
+		require.Equal(t, PhaseAwaitingCutover, st.Phase)
+		require.Equal(t, 1, st.Rollbacks)
+		require.Contains(t, st.CutoverError, "did not finish within the 10s downtime SLA")
+		env.SignalWorkflow(SignalApprove, ann)
+	}, 5*time.Minute)
+	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, OutcomeSLABreached, st.Outcome, "it waited for the operator past its transfer SLA")
+	require.Equal(t, 1, st.Rollbacks)
+	require.Empty(t, st.CutoverError)
+	require.Equal(t, 1.0, st.DowntimeSeconds)
 }

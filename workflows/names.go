@@ -57,6 +57,8 @@ const (
 	SignalPause = "pause"
 	// SignalResume continues a paused transfer from its partial copy: Control.
 	SignalResume = "resume"
+	// SignalApprove lets a migration waiting for approval cut over: Control.
+	SignalApprove = "approve"
 	// SignalPriority changes a migration's priority: PriorityChange.
 	SignalPriority = "priority"
 	// SignalConnectorFailed tells the fleet that a connector died under a migration:

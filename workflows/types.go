@@ -215,6 +215,25 @@ type MigrationRequest struct {
 	Priority int    `json:"priority"`
 	// Source overrides the inventory's disk location: a path or an http(s) URL.
 	Source string `json:"source,omitempty"`
+	// RequireApproval makes the cutover wait for POST /migrations/{id}/approve.
+	RequireApproval bool `json:"require_approval,omitempty"`
+	// CutoverAfter opens the cutover window: the final sync waits until then.
+	CutoverAfter time.Time `json:"cutover_after,omitzero"`
+	// MaxDowntime tightens the SLA tier's maximum downtime for this migration, as a
+	// duration such as "5s"; it cannot loosen it.
+	MaxDowntime string `json:"max_downtime,omitempty"`
+}
+
+// Downtime parses MaxDowntime; zero when it is not set.
+func (r MigrationRequest) Downtime() (time.Duration, error) {
+	if r.MaxDowntime == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(r.MaxDowntime)
+	if err != nil || d <= 0 {
+		return 0, validation.Field("max_downtime", "must be a positive duration such as 5s, got %q", r.MaxDowntime)
+	}
+	return d, nil
 }
 
 // MaxPriority bounds a migration's priority.
@@ -230,6 +249,9 @@ func (r MigrationRequest) Validate() error {
 	}
 	if r.Priority < 0 || r.Priority > MaxPriority {
 		return validation.Field("priority", "must be between 0 and %d, got %d", MaxPriority, r.Priority)
+	}
+	if _, err := r.Downtime(); err != nil {
+		return err
 	}
 	if r.Source != "" && !strings.HasPrefix(r.Source, "/") && !strings.HasPrefix(r.Source, "http://") &&
 		!strings.HasPrefix(r.Source, "https://") && !strings.HasPrefix(r.Source, "file://") {
@@ -284,7 +306,11 @@ type MigrationInput struct {
 	Bytes       int64         `json:"bytes"`
 	SLATier     string        `json:"sla_tier"`
 	MaxTransfer time.Duration `json:"max_transfer"`
+	MaxDowntime time.Duration `json:"max_downtime"`
 	Priority    int           `json:"priority"`
+	// RequireApproval and CutoverAfter gate the cutover; see MigrationRequest.
+	RequireApproval bool      `json:"require_approval,omitempty"`
+	CutoverAfter    time.Time `json:"cutover_after,omitzero"`
 }
 
 // Migration phases.
@@ -293,8 +319,12 @@ const (
 	PhasePreparing    = "preparing"
 	PhaseTransferring = "transferring"
 	PhasePaused       = "paused"
-	PhaseRecording    = "recording"
-	PhaseDone         = "done"
+	// PhaseAwaitingCutover waits for the cutover window or an operator's approval.
+	PhaseAwaitingCutover = "awaiting-cutover"
+	// PhaseCutover runs the final delta sync under the downtime timer.
+	PhaseCutover   = "cutover"
+	PhaseRecording = "recording"
+	PhaseDone      = "done"
 )
 
 // Migration outcomes, as stored in the history.
@@ -362,6 +392,13 @@ type MigrationStatus struct {
 	// Attempts counts the transfer activities started; a resume after a pause starts
 	// one more (retries of one activity are not counted here).
 	Attempts int `json:"attempts"`
+	// DowntimeSeconds is how long the cutover took: the VM's downtime.
+	DowntimeSeconds float64 `json:"downtime_seconds"`
+	// ChangedBlocks is how many blocks the cutover's delta sync copied.
+	ChangedBlocks int `json:"changed_blocks"`
+	// Rollbacks counts cutovers rolled back, and CutoverError says why the last was.
+	Rollbacks    int    `json:"rollbacks"`
+	CutoverError string `json:"cutover_error,omitempty"`
 	// Failovers counts the connectors lost under this migration.
 	Failovers int `json:"failovers"`
 	// Controls are the operators' actions, oldest first.
