@@ -750,5 +750,36 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 	require.Equal(t, 422, s.call("POST", "/migrations", map[string]any{"vm_id": vms[1], "max_downtime": "1h"}, &p))
 	require.Equal(t, "max_downtime", p.Field, "a tier's downtime cannot be loosened")
 
+	// A transfer SLA of 3 s passes while the migration waits for approval: the breach
+	// is recorded as an anomaly and escalated, the connector grows a size.
+	late := "late-" + s.pool
+	var lateVM string
+	require.NoError(t, db.QueryRow(ctx, `SELECT id FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes LIMIT 1`).Scan(&lateVM))
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": late, "vm_id": lateVM, "max_transfer": "3s", "require_approval": true}, nil))
+	s.eventually(60*time.Second, "the breach is recorded", func() bool {
+		var n int
+		_ = db.QueryRow(ctx, `SELECT count(*) FROM system_events WHERE source_key = $1 AND kind = 'anomaly'`, "sla-breach/"+late).Scan(&n)
+		return n == 1
+	})
+	s.call("GET", "/migrations/"+late, nil, &v)
+	var audit struct {
+		Audit []struct{ Action, Detail string } `json:"audit"`
+	}
+	s.eventually(30*time.Second, "the breach is escalated", func() bool {
+		s.call("GET", "/overrides", nil, &audit)
+		return slices.ContainsFunc(audit.Audit, func(e struct{ Action, Detail string }) bool {
+			return e.Action == "escalated" && strings.Contains(e.Detail, v.ConnectorID)
+		})
+	})
+	require.Equal(t, 202, s.call("POST", "/migrations/"+late+"/approve", who, nil))
+	s.eventually(60*time.Second, late+" finishes", func() bool {
+		s.call("GET", "/migrations/"+late, nil, &v)
+		return v.Phase == "done"
+	})
+	require.Equal(t, "sla_breached", v.Outcome)
+	var outcome string
+	require.NoError(t, db.QueryRow(ctx, `SELECT outcome FROM migrations WHERE id = $1`, late).Scan(&outcome))
+	require.Equal(t, "sla_breached", outcome)
+
 	replayHistories(t, map[string]string{"migration-cutover": "migration-" + id, "migration-rolled-back": "migration-" + tight})
 }

@@ -704,20 +704,17 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	if source == "" {
 		source = vm.DiskURI
 	}
-	downtime, err := r.Downtime()
+	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)
 	if err != nil {
-		return MigrationStarted{}, invalid(err)
+		return MigrationStarted{}, err
 	}
-	if downtime == 0 {
-		downtime = vm.MaxDowntime
-	}
-	if downtime > vm.MaxDowntime {
-		return MigrationStarted{}, invalid(validation.Field("max_downtime", "%s is longer than the %s tier's %s; it can only be tightened",
-			downtime, vm.SLATier, vm.MaxDowntime))
+	maxTransfer, err := tightened(r.Transfer, "max_transfer", vm.MaxTransfer, vm.SLATier)
+	if err != nil {
+		return MigrationStarted{}, err
 	}
 	in := MigrationInput{
 		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
-		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: vm.MaxTransfer, MaxDowntime: downtime, Priority: r.Priority,
+		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
 		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -745,7 +742,7 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	f.logger.Info("migration started", "migration", r.ID, "vm", vm.ID, "site", vm.Site)
 	return MigrationStarted{
 		ID: r.ID, WorkflowID: exec.ID, RunID: exec.RunID, VMID: vm.ID, Site: vm.Site, SLATier: vm.SLATier,
-		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(vm.MaxTransfer),
+		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(maxTransfer),
 	}, nil
 }
 
@@ -803,6 +800,22 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 			Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", len(planned), r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
 	}
 	return answer, nil
+}
+
+// tightened is a request's SLA bound, or the tier's where the request sets none; a
+// request may tighten its tier, never loosen it.
+func tightened(parse func() (time.Duration, error), field string, tier time.Duration, tierName string) (time.Duration, error) {
+	d, err := parse()
+	if err != nil {
+		return 0, invalid(err)
+	}
+	if d == 0 {
+		return tier, nil
+	}
+	if d > tier {
+		return 0, invalid(validation.Field(field, "%s is longer than the %s tier's %s; it can only be tightened", d, tierName, tier))
+	}
+	return d, nil
 }
 
 // mib prints a size in MiB, for summaries.

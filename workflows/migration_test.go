@@ -351,3 +351,18 @@ func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 	require.Empty(t, st.CutoverError)
 	require.Equal(t, 1.0, st.DowntimeSeconds)
 }
+
+func TestMigrationCutoverWaitsForItsWindow(t *testing.T) {
+	m := newMigrationEnv(t)
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	in := migrationIn
+	in.CutoverAfter = start.Add(10 * time.Minute)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, PhaseAwaitingCutover, queryStatus(t, env).Phase)
+	}, 5*time.Minute)
+	env.ExecuteWorkflow(MigrationWorkflow, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome, "a window past the 2-minute transfer SLA breaches it")
+	require.Equal(t, start.Add(10*time.Minute+time.Second), m.outcome.EndedAt, "cut over when the window opened, in 1 s")
+}

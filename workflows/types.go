@@ -222,16 +222,28 @@ type MigrationRequest struct {
 	// MaxDowntime tightens the SLA tier's maximum downtime for this migration, as a
 	// duration such as "5s"; it cannot loosen it.
 	MaxDowntime string `json:"max_downtime,omitempty"`
+	// MaxTransfer tightens the SLA tier's maximum transfer time likewise.
+	MaxTransfer string `json:"max_transfer,omitempty"`
+}
+
+// Transfer parses MaxTransfer; zero when it is not set.
+func (r MigrationRequest) Transfer() (time.Duration, error) {
+	return positiveDuration("max_transfer", r.MaxTransfer)
 }
 
 // Downtime parses MaxDowntime; zero when it is not set.
 func (r MigrationRequest) Downtime() (time.Duration, error) {
-	if r.MaxDowntime == "" {
+	return positiveDuration("max_downtime", r.MaxDowntime)
+}
+
+// positiveDuration parses an optional duration field; zero when it is empty.
+func positiveDuration(field, v string) (time.Duration, error) {
+	if v == "" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(r.MaxDowntime)
+	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, validation.Field("max_downtime", "must be a positive duration such as 5s, got %q", r.MaxDowntime)
+		return 0, validation.Field(field, "must be a positive duration such as 5s, got %q", v)
 	}
 	return d, nil
 }
@@ -251,6 +263,9 @@ func (r MigrationRequest) Validate() error {
 		return validation.Field("priority", "must be between 0 and %d, got %d", MaxPriority, r.Priority)
 	}
 	if _, err := r.Downtime(); err != nil {
+		return err
+	}
+	if _, err := r.Transfer(); err != nil {
 		return err
 	}
 	if r.Source != "" && !strings.HasPrefix(r.Source, "/") && !strings.HasPrefix(r.Source, "http://") &&

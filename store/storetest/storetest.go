@@ -49,8 +49,14 @@ func NewDatabase(t testing.TB) string {
 // New returns a Store on a fresh, migrated database.
 func New(t testing.TB) *store.Store {
 	t.Helper()
+	return Open(t, NewDatabase(t))
+}
+
+// Open returns a Store on the database at url, migrated, closed when the test ends.
+func Open(t testing.TB, url string) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, NewDatabase(t))
+	s, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatalf("storetest: %v", err)
 	}
