@@ -145,3 +145,23 @@ func TestLiveCopyThenSyncMatchesTheSource(t *testing.T) {
 		t.Fatalf("changed %d blocks, sha %s; want 1 block and the source's %s", res.ChangedBlocks, res.SHA256, sha(data))
 	}
 }
+
+// The cutover also works from an http(s) source.
+func TestSyncFromAnHTTPSource(t *testing.T) {
+	_, data := disk(t, 300_000, 21)
+	dest := filepath.Join(t.TempDir(), "vm.img")
+	if err := os.WriteFile(dest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed := append([]byte(nil), data...)
+	copy(changed[200_000:], "changed on the VM")
+	srv, _ := serve(t, changed)
+	res, err := Sync(context.Background(), srv.URL+"/disk.img", dest, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(dest)
+	if res.ChangedBlocks != 1 || sha(got) != sha(changed) {
+		t.Fatalf("changed %d blocks; the copy matches the source: %v", res.ChangedBlocks, sha(got) == sha(changed))
+	}
+}
