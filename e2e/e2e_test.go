@@ -345,6 +345,21 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	})
 	require.True(t, strings.HasPrefix(manual, s.pool+"-ams1-"))
 
+	// The pool's scaling policy: read it, refuse a bad one, change one field.
+	var pol struct {
+		Mode            string `json:"mode"`
+		MaxConnectors   int    `json:"max_connectors"`
+		ScaleInCooldown string `json:"scale_in_cooldown"`
+	}
+	require.Equal(t, 200, s.call("GET", "/policy", nil, &pol))
+	require.Equal(t, "active", pol.Mode)
+	require.Equal(t, "10m0s", pol.ScaleInCooldown)
+	require.Equal(t, 422, s.call("POST", "/policy", map[string]any{"mode": "yolo", "who": "e2e", "why": "test"}, &p))
+	require.Equal(t, "mode", p.Field)
+	require.Equal(t, 200, s.call("POST", "/policy", map[string]any{"max_connectors": 50, "who": "e2e", "why": "budget"}, &pol))
+	require.Equal(t, 50, pol.MaxConnectors)
+	require.Equal(t, "active", pol.Mode, "the fields not given stay")
+
 	// The histories that the live system wrote replay against today's workflow code:
 	// the workflows are deterministic.
 	replayHistories(t, map[string]string{"migration-succeeded": "migration-" + mid, "fleet": "fleet-" + s.pool})

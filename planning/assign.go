@@ -1,6 +1,9 @@
 package planning
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Assignment gives a migration a connector and a bandwidth share.
 type Assignment struct {
@@ -47,7 +50,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 		c := &conns[best]
 		share := c.Size.BandwidthBytesSec / float64(c.Size.MaxTasks)
 		c.Migrations = append(slices.Clone(c.Migrations), Task{MigrationID: r.MigrationID, BandwidthBytesSec: share, Bytes: r.Bytes, Deadline: r.Deadline})
-		c.State = StateActive
+		c.State, c.IdleSince = StateActive, time.Time{}
 		out = append(out, Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID, TaskQueue: c.TaskQueue, BandwidthBytesSec: share})
 	}
 	return out, conns

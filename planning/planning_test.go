@@ -227,3 +227,124 @@ func TestEstimateBatch(t *testing.T) {
 		t.Fatalf("reasons %v bottlenecks %+v", est.Reasons, est.Bottlenecks)
 	}
 }
+
+// The operator's policy on hand-checked cases: pool bounds, cooldown, no scale-in on a
+// forecast alone, the accuracy gate, forecast-only mode, and pins over all of them.
+func TestScalePolicy(t *testing.T) {
+	now := t0.Add(time.Hour)
+	idle := func(id, site string, createdAgo, idleFor time.Duration) Connector {
+		c := conn(id, site, StateWarm, 0)
+		c.CreatedAt, c.IdleSince = now.Add(-createdAgo), now.Add(-idleFor)
+		return c
+	}
+	busy := func(id, site string, tasks int) Connector {
+		c := conn(id, site, StateActive, tasks)
+		c.CreatedAt = now.Add(-time.Hour)
+		return c
+	}
+	policy := DefaultPolicy() // active, 10 m cooldown, gate at 50% over 24 h
+	cases := []struct {
+		name     string
+		targets  []SiteTarget
+		conns    []Connector
+		waiting  []Reservation
+		policy   func(*Policy)
+		accuracy []ForecastAccuracy
+		pins     []Pin
+		start    string // sites, comma-separated
+		drain    string
+		reason   string // in the decision's reasons
+	}{
+		{name: "pool maximum trims the site wanting most",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 3}, {Site: "fra1", Connectors: 2}},
+			policy:  func(p *Policy) { p.MaxConnectors = 3 },
+			start:   "ams1,fra1,fra1", reason: "maximum of 3"}, // 3,2 → 2,2 → 1,2 (ties by site ID)
+		{name: "pool minimum goes to the busiest peak",
+			targets: []SiteTarget{{Site: "ams1", PeakConnectors: 1}, {Site: "fra1", PeakConnectors: 2}},
+			policy:  func(p *Policy) { p.MinConnectors = 2 },
+			start:   "fra1,fra1", reason: "minimum of 2"},
+		{name: "idle past the cooldown is drained",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, 20*time.Minute)},
+			drain:   "a1"},
+		{name: "idle within the cooldown is kept",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, 5*time.Minute)},
+			reason:  "not been idle for the 10m0s cooldown"},
+		{name: "a site that just grew does not shrink",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", 2*time.Minute, 2*time.Minute)},
+			reason:  "within the 10m0s scale-in cooldown"},
+		{name: "no scale-in on a forecast alone while work queues",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, time.Hour)},
+			waiting: []Reservation{{MigrationID: "m1", Site: "ams1"}},
+			reason:  "migrations are queued there"},
+		{name: "accuracy gate scales on the work there is",
+			targets:  []SiteTarget{{Site: "ams1", Connectors: 0, Size: "small"}},
+			conns:    []Connector{busy("a1", "ams1", 2)},
+			waiting:  []Reservation{{MigrationID: "m1", Site: "ams1"}, {MigrationID: "m2", Site: "ams1"}},
+			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 48, Coverage: 0.3}},
+			start:    "ams1", reason: "held 30% of 48 hours"},
+		{name: "the gate needs enough scored hours",
+			targets:  []SiteTarget{{Site: "ams1", Connectors: 1}},
+			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 5, Coverage: 0}},
+			start:    "ams1", reason: "(forecast)"},
+		{name: "forecast-only explains and changes nothing",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 2}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, time.Hour)},
+			policy:  func(p *Policy) { p.Mode = ModeForecastOnly },
+			reason:  "forecast-only: the plan wants 2"},
+		{name: "pins win over the pool maximum",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 1}},
+			policy:  func(p *Policy) { p.MaxConnectors = 1 },
+			pins:    []Pin{{Site: "ams1", Min: 3}},
+			start:   "ams1,ams1,ams1", reason: "pinned to at least 3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := policy
+			if c.policy != nil {
+				c.policy(&p)
+			}
+			d := Scale(ScaleInput{Now: now, Targets: c.targets, Connectors: c.conns, Waiting: c.waiting, Policy: p, Accuracy: c.accuracy, Pins: c.pins})
+			var started []string
+			for _, s := range d.Start {
+				started = append(started, s.Site)
+			}
+			if got := strings.Join(started, ","); got != c.start {
+				t.Errorf("start %q, want %q", got, c.start)
+			}
+			if got := strings.Join(d.Drain, ","); got != c.drain {
+				t.Errorf("drain %q, want %q", got, c.drain)
+			}
+			if all := strings.Join(d.Reasons, " | "); !strings.Contains(all, c.reason) {
+				t.Errorf("reasons %q lack %q", all, c.reason)
+			}
+		})
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	cases := []struct {
+		change func(*Policy)
+		field  string
+	}{
+		{func(p *Policy) { p.Mode = "yolo" }, "mode"},
+		{func(p *Policy) { p.MinConnectors = -1 }, "min_connectors"},
+		{func(p *Policy) { p.MinConnectors, p.MaxConnectors = 5, 2 }, "max_connectors"},
+		{func(p *Policy) { p.ScaleInCooldown = -time.Second }, "scale_in_cooldown"},
+		{func(p *Policy) { p.GateMinCoverage = 1.5 }, "gate_min_coverage"},
+		{func(p *Policy) { p.GateMinScored = 0 }, "gate_min_scored"},
+	}
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		p := DefaultPolicy()
+		c.change(&p)
+		if err := p.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.field+":") {
+			t.Errorf("got %v, want an error about %s", err, c.field)
+		}
+	}
+}

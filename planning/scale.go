@@ -3,6 +3,7 @@ package planning
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Pin bounds the number of live connectors at a site, whatever the forecast says.
@@ -15,8 +16,14 @@ type Pin struct {
 
 // ScaleInput is what the scaling policy decides from.
 type ScaleInput struct {
+	Now        time.Time
 	Targets    []SiteTarget
 	Connectors []Connector
+	// Waiting are the migrations queued for a connector.
+	Waiting []Reservation
+	Policy  Policy
+	// Accuracy is the recent forecast error per site, for the policy's gate.
+	Accuracy []ForecastAccuracy
 	// Paused stops autoscaling: only pins are enforced.
 	Paused bool
 	Pins   []Pin
@@ -28,57 +35,80 @@ type StartDecision struct {
 	Reason string `json:"reason"`
 }
 
-// ScaleDecision is what the fleet should change now.
+// ScaleDecision is what the fleet should change now, and why.
 type ScaleDecision struct {
 	Start []StartDecision `json:"start"`
 	// Drain lists idle connectors to take out of service.
 	Drain []string `json:"drain"`
 	// Stop lists draining connectors that have no work left.
 	Stop []string `json:"stop"`
+	// Reasons explain each site's decision: the want, the rule or bound that set it,
+	// and what holds back a scale-in.
+	Reasons []string `json:"reasons"`
 }
 
-// Scale compares each site's live connectors with its target, clamped by any pin, and
-// decides what to start and what to drain. It drains only idle, automatic connectors,
-// newest first, and stops draining connectors once their work is done.
+// siteWant is one site's connector count as the rules shape it.
+type siteWant struct {
+	site       string
+	live       []Connector
+	want, peak int
+	why        string
+}
+
+// Scale decides what to start and drain. Each site wants its plan's target, or, when
+// the accuracy gate trips, what its current work needs; pins then clamp it, and the
+// pool's bounds clamp the sites together. A paused pool or one in forecast-only mode
+// starts and drains nothing but what pins demand. Scale-in drains only idle, automatic
+// connectors that have been idle for the cooldown, at sites that have not grown within
+// it and have no queued work, newest first; draining connectors stop once their work
+// is done.
 func Scale(in ScaleInput) ScaleDecision {
 	var d ScaleDecision
+	sites := make([]siteWant, 0, len(in.Targets))
 	for _, t := range in.Targets {
-		var live []Connector
+		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast"}
 		for _, c := range in.Connectors {
 			if c.Site == t.Site && c.Live() {
-				live = append(live, c)
+				w.live = append(w.live, c)
 			}
 		}
-		want, why := t.Connectors, "forecast"
-		if in.Paused {
-			want, why = len(live), "autoscaling paused"
+		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
+			w.want, w.why = reactiveWant(t, w.live, in.Waiting), why
 		}
+		if in.Paused || in.Policy.Mode == ModeForecastOnly {
+			if in.Paused {
+				w.why = "autoscaling paused"
+			} else {
+				w.why = fmt.Sprintf("forecast-only: the plan wants %d, nothing changes", w.want)
+			}
+			w.want = len(w.live)
+		}
+		sites = append(sites, w)
+	}
+	boundPool(sites, in.Policy, in.Paused || in.Policy.Mode == ModeForecastOnly)
+	for i := range sites {
+		w := &sites[i]
 		for _, p := range in.Pins {
-			if p.Site != t.Site {
+			if p.Site != w.site {
 				continue
 			}
-			if want < p.Min {
-				want, why = p.Min, fmt.Sprintf("pinned to at least %d", p.Min)
+			if w.want < p.Min {
+				w.want, w.why = p.Min, fmt.Sprintf("pinned to at least %d", p.Min)
 			}
-			if p.Max > 0 && want > p.Max {
-				want, why = p.Max, fmt.Sprintf("pinned to at most %d", p.Max)
+			if p.Max > 0 && w.want > p.Max {
+				w.want, w.why = p.Max, fmt.Sprintf("pinned to at most %d", p.Max)
 			}
 		}
-		for i := len(live); i < want; i++ {
-			d.Start = append(d.Start, StartDecision{Site: t.Site,
-				Reason: fmt.Sprintf("%s has %d live, wants %d (%s)", t.Site, len(live), want, why)})
+		d.Reasons = append(d.Reasons, fmt.Sprintf("%s: %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why))
+		for j := len(w.live); j < w.want; j++ {
+			d.Start = append(d.Start, StartDecision{Site: w.site,
+				Reason: fmt.Sprintf("%s has %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why)})
 		}
-		if len(live) > want {
-			idle := slices.DeleteFunc(slices.Clone(live), func(c Connector) bool { return c.Manual || len(c.Migrations) > 0 })
-			// Newest first: the oldest connectors have proven themselves.
-			slices.SortFunc(idle, func(a, b Connector) int {
-				if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-					return c
-				}
-				return compareStrings(b.ID, a.ID)
-			})
-			for i := 0; i < len(live)-want && i < len(idle); i++ {
-				d.Drain = append(d.Drain, idle[i].ID)
+		if len(w.live) > w.want {
+			drain, held := scaleIn(in, *w)
+			d.Drain = append(d.Drain, drain...)
+			if held != "" {
+				d.Reasons = append(d.Reasons, fmt.Sprintf("%s: keeps %d more than it wants: %s", w.site, len(w.live)-w.want-len(drain), held))
 			}
 		}
 	}
@@ -88,6 +118,114 @@ func Scale(in ScaleInput) ScaleDecision {
 		}
 	}
 	return d
+}
+
+// reactiveWant is what a site's current work needs: its running and queued
+// migrations over the connector size's concurrency, and at least the connectors busy.
+func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation) int {
+	size, ok := SizeNamed(t.Size)
+	if !ok || size.MaxTasks < 1 {
+		size = Sizes[0]
+	}
+	tasks, busy := 0, 0
+	for _, c := range live {
+		tasks += len(c.Migrations)
+		if len(c.Migrations) > 0 {
+			busy++
+		}
+	}
+	for _, r := range waiting {
+		if r.Site == t.Site {
+			tasks++
+		}
+	}
+	return max((tasks+size.MaxTasks-1)/size.MaxTasks, busy)
+}
+
+// boundPool clamps the sites' wants to the pool's minimum and maximum: over the
+// maximum, the site wanting most gives one up at a time; under the minimum, the site
+// with the highest peak (then the most wanted) gets one more at a time. Ties go by
+// site ID, so the result does not depend on order. Frozen pools are left alone.
+func boundPool(sites []siteWant, p Policy, frozen bool) {
+	if frozen || len(sites) == 0 {
+		return
+	}
+	total := 0
+	for _, w := range sites {
+		total += w.want
+	}
+	for p.MaxConnectors > 0 && total > p.MaxConnectors {
+		i := pick(sites, func(a, b siteWant) bool { return a.want > b.want })
+		sites[i].want--
+		sites[i].why = fmt.Sprintf("the pool's maximum of %d connectors", p.MaxConnectors)
+		total--
+	}
+	for total < p.MinConnectors {
+		i := pick(sites, func(a, b siteWant) bool { return a.peak > b.peak || a.peak == b.peak && a.want > b.want })
+		sites[i].want++
+		sites[i].why = fmt.Sprintf("the pool's minimum of %d connectors", p.MinConnectors)
+		total++
+	}
+}
+
+// pick returns the index of the site that better ranks first, ties by site ID.
+func pick(sites []siteWant, better func(a, b siteWant) bool) int {
+	best := 0
+	for i := 1; i < len(sites); i++ {
+		if better(sites[i], sites[best]) || !better(sites[best], sites[i]) && sites[i].site < sites[best].site {
+			best = i
+		}
+	}
+	return best
+}
+
+// scaleIn picks the idle connectors to drain at a site with more live connectors than
+// it wants, and says what held others back.
+func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
+	cool := in.Policy.ScaleInCooldown
+	for _, r := range in.Waiting {
+		if r.Site == w.site {
+			return nil, "migrations are queued there"
+		}
+	}
+	var newest time.Time
+	for _, c := range w.live {
+		if c.CreatedAt.After(newest) {
+			newest = c.CreatedAt
+		}
+	}
+	if cool > 0 && in.Now.Sub(newest) < cool {
+		return nil, fmt.Sprintf("it grew %s ago, within the %s scale-in cooldown", in.Now.Sub(newest).Round(time.Second), cool)
+	}
+	var idle []Connector
+	for _, c := range w.live {
+		if c.Manual || len(c.Migrations) > 0 {
+			continue
+		}
+		since := c.IdleSince
+		if since.IsZero() {
+			since = c.CreatedAt // never busy: idle since it was made
+		}
+		if cool > 0 && in.Now.Sub(since) < cool {
+			held = fmt.Sprintf("idle connectors have not been idle for the %s cooldown", cool)
+			continue
+		}
+		idle = append(idle, c)
+	}
+	// Newest first: the oldest connectors have proven themselves.
+	slices.SortFunc(idle, func(a, b Connector) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return compareStrings(b.ID, a.ID)
+	})
+	for i := 0; i < len(w.live)-w.want && i < len(idle); i++ {
+		drain = append(drain, idle[i].ID)
+	}
+	if len(drain) == len(w.live)-w.want {
+		held = ""
+	}
+	return drain, held
 }
 
 func compareStrings(a, b string) int {

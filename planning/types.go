@@ -73,6 +73,8 @@ type Connector struct {
 	Usage      Usage          `json:"usage"`
 	// Manual connectors were asked for by an operator; autoscaling never drains them.
 	Manual bool `json:"manual"`
+	// IdleSince is when the connector last had no migration; zero while it has some.
+	IdleSince time.Time `json:"idle_since,omitzero"`
 }
 
 // Live reports whether the connector counts towards its site's capacity.

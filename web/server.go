@@ -49,6 +49,8 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/connectors", s.connectors)
 	e.GET("/plan", s.plan)
 	e.POST("/scale", s.scale)
+	e.GET("/policy", s.policy)
+	e.POST("/policy", s.setPolicy)
 	e.POST("/overrides", s.override)
 	e.GET("/overrides", s.overrides)
 	e.POST("/migrations", s.submitMigration)
@@ -226,6 +228,42 @@ func (s *Server) plan(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, p)
+}
+
+// PolicyView is the pool's scaling policy with the cooldown as a duration string.
+type PolicyView struct {
+	planning.Policy
+	ScaleInCooldown string `json:"scale_in_cooldown"`
+}
+
+func policyView(p planning.Policy) PolicyView {
+	return PolicyView{Policy: p, ScaleInCooldown: p.ScaleInCooldown.String()}
+}
+
+func (s *Server) policy(c echo.Context) error {
+	var p planning.Policy
+	if err := s.query(c.Request().Context(), workflows.QueryPolicy, &p); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, policyView(p))
+}
+
+// setPolicy changes the fields of the pool's scaling policy that the body gives.
+func (s *Server) setPolicy(c echo.Context) error {
+	var req workflows.PolicyRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	// The fleet checks the values against the policy in force; who and why are
+	// checked here, so that they are asked for first.
+	if err := (workflows.Control{Who: req.Who, Why: req.Why}).Validate(); err != nil {
+		return err
+	}
+	var p planning.Policy
+	if err := s.update(c.Request().Context(), workflows.UpdatePolicy, "", req, &p); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, policyView(p))
 }
 
 func (s *Server) scale(c echo.Context) error {

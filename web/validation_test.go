@@ -51,6 +51,8 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"list site", "GET", "/migrations?site=ams1'%20OR%20'1", ``, 422, "site"},
 		{"list limit", "GET", "/migrations?limit=0", ``, 422, "limit"},
 		{"list page", "GET", "/migrations?page=***", ``, 422, "page"},
+		{"policy who", "POST", "/policy", `{"mode":"active","why":"x"}`, 422, "who"},
+		{"policy type", "POST", "/policy", `{"min_connectors":"two","who":"ann","why":"x"}`, 400, "min_connectors"},
 		{"no route", "GET", "/nowhere", ``, 404, ""},
 	}
 	for _, c := range cases {

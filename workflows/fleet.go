@@ -51,6 +51,13 @@ func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
 	if in.State != nil {
 		f.st = *in.State
 	}
+	if f.st.Policy.Mode == "" {
+		f.st.Policy = planning.DefaultPolicy()
+		if in.Policy != nil {
+			f.st.Policy = *in.Policy
+		}
+	}
+	f.in.Policy = nil
 	f.in.State = nil
 	if err := f.setup(ctx); err != nil {
 		return nil, err
@@ -84,8 +91,30 @@ func (f *fleet) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r MigrationRequest) error { return invalid(r.Validate()) }}); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateForecast, f.forecastUpdate,
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r ForecastRequest) error { return invalid(r.Validate()) }})
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateForecast, f.forecastUpdate,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r ForecastRequest) error { return invalid(r.Validate()) }}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryPolicy, func() (planning.Policy, error) { return f.st.Policy, nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePolicy, f.policyUpdate,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r PolicyRequest) error {
+			_, err := r.Apply(f.st.Policy)
+			return invalid(err)
+		}})
+}
+
+// policyUpdate puts a new scaling policy in force from the next tick, and audits it.
+func (f *fleet) policyUpdate(ctx workflow.Context, r PolicyRequest) (planning.Policy, error) {
+	p, err := r.Apply(f.st.Policy)
+	if err != nil {
+		return f.st.Policy, invalid(err)
+	}
+	f.st.Policy = p
+	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: fmt.Sprintf("mode %s, connectors %d..%d, scale-in cooldown %s, gate %.0f%% over %d h",
+		p.Mode, p.MinConnectors, p.MaxConnectors, p.ScaleInCooldown, 100*p.GateMinCoverage, p.GateMinScored)})
+	return p, nil
 }
 
 // invalid wraps a validation error as a non-retryable application error whose details
@@ -118,7 +147,7 @@ func (f *fleet) run(ctx workflow.Context) error {
 		sel.AddReceive(releaseCh, func(c workflow.ReceiveChannel, _ bool) {
 			var r Release
 			c.Receive(ctx, &r)
-			f.onRelease(r)
+			f.onRelease(ctx, r)
 		})
 		sel.AddReceive(overrideCh, func(c workflow.ReceiveChannel, _ bool) {
 			var o planning.Override
@@ -344,7 +373,11 @@ func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Si
 // scale applies the scaling policy to the plan.
 func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 	size, _ := planning.SizeNamed(f.in.Size)
-	d := planning.Scale(planning.ScaleInput{Targets: plan.Targets, Connectors: f.st.Connectors, Paused: f.paused(), Pins: f.pins()})
+	d := planning.Scale(planning.ScaleInput{
+		Now: workflow.Now(ctx), Targets: plan.Targets, Connectors: f.st.Connectors, Waiting: f.st.Waiting,
+		Policy: f.st.Policy, Accuracy: plan.ForecastAccuracy, Paused: f.paused(), Pins: f.pins(),
+	})
+	f.st.Plan.Reasons = append(f.st.Plan.Reasons, d.Reasons...)
 	var start []planning.Connector
 	for _, s := range d.Start {
 		c := f.newConnector(ctx, s.Site, size, false)
@@ -411,7 +444,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 		if err != nil {
 			// The migration is gone (cancelled or terminated): free its slot.
 			f.logger.Warn("could not tell migration its connector; freeing the slot", "migration", a.MigrationID, "error", err)
-			f.onRelease(Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
+			f.onRelease(ctx, Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
 			continue
 		}
 		f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID)
@@ -472,14 +505,18 @@ func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 // onRelease frees what a migration held: its place in the queue and its connector
 // slot. A release without a connector (a migration cancelled while it waited) frees a
 // slot it may have been given meanwhile, wherever it is.
-func (f *fleet) onRelease(r Release) {
+func (f *fleet) onRelease(ctx workflow.Context, r Release) {
 	f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID })
 	for i := range f.st.Connectors {
 		c := &f.st.Connectors[i]
 		if r.ConnectorID != "" && c.ID != r.ConnectorID {
 			continue
 		}
+		before := len(c.Migrations)
 		c.Migrations = slices.DeleteFunc(slices.Clone(c.Migrations), func(t planning.Task) bool { return t.MigrationID == r.MigrationID })
+		if len(c.Migrations) == 0 && before > 0 {
+			c.IdleSince = workflow.Now(ctx)
+		}
 		if len(c.Migrations) == 0 && c.State == planning.StateActive {
 			c.State = planning.StateWarm
 		}

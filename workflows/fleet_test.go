@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,11 +153,14 @@ func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
 		f.mu.Unlock()
 	}, 10*time.Second)
 
-	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3})
+	policy := planning.DefaultPolicy()
+	policy.ScaleInCooldown = 30 * time.Second
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3, Policy: &policy})
 	require.True(t, env.IsWorkflowCompleted())
 	st := continuedState(t, env.GetWorkflowError())
+	require.Equal(t, policy, st.Policy, "the policy carries over")
 	require.Len(t, f.provisioned, 2)
-	require.Len(t, f.stopped, 1, "one idle connector drained and stopped")
+	require.Len(t, f.stopped, 1, "one idle connector drained and stopped, idle past the cooldown")
 	require.Len(t, st.Connectors, 1)
 	require.Equal(t, []string{"ams1", "fra1"}, st.Sites)
 	require.Equal(t, 2, st.NextSeq, "connector IDs keep counting across runs")
@@ -329,4 +333,42 @@ func TestFleetTakesOutAFailedConnectorAndReplacesIt(t *testing.T) {
 	st := continuedState(t, env.GetWorkflowError())
 	require.Contains(t, f.stopped, failed, "the failed connector's process was stopped")
 	require.True(t, slices.ContainsFunc(st.Audit, func(e AuditEntry) bool { return e.Action == "connector failed" }))
+}
+
+func TestFleetPolicyUpdateIsValidatedAuditedAndFollowed(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 2, ready: true}
+	f.register(env)
+	forecastOnly, wrong := planning.ModeForecastOnly, "yolo"
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdatePolicy, "bad", &testsuite.TestUpdateCallback{
+			OnAccept:   func() { t.Error("a bad mode was accepted") },
+			OnReject:   func(err error) { require.ErrorContains(t, err, "mode") },
+			OnComplete: func(any, error) {},
+		}, PolicyRequest{Mode: &wrong, Who: "ann", Why: "test"})
+		env.UpdateWorkflow(UpdatePolicy, "good", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				require.Equal(t, planning.ModeForecastOnly, v.(planning.Policy).Mode)
+			},
+		}, PolicyRequest{Mode: &forecastOnly, Who: "ann", Why: "watch before trusting it"})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		f.mu.Lock()
+		f.target = 4 // the plan now wants more
+		f.mu.Unlock()
+	}, 30*time.Second)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryPlan)
+		require.NoError(t, err)
+		var plan planning.Plan
+		require.NoError(t, v.Get(&plan))
+		require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool { return strings.Contains(r, "forecast-only: the plan wants 4") }), "%v", plan.Reasons)
+	}, 90*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, f.provisioned, 2, "the first tick, before the change, started 2; forecast-only started nothing more")
+	require.Equal(t, planning.ModeForecastOnly, st.Policy.Mode)
+	require.Equal(t, "policy", st.Audit[len(st.Audit)-1].Action)
 }

@@ -26,6 +26,8 @@ const (
 	QueryOverrides = "overrides"
 	// QueryMigration returns a MigrationStatus.
 	QueryMigration = "status"
+	// QueryPolicy returns the pool's planning.Policy.
+	QueryPolicy = "policy"
 )
 
 // Update names.
@@ -37,6 +39,8 @@ const (
 	// UpdateForecast predicts what a batch of migrations needs and, when asked, plans
 	// it as known work: ForecastRequest -> ForecastAnswer.
 	UpdateForecast = "forecast"
+	// UpdatePolicy changes the pool's scaling policy: PolicyRequest -> planning.Policy.
+	UpdatePolicy = "policy"
 )
 
 // Signal names.

@@ -26,6 +26,9 @@ type FleetInput struct {
 	// MaxTicksPerRun bounds the history of one run: the workflow continues as new after
 	// this many ticks, or earlier when Temporal suggests it.
 	MaxTicksPerRun int `json:"max_ticks_per_run"`
+	// Policy is the pool's scaling policy at first start; nil means
+	// planning.DefaultPolicy. Later changes go through the policy update.
+	Policy *planning.Policy `json:"policy,omitempty"`
 	// State is carried across continue-as-new; nil on first start.
 	State *FleetState `json:"state,omitempty"`
 }
@@ -65,6 +68,55 @@ type FleetState struct {
 	Plan       planning.Plan               `json:"plan"`
 	NextSeq    int                         `json:"next_seq"`
 	LastTick   time.Time                   `json:"last_tick"`
+	// Policy is the scaling policy in force; zero until the first run sets it.
+	Policy planning.Policy `json:"policy"`
+}
+
+// PolicyRequest changes a pool's scaling policy: the fields given replace the current
+// ones, the others stay. Who and why go to the audit trail.
+type PolicyRequest struct {
+	Mode            *string  `json:"mode,omitempty"`
+	MinConnectors   *int     `json:"min_connectors,omitempty"`
+	MaxConnectors   *int     `json:"max_connectors,omitempty"`
+	ScaleInCooldown *string  `json:"scale_in_cooldown,omitempty"`
+	GateMinCoverage *float64 `json:"gate_min_coverage,omitempty"`
+	GateMinScored   *int     `json:"gate_min_scored,omitempty"`
+	Who             string   `json:"who"`
+	Why             string   `json:"why"`
+}
+
+// Apply returns p changed by the request, checked.
+func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
+	if err := (Control{Who: r.Who, Why: r.Why}).Validate(); err != nil {
+		return p, err
+	}
+	if r.Mode != nil {
+		p.Mode = *r.Mode
+	}
+	if r.MinConnectors != nil {
+		p.MinConnectors = *r.MinConnectors
+	}
+	if r.MaxConnectors != nil {
+		p.MaxConnectors = *r.MaxConnectors
+	}
+	if r.ScaleInCooldown != nil {
+		d, err := time.ParseDuration(*r.ScaleInCooldown)
+		if err != nil {
+			return p, validation.Field("scale_in_cooldown", "must be a duration such as 10m, got %q", *r.ScaleInCooldown)
+		}
+		p.ScaleInCooldown = d
+	}
+	if r.GateMinCoverage != nil {
+		p.GateMinCoverage = *r.GateMinCoverage
+	}
+	if r.GateMinScored != nil {
+		p.GateMinScored = *r.GateMinScored
+	}
+	if err := p.Validate(); err != nil {
+		field, reason, _ := strings.Cut(err.Error(), ": ")
+		return p, validation.Field(field, "%s", reason)
+	}
+	return p, nil
 }
 
 // AuditEntry is one thing an operator or the fleet did, kept for the overrides query.

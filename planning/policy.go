@@ -1,0 +1,70 @@
+package planning
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scaling modes.
+const (
+	// ModeActive lets the fleet start and drain connectors by its plan.
+	ModeActive = "active"
+	// ModeForecastOnly plans and explains but starts and drains nothing on its own.
+	ModeForecastOnly = "forecast-only"
+)
+
+// Policy is how an operator lets a pool scale. Overrides (pins, pause) still take
+// precedence while they last.
+type Policy struct {
+	// Mode is ModeActive or ModeForecastOnly.
+	Mode string `json:"mode"`
+	// MinConnectors and MaxConnectors bound the pool's live connectors, all sites
+	// together; MaxConnectors 0 means no bound.
+	MinConnectors int `json:"min_connectors"`
+	MaxConnectors int `json:"max_connectors"`
+	// ScaleInCooldown is how long a connector must have been idle, and how long since
+	// its site last grew, before it is drained: a forecast dip alone does not scale in.
+	ScaleInCooldown time.Duration `json:"scale_in_cooldown"`
+	// GateMinCoverage is the accuracy gate: when, over at least GateMinScored hours, a
+	// site's forecasts held fewer than this share of the actual arrivals in their band,
+	// the site is scaled reactively, on the work there is, until they recover.
+	GateMinCoverage float64 `json:"gate_min_coverage"`
+	GateMinScored   int     `json:"gate_min_scored"`
+}
+
+// DefaultPolicy is what a pool starts with.
+func DefaultPolicy() Policy {
+	return Policy{Mode: ModeActive, ScaleInCooldown: 10 * time.Minute, GateMinCoverage: 0.5, GateMinScored: 24}
+}
+
+// Validate names the first field that is wrong.
+func (p Policy) Validate() error {
+	switch {
+	case p.Mode != ModeActive && p.Mode != ModeForecastOnly:
+		return fmt.Errorf("mode: must be %q or %q, got %q", ModeActive, ModeForecastOnly, p.Mode)
+	case p.MinConnectors < 0 || p.MinConnectors > 1000:
+		return fmt.Errorf("min_connectors: must be between 0 and 1000, got %d", p.MinConnectors)
+	case p.MaxConnectors < 0 || p.MaxConnectors > 1000:
+		return fmt.Errorf("max_connectors: must be between 0 (no bound) and 1000, got %d", p.MaxConnectors)
+	case p.MaxConnectors > 0 && p.MaxConnectors < p.MinConnectors:
+		return fmt.Errorf("max_connectors: %d is below min_connectors %d", p.MaxConnectors, p.MinConnectors)
+	case p.ScaleInCooldown < 0 || p.ScaleInCooldown > 24*time.Hour:
+		return fmt.Errorf("scale_in_cooldown: must be between 0 and 24h, got %s", p.ScaleInCooldown)
+	case p.GateMinCoverage < 0 || p.GateMinCoverage > 1:
+		return fmt.Errorf("gate_min_coverage: must be between 0 and 1, got %v", p.GateMinCoverage)
+	case p.GateMinScored < 1:
+		return fmt.Errorf("gate_min_scored: must be at least 1, got %d", p.GateMinScored)
+	}
+	return nil
+}
+
+// gated reports whether a site's forecasts are too wrong to scale on, and why.
+func (p Policy) gated(site string, acc []ForecastAccuracy) (bool, string) {
+	for _, a := range acc {
+		if a.Site == site && a.Scored >= p.GateMinScored && a.Coverage < p.GateMinCoverage {
+			return true, fmt.Sprintf("forecasts held %.0f%% of %d hours in their band, under the gate's %.0f%%: scaling on the work there is",
+				100*a.Coverage, a.Scored, 100*p.GateMinCoverage)
+		}
+	}
+	return false, ""
+}
