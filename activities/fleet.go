@@ -238,12 +238,15 @@ func clipAtZero(v []float64) []float64 {
 
 // PredictInput asks for a plan from a demand curve.
 type PredictInput struct {
-	Pool     string
-	Now      time.Time
-	Demand   []planning.Demand
-	Planned  []planning.PlannedMigration
-	Size     string
+	Pool    string
+	Now     time.Time
+	Demand  []planning.Demand
+	Planned []planning.PlannedMigration
+	Size    string
+	// LeadTime is the operator's lead time, the floor of the learned one.
 	LeadTime time.Duration
+	// Tick is the fleet's planning interval, which the lead time allows for.
+	Tick time.Duration
 	// Record stores the plan; a what-if estimate leaves it out.
 	Record bool
 }
@@ -273,10 +276,17 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	if err != nil {
 		return planning.Plan{}, err
 	}
+	delays, err := a.Store.ReadyDelays(ctx, in.Pool, in.Now.Add(-AccuracyWindow), 100)
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	lead, why := planning.LeadTime(in.LeadTime, in.Tick, delays)
 	plan := planning.Predict(planning.PredictInput{
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
-		Tiers: tiers, Size: size, LeadTime: in.LeadTime,
+		Tiers: tiers, Size: size, LeadTime: lead,
 	})
+	plan.LeadTimeSeconds = lead.Seconds()
+	plan.Reasons = append(plan.Reasons, why)
 	if in.Record {
 		if err := a.Store.InsertPlan(ctx, in.Pool, plan); err != nil {
 			return planning.Plan{}, err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,4 +208,24 @@ func TestRecordingActivitiesAreIdempotent(t *testing.T) {
 	require.Equal(t, 1, count(`SELECT count(*) FROM overrides`))
 	require.Equal(t, 2, count(`SELECT count(*) FROM override_audit WHERE override_id = 'o1'`))
 	require.Equal(t, 1, count(`SELECT count(*) FROM system_events WHERE kind = 'anomaly'`))
+}
+
+func TestPredictLearnsTheLeadTimeFromConnectorStarts(t *testing.T) {
+	a, s := fleetFixture(t)
+	ctx := context.Background()
+	for i := range 4 {
+		started := now.Add(-time.Duration(i+1) * time.Hour)
+		_, err := s.Pool.Exec(ctx, `INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue, started_at, ready_at)
+			VALUES ($1, 'default', 'ams1', 'warm', 1000, 1, 1, 1, 'q', $2, $3)`, fmt.Sprint("slow", i), started, started.Add(20*time.Minute))
+		require.NoError(t, err)
+	}
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second})
+	require.NoError(t, err)
+	var plan planning.Plan
+	require.NoError(t, v.Get(&plan))
+	require.Equal(t, (20*time.Minute + 30*time.Second).Seconds(), plan.LeadTimeSeconds, "connectors took 20 minutes to be ready; a 15-minute lead would be late")
+	require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool { return strings.Contains(r, "p90 over 4 starts") }), "%v", plan.Reasons)
 }

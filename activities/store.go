@@ -35,6 +35,9 @@ type Store interface {
 	UpsertConnector(ctx context.Context, pool string, c planning.Connector) error
 	// ResetConnectorReady forgets a connector's readiness before it is started again.
 	ResetConnectorReady(ctx context.Context, id string) error
+	// ReadyDelays returns how long recent connector starts took to become ready, in
+	// seconds.
+	ReadyDelays(ctx context.Context, pool string, since time.Time, limit int) ([]float64, error)
 	// SetConnectorPID records the process that runs a connector.
 	SetConnectorPID(ctx context.Context, id string, pid int) error
 	// ConnectorHealth returns what the given connectors last reported, in order.

@@ -348,3 +348,24 @@ func TestPolicyValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLeadTimeIsLearnedFromReadiness(t *testing.T) {
+	cases := []struct {
+		name  string
+		floor time.Duration
+		ready []float64
+		want  time.Duration
+		why   string
+	}{
+		{"too few starts", 15 * time.Minute, []float64{600, 700}, 15 * time.Minute, "too few"},
+		{"fast connectors keep the floor", 15 * time.Minute, []float64{2, 3, 4, 5}, 15 * time.Minute, "the setting"},
+		// p90 (empirical) of 10 starts of 1..10 minutes is 9 minutes; plus a 30 s tick.
+		{"slow connectors push it out", 5 * time.Minute, []float64{60, 120, 180, 240, 300, 360, 420, 480, 540, 600}, 9*time.Minute + 30*time.Second, "p90 over 10 starts"},
+	}
+	for _, c := range cases {
+		got, why := LeadTime(c.floor, 30*time.Second, c.ready)
+		if got != c.want || !strings.Contains(why, c.why) {
+			t.Errorf("%s: %s (%s), want %s (%s)", c.name, got, why, c.want, c.why)
+		}
+	}
+}

@@ -73,6 +73,8 @@ type Plan struct {
 	Targets     []SiteTarget `json:"targets"`
 	Bottlenecks []Bottleneck `json:"bottlenecks"`
 	Reasons     []string     `json:"reasons"`
+	// LeadTimeSeconds is how long before demand connectors are started (see LeadTime).
+	LeadTimeSeconds float64 `json:"lead_time_seconds"`
 	// ForecastAccuracy is how the pool's forecasts did over the past week, per site.
 	ForecastAccuracy []ForecastAccuracy `json:"forecast_accuracy"`
 }

@@ -226,11 +226,26 @@ func (s *Store) UpsertConnector(ctx context.Context, pool string, c planning.Con
 // ResetConnectorReady clears a connector's readiness before its process is (re)started,
 // and records the new process ID once known.
 func (s *Store) ResetConnectorReady(ctx context.Context, id string) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE connectors SET ready_at = NULL, pid = NULL WHERE id = $1`, id)
+	// The process is about to start: readiness is measured from now.
+	_, err := s.Pool.Exec(ctx, `UPDATE connectors SET ready_at = NULL, pid = NULL, started_at = now() WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("store: reset connector %s: %w", id, err)
 	}
 	return nil
+}
+
+// ReadyDelays returns how long the pool's connectors took to become ready after their
+// process started, in seconds, for starts since the given time, newest first, at most
+// limit of them.
+func (s *Store) ReadyDelays(ctx context.Context, pool string, since time.Time, limit int) ([]float64, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT extract(epoch FROM ready_at - started_at)::float8 FROM connectors
+		WHERE pool = $1 AND started_at >= $2 AND ready_at >= started_at
+		ORDER BY started_at DESC LIMIT $3`, pool, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: ready delays: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[float64])
 }
 
 // SetConnectorPID records the process ID of a connector's process.

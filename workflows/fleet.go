@@ -271,7 +271,8 @@ func (f *fleet) tick(ctx workflow.Context) {
 	}
 	var plan planning.Plan
 	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Predict, activities.PredictInput{
-		Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size, LeadTime: f.in.LeadTime, Record: true,
+		Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size, LeadTime: f.in.LeadTime,
+		Tick: f.in.Tick, Record: true,
 	}).Get(ctx, &plan)
 	if err != nil {
 		f.logger.Error("predict failed", "error", err)
