@@ -118,6 +118,9 @@ type ForecastResult struct {
 // between them for each SLA tier.
 var forecastQuantiles = []float64{0.1, 0.9}
 
+// AnomalyWindow is how far back "recent" reaches when the fleet looks for anomalies.
+const AnomalyWindow = 2 * time.Hour
+
 // AccuracyWindow is how far back the realised forecast error is summarised.
 const AccuracyWindow = 7 * 24 * time.Hour
 
@@ -281,9 +284,26 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		return planning.Plan{}, err
 	}
 	lead, why := planning.LeadTime(in.LeadTime, in.Tick, delays)
+	outcomes, err := a.Store.SiteOutcomes(ctx, in.Now.Add(-HistoryWindow), in.Now.Add(-AnomalyWindow))
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	anomalies := planning.Anomalies(outcomes)
+	if in.Record {
+		// One event per site and hour, however many ticks see the anomaly.
+		for _, an := range anomalies {
+			hour := in.Now.Truncate(time.Hour)
+			err := a.Store.InsertEvent(ctx, fmt.Sprintf("anomaly/%s/%s", an.Site, hour.Format(time.RFC3339)), planning.Event{
+				Site: an.Site, Kind: "anomaly", Severity: "warning", Starts: hour, Ends: hour.Add(time.Hour), Detail: an.Detail,
+			})
+			if err != nil {
+				return planning.Plan{}, err
+			}
+		}
+	}
 	plan := planning.Predict(planning.PredictInput{
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
-		Tiers: tiers, Size: size, LeadTime: lead,
+		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies,
 	})
 	plan.LeadTimeSeconds = lead.Seconds()
 	plan.Reasons = append(plan.Reasons, why)

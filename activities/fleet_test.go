@@ -229,3 +229,30 @@ func TestPredictLearnsTheLeadTimeFromConnectorStarts(t *testing.T) {
 	require.Equal(t, (20*time.Minute + 30*time.Second).Seconds(), plan.LeadTimeSeconds, "connectors took 20 minutes to be ready; a 15-minute lead would be late")
 	require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool { return strings.Contains(r, "p90 over 4 starts") }), "%v", plan.Reasons)
 }
+
+// A burst of failures at a site is an anomaly: recorded as an event once, and the plan
+// widens that site's margin and says so.
+func TestPredictWidensTheMarginOnAnAnomaly(t *testing.T) {
+	a, s := fleetFixture(t)
+	ctx := context.Background()
+	for i := range 6 {
+		at := now.Add(-time.Duration(i+1) * 10 * time.Minute)
+		_, err := s.Pool.Exec(ctx, `INSERT INTO migrations VALUES ($1, 'vm-1', 'ams1', 'c1', 'gold', 0, $2, $2, 0, 'failed', 0, 'disk unreadable')`, fmt.Sprint("fail", i), at)
+		require.NoError(t, err)
+	}
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	in := PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Record: true}
+	for range 2 { // a second tick records no second event
+		v, err := aenv.ExecuteActivity(a.Predict, in)
+		require.NoError(t, err)
+		var plan planning.Plan
+		require.NoError(t, v.Get(&plan))
+		require.True(t, slices.ContainsFunc(plan.Bottlenecks, func(b planning.Bottleneck) bool { return b.Site == "ams1" && b.Kind == "anomaly" }), "%+v", plan.Bottlenecks)
+		require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool { return strings.Contains(r, "ams1: anomaly") }))
+	}
+	var events int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM system_events WHERE kind = 'anomaly' AND site_id = 'ams1'`).Scan(&events))
+	require.Equal(t, 1, events)
+}

@@ -35,6 +35,8 @@ type Store interface {
 	UpsertConnector(ctx context.Context, pool string, c planning.Connector) error
 	// ResetConnectorReady forgets a connector's readiness before it is started again.
 	ResetConnectorReady(ctx context.Context, id string) error
+	// SiteOutcomes sums each site's recent migrations beside its history.
+	SiteOutcomes(ctx context.Context, base, recent time.Time) ([]planning.SiteOutcomes, error)
 	// ReadyDelays returns how long recent connector starts took to become ready, in
 	// seconds.
 	ReadyDelays(ctx context.Context, pool string, since time.Time, limit int) ([]float64, error)

@@ -369,3 +369,38 @@ func TestLeadTimeIsLearnedFromReadiness(t *testing.T) {
 		}
 	}
 }
+
+func TestAnomaliesAndTheirMargin(t *testing.T) {
+	outcomes := []SiteOutcomes{
+		{Site: "ams1", RecentN: 10, RecentFailed: 4, RecentRate: 1e6, BaseN: 1000, BaseFailed: 20, BaseRate: 1e6}, // 40% vs 2%
+		{Site: "fra1", RecentN: 10, RecentFailed: 0, RecentRate: 3e5, BaseN: 1000, BaseFailed: 20, BaseRate: 1e6}, // rate fell to 30%
+		{Site: "lon1", RecentN: 3, RecentFailed: 3, BaseN: 1000},                                                  // too few to say
+		{Site: "par1", RecentN: 10, RecentFailed: 1, RecentRate: 9e5, BaseN: 1000, BaseFailed: 50, BaseRate: 1e6}, // normal
+	}
+	got := Anomalies(outcomes)
+	if len(got) != 2 || got[0].Site != "ams1" || got[1].Site != "fra1" {
+		t.Fatalf("anomalies %+v, want ams1 (failures) and fra1 (rate)", got)
+	}
+	if !strings.Contains(got[0].Detail, "40% of the last 10") || !strings.Contains(got[1].Detail, "under half") {
+		t.Fatalf("details %+v", got)
+	}
+	// 36000 arrivals/h of 1 MiB need 10 MiB/s, 3 medium (4 MiB/s) connectors; the
+	// anomaly's × 1.5 makes it 15 MiB/s: 4.
+	size := medium(t)
+	mb := float64(mib)
+	for _, c := range []struct {
+		adhoc float64
+		want  int
+	}{{36000, 4}} {
+		plan := Predict(PredictInput{Now: t0, Size: size, LeadTime: 30 * time.Minute,
+			Demand:    []Demand{{Site: "ams1", Hour: t0, AdhocLo: c.adhoc, AdhocMean: c.adhoc, AdhocHi: c.adhoc}},
+			Sites:     []Site{{ID: "ams1", MeanBytes: mb, StrictestQuantile: 0.5}},
+			Anomalies: got[:1]})
+		if plan.Targets[0].Connectors != c.want {
+			t.Fatalf("with the anomaly margin, %d connectors, want %d", plan.Targets[0].Connectors, c.want)
+		}
+		if len(plan.Bottlenecks) != 1 || plan.Bottlenecks[0].Kind != "anomaly" {
+			t.Fatalf("bottlenecks %+v", plan.Bottlenecks)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type PredictInput struct {
 	Tiers    []SLATier
 	Size     Size
 	LeadTime time.Duration
+	// Anomalies widen their sites' ad-hoc demand by AnomalyMargin until they clear.
+	Anomalies []Anomaly
 }
 
 // SiteTarget is the capacity a site needs now so that demand arriving within the
@@ -104,12 +106,24 @@ func Predict(in PredictInput) Plan {
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
 	for _, site := range in.Sites {
+		margin := 1.0
+		for _, a := range in.Anomalies {
+			if a.Site == site.ID {
+				margin = AnomalyMargin
+				plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{Site: site.ID, Kind: "anomaly", From: in.Now, To: in.Now.Add(time.Hour),
+					Detail: a.Detail + fmt.Sprintf("; ad-hoc demand × %.1f until it clears", AnomalyMargin)})
+				plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s: anomaly (%s): ad-hoc demand × %.1f", site.ID, a.Detail, AnomalyMargin))
+			}
+		}
 		var needs []hourNeed
 		for _, d := range in.Demand {
 			if d.Site != site.ID {
 				continue
 			}
 			adhoc, adhocBytes := d.adhocAt(site.StrictestQuantile, site.MeanBytes)
+			if margin > 1 {
+				adhoc, adhocBytes = adhoc*margin, adhocBytes*margin
+			}
 			arrivals := d.Planned + adhoc
 			bytes := d.PlannedBytes + adhocBytes
 			n := hourNeed{hour: d.Hour, arrivals: arrivals, throughput: bytes / 3600}

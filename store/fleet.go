@@ -234,6 +234,28 @@ func (s *Store) ResetConnectorReady(ctx context.Context, id string) error {
 	return nil
 }
 
+// SiteOutcomes sums, per site, the migrations that started since recent beside all
+// those since base: how many, how many failed, and the mean rate of the others.
+func (s *Store) SiteOutcomes(ctx context.Context, base, recent time.Time) ([]planning.SiteOutcomes, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT site_id,
+			count(*) FILTER (WHERE started_at >= $2)::int,
+			count(*) FILTER (WHERE started_at >= $2 AND outcome = 'failed')::int,
+			coalesce(avg(avg_bytes_per_sec) FILTER (WHERE started_at >= $2 AND outcome <> 'failed' AND outcome <> 'cancelled'), 0)::float8,
+			count(*)::int,
+			count(*) FILTER (WHERE outcome = 'failed')::int,
+			coalesce(avg(avg_bytes_per_sec) FILTER (WHERE outcome <> 'failed' AND outcome <> 'cancelled'), 0)::float8
+		FROM migrations WHERE started_at >= $1 GROUP BY site_id ORDER BY site_id`, base, recent)
+	if err != nil {
+		return nil, fmt.Errorf("store: site outcomes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.SiteOutcomes, error) {
+		var o planning.SiteOutcomes
+		err := r.Scan(&o.Site, &o.RecentN, &o.RecentFailed, &o.RecentRate, &o.BaseN, &o.BaseFailed, &o.BaseRate)
+		return o, err
+	})
+}
+
 // ReadyDelays returns how long the pool's connectors took to become ready after their
 // process started, in seconds, for starts since the given time, newest first, at most
 // limit of them.
