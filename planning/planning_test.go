@@ -404,3 +404,43 @@ func TestAnomaliesAndTheirMargin(t *testing.T) {
 		}
 	}
 }
+
+func TestMaintenanceMovesPlannedWorkAndBlocksPlacement(t *testing.T) {
+	window := Event{Site: "fra1", Kind: "maintenance", Starts: t0.Add(time.Hour), Ends: t0.Add(3*time.Hour + 30*time.Minute)}
+	demand := []Demand{
+		{Site: "fra1", Hour: t0, Planned: 1, PlannedBytes: 10},
+		{Site: "fra1", Hour: t0.Add(time.Hour), Planned: 2, PlannedBytes: 20},
+		{Site: "fra1", Hour: t0.Add(2 * time.Hour), Planned: 3, PlannedBytes: 30},
+		{Site: "fra1", Hour: t0.Add(3 * time.Hour), Planned: 4, PlannedBytes: 40},
+		{Site: "fra1", Hour: t0.Add(4 * time.Hour), Planned: 1, PlannedBytes: 5},
+		{Site: "ams1", Hour: t0.Add(2 * time.Hour), Planned: 7, PlannedBytes: 70},
+	}
+	got, why := shiftPlanned(demand, []Event{window})
+	want := []float64{1, 0, 0, 0, 10, 7} // hours 1..3 overlap the window; 4 is the first hour after it
+	for i, d := range got {
+		if d.Planned != want[i] {
+			t.Fatalf("hour %d at %s: %v planned, want %v", i, d.Site, d.Planned, want[i])
+		}
+	}
+	if got[4].PlannedBytes != 95 || len(why) != 1 || !strings.Contains(why[0], "9 planned migration(s) moved") {
+		t.Fatalf("bytes %v, reasons %v", got[4].PlannedBytes, why)
+	}
+	if demand[1].Planned != 2 {
+		t.Fatal("shiftPlanned changed its input")
+	}
+
+	b := []Bottleneck{{Site: "fra1", Kind: "maintenance", From: window.Starts, To: window.Ends}}
+	for _, c := range []struct {
+		at   time.Time
+		site string
+		in   bool
+	}{{t0.Add(30 * time.Minute), "fra1", false}, {t0.Add(time.Hour), "fra1", true}, {t0.Add(2 * time.Hour), "ams1", false}, {window.Ends, "fra1", false}} {
+		if _, in := UnderMaintenance(b, c.site, c.at); in != c.in {
+			t.Errorf("%s at %s: in maintenance %v, want %v", c.site, c.at, in, c.in)
+		}
+	}
+	d := Scale(ScaleInput{Now: t0.Add(2 * time.Hour), Targets: []SiteTarget{{Site: "fra1", Connectors: 2}}, Bottlenecks: b, Policy: DefaultPolicy()})
+	if len(d.Start) != 0 || !strings.Contains(strings.Join(d.Reasons, " "), "in maintenance until") {
+		t.Fatalf("started %v during maintenance; reasons %v", d.Start, d.Reasons)
+	}
+}

@@ -105,6 +105,8 @@ func Predict(in PredictInput) Plan {
 	size := in.Size
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
+	demand, moved := shiftPlanned(in.Demand, in.Events)
+	plan.Reasons = append(plan.Reasons, moved...)
 	for _, site := range in.Sites {
 		margin := 1.0
 		for _, a := range in.Anomalies {
@@ -116,7 +118,7 @@ func Predict(in PredictInput) Plan {
 			}
 		}
 		var needs []hourNeed
-		for _, d := range in.Demand {
+		for _, d := range demand {
 			if d.Site != site.ID {
 				continue
 			}

@@ -27,6 +27,8 @@ type ScaleInput struct {
 	// Paused stops autoscaling: only pins are enforced.
 	Paused bool
 	Pins   []Pin
+	// Bottlenecks are the plan's; a site in a maintenance window starts no connector.
+	Bottlenecks []Bottleneck
 }
 
 // StartDecision asks for one new connector.
@@ -100,6 +102,10 @@ func Scale(in ScaleInput) ScaleDecision {
 			}
 		}
 		d.Reasons = append(d.Reasons, fmt.Sprintf("%s: %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why))
+		if m, ok := UnderMaintenance(in.Bottlenecks, w.site, in.Now); ok && w.want > len(w.live) {
+			d.Reasons = append(d.Reasons, fmt.Sprintf("%s: in maintenance until %s, starts nothing (%s)", w.site, m.To.Format("Mon 15:04"), m.Detail))
+			w.want = len(w.live)
+		}
 		for j := len(w.live); j < w.want; j++ {
 			d.Start = append(d.Start, StartDecision{Site: w.site,
 				Reason: fmt.Sprintf("%s has %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why)})

@@ -376,7 +376,7 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 	size, _ := planning.SizeNamed(f.in.Size)
 	d := planning.Scale(planning.ScaleInput{
 		Now: workflow.Now(ctx), Targets: plan.Targets, Connectors: f.st.Connectors, Waiting: f.st.Waiting,
-		Policy: f.st.Policy, Accuracy: plan.ForecastAccuracy, Paused: f.paused(), Pins: f.pins(),
+		Policy: f.st.Policy, Accuracy: plan.ForecastAccuracy, Paused: f.paused(), Pins: f.pins(), Bottlenecks: plan.Bottlenecks,
 	})
 	f.st.Plan.Reasons = append(f.st.Plan.Reasons, d.Reasons...)
 	var start []planning.Connector
@@ -437,7 +437,13 @@ func (f *fleet) assign(ctx workflow.Context) {
 	if len(f.st.Waiting) == 0 {
 		return
 	}
-	assigned, conns := planning.Assign(f.st.Connectors, f.st.Waiting)
+	// A site in maintenance takes no placements: its migrations wait for the window's end.
+	now := workflow.Now(ctx)
+	open := slices.DeleteFunc(slices.Clone(f.st.Waiting), func(r planning.Reservation) bool {
+		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, r.Site, now)
+		return closed
+	})
+	assigned, conns := planning.Assign(f.st.Connectors, open)
 	f.st.Connectors = conns
 	for _, a := range assigned {
 		f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(r planning.Reservation) bool { return r.MigrationID == a.MigrationID })
@@ -458,7 +464,8 @@ func (f *fleet) assign(ctx workflow.Context) {
 	for _, r := range f.st.Waiting {
 		hasLive := slices.ContainsFunc(f.st.Connectors, func(c planning.Connector) bool { return c.Site == r.Site && c.Live() }) ||
 			slices.ContainsFunc(start, func(c planning.Connector) bool { return c.Site == r.Site })
-		if !hasLive && slices.Contains(f.st.Sites, r.Site) && !f.pinnedToZero(r.Site) {
+		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, r.Site, now)
+		if !hasLive && !closed && slices.Contains(f.st.Sites, r.Site) && !f.pinnedToZero(r.Site) {
 			c := f.newConnector(ctx, r.Site, size, false)
 			f.logger.Info("reactive scale-up: migration waits at a site with no connector", "migration", r.MigrationID, "connector", c.ID)
 			start = append(start, c)

@@ -33,6 +33,7 @@ type fakeFleet struct {
 	target      int
 	ready       bool
 	collectErrs int // Collect fails this many times before it answers
+	bottlenecks []planning.Bottleneck
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -64,7 +65,8 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return planning.Plan{GeneratedAt: in.Now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}}}, nil
+			return planning.Plan{GeneratedAt: in.Now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}},
+				Bottlenecks: f.bottlenecks}, nil
 		})
 	env.OnActivity(fa.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
@@ -371,4 +373,25 @@ func TestFleetPolicyUpdateIsValidatedAuditedAndFollowed(t *testing.T) {
 	require.Len(t, f.provisioned, 2, "the first tick, before the change, started 2; forecast-only started nothing more")
 	require.Equal(t, planning.ModeForecastOnly, st.Policy.Mode)
 	require.Equal(t, "policy", st.Audit[len(st.Audit)-1].Action)
+}
+
+func TestFleetHoldsPlacementsDuringMaintenance(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true, bottlenecks: []planning.Bottleneck{
+		{Site: "ams1", Kind: "maintenance", From: start, To: start.Add(5 * time.Minute), Detail: "switch upgrade"}}}
+	f.register(env)
+	var assignedAt time.Time
+	env.OnSignalExternalWorkflow(mock.Anything, "migration-m1", "", SignalAssigned, mock.Anything).Return(
+		func(_, _, _, _ string, _ any) error { assignedAt = env.Now(); return nil })
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m1", WorkflowID: "migration-m1", Site: "ams1", Deadline: start.Add(time.Hour)})
+	}, time.Minute)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 8})
+	continuedState(t, env.GetWorkflowError())
+	require.False(t, assignedAt.IsZero(), "assigned once the window ended")
+	require.False(t, assignedAt.Before(start.Add(5*time.Minute)), "not during the window: assigned at %s", assignedAt)
+	require.NotEmpty(t, f.provisioned)
+	for _, c := range f.provisioned {
+		require.False(t, c.CreatedAt.Before(start.Add(5*time.Minute)), "no connector started at a site in maintenance: %s at %s", c.ID, c.CreatedAt)
+	}
 }

@@ -1,0 +1,61 @@
+package planning
+
+import (
+	"fmt"
+	"time"
+)
+
+// UnderMaintenance returns the maintenance window at site that covers at, if any. A
+// site in maintenance takes no new placements: migrations wait, connectors are not
+// started there.
+func UnderMaintenance(b []Bottleneck, site string, at time.Time) (Bottleneck, bool) {
+	for _, w := range b {
+		if w.Kind == "maintenance" && w.Site == site && !at.Before(w.From) && at.Before(w.To) {
+			return w, true
+		}
+	}
+	return Bottleneck{}, false
+}
+
+// shiftPlanned moves the planned migrations of hours that fall in a maintenance window
+// at their site to the first hour after it, where they can run. It returns the new
+// demand and a reason for each move.
+func shiftPlanned(demand []Demand, events []Event) ([]Demand, []string) {
+	out := make([]Demand, len(demand))
+	copy(out, demand)
+	var reasons []string
+	for _, e := range events {
+		if e.Kind != "maintenance" {
+			continue
+		}
+		after := e.Ends.Truncate(time.Hour)
+		if after.Before(e.Ends) {
+			after = after.Add(time.Hour)
+		}
+		target := -1
+		for i, d := range out {
+			if d.Site == e.Site && d.Hour.Equal(after) {
+				target = i
+			}
+		}
+		var moved, bytes float64
+		for i := range out {
+			d := &out[i]
+			if d.Site != e.Site || d.Planned == 0 || !d.Hour.Add(time.Hour).After(e.Starts) || !d.Hour.Before(e.Ends) || i == target {
+				continue
+			}
+			moved, bytes = moved+d.Planned, bytes+d.PlannedBytes
+			d.Planned, d.PlannedBytes = 0, 0
+		}
+		if moved == 0 {
+			continue
+		}
+		if target >= 0 {
+			out[target].Planned += moved
+			out[target].PlannedBytes += bytes
+		}
+		reasons = append(reasons, fmt.Sprintf("%s: %.0f planned migration(s) moved out of maintenance %s–%s to %s",
+			e.Site, moved, e.Starts.Format("Mon 15:04"), e.Ends.Format("Mon 15:04"), after.Format("Mon 15:04")))
+	}
+	return out, reasons
+}
