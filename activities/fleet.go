@@ -250,6 +250,9 @@ type PredictInput struct {
 	LeadTime time.Duration
 	// Tick is the fleet's planning interval, which the lead time allows for.
 	Tick time.Duration
+	// WhatIf, if set, changes the world before planning (see planning.WhatIf); such a
+	// plan is never recorded.
+	WhatIf *planning.WhatIf
 	// Record stores the plan; a what-if estimate leaves it out.
 	Record bool
 }
@@ -301,10 +304,15 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 			}
 		}
 	}
-	plan := planning.Predict(planning.PredictInput{
+	pin := planning.PredictInput{
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
 		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies,
-	})
+	}
+	if in.WhatIf != nil {
+		pin = in.WhatIf.Apply(pin)
+		in.Record = false
+	}
+	plan := planning.Predict(pin)
 	plan.LeadTimeSeconds = lead.Seconds()
 	plan.Reasons = append(plan.Reasons, why)
 	if in.Record {

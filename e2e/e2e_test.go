@@ -345,6 +345,47 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	})
 	require.True(t, strings.HasPrefix(manual, s.pool+"-ams1-"))
 
+	// What if ams1 lost its link and fra1 were blacked out? The plan beside today's,
+	// and nothing changes.
+	var wi struct {
+		Planned bool `json:"planned"`
+		Today   *struct {
+			Targets []struct {
+				Site       string
+				Connectors int
+			} `json:"targets"`
+		} `json:"today"`
+		WhatIf *struct {
+			Targets []struct {
+				Site       string
+				Connectors int
+			} `json:"targets"`
+			Bottlenecks []struct{ Site, Kind string } `json:"bottlenecks"`
+		} `json:"what_if"`
+		Reasoning []string `json:"reasoning"`
+	}
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{
+		"id": "whatif", "vms": []map[string]any{{"site": "fra1", "disk_bytes": 64 << 20}},
+		"earliest_start": now.Add(30 * time.Minute).Format(time.RFC3339), "deadline": now.Add(3 * time.Hour).Format(time.RFC3339),
+		"what_if": map[string]any{"add_wave": true, "lose_link": []string{"ams1"},
+			"blackout": []map[string]any{{"site": "fra1", "from": now.Add(time.Hour).Format(time.RFC3339), "to": now.Add(2 * time.Hour).Format(time.RFC3339)}}},
+	}, &wi))
+	require.False(t, wi.Planned)
+	require.NotNil(t, wi.Today)
+	require.NotNil(t, wi.WhatIf)
+	for _, tg := range wi.WhatIf.Targets {
+		if tg.Site == "ams1" {
+			require.Zero(t, tg.Connectors, "no connectors where the link is down")
+		}
+	}
+	require.True(t, slices.ContainsFunc(wi.WhatIf.Bottlenecks, func(b struct{ Site, Kind string }) bool { return b.Site == "ams1" && b.Kind == "uplink" }))
+	require.True(t, slices.ContainsFunc(wi.Reasoning, func(r string) bool { return strings.Contains(r, "what if: ams1 loses its link") }))
+	var after struct {
+		Reasons []string `json:"reasons"`
+	}
+	require.Equal(t, 200, s.call("GET", "/plan", nil, &after))
+	require.False(t, slices.ContainsFunc(after.Reasons, func(r string) bool { return strings.Contains(r, "link down") }), "the what-if changed nothing")
+
 	// The pool's scaling policy: read it, refuse a bad one, change one field.
 	var pol struct {
 		Mode            string `json:"mode"`

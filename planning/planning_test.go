@@ -444,3 +444,40 @@ func TestMaintenanceMovesPlannedWorkAndBlocksPlacement(t *testing.T) {
 		t.Fatalf("started %v during maintenance; reasons %v", d.Start, d.Reasons)
 	}
 }
+
+// A what-if changes the plan's input, not the input it was given.
+func TestWhatIfChangesThePlanNotTheWorld(t *testing.T) {
+	size := medium(t)
+	mb := float64(mib)
+	base := PredictInput{Now: t0, Size: size, LeadTime: 30 * time.Minute,
+		Demand: []Demand{{Site: "ams1", Hour: t0, AdhocMean: 3600, AdhocLo: 3600, AdhocHi: 3600}, {Site: "fra1", Hour: t0}},
+		Sites:  []Site{{ID: "ams1", MeanBytes: mb, StrictestQuantile: 0.5, MaxTransfer: time.Hour}, {ID: "fra1", MeanBytes: mb, StrictestQuantile: 0.5}},
+	}
+	today := Predict(base)
+	wave := make([]PlannedMigration, 0, 36000)
+	for i := range 36000 {
+		wave = append(wave, PlannedMigration{ID: fmt.Sprint(i), Site: "fra1", Bytes: mib, EarliestStart: t0.Add(10 * time.Minute)})
+	}
+	w := WhatIf{AddWave: wave, LoseLink: []string{"ams1"},
+		Blackout: []Event{{Site: "fra1", Kind: "maintenance", Starts: t0.Add(5 * time.Hour), Ends: t0.Add(6 * time.Hour)}}}
+	then := Predict(w.Apply(base))
+	if today.Targets[0].Connectors != 1 || today.Targets[1].Connectors != 0 {
+		t.Fatalf("today %+v", today.Targets)
+	}
+	if then.Targets[0].Connectors != 0 || then.Targets[1].Connectors != 3 {
+		t.Fatalf("what-if targets %+v: ams1 lost its link, fra1 has a 10 MiB/s wave", then.Targets)
+	}
+	kinds := map[string]bool{}
+	for _, b := range then.Bottlenecks {
+		kinds[b.Site+"/"+b.Kind] = true
+	}
+	if !kinds["ams1/uplink"] || !kinds["fra1/maintenance"] {
+		t.Fatalf("what-if bottlenecks %+v", then.Bottlenecks)
+	}
+	if len(base.Demand) != 2 || base.Demand[1].Planned != 0 || len(base.Events) != 0 {
+		t.Fatal("the what-if changed its input")
+	}
+	if len(w.Describe()) != 3 {
+		t.Fatalf("describe %v", w.Describe())
+	}
+}

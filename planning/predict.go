@@ -39,6 +39,9 @@ type PredictInput struct {
 	LeadTime time.Duration
 	// Anomalies widen their sites' ad-hoc demand by AnomalyMargin until they clear.
 	Anomalies []Anomaly
+	// LinkDown are sites whose uplink is gone (a what-if): nothing moves there, so
+	// they get no connectors and a bottleneck says why.
+	LinkDown []string
 }
 
 // SiteTarget is the capacity a site needs now so that demand arriving within the
@@ -108,6 +111,13 @@ func Predict(in PredictInput) Plan {
 	demand, moved := shiftPlanned(in.Demand, in.Events)
 	plan.Reasons = append(plan.Reasons, moved...)
 	for _, site := range in.Sites {
+		if slices.Contains(in.LinkDown, site.ID) {
+			plan.Targets = append(plan.Targets, SiteTarget{Site: site.ID, Size: size.Name, Reason: site.ID + ": link down, no connectors"})
+			plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{Site: site.ID, Kind: "uplink", From: in.Now, To: in.Now.Add(in.LeadTime),
+				Detail: "the site's uplink is down: no migration there can move"})
+			plan.Reasons = append(plan.Reasons, site.ID+": link down, no connectors")
+			continue
+		}
 		margin := 1.0
 		for _, a := range in.Anomalies {
 			if a.Site == site.ID {

@@ -124,6 +124,47 @@ type forecastBody struct {
 	Deadline      string             `json:"deadline"`
 	SLATier       string             `json:"sla_tier"`
 	Plan          bool               `json:"plan"`
+	WhatIf        *whatIfBody        `json:"what_if"`
+}
+
+// whatIfBody is POST /forecast's what_if section, with times and durations as strings.
+type whatIfBody struct {
+	AddWave    bool     `json:"add_wave"`
+	LoseLink   []string `json:"lose_link"`
+	TightenSLA []struct {
+		Tier        string `json:"tier"`
+		MaxTransfer string `json:"max_transfer"`
+	} `json:"tighten_sla"`
+	Blackout []struct {
+		Site   string `json:"site"`
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Detail string `json:"detail"`
+	} `json:"blackout"`
+}
+
+// request converts the section, naming any bad field.
+func (b whatIfBody) request() (*workflows.WhatIfRequest, error) {
+	w := &workflows.WhatIfRequest{AddWave: b.AddWave, LoseLink: b.LoseLink}
+	for i, t := range b.TightenSLA {
+		d, err := time.ParseDuration(t.MaxTransfer)
+		if err != nil || d <= 0 {
+			return nil, validation.Field(fmt.Sprintf("what_if.tighten_sla[%d].max_transfer", i), "must be a positive duration such as 1m, got %q", t.MaxTransfer)
+		}
+		w.TightenSLA = append(w.TightenSLA, planning.TierChange{Tier: t.Tier, MaxTransfer: d})
+	}
+	for i, bo := range b.Blackout {
+		from, err := parseTime(fmt.Sprintf("what_if.blackout[%d].from", i), bo.From)
+		if err != nil {
+			return nil, err
+		}
+		to, err := parseTime(fmt.Sprintf("what_if.blackout[%d].to", i), bo.To)
+		if err != nil {
+			return nil, err
+		}
+		w.Blackout = append(w.Blackout, planning.Event{Site: bo.Site, Starts: from, Ends: to, Detail: "what-if blackout " + bo.Detail})
+	}
+	return w, nil
 }
 
 func parseTime(field, v string) (time.Time, error) {
@@ -152,6 +193,11 @@ func (s *Server) forecast(c echo.Context) error {
 	}
 	if req.Deadline, err = parseTime("deadline", b.Deadline); err != nil {
 		return err
+	}
+	if b.WhatIf != nil {
+		if req.WhatIf, err = b.WhatIf.request(); err != nil {
+			return err
+		}
 	}
 	if err := req.Validate(); err != nil {
 		return err

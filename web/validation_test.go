@@ -53,6 +53,9 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"list page", "GET", "/migrations?page=***", ``, 422, "page"},
 		{"policy who", "POST", "/policy", `{"mode":"active","why":"x"}`, 422, "who"},
 		{"policy type", "POST", "/policy", `{"min_connectors":"two","who":"ann","why":"x"}`, 400, "min_connectors"},
+		{"what-if and plan", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","plan":true,"what_if":{"lose_link":["ams1"]}}`, 422, "plan"},
+		{"what-if sla", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"tighten_sla":[{"tier":"gold","max_transfer":"fast"}]}}`, 422, "what_if.tighten_sla[0].max_transfer"},
+		{"what-if blackout", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"blackout":[{"site":"fra1","from":"2026-11-25T02:00:00Z","to":"2026-11-25T01:00:00Z"}]}}`, 422, "what_if.blackout[0].to"},
 		{"no route", "GET", "/nowhere", ``, 404, ""},
 	}
 	for _, c := range cases {

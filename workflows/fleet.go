@@ -835,6 +835,11 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	answer := ForecastAnswer{ID: r.ID, ExpectedSeconds: est.ExpectedSeconds, Bottlenecks: est.Bottlenecks,
 		Reasoning: append(est.Reasons, "ad-hoc forecast model: "+fc.Model)}
 	answer.Sites = est.Sites
+	if r.WhatIf != nil {
+		if err := f.whatIf(ctx, r, planned, &answer); err != nil {
+			return ForecastAnswer{}, err
+		}
+	}
 	if r.Plan {
 		for _, p := range planned {
 			f.st.Planned = slices.DeleteFunc(f.st.Planned, func(x planning.PlannedMigration) bool { return x.ID == p.ID })
@@ -845,6 +850,47 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 			Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", len(planned), r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
 	}
 	return answer, nil
+}
+
+// whatIf plans the fleet as it is and as it would be after the request's change,
+// recording neither.
+func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning.PlannedMigration, answer *ForecastAnswer) error {
+	w := planning.WhatIf{LoseLink: r.WhatIf.LoseLink, TightenSLA: r.WhatIf.TightenSLA}
+	for i, site := range w.LoseLink {
+		if err := f.checkSite(fmt.Sprintf("what_if.lose_link[%d]", i), site); err != nil {
+			return err
+		}
+	}
+	for i, b := range r.WhatIf.Blackout {
+		if err := f.checkSite(fmt.Sprintf("what_if.blackout[%d].site", i), b.Site); err != nil {
+			return err
+		}
+		b.Kind, b.Severity = "maintenance", "warning"
+		w.Blackout = append(w.Blackout, b)
+	}
+	if r.WhatIf.AddWave {
+		w.AddWave = batch
+	}
+	now := workflow.Now(ctx)
+	var fc activities.ForecastResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned,
+	}).Get(ctx, &fc); err != nil {
+		return err
+	}
+	in := activities.PredictInput{Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size,
+		LeadTime: f.in.LeadTime, Tick: f.in.Tick}
+	var today, then planning.Plan
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Predict, in).Get(ctx, &today); err != nil {
+		return err
+	}
+	in.WhatIf = &w
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Predict, in).Get(ctx, &then); err != nil {
+		return err
+	}
+	answer.Today, answer.WhatIf = &today, &then
+	answer.Reasoning = append(answer.Reasoning, w.Describe()...)
+	return nil
 }
 
 // tightened is a request's SLA bound, or the tier's where the request sets none; a

@@ -513,6 +513,21 @@ type ForecastRequest struct {
 	Deadline      time.Time `json:"deadline"`
 	SLATier       string    `json:"sla_tier,omitempty"`
 	Plan          bool      `json:"plan"`
+	// WhatIf asks for the plan that would follow a change, beside today's; nothing
+	// changes, so it cannot be combined with Plan.
+	WhatIf *WhatIfRequest `json:"what_if,omitempty"`
+}
+
+// WhatIfRequest is the change a what-if forecast plans for.
+type WhatIfRequest struct {
+	// AddWave adds this request's migrations as a wave.
+	AddWave bool `json:"add_wave,omitempty"`
+	// LoseLink names sites whose uplink goes down.
+	LoseLink []string `json:"lose_link,omitempty"`
+	// TightenSLA sets tiers' maximum transfer times.
+	TightenSLA []planning.TierChange `json:"tighten_sla,omitempty"`
+	// Blackout adds maintenance windows.
+	Blackout []planning.Event `json:"blackout,omitempty"`
 }
 
 // MaxForecastVMs bounds one forecast request.
@@ -546,6 +561,24 @@ func (r ForecastRequest) Validate() error {
 	if r.EarliestStart.IsZero() {
 		return validation.Field("earliest_start", "is required (RFC 3339)")
 	}
+	if w := r.WhatIf; w != nil {
+		if r.Plan {
+			return validation.Field("plan", "a what-if changes nothing, so it cannot be planned; leave plan out")
+		}
+		for i, b := range w.Blackout {
+			if b.Site == "" {
+				return validation.Field(fmt.Sprintf("what_if.blackout[%d].site", i), "is required")
+			}
+			if !b.Ends.After(b.Starts) {
+				return validation.Field(fmt.Sprintf("what_if.blackout[%d].to", i), "must be after from")
+			}
+		}
+		for i, c := range w.TightenSLA {
+			if c.Tier == "" || c.MaxTransfer <= 0 {
+				return validation.Field(fmt.Sprintf("what_if.tighten_sla[%d]", i), "needs a tier and a positive max_transfer")
+			}
+		}
+	}
 	if !r.Deadline.After(r.EarliestStart) {
 		return validation.Field("deadline", "must be after earliest_start")
 	}
@@ -566,4 +599,8 @@ type ForecastAnswer struct {
 	Bottlenecks     []planning.Bottleneck `json:"bottlenecks"`
 	Reasoning       []string              `json:"reasoning"`
 	Planned         bool                  `json:"planned"`
+	// Today and WhatIf are the fleet's plan as it is and as it would be, for a
+	// what-if request.
+	Today  *planning.Plan `json:"today,omitempty"`
+	WhatIf *planning.Plan `json:"what_if,omitempty"`
 }
