@@ -839,3 +839,58 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 
 	replayHistories(t, map[string]string{"migration-cutover": "migration-" + id, "migration-rolled-back": "migration-" + tight})
 }
+
+// A wave planned through POST /forecast has warm connectors at its site before it
+// starts, and its migrations start without waiting for one.
+func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
+	s := startSystem(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var vms []string
+	rows, err := db.Query(ctx, `SELECT id FROM vms WHERE site_id = 'lon1' ORDER BY disk_bytes LIMIT 6`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		vms = append(vms, id)
+	}
+	require.NoError(t, rows.Err())
+	start := time.Now().Add(40 * time.Second).Truncate(time.Second)
+	var answer struct {
+		Planned bool `json:"planned"`
+	}
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": "wave", "vm_ids": vms,
+		"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, &answer))
+	require.True(t, answer.Planned)
+
+	// 6 migrations side by side, 4 per medium connector: 2 warm connectors before the start.
+	s.eventually(35*time.Second, "two warm connectors at lon1 before the wave", func() bool {
+		var conns []struct{ Site, State string }
+		s.call("GET", "/connectors", nil, &conns)
+		warm := 0
+		for _, c := range conns {
+			if c.Site == "lon1" && c.State == "warm" {
+				warm++
+			}
+		}
+		return warm >= 2
+	})
+	require.True(t, time.Now().Before(start), "warm before the wave starts")
+	time.Sleep(time.Until(start))
+	for _, vm := range vms {
+		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": "wave-" + vm, "vm_id": vm}, nil))
+	}
+	for _, vm := range vms {
+		var v struct {
+			migrationView
+			WaitedSeconds float64 `json:"waited_seconds"`
+		}
+		s.eventually(60*time.Second, vm+" is assigned", func() bool {
+			s.call("GET", "/migrations/wave-"+vm, nil, &v)
+			return v.ConnectorID != ""
+		})
+		require.Less(t, v.WaitedSeconds, 8.0, "%s waited %.1f s for a connector", vm, v.WaitedSeconds)
+	}
+}

@@ -454,8 +454,8 @@ func TestWhatIfChangesThePlanNotTheWorld(t *testing.T) {
 		Sites:  []Site{{ID: "ams1", MeanBytes: mb, StrictestQuantile: 0.5, MaxTransfer: time.Hour}, {ID: "fra1", MeanBytes: mb, StrictestQuantile: 0.5}},
 	}
 	today := Predict(base)
-	wave := make([]PlannedMigration, 0, 36000)
-	for i := range 36000 {
+	wave := make([]PlannedMigration, 0, 8)
+	for i := range 8 {
 		wave = append(wave, PlannedMigration{ID: fmt.Sprint(i), Site: "fra1", Bytes: mib, EarliestStart: t0.Add(10 * time.Minute)})
 	}
 	w := WhatIf{AddWave: wave, LoseLink: []string{"ams1"},
@@ -464,8 +464,8 @@ func TestWhatIfChangesThePlanNotTheWorld(t *testing.T) {
 	if today.Targets[0].Connectors != 1 || today.Targets[1].Connectors != 0 {
 		t.Fatalf("today %+v", today.Targets)
 	}
-	if then.Targets[0].Connectors != 0 || then.Targets[1].Connectors != 3 {
-		t.Fatalf("what-if targets %+v: ams1 lost its link, fra1 has a 10 MiB/s wave", then.Targets)
+	if then.Targets[0].Connectors != 0 || then.Targets[1].Connectors != 2 {
+		t.Fatalf("what-if targets %+v: ams1 lost its link, fra1 has a wave of 8 (2 connectors of 4)", then.Targets)
 	}
 	kinds := map[string]bool{}
 	for _, b := range then.Bottlenecks {
@@ -479,5 +479,28 @@ func TestWhatIfChangesThePlanNotTheWorld(t *testing.T) {
 	}
 	if len(w.Describe()) != 3 {
 		t.Fatalf("describe %v", w.Describe())
+	}
+}
+
+func TestPlannedWaveIsSizedForItsBurst(t *testing.T) {
+	size := medium(t) // 4 MiB/s, 4 tasks
+	var wave []PlannedMigration
+	for i := range 10 {
+		wave = append(wave, PlannedMigration{ID: fmt.Sprint(i), Site: "lon1", Bytes: mib, EarliestStart: t0.Add(10 * time.Minute)})
+	}
+	site := Site{ID: "lon1", MeanBytes: float64(mib), StrictestQuantile: 0.5, MaxTransfer: 2 * time.Minute}
+	demand := []Demand{{Site: "lon1", Hour: t0, Planned: 10, PlannedBytes: 10 * float64(mib)}}
+	plan := Predict(PredictInput{Now: t0, Size: size, LeadTime: 30 * time.Minute, Demand: demand, Sites: []Site{site}, Planned: wave})
+	// 10 migrations at once, 4 per connector: 3. The hour's average alone says 1.
+	if plan.Targets[0].Connectors != 3 {
+		t.Fatalf("%d connectors, want 3: %v", plan.Targets[0].Connectors, plan.Reasons)
+	}
+	if !strings.Contains(strings.Join(plan.Reasons, " "), "a planned wave of 10 migration(s)") {
+		t.Fatalf("reasons %v", plan.Reasons)
+	}
+	// A wave beyond the lead time is not provisioned for yet.
+	later := Predict(PredictInput{Now: t0.Add(-2 * time.Hour), Size: size, LeadTime: 30 * time.Minute, Sites: []Site{site}, Planned: wave})
+	if later.Targets[0].Connectors != 0 {
+		t.Fatalf("a wave 2 h away got %d connectors already", later.Targets[0].Connectors)
 	}
 }

@@ -166,7 +166,14 @@ func Predict(in PredictInput) Plan {
 				})
 			}
 		}
-		target.PeakHour, target.PeakConnectors = peak.hour, peak.connectors
+		// A planned wave starts at once: its migrations run side by side, so it needs
+		// their concurrency and the bandwidth to copy them all within the SLA, not the
+		// hour's average.
+		if wave, why := waveNeed(in.Planned, site, size, in.Now, windowEnd); wave > target.Connectors {
+			target.Connectors = wave
+			plan.Reasons = append(plan.Reasons, why)
+		}
+		target.PeakHour, target.PeakConnectors = peak.hour, max(peak.connectors, target.Connectors)
 		target.CPUMillis = target.Connectors * size.CPUMillis
 		target.RAMBytes = int64(target.Connectors) * size.RAMBytes
 		target.BandwidthBytesSec = float64(target.Connectors) * size.BandwidthBytesSec
@@ -282,3 +289,46 @@ func rate(bytesPerSec float64) string {
 
 // seconds prints a number of seconds as a duration, for reasons.
 func seconds(s float64) time.Duration { return time.Duration(s) * time.Second }
+
+// waveNeed is the connectors the planned migrations at a site that start before
+// windowEnd need at once: for each start minute, as many as run side by side (at the
+// size's concurrency) and as copy their bytes within the site's SLA (an hour if it has
+// none). Migrations whose start has passed are left to the running fleet.
+func waveNeed(planned []PlannedMigration, site Site, size Size, now, windowEnd time.Time) (int, string) {
+	type wave struct {
+		n     int
+		bytes float64
+	}
+	waves := map[time.Time]*wave{}
+	var starts []time.Time
+	for _, p := range planned {
+		if p.Site != site.ID || p.EarliestStart.Before(now) || !p.EarliestStart.Before(windowEnd) {
+			continue
+		}
+		at := p.EarliestStart.Truncate(time.Minute)
+		w := waves[at]
+		if w == nil {
+			w = &wave{}
+			waves[at] = w
+			starts = append(starts, at)
+		}
+		w.n++
+		w.bytes += float64(p.Bytes)
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	sla := site.MaxTransfer
+	if sla <= 0 {
+		sla = time.Hour
+	}
+	best, why := 0, ""
+	for _, at := range starts {
+		w := waves[at]
+		need := max(ceilPos(float64(w.n)/float64(size.MaxTasks)), ceilPos(w.bytes/sla.Seconds()/size.BandwidthBytesSec))
+		if need > best {
+			best = need
+			why = fmt.Sprintf("%s: a planned wave of %d migration(s) (%s) at %s needs %d %s connector(s): %d side by side at %d each, %s within the %s SLA",
+				site.ID, w.n, byteSize(int64(w.bytes)), at.Format("Mon 15:04"), need, size.Name, w.n, size.MaxTasks, rate(w.bytes/sla.Seconds()), sla)
+		}
+	}
+	return best, why
+}

@@ -91,6 +91,9 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 			return m.finish(ctx, OutcomeFailed, err)
 		}
 		m.status.ConnectorID = assignment.ConnectorID
+		if m.status.WaitedSeconds == 0 {
+			m.status.WaitedSeconds = workflow.Now(ctx).Sub(m.status.StartedAt).Seconds()
+		}
 		m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
 		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
 			m.logger.Warn("search attribute not updated", "connector", assignment.ConnectorID, "error", err)

@@ -459,6 +459,8 @@ type MigrationStatus struct {
 	// Attempts counts the transfer activities started; a resume after a pause starts
 	// one more (retries of one activity are not counted here).
 	Attempts int `json:"attempts"`
+	// WaitedSeconds is how long the migration waited for its first connector.
+	WaitedSeconds float64 `json:"waited_seconds"`
 	// DowntimeSeconds is how long the cutover took: the VM's downtime.
 	DowntimeSeconds float64 `json:"downtime_seconds"`
 	// ChangedBlocks is how many blocks the cutover's delta sync copied.
