@@ -321,6 +321,9 @@ func TestScalePolicy(t *testing.T) {
 			if all := strings.Join(d.Reasons, " | "); !strings.Contains(all, c.reason) {
 				t.Errorf("reasons %q lack %q", all, c.reason)
 			}
+			if c.policy != nil && p.MaxConnectors > 0 && len(c.pins) == 0 && len(d.Bottlenecks) == 0 {
+				t.Errorf("the pool's maximum cut a site short without a bottleneck")
+			}
 		})
 	}
 }

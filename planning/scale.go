@@ -47,6 +47,8 @@ type ScaleDecision struct {
 	// Reasons explain each site's decision: the want, the rule or bound that set it,
 	// and what holds back a scale-in.
 	Reasons []string `json:"reasons"`
+	// Bottlenecks are the sites the pool's maximum leaves short of what they need.
+	Bottlenecks []Bottleneck `json:"bottlenecks"`
 }
 
 // siteWant is one site's connector count as the rules shape it.
@@ -55,6 +57,7 @@ type siteWant struct {
 	live       []Connector
 	want, peak int
 	why        string
+	needed     int // the want before the pool's bounds
 }
 
 // Scale decides what to start and drain. Each site wants its plan's target, or, when
@@ -85,9 +88,17 @@ func Scale(in ScaleInput) ScaleDecision {
 			}
 			w.want = len(w.live)
 		}
+		w.needed = w.want
 		sites = append(sites, w)
 	}
 	boundPool(sites, in.Policy, in.Paused || in.Policy.Mode == ModeForecastOnly)
+	for _, w := range sites {
+		if w.want < w.needed {
+			d.Bottlenecks = append(d.Bottlenecks, Bottleneck{Site: w.site, Kind: "connectors", From: in.Now, To: in.Now.Add(time.Hour),
+				Detail: fmt.Sprintf("the pool's maximum of %d connectors leaves %s %d short of the %d it needs",
+					in.Policy.MaxConnectors, w.site, w.needed-w.want, w.needed)})
+		}
+	}
 	for i := range sites {
 		w := &sites[i]
 		for _, p := range in.Pins {

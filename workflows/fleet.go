@@ -379,6 +379,7 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 		Policy: f.st.Policy, Accuracy: plan.ForecastAccuracy, Paused: f.paused(), Pins: f.pins(), Bottlenecks: plan.Bottlenecks,
 	})
 	f.st.Plan.Reasons = append(f.st.Plan.Reasons, d.Reasons...)
+	f.st.Plan.Bottlenecks = append(f.st.Plan.Bottlenecks, d.Bottlenecks...)
 	var start []planning.Connector
 	for _, s := range d.Start {
 		c := f.newConnector(ctx, s.Site, size, false)
