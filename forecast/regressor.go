@@ -27,7 +27,7 @@ type QuantileRegressor struct {
 // settings that suit a few thousand rows.
 func DefaultRegressor() *QuantileRegressor {
 	return &QuantileRegressor{Quantiles: []float64{0.1, 0.5, 0.9},
-		Boosting: Boosting{Trees: 150, Depth: 4, LearningRate: 0.1, MinLeaf: 10, Subsample: 0.8}, Bins: 64, Seed: 1}
+		Boosting: Boosting{Trees: 100, Depth: 3, LearningRate: 0.1, MinLeaf: 30, Subsample: 0.8}, Bins: 64, Seed: 1}
 }
 
 // Fit learns each quantile from rows x (all the same width) and targets y. It returns

@@ -2,6 +2,8 @@ package planning
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -505,5 +507,43 @@ func TestPlannedWaveIsSizedForItsBurst(t *testing.T) {
 	later := Predict(PredictInput{Now: t0.Add(-2 * time.Hour), Size: size, LeadTime: 30 * time.Minute, Sites: []Site{site}, Planned: wave})
 	if later.Targets[0].Connectors != 0 {
 		t.Fatalf("a wave 2 h away got %d connectors already", later.Targets[0].Connectors)
+	}
+}
+
+// Rates depend on the site and fall with the load on the connector; the model learns
+// both, so it beats the site's median rate on the newest, held-out migrations.
+func TestRateModelBeatsTheSiteMedianOnHeldOutHistory(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 1))
+	var obs []RateObservation
+	for i := range 1500 {
+		site := []string{"ams1", "fra1"}[i%2]
+		base := map[string]float64{"ams1": 2 << 20, "fra1": 1 << 20}[site]
+		conc := r.IntN(4)
+		obs = append(obs, RateObservation{Site: site, Tier: "gold", Bytes: int64(1+r.IntN(32)) << 20,
+			StartedAt: t0.Add(time.Duration(i) * 10 * time.Minute), Concurrent: conc,
+			RateBytesSec: base / float64(1+conc) * math.Exp(0.2*r.NormFloat64())})
+	}
+	m, acc, err := TrainRateModel(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Held != 300 || acc.TrainingRows != 1500 {
+		t.Fatalf("held %d, trained on %d", acc.Held, acc.TrainingRows)
+	}
+	if acc.MedianError >= acc.BaselineError/2 {
+		t.Fatalf("median error %.3f, baseline %.3f: the load should make the model far better", acc.MedianError, acc.BaselineError)
+	}
+	if math.Abs(acc.BandCoverage-0.8) > 0.1 {
+		t.Fatalf("the 10–90%% band held %.2f of held-out rates", acc.BandCoverage)
+	}
+	lo, mid, hi := m.Predict(RateObservation{Site: "ams1", Tier: "gold", Bytes: 8 << 20, StartedAt: t0, Concurrent: 0})
+	if !(lo < mid && mid < hi) || math.Abs(mid-2<<20)/(2<<20) > 0.15 {
+		t.Fatalf("ams1 idle: %.0f %.0f %.0f, want about 2 MiB/s in the middle", lo, mid, hi)
+	}
+	if !strings.Contains(acc.String(), "held-out migrations") {
+		t.Fatal(acc.String())
+	}
+	if _, _, err := TrainRateModel(obs[:10]); err == nil {
+		t.Fatal("10 migrations trained a model")
 	}
 }
