@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -34,6 +36,39 @@ type Fleet struct {
 	Logger        *slog.Logger
 	// Now is the clock; tests may pin it.
 	Now func() time.Time
+
+	// The rate model, retrained at most every RateModelTTL.
+	rateMu      sync.Mutex
+	rateModel   *planning.RateModel
+	rateAcc     planning.RateAccuracy
+	rateTrained time.Time
+}
+
+// RateModelTTL is how long a trained rate model serves before it learns from the
+// history again.
+const RateModelTTL = time.Hour
+
+// rate returns the rate model and its accuracy, training it when it is older than
+// RateModelTTL; nil while the history is too short.
+func (a *Fleet) rate(ctx context.Context, now time.Time) (*planning.RateModel, planning.RateAccuracy, error) {
+	a.rateMu.Lock()
+	defer a.rateMu.Unlock()
+	if a.rateModel != nil && now.Sub(a.rateTrained) < RateModelTTL && !now.Before(a.rateTrained) {
+		return a.rateModel, a.rateAcc, nil
+	}
+	obs, err := a.Store.RateHistory(ctx, now.Add(-HistoryWindow))
+	if err != nil {
+		return nil, planning.RateAccuracy{}, err
+	}
+	m, acc, err := planning.TrainRateModel(obs)
+	if err != nil {
+		return nil, planning.RateAccuracy{}, nil // too little history: the plan says so
+	}
+	a.rateModel, a.rateAcc, a.rateTrained = m, acc, now
+	if a.Logger != nil {
+		a.Logger.Info("rate model trained", "rows", acc.TrainingRows, "seconds", acc.TrainingSeconds, "accuracy", acc.String())
+	}
+	return m, acc, nil
 }
 
 // NewFleet returns the fleet activities with the wall clock.
@@ -313,6 +348,22 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		in.Record = false
 	}
 	plan := planning.Predict(pin)
+	if model, acc, err := a.rate(ctx, in.Now); err != nil {
+		return planning.Plan{}, err
+	} else if model == nil {
+		plan.Reasons = append(plan.Reasons, "rate model: too little history yet; durations assume the connector's full share")
+	} else {
+		plan.Reasons = append(plan.Reasons, acc.String())
+		for i, t := range plan.Targets {
+			if t.Connectors == 0 {
+				continue
+			}
+			_, mid, hi := model.Predict(planning.RateObservation{Site: t.Site, Bytes: meanBytes(sites, t.Site), StartedAt: in.Now})
+			plan.Targets[i].ExpectedSeconds = math.Round(float64(meanBytes(sites, t.Site)) / mid)
+			plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s: a typical migration moves at %s (p90 %s) by the rate model: about %.0f s",
+				t.Site, byteRate(mid), byteRate(hi), plan.Targets[i].ExpectedSeconds))
+		}
+	}
 	plan.LeadTimeSeconds = lead.Seconds()
 	plan.Reasons = append(plan.Reasons, why)
 	if in.Record {
@@ -525,4 +576,22 @@ func (a *Fleet) RecordBreach(ctx context.Context, in RecordBreachInput) error {
 		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute),
 		Detail: fmt.Sprintf("migration %s on connector %s exceeded its %s maximum transfer time", in.MigrationID, in.ConnectorID, in.MaxTransfer),
 	})
+}
+
+// meanBytes is a site's mean migration size from its profile.
+func meanBytes(sites []planning.Site, id string) int64 {
+	for _, s := range sites {
+		if s.ID == id {
+			return int64(s.MeanBytes)
+		}
+	}
+	return 0
+}
+
+// byteRate prints bytes per second in KiB/s or MiB/s.
+func byteRate(b float64) string {
+	if b >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB/s", b/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB/s", b/(1<<10))
 }

@@ -256,3 +256,20 @@ func TestPredictWidensTheMarginOnAnAnomaly(t *testing.T) {
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM system_events WHERE kind = 'anomaly' AND site_id = 'ams1'`).Scan(&events))
 	require.Equal(t, 1, events)
 }
+
+// The plan says how well its rate model did on held-out history, and uses it for the
+// expected duration.
+func TestPredictReportsTheRateModel(t *testing.T) {
+	a, _ := fleetFixture(t)
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute,
+		Demand: []planning.Demand{{Site: "ams1", Hour: now, AdhocMean: 2, AdhocLo: 1, AdhocHi: 3}}})
+	require.NoError(t, err)
+	var plan planning.Plan
+	require.NoError(t, v.Get(&plan))
+	require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool { return strings.Contains(r, "rate model: median error") }), "%v", plan.Reasons)
+	// Every history row moved 2 MiB at 1 MiB/s: the model says about 2 s.
+	require.InDelta(t, 2, plan.Targets[0].ExpectedSeconds, 0.5)
+}

@@ -861,7 +861,8 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 	var answer struct {
 		Planned bool `json:"planned"`
 	}
-	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": "wave", "vm_ids": vms,
+	wave := "wave-" + s.pool // unique on a shared dev server
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": wave, "vm_ids": vms,
 		"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, &answer))
 	require.True(t, answer.Planned)
 
@@ -880,7 +881,7 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 	require.True(t, time.Now().Before(start), "warm before the wave starts")
 	time.Sleep(time.Until(start))
 	for _, vm := range vms {
-		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": "wave-" + vm, "vm_id": vm}, nil))
+		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": wave + "-" + vm, "vm_id": vm}, nil))
 	}
 	for _, vm := range vms {
 		var v struct {
@@ -888,7 +889,7 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 			WaitedSeconds float64 `json:"waited_seconds"`
 		}
 		s.eventually(60*time.Second, vm+" is assigned", func() bool {
-			s.call("GET", "/migrations/wave-"+vm, nil, &v)
+			s.call("GET", "/migrations/"+wave+"-"+vm, nil, &v)
 			return v.ConnectorID != ""
 		})
 		require.Less(t, v.WaitedSeconds, 8.0, "%s waited %.1f s for a connector", vm, v.WaitedSeconds)

@@ -256,6 +256,28 @@ func (s *Store) SiteOutcomes(ctx context.Context, base, recent time.Time) ([]pla
 	})
 }
 
+// RateHistory returns the migrations that moved bytes since the given time, oldest
+// first, with what the rate model learns from: the VM's disk change rate and how many
+// other migrations shared the connector meanwhile.
+func (s *Store) RateHistory(ctx context.Context, since time.Time) ([]planning.RateObservation, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT m.site_id, m.sla_tier, m.bytes, coalesce(v.disk_change_bytes_per_sec, 0)::float8, m.started_at,
+			(SELECT count(*) FROM migrations o WHERE o.connector_id = m.connector_id AND o.id <> m.id
+				AND o.started_at < m.ended_at AND o.ended_at > m.started_at)::int,
+			m.avg_bytes_per_sec
+		FROM migrations m LEFT JOIN vms v ON v.id = m.vm_id
+		WHERE m.started_at >= $1 AND m.outcome IN ('succeeded', 'sla_breached') AND m.avg_bytes_per_sec > 0
+		ORDER BY m.started_at`, since)
+	if err != nil {
+		return nil, fmt.Errorf("store: rate history: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.RateObservation, error) {
+		var o planning.RateObservation
+		err := r.Scan(&o.Site, &o.Tier, &o.Bytes, &o.DiskChangeBytesSec, &o.StartedAt, &o.Concurrent, &o.RateBytesSec)
+		return o, err
+	})
+}
+
 // ReadyDelays returns how long the pool's connectors took to become ready after their
 // process started, in seconds, for starts since the given time, newest first, at most
 // limit of them.
