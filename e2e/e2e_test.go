@@ -175,6 +175,43 @@ func (s *system) waitWarm(id string) {
 	})
 }
 
+// connect opens the system's database for the test's checks.
+func (s *system) connect() *pgx.Conn {
+	s.t.Helper()
+	db, err := pgx.Connect(context.Background(), s.dbURL)
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { db.Close(context.Background()) })
+	return db
+}
+
+// vmsBySize returns n VMs at a site and their disks, the largest first, or the
+// smallest first when largest is false.
+func (s *system) vmsBySize(db *pgx.Conn, site string, n int, largest bool) (ids, disks []string) {
+	s.t.Helper()
+	order := "disk_bytes"
+	if largest {
+		order += " DESC"
+	}
+	rows, err := db.Query(context.Background(), `SELECT id, disk_uri FROM vms WHERE site_id = $1 ORDER BY `+order+`, id LIMIT $2`, site, n)
+	require.NoError(s.t, err)
+	for rows.Next() {
+		var id, disk string
+		require.NoError(s.t, rows.Scan(&id, &disk))
+		ids, disks = append(ids, id), append(disks, disk)
+	}
+	require.NoError(s.t, rows.Err())
+	require.Len(s.t, ids, n)
+	return ids, disks
+}
+
+// slowDown resizes a connector to the small size, 1 MiB/s, so that a copy on it is
+// still running when the test acts on it.
+func (s *system) slowDown(connectorID string) {
+	s.t.Helper()
+	require.Equal(s.t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": connectorID,
+		"size": "small", "who": "e2e", "why": "slow it down"}, nil))
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -237,9 +274,7 @@ type problem struct {
 func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
+	db := s.connect()
 
 	var vmID, disk string
 	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes LIMIT 1`).Scan(&vmID, &disk))
@@ -443,9 +478,7 @@ func replayHistories(t *testing.T, named map[string]string) {
 func TestRestartKeepsTheDataTheFleetAndItsConnectors(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
+	db := s.connect()
 	var vms, history int
 	require.NoError(t, db.QueryRow(ctx, `SELECT (SELECT count(*) FROM vms), (SELECT count(*) FROM migrations)`).Scan(&vms, &history))
 
@@ -526,18 +559,8 @@ func (s *system) transferring(id string) migrationView {
 func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	var vms, disks []string
-	rows, err := db.Query(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'lon1' ORDER BY disk_bytes DESC LIMIT 2`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id, disk string
-		require.NoError(t, rows.Scan(&id, &disk))
-		vms, disks = append(vms, id), append(disks, disk)
-	}
-	require.NoError(t, rows.Err())
+	db := s.connect()
+	vms, disks := s.vmsBySize(db, "lon1", 2, true)
 	who := map[string]any{"who": "e2e", "why": "operator test"}
 
 	// Pause and resume.
@@ -545,7 +568,7 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": first, "vm_id": vms[0]}, nil))
 	v := s.transferring(first)
 	// Slow the connector to 1 MiB/s so that the copy is still running when paused.
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.slowDown(v.ConnectorID)
 	require.Equal(t, 202, s.call("POST", "/migrations/"+first+"/pause", who, nil))
 	s.eventually(30*time.Second, first+" is paused", func() bool {
 		s.call("GET", "/migrations/"+first, nil, &v)
@@ -573,7 +596,7 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	second := "cancel-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": second, "vm_id": vms[1]}, nil))
 	v = s.transferring(second)
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.slowDown(v.ConnectorID)
 	require.Equal(t, 202, s.call("POST", "/migrations/"+second+"/cancel", who, nil))
 	s.eventually(60*time.Second, second+" is cancelled", func() bool {
 		s.call("GET", "/migrations/"+second, nil, &v)
@@ -613,12 +636,9 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 // at its site, continues from the partial copy, and the fleet replaces the dead one.
 func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	s := startSystem(t)
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	var vm, disk string
-	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'fra1' ORDER BY disk_bytes DESC LIMIT 1`).Scan(&vm, &disk))
+	db := s.connect()
+	vms, disks := s.vmsBySize(db, "fra1", 1, true)
+	vm, disk := vms[0], disks[0]
 	var scaled struct {
 		Connectors []struct{ ID string } `json:"connectors"`
 	}
@@ -663,15 +683,13 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	var vm, disk string
-	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes DESC LIMIT 1`).Scan(&vm, &disk))
+	db := s.connect()
+	vms, disks := s.vmsBySize(db, "ams1", 1, true)
+	vm, disk := vms[0], disks[0]
 	id := "worker-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
 	v := s.transferring(id)
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.slowDown(v.ConnectorID)
 
 	worker := s.procs[0] // spawned first, by startSystem
 	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
@@ -710,24 +728,14 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	var vms, disks []string
-	rows, err := db.Query(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes DESC LIMIT 2`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id, disk string
-		require.NoError(t, rows.Scan(&id, &disk))
-		vms, disks = append(vms, id), append(disks, disk)
-	}
-	require.NoError(t, rows.Err())
+	db := s.connect()
+	vms, disks := s.vmsBySize(db, "ams1", 2, true)
 	who := map[string]any{"who": "e2e", "why": "maintenance window"}
 
 	id := "cutover-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0], "require_approval": true}, nil))
 	v := s.transferring(id)
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.slowDown(v.ConnectorID)
 	s.eventually(30*time.Second, "the copy is under way", func() bool {
 		s.call("GET", "/migrations/"+id, nil, &v)
 		return v.BytesDone > 256<<10
@@ -771,7 +779,7 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 		s.call("GET", "/migrations/"+tight, nil, &v)
 		return v.Phase == "awaiting-cutover"
 	})
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": v.ConnectorID, "size": "small", "who": "e2e", "why": "slow it down"}, nil))
+	s.slowDown(v.ConnectorID)
 	f, err = os.OpenFile(disks[1], os.O_RDWR, 0)
 	require.NoError(t, err)
 	st, err := f.Stat()
@@ -809,8 +817,8 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 	// A transfer SLA of 3 s passes while the migration waits for approval: the breach
 	// is recorded as an anomaly and escalated, the connector grows a size.
 	late := "late-" + s.pool
-	var lateVM string
-	require.NoError(t, db.QueryRow(ctx, `SELECT id FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes LIMIT 1`).Scan(&lateVM))
+	small, _ := s.vmsBySize(db, "ams1", 1, false)
+	lateVM := small[0]
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": late, "vm_id": lateVM, "max_transfer": "3s", "require_approval": true}, nil))
 	s.eventually(60*time.Second, "the breach is recorded", func() bool {
 		var n int
@@ -844,19 +852,8 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 // starts, and its migrations start without waiting for one.
 func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 	s := startSystem(t)
-	ctx := context.Background()
-	db, err := pgx.Connect(ctx, s.dbURL)
-	require.NoError(t, err)
-	defer db.Close(ctx)
-	var vms []string
-	rows, err := db.Query(ctx, `SELECT id FROM vms WHERE site_id = 'lon1' ORDER BY disk_bytes LIMIT 6`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		vms = append(vms, id)
-	}
-	require.NoError(t, rows.Err())
+	db := s.connect()
+	vms, _ := s.vmsBySize(db, "lon1", 6, false)
 	start := time.Now().Add(40 * time.Second).Truncate(time.Second)
 	var answer struct {
 		Planned bool `json:"planned"`
