@@ -156,7 +156,7 @@ func (a *ARIMA) Fit(y []float64) error {
 // Forecast projects h steps with the given quantiles.
 func (a *ARIMA) Forecast(h int, quantiles []float64) (Forecast, error) {
 	if a.fit == nil {
-		checkForecastArgs(0, h, quantiles)
+		checkForecastCall(false, h, quantiles)
 	}
 	return a.fit.forecast(h, quantiles)
 }
@@ -229,7 +229,7 @@ func difference(y []float64, d, sd, m int) []float64 {
 // forecast projects h steps: the point forecasts by the difference equation of the
 // differenced series, integrated back; the variance from the ψ-weights.
 func (f *arimaFit) forecast(h int, quantiles []float64) (Forecast, error) {
-	checkForecastArgs(len(f.y), h, quantiles)
+	checkForecastCall(len(f.y) > 0, h, quantiles)
 	s := f.spec
 	a, b := arimaPolys(f.par, s)
 	mu := 0.0

@@ -187,10 +187,7 @@ func (c *Combination) Forecast(h int, quantiles []float64) (Forecast, error) {
 	if c.members == nil {
 		panic("forecast: Forecast called before Fit")
 	}
-	out := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
-	for i := range quantiles {
-		out.Values[i] = make([]float64, h)
-	}
+	out := newForecast(h, quantiles)
 	for i, m := range c.members {
 		w := c.weights[i]
 		if w == 0 {

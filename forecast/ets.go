@@ -267,17 +267,6 @@ func (e *ETS) Forecast(h int, quantiles []float64) (Forecast, error) {
 	return e.fit.forecast(h, quantiles), nil
 }
 
-func etsCheckForecastArgs(h int, quantiles []float64) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
-}
-
 // etsLik runs the state space recursion of Hyndman et al. (2008) Table 2.3 over y, as
 // R's etscalc does, and returns R's criterion
 //
@@ -410,12 +399,9 @@ func (f *etsFit) point(h int, phiSum float64) float64 {
 }
 
 func (f *etsFit) forecast(h int, quantiles []float64) Forecast {
-	etsCheckForecastArgs(h, quantiles)
+	checkForecastCall(true, h, quantiles)
 	sp, p := f.spec, f.par
-	out := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
-	for i := range quantiles {
-		out.Values[i] = make([]float64, h)
-	}
+	out := newForecast(h, quantiles)
 	phiSum, phiPow := 0.0, 1.0
 	for t := range h {
 		phiPow *= p.phi

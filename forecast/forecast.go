@@ -6,7 +6,10 @@
 // panic with "forecast: ..."; problems with the data return the sentinel errors below.
 package forecast
 
-import "errors"
+import (
+	"errors"
+	"slices"
+)
 
 // Data errors.
 var (
@@ -41,4 +44,30 @@ type Model interface {
 	Fit(y []float64) error
 	// Forecast returns h steps ahead with the given quantiles, each in (0, 1).
 	Forecast(h int, quantiles []float64) (Forecast, error)
+}
+
+// checkForecastCall panics on a programmer's error in a call to Forecast, as the
+// package promises: a model that did not fit, a horizon under 1, a quantile outside
+// (0, 1).
+func checkForecastCall(fitted bool, h int, quantiles []float64) {
+	if h < 1 {
+		panic("forecast: horizon must be at least 1")
+	}
+	if !fitted {
+		panic("forecast: Forecast called before Fit")
+	}
+	for _, q := range quantiles {
+		if !(q > 0 && q < 1) {
+			panic("forecast: quantile outside (0, 1)")
+		}
+	}
+}
+
+// newForecast returns a forecast of h zero steps for the quantiles, to be filled in.
+func newForecast(h int, quantiles []float64) Forecast {
+	f := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
+	for i := range quantiles {
+		f.Values[i] = make([]float64, h)
+	}
+	return f
 }

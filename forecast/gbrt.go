@@ -318,17 +318,7 @@ func (f *gbrtForecaster) Fit(y []float64) error {
 
 // Forecast predicts h steps with the given quantiles.
 func (f *gbrtForecaster) Forecast(h int, quantiles []float64) (Forecast, error) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	if f.y == nil {
-		panic("forecast: Forecast called before Fit")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
+	checkForecastCall(f.y != nil, h, quantiles)
 	m := f.m
 	fz := &m.fz
 	o := len(f.y)
@@ -354,10 +344,7 @@ func (f *gbrtForecaster) Forecast(h int, quantiles []float64) (Forecast, error) 
 			}
 		}
 	}
-	fc := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
-	for i := range quantiles {
-		fc.Values[i] = make([]float64, h)
-	}
+	fc := newForecast(h, quantiles)
 	for t := range h {
 		// Beyond the trained horizon, repeat the last trained period and widen the
 		// band by the square root of the periods gone past it, as SeasonalNaive does.

@@ -176,17 +176,7 @@ func (m *MSTL) Refit(y []float64) error {
 // Forecast forecasts the adjusted series and adds each seasonal component's last cycle,
 // repeated. It returns ErrNotFinite if the adjusted model's forecast is not finite.
 func (m *MSTL) Forecast(h int, quantiles []float64) (Forecast, error) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	if m.adj == nil {
-		panic("forecast: Forecast called before Fit")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
+	checkForecastCall(m.adj != nil, h, quantiles)
 	f, err := m.adj.Forecast(h, quantiles)
 	if err != nil {
 		return Forecast{}, err
@@ -425,19 +415,11 @@ func mstlTrendRun(y []float64, alpha, beta, phi, l, b float64) (sse, level, slop
 
 // Forecast returns ℓ + (φ + … + φ^h) b with Gaussian quantiles.
 func (m *mstlTrend) Forecast(h int, quantiles []float64) (Forecast, error) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
-	f := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
+	checkForecastCall(true, h, quantiles)
+	f := newForecast(h, quantiles)
 	z := make([]float64, len(quantiles))
 	for i, q := range quantiles {
 		z[i] = distuv.UnitNormal.Quantile(q)
-		f.Values[i] = make([]float64, h)
 	}
 	p := m.fit
 	var phiSum, phiPow, cum float64 // φ_j = φ + … + φ^j, Σ c_j² for j < step

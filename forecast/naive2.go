@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"math"
-	"slices"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -50,11 +49,8 @@ func (s *Naive2) Fit(y []float64) error {
 
 // Forecast projects h steps with the given quantiles.
 func (s *Naive2) Forecast(h int, quantiles []float64) (Forecast, error) {
-	checkForecastArgs(s.n, h, quantiles)
-	f := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
-	for i := range quantiles {
-		f.Values[i] = make([]float64, h)
-	}
+	checkForecastCall(s.n > 0, h, quantiles)
+	f := newForecast(h, quantiles)
 	for t := range h {
 		index := 1.0
 		if s.seasonal != nil {
@@ -67,20 +63,4 @@ func (s *Naive2) Forecast(h int, quantiles []float64) (Forecast, error) {
 		}
 	}
 	return f, nil
-}
-
-// checkForecastArgs panics on a programmer's error in a call to Forecast: fitted
-// reports whether Fit succeeded (any non-zero value).
-func checkForecastArgs(fitted, h int, quantiles []float64) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	if fitted == 0 {
-		panic("forecast: Forecast called before Fit")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
 }

@@ -48,26 +48,15 @@ func (s *SeasonalNaive) Fit(y []float64) error {
 
 // Forecast projects h steps with the given quantiles.
 func (s *SeasonalNaive) Forecast(h int, quantiles []float64) (Forecast, error) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	if s.last == nil {
-		panic("forecast: Forecast called before Fit")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
+	checkForecastCall(s.last != nil, h, quantiles)
 	m := s.Period
-	f := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
+	f := newForecast(h, quantiles)
 	// Seasonal naive assumes no drift, so the residuals are centred on their mean:
 	// the band sits around the point forecast instead of being shifted by past trend.
 	centre := stat.Mean(s.residuals, nil)
 	offsets := make([]float64, len(quantiles))
 	for i, q := range quantiles {
 		offsets[i] = stat.Quantile(q, stat.LinInterp, s.residuals, nil) - centre
-		f.Values[i] = make([]float64, h)
 	}
 	for t := range h {
 		point := s.last[t%m]

@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"math"
-	"slices"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -86,22 +85,11 @@ func (s *Theta) Fit(y []float64) error {
 
 // Forecast projects h steps with the given quantiles.
 func (s *Theta) Forecast(h int, quantiles []float64) (Forecast, error) {
-	if h < 1 {
-		panic("forecast: horizon must be at least 1")
-	}
-	if s.n == 0 {
-		panic("forecast: Forecast called before Fit")
-	}
-	for _, q := range quantiles {
-		if !(q > 0 && q < 1) {
-			panic("forecast: quantile outside (0, 1)")
-		}
-	}
-	f := Forecast{Mean: make([]float64, h), Quantiles: slices.Clone(quantiles), Values: make([][]float64, len(quantiles))}
+	checkForecastCall(s.n > 0, h, quantiles)
+	f := newForecast(h, quantiles)
 	z := make([]float64, len(quantiles))
 	for i, q := range quantiles {
 		z[i] = distuv.UnitNormal.Quantile(q)
-		f.Values[i] = make([]float64, h)
 	}
 	a := s.alpha
 	// Hyndman and Billah (2003): averaging the θ=0 line (the OLS trend) with SES on
