@@ -168,32 +168,16 @@ type scoreRow struct {
 
 func score(ctx context.Context, model string, splits []split, period, h int, level float64, workers int) (scoreRow, error) {
 	lo, hi := (1-level)/2, 1-(1-level)/2
-	jobs := make([]forecast.Job, len(splits))
 	ys := make([][]float64, len(splits))
+	ids := make([]string, len(splits))
 	for i, s := range splits {
-		jobs[i] = forecast.Job{Y: s.train, Period: period}
-		ys[i] = s.train
+		ys[i], ids[i] = s.train, s.id
 	}
 	start := time.Now()
 	// A global model learns from every split's training part: never from what follows.
-	newModel, err := forecast.Prepare(model, ys, period, h)
+	results, training, err := forecastAll(ctx, model, ys, ids, period, h, []float64{lo, hi}, workers, nil)
 	if err != nil {
-		return scoreRow{}, err
-	}
-	training := time.Since(start)
-	b := forecast.Batch{
-		NewModel:  newModel,
-		Horizon:   h,
-		Quantiles: []float64{lo, hi},
-		Workers:   workers,
-	}
-	results, err := b.Run(ctx, jobs)
-	if err != nil {
-		var je *forecast.JobError
-		if errors.As(err, &je) {
-			return scoreRow{}, fmt.Errorf("%s on series %s: %w", model, splits[je.Index].id, je.Err)
-		}
-		return scoreRow{}, err
+		return scoreRow{}, fmt.Errorf("%s on %w", model, err)
 	}
 	wall := time.Since(start)
 	r := scoreRow{model: model}

@@ -92,43 +92,52 @@ func forecastCommand() *ffcli.Command {
 // runBatch forecasts every series, printing progress and, at the end, the time per
 // model and the fallbacks to standard error.
 func runBatch(ctx context.Context, series []widecsv.Series, model string, period, horizon int, levels []float64, workers int) ([]forecast.Result, error) {
-	jobs := make([]forecast.Job, len(series))
 	ys := make([][]float64, len(series))
+	ids := make([]string, len(series))
 	for i, s := range series {
-		jobs[i] = forecast.Job{Y: s.Values, Period: period}
-		ys[i] = s.Values
+		ys[i], ids[i] = s.Values, s.ID
 	}
 	start := time.Now()
-	newModel, err := forecast.Prepare(model, ys, period, horizon)
-	if err != nil {
-		return nil, err
-	}
-	if t := time.Since(start); t > time.Second {
-		fmt.Fprintf(os.Stderr, "forecast: trained %s's global models on %d series in %.1f s\n", model, len(ys), t.Seconds())
-	}
 	last := start
-	b := forecast.Batch{
-		NewModel:  newModel,
-		Horizon:   horizon,
-		Quantiles: levels,
-		Workers:   workers,
-		Progress: func(done int) {
-			if now := time.Now(); now.Sub(last) >= time.Second || done == len(jobs) {
-				last = now
-				fmt.Fprintf(os.Stderr, "forecast: %d/%d series (%.0f%%), %.1f s\n", done, len(jobs), 100*float64(done)/float64(len(jobs)), now.Sub(start).Seconds())
-			}
-		},
-	}
-	results, err := b.Run(ctx, jobs)
-	if err != nil {
-		var je *forecast.JobError
-		if errors.As(err, &je) {
-			return nil, fmt.Errorf("series %s: %w", series[je.Index].ID, je.Err)
+	progress := func(done int) {
+		if now := time.Now(); now.Sub(last) >= time.Second || done == len(ys) {
+			last = now
+			fmt.Fprintf(os.Stderr, "forecast: %d/%d series (%.0f%%), %.1f s\n", done, len(ys), 100*float64(done)/float64(len(ys)), now.Sub(start).Seconds())
 		}
+	}
+	results, training, err := forecastAll(ctx, model, ys, ids, period, horizon, levels, workers, progress)
+	if err != nil {
 		return nil, err
+	}
+	if training > time.Second {
+		fmt.Fprintf(os.Stderr, "forecast: trained %s's global models on %d series in %.1f s\n", model, len(ys), training.Seconds())
 	}
 	reportModels(os.Stderr, series, results, time.Since(start), workers)
 	return results, nil
+}
+
+// forecastAll readies the model for the series (global models train on all of them
+// first) and forecasts each one in parallel, naming a failing series by its ID. It
+// also returns how long the training took.
+func forecastAll(ctx context.Context, model string, ys [][]float64, ids []string, period, h int, levels []float64,
+	workers int, progress func(done int)) ([]forecast.Result, time.Duration, error) {
+	start := time.Now()
+	newModel, err := forecast.Prepare(model, ys, period, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	training := time.Since(start)
+	jobs := make([]forecast.Job, len(ys))
+	for i, y := range ys {
+		jobs[i] = forecast.Job{Y: y, Period: period}
+	}
+	b := forecast.Batch{NewModel: newModel, Horizon: h, Quantiles: levels, Workers: workers, Progress: progress}
+	results, err := b.Run(ctx, jobs)
+	var je *forecast.JobError
+	if errors.As(err, &je) {
+		return nil, 0, fmt.Errorf("series %s: %w", ids[je.Index], je.Err)
+	}
+	return results, training, err
 }
 
 // reportModels prints how long each kind of model took, which members combinations
