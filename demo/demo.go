@@ -18,9 +18,10 @@
 //     the hour, each for a VM drawn uniformly from the site's inventory, on one of the
 //     site's four historical connectors. Migrations still running at Now are left out,
 //     as the history holds finished migrations only.
-//   - A migration moves the VM's disk image at a rate drawn from a lognormal with median
-//     1 MiB/s and σ 0.5, clipped to [256 KiB/s, 16 MiB/s]: the per-task rates of the
-//     demo's connectors (planning.Sizes). 95% succeed, with a cutover downtime of 5–60%
+//   - A site's four historical connectors are small, medium, medium and large
+//     (planning.Sizes). A migration moves the VM's disk image at a rate drawn from a
+//     lognormal whose median is its connector's per-task share (512 KiB/s, 1 MiB/s,
+//     2 MiB/s) and σ 0.5, clipped to [256 KiB/s, 16 MiB/s]. 95% succeed, with a cutover downtime of 5–60%
 //     of the tier's maximum; 3% breach the SLA by waiting for a connector past the tier's
 //     maximum transfer time; 2% fail part-way and, as live failures are, are recorded
 //     with no bytes and no rate.
@@ -96,8 +97,9 @@ var (
 	roleShares = []float64{0.3, 0.25, 0.15, 0.1, 0.1, 0.1}
 )
 
-// historyConnectors is how many connectors each site's history spreads over.
-const historyConnectors = 4
+// historyConnectorSizes are the sizes of each site's historical connectors, hist-<site>-c1
+// to -c4: the history spreads over them evenly.
+var historyConnectorSizes = []string{"small", "medium", "medium", "large"}
 
 // Params are the inputs of Generate.
 type Params struct {
@@ -221,12 +223,16 @@ func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape
 // migration draws the course of one historical migration that started at started.
 // The caller gives it its ID.
 func migration(rng *rand.Rand, vm store.InventoryVM, tier planning.SLATier, started time.Time) planning.MigrationRecord {
-	connector := fmt.Sprintf("hist-%s-c%d", vm.Site, 1+rng.IntN(historyConnectors))
-	rate := min(max(lognormal(rng, float64(mib), 0.5), float64(256*kib)), float64(16*mib))
+	c := rng.IntN(len(historyConnectorSizes))
+	connector := fmt.Sprintf("hist-%s-c%d", vm.Site, 1+c)
+	size, _ := planning.SizeNamed(historyConnectorSizes[c])
+	share := size.BandwidthBytesSec / float64(size.MaxTasks)
+	rate := min(max(lognormal(rng, share, 0.5), float64(256*kib)), float64(16*mib))
 	copying := seconds(float64(vm.DiskBytes) / rate)
 	m := planning.MigrationRecord{
 		VMID: vm.ID, Site: vm.Site, ConnectorID: connector, SLATier: tier.Name,
 		Bytes: vm.DiskBytes, StartedAt: started, Outcome: "succeeded",
+		ConnectorBandwidthBytesSec: size.BandwidthBytesSec,
 	}
 	elapsed := copying
 	// Cutover stops the VM for the final sync of what changed during the copy.

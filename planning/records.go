@@ -42,6 +42,9 @@ type MigrationRecord struct {
 	Outcome         string
 	DowntimeSeconds float64
 	Detail          string
+	// ConnectorBandwidthBytesSec is the whole bandwidth of the connector it ran on;
+	// zero where unknown. InsertMigration fills it from the connector's record.
+	ConnectorBandwidthBytesSec float64
 }
 
 // ConnectorReport is the latest a connector process said about itself: when it became

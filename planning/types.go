@@ -102,7 +102,14 @@ type Usage struct {
 	RAMBytes              int64     `json:"ram_bytes"`
 	BandwidthUsedBytesSec float64   `json:"bandwidth_used_bytes_per_sec"`
 	ActiveTasks           int       `json:"active_tasks"`
-	StorageUsedBytes      int64     `json:"storage_used_bytes"`
+	// StorageUsedBytes is what the connector holds for transfers not yet cut over.
+	StorageUsedBytes int64 `json:"storage_used_bytes"`
+	// TargetFreeBytes is the free space of the target storage the connector writes
+	// to; zero where it has not been measured.
+	TargetFreeBytes int64 `json:"target_free_bytes,omitempty"`
+	// ReadLatencySeconds is the mean time the connector's reads from the VMs' disks
+	// took over the last interval; zero where it read nothing.
+	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
 }
 
 // Reservation is a migration waiting for a connector at its site.

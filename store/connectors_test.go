@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
@@ -64,4 +65,31 @@ func TestInsertConnectorMetric(t *testing.T) {
 	require.Equal(t, int64(1<<20), ram)
 	require.Equal(t, 4096.0, bw)
 	require.Equal(t, int64(1<<30), moved)
+}
+
+func TestInsertMigrationKeepsItsConnectorsBandwidth(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "c1") // bandwidth 1 B/s
+	_, err := s.Pool.Exec(ctx, `INSERT INTO sla_tiers (name, max_transfer_seconds, max_downtime_seconds) VALUES ('gold', 60, 10)`)
+	require.NoError(t, err)
+	at := time.Now().UTC().Truncate(time.Second)
+	m := planning.MigrationRecord{ID: "m1", VMID: "vm1", Site: "ams1", ConnectorID: "c1", SLATier: "gold", Bytes: 10,
+		StartedAt: at, EndedAt: at.Add(10 * time.Second), AvgBytesSec: 1, Outcome: "succeeded"}
+	require.NoError(t, s.InsertMigration(ctx, m))
+	got, err := s.MigrationByID(ctx, "m1")
+	require.NoError(t, err)
+	require.Equal(t, 1.0, got.ConnectorBandwidthBytesSec, "taken from the connector's record")
+
+	m.ID, m.ConnectorID, m.ConnectorBandwidthBytesSec = "m2", "gone", 4096
+	require.NoError(t, s.InsertMigration(ctx, m))
+	got, err = s.MigrationByID(ctx, "m2")
+	require.NoError(t, err)
+	require.Equal(t, 4096.0, got.ConnectorBandwidthBytesSec, "the record's own value wins")
+
+	m.ID, m.ConnectorBandwidthBytesSec = "m3", 0
+	require.NoError(t, s.InsertMigration(ctx, m))
+	got, err = s.MigrationByID(ctx, "m3")
+	require.NoError(t, err)
+	require.Zero(t, got.ConnectorBandwidthBytesSec, "unknown stays unknown")
 }

@@ -34,10 +34,12 @@ func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
 func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
-			avg_bytes_per_sec, outcome, downtime_seconds, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)))
+		ON CONFLICT (id) DO NOTHING`,
 		m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt, m.EndedAt,
-		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail)
+		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec))
 	if err != nil {
 		return fmt.Errorf("store: insert migration %s: %w", m.ID, err)
 	}
@@ -48,9 +50,11 @@ func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord)
 func (s *Store) MigrationByID(ctx context.Context, id string) (planning.MigrationRecord, error) {
 	var m planning.MigrationRecord
 	err := s.Pool.QueryRow(ctx, `
-		SELECT id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome, downtime_seconds, detail
+		SELECT id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome, downtime_seconds, detail,
+			coalesce(connector_bandwidth_bytes_per_sec, 0)
 		FROM migrations WHERE id = $1`, id).
-		Scan(&m.ID, &m.VMID, &m.Site, &m.ConnectorID, &m.SLATier, &m.Bytes, &m.StartedAt, &m.EndedAt, &m.AvgBytesSec, &m.Outcome, &m.DowntimeSeconds, &m.Detail)
+		Scan(&m.ID, &m.VMID, &m.Site, &m.ConnectorID, &m.SLATier, &m.Bytes, &m.StartedAt, &m.EndedAt, &m.AvgBytesSec, &m.Outcome, &m.DowntimeSeconds, &m.Detail,
+			&m.ConnectorBandwidthBytesSec)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return planning.MigrationRecord{}, planning.ErrNotFound
 	}
@@ -58,4 +62,12 @@ func (s *Store) MigrationByID(ctx context.Context, id string) (planning.Migratio
 		return planning.MigrationRecord{}, fmt.Errorf("store: migration %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// positiveOrNil is a measure for a nullable column: NULL where it is not known.
+func positiveOrNil(v float64) *float64 {
+	if v > 0 {
+		return &v
+	}
+	return nil
 }

@@ -99,11 +99,11 @@ func (s *Store) Seed(ctx context.Context, d SeedData) error {
 					v.NetworkBytesSec, v.DiskChangeBytesSec, v.SLATier, v.DiskURI, v.DiskBytes}, nil
 			})},
 		{"migrations", []string{"id", "vm_id", "site_id", "connector_id", "sla_tier", "bytes", "started_at",
-			"ended_at", "avg_bytes_per_sec", "outcome", "downtime_seconds", "detail"},
+			"ended_at", "avg_bytes_per_sec", "outcome", "downtime_seconds", "detail", "connector_bandwidth_bytes_per_sec"},
 			pgx.CopyFromSlice(len(d.History), func(i int) ([]any, error) {
 				m := d.History[i]
 				return []any{m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt,
-					m.EndedAt, m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail}, nil
+					m.EndedAt, m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec)}, nil
 			})},
 		{"system_events", []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key"},
 			pgx.CopyFromSlice(len(d.Events), func(i int) ([]any, error) {
