@@ -48,6 +48,14 @@ type Fleet struct {
 // history again.
 const RateModelTTL = time.Hour
 
+// ResourceSamples is how many of the newest connector metrics samples the resource
+// model is fitted on: hours of a busy pool, refitted every plan.
+const ResourceSamples = 5000
+
+// TargetSpaceAge is how old a measure of the target storage's free space may be for
+// the plan to judge by it.
+const TargetSpaceAge = 10 * time.Minute
+
 // rate returns the rate model and its accuracy, training it when it is older than
 // RateModelTTL; nil while the history is too short.
 func (a *Fleet) rate(ctx context.Context, now time.Time) (*planning.RateModel, planning.RateAccuracy, error) {
@@ -343,6 +351,16 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
 		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies,
 	}
+	samples, err := a.Store.ResourceSamples(ctx, in.Pool, in.Now.Add(-AccuracyWindow), ResourceSamples)
+	if err != nil {
+		return planning.Plan{}, err
+	}
+	if m, err := planning.FitResources(samples); err == nil {
+		pin.Resources = &m
+	}
+	if pin.Target, err = a.Store.TargetSpace(ctx, in.Pool, in.Now.Add(-TargetSpaceAge)); err != nil {
+		return planning.Plan{}, err
+	}
 	if in.WhatIf != nil {
 		pin = in.WhatIf.Apply(pin)
 		in.Record = false
@@ -358,7 +376,8 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 			if t.Connectors == 0 {
 				continue
 			}
-			_, mid, hi := model.Predict(planning.RateObservation{Site: t.Site, Bytes: meanBytes(sites, t.Site), StartedAt: in.Now})
+			_, mid, hi := model.Predict(planning.RateObservation{Site: t.Site, Bytes: meanBytes(sites, t.Site), StartedAt: in.Now,
+				ConnectorBandwidthBytesSec: size.BandwidthBytesSec})
 			plan.Targets[i].ExpectedSeconds = math.Round(float64(meanBytes(sites, t.Site)) / mid)
 			plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s: a typical migration moves at %s (p90 %s) by the rate model: about %.0f s",
 				t.Site, byteRate(mid), byteRate(hi), plan.Targets[i].ExpectedSeconds))

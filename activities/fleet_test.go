@@ -273,3 +273,37 @@ func TestPredictReportsTheRateModel(t *testing.T) {
 	// Every history row moved 2 MiB at 1 MiB/s: the model says about 2 s.
 	require.InDelta(t, 2, plan.Targets[0].ExpectedSeconds, 0.5)
 }
+
+func TestPredictJudgesByConnectorMetrics(t *testing.T) {
+	a, s := fleetFixture(t)
+	ctx := context.Background()
+	_, err := s.Pool.Exec(ctx, `INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue)
+		VALUES ('c-m', 'default', 'ams1', 'active', 1000, 536870912, 4194304, 8589934592, 'q')`)
+	require.NoError(t, err)
+	// 40 samples over the last 40 minutes: 100 millicores + 200 per MiB/s, and the
+	// target has 3 MiB free.
+	for i := range 40 {
+		bw := float64(i%5) * (1 << 20)
+		_, err := s.Pool.Exec(ctx, `INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, target_free_bytes)
+			VALUES ('c-m', $1, $2, 33554432, $3, $4, 3145728)`, now.Add(-time.Duration(40-i)*time.Minute), (100+200*bw/(1<<20))/10, bw, i%5)
+		require.NoError(t, err)
+	}
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	var demand []planning.Demand
+	for h := range 3 {
+		demand = append(demand, planning.Demand{Site: "ams1", Hour: now.Add(time.Duration(h) * time.Hour), AdhocMean: 2, AdhocLo: 1, AdhocHi: 3})
+	}
+	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Demand: demand})
+	require.NoError(t, err)
+	var plan planning.Plan
+	require.NoError(t, v.Get(&plan))
+	// Medium at full load, 4 MiB/s: 100 + 800 = 900 millicores.
+	require.True(t, slices.ContainsFunc(plan.Reasons, func(r string) bool {
+		return strings.Contains(r, "a medium connector at full load (4.0 MiB/s, 4 tasks) uses about 900 millicores")
+	}), "%v", plan.Reasons)
+	require.True(t, slices.ContainsFunc(plan.Bottlenecks, func(b planning.Bottleneck) bool {
+		return b.Kind == "storage" && strings.Contains(b.Detail, "3.0 MiB free (c-m measured it")
+	}), "%+v", plan.Bottlenecks)
+}

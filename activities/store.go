@@ -42,6 +42,10 @@ type Store interface {
 	// ReadyDelays returns how long recent connector starts took to become ready, in
 	// seconds.
 	ReadyDelays(ctx context.Context, pool string, since time.Time, limit int) ([]float64, error)
+	// ResourceSamples returns the pool's connector metrics since a time, newest first.
+	ResourceSamples(ctx context.Context, pool string, since time.Time, limit int) ([]planning.ResourceSample, error)
+	// TargetSpace returns the newest measure of the target storage's free space.
+	TargetSpace(ctx context.Context, pool string, since time.Time) (planning.TargetSpace, error)
 	// SetConnectorPID records the process that runs a connector.
 	SetConnectorPID(ctx context.Context, id string, pid int) error
 	// ConnectorHealth returns what the given connectors last reported, in order.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -545,5 +546,56 @@ func TestRateModelBeatsTheSiteMedianOnHeldOutHistory(t *testing.T) {
 	}
 	if _, _, err := TrainRateModel(obs[:10]); err == nil {
 		t.Fatal("10 migrations trained a model")
+	}
+}
+
+func TestRecentRatesCountOnlyMigrationsThatHadEnded(t *testing.T) {
+	// Each moves 100 bytes: a ends at 10 s; b starts at 5 s and ends at 25 s; c starts
+	// at 20 s and ends at 22 s.
+	obs := []RateObservation{
+		{Site: "ams1", Bytes: 100, StartedAt: t0, RateBytesSec: 10},
+		{Site: "ams1", Bytes: 100, StartedAt: t0.Add(5 * time.Second), RateBytesSec: 5},
+		{Site: "ams1", Bytes: 100, StartedAt: t0.Add(20 * time.Second), RateBytesSec: 50},
+		{Site: "fra1", Bytes: 100, StartedAt: t0.Add(30 * time.Second), RateBytesSec: 1},
+	}
+	latest := withRecentRates(obs)
+	got := []float64{obs[0].RecentRateBytesSec, obs[1].RecentRateBytesSec, obs[2].RecentRateBytesSec, obs[3].RecentRateBytesSec}
+	if !slices.Equal(got, []float64{0, 0, 10, 0}) {
+		t.Fatalf("recent rates %v: c sees only a, which had ended; fra1 sees nothing of ams1", got)
+	}
+	if !slices.Equal(latest["ams1"], []float64{10, 50, 5}) || !slices.Equal(latest["fra1"], []float64{1}) {
+		t.Fatalf("latest %v", latest)
+	}
+}
+
+func TestRateModelLearnsTheConnectorAndTheSitesRecentRates(t *testing.T) {
+	// The rate is the connector's per-task share, and the site's link halves for the
+	// second half of the history: only the connector's bandwidth and the recent rates
+	// tell the model either.
+	r := rand.New(rand.NewPCG(5, 1))
+	var obs []RateObservation
+	bws := []float64{1 << 20, 4 << 20, 16 << 20}
+	for i := range 1500 {
+		bw := bws[r.IntN(3)]
+		slow := 1.0
+		if i >= 750 {
+			slow = 0.5
+		}
+		obs = append(obs, RateObservation{Site: "ams1", Tier: "gold", Bytes: 4 << 20,
+			StartedAt: t0.Add(time.Duration(i) * 10 * time.Minute), ConnectorBandwidthBytesSec: bw,
+			RateBytesSec: bw / 4 * slow * math.Exp(0.1*r.NormFloat64())})
+	}
+	m, acc, err := TrainRateModel(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.MedianError > 0.2 || acc.MedianError >= acc.BaselineError/2 {
+		t.Fatalf("median error %.3f, baseline %.3f", acc.MedianError, acc.BaselineError)
+	}
+	// Now, after the slowdown, a large connector's migration runs at about 2 MiB/s.
+	_, mid, _ := m.Predict(RateObservation{Site: "ams1", Tier: "gold", Bytes: 4 << 20, StartedAt: t0.Add(1500 * 10 * time.Minute),
+		ConnectorBandwidthBytesSec: 16 << 20})
+	if math.Abs(mid-2<<20)/(2<<20) > 0.2 {
+		t.Fatalf("large connector after the slowdown: %.0f B/s, want about 2 MiB/s", mid)
 	}
 }

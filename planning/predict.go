@@ -42,6 +42,18 @@ type PredictInput struct {
 	// LinkDown are sites whose uplink is gone (a what-if): nothing moves there, so
 	// they get no connectors and a bottleneck says why.
 	LinkDown []string
+	// Resources, when fitted, says what a connector of Size uses at full load.
+	Resources *ResourceModel
+	// Target is the target storage's free space as connectors last measured it.
+	Target TargetSpace
+}
+
+// TargetSpace is the free space of the target storage that the pool's connectors
+// write to, as one of them measured it.
+type TargetSpace struct {
+	FreeBytes  int64     `json:"free_bytes"`
+	MeasuredAt time.Time `json:"measured_at,omitzero"`
+	By         string    `json:"by,omitempty"` // the connector that measured it
 }
 
 // SiteTarget is the capacity a site needs now so that demand arriving within the
@@ -64,8 +76,10 @@ type SiteTarget struct {
 
 // Bottleneck is something that will limit migrations, reported before they start.
 type Bottleneck struct {
+	// Site is empty for what limits the whole pool: the target storage, a size too
+	// small for its load.
 	Site   string    `json:"site"`
-	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, storage
+	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, storage
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Detail string    `json:"detail"`
@@ -110,6 +124,7 @@ func Predict(in PredictInput) Plan {
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
 	demand, moved := shiftPlanned(in.Demand, in.Events)
 	plan.Reasons = append(plan.Reasons, moved...)
+	var written []hourBytes // what each site's demand writes to the target, hour by hour
 	for _, site := range in.Sites {
 		if slices.Contains(in.LinkDown, site.ID) {
 			plan.Targets = append(plan.Targets, SiteTarget{Site: site.ID, Size: size.Name, Reason: site.ID + ": link down, no connectors"})
@@ -139,6 +154,7 @@ func Predict(in PredictInput) Plan {
 			arrivals := d.Planned + adhoc
 			bytes := d.PlannedBytes + adhocBytes
 			n := hourNeed{hour: d.Hour, arrivals: arrivals, throughput: bytes / 3600}
+			written = append(written, hourBytes{d.Hour, bytes})
 			if perTask > 0 && arrivals > 0 {
 				meanBytes := bytes / arrivals
 				n.concurrency = arrivals / 3600 * (meanBytes / perTask)
@@ -196,7 +212,46 @@ func Predict(in PredictInput) Plan {
 	}
 	plan.Bottlenecks = append(plan.Bottlenecks, eventBottlenecks(in.Events)...)
 	plan.Bottlenecks = append(plan.Bottlenecks, PlannedBottlenecks(in.Planned, in.Tiers, size, in.Events)...)
+	if b, ok := targetBottleneck(in.Target, written); ok {
+		plan.Bottlenecks = append(plan.Bottlenecks, b)
+	}
+	if in.Resources != nil {
+		why, short := in.Resources.check(size, in.Now)
+		plan.Reasons = append(plan.Reasons, why)
+		plan.Bottlenecks = append(plan.Bottlenecks, short...)
+	}
 	return plan
+}
+
+// hourBytes is the bytes demand brings in one hour.
+type hourBytes struct {
+	hour  time.Time
+	bytes float64
+}
+
+// targetBottleneck finds the hour in which the demand of every site together, at the
+// planned quantiles, would have filled the target storage's measured free space.
+func targetBottleneck(t TargetSpace, written []hourBytes) (Bottleneck, bool) {
+	if t.FreeBytes <= 0 || len(written) == 0 {
+		return Bottleneck{}, false // not measured
+	}
+	written = slices.Clone(written)
+	slices.SortStableFunc(written, func(a, b hourBytes) int { return a.hour.Compare(b.hour) })
+	var sum float64
+	for _, w := range written {
+		sum += w.bytes
+		if sum > float64(t.FreeBytes) {
+			last := written[len(written)-1].hour.Add(time.Hour)
+			var total float64
+			for _, x := range written {
+				total += x.bytes
+			}
+			return Bottleneck{Kind: "storage", From: w.hour, To: last,
+				Detail: fmt.Sprintf("the target storage has %s free (%s measured it at %s); the work planned and forecast fills it in the hour from %s and brings %s by %s",
+					byteSize(t.FreeBytes), t.By, t.MeasuredAt.Format("Mon 15:04"), w.hour.Format("Mon 15:04"), byteSize(int64(total)), last.Format("Mon 15:04"))}, true
+		}
+	}
+	return Bottleneck{}, false
 }
 
 // PlannedBottlenecks reports, for known work, each SLA that cannot be met: a migration

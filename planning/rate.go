@@ -17,17 +17,70 @@ type RateObservation struct {
 	DiskChangeBytesSec float64
 	StartedAt          time.Time
 	// Concurrent is how many other migrations ran on its connector meanwhile.
-	Concurrent   int
-	RateBytesSec float64
+	Concurrent int
+	// ConnectorBandwidthBytesSec is the whole bandwidth of its connector; zero where
+	// the history does not say.
+	ConnectorBandwidthBytesSec float64
+	RateBytesSec               float64
+	// RecentRateBytesSec is the median rate of the site's last recentOutcomes
+	// migrations that had ended when it started: how the site has been doing lately.
+	// Training fills it from the history; Predict does where it is zero.
+	RecentRateBytesSec float64
+}
+
+// recentOutcomes is how many of a site's latest migrations make its recent rate.
+const recentOutcomes = 20
+
+// ended is when the observed migration ended, from its bytes and average rate.
+func (o RateObservation) ended() time.Time {
+	return o.StartedAt.Add(time.Duration(float64(o.Bytes) / o.RateBytesSec * float64(time.Second)))
+}
+
+// withRecentRates fills each observation's RecentRateBytesSec from the ones at its
+// site that had ended when it started, and returns the site's latest rates, newest
+// last, for predictions. obs must be in order of start.
+func withRecentRates(obs []RateObservation) map[string][]float64 {
+	bySite := map[string][]int{}
+	var sites []string
+	for i, o := range obs {
+		if _, ok := bySite[o.Site]; !ok {
+			sites = append(sites, o.Site)
+		}
+		bySite[o.Site] = append(bySite[o.Site], i)
+	}
+	latest := map[string][]float64{}
+	for _, site := range sites {
+		idx := bySite[site]
+		byEnd := slices.Clone(idx)
+		slices.SortStableFunc(byEnd, func(a, b int) int { return obs[a].ended().Compare(obs[b].ended()) })
+		var recent []float64
+		next := 0
+		for _, i := range idx {
+			for next < len(byEnd) && !obs[byEnd[next]].ended().After(obs[i].StartedAt) {
+				recent = append(recent, obs[byEnd[next]].RateBytesSec)
+				next++
+			}
+			recent = recent[max(len(recent)-recentOutcomes, 0):]
+			obs[i].RecentRateBytesSec = median(recent)
+		}
+		for ; next < len(byEnd); next++ {
+			recent = append(recent, obs[byEnd[next]].RateBytesSec)
+		}
+		latest[site] = recent[max(len(recent)-recentOutcomes, 0):]
+	}
+	return latest
 }
 
 // RateModel predicts the quantiles of a migration's transfer rate from what it is and
 // where and when it runs: its size, its disk's change rate, its site and SLA tier, the
-// hour of day and day of week, and the load on its connector. It is gradient-boosted
+// hour of day and day of week, its connector's bandwidth and load, and the rates of the
+// site's latest migrations (past outcomes). It is gradient-boosted
 // trees with pinball loss (forecast.QuantileRegressor) on the logarithm of the rate.
 type RateModel struct {
 	sites, tiers []string
-	reg          *forecast.QuantileRegressor
+	// recent are each site's latest rates in the history it learned from.
+	recent map[string][]float64
+	reg    *forecast.QuantileRegressor
 }
 
 // RateAccuracy is how the model did on the newest fifth of the history, held out of
@@ -56,6 +109,7 @@ func TrainRateModel(obs []RateObservation) (*RateModel, RateAccuracy, error) {
 	began := time.Now()
 	obs = slices.Clone(obs)
 	slices.SortStableFunc(obs, func(a, b RateObservation) int { return a.StartedAt.Compare(b.StartedAt) })
+	latest := withRecentRates(obs)
 	cut := len(obs) * 4 / 5
 	held, err := fitRate(obs[:cut])
 	if err != nil {
@@ -88,6 +142,7 @@ func TrainRateModel(obs []RateObservation) (*RateModel, RateAccuracy, error) {
 	if err != nil {
 		return nil, RateAccuracy{}, err
 	}
+	m.recent = latest
 	acc.TrainingRows, acc.TrainingSeconds = len(obs), time.Since(began).Seconds()
 	return m, acc, nil
 }
@@ -119,6 +174,7 @@ func (m *RateModel) features(o RateObservation) []float64 {
 		math.Log1p(float64(o.Bytes)), math.Log1p(o.DiskChangeBytesSec),
 		float64(index(m.sites, o.Site)), float64(index(m.tiers, o.Tier)),
 		float64(o.StartedAt.UTC().Hour()), float64(o.StartedAt.UTC().Weekday()), float64(o.Concurrent),
+		math.Log1p(o.ConnectorBandwidthBytesSec), math.Log1p(o.RecentRateBytesSec),
 	}
 }
 
@@ -130,8 +186,12 @@ func index(names []string, name string) int {
 }
 
 // Predict returns the 10%, 50% and 90% quantiles of the rate, in bytes per second, of
-// a migration like o (its RateBytesSec is ignored).
+// a migration like o (its RateBytesSec is ignored). Without a RecentRateBytesSec it
+// takes the site's latest rates in the history the model learned from.
 func (m *RateModel) Predict(o RateObservation) (lo, mid, hi float64) {
+	if o.RecentRateBytesSec == 0 {
+		o.RecentRateBytesSec = median(m.recent[o.Site])
+	}
 	q := m.reg.Predict(m.features(o))
 	return math.Exp(q[0]), math.Exp(q[1]), math.Exp(q[2])
 }

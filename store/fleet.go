@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -264,7 +265,7 @@ func (s *Store) RateHistory(ctx context.Context, since time.Time) ([]planning.Ra
 		SELECT m.site_id, m.sla_tier, m.bytes, coalesce(v.disk_change_bytes_per_sec, 0)::float8, m.started_at,
 			(SELECT count(*) FROM migrations o WHERE o.connector_id = m.connector_id AND o.id <> m.id
 				AND o.started_at < m.ended_at AND o.ended_at > m.started_at)::int,
-			m.avg_bytes_per_sec
+			m.avg_bytes_per_sec, coalesce(m.connector_bandwidth_bytes_per_sec, 0)
 		FROM migrations m LEFT JOIN vms v ON v.id = m.vm_id
 		WHERE m.started_at >= $1 AND m.outcome IN ('succeeded', 'sla_breached') AND m.avg_bytes_per_sec > 0
 		ORDER BY m.started_at`, since)
@@ -273,7 +274,7 @@ func (s *Store) RateHistory(ctx context.Context, since time.Time) ([]planning.Ra
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.RateObservation, error) {
 		var o planning.RateObservation
-		err := r.Scan(&o.Site, &o.Tier, &o.Bytes, &o.DiskChangeBytesSec, &o.StartedAt, &o.Concurrent, &o.RateBytesSec)
+		err := r.Scan(&o.Site, &o.Tier, &o.Bytes, &o.DiskChangeBytesSec, &o.StartedAt, &o.Concurrent, &o.RateBytesSec, &o.ConnectorBandwidthBytesSec)
 		return o, err
 	})
 }
@@ -290,6 +291,43 @@ func (s *Store) ReadyDelays(ctx context.Context, pool string, since time.Time, l
 		return nil, fmt.Errorf("store: ready delays: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[float64])
+}
+
+// ResourceSamples returns the metrics samples of the pool's connectors since the given
+// time, the newest limit of them, for the resource model.
+func (s *Store) ResourceSamples(ctx context.Context, pool string, since time.Time, limit int) ([]planning.ResourceSample, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT m.at, m.bandwidth_used_bytes_per_sec, m.active_tasks, m.cpu_percent, m.ram_bytes, m.storage_used_bytes
+		FROM connector_metrics m JOIN connectors c ON c.id = m.connector_id
+		WHERE c.pool = $1 AND m.at >= $2
+		ORDER BY m.at DESC LIMIT $3`, pool, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: resource samples: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.ResourceSample, error) {
+		var x planning.ResourceSample
+		err := r.Scan(&x.At, &x.BandwidthBytesSec, &x.ActiveTasks, &x.CPUPercent, &x.RAMBytes, &x.StorageUsedBytes)
+		return x, err
+	})
+}
+
+// TargetSpace returns the newest measure of the target storage's free space by any of
+// the pool's connectors since the given time; zero when none measured it.
+func (s *Store) TargetSpace(ctx context.Context, pool string, since time.Time) (planning.TargetSpace, error) {
+	var t planning.TargetSpace
+	err := s.Pool.QueryRow(ctx, `
+		SELECT m.target_free_bytes, m.at, m.connector_id
+		FROM connector_metrics m JOIN connectors c ON c.id = m.connector_id
+		WHERE c.pool = $1 AND m.at >= $2 AND m.target_free_bytes IS NOT NULL
+		ORDER BY m.at DESC LIMIT 1`, pool, since).Scan(&t.FreeBytes, &t.MeasuredAt, &t.By)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return planning.TargetSpace{}, nil
+	}
+	if err != nil {
+		return planning.TargetSpace{}, fmt.Errorf("store: target space: %w", err)
+	}
+	t.MeasuredAt = t.MeasuredAt.UTC()
+	return t, nil
 }
 
 // SetConnectorPID records the process ID of a connector's process.
