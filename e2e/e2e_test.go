@@ -321,6 +321,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 		Phase          string  `json:"phase"`
 		Outcome        string  `json:"outcome"`
 		ConnectorID    string  `json:"connector_id"`
+		Placement      string  `json:"placement"`
 		SHA256         string  `json:"sha256"`
 		Destination    string  `json:"destination"`
 		WorkflowStatus string  `json:"workflow_status"`
@@ -341,6 +342,10 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT outcome, connector_id, bytes FROM migrations WHERE id = $1`, mid).Scan(&outcome, &connector, &moved))
 	require.Equal(t, "succeeded", outcome)
 	require.Equal(t, view.ConnectorID, connector)
+	require.True(t, strings.HasPrefix(view.Placement, connector+": "), "the placement says why: %q", view.Placement)
+	var connectorBandwidth float64
+	require.NoError(t, db.QueryRow(ctx, `SELECT connector_bandwidth_bytes_per_sec FROM migrations WHERE id = $1`, mid).Scan(&connectorBandwidth))
+	require.Positive(t, connectorBandwidth, "the history keeps the connector's bandwidth for the rate model")
 	st, err := os.Stat(disk)
 	require.NoError(t, err)
 	require.Equal(t, st.Size(), moved)

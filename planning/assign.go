@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -12,14 +13,22 @@ type Assignment struct {
 	ConnectorID       string  `json:"connector_id"`
 	TaskQueue         string  `json:"task_queue"`
 	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	// Reason says why this connector: its free bandwidth and measured latency.
+	Reason string `json:"reason,omitempty"`
 }
+
+// FarLatency is how many times the best measured read latency among a site's
+// candidates a connector's may be before it counts as far from the VMs' disks.
+const FarLatency = 2
 
 // Assign packs waiting migrations onto accepting connectors at their own site,
 // highest priority first and then earliest deadline first. Each migration takes one
 // task slot, a 1/MaxTasks share of the connector's bandwidth, so bandwidth is never
-// overcommitted. Among candidates it picks the connector with the fewest tasks, then
-// the lowest ID. It returns the assignments and the updated connectors; reservations
-// that found no room are left for later.
+// overcommitted. Among candidates it prefers connectors near the VMs' disks (read
+// latency within FarLatency times the best measured), then the most free bandwidth
+// (allocation less the larger of what is promised and what was last measured), then
+// the lowest latency, then the lowest ID. It returns the assignments and the updated
+// connectors; reservations that found no room are left for later.
 func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector) {
 	conns = slices.Clone(conns)
 	order := slices.Clone(waiting)
@@ -34,24 +43,65 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 	})
 	var out []Assignment
 	for _, r := range order {
-		best := -1
+		var cands []int
+		best := 0.0 // the lowest measured latency among the candidates
 		for i, c := range conns {
 			if c.Site != r.Site || !c.Accepting() || slices.Contains(r.Avoid, c.ID) {
 				continue
 			}
-			if best < 0 || len(c.Migrations) < len(conns[best].Migrations) ||
-				(len(c.Migrations) == len(conns[best].Migrations) && c.ID < conns[best].ID) {
-				best = i
+			cands = append(cands, i)
+			if l := c.Usage.ReadLatencySeconds; l > 0 && (best == 0 || l < best) {
+				best = l
 			}
 		}
-		if best < 0 {
+		if len(cands) == 0 {
 			continue
 		}
-		c := &conns[best]
+		far := func(c Connector) bool { return best > 0 && c.Usage.ReadLatencySeconds > FarLatency*best }
+		pick := slices.MinFunc(cands, func(i, j int) int {
+			a, b := conns[i], conns[j]
+			switch {
+			case far(a) != far(b):
+				if far(a) {
+					return 1
+				}
+				return -1
+			case a.freeBandwidth() != b.freeBandwidth():
+				if a.freeBandwidth() > b.freeBandwidth() {
+					return -1
+				}
+				return 1
+			case a.Usage.ReadLatencySeconds != b.Usage.ReadLatencySeconds:
+				if a.Usage.ReadLatencySeconds < b.Usage.ReadLatencySeconds {
+					return -1
+				}
+				return 1
+			}
+			return compareStrings(a.ID, b.ID)
+		})
+		c := &conns[pick]
 		share := c.Size.BandwidthBytesSec / float64(c.Size.MaxTasks)
+		why := fmt.Sprintf("%s: %s free of %s, %d of %d tasks", c.ID, rate(c.freeBandwidth()), rate(c.Size.BandwidthBytesSec), len(c.Migrations), c.Size.MaxTasks)
+		if l := c.Usage.ReadLatencySeconds; l > 0 {
+			why += fmt.Sprintf(", reads in %s", time.Duration(l*float64(time.Second)).Round(10*time.Microsecond))
+		}
+		if len(cands) > 1 {
+			why += fmt.Sprintf("; the best of %d at %s", len(cands), r.Site)
+		}
 		c.Migrations = append(slices.Clone(c.Migrations), Task{MigrationID: r.MigrationID, BandwidthBytesSec: share, Bytes: r.Bytes, Deadline: r.Deadline})
 		c.State, c.IdleSince = StateActive, time.Time{}
-		out = append(out, Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID, TaskQueue: c.TaskQueue, BandwidthBytesSec: share})
+		out = append(out, Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID, TaskQueue: c.TaskQueue,
+			BandwidthBytesSec: share, Reason: why})
 	}
 	return out, conns
+}
+
+// freeBandwidth is the connector's bandwidth that is neither promised to its
+// migrations nor, by its last report, in use.
+func (c Connector) freeBandwidth() float64 {
+	var promised float64
+	for _, t := range c.Migrations {
+		promised += t.BandwidthBytesSec
+	}
+	return max(c.Size.BandwidthBytesSec-max(promised, c.Usage.BandwidthUsedBytesSec), 0)
 }

@@ -455,7 +455,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 			f.onRelease(ctx, Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
 			continue
 		}
-		f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID)
+		f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID, "why", a.Reason)
 	}
 	if f.paused() {
 		return

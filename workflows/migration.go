@@ -90,11 +90,11 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		if err != nil {
 			return m.finish(ctx, OutcomeFailed, err)
 		}
-		m.status.ConnectorID = assignment.ConnectorID
+		m.status.ConnectorID, m.status.Placement = assignment.ConnectorID, assignment.Reason
 		if m.status.WaitedSeconds == 0 {
 			m.status.WaitedSeconds = workflow.Now(ctx).Sub(m.status.StartedAt).Seconds()
 		}
-		m.logger.Info("connector assigned", "connector", assignment.ConnectorID)
+		m.logger.Info("connector assigned", "connector", assignment.ConnectorID, "why", assignment.Reason)
 		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
 			m.logger.Warn("search attribute not updated", "connector", assignment.ConnectorID, "error", err)
 		}

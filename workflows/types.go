@@ -445,17 +445,19 @@ type ControlEvent struct {
 
 // MigrationStatus answers the migration's status query.
 type MigrationStatus struct {
-	ID          string    `json:"id"`
-	VMID        string    `json:"vm_id"`
-	Site        string    `json:"site"`
-	SLATier     string    `json:"sla_tier"`
-	Phase       string    `json:"phase"`
-	ConnectorID string    `json:"connector_id,omitempty"`
-	Bytes       int64     `json:"bytes"`
-	StartedAt   time.Time `json:"started_at"`
-	Deadline    time.Time `json:"deadline"`
-	Breached    bool      `json:"breached"`
-	Priority    int       `json:"priority"`
+	ID          string `json:"id"`
+	VMID        string `json:"vm_id"`
+	Site        string `json:"site"`
+	SLATier     string `json:"sla_tier"`
+	Phase       string `json:"phase"`
+	ConnectorID string `json:"connector_id,omitempty"`
+	// Placement says why the fleet chose that connector.
+	Placement string    `json:"placement,omitempty"`
+	Bytes     int64     `json:"bytes"`
+	StartedAt time.Time `json:"started_at"`
+	Deadline  time.Time `json:"deadline"`
+	Breached  bool      `json:"breached"`
+	Priority  int       `json:"priority"`
 	// Attempts counts the transfer activities started; a resume after a pause starts
 	// one more (retries of one activity are not counted here).
 	Attempts int `json:"attempts"`
