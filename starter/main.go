@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string) error {
 			fleetCommand(&cfg),
 			forecastCommand(),
 			backtestCommand(),
+			modelsCommand(&cfg),
 			vmWritesCommand(&cfg),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
