@@ -127,15 +127,16 @@ func TestScale(t *testing.T) {
 		conn("f2", "fra1", StateDraining, 1),
 	}
 	conns[2].CreatedAt = t0.Add(time.Minute)
-	targets := []SiteTarget{{Site: "ams1", Connectors: 1}, {Site: "fra1", Connectors: 2}}
+	targets := []SiteTarget{{Site: "ams1", Connectors: 1}, {Site: "fra1", Connectors: 2, Reason: "fra1: 2 medium connector(s) for the next 15m0s"}}
 
 	d := Scale(ScaleInput{Targets: targets, Connectors: conns})
-	if len(d.Start) != 2 || d.Start[0].Site != "fra1" {
-		t.Fatalf("start %+v, want 2 at fra1", d.Start)
+	if len(d.Start) != 2 || d.Start[0].Site != "fra1" ||
+		d.Start[0].Reason != "fra1 has 0 live, wants 2 (forecast); plan: fra1: 2 medium connector(s) for the next 15m0s" {
+		t.Fatalf("start %+v, want 2 at fra1 with the plan's reason", d.Start)
 	}
 	// ams1 has 3 live and wants 1; a2 is busy so only the idle a1 and a3 go, newest first.
-	if strings.Join(d.Drain, ",") != "a3,a1" {
-		t.Fatalf("drain %v", d.Drain)
+	if strings.Join(drained(d), ",") != "a3,a1" || d.Drain[0].Reason != "idle past the 0s scale-in cooldown; ams1 has 3 live, wants 1 (forecast)" {
+		t.Fatalf("drain %+v", d.Drain)
 	}
 	if strings.Join(d.Stop, ",") != "f1" {
 		t.Fatalf("stop %v: only the idle draining connector stops", d.Stop)
@@ -146,12 +147,12 @@ func TestScale(t *testing.T) {
 		t.Fatalf("pinned start %+v", pinned.Start)
 	}
 	paused := Scale(ScaleInput{Targets: targets, Connectors: conns, Paused: true})
-	if len(paused.Start) != 0 || len(paused.Drain) != 0 {
+	if len(paused.Start) != 0 || len(drained(paused)) != 0 {
 		t.Fatalf("paused autoscaling changed capacity: %+v", paused)
 	}
 	conns[0].Manual = true
 	manual := Scale(ScaleInput{Targets: targets, Connectors: conns})
-	if strings.Join(manual.Drain, ",") != "a3" {
+	if strings.Join(drained(manual), ",") != "a3" {
 		t.Fatalf("manual connector drained: %v", manual.Drain)
 	}
 }
@@ -318,7 +319,7 @@ func TestScalePolicy(t *testing.T) {
 			if got := strings.Join(started, ","); got != c.start {
 				t.Errorf("start %q, want %q", got, c.start)
 			}
-			if got := strings.Join(d.Drain, ","); got != c.drain {
+			if got := strings.Join(drained(d), ","); got != c.drain {
 				t.Errorf("drain %q, want %q", got, c.drain)
 			}
 			if all := strings.Join(d.Reasons, " | "); !strings.Contains(all, c.reason) {
@@ -598,4 +599,13 @@ func TestRateModelLearnsTheConnectorAndTheSitesRecentRates(t *testing.T) {
 	if math.Abs(mid-2<<20)/(2<<20) > 0.2 {
 		t.Fatalf("large connector after the slowdown: %.0f B/s, want about 2 MiB/s", mid)
 	}
+}
+
+// drained lists the IDs a decision drains.
+func drained(d ScaleDecision) []string {
+	var ids []string
+	for _, x := range d.Drain {
+		ids = append(ids, x.ID)
+	}
+	return ids
 }

@@ -185,9 +185,11 @@ func Predict(in PredictInput) Plan {
 		// A planned wave starts at once: its migrations run side by side, so it needs
 		// their concurrency and the bandwidth to copy them all within the SLA, not the
 		// hour's average.
-		if wave, why := waveNeed(in.Planned, site, size, in.Now, windowEnd); wave > target.Connectors {
+		wave, waveWhy := waveNeed(in.Planned, site, size, in.Now, windowEnd)
+		if wave > target.Connectors {
 			target.Connectors = wave
-			plan.Reasons = append(plan.Reasons, why)
+		} else {
+			waveWhy = ""
 		}
 		target.PeakHour, target.PeakConnectors = peak.hour, max(peak.connectors, target.Connectors)
 		target.CPUMillis = target.Connectors * size.CPUMillis
@@ -200,6 +202,9 @@ func Predict(in PredictInput) Plan {
 		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
 			site.ID, target.Connectors, size.Name, in.LeadTime, peak.connectors, peak.hour.Format("Mon 15:04"),
 			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
+		if waveWhy != "" {
+			target.Reason += "; " + waveWhy
+		}
 		plan.Targets = append(plan.Targets, target)
 		plan.Reasons = append(plan.Reasons, target.Reason)
 		if site.MaxTransfer > 0 && target.ExpectedSeconds > site.MaxTransfer.Seconds() {

@@ -37,11 +37,17 @@ type StartDecision struct {
 	Reason string `json:"reason"`
 }
 
+// DrainDecision takes one idle connector out of service.
+type DrainDecision struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
 // ScaleDecision is what the fleet should change now, and why.
 type ScaleDecision struct {
 	Start []StartDecision `json:"start"`
 	// Drain lists idle connectors to take out of service.
-	Drain []string `json:"drain"`
+	Drain []DrainDecision `json:"drain"`
 	// Stop lists draining connectors that have no work left.
 	Stop []string `json:"stop"`
 	// Reasons explain each site's decision: the want, the rule or bound that set it,
@@ -57,7 +63,8 @@ type siteWant struct {
 	live       []Connector
 	want, peak int
 	why        string
-	needed     int // the want before the pool's bounds
+	needed     int    // the want before the pool's bounds
+	plan       string // the plan's reason for the site's target
 }
 
 // Scale decides what to start and drain. Each site wants its plan's target, or, when
@@ -71,7 +78,7 @@ func Scale(in ScaleInput) ScaleDecision {
 	var d ScaleDecision
 	sites := make([]siteWant, 0, len(in.Targets))
 	for _, t := range in.Targets {
-		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast"}
+		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast", plan: t.Reason}
 		for _, c := range in.Connectors {
 			if c.Site == t.Site && c.Live() {
 				w.live = append(w.live, c)
@@ -118,12 +125,18 @@ func Scale(in ScaleInput) ScaleDecision {
 			w.want = len(w.live)
 		}
 		for j := len(w.live); j < w.want; j++ {
-			d.Start = append(d.Start, StartDecision{Site: w.site,
-				Reason: fmt.Sprintf("%s has %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why)})
+			why := fmt.Sprintf("%s has %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why)
+			if w.plan != "" {
+				why += "; plan: " + w.plan
+			}
+			d.Start = append(d.Start, StartDecision{Site: w.site, Reason: why})
 		}
 		if len(w.live) > w.want {
 			drain, held := scaleIn(in, *w)
-			d.Drain = append(d.Drain, drain...)
+			for _, id := range drain {
+				d.Drain = append(d.Drain, DrainDecision{ID: id, Reason: fmt.Sprintf("idle past the %s scale-in cooldown; %s has %d live, wants %d (%s)",
+					in.Policy.ScaleInCooldown, w.site, len(w.live), w.want, w.why)})
+			}
 			if held != "" {
 				d.Reasons = append(d.Reasons, fmt.Sprintf("%s: keeps %d more than it wants: %s", w.site, len(w.live)-w.want-len(drain), held))
 			}

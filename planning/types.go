@@ -75,6 +75,8 @@ type Connector struct {
 	Manual bool `json:"manual"`
 	// IdleSince is when the connector last had no migration; zero while it has some.
 	IdleSince time.Time `json:"idle_since,omitzero"`
+	// Reason is why the connector was started, or, once it drains, why it drains.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Live reports whether the connector counts towards its site's capacity.

@@ -231,6 +231,8 @@ type ConnectorView struct {
 	Free       Resources `json:"free"`
 	Migrations []string  `json:"migrations"`
 	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// Reason is why the fleet started the connector, or why it drains.
+	Reason string `json:"reason,omitempty"`
 }
 
 func viewConnector(c planning.Connector) ConnectorView {
@@ -239,7 +241,7 @@ func viewConnector(c planning.Connector) ConnectorView {
 	used := Resources{CPUMillis: int(c.Usage.CPUPercent * 10), RAMBytes: c.Usage.RAMBytes,
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
-		Allocated: alloc, Used: used, Migrations: []string{}, ReportedAt: c.Usage.At}
+		Allocated: alloc, Used: used, Migrations: []string{}, ReportedAt: c.Usage.At, Reason: c.Reason}
 	var assigned float64
 	var reserved int64
 	for _, t := range c.Migrations {

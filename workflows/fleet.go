@@ -362,12 +362,12 @@ func (f *fleet) sync(ctx workflow.Context, conns []planning.Connector) {
 }
 
 // newConnector makes the next connector's identity deterministically.
-func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Size, manual bool) planning.Connector {
+func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Size, manual bool, reason string) planning.Connector {
 	f.st.NextSeq++
 	id := fmt.Sprintf("%s-%s-%d", f.in.Pool, site, f.st.NextSeq)
 	return planning.Connector{
 		ID: id, Site: site, State: planning.StateWarming, Size: size, TaskQueue: ConnectorTaskQueue(id),
-		CreatedAt: workflow.Now(ctx), Manual: manual,
+		CreatedAt: workflow.Now(ctx), Manual: manual, Reason: reason,
 	}
 }
 
@@ -382,7 +382,7 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 	f.st.Plan.Bottlenecks = append(f.st.Plan.Bottlenecks, d.Bottlenecks...)
 	var start []planning.Connector
 	for _, s := range d.Start {
-		c := f.newConnector(ctx, s.Site, size, false)
+		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
 		f.logger.Info("scaling up", "connector", c.ID, "reason", s.Reason)
 		start = append(start, c)
 	}
@@ -391,11 +391,11 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 		f.provision(ctx, start)
 	}
 	var drained []planning.Connector
-	for _, id := range d.Drain {
-		if i := f.connectorIndex(id); i >= 0 {
-			f.st.Connectors[i].State = planning.StateDraining
+	for _, x := range d.Drain {
+		if i := f.connectorIndex(x.ID); i >= 0 {
+			f.st.Connectors[i].State, f.st.Connectors[i].Reason = planning.StateDraining, x.Reason
 			drained = append(drained, f.st.Connectors[i])
-			f.logger.Info("scaling down: draining idle connector", "connector", id)
+			f.logger.Info("scaling down: draining idle connector", "connector", x.ID, "reason", x.Reason)
 		}
 	}
 	if len(drained) > 0 {
@@ -467,7 +467,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 			slices.ContainsFunc(start, func(c planning.Connector) bool { return c.Site == r.Site })
 		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, r.Site, now)
 		if !hasLive && !closed && slices.Contains(f.st.Sites, r.Site) && !f.pinnedToZero(r.Site) {
-			c := f.newConnector(ctx, r.Site, size, false)
+			c := f.newConnector(ctx, r.Site, size, false, fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site))
 			f.logger.Info("reactive scale-up: migration waits at a site with no connector", "migration", r.MigrationID, "connector", c.ID)
 			start = append(start, c)
 		}
@@ -622,6 +622,7 @@ func (f *fleet) onOverride(ctx workflow.Context, o planning.Override) {
 	case planning.OverrideDrain:
 		i := f.connectorIndex(o.ConnectorID)
 		f.st.Connectors[i].State = planning.StateDraining
+		f.st.Connectors[i].Reason = fmt.Sprintf("drained by override %s of %s: %s", o.ID, o.Who, o.Why)
 		f.sync(ctx, []planning.Connector{f.st.Connectors[i]})
 	}
 	f.recordOverride(ctx, o, "applied", "")
@@ -716,7 +717,7 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 		size, _ := planning.SizeNamed(name)
 		var start []planning.Connector
 		for range r.Count {
-			start = append(start, f.newConnector(ctx, r.Site, size, true))
+			start = append(start, f.newConnector(ctx, r.Site, size, true, fmt.Sprintf("provisioned by %s: %s", r.Who, r.Why)))
 		}
 		f.st.Connectors = append(f.st.Connectors, start...)
 		f.provision(ctx, start)
@@ -730,7 +731,7 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 		res.Connectors = []planning.Connector{f.st.Connectors[f.connectorIndex(r.ConnectorID)]}
 	case ScaleDrain:
 		i := f.connectorIndex(r.ConnectorID)
-		f.st.Connectors[i].State = planning.StateDraining
+		f.st.Connectors[i].State, f.st.Connectors[i].Reason = planning.StateDraining, fmt.Sprintf("drained by %s: %s", r.Who, r.Why)
 		f.sync(ctx, []planning.Connector{f.st.Connectors[i]})
 		res.Connectors = []planning.Connector{f.st.Connectors[i]}
 	}
