@@ -230,7 +230,13 @@ type ConnectorView struct {
 	Used       Resources `json:"used"`
 	Free       Resources `json:"free"`
 	Migrations []string  `json:"migrations"`
-	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// ReadLatencySeconds is the mean time the connector's reads from the VMs' disks
+	// took in its last report; absent where it read nothing.
+	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
+	// TargetFreeBytes is the free space of the storage the connector writes to;
+	// absent where it has not been measured.
+	TargetFreeBytes int64     `json:"target_free_bytes,omitempty"`
+	ReportedAt      time.Time `json:"reported_at,omitzero"`
 }
 
 func viewConnector(c planning.Connector) ConnectorView {
@@ -239,7 +245,8 @@ func viewConnector(c planning.Connector) ConnectorView {
 	used := Resources{CPUMillis: int(c.Usage.CPUPercent * 10), RAMBytes: c.Usage.RAMBytes,
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
-		Allocated: alloc, Used: used, Migrations: []string{}, ReportedAt: c.Usage.At}
+		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
+		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At}
 	var assigned float64
 	var reserved int64
 	for _, t := range c.Migrations {
