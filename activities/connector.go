@@ -66,6 +66,17 @@ type Connector struct {
 type ConnectorStats struct {
 	active atomic.Int64
 	moved  atomic.Int64
+	// targetDir is the connector's TargetDir, whose free space TargetFreeBytes reports.
+	targetDir string
+
+	mu sync.Mutex
+	// held is the size of each destination's copy awaiting cutover, by destination
+	// path. Sizes are set, never added to, so a retried activity cannot count the
+	// same bytes twice.
+	held map[string]int64
+	// reads and readTime are the source reads since the last TakeReadLatency.
+	reads    int64
+	readTime time.Duration
 }
 
 // ActiveTasks is how many transfers are running now.
@@ -74,9 +85,77 @@ func (s *ConnectorStats) ActiveTasks() int { return int(s.active.Load()) }
 // BytesMoved is how many bytes this process has written to destinations.
 func (s *ConnectorStats) BytesMoved() int64 { return s.moved.Load() }
 
+// StorageUsedBytes is what the connector's copies awaiting cutover hold: partial and
+// complete copies that have been neither cut over nor discarded.
+func (s *ConnectorStats) StorageUsedBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, b := range s.held {
+		n += b
+	}
+	return n
+}
+
+// TakeReadLatency returns the mean duration of the reads from the VMs' disks since
+// the previous call, or zero if there were none, and starts counting afresh.
+func (s *ConnectorStats) TakeReadLatency() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mean time.Duration
+	if s.reads > 0 {
+		mean = s.readTime / time.Duration(s.reads)
+	}
+	s.reads, s.readTime = 0, 0
+	return mean
+}
+
+// TargetFreeBytes is the free space of the filesystem the connector writes to.
+func (s *ConnectorStats) TargetFreeBytes() (int64, error) {
+	return freeBytes(s.targetDir)
+}
+
+// hold records that dest's copy is now n bytes long.
+func (s *ConnectorStats) hold(dest string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(map[string]int64)
+	}
+	s.held[dest] = n
+}
+
+// release forgets dest's copy: it was cut over or removed.
+func (s *ConnectorStats) release(dest string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, dest)
+}
+
+// recordRead counts one read from a source that took d.
+func (s *ConnectorStats) recordRead(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	s.readTime += d
+}
+
+// freeBytes is the space an unprivileged writer may still use in dir's filesystem.
+func freeBytes(dir string) (int64, error) {
+	if dir == "" {
+		return 0, errors.New("no target directory")
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
 // NewConnector returns the connector activities for connector id.
 func NewConnector(id string, throttle *transfer.Throttle, targetDir string, maxTasks int, logger *slog.Logger) *Connector {
-	return &Connector{ID: id, Throttle: throttle, TargetDir: targetDir, MaxTasks: maxTasks, Logger: logger}
+	return &Connector{ID: id, Throttle: throttle, TargetDir: targetDir, MaxTasks: maxTasks, Logger: logger,
+		Stats: ConnectorStats{targetDir: targetDir}}
 }
 
 func (c *Connector) logger() *slog.Logger {
@@ -118,11 +197,11 @@ func (c *Connector) Prepare(ctx context.Context, in PrepareInput) (PrepareResult
 	if err := os.Remove(probe.Name()); err != nil {
 		return PrepareResult{}, fmt.Errorf("prepare %s: remove probe: %w", in.MigrationID, err)
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(c.TargetDir, &st); err != nil {
-		return PrepareResult{}, fmt.Errorf("prepare %s: statfs %s: %w", in.MigrationID, c.TargetDir, err)
+	free, err := freeBytes(c.TargetDir)
+	if err != nil {
+		return PrepareResult{}, fmt.Errorf("prepare %s: %w", in.MigrationID, err)
 	}
-	free := max(int64(st.Bavail)*int64(st.Bsize)-c.pending.Load(), 0)
+	free = max(free-c.pending.Load(), 0)
 	if in.Bytes > free {
 		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("prepare %s: connector %s has %d bytes free in %s, the migration needs %d",
@@ -204,10 +283,13 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		Live:           in.Live,
 		Throttle:       c.Throttle,
 		// The heartbeat carries the offset (what a retry resumes from) and, second,
-		// where this attempt began, so that watchers can tell its rate.
+		// where this attempt began, so that watchers can tell its rate. The offset
+		// is also how long the copy on disk is.
 		Progress: func(off int64) {
+			c.Stats.hold(dest, off)
 			activity.RecordHeartbeat(ctx, off, off-written)
 		},
+		OnRead: c.Stats.recordRead,
 		OnCopy: func(n int) {
 			c.Stats.moved.Add(int64(n))
 			before := written
@@ -221,6 +303,9 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		return TransferResult{}, temporal.NewCanceledError(res.ResumedFrom + res.Copied)
 	}
 	if err != nil {
+		if errors.Is(err, transfer.ErrChecksumMismatch) {
+			c.Stats.release(dest) // Copy removed the partial file
+		}
 		log.Warn("transfer failed", "error", err, "copied", res.Copied)
 		return TransferResult{}, classify(in.MigrationID, err)
 	}
@@ -314,6 +399,12 @@ func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
 			return fmt.Errorf("discard %s: %w", in.MigrationID, err)
 		}
 	}
+	// A complete copy that is kept still awaits its cutover.
+	if st, err := os.Stat(dest); err == nil {
+		c.Stats.hold(dest, st.Size())
+	} else {
+		c.Stats.release(dest)
+	}
 	c.logger().Info("partial copy discarded", "migration", in.MigrationID, "destination", dest)
 	return nil
 }
@@ -350,6 +441,7 @@ func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult
 		Throttle: c.Throttle,
 		Progress: func(off int64) { activity.RecordHeartbeat(ctx, off) },
 		OnCopy:   func(n int) { c.Stats.moved.Add(int64(n)) },
+		OnRead:   c.Stats.recordRead,
 	})
 	if err != nil && ctx.Err() != nil {
 		log.Info("cutover stopped; the copy is as it was", "changed_blocks_sent", res.ChangedBlocks)
@@ -359,6 +451,8 @@ func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult
 		log.Warn("cutover failed", "error", err)
 		return CutoverResult{}, classify(in.MigrationID, err)
 	}
+	// The copy is the provider's now; the connector no longer holds it.
+	c.Stats.release(dest)
 	log.Info("cutover synced", "blocks", res.Blocks, "changed_blocks", res.ChangedBlocks, "bytes", res.BytesCopied,
 		"seconds", res.Duration.Seconds(), "sha256", res.SHA256)
 	return CutoverResult{Blocks: res.Blocks, ChangedBlocks: res.ChangedBlocks, BytesCopied: res.BytesCopied,

@@ -299,3 +299,92 @@ func TestDiscardRemovesThePartialCopyAndIsIdempotent(t *testing.T) {
 	_, err := env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "m6", Destination: "../escape"})
 	require.True(t, appError(t, err).NonRetryable(), "a bad destination is not retried")
 }
+
+// The bytes a connector holds are each copy's size on disk, set rather than added, so
+// a retry, a resume or a repeat does not count the same bytes twice; a cutover or a
+// discard gives them back.
+func TestStorageHeldFollowsEachCopyUntilCutoverOrDiscard(t *testing.T) {
+	c := newConnector(t, 0)
+	env, _ := activityEnv(c)
+	srcA, a := sourceDisk(t, 700_000, 30)
+	srcB, b := sourceDisk(t, 500_000, 31)
+	inA := TransferInput{MigrationID: "ma", Source: srcA, Destination: "a.img", ExpectedBytes: int64(len(a))}
+	inB := TransferInput{MigrationID: "mb", Source: srcB, Destination: "b.img", ExpectedBytes: int64(len(b))}
+
+	_, err := env.ExecuteActivity(c.Transfer, inA)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes())
+	_, err = env.ExecuteActivity(c.Transfer, inA)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes(), "a repeated transfer holds no more")
+
+	// A retry that resumes from its heartbeat holds the whole copy, not just what it
+	// wrote itself; a corrupt partial is removed and held no more.
+	const offset = 200_000
+	corrupt := append([]byte{}, b[:offset]...)
+	corrupt[7] ^= 0x55
+	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "b.img"+transfer.PartialSuffix), corrupt, 0o644))
+	envB, _ := activityEnv(c)
+	envB.SetHeartbeatDetails(int64(offset))
+	_, err = envB.ExecuteActivity(c.Transfer, inB)
+	require.Equal(t, ErrTypeChecksumMismatch, appError(t, err).Type())
+	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes(), "the removed partial copy is not held")
+	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "b.img"+transfer.PartialSuffix), b[:offset], 0o644))
+	_, err = envB.ExecuteActivity(c.Transfer, inB)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(a)+len(b)), c.Stats.StorageUsedBytes())
+
+	// Discarding only the partial files keeps the complete copy, which awaits cutover.
+	_, err = env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "mb", Destination: "b.img"})
+	require.NoError(t, err)
+	require.Equal(t, int64(len(a)+len(b)), c.Stats.StorageUsedBytes())
+	_, err = env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "mb", Destination: "b.img", Complete: true})
+	require.NoError(t, err)
+	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes())
+
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Source: srcA, Destination: "a.img"})
+	require.NoError(t, err)
+	require.Zero(t, c.Stats.StorageUsedBytes(), "a cut over copy is the provider's")
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Source: srcA, Destination: "a.img"})
+	require.NoError(t, err)
+	require.Zero(t, c.Stats.StorageUsedBytes(), "a repeated cutover changes nothing")
+}
+
+func TestReadLatencyIsTheMeanSinceTheLastSample(t *testing.T) {
+	var s ConnectorStats
+	require.Zero(t, s.TakeReadLatency(), "nothing read")
+	s.recordRead(time.Millisecond)
+	s.recordRead(3 * time.Millisecond)
+	require.Equal(t, 2*time.Millisecond, s.TakeReadLatency())
+	require.Zero(t, s.TakeReadLatency(), "each sample starts afresh")
+	s.recordRead(5 * time.Millisecond)
+	require.Equal(t, 5*time.Millisecond, s.TakeReadLatency())
+
+	// A real transfer's reads of its source are counted, and a cutover's too.
+	c := newConnector(t, 0)
+	env, _ := activityEnv(c)
+	src, data := sourceDisk(t, 300_000, 32)
+	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
+	require.NoError(t, err)
+	require.Positive(t, c.Stats.TakeReadLatency())
+	require.Zero(t, c.Stats.TakeReadLatency())
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m", Source: src, Destination: "vm.img"})
+	require.NoError(t, err)
+	require.Positive(t, c.Stats.TakeReadLatency())
+}
+
+func TestTargetFreeBytesIsTheTargetFilesystems(t *testing.T) {
+	c := newConnector(t, 0)
+	_, err := c.Stats.TargetFreeBytes()
+	require.Error(t, err, "the target directory does not exist yet")
+	env, _ := activityEnv(c)
+	_, err = env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m", Bytes: 1})
+	require.NoError(t, err)
+	free, err := c.Stats.TargetFreeBytes()
+	require.NoError(t, err)
+	require.Positive(t, free)
+
+	var none ConnectorStats
+	_, err = none.TargetFreeBytes()
+	require.Error(t, err, "stats without a target directory cannot say")
+}

@@ -57,6 +57,16 @@ func TestMetricIsADeltaOverTime(t *testing.T) {
 	require.Equal(t, int64(5000), m.BytesMoved)
 	require.Equal(t, 3, m.ActiveTasks)
 	require.Equal(t, int64(1<<20), m.RAMBytes)
+	require.Nil(t, m.TargetFreeBytes, "not measured")
+	require.Nil(t, m.ReadLatencySeconds, "nothing read")
+
+	free := int64(9 << 30)
+	cur.held, cur.targetFree, cur.readLatency = 4000, &free, 1500*time.Microsecond
+	m = metric("c1", prev, cur)
+	require.Equal(t, int64(4000), m.StorageUsedBytes)
+	require.Equal(t, &free, m.TargetFreeBytes)
+	require.NotNil(t, m.ReadLatencySeconds)
+	require.InDelta(t, 0.0015, *m.ReadLatencySeconds, 1e-12)
 }
 
 func TestSampleReadsThisProcess(t *testing.T) {
@@ -75,7 +85,8 @@ func TestSampleReadsThisProcess(t *testing.T) {
 func TestReporterWaitsForItsRowThenReports(t *testing.T) {
 	s := storetest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Reporter{ID: "c1", Store: s, Stats: &activities.ConnectorStats{}, Interval: 100 * time.Millisecond, Logger: slog.Default()}
+	conn := activities.NewConnector("c1", nil, t.TempDir(), 1, nil)
+	r := &Reporter{ID: "c1", Store: s, Stats: &conn.Stats, Interval: 100 * time.Millisecond, Logger: slog.Default()}
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -95,7 +106,11 @@ func TestReporterWaitsForItsRowThenReports(t *testing.T) {
 		return ready && metrics >= 2
 	}, 5*time.Second, 50*time.Millisecond, "readiness and metrics are recorded once the row exists")
 
-	var ram int64
-	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT ram_bytes FROM connector_metrics WHERE connector_id = 'c1' ORDER BY at DESC LIMIT 1`).Scan(&ram))
+	var ram, free int64
+	var latency *float64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT ram_bytes, target_free_bytes, read_latency_seconds FROM connector_metrics
+		WHERE connector_id = 'c1' ORDER BY at DESC LIMIT 1`).Scan(&ram, &free, &latency))
 	require.Positive(t, ram)
+	require.Positive(t, free, "the target directory's free space")
+	require.Nil(t, latency, "an idle connector read nothing")
 }

@@ -99,12 +99,25 @@ type sample struct {
 	rssBytes   int64
 	moved      int64
 	active     int
+	held       int64
+	// targetFree is nil where the target's free space could not be read.
+	targetFree *int64
+	// readLatency is the mean read from the VMs' disks since the previous sample;
+	// zero where there was none.
+	readLatency time.Duration
 }
 
 // takeSample reads the process's CPU time and resident memory from /proc, falling
-// back to the Go runtime's view of memory where /proc is not available.
+// back to the Go runtime's view of memory where /proc is not available. It starts a
+// new interval of read latency.
 func takeSample(stats *activities.ConnectorStats) sample {
-	s := sample{at: time.Now().UTC(), moved: stats.BytesMoved(), active: stats.ActiveTasks()}
+	s := sample{at: time.Now().UTC(), moved: stats.BytesMoved(), active: stats.ActiveTasks(),
+		held: stats.StorageUsedBytes(), readLatency: stats.TakeReadLatency()}
+	// A target that cannot be measured is reported as unknown; Prepare says why
+	// when a migration needs it.
+	if free, err := stats.TargetFreeBytes(); err == nil {
+		s.targetFree = &free
+	}
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
 		s.cpuSeconds, _ = parseStat(string(b))
 	}
@@ -122,9 +135,15 @@ func takeSample(stats *activities.ConnectorStats) sample {
 }
 
 // metric turns two samples into a row: CPU percent is CPU time over wall time (over
-// 100 when several cores are busy), bandwidth is bytes moved over wall time.
+// 100 when several cores are busy), bandwidth is bytes moved over wall time, and the
+// read latency is the current sample's, which covers the time since prev.
 func metric(id string, prev, cur sample) store.ConnectorMetric {
-	m := store.ConnectorMetric{ConnectorID: id, At: cur.at, RAMBytes: cur.rssBytes, ActiveTasks: cur.active, BytesMoved: cur.moved}
+	m := store.ConnectorMetric{ConnectorID: id, At: cur.at, RAMBytes: cur.rssBytes, ActiveTasks: cur.active, BytesMoved: cur.moved,
+		StorageUsedBytes: cur.held, TargetFreeBytes: cur.targetFree}
+	if cur.readLatency > 0 {
+		latency := cur.readLatency.Seconds()
+		m.ReadLatencySeconds = &latency
+	}
 	if dt := cur.at.Sub(prev.at).Seconds(); dt > 0 {
 		m.CPUPercent = max(cur.cpuSeconds-prev.cpuSeconds, 0) / dt * 100
 		m.BandwidthUsedBytesSec = float64(max(cur.moved-prev.moved, 0)) / dt

@@ -61,6 +61,20 @@ func moveThroughConnector(ctx workflow.Context, queue string, in activities.Tran
 	return res, err
 }
 
+// cutOverOnConnector is a test-only workflow: the cutover's delta sync of one copy on
+// the connector's task queue.
+func cutOverOnConnector(ctx workflow.Context, queue string, in activities.CutoverInput) (activities.CutoverResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var ca *activities.Connector
+	var res activities.CutoverResult
+	err := workflow.ExecuteActivity(ctx, ca.Cutover, in).Get(ctx, &res)
+	return res, err
+}
+
 func TestRealConnectorProcess(t *testing.T) {
 	addr := testenv.TemporalAddress(t)
 	dbURL := storetest.NewDatabase(t)
@@ -127,6 +141,7 @@ func TestRealConnectorProcess(t *testing.T) {
 	testQueue := "provisioner-test-" + id
 	w := worker.New(tc, testQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(moveThroughConnector, workflow.RegisterOptions{Name: "provisioner-test-move"})
+	w.RegisterWorkflowWithOptions(cutOverOnConnector, workflow.RegisterOptions{Name: "provisioner-test-cutover"})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
@@ -150,6 +165,32 @@ func TestRealConnectorProcess(t *testing.T) {
 		_ = s.Pool.QueryRow(ctx, `SELECT coalesce(max(bytes_moved), 0) FROM connector_metrics WHERE connector_id = $1`, id).Scan(&moved)
 		return moved == int64(len(data))
 	}, 10*time.Second, 100*time.Millisecond, "the metrics count the bytes moved")
+
+	// The copy awaits cutover, so the connector holds it; its reads of the VM's disk
+	// took measurable time; the target has room.
+	var held, free int64
+	require.Eventually(t, func() bool {
+		_ = s.Pool.QueryRow(ctx, `SELECT storage_used_bytes, coalesce(target_free_bytes, 0) FROM connector_metrics
+			WHERE connector_id = $1 ORDER BY at DESC LIMIT 1`, id).Scan(&held, &free)
+		return held == int64(len(data))
+	}, 10*time.Second, 100*time.Millisecond, "the metrics hold the copy until cutover")
+	require.Positive(t, free, "the target's free space is measured")
+	var latency float64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT coalesce(max(read_latency_seconds), 0) FROM connector_metrics WHERE connector_id = $1`, id).Scan(&latency))
+	require.Positive(t, latency, "a sample records the transfer's read latency")
+	t.Logf("held %d bytes, target free %d bytes, read latency up to %.6f s", held, free, latency)
+
+	cut, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-cutover-" + id, TaskQueue: testQueue,
+		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-cutover", queue,
+		activities.CutoverInput{MigrationID: "it-1", Source: src, Destination: "vm-it/disk.img"})
+	require.NoError(t, err)
+	var cres activities.CutoverResult
+	require.NoError(t, cut.Get(ctx, &cres))
+	require.Equal(t, hex.EncodeToString(sum[:]), cres.SHA256)
+	require.Eventually(t, func() bool {
+		_ = s.Pool.QueryRow(ctx, `SELECT storage_used_bytes FROM connector_metrics WHERE connector_id = $1 ORDER BY at DESC LIMIT 1`, id).Scan(&held)
+		return held == 0
+	}, 10*time.Second, 100*time.Millisecond, "a cut over copy is no longer held")
 
 	require.NoError(t, p.Stop(ctx, id))
 	status, err := p.Status(ctx, id)

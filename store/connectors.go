@@ -47,16 +47,27 @@ type ConnectorMetric struct {
 	ActiveTasks           int
 	// BytesMoved is the total the connector process has moved since it started.
 	BytesMoved int64
+	// StorageUsedBytes is what the connector holds for copies not yet cut over or
+	// discarded.
+	StorageUsedBytes int64
+	// TargetFreeBytes is the free space of the storage the connector writes to; nil
+	// where it could not be measured.
+	TargetFreeBytes *int64
+	// ReadLatencySeconds is the mean duration of the connector's reads from the VMs'
+	// disks since the previous sample; nil where it read nothing.
+	ReadLatencySeconds *float64
 }
 
 // InsertConnectorMetric stores a sample; a second sample with the same connector and
 // time is ignored. It returns ErrUnknownConnector when no such connector is recorded.
 func (s *Store) InsertConnectorMetric(ctx context.Context, m ConnectorMetric) error {
 	_, err := s.Pool.Exec(ctx, `
-		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved,
+			storage_used_bytes, target_free_bytes, read_latency_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (connector_id, at) DO NOTHING`,
-		m.ConnectorID, m.At, m.CPUPercent, m.RAMBytes, m.BandwidthUsedBytesSec, m.ActiveTasks, m.BytesMoved)
+		m.ConnectorID, m.At, m.CPUPercent, m.RAMBytes, m.BandwidthUsedBytesSec, m.ActiveTasks, m.BytesMoved,
+		m.StorageUsedBytes, m.TargetFreeBytes, m.ReadLatencySeconds)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation {

@@ -44,8 +44,10 @@ func TestInsertConnectorMetric(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Microsecond)
+	free, latency := int64(5<<30), 0.0125
 	m := store.ConnectorMetric{ConnectorID: "c1", At: at, CPUPercent: 12.5, RAMBytes: 1 << 20,
-		BandwidthUsedBytesSec: 4096, ActiveTasks: 2, BytesMoved: 1 << 30}
+		BandwidthUsedBytesSec: 4096, ActiveTasks: 2, BytesMoved: 1 << 30,
+		StorageUsedBytes: 3 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
 	require.ErrorIs(t, s.InsertConnectorMetric(ctx, m), store.ErrUnknownConnector, "the FK violation is reported as an unknown connector")
 
 	addConnector(t, s, "c1")
@@ -65,6 +67,49 @@ func TestInsertConnectorMetric(t *testing.T) {
 	require.Equal(t, int64(1<<20), ram)
 	require.Equal(t, 4096.0, bw)
 	require.Equal(t, int64(1<<30), moved)
+
+	var storage int64
+	var gotFree *int64
+	var gotLatency *float64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT storage_used_bytes, target_free_bytes, read_latency_seconds
+		FROM connector_metrics WHERE connector_id = 'c1'`).Scan(&storage, &gotFree, &gotLatency))
+	require.Equal(t, int64(3<<20), storage)
+	require.Equal(t, &free, gotFree)
+	require.Equal(t, &latency, gotLatency)
+
+	// Not measured is NULL, not a zero that would mean a full disk or instant reads.
+	m.At = at.Add(time.Second)
+	m.TargetFreeBytes, m.ReadLatencySeconds = nil, nil
+	require.NoError(t, s.InsertConnectorMetric(ctx, m))
+	var nulls int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics
+		WHERE connector_id = 'c1' AND at = $1 AND target_free_bytes IS NULL AND read_latency_seconds IS NULL`, m.At).Scan(&nulls))
+	require.Equal(t, 1, nulls)
+}
+
+func TestConnectorHealthReadsTheLatestMeasures(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "c1")
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	free, latency := int64(7<<30), 0.004
+	older := store.ConnectorMetric{ConnectorID: "c1", At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
+		StorageUsedBytes: 1 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
+	require.NoError(t, s.InsertConnectorMetric(ctx, older))
+
+	got, err := s.ConnectorHealth(ctx, []string{"c1", "nobody"})
+	require.NoError(t, err)
+	require.Equal(t, planning.Usage{At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
+		StorageUsedBytes: 1 << 20, TargetFreeBytes: 7 << 30, ReadLatencySeconds: 0.004}, got[0].Usage)
+	require.Equal(t, "nobody", got[1].ID)
+	require.Zero(t, got[1].Usage, "no connector, no usage")
+
+	// The newest sample wins, and what it did not measure reads as zero.
+	newer := store.ConnectorMetric{ConnectorID: "c1", At: at.Add(2 * time.Second), RAMBytes: 1 << 20, StorageUsedBytes: 2 << 20}
+	require.NoError(t, s.InsertConnectorMetric(ctx, newer))
+	got, err = s.ConnectorHealth(ctx, []string{"c1"})
+	require.NoError(t, err)
+	require.Equal(t, planning.Usage{At: at.Add(2 * time.Second), RAMBytes: 1 << 20, StorageUsedBytes: 2 << 20}, got[0].Usage)
 }
 
 func TestInsertMigrationKeepsItsConnectorsBandwidth(t *testing.T) {

@@ -340,13 +340,16 @@ func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
 }
 
 // ConnectorHealth returns readiness and the latest metrics of the given connectors, in
-// the order given. Unknown IDs come back empty.
+// the order given. Unknown IDs come back empty; unmeasured free space and read latency
+// come back as zero.
 func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error) {
 	rows, err := s.Pool.Query(ctx, `
-		SELECT c.id, c.ready_at, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks
+		SELECT c.id, c.ready_at, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks,
+			m.storage_used_bytes, coalesce(m.target_free_bytes, 0), coalesce(m.read_latency_seconds, 0)
 		FROM connectors c
 		LEFT JOIN LATERAL (
-			SELECT at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks FROM connector_metrics
+			SELECT at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks,
+				storage_used_bytes, target_free_bytes, read_latency_seconds FROM connector_metrics
 			WHERE connector_id = c.id ORDER BY at DESC LIMIT 1) m ON true
 		WHERE c.id = ANY($1)`, ids)
 	if err != nil {
@@ -357,17 +360,18 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.C
 	for rows.Next() {
 		var h planning.ConnectorReport
 		var ready, at *time.Time
-		var cpu, bw *float64
-		var ram *int64
+		var cpu, bw, latency *float64
+		var ram, storage, free *int64
 		var tasks *int
-		if err := rows.Scan(&h.ID, &ready, &at, &cpu, &ram, &bw, &tasks); err != nil {
+		if err := rows.Scan(&h.ID, &ready, &at, &cpu, &ram, &bw, &tasks, &storage, &free, &latency); err != nil {
 			return nil, fmt.Errorf("store: connector health: %w", err)
 		}
 		if ready != nil {
 			h.ReadyAt = ready.UTC()
 		}
 		if at != nil {
-			h.Usage = planning.Usage{At: at.UTC(), CPUPercent: *cpu, RAMBytes: *ram, BandwidthUsedBytesSec: *bw, ActiveTasks: *tasks}
+			h.Usage = planning.Usage{At: at.UTC(), CPUPercent: *cpu, RAMBytes: *ram, BandwidthUsedBytesSec: *bw, ActiveTasks: *tasks,
+				StorageUsedBytes: *storage, TargetFreeBytes: *free, ReadLatencySeconds: *latency}
 		}
 		byID[h.ID] = h
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // source is where a disk image is read from.
@@ -27,8 +28,17 @@ type source interface {
 	String() string
 }
 
-// openSource picks the source driver for a path, file:// URI or http(s) URL.
-func openSource(spec string, client *http.Client) (source, error) {
+// openSource picks the source driver for a path, file:// URI or http(s) URL. A
+// non-nil onRead is called with the duration of every read from it.
+func openSource(spec string, client *http.Client, onRead func(time.Duration)) (source, error) {
+	s, err := sourceFor(spec, client)
+	if err != nil || onRead == nil {
+		return s, err
+	}
+	return timedSource{source: s, onRead: onRead}, nil
+}
+
+func sourceFor(spec string, client *http.Client) (source, error) {
 	switch {
 	case strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
 		if _, err := url.Parse(spec); err != nil {
@@ -91,6 +101,37 @@ func (f fileSource) Open(ctx context.Context, offset int64) (io.ReadCloser, int6
 		return nil, 0, 0, fmt.Errorf("transfer: seek %s to %d: %w", f, offset, err)
 	}
 	return r, offset, size, nil
+}
+
+// timedSource times the reads of the readers its source opens, so that a caller can
+// tell how fast the VM's disk answers apart from how fast the link lets bytes through.
+type timedSource struct {
+	source
+	onRead func(time.Duration)
+}
+
+func (t timedSource) Open(ctx context.Context, offset int64) (io.ReadCloser, int64, int64, error) {
+	r, start, size, err := t.source.Open(ctx, offset)
+	if err != nil {
+		return nil, start, size, err
+	}
+	return timedReader{ReadCloser: r, onRead: t.onRead}, start, size, nil
+}
+
+// timedReader reports the duration of every read that returned data; the empty read
+// at the end says nothing about the disk.
+type timedReader struct {
+	io.ReadCloser
+	onRead func(time.Duration)
+}
+
+func (t timedReader) Read(p []byte) (int, error) {
+	began := time.Now()
+	n, err := t.ReadCloser.Read(p)
+	if n > 0 {
+		t.onRead(time.Since(began))
+	}
+	return n, err
 }
 
 func sourceErr(src fmt.Stringer, err error) error {

@@ -35,6 +35,9 @@ type SyncOptions struct {
 	ProgressInterval time.Duration
 	// OnCopy, if set, is called with the size of every changed block sent.
 	OnCopy func(n int)
+	// OnRead, if set, is called with the duration of every read from the source
+	// that returned data, for latency metrics.
+	OnRead func(d time.Duration)
 	// HTTPClient fetches http(s) sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
 }
@@ -69,7 +72,7 @@ func Sync(ctx context.Context, src, dest string, opt SyncOptions) (SyncResult, e
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = DefaultProgressInterval
 	}
-	s, err := openSource(src, opt.HTTPClient)
+	s, err := openSource(src, opt.HTTPClient, opt.OnRead)
 	if err != nil {
 		return SyncResult{}, err
 	}

@@ -165,3 +165,14 @@ func TestSyncFromAnHTTPSource(t *testing.T) {
 		t.Fatalf("changed %d blocks; the copy matches the source: %v", res.ChangedBlocks, sha(got) == sha(changed))
 	}
 }
+
+func TestSyncTimesItsSourceReads(t *testing.T) {
+	src, dest, _ := syncFixture(t, 300_000)
+	var reads int
+	if _, err := Sync(context.Background(), src, dest, SyncOptions{OnRead: func(time.Duration) { reads++ }}); err != nil {
+		t.Fatal(err)
+	}
+	if reads == 0 {
+		t.Fatal("no read of the source was timed")
+	}
+}

@@ -63,6 +63,10 @@ type Options struct {
 	ProgressInterval time.Duration
 	// OnCopy, if set, is called with the size of every chunk written, for counters.
 	OnCopy func(n int)
+	// OnRead, if set, is called with the duration of every read from the source
+	// that returned data (the copy's and the verification's), for latency metrics.
+	// Waiting for the throttle is not part of a read.
+	OnRead func(d time.Duration)
 	// StallTimeout aborts a copy that moves no byte for this long, so that a hung
 	// connection cannot hold the partial file forever. It defaults to
 	// DefaultStallTimeout.
@@ -104,7 +108,7 @@ func Copy(ctx context.Context, src, dest string, opt Options) (Result, error) {
 	if opt.StallTimeout <= 0 {
 		opt.StallTimeout = DefaultStallTimeout
 	}
-	s, err := openSource(src, opt.HTTPClient)
+	s, err := openSource(src, opt.HTTPClient, opt.OnRead)
 	if err != nil {
 		return Result{}, err
 	}

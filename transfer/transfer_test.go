@@ -446,3 +446,44 @@ func TestHTTPConnectionDroppedMidwayKeepsThePartialForAResume(t *testing.T) {
 	require.Equal(t, int64(100_000), res.ResumedFrom)
 	require.Equal(t, sum(data), res.SHA256)
 }
+
+func TestOnReadTimesEverySourceRead(t *testing.T) {
+	src, data := disk(t, 1<<20+123, 20)
+	var reads []time.Duration
+	res, err := Copy(context.Background(), src, filepath.Join(t.TempDir(), "vm.img"), Options{
+		OnRead: func(d time.Duration) { reads = append(reads, d) },
+	})
+	require.NoError(t, err)
+	require.Equal(t, sum(data), res.SHA256)
+	// 17 chunks for the copy and 17 more for the verification's second reading.
+	chunks := (len(data) + MaxChunk - 1) / MaxChunk
+	require.GreaterOrEqual(t, len(reads), 2*chunks)
+	var total time.Duration
+	for _, d := range reads {
+		total += d
+	}
+	require.Positive(t, total)
+}
+
+// A source that makes the copy wait shows in the read it made wait, and nowhere else
+// could that time come from: the copy is not throttled.
+func TestOnReadSeesASlowSource(t *testing.T) {
+	_, data := disk(t, 200_000, 21)
+	const stall = 150 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "200000")
+		_, _ = w.Write(data[:100_000])
+		w.(http.Flusher).Flush()
+		time.Sleep(stall)
+		_, _ = w.Write(data[100_000:])
+	}))
+	defer srv.Close()
+	var longest time.Duration
+	res, err := Copy(context.Background(), srv.URL, filepath.Join(t.TempDir(), "vm.img"), Options{
+		OnRead: func(d time.Duration) { longest = max(longest, d) },
+	})
+	require.NoError(t, err)
+	require.Equal(t, sum(data), res.SHA256)
+	// The copy reaches the stall within milliseconds, so the waiting read lasts most of it.
+	require.GreaterOrEqual(t, longest, stall/2)
+}

@@ -230,7 +230,13 @@ type ConnectorView struct {
 	Used       Resources `json:"used"`
 	Free       Resources `json:"free"`
 	Migrations []string  `json:"migrations"`
-	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// ReadLatencySeconds is the mean time the connector's reads from the VMs' disks
+	// took in its last report; absent where it read nothing.
+	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
+	// TargetFreeBytes is the free space of the storage the connector writes to;
+	// absent where it has not been measured.
+	TargetFreeBytes int64     `json:"target_free_bytes,omitempty"`
+	ReportedAt      time.Time `json:"reported_at,omitzero"`
 	// Reason is why the fleet started the connector, or why it drains.
 	Reason string `json:"reason,omitempty"`
 }
@@ -241,7 +247,8 @@ func viewConnector(c planning.Connector) ConnectorView {
 	used := Resources{CPUMillis: int(c.Usage.CPUPercent * 10), RAMBytes: c.Usage.RAMBytes,
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
-		Allocated: alloc, Used: used, Migrations: []string{}, ReportedAt: c.Usage.At, Reason: c.Reason}
+		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
+		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At, Reason: c.Reason}
 	var assigned float64
 	var reserved int64
 	for _, t := range c.Migrations {
