@@ -149,6 +149,10 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	require.Equal(t, 1, plan.Targets[0].Connectors, "ams1 expects work")
 	require.Equal(t, 0, plan.Targets[1].Connectors, "fra1 expects none")
 	require.Contains(t, plan.Targets[0].Reason, "p90", "ams1's gold VMs size to the 90% quantile")
+	profiles, err := s.SiteProfiles(context.Background(), now.Add(-HistoryWindow))
+	require.NoError(t, err)
+	require.Equal(t, []string{"gold", "bronze"}, []string{profiles[0].StrictestTier, profiles[1].StrictestTier},
+		"each profile names the tier that set its quantile")
 	var stored int
 	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM plans WHERE pool = 'default'`).Scan(&stored))
 	require.Equal(t, 1, stored)
