@@ -302,6 +302,10 @@ func TestScalePolicy(t *testing.T) {
 			policy:  func(p *Policy) { p.MaxConnectors = 1 },
 			pins:    []Pin{{Site: "ams1", Min: 3}},
 			start:   "ams1,ams1,ams1", reason: "pinned to at least 3"},
+		{name: "a pin says whose it is",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 3}},
+			pins:    []Pin{{Site: "ams1", Max: 1, Who: "ann", Why: "host patching", Until: now.Add(time.Hour)}},
+			start:   "ams1", reason: "wants 1 (pinned to at most 1 by ann until Tue 12:00 (host patching))"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -66,7 +66,7 @@ type SiteTarget struct {
 // Bottleneck is something that will limit migrations, reported before they start.
 type Bottleneck struct {
 	Site   string    `json:"site"`
-	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, storage
+	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, connectors, storage
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Detail string    `json:"detail"`

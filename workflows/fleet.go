@@ -234,7 +234,7 @@ func (f *fleet) pins() []planning.Pin {
 	var pins []planning.Pin
 	for _, o := range f.st.Overrides {
 		if o.Kind == planning.OverridePin {
-			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max})
+			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max, Who: o.Who, Why: o.Why, Until: o.Expires})
 		}
 	}
 	return pins
