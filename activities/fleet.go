@@ -393,15 +393,18 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	return plan, nil
 }
 
-// EstimateInput is a batch of known migrations to size against the forecast.
+// EstimateInput is a batch of known migrations to size against the forecast, with
+// the fleet's state that bounds and explains the answer.
 type EstimateInput struct {
 	Planned []planning.PlannedMigration
 	Demand  []planning.Demand
 	Size    string
+	Fleet   planning.FleetView
 }
 
 // Estimate sizes a batch of known migrations with the planning core, reading the site
-// profiles, SLA tiers and events of the batch's window.
+// profiles, SLA tiers and events of the batch's window; the fleet's view bounds the
+// answer and, with the profiles, explains it.
 func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estimate, error) {
 	size, ok := planning.SizeNamed(in.Size)
 	if !ok {
@@ -432,7 +435,7 @@ func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estima
 		return planning.Estimate{}, err
 	}
 	return planning.EstimateBatch(planning.EstimateInput{
-		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: events, Tiers: tiers, Size: size,
+		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: events, Tiers: tiers, Size: size, Fleet: in.Fleet,
 	}), nil
 }
 

@@ -149,6 +149,10 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	require.Equal(t, 1, plan.Targets[0].Connectors, "ams1 expects work")
 	require.Equal(t, 0, plan.Targets[1].Connectors, "fra1 expects none")
 	require.Contains(t, plan.Targets[0].Reason, "p90", "ams1's gold VMs size to the 90% quantile")
+	profiles, err := s.SiteProfiles(context.Background(), now.Add(-HistoryWindow))
+	require.NoError(t, err)
+	require.Equal(t, []string{"gold", "bronze"}, []string{profiles[0].StrictestTier, profiles[1].StrictestTier},
+		"each profile names the tier that set its quantile")
 	var stored int
 	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM plans WHERE pool = 'default'`).Scan(&stored))
 	require.Equal(t, 1, stored)
@@ -157,6 +161,37 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr))
 	require.True(t, appErr.NonRetryable())
+}
+
+// An estimate explains each site from its profile (the tier that set the quantile) and
+// from the fleet's view it was given (the pool's maximum here).
+func TestEstimateExplainsItsSitesWithTheFleetsView(t *testing.T) {
+	a, _ := fleetFixture(t)
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	planned := []planning.PlannedMigration{
+		{ID: "p1", Site: "ams1", Bytes: 16 << 30, SLATier: "gold", EarliestStart: now.Add(time.Hour), Deadline: now.Add(2 * time.Hour)},
+		{ID: "p2", Site: "fra1", Bytes: 1 << 20, SLATier: "bronze", EarliestStart: now.Add(time.Hour), Deadline: now.Add(2 * time.Hour)},
+	}
+	policy := planning.DefaultPolicy()
+	policy.MaxConnectors = 2
+	v, err := aenv.ExecuteActivity(a.Estimate, EstimateInput{Planned: planned, Size: "medium",
+		Fleet: planning.FleetView{Policy: policy, LeadTime: 15 * time.Minute, LeadTimeSetting: 15 * time.Minute}})
+	require.NoError(t, err)
+	var est planning.Estimate
+	require.NoError(t, v.Get(&est))
+	require.Len(t, est.Sites, 2)
+	ams, fra := est.Sites[0].Arithmetic, est.Sites[1].Arithmetic
+	require.Equal(t, "gold", ams.Adhoc.Tier)
+	require.Equal(t, 0.9, ams.Adhoc.Quantile)
+	require.Equal(t, "bronze", fra.Adhoc.Tier)
+	// 16 GiB in an hour is 4.6 MiB/s: two medium connectors, and fra1 needs one.
+	require.Equal(t, 2, ams.Need.Connectors)
+	require.Equal(t, 1, ams.Need.BoundedConnectors, "the pool's maximum of 2 trims ams1")
+	require.Equal(t, planning.BoundPoolMax, ams.Bound.Kind)
+	require.True(t, slices.ContainsFunc(est.Bottlenecks, func(b planning.Bottleneck) bool { return b.Kind == "connectors" && b.Site == "ams1" }))
+	require.Equal(t, "not scored yet", ams.Model.Error)
 }
 
 func TestLookupVMNotFoundNamesTheField(t *testing.T) {

@@ -353,11 +353,21 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, connector).Scan(&metrics))
 	require.Positive(t, metrics, "the connector reports its metrics")
 
-	// A planned batch gets a resource prediction and enters the fleet's plan.
+	// A planned batch gets a resource prediction, with its arithmetic, and enters the
+	// fleet's plan.
 	var answer struct {
 		Sites []struct {
 			Site       string
 			Connectors int
+			Arithmetic struct {
+				Need struct {
+					Connectors int `json:"connectors"`
+					Bounded    int `json:"bounded_connectors"`
+				} `json:"need"`
+				LeadTime struct{ Seconds float64 } `json:"lead_time"`
+				Bound    struct{ Kind string }     `json:"bound"`
+				Model    struct{ Name, Error string }
+			} `json:"arithmetic"`
 		} `json:"sites"`
 		Reasoning []string `json:"reasoning"`
 		Planned   bool     `json:"planned"`
@@ -370,7 +380,16 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.True(t, answer.Planned)
 	require.Len(t, answer.Sites, 2)
 	require.Positive(t, answer.Sites[0].Connectors)
-	require.NotEmpty(t, answer.Reasoning)
+	for _, site := range answer.Sites {
+		a := site.Arithmetic
+		require.Equal(t, site.Connectors, a.Need.Connectors, "%s", site.Site)
+		require.Equal(t, a.Need.Connectors, a.Need.Bounded, "%s: nothing bounds it", site.Site)
+		require.Equal(t, "none", a.Bound.Kind, "%s", site.Site)
+		require.GreaterOrEqual(t, a.LeadTime.Seconds, 3600.0, "%s: the lead time is at least the setting", site.Site)
+		require.NotContains(t, []string{"", "none"}, a.Model.Name, "%s: a model forecast it", site.Site)
+		require.NotEmpty(t, a.Model.Error, "%s", site.Site)
+	}
+	require.Len(t, answer.Reasoning, 2, "a sentence a site")
 	var plan struct {
 		Targets []struct{ Site string } `json:"targets"`
 	}

@@ -232,6 +232,150 @@ func TestEstimateBatch(t *testing.T) {
 	}
 }
 
+// Each site's arithmetic on hand-checked cases: the quantile its strictest tier sets,
+// the lead time, and the bound or override that applied, with a bottleneck where one
+// leaves the site short.
+func TestEstimateArithmetic(t *testing.T) {
+	size := medium(t) // 4 MiB/s, 4 tasks: 1 MiB/s a task
+	var planned []PlannedMigration
+	// ams1: 4 × 900 MiB in an hour, plus the ad-hoc hour at gold's p90 (4 arrivals,
+	// 14400 MiB): (3600 + 14400) MiB / 3600 s = 5 MiB/s, ⌈5/4⌉ = 2 connectors. At the
+	// median (3600 MiB) it would be 2 MiB/s and 1.
+	for i := range 4 {
+		planned = append(planned, PlannedMigration{ID: fmt.Sprint("a", i), Site: "ams1", Bytes: 900 * mib,
+			EarliestStart: t0.Add(20 * time.Minute), Deadline: t0.Add(80 * time.Minute)})
+	}
+	// fra1: 2 × 360 MiB, no tier in use, so the median: 1 arrival of the site's mean
+	// 100 MiB (no volume forecast): 820 MiB / 3600 s, 0.2 in flight: 1 connector.
+	for i := range 2 {
+		planned = append(planned, PlannedMigration{ID: fmt.Sprint("f", i), Site: "fra1", Bytes: 360 * mib,
+			EarliestStart: t0.Add(20 * time.Minute), Deadline: t0.Add(80 * time.Minute)})
+	}
+	in := EstimateInput{
+		Planned: planned,
+		Demand: []Demand{
+			{Site: "ams1", Hour: t0, AdhocLo: 1, AdhocMean: 2, AdhocHi: 4, Model: "ets(A,N,A)",
+				AdhocBytesLo: float64(1800 * mib), AdhocBytesMean: float64(3600 * mib), AdhocBytesHi: float64(14400 * mib)},
+			{Site: "fra1", Hour: t0, AdhocLo: 0, AdhocMean: 1, AdhocHi: 3, Model: "snaive24", Fallback: "ets: too little history"},
+		},
+		Sites: []Site{{ID: "ams1", StrictestQuantile: 0.9, StrictestTier: "gold"}, {ID: "fra1", MeanBytes: float64(100 * mib), StrictestQuantile: 0.5}},
+		Size:  size,
+	}
+	setting := 15 * time.Minute
+	pin := Pin{Site: "ams1", Max: 1, Who: "ann", Why: "change freeze", Until: t0.Add(4 * time.Hour)}
+	cases := []struct {
+		name    string
+		fleet   func(*FleetView)
+		bounded [2]int // ams1, fra1
+		kind    string // ams1's bound
+		short   string // the connectors bottleneck's detail, if any
+		reason  string // in ams1's sentence
+	}{
+		{name: "nothing bounds the need", bounded: [2]int{2, 1}, kind: BoundNone,
+			reason: "2 connector(s), 2 after bounds (none: the pool allows 0 or more connectors, no pin at ams1)"},
+		{name: "the pool maximum trims the site wanting most", fleet: func(f *FleetView) { f.Policy.MaxConnectors = 2 },
+			bounded: [2]int{1, 1}, kind: BoundPoolMax, short: "the pool's maximum of 2 connectors leaves ams1 1 short of the 2 it needs"},
+		{name: "a pin caps the site", fleet: func(f *FleetView) { f.Pins = []Pin{pin} },
+			bounded: [2]int{1, 1}, kind: BoundPin,
+			short:  "pinned to at most 1 by ann until Tue 14:00 (change freeze) leaves ams1 1 short of the 2 it needs",
+			reason: "2 connector(s), 1 after bounds (pinned to at most 1 by ann"},
+		{name: "a pin's minimum wins over the pool maximum", fleet: func(f *FleetView) {
+			f.Policy.MaxConnectors = 2
+			f.Pins = []Pin{{Site: "ams1", Min: 3}}
+		}, bounded: [2]int{3, 1}, kind: BoundPin},
+		{name: "forecast-only bounds nothing and starts nothing", fleet: func(f *FleetView) {
+			f.Policy.Mode, f.Policy.MaxConnectors = ModeForecastOnly, 1
+		}, bounded: [2]int{2, 1}, kind: BoundForecastOnly, reason: "forecast-only: the fleet plans 2 but starts none on its own"},
+		{name: "the accuracy gate", fleet: func(f *FleetView) {
+			f.Accuracy = []ForecastAccuracy{{Site: "ams1", Scored: 48, MAE: 1.25, Bias: -0.5, Coverage: 0.3, LoLevel: 0.1, HiLevel: 0.9}}
+		}, bounded: [2]int{2, 1}, kind: BoundGate,
+			reason: "forecast by ets(A,N,A): MAE 1.25 migrations/h (bias -0.50), 30% of 48 scored hours within its p10–p90 band"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := in
+			in.Fleet = FleetView{Policy: DefaultPolicy(), LeadTime: setting, LeadTimeSetting: setting}
+			if c.fleet != nil {
+				c.fleet(&in.Fleet)
+			}
+			est := EstimateBatch(in)
+			if len(est.Sites) != 2 || len(est.Reasons) != 2 {
+				t.Fatalf("sites %+v reasons %q", est.Sites, est.Reasons)
+			}
+			ams, fra := est.Sites[0].Arithmetic, est.Sites[1].Arithmetic
+			if got := [2]int{ams.Need.BoundedConnectors, fra.Need.BoundedConnectors}; got != c.bounded {
+				t.Errorf("bounded %v, want %v", got, c.bounded)
+			}
+			if ams.Need.Connectors != 2 || fra.Need.Connectors != 1 || est.Sites[0].Connectors != 2 {
+				t.Errorf("needs %d and %d, want 2 and 1 whatever the bounds", ams.Need.Connectors, fra.Need.Connectors)
+			}
+			if ams.Bound.Kind != c.kind {
+				t.Errorf("bound %+v, want kind %s", ams.Bound, c.kind)
+			}
+			var short []string
+			for _, b := range est.Bottlenecks {
+				if b.Kind == "connectors" {
+					short = append(short, b.Detail)
+					if b.Site != "ams1" || !b.From.Equal(t0.Add(20*time.Minute)) || !b.To.Equal(t0.Add(80*time.Minute)) {
+						t.Errorf("bottleneck %+v: want ams1 over the batch's window", b)
+					}
+				}
+			}
+			if got := strings.Join(short, " | "); got != c.short {
+				t.Errorf("connectors bottlenecks %q, want %q", got, c.short)
+			}
+			if !strings.Contains(est.Reasons[0], c.reason) {
+				t.Errorf("reason %q lacks %q", est.Reasons[0], c.reason)
+			}
+		})
+	}
+
+	t.Run("the quantile by tier, the capacity, the lead time and the model", func(t *testing.T) {
+		in := in
+		in.Fleet = FleetView{LeadTime: 16*time.Minute + 30*time.Second, LeadTimeSetting: setting,
+			Accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 120, MAE: 0.8, Bias: 0.1, Coverage: 0.82, LoLevel: 0.1, HiLevel: 0.9}}}
+		est := EstimateBatch(in)
+		ams, fra := est.Sites[0].Arithmetic, est.Sites[1].Arithmetic
+		want := KnownWork{Migrations: 4, Bytes: 3600 * mib, From: t0.Add(20 * time.Minute), To: t0.Add(80 * time.Minute), WindowSeconds: 3600}
+		if ams.Known != want {
+			t.Errorf("known %+v, want %+v", ams.Known, want)
+		}
+		if a := ams.Adhoc; a.Quantile != 0.9 || a.Tier != "gold" || a.Migrations != 4 || a.Bytes != 14400*mib || a.Why != "gold, the strictest SLA tier at ams1" {
+			t.Errorf("ams1 ad-hoc %+v: want gold's p90, 4 arrivals and 14400 MiB", a)
+		}
+		if a := fra.Adhoc; a.Quantile != 0.5 || a.Tier != "" || a.Migrations != 1 || a.Bytes != 100*mib || !strings.Contains(a.Why, "no SLA tier in use at fra1") {
+			t.Errorf("fra1 ad-hoc %+v: want the median, 1 arrival of 100 MiB", a)
+		}
+		if c := ams.Capacity; c != (ConnectorCapacity{Size: "medium", BandwidthBytesSec: float64(4 * mib), MaxTasks: 4, PerTaskBytesSec: float64(mib)}) {
+			t.Errorf("capacity %+v", c)
+		}
+		// 18000 MiB in 3600 s is 5 MiB/s; 3600 MiB at 1 MiB/s a task over 3600 s is 1 in flight.
+		if n := ams.Need; math.Abs(n.BandwidthBytesSec-float64(5*mib)) > 1e-6 || math.Abs(n.InFlight-1) > 1e-9 {
+			t.Errorf("need %+v", n)
+		}
+		// The batch starts in the 10:00 hour, so its connectors start 16m30s before it.
+		if l := ams.LeadTime; l.Seconds != 990 || l.Source != "learned" || !l.StartAt.Equal(t0.Add(-990*time.Second)) {
+			t.Errorf("lead time %+v", l)
+		}
+		if m := ams.Model; m.Name != "ets(A,N,A)" || m.Accuracy == nil || m.Accuracy.MAE != 0.8 || m.Accuracy.Coverage != 0.82 || m.Accuracy.Scored != 120 {
+			t.Errorf("ams1 model %+v: want ets with its accuracy", m)
+		}
+		if m := fra.Model; m.Name != "snaive24" || m.Fallback == "" || m.Accuracy != nil || m.Error != "not scored yet" {
+			t.Errorf("fra1 model %+v: want snaive24, its fallback, not scored yet", m)
+		}
+		for _, part := range []string{"4 migration(s), 3.5 GiB from Tue 10:20 to Tue 11:20", "plus 4.0 ad-hoc migration(s) (14.1 GiB) forecast at p90 (gold",
+			"need 5.0 MiB/s and 1.0 in flight", "a medium connector carries 4.0 MiB/s, 4 tasks at 1.0 MiB/s each",
+			"started from Tue 09:43, 16m30s ahead (learned lead time)", "MAE 0.80 migrations/h (bias +0.10), 82% of 120 scored hours"} {
+			if !strings.Contains(est.Reasons[0], part) {
+				t.Errorf("reason %q lacks %q", est.Reasons[0], part)
+			}
+		}
+		if !strings.Contains(est.Reasons[1], "forecast by snaive24 (fallback: ets: too little history): not scored yet") {
+			t.Errorf("fra1's reason %q", est.Reasons[1])
+		}
+	})
+}
+
 // The operator's policy on hand-checked cases: pool bounds, cooldown, no scale-in on a
 // forecast alone, the accuracy gate, forecast-only mode, and pins over all of them.
 func TestScalePolicy(t *testing.T) {
@@ -304,6 +448,10 @@ func TestScalePolicy(t *testing.T) {
 			policy:  func(p *Policy) { p.MaxConnectors = 1 },
 			pins:    []Pin{{Site: "ams1", Min: 3}},
 			start:   "ams1,ams1,ams1", reason: "pinned to at least 3"},
+		{name: "a pin says whose it is",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 3}},
+			pins:    []Pin{{Site: "ams1", Max: 1, Who: "ann", Why: "host patching", Until: now.Add(time.Hour)}},
+			start:   "ams1", reason: "wants 1 (pinned to at most 1 by ann until Tue 12:00 (host patching))"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

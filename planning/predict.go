@@ -14,6 +14,7 @@ type Site struct {
 	MeanBytes         float64       `json:"mean_bytes"`              // mean bytes per migration, from history or inventory
 	MeanRateBytesSec  float64       `json:"mean_rate_bytes_per_sec"` // mean observed transfer rate, from history
 	StrictestQuantile float64       `json:"strictest_quantile"`      // plan quantile of the strictest SLA tier in use at the site
+	StrictestTier     string        `json:"strictest_tier"`          // that tier's name; empty where the site has no VMs
 	MaxTransfer       time.Duration `json:"max_transfer"`            // tightest max transfer time of the tiers in use
 }
 
@@ -79,7 +80,7 @@ type Bottleneck struct {
 	// Site is empty for what limits the whole pool: the target storage, a size too
 	// small for its load.
 	Site   string    `json:"site"`
-	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, storage
+	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, connectors, storage
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Detail string    `json:"detail"`

@@ -7,12 +7,28 @@ import (
 )
 
 // Pin bounds the number of live connectors at a site, whatever the forecast says.
-// Max 0 means no upper bound.
+// Max 0 means no upper bound. Who, Why and Until are the operator's override, so that
+// the reasons can say whose pin held a site.
 type Pin struct {
-	Site string `json:"site"`
-	Min  int    `json:"min"`
-	Max  int    `json:"max"`
+	Site  string    `json:"site"`
+	Min   int       `json:"min"`
+	Max   int       `json:"max"`
+	Who   string    `json:"who,omitempty"`
+	Why   string    `json:"why,omitempty"`
+	Until time.Time `json:"until,omitzero"`
 }
+
+// What set a site's connectors after its need: a rule of the pool's policy, an
+// operator's override, or nothing.
+const (
+	BoundNone         = "none"
+	BoundGate         = "accuracy-gate"
+	BoundForecastOnly = "forecast-only"
+	BoundPaused       = "paused"
+	BoundPoolMin      = "pool-min"
+	BoundPoolMax      = "pool-max"
+	BoundPin          = "pin"
+)
 
 // ScaleInput is what the scaling policy decides from.
 type ScaleInput struct {
@@ -65,6 +81,8 @@ type siteWant struct {
 	why        string
 	needed     int    // the want before the pool's bounds
 	plan       string // the plan's reason for the site's target
+	bound      string // the last bound that changed the want (Bound...), empty if none did
+	capped     string // the last bound that lowered it, for the shortfall
 }
 
 // Scale decides what to start and drain. Each site wants its plan's target, or, when
@@ -100,25 +118,13 @@ func Scale(in ScaleInput) ScaleDecision {
 	}
 	boundPool(sites, in.Policy, in.Paused || in.Policy.Mode == ModeForecastOnly)
 	for _, w := range sites {
-		if w.want < w.needed {
-			d.Bottlenecks = append(d.Bottlenecks, Bottleneck{Site: w.site, Kind: "connectors", From: in.Now, To: in.Now.Add(time.Hour),
-				Detail: fmt.Sprintf("the pool's maximum of %d connectors leaves %s %d short of the %d it needs",
-					in.Policy.MaxConnectors, w.site, w.needed-w.want, w.needed)})
+		if b, short := w.shortfall(in.Now, in.Now.Add(time.Hour)); short {
+			d.Bottlenecks = append(d.Bottlenecks, b)
 		}
 	}
 	for i := range sites {
 		w := &sites[i]
-		for _, p := range in.Pins {
-			if p.Site != w.site {
-				continue
-			}
-			if w.want < p.Min {
-				w.want, w.why = p.Min, fmt.Sprintf("pinned to at least %d", p.Min)
-			}
-			if p.Max > 0 && w.want > p.Max {
-				w.want, w.why = p.Max, fmt.Sprintf("pinned to at most %d", p.Max)
-			}
-		}
+		w.pin(in.Pins)
 		d.Reasons = append(d.Reasons, fmt.Sprintf("%s: %d live, wants %d (%s)", w.site, len(w.live), w.want, w.why))
 		if m, ok := UnderMaintenance(in.Bottlenecks, w.site, in.Now); ok && w.want > len(w.live) {
 			d.Reasons = append(d.Reasons, fmt.Sprintf("%s: in maintenance until %s, starts nothing (%s)", w.site, m.To.Format("Mon 15:04"), m.Detail))
@@ -188,14 +194,51 @@ func boundPool(sites []siteWant, p Policy, frozen bool) {
 		i := pick(sites, func(a, b siteWant) bool { return a.want > b.want })
 		sites[i].want--
 		sites[i].why = fmt.Sprintf("the pool's maximum of %d connectors", p.MaxConnectors)
+		sites[i].bound, sites[i].capped = BoundPoolMax, sites[i].why
 		total--
 	}
 	for total < p.MinConnectors {
 		i := pick(sites, func(a, b siteWant) bool { return a.peak > b.peak || a.peak == b.peak && a.want > b.want })
 		sites[i].want++
 		sites[i].why = fmt.Sprintf("the pool's minimum of %d connectors", p.MinConnectors)
+		sites[i].bound = BoundPoolMin
 		total++
 	}
+}
+
+// pin clamps the want to the site's pins, which win over the forecast and the pool's
+// bounds.
+func (w *siteWant) pin(pins []Pin) {
+	for _, p := range pins {
+		if p.Site != w.site {
+			continue
+		}
+		if w.want < p.Min {
+			w.want, w.why, w.bound = p.Min, p.whose(fmt.Sprintf("pinned to at least %d", p.Min)), BoundPin
+		}
+		if p.Max > 0 && w.want > p.Max {
+			w.want, w.why, w.bound = p.Max, p.whose(fmt.Sprintf("pinned to at most %d", p.Max)), BoundPin
+			w.capped = w.why
+		}
+	}
+}
+
+// whose adds to what a pin does who set it, until when and why, where that is known.
+func (p Pin) whose(what string) string {
+	if p.Who == "" {
+		return what
+	}
+	return fmt.Sprintf("%s by %s until %s (%s)", what, p.Who, p.Until.Format("Mon 15:04"), p.Why)
+}
+
+// shortfall is the bottleneck of a site that a bound left short of the connectors it
+// needs, from from to to; false when none did.
+func (w siteWant) shortfall(from, to time.Time) (Bottleneck, bool) {
+	if w.want >= w.needed || w.capped == "" {
+		return Bottleneck{}, false
+	}
+	return Bottleneck{Site: w.site, Kind: "connectors", From: from, To: to,
+		Detail: fmt.Sprintf("%s leaves %s %d short of the %d it needs", w.capped, w.site, w.needed-w.want, w.needed)}, true
 }
 
 // pick returns the index of the site that better ranks first, ties by site ID.

@@ -234,7 +234,7 @@ func (f *fleet) pins() []planning.Pin {
 	var pins []planning.Pin
 	for _, o := range f.st.Overrides {
 		if o.Kind == planning.OverridePin {
-			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max})
+			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max, Who: o.Who, Why: o.Why, Until: o.Expires})
 		}
 	}
 	return pins
@@ -830,12 +830,12 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	}
 	var est planning.Estimate
 	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Estimate, activities.EstimateInput{
-		Planned: planned, Demand: fc.Demand, Size: f.in.Size,
+		Planned: planned, Demand: fc.Demand, Size: f.in.Size, Fleet: f.view(),
 	}).Get(ctx, &est); err != nil {
 		return ForecastAnswer{}, err
 	}
-	answer := ForecastAnswer{ID: r.ID, ExpectedSeconds: est.ExpectedSeconds, Bottlenecks: est.Bottlenecks,
-		Reasoning: append(est.Reasons, "ad-hoc forecast model: "+fc.Model)}
+	// Each site's reason names its model; no line for all of them.
+	answer := ForecastAnswer{ID: r.ID, ExpectedSeconds: est.ExpectedSeconds, Bottlenecks: est.Bottlenecks, Reasoning: est.Reasons}
 	answer.Sites = est.Sites
 	if r.WhatIf != nil {
 		if err := f.whatIf(ctx, r, planned, &answer); err != nil {
@@ -852,6 +852,18 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 			Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", len(planned), r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
 	}
 	return answer, nil
+}
+
+// view is what an estimate needs to know of the fleet: its policy and overrides, and
+// from its last plan the lead time learned (the setting before there is one) and each
+// site's recent forecast error.
+func (f *fleet) view() planning.FleetView {
+	lead := f.in.LeadTime
+	if f.st.Plan.LeadTimeSeconds > 0 {
+		lead = time.Duration(f.st.Plan.LeadTimeSeconds * float64(time.Second))
+	}
+	return planning.FleetView{Policy: f.st.Policy, Paused: f.paused(), Pins: f.pins(), LeadTime: lead,
+		LeadTimeSetting: f.in.LeadTime, Accuracy: f.st.Plan.ForecastAccuracy}
 }
 
 // whatIf plans the fleet as it is and as it would be after the request's change,

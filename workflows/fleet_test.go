@@ -34,6 +34,8 @@ type fakeFleet struct {
 	ready       bool
 	collectErrs int // Collect fails this many times before it answers
 	bottlenecks []planning.Bottleneck
+	leadTime    float64                     // the plan's learned lead time, in seconds
+	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -59,14 +61,20 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 		})
 	env.OnActivity(fa.Forecast, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
-			return activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10}}}, nil
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			res := activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10, Model: "snaive168"}}}
+			if in.Record {
+				res.Accuracy = f.accuracy
+			}
+			return res, nil
 		})
 	env.OnActivity(fa.Predict, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			return planning.Plan{GeneratedAt: in.Now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}},
-				Bottlenecks: f.bottlenecks}, nil
+				Bottlenecks: f.bottlenecks, LeadTimeSeconds: f.leadTime}, nil
 		})
 	env.OnActivity(fa.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
@@ -394,4 +402,62 @@ func TestFleetHoldsPlacementsDuringMaintenance(t *testing.T) {
 	for _, c := range f.provisioned {
 		require.False(t, c.CreatedAt.Before(start.Add(5*time.Minute)), "no connector started at a site in maintenance: %s at %s", c.ID, c.CreatedAt)
 	}
+}
+
+// A forecast's answer carries each site's arithmetic, bounded and explained by the
+// fleet's state: the pin in force, the lead time and forecast error of its last plan.
+func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{ready: true, leadTime: 990, accuracy: []planning.ForecastAccuracy{
+		{Site: "ams1", Scored: 72, MAE: 0.6, Bias: 0.2, Coverage: 0.75, LoLevel: 0.1, HiLevel: 0.9}}}
+	f.register(env)
+	var view planning.FleetView
+	env.OnActivity(fa.Estimate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EstimateInput) (planning.Estimate, error) {
+			view = in.Fleet
+			size, _ := planning.SizeNamed(in.Size)
+			return planning.EstimateBatch(planning.EstimateInput{Planned: in.Planned, Demand: in.Demand, Size: size, Fleet: in.Fleet,
+				Sites: []planning.Site{{ID: "ams1", StrictestQuantile: 0.9, StrictestTier: "gold"}}}), nil
+		})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o1", Kind: planning.OverridePin, Site: "ams1", Max: 1,
+			Who: "ann", Why: "change freeze", At: start, Expires: start.Add(4 * time.Hour)})
+	}, time.Second)
+	var answer ForecastAnswer
+	env.RegisterDelayedCallback(func() {
+		// Two 8 GiB VMs within an hour need 4.6 MiB/s: two medium connectors.
+		env.UpdateWorkflow(UpdateForecast, "f1", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				answer = v.(ForecastAnswer)
+			},
+		}, ForecastRequest{ID: "w1", VMs: []VMSpec{{Site: "ams1", DiskBytes: 8 << 30}, {Site: "ams1", DiskBytes: 8 << 30}},
+			EarliestStart: start.Add(2 * time.Hour), Deadline: start.Add(3 * time.Hour)})
+	}, 2*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	continuedState(t, env.GetWorkflowError())
+
+	require.Equal(t, time.Duration(990)*time.Second, view.LeadTime, "the last plan's lead time")
+	require.Equal(t, 15*time.Minute, view.LeadTimeSetting)
+	require.Equal(t, []planning.Pin{{Site: "ams1", Max: 1, Who: "ann", Why: "change freeze", Until: start.Add(4 * time.Hour)}}, view.Pins)
+	require.Len(t, answer.Sites, 1)
+	a := answer.Sites[0].Arithmetic
+	require.Equal(t, 2, a.Need.Connectors)
+	require.Equal(t, 1, a.Need.BoundedConnectors, "the pin holds ams1 to one")
+	require.Equal(t, planning.BoundPin, a.Bound.Kind)
+	require.Equal(t, 990.0, a.LeadTime.Seconds)
+	require.Equal(t, "learned", a.LeadTime.Source)
+	require.Equal(t, start.Add(2*time.Hour-990*time.Second), a.LeadTime.StartAt)
+	require.Equal(t, 0.9, a.Adhoc.Quantile)
+	require.Equal(t, "snaive168", a.Model.Name)
+	require.NotNil(t, a.Model.Accuracy)
+	require.Equal(t, 72, a.Model.Accuracy.Scored)
+	require.Equal(t, 0.6, a.Model.Accuracy.MAE)
+	require.True(t, slices.ContainsFunc(answer.Bottlenecks, func(b planning.Bottleneck) bool {
+		return b.Kind == "connectors" && b.Site == "ams1" && strings.Contains(b.Detail, "pinned to at most 1 by ann")
+	}), "%+v", answer.Bottlenecks)
+	require.Len(t, answer.Reasoning, 1)
+	require.Contains(t, answer.Reasoning[0], "2 connector(s), 1 after bounds (pinned to at most 1 by ann")
+	require.Contains(t, answer.Reasoning[0], "forecast by snaive168: MAE 0.60 migrations/h")
 }
