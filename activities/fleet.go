@@ -351,14 +351,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
 		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies,
 	}
-	samples, err := a.Store.ResourceSamples(ctx, in.Pool, in.Now.Add(-AccuracyWindow), ResourceSamples)
-	if err != nil {
-		return planning.Plan{}, err
-	}
-	if m, err := planning.FitResources(samples); err == nil {
-		pin.Resources = &m
-	}
-	if pin.Target, err = a.Store.TargetSpace(ctx, in.Pool, in.Now.Add(-TargetSpaceAge)); err != nil {
+	if pin.Resources, pin.Target, err = a.measured(ctx, in.Pool, in.Now); err != nil {
 		return planning.Plan{}, err
 	}
 	if in.WhatIf != nil {
@@ -396,6 +389,9 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 // EstimateInput is a batch of known migrations to size against the forecast, with
 // the fleet's state that bounds and explains the answer.
 type EstimateInput struct {
+	// Pool names the connectors whose metrics say what the target storage holds and
+	// what a connector uses.
+	Pool    string
 	Planned []planning.PlannedMigration
 	Demand  []planning.Demand
 	Size    string
@@ -434,9 +430,29 @@ func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estima
 	if err != nil {
 		return planning.Estimate{}, err
 	}
-	return planning.EstimateBatch(planning.EstimateInput{
+	ein := planning.EstimateInput{
 		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: events, Tiers: tiers, Size: size, Fleet: in.Fleet,
-	}), nil
+	}
+	if ein.Resources, ein.Target, err = a.measured(ctx, in.Pool, a.Now()); err != nil {
+		return planning.Estimate{}, err
+	}
+	return planning.EstimateBatch(ein), nil
+}
+
+// measured is what the pool's connectors say of themselves that planning judges by:
+// the resource model fitted on their metrics (nil while there are too few) and the
+// target storage's free space.
+func (a *Fleet) measured(ctx context.Context, pool string, now time.Time) (*planning.ResourceModel, planning.TargetSpace, error) {
+	samples, err := a.Store.ResourceSamples(ctx, pool, now.Add(-AccuracyWindow), ResourceSamples)
+	if err != nil {
+		return nil, planning.TargetSpace{}, err
+	}
+	var model *planning.ResourceModel
+	if m, err := planning.FitResources(samples); err == nil {
+		model = &m
+	}
+	target, err := a.Store.TargetSpace(ctx, pool, now.Add(-TargetSpaceAge))
+	return model, target, err
 }
 
 // ProvisionInput lists connectors to bring up: new ones, or ones whose process died.

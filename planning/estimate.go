@@ -17,6 +17,10 @@ type EstimateInput struct {
 	Tiers   []SLATier
 	Size    Size
 	Fleet   FleetView
+	// Resources, when fitted, says what a connector of Size uses at full load.
+	Resources *ResourceModel
+	// Target is the target storage's free space as connectors last measured it.
+	Target TargetSpace
 }
 
 // FleetView is what the fleet knows that bounds an estimate and explains it. The zero
@@ -172,6 +176,7 @@ func EstimateBatch(in EstimateInput) Estimate {
 	}
 	slices.Sort(sites)
 	var bottlenecks []Bottleneck
+	var written []hourBytes // what the batch and the ad-hoc work write to the target, hour by hour
 	for _, id := range sites {
 		var batch []PlannedMigration
 		for _, p := range in.Planned {
@@ -200,10 +205,12 @@ func EstimateBatch(in EstimateInput) Estimate {
 		window := end.Sub(start).Seconds()
 		var adhoc, adhocBytes float64
 		model := SiteModel{Name: "none"}
+		written = append(written, hourBytes{start.Truncate(time.Hour), float64(bytes)})
 		for _, d := range in.Demand {
 			if d.Site == id && !d.Hour.Before(start.Truncate(time.Hour)) && d.Hour.Before(end) {
 				n, b := d.adhocAt(profile.StrictestQuantile, profile.MeanBytes)
 				adhoc, adhocBytes = adhoc+n, adhocBytes+b
+				written = append(written, hourBytes{d.Hour, b})
 				model.Name, model.Fallback = d.Model, d.Fallback
 			}
 		}
@@ -253,6 +260,14 @@ func EstimateBatch(in EstimateInput) Estimate {
 	}
 	est.Bottlenecks = append(est.Bottlenecks, bottlenecks...)
 	est.Bottlenecks = append(est.Bottlenecks, PlannedBottlenecks(in.Planned, in.Tiers, size, in.Events)...)
+	if b, ok := targetBottleneck(in.Target, written); ok {
+		est.Bottlenecks = append(est.Bottlenecks, b)
+	}
+	if in.Resources != nil && len(sites) > 0 {
+		why, short := in.Resources.check(size, in.Planned[0].EarliestStart)
+		est.Reasons = append(est.Reasons, why)
+		est.Bottlenecks = append(est.Bottlenecks, short...)
+	}
 	return est
 }
 

@@ -117,3 +117,28 @@ func TestPredictReportsWhenTheTargetStorageFills(t *testing.T) {
 		}
 	}
 }
+
+func TestEstimateReportsTargetStorageAndConnectorLimits(t *testing.T) {
+	size := medium(t)
+	planned := []PlannedMigration{
+		{ID: "p1", Site: "ams1", Bytes: 3 * mib, EarliestStart: t0, Deadline: t0.Add(time.Hour)},
+		{ID: "p2", Site: "fra1", Bytes: 3 * mib, EarliestStart: t0, Deadline: t0.Add(time.Hour)},
+	}
+	in := EstimateInput{Planned: planned, Size: size, Target: TargetSpace{FreeBytes: 5 * mib, MeasuredAt: t0, By: "c1"},
+		Resources: &ResourceModel{Samples: 40, RAMBytes: ResourceFit{Base: float64(600 * mib)}}}
+	est := EstimateBatch(in)
+	kinds := map[string]string{}
+	for _, b := range est.Bottlenecks {
+		kinds[b.Kind] = b.Detail
+	}
+	// 3 + 3 MiB of batch passes the 5 MiB free; 600 MiB of RAM is over medium's 512.
+	if !strings.Contains(kinds["storage"], "5.0 MiB free") || !strings.Contains(kinds["connector"], "600.0 MiB of RAM") {
+		t.Fatalf("bottlenecks %+v", est.Bottlenecks)
+	}
+	in.Target.FreeBytes, in.Resources = 6*mib, nil
+	for _, b := range EstimateBatch(in).Bottlenecks {
+		if b.Kind == "storage" || b.Kind == "connector" {
+			t.Fatalf("6 MiB holds the batch and no model was fitted: %+v", b)
+		}
+	}
+}

@@ -830,7 +830,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	}
 	var est planning.Estimate
 	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Estimate, activities.EstimateInput{
-		Planned: planned, Demand: fc.Demand, Size: f.in.Size, Fleet: f.view(),
+		Pool: f.in.Pool, Planned: planned, Demand: fc.Demand, Size: f.in.Size, Fleet: f.view(),
 	}).Get(ctx, &est); err != nil {
 		return ForecastAnswer{}, err
 	}
