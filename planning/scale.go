@@ -85,8 +85,9 @@ type siteWant struct {
 	capped     string // the last bound that lowered it, for the shortfall
 }
 
-// Scale decides what to start and drain. Each site wants its plan's target, or, when
-// the accuracy gate trips, what its current work needs; pins then clamp it, and the
+// Scale decides what to start and drain. Each site wants its plan's target or what its
+// current work needs, whichever is more, or, when the accuracy gate trips, only what
+// its current work needs; pins then clamp it, and the
 // pool's bounds clamp the sites together. A paused pool or one in forecast-only mode
 // starts and drains nothing but what pins demand. Scale-in drains only idle, automatic
 // connectors that have been idle for the cooldown, at sites that have not grown within
@@ -104,6 +105,9 @@ func Scale(in ScaleInput) ScaleDecision {
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
 			w.want, w.why = reactiveWant(t, w.live, in.Waiting), why
+		} else if work := reactiveWant(t, w.live, in.Waiting); work > w.want {
+			// Warm first, then scale up when the work comes: more arrived than forecast.
+			w.want, w.why = work, fmt.Sprintf("the work there needs %d, more than the forecast's %d", work, t.Connectors)
 		}
 		if in.Paused || in.Policy.Mode == ModeForecastOnly {
 			if in.Paused {
