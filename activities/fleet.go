@@ -157,19 +157,11 @@ type ForecastResult struct {
 	Accuracy []planning.ForecastAccuracy
 }
 
-// forecastQuantiles are the quantiles the fleet plans with; planning interpolates
-// between them for each SLA tier.
-var forecastQuantiles = []float64{0.1, 0.9}
-
 // AnomalyWindow is how far back "recent" reaches when the fleet looks for anomalies.
 const AnomalyWindow = 2 * time.Hour
 
 // AccuracyWindow is how far back the realised forecast error is summarised.
 const AccuracyWindow = 7 * 24 * time.Hour
-
-// HourlyPeriod is the seasonal period of hourly series: a day. Models that take
-// several seasons add the week.
-const HourlyPeriod = 24
 
 // Forecast builds the demand curve: known planned migrations as they are, plus a
 // forecast of ad-hoc arrivals and of the bytes they bring, from the last four weeks of
@@ -177,12 +169,6 @@ const HourlyPeriod = 24
 // forecast first scores the earlier forecasts whose hours have passed.
 func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult, error) {
 	now := in.Now.Truncate(time.Hour)
-	from := in.From.Truncate(time.Hour)
-	if from.Before(now) {
-		from = now
-	}
-	// skip is how many forecast steps lie between now and the first hour asked for.
-	skip := int(from.Sub(now) / time.Hour)
 	if in.Record {
 		if _, err := a.Store.ScoreForecasts(ctx, in.Pool, in.Now); err != nil {
 			return ForecastResult{}, err
@@ -194,44 +180,17 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 		return ForecastResult{}, err
 	}
 	var res ForecastResult
-	models := make([]string, len(in.Sites))
-	// Global models learn from every site's series at once.
-	newArrivals, err := a.prepare(arrivals, skip+in.Hours)
+	var models []string
+	res.Demand, models, err = planning.ForecastDemand(planning.DemandInput{
+		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours,
+		Planned: in.Planned, Model: a.ForecastModel, OnSite: func(site string) { activity.RecordHeartbeat(ctx, site) },
+	})
 	if err != nil {
 		return ForecastResult{}, err
-	}
-	newVolume, err := a.prepare(volume, skip+in.Hours)
-	if err != nil {
-		return ForecastResult{}, err
-	}
-	for i, site := range in.Sites {
-		activity.RecordHeartbeat(ctx, site)
-		n, err := forecastSeries(newArrivals(HourlyPeriod), arrivals[i], skip+in.Hours)
-		if err != nil {
-			return ForecastResult{}, fmt.Errorf("forecast arrivals at %s: %w", site, err)
-		}
-		b, err := forecastSeries(newVolume(HourlyPeriod), volume[i], skip+in.Hours)
-		if err != nil {
-			return ForecastResult{}, fmt.Errorf("forecast volume at %s: %w", site, err)
-		}
-		models[i] = site + " " + n.model
-		for h := range in.Hours {
-			hour := from.Add(time.Duration(h) * time.Hour)
-			d := planning.Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
-				AdhocMean: n.mean[skip+h], AdhocLo: n.lo[skip+h], AdhocHi: n.hi[skip+h],
-				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]}
-			for _, p := range in.Planned {
-				if p.Site == site && !p.EarliestStart.Before(hour) && p.EarliestStart.Before(hour.Add(time.Hour)) {
-					d.Planned++
-					d.PlannedBytes += float64(p.Bytes)
-				}
-			}
-			res.Demand = append(res.Demand, d)
-		}
 	}
 	res.Model = strings.Join(models, ", ")
 	if in.Record {
-		if err := a.Store.InsertForecast(ctx, in.Pool, now, forecastQuantiles[0], forecastQuantiles[1], res.Demand); err != nil {
+		if err := a.Store.InsertForecast(ctx, in.Pool, now, planning.DemandQuantiles[0], planning.DemandQuantiles[1], res.Demand); err != nil {
 			return ForecastResult{}, err
 		}
 		if res.Accuracy, err = a.Store.ForecastAccuracy(ctx, in.Pool, now.Add(-AccuracyWindow)); err != nil {
@@ -239,47 +198,6 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 		}
 	}
 	return res, nil
-}
-
-// seriesForecast is one series' forecast at the planning quantiles.
-type seriesForecast struct {
-	mean, lo, hi    []float64
-	model, fallback string
-}
-
-// prepare readies the configured model for a batch of hourly series.
-func (a *Fleet) prepare(series [][]float64, h int) (func(period int) forecast.Model, error) {
-	name := a.ForecastModel
-	if name == "" {
-		name = forecast.DefaultModel
-	}
-	return forecast.Prepare(name, series, HourlyPeriod, h)
-}
-
-// forecastSeries forecasts h hours of a non-negative hourly series with model, falling
-// back to simpler ones where the history is too short. Counts and bytes cannot be
-// negative, so the forecast is clipped at zero.
-func forecastSeries(model forecast.Model, y []float64, h int) (seriesForecast, error) {
-	f := &forecast.Fallback{Primary: model, Period: HourlyPeriod, NonNegative: true}
-	if err := f.Fit(y); err != nil {
-		return seriesForecast{}, err
-	}
-	fc, err := f.Forecast(h, forecastQuantiles)
-	if err != nil {
-		return seriesForecast{}, err
-	}
-	out := seriesForecast{mean: clipAtZero(fc.Mean), lo: clipAtZero(fc.Values[0]), hi: clipAtZero(fc.Values[1]), model: f.Used}
-	if f.Reason != nil {
-		out.fallback = f.Reason.Error()
-	}
-	return out, nil
-}
-
-func clipAtZero(v []float64) []float64 {
-	for i := range v {
-		v[i] = max(v[i], 0)
-	}
-	return v
 }
 
 // PredictInput asks for a plan from a demand curve.

@@ -1,0 +1,125 @@
+package planning
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pmo-dev/pmo/forecast"
+)
+
+// HourlyPeriod is the seasonal period of hourly series: a day. Models that take
+// several seasons add the week.
+const HourlyPeriod = 24
+
+// DemandQuantiles are the quantiles the fleet plans with; planning interpolates between
+// them for each SLA tier (see Demand.adhocAt).
+var DemandQuantiles = []float64{0.1, 0.9}
+
+// DemandInput is the hourly history of each site and the known work to come, from
+// which ForecastDemand builds the demand curve.
+type DemandInput struct {
+	Sites []string
+	// Arrivals and Bytes are each site's migrations started and bytes moved per hour,
+	// oldest first, the last whole hour ending at Now's hour.
+	Arrivals, Bytes [][]float64
+	Now             time.Time
+	// From is the first hour to forecast (Now's hour if earlier), Hours how many.
+	From  time.Time
+	Hours int
+	// Planned is known work: it counts as it is, in the hour it starts.
+	Planned []PlannedMigration
+	// Model is the forecasting engine's model; empty means forecast.DefaultModel.
+	Model string
+	// OnSite, if set, is told of each site as its forecast is done: progress for long
+	// forecasts.
+	OnSite func(site string)
+}
+
+// ForecastDemand builds the demand curve: known planned migrations as they are, plus a
+// forecast of ad-hoc arrivals and of the bytes they bring with the forecasting
+// engine, falling back to simpler models where the history is too short. Global
+// models learn from every site's series at once. It returns the demand per site and
+// hour, and each site's model as "site model".
+func ForecastDemand(in DemandInput) ([]Demand, []string, error) {
+	now := in.Now.Truncate(time.Hour)
+	from := in.From.Truncate(time.Hour)
+	if from.Before(now) {
+		from = now
+	}
+	// skip is how many forecast steps lie between now and the first hour asked for.
+	skip := int(from.Sub(now) / time.Hour)
+	name := in.Model
+	if name == "" {
+		name = forecast.DefaultModel
+	}
+	newArrivals, err := forecast.Prepare(name, in.Arrivals, HourlyPeriod, skip+in.Hours)
+	if err != nil {
+		return nil, nil, err
+	}
+	newBytes, err := forecast.Prepare(name, in.Bytes, HourlyPeriod, skip+in.Hours)
+	if err != nil {
+		return nil, nil, err
+	}
+	var demand []Demand
+	models := make([]string, len(in.Sites))
+	for i, site := range in.Sites {
+		n, err := forecastSeries(newArrivals(HourlyPeriod), in.Arrivals[i], skip+in.Hours)
+		if err != nil {
+			return nil, nil, fmt.Errorf("forecast arrivals at %s: %w", site, err)
+		}
+		b, err := forecastSeries(newBytes(HourlyPeriod), in.Bytes[i], skip+in.Hours)
+		if err != nil {
+			return nil, nil, fmt.Errorf("forecast volume at %s: %w", site, err)
+		}
+		models[i] = site + " " + n.model
+		for h := range in.Hours {
+			hour := from.Add(time.Duration(h) * time.Hour)
+			d := Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
+				AdhocMean: n.mean[skip+h], AdhocLo: n.lo[skip+h], AdhocHi: n.hi[skip+h],
+				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]}
+			for _, p := range in.Planned {
+				if p.Site == site && !p.EarliestStart.Before(hour) && p.EarliestStart.Before(hour.Add(time.Hour)) {
+					d.Planned++
+					d.PlannedBytes += float64(p.Bytes)
+				}
+			}
+			demand = append(demand, d)
+		}
+		if in.OnSite != nil {
+			in.OnSite(site)
+		}
+	}
+	return demand, models, nil
+}
+
+// seriesForecast is one series' forecast at the planning quantiles.
+type seriesForecast struct {
+	mean, lo, hi    []float64
+	model, fallback string
+}
+
+// forecastSeries forecasts h hours of a non-negative hourly series with model, falling
+// back to simpler ones where the history is too short. Counts and bytes cannot be
+// negative, so the forecast is clipped at zero.
+func forecastSeries(model forecast.Model, y []float64, h int) (seriesForecast, error) {
+	f := &forecast.Fallback{Primary: model, Period: HourlyPeriod, NonNegative: true}
+	if err := f.Fit(y); err != nil {
+		return seriesForecast{}, err
+	}
+	fc, err := f.Forecast(h, DemandQuantiles)
+	if err != nil {
+		return seriesForecast{}, err
+	}
+	out := seriesForecast{mean: clipAtZero(fc.Mean), lo: clipAtZero(fc.Values[0]), hi: clipAtZero(fc.Values[1]), model: f.Used}
+	if f.Reason != nil {
+		out.fallback = f.Reason.Error()
+	}
+	return out, nil
+}
+
+func clipAtZero(v []float64) []float64 {
+	for i := range v {
+		v[i] = max(v[i], 0)
+	}
+	return v
+}
