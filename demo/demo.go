@@ -123,7 +123,7 @@ func Generate(p Params, shape Shape) (store.SeedData, error) {
 		return store.SeedData{}, fmt.Errorf("demo: the disks folder must be an absolute path, got %q", p.DisksDir)
 	}
 	now := p.Now.UTC().Truncate(time.Hour)
-	rng := rand.New(rand.NewPCG(p.Seed, 0x706d6f2d64656d6f)) // "pmo-demo"
+	rng := newRand(p.Seed)
 	var d store.SeedData
 	for _, s := range sites {
 		d.Sites = append(d.Sites, s.row)
@@ -131,26 +131,42 @@ func Generate(p Params, shape Shape) (store.SeedData, error) {
 	for _, t := range tiers {
 		d.Tiers = append(d.Tiers, t.tier)
 	}
-	d.VMs = inventory(rng, p)
+	d.VMs = inventory(rng, p.VMs)
+	for i, v := range d.VMs {
+		d.VMs[i].DiskURI = filepath.Join(p.DisksDir, v.ID+".img")
+	}
 	d.History = history(rng, now, d.VMs, shape)
 	d.Events = []store.KeyedEvent{maintenance(now)}
 	return d, nil
 }
 
-// inventory draws the VMs. VM i of n goes to the site whose cumulative share first
+// newRand is the random source of a data set: Generate draws the inventory and then the
+// history from it, so Inventory with the same seed gives the same VMs.
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x706d6f2d64656d6f)) // "pmo-demo"
+}
+
+// Inventory draws n VMs as Generate does for the same seed and n (see the package
+// comment), for other generators of demo load such as the simulator's traces. They have
+// no disk images: DiskURI is empty, and DiskBytes is still StorageBytes / DemoScale.
+func Inventory(seed uint64, n int) []store.InventoryVM {
+	return inventory(newRand(seed), n)
+}
+
+// inventory draws n VMs. VM i of n goes to the site whose cumulative share first
 // exceeds (i+½)/n, so each site gets its share to within one VM, whatever n is.
-func inventory(rng *rand.Rand, p Params) []store.InventoryVM {
+func inventory(rng *rand.Rand, n int) []store.InventoryVM {
 	shares := make([]float64, len(tiers))
 	for i, t := range tiers {
 		shares[i] = t.share
 	}
-	vms := make([]store.InventoryVM, 0, p.VMs)
-	for i := range p.VMs {
+	vms := make([]store.InventoryVM, 0, max(n, 0))
+	for i := range n {
 		s := sites[len(sites)-1].row
 		cum := 0.0
 		for _, x := range sites {
 			cum += x.vmShare
-			if (float64(i)+0.5)/float64(p.VMs) < cum {
+			if (float64(i)+0.5)/float64(n) < cum {
 				s = x.row
 				break
 			}
@@ -164,7 +180,7 @@ func inventory(rng *rand.Rand, p Params) []store.InventoryVM {
 			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
 				Site: s.ID, SLATier: tier.Name,
-				DiskURI: filepath.Join(p.DisksDir, id+".img"), DiskBytes: storage / DemoScale,
+				DiskBytes:   storage / DemoScale,
 				MaxTransfer: tier.MaxTransfer, MaxDowntime: tier.MaxDowntime,
 			},
 			CPUCores:           c,
@@ -200,7 +216,7 @@ func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape
 			if len(bySite[si]) == 0 {
 				continue // fewer VMs than sites: this site has none to migrate
 			}
-			offsets := make([]int, poisson(rng, s.perHour*shape[HourOfWeek(hour)]))
+			offsets := make([]int, Poisson(rng, s.perHour*shape[HourOfWeek(hour)]))
 			for i := range offsets {
 				offsets[i] = rng.IntN(3600)
 			}
@@ -293,10 +309,10 @@ func lognormal(rng *rand.Rand, median, sigma float64) float64 {
 	return median * math.Exp(sigma*rng.NormFloat64())
 }
 
-// poisson draws a Poisson count with mean lambda by Knuth's method: count uniform draws
+// Poisson draws a Poisson count with mean lambda by Knuth's method: count uniform draws
 // until their product falls below e^-λ. It goes in steps of λ ≤ 10, because a sum of
 // Poisson counts is a Poisson count and e^-λ underflows for large λ.
-func poisson(rng *rand.Rand, lambda float64) int {
+func Poisson(rng *rand.Rand, lambda float64) int {
 	n := 0
 	for lambda > 0 {
 		step := min(lambda, 10)

@@ -44,6 +44,19 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	require.NotEqual(t, a.History, c.History, "and another history")
 }
 
+func TestInventoryDrawsGeneratesVMs(t *testing.T) {
+	p := params(t)
+	d, err := Generate(p, FlatShape())
+	require.NoError(t, err)
+	vms := Inventory(p.Seed, p.VMs)
+	require.Len(t, vms, len(d.VMs))
+	for i, v := range vms {
+		require.Empty(t, v.DiskURI, v.ID)
+		v.DiskURI = d.VMs[i].DiskURI
+		require.Equal(t, d.VMs[i], v, "the same seed and count give Generate's VMs")
+	}
+}
+
 func TestGenerateBuildsTheDemo(t *testing.T) {
 	p := params(t)
 	shape, err := LoadShape(tracePath)
@@ -258,7 +271,7 @@ func TestPoissonMean(t *testing.T) {
 		const draws = 20000
 		var sum float64
 		for range draws {
-			sum += float64(poisson(rng, lambda))
+			sum += float64(Poisson(rng, lambda))
 		}
 		// The mean of 20,000 draws has standard error √(λ/20000); allow five of them.
 		require.InDelta(t, lambda, sum/draws, 5*math.Sqrt(lambda/draws), "λ = %g", lambda)
