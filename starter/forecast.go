@@ -218,18 +218,23 @@ func quantileFile(out string, q float64) string {
 	return strings.TrimSuffix(out, ext) + ".q" + strconv.FormatFloat(q, 'f', -1, 64) + ext
 }
 
-// writeSeries writes rows to path ("-" for standard output) through a temporary file,
-// so that a failed run leaves no half-written file.
+// writeSeries writes rows to path ("-" for standard output); see writeFile.
 func writeSeries(path string, rows []widecsv.Series) error {
 	if path == "-" {
 		return widecsv.Write(os.Stdout, "F", rows)
 	}
+	return writeFile(path, func(w io.Writer) error { return widecsv.Write(w, "F", rows) })
+}
+
+// writeFile writes path with write through a temporary file, so that a failed run
+// leaves no half-written file.
+func writeFile(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := widecsv.Write(tmp, "F", rows); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -1,5 +1,5 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest and simulate.
+// fleet, submit migrations, forecast, backtest, generate traces and simulate.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string) error {
 			backtestCommand(),
 			modelsCommand(&cfg),
 			vmWritesCommand(&cfg),
+			genTraceCommand(),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
