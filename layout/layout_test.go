@@ -18,6 +18,9 @@ var forbidden = map[string][]string{
 	// Traces are plain Go for the simulator. They draw VMs from the demo's inventory,
 	// whose types are store's, so pgx is linked in but never used.
 	"github.com/pmo-dev/pmo/trace": {"go.temporal.io/"},
+	// The simulator runs the planning core on a simulated clock: no Temporal, no
+	// database, no network.
+	"github.com/pmo-dev/pmo/sim": {"go.temporal.io/", "github.com/pmo-dev/pmo/activities", "github.com/labstack/echo"},
 	// Workflows know nothing of SQL or HTTP.
 	"github.com/pmo-dev/pmo/workflows": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
 }

@@ -427,13 +427,18 @@ func TestScalePolicy(t *testing.T) {
 			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
 			conns:   []Connector{idle("a1", "ams1", time.Hour, time.Hour)},
 			waiting: []Reservation{{MigrationID: "m1", Site: "ams1"}},
-			reason:  "the work there needs 1, more than the forecast's 0"},
+			reason:  "the work there and 0 slot(s) of headroom need 1, more than the forecast's 0"},
 		{name: "warm first, then scaled up when more work comes than forecast",
 			targets: []SiteTarget{{Site: "ams1", Connectors: 1, Size: "medium"}},
 			conns:   []Connector{conn("a1", "ams1", StateActive, 4)},
 			waiting: []Reservation{{MigrationID: "m1", Site: "ams1"}, {MigrationID: "m2", Site: "ams1"}},
 			start:   "ams1",
-			reason:  "the work there needs 2, more than the forecast's 1"},
+			reason:  "the work there and 0 slot(s) of headroom need 2, more than the forecast's 1"},
+		{name: "headroom for the arrivals of one lead time",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 1, Size: "medium", Headroom: 2}},
+			conns:   []Connector{conn("a1", "ams1", StateActive, 3)},
+			start:   "ams1",
+			reason:  "the work there and 2 slot(s) of headroom need 2, more than the forecast's 1"},
 		{name: "accuracy gate scales on the work there is",
 			targets:  []SiteTarget{{Site: "ams1", Connectors: 0, Size: "small"}},
 			conns:    []Connector{busy("a1", "ams1", 2)},
@@ -762,4 +767,24 @@ func drained(d ScaleDecision) []string {
 		ids = append(ids, x.ID)
 	}
 	return ids
+}
+
+func TestPoissonQuantile(t *testing.T) {
+	cases := []struct {
+		l, q float64
+		want int
+	}{
+		{0, 0.9, 0},
+		{0.05, 0.9, 0},  // P(N = 0) = 0.95
+		{1, 0.5, 1},     // P(N ≤ 1) = 0.74
+		{1, 0.9, 2},     // P(N ≤ 1) = 0.74, P(N ≤ 2) = 0.92
+		{2.2, 0.9, 4},   // P(N ≤ 3) = 0.82, P(N ≤ 4) = 0.93
+		{10, 0.5, 10},   // the median of Poisson(10) is 10
+		{400, 0.9, 426}, // normal: 400 + 1.2816 · 20 = 425.6, rounded up
+	}
+	for _, c := range cases {
+		if got := poissonQuantile(c.l, c.q); got != c.want {
+			t.Errorf("poissonQuantile(%v, %v) = %d, want %d", c.l, c.q, got, c.want)
+		}
+	}
 }

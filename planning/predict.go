@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Site is what planning needs to know about a site.
@@ -72,7 +74,10 @@ type SiteTarget struct {
 	PeakConnectors int       `json:"peak_connectors"`
 	// ExpectedSeconds is the expected transfer time of one migration at this site.
 	ExpectedSeconds float64 `json:"expected_seconds"`
-	Reason          string  `json:"reason"`
+	// Headroom is the task slots to keep free beyond the work there is: what the
+	// arrivals of one lead time need at the site's quantile.
+	Headroom int    `json:"headroom_slots"`
+	Reason   string `json:"reason"`
 }
 
 // Bottleneck is something that will limit migrations, reported before they start.
@@ -108,6 +113,25 @@ type hourNeed struct {
 	connectors  int
 }
 
+// poissonQuantile is the least k with P(N ≤ k) ≥ q for N Poisson with mean l; for
+// large l the normal approximation stands in.
+func poissonQuantile(l, q float64) int {
+	if l <= 0 {
+		return 0
+	}
+	if l > 200 {
+		return int(math.Ceil(l + distuv.UnitNormal.Quantile(q)*math.Sqrt(l)))
+	}
+	p := math.Exp(-l)
+	cum, k := p, 0
+	for cum < q {
+		k++
+		p *= l / float64(k)
+		cum += p
+	}
+	return k
+}
+
 // Predict turns demand into connector targets per site. For each hour h:
 //
 //	arrivals   a = planned + adhoc(q)            (q: the site's strictest tier quantile)
@@ -116,6 +140,12 @@ type hourNeed struct {
 //	concurrency L = a/3600 · W                   (Little's law)
 //	connectors n = max(⌈B / size bandwidth⌉, ⌈L / max tasks⌉), at least 1 when a > 0.05
 //
+// The target is the largest n over the hours from now to now + lead time, so that
+// connectors are warm before the work arrives. Migrations arrive at random, so the
+// target also keeps headroom: the task slots that the arrivals of one lead time need
+// at quantile q (Poisson with mean a/3600 · lead time, for the current hour), which
+// Scale keeps free beyond the work there is. A burst finds them warm, and what it
+// takes is replaced in time for the next.
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives.
 func Predict(in PredictInput) Plan {
@@ -173,6 +203,9 @@ func Predict(in PredictInput) Plan {
 			if n.hour.Before(windowEnd) && n.connectors > target.Connectors {
 				target.Connectors = n.connectors
 			}
+			if !n.hour.After(in.Now) && in.Now.Before(n.hour.Add(time.Hour)) {
+				target.Headroom = poissonQuantile(n.arrivals/3600*in.LeadTime.Seconds(), site.StrictestQuantile)
+			}
 			if n.connectors > peak.connectors || peak.hour.IsZero() {
 				peak = n
 			}
@@ -200,8 +233,8 @@ func Predict(in PredictInput) Plan {
 		if perTask > 0 {
 			target.ExpectedSeconds = math.Round(site.MeanBytes / perTask)
 		}
-		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
-			site.ID, target.Connectors, size.Name, in.LeadTime, peak.connectors, peak.hour.Format("Mon 15:04"),
+		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s, and %d task slot(s) free beyond the work for arrivals within it; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
+			site.ID, target.Connectors, size.Name, in.LeadTime, target.Headroom, peak.connectors, peak.hour.Format("Mon 15:04"),
 			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
 		if waveWhy != "" {
 			target.Reason += "; " + waveWhy

@@ -104,10 +104,10 @@ func Scale(in ScaleInput) ScaleDecision {
 			}
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
-			w.want, w.why = reactiveWant(t, w.live, in.Waiting), why
-		} else if work := reactiveWant(t, w.live, in.Waiting); work > w.want {
-			// Warm first, then scale up when the work comes: more arrived than forecast.
-			w.want, w.why = work, fmt.Sprintf("the work there needs %d, more than the forecast's %d", work, t.Connectors)
+			w.want, w.why = reactiveWant(t, w.live, in.Waiting, 0), why
+		} else if work := reactiveWant(t, w.live, in.Waiting, t.Headroom); work > w.want {
+			// Warm first, then scale up as the work comes, keeping room for the next.
+			w.want, w.why = work, fmt.Sprintf("the work there and %d slot(s) of headroom need %d, more than the forecast's %d", t.Headroom, work, t.Connectors)
 		}
 		if in.Paused || in.Policy.Mode == ModeForecastOnly {
 			if in.Paused {
@@ -161,8 +161,9 @@ func Scale(in ScaleInput) ScaleDecision {
 }
 
 // reactiveWant is what a site's current work needs: its running and queued
-// migrations over the connector size's concurrency, and at least the connectors busy.
-func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation) int {
+// migrations, and headroom free slots, over the connector size's concurrency, and at
+// least the connectors busy.
+func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation, headroom int) int {
 	size, ok := SizeNamed(t.Size)
 	if !ok || size.MaxTasks < 1 {
 		size = Sizes[0]
@@ -179,7 +180,7 @@ func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation) int {
 			tasks++
 		}
 	}
-	return max((tasks+size.MaxTasks-1)/size.MaxTasks, busy)
+	return max((tasks+headroom+size.MaxTasks-1)/size.MaxTasks, busy)
 }
 
 // boundPool clamps the sites' wants to the pool's minimum and maximum: over the

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string) error {
 			modelsCommand(&cfg),
 			vmWritesCommand(&cfg),
 			genTraceCommand(),
+			simulateCommand(),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

@@ -161,9 +161,9 @@ func TestTierDeadline(t *testing.T) {
 		bytes int64
 		want  time.Duration
 	}{
-		// Grace plus bytes at the floor rate: 800 MiB at 80 MiB/s is 10 s.
-		{"gold", 800 << 20, 3*time.Minute + 10*time.Second},
-		{"gold", 800<<20 + 1, 3*time.Minute + 11*time.Second},   // a part second rounds up
+		// Grace plus bytes at the floor rate: 900 MiB at 90 MiB/s is 10 s.
+		{"gold", 900 << 20, 2*time.Minute + 10*time.Second},
+		{"gold", 900<<20 + 1, 2*time.Minute + 11*time.Second},   // a part second rounds up
 		{"silver", 64 << 30, 15*time.Minute + 1311*time.Second}, // 65536 MiB / 50 MiB/s = 1310.72 s
 		{"bronze", 2 << 40, time.Hour + 83887*time.Second},      // 2097152 MiB / 25 MiB/s = 83886.08 s
 	} {

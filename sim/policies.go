@@ -1,0 +1,326 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/trace"
+)
+
+// live counts a site's connectors that are paid for and not draining.
+func live(conns []planning.Connector, site string) []planning.Connector {
+	var out []planning.Connector
+	for _, c := range conns {
+		if c.Site == site && c.Live() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// work is the migrations running and waiting at a site.
+func work(v *View, site string) int {
+	n := 0
+	for _, c := range v.Connectors {
+		if c.Site == site {
+			n += len(c.Migrations)
+		}
+	}
+	for _, r := range v.Waiting {
+		if r.Site == site {
+			n++
+		}
+	}
+	return n
+}
+
+// scaleTo starts or drains a site's connectors towards want: idle ones drain, newest
+// first, as the fleet drains them.
+func scaleTo(d *Decision, conns []planning.Connector, site string, want int, why string) {
+	have := live(conns, site)
+	for i := len(have); i < want; i++ {
+		d.Start = append(d.Start, planning.StartDecision{Site: site, Reason: why})
+	}
+	if len(have) <= want {
+		return
+	}
+	var idle []planning.Connector
+	for _, c := range have {
+		if len(c.Migrations) == 0 {
+			idle = append(idle, c)
+		}
+	}
+	slices.SortFunc(idle, func(a, b planning.Connector) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	for i := 0; i < len(have)-want && i < len(idle); i++ {
+		d.Drain = append(d.Drain, idle[i].ID)
+	}
+}
+
+// Reactive is target-utilisation scaling as Kubernetes' HPA does it with a queue
+// metric from KEDA: each site wants ⌈(running + waiting) / (task cap × target)⌉
+// connectors, at least MinPerSite; it scales up at once, and down only to the highest
+// want of the last Cooldown (HPA's scale-down stabilisation window).
+type Reactive struct {
+	TargetUtilization float64
+	Cooldown          time.Duration
+	MinPerSite        int
+	recent            map[string][]want
+}
+
+type want struct {
+	at time.Time
+	n  int
+}
+
+// Name is "reactive".
+func (p *Reactive) Name() string { return "reactive" }
+
+// Reset forgets the wants of an earlier run.
+func (p *Reactive) Reset(*World) error {
+	if p.TargetUtilization <= 0 || p.TargetUtilization > 1 {
+		return fmt.Errorf("reactive: target utilisation %.2f must be in (0, 1]", p.TargetUtilization)
+	}
+	p.recent = map[string][]want{}
+	return nil
+}
+
+// Decide scales each site on its work.
+func (p *Reactive) Decide(v *View) (Decision, error) {
+	var d Decision
+	tasks := float64(v.world.Config.Size.MaxTasks)
+	for _, site := range v.world.Sites {
+		n := max(int(math.Ceil(float64(work(v, site))/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
+		hist := append(p.recent[site], want{v.Now, n})
+		hist = slices.DeleteFunc(hist, func(w want) bool { return v.Now.Sub(w.at) > p.Cooldown })
+		p.recent[site] = hist
+		stable := 0
+		for _, w := range hist {
+			stable = max(stable, w.n)
+		}
+		scaleTo(&d, v.Connectors, site, max(n, min(stable, len(live(v.Connectors, site)))),
+			fmt.Sprintf("reactive: %d running and waiting at %.0f%% target", work(v, site), 100*p.TargetUtilization))
+	}
+	return d, nil
+}
+
+// Scheduled provisions for known waves only: from LeadTime before a wave starts until
+// its work is done, a site has enough connectors to run the wave side by side, and
+// MinPerSite otherwise. Ad-hoc work takes what capacity there is.
+type Scheduled struct {
+	LeadTime   time.Duration
+	MinPerSite int
+}
+
+// Name is "scheduled".
+func (p *Scheduled) Name() string { return "scheduled" }
+
+// Reset has nothing to forget.
+func (p *Scheduled) Reset(*World) error { return nil }
+
+// Decide sizes each site for its waves.
+func (p *Scheduled) Decide(v *View) (Decision, error) {
+	var d Decision
+	tasks := v.world.Config.Size.MaxTasks
+	for _, site := range v.world.Sites {
+		n := 0 // wave migrations about to start, waiting or running
+		for _, k := range v.Known {
+			if k.Site == site && k.EarliestStart.Sub(v.Now) <= p.LeadTime {
+				n++
+			}
+		}
+		for _, r := range v.Waiting {
+			if r.Site == site && v.world.isWave(r.MigrationID) {
+				n++
+			}
+		}
+		for _, c := range v.Connectors {
+			for _, t := range c.Migrations {
+				if c.Site == site && v.world.isWave(t.MigrationID) {
+					n++
+				}
+			}
+		}
+		scaleTo(&d, v.Connectors, site, max((n+tasks-1)/tasks, p.MinPerSite), fmt.Sprintf("scheduled: %d wave migration(s)", n))
+	}
+	return d, nil
+}
+
+// Predictive is PMO's planner, the code the fleet runs: every hour it forecasts each
+// site's ad-hoc arrivals and bytes from the history so far (planning.ForecastDemand),
+// and every tick it plans for the known waves and that forecast (planning.Predict,
+// with the lead time learned from how long connectors took to become ready) and
+// scales by the pool's policy (planning.Scale).
+type Predictive struct {
+	Policy planning.Policy
+	// LeadTime is the operator's setting, the floor of the learned one.
+	LeadTime time.Duration
+	// Model is the forecasting model; empty is the engine's default.
+	Model string
+	// Horizon is how many hours ahead it forecasts.
+	Horizon int
+	// Quantile, when set, is the demand quantile every site plans for instead of its
+	// strictest tier's.
+	Quantile float64
+	// ForecastEvery is how often it forecasts again. The fleet forecasts every tick,
+	// but the hourly history changes once an hour; a 48-hour forecast a few hours old
+	// plans nearly as well and simulates far faster.
+	ForecastEvery time.Duration
+
+	sites    []planning.Site
+	adhoc    []planning.Demand // the latest forecast, without known work
+	forecast time.Time         // the hour it was made for
+	tiers    map[string]trace.Tier
+}
+
+// Name is "predictive".
+func (p *Predictive) Name() string { return "predictive" }
+
+// Reset learns the sites' profiles from the trace's inventory: mean bytes and the
+// strictest tier at each.
+func (p *Predictive) Reset(w *World) error {
+	if err := p.Policy.Validate(); err != nil {
+		return fmt.Errorf("predictive: %w", err)
+	}
+	if p.ForecastEvery < time.Hour || p.Horizon < 1 {
+		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
+	}
+	p.adhoc, p.forecast, p.sites = nil, time.Time{}, nil
+	p.tiers = map[string]trace.Tier{}
+	for _, t := range trace.Tiers {
+		p.tiers[t.Name] = t
+	}
+	for _, site := range w.Sites {
+		s := planning.Site{ID: site, StrictestQuantile: 0.5}
+		var bytes, n float64
+		for _, r := range w.Requests {
+			if r.Site != site {
+				continue
+			}
+			bytes, n = bytes+float64(r.Bytes), n+1
+			s.StrictestQuantile = max(s.StrictestQuantile, p.tiers[r.SLATier].PlanQuantile)
+		}
+		s.MeanBytes = bytes / n
+		if p.Quantile > 0 {
+			s.StrictestQuantile = p.Quantile
+		}
+		p.sites = append(p.sites, s)
+	}
+	return nil
+}
+
+// Decide runs the production planning core.
+func (p *Predictive) Decide(v *View) (Decision, error) {
+	if p.forecast.IsZero() || v.Now.Sub(p.forecast) >= p.ForecastEvery {
+		arrivals, bytes := v.Hourly()
+		if len(arrivals[0]) > 0 {
+			demand, _, err := planning.ForecastDemand(planning.DemandInput{Sites: v.world.Sites, Arrivals: arrivals, Bytes: bytes,
+				Now: v.Now, From: v.Now, Hours: p.Horizon, Model: p.Model})
+			if err != nil {
+				return Decision{}, err
+			}
+			p.adhoc = demand
+			p.forecast = v.Now.Truncate(time.Hour)
+		}
+	}
+	// Known work changes between forecasts; it counts as it is, in its hour.
+	type siteHour struct {
+		site string
+		hour time.Time
+	}
+	known := map[siteHour][]planning.PlannedMigration{}
+	for _, k := range v.Known {
+		key := siteHour{k.Site, k.EarliestStart.Truncate(time.Hour)}
+		known[key] = append(known[key], k)
+	}
+	// Scaling looks one lead time ahead; the hours after that only feed the plan's
+	// peaks and bottlenecks, which the simulation does not read.
+	lead, _ := planning.LeadTime(p.LeadTime, v.world.Config.Tick, v.ReadyDelays)
+	until := v.Now.Add(lead + time.Hour)
+	demand := slices.DeleteFunc(slices.Clone(p.adhoc), func(d planning.Demand) bool {
+		return d.Hour.Add(time.Hour).Before(v.Now) || d.Hour.After(until)
+	})
+	for i := range demand {
+		for _, k := range known[siteHour{demand[i].Site, demand[i].Hour}] {
+			demand[i].Planned++
+			demand[i].PlannedBytes += float64(k.Bytes)
+		}
+	}
+	plan := planning.Predict(planning.PredictInput{Now: v.Now, Demand: demand, Sites: p.sites, Planned: v.Known,
+		Size: v.world.Config.Size, LeadTime: lead})
+	s := planning.Scale(planning.ScaleInput{Now: v.Now, Targets: plan.Targets, Connectors: v.Connectors, Waiting: v.Waiting,
+		Policy: p.Policy, Bottlenecks: plan.Bottlenecks})
+	d := Decision{Start: s.Start}
+	for _, x := range s.Drain {
+		d.Drain = append(d.Drain, x.ID)
+	}
+	return d, nil
+}
+
+// Oracle knows every migration's arrival and how long it will take: it has each
+// site's connectors ready just as work needs them and keeps them exactly while it
+// does, so nothing waits. Its connector-hours are the floor any policy could reach
+// without making work wait.
+type Oracle struct {
+	// need is, per site, the task count over time: at changes[i] it becomes count[i].
+	changes map[string][]time.Time
+	count   map[string][]int
+	lead    time.Duration
+}
+
+// Name is "oracle".
+func (p *Oracle) Name() string { return "oracle" }
+
+// Reset lays out every site's running migrations over time, as if none waited.
+func (p *Oracle) Reset(w *World) error {
+	p.changes, p.count = map[string][]time.Time{}, map[string][]int{}
+	// The slowest boot it will meet, as the world draws them (3σ), and a tick.
+	p.lead = seconds(w.Config.ProvisionDelay.Seconds()*math.Exp(3*w.Config.ProvisionSpread)) + w.Config.Tick
+	type edge struct {
+		at time.Time
+		d  int
+	}
+	bySite := map[string][]edge{}
+	for i, r := range w.Requests {
+		bySite[r.Site] = append(bySite[r.Site], edge{r.Arrival, 1}, edge{r.Arrival.Add(w.Duration(i)), -1})
+	}
+	for _, site := range w.Sites {
+		edges := bySite[site]
+		slices.SortStableFunc(edges, func(a, b edge) int { return a.at.Compare(b.at) })
+		n := 0
+		for _, e := range edges {
+			n += e.d
+			p.changes[site] = append(p.changes[site], e.at)
+			p.count[site] = append(p.count[site], n)
+		}
+	}
+	return nil
+}
+
+// Decide has each site hold the most connectors its work needs from now until a
+// connector started now would be ready.
+func (p *Oracle) Decide(v *View) (Decision, error) {
+	var d Decision
+	tasks := v.world.Config.Size.MaxTasks
+	for _, site := range v.world.Sites {
+		changes, count := p.changes[site], p.count[site]
+		i, _ := slices.BinarySearchFunc(changes, v.Now, func(t, now time.Time) int {
+			if t.After(now) {
+				return 1
+			}
+			return -1
+		})
+		peak := 0
+		if i > 0 {
+			peak = count[i-1] // the count in force now
+		}
+		for j := i; j < len(changes) && !changes[j].After(v.Now.Add(p.lead)); j++ {
+			peak = max(peak, count[j])
+		}
+		need := max((peak+tasks-1)/tasks, (work(v, site)+tasks-1)/tasks)
+		scaleTo(&d, v.Connectors, site, need, fmt.Sprintf("oracle: %d task(s) within %s", peak, p.lead))
+	}
+	return d, nil
+}
