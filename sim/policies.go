@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pmo-dev/pmo/planning"
@@ -323,4 +324,58 @@ func (p *Oracle) Decide(v *View) (Decision, error) {
 		scaleTo(&d, v.Connectors, site, need, fmt.Sprintf("oracle: %d task(s) within %s", peak, p.lead))
 	}
 	return d, nil
+}
+
+// Knobs are the policies' settings, as starter simulate's flags set them.
+type Knobs struct {
+	// LeadTime is the predictive policy's lead time floor (it learns a longer one
+	// from boots) and the scheduled policy's lead time.
+	LeadTime time.Duration
+	// Predictive: the pool's policy (bounds and scale-in cooldown), the forecasting
+	// model, how often it forecasts, and a demand quantile for every site (0: each
+	// site's strictest tier's).
+	Policy        planning.Policy
+	Model         string
+	ForecastEvery time.Duration
+	Quantile      float64
+	// Reactive: the target utilisation of task slots and the scale-down window.
+	TargetUtilization float64
+	ReactiveCooldown  time.Duration
+	// MinPerSite is what the reactive and scheduled policies keep at each site.
+	MinPerSite int
+}
+
+// DefaultKnobs suit connectors that boot in about four minutes: a scale-in cooldown
+// of two minutes (keeping an idle connector costs less than booting another only for
+// gaps shorter than a boot), a lead time the predictive policy learns from boots, and
+// HPA's defaults for the reactive policy with KEDA's queue metric.
+func DefaultKnobs() Knobs {
+	p := planning.DefaultPolicy()
+	p.ScaleInCooldown = 2 * time.Minute
+	return Knobs{LeadTime: 5 * time.Minute, Policy: p, ForecastEvery: 6 * time.Hour,
+		TargetUtilization: 0.8, ReactiveCooldown: 5 * time.Minute, MinPerSite: 1}
+}
+
+// PolicyNames are the simulator's policies, in the order results are shown.
+var PolicyNames = []string{"reactive", "scheduled", "predictive", "oracle"}
+
+// Policies returns the named policies with these knobs, or an error naming an unknown one.
+func (k Knobs) Policies(names []string) ([]Policy, error) {
+	var out []Policy
+	for _, name := range names {
+		switch name {
+		case "reactive":
+			out = append(out, &Reactive{TargetUtilization: k.TargetUtilization, Cooldown: k.ReactiveCooldown, MinPerSite: k.MinPerSite})
+		case "scheduled":
+			out = append(out, &Scheduled{LeadTime: k.LeadTime, MinPerSite: k.MinPerSite})
+		case "predictive":
+			out = append(out, &Predictive{Policy: k.Policy, LeadTime: k.LeadTime, Model: k.Model, Horizon: 48,
+				Quantile: k.Quantile, ForecastEvery: k.ForecastEvery})
+		case "oracle":
+			out = append(out, &Oracle{})
+		default:
+			return nil, fmt.Errorf("unknown policy %q; want some of %s", name, strings.Join(PolicyNames, ", "))
+		}
+	}
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pmo-dev/pmo/trace"
 )
 
 //go:embed report.html.tmpl
@@ -17,7 +19,7 @@ var reportTemplate string
 // bar holds the rest.
 var waitBuckets = []float64{0, 30, 60, 120, 300, 600, 1800}
 
-// chart is one policy's demand and capacity over time, as SVG polylines.
+// chart is one policy's demand and capacity over a span, as SVG polylines.
 type chart struct {
 	Name                     string
 	Demand, Capacity, Paid   string // points attributes
@@ -30,6 +32,12 @@ type chart struct {
 type axisTick struct {
 	X     float64
 	Label string
+}
+
+// view is a span of the run that the report draws for every policy.
+type view struct {
+	Title, Note string
+	Charts      []chart
 }
 
 // bar is one bucket of one policy's waits.
@@ -68,20 +76,13 @@ func Report(w *World, results []Result) ([]byte, error) {
 			waveNames = append(waveNames, r.Wave)
 		}
 	}
-	maxY := 1
-	for _, r := range results {
-		for _, p := range r.Series {
-			maxY = max(maxY, p.Demand, p.Capacity, p.Connectors*w.Config.Size.MaxTasks)
-		}
-	}
 	data := struct {
-		Generated              string
 		Requests, Waves, Sites int
 		From, To               string
 		Config                 Config
 		Size                   string
 		Results                []Result
-		Charts                 []chart
+		Views                  []view
 		Waits                  []waitChart
 	}{
 		Requests: len(w.Requests), Waves: len(waveNames), Sites: len(w.Sites),
@@ -89,8 +90,25 @@ func Report(w *World, results []Result) ([]byte, error) {
 		Config: w.Config, Results: results,
 		Size: fmt.Sprintf("%s: %.0f MiB/s over %d tasks", w.Config.Size.Name, w.Config.Size.BandwidthBytesSec/mib, w.Config.Size.MaxTasks),
 	}
+	end := first
 	for _, r := range results {
-		data.Charts = append(data.Charts, seriesChart(r, w.Config.Size.MaxTasks, maxY))
+		if len(r.Series) > 0 {
+			end = r.Series[len(r.Series)-1].At
+		}
+	}
+	data.Views = append(data.Views, drawView(results, w.Config.Size.MaxTasks, "The whole run",
+		"Each point is the most of its hour, so a wave's spike shows however short it was.", first.Truncate(time.Hour), end, time.Hour, 24*7*time.Hour))
+	if at, n := biggestWave(w); n > 0 {
+		data.Views = append(data.Views, drawView(results, w.Config.Size.MaxTasks, fmt.Sprintf("The biggest wave: %d migrations at %s", n, at.Format("Mon 2 Jan 15:04")),
+			"Minute by minute, from an hour before its start to three hours after.", at.Add(-time.Hour), at.Add(3*time.Hour), time.Minute, 30*time.Minute))
+	}
+	day := first.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	for day.Weekday() != time.Tuesday || hasWave(w, day) {
+		day = day.Add(24 * time.Hour)
+	}
+	data.Views = append(data.Views, drawView(results, w.Config.Size.MaxTasks, "An ordinary day: "+day.Format("Mon 2 Jan"),
+		"Minute by minute over a weekday without a wave: ad-hoc work only.", day, day.Add(24*time.Hour), time.Minute, 3*time.Hour))
+	for _, r := range results {
 		data.Waits = append(data.Waits, waitHistogram(r))
 	}
 	var b bytes.Buffer
@@ -100,30 +118,74 @@ func Report(w *World, results []Result) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// seriesChart draws a policy's demand (tasks running and waiting), the task slots of
-// its ready connectors, and the slots it paid for, on a shared y scale.
-func seriesChart(r Result, tasks, maxY int) chart {
-	const width, height = 900, 160
-	c := chart{Name: r.Name, Width: width, Height: height, MaxY: maxY}
-	if len(r.Series) < 2 {
-		return c
+// drawView draws every policy over [from, to): each point the most of its step, on a
+// y scale shared by the policies, with a labelled line every tick.
+func drawView(results []Result, tasks int, title, note string, from, to time.Time, step, tick time.Duration) view {
+	v := view{Title: title, Note: note}
+	type bucket struct{ demand, capacity, paid int }
+	all := make([][]bucket, len(results))
+	maxY := 1
+	for i, r := range results {
+		all[i] = make([]bucket, int((to.Sub(from)+step-1)/step))
+		for _, p := range r.Series {
+			if p.At.Before(from) || !p.At.Before(to) {
+				continue
+			}
+			b := &all[i][int(p.At.Sub(from)/step)]
+			b.demand, b.capacity, b.paid = max(b.demand, p.Demand), max(b.capacity, p.Capacity), max(b.paid, p.Connectors*tasks)
+			maxY = max(maxY, b.demand, b.capacity, b.paid)
+		}
 	}
-	from, to := r.Series[0].At, r.Series[len(r.Series)-1].At
-	span := to.Sub(from).Seconds()
-	x := func(t time.Time) float64 { return float64(width) * t.Sub(from).Seconds() / span }
+	const width, height = 900, 150
+	n := float64(len(all[0]))
+	x := func(i int) float64 { return float64(width) * float64(i) / n }
 	y := func(v int) float64 { return float64(height) * (1 - float64(v)/float64(maxY)) }
-	var d, cp, paid strings.Builder
-	for _, p := range r.Series {
-		fmt.Fprintf(&d, "%.1f,%.1f ", x(p.At), y(p.Demand))
-		fmt.Fprintf(&cp, "%.1f,%.1f ", x(p.At), y(p.Capacity))
-		fmt.Fprintf(&paid, "%.1f,%.1f ", x(p.At), y(p.Connectors*tasks))
-		c.PeakDemand, c.PeakCapacity = max(c.PeakDemand, p.Demand), max(c.PeakCapacity, p.Capacity)
+	for i, r := range results {
+		c := chart{Name: r.Name, Width: width, Height: height, MaxY: maxY}
+		var d, cp, paid strings.Builder
+		for j, b := range all[i] {
+			fmt.Fprintf(&d, "%.1f,%.1f ", x(j), y(b.demand))
+			fmt.Fprintf(&cp, "%.1f,%.1f ", x(j), y(b.capacity))
+			fmt.Fprintf(&paid, "%.1f,%.1f ", x(j), y(b.paid))
+			c.PeakDemand, c.PeakCapacity = max(c.PeakDemand, b.demand), max(c.PeakCapacity, b.capacity)
+		}
+		c.Demand, c.Capacity, c.Paid = d.String(), cp.String(), paid.String()
+		for t := from.Truncate(tick).Add(tick); t.Before(to); t = t.Add(tick) {
+			label := t.Format("15:04")
+			if tick >= 24*time.Hour {
+				label = t.Format("Mon 2 Jan")
+			}
+			c.Ticks = append(c.Ticks, axisTick{X: float64(width) * t.Sub(from).Seconds() / to.Sub(from).Seconds(), Label: label})
+		}
+		v.Charts = append(v.Charts, c)
 	}
-	c.Demand, c.Capacity, c.Paid = d.String(), cp.String(), paid.String()
-	for day := from.Truncate(24 * time.Hour).Add(24 * time.Hour); !day.After(to); day = day.Add(7 * 24 * time.Hour) {
-		c.Ticks = append(c.Ticks, axisTick{X: x(day), Label: day.Format("Mon 2 Jan")})
+	return v
+}
+
+// biggestWave is when the wave with the most requests starts, and how many it has.
+func biggestWave(w *World) (time.Time, int) {
+	count := map[string]int{}
+	start := map[string]time.Time{}
+	var at time.Time
+	best := 0
+	for _, r := range w.Requests {
+		if r.Wave == "" {
+			continue
+		}
+		count[r.Wave]++
+		start[r.Wave] = r.Arrival
+		if count[r.Wave] > best {
+			best, at = count[r.Wave], start[r.Wave]
+		}
 	}
-	return c
+	return at, best
+}
+
+// hasWave reports whether a wave starts on the day that begins at day.
+func hasWave(w *World, day time.Time) bool {
+	return slices.ContainsFunc(w.Requests, func(r trace.Request) bool {
+		return r.Wave != "" && !r.Arrival.Before(day) && r.Arrival.Before(day.Add(24*time.Hour))
+	})
 }
 
 // waitHistogram buckets a policy's waits.

@@ -14,36 +14,33 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/sim"
 	"github.com/pmo-dev/pmo/trace"
 )
-
-// policyNames are the simulator's policies, in the order results are shown.
-var policyNames = []string{"reactive", "scheduled", "predictive", "oracle"}
 
 func simulateCommand() *ffcli.Command {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	def := sim.DefaultConfig()
 	tracePath := fs.String("trace", "", "trace CSV, as gen-trace writes it (required)")
-	policies := fs.String("policy", strings.Join(policyNames, ","), "policies to run, comma-separated: "+strings.Join(policyNames, ", "))
+	policies := fs.String("policy", strings.Join(sim.PolicyNames, ","), "policies to run, comma-separated: "+strings.Join(sim.PolicyNames, ", "))
 	jsonOut := fs.String("json", "", "write the results here as JSON, one object per policy")
 	reportOut := fs.String("report", "", "write a self-contained HTML report here")
 	seed := fs.Uint64("seed", def.Seed, "random seed of the world's noise")
 	delay := fs.Duration("provision-delay", def.ProvisionDelay, "median time a connector takes to become ready")
 	tick := fs.Duration("tick", def.Tick, "how often policies decide")
 	failures := fs.Float64("failure-rate", def.FailureRate, "share of transfers that fail part-way and resume")
-	lead := fs.Duration("lead-time", 5*time.Minute, "predictive and scheduled: lead time (the predictive policy learns a longer one from boots)")
-	cooldown := fs.Duration("cooldown", 2*time.Minute, "predictive: scale-in cooldown")
-	minConns := fs.Int("min", 0, "predictive: the pool's minimum connectors")
-	maxConns := fs.Int("max", 0, "predictive: the pool's maximum connectors (0: none)")
-	quantile := fs.Float64("quantile", 0, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
-	model := fs.String("model", "", "predictive: forecasting model (default: the engine's default)")
-	every := fs.Duration("forecast-every", 6*time.Hour, "predictive: how often it forecasts again (at least 1h)")
+	k := sim.DefaultKnobs()
+	fs.DurationVar(&k.LeadTime, "lead-time", k.LeadTime, "predictive and scheduled: lead time (the predictive policy learns a longer one from boots)")
+	fs.DurationVar(&k.Policy.ScaleInCooldown, "cooldown", k.Policy.ScaleInCooldown, "predictive: scale-in cooldown")
+	fs.IntVar(&k.Policy.MinConnectors, "min", k.Policy.MinConnectors, "predictive: the pool's minimum connectors")
+	fs.IntVar(&k.Policy.MaxConnectors, "max", k.Policy.MaxConnectors, "predictive: the pool's maximum connectors (0: none)")
+	fs.Float64Var(&k.Quantile, "quantile", k.Quantile, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
+	fs.StringVar(&k.Model, "model", k.Model, "predictive: forecasting model (default: the engine's default)")
+	fs.DurationVar(&k.ForecastEvery, "forecast-every", k.ForecastEvery, "predictive: how often it forecasts again (at least 1h)")
+	fs.Float64Var(&k.TargetUtilization, "reactive-target", k.TargetUtilization, "reactive: target utilisation of task slots")
+	fs.DurationVar(&k.ReactiveCooldown, "reactive-cooldown", k.ReactiveCooldown, "reactive: scale-down stabilisation window")
+	fs.IntVar(&k.MinPerSite, "min-per-site", k.MinPerSite, "reactive and scheduled: connectors each site keeps")
 	noise := fs.Float64("rate-noise", def.RateNoise, "σ of the lognormal noise on each migration's transfer rate")
-	target := fs.Float64("reactive-target", 0.8, "reactive: target utilisation of task slots")
-	reactiveCooldown := fs.Duration("reactive-cooldown", 5*time.Minute, "reactive: scale-down stabilisation window")
-	minPerSite := fs.Int("min-per-site", 1, "reactive and scheduled: connectors each site keeps")
 	return &ffcli.Command{
 		Name:       "simulate",
 		ShortUsage: "starter simulate -trace FILE [-policy reactive,scheduled,predictive,oracle] [-json F] [-report F] [knobs]",
@@ -55,26 +52,16 @@ func simulateCommand() *ffcli.Command {
 			if *tracePath == "" {
 				return fmt.Errorf("-trace: required: a trace CSV, as gen-trace writes it")
 			}
-			var run []sim.Policy
-			for _, name := range strings.Split(*policies, ",") {
-				switch strings.TrimSpace(name) {
-				case "reactive":
-					run = append(run, &sim.Reactive{TargetUtilization: *target, Cooldown: *reactiveCooldown, MinPerSite: *minPerSite})
-				case "scheduled":
-					run = append(run, &sim.Scheduled{LeadTime: *lead, MinPerSite: *minPerSite})
-				case "predictive":
-					p := planning.DefaultPolicy()
-					p.ScaleInCooldown, p.MinConnectors, p.MaxConnectors = *cooldown, *minConns, *maxConns
-					run = append(run, &sim.Predictive{Policy: p, LeadTime: *lead, Model: *model, Horizon: 48, Quantile: *quantile,
-						ForecastEvery: *every})
-				case "oracle":
-					run = append(run, &sim.Oracle{})
-				default:
-					return fmt.Errorf("-policy: unknown policy %q; want some of %s", name, strings.Join(policyNames, ", "))
-				}
+			var names []string
+			for _, n := range strings.Split(*policies, ",") {
+				names = append(names, strings.TrimSpace(n))
 			}
-			if *quantile < 0 || *quantile >= 1 {
-				return fmt.Errorf("-quantile: %g must be in [0, 1)", *quantile)
+			run, err := k.Policies(names)
+			if err != nil {
+				return fmt.Errorf("-policy: %w", err)
+			}
+			if k.Quantile < 0 || k.Quantile >= 1 {
+				return fmt.Errorf("-quantile: %g must be in [0, 1)", k.Quantile)
 			}
 			f, err := os.Open(*tracePath)
 			if err != nil {
@@ -83,7 +70,7 @@ func simulateCommand() *ffcli.Command {
 			reqs, err := trace.Read(f)
 			f.Close()
 			if err != nil {
-				return fmt.Errorf("%s: %w", *tracePath, err)
+				return fmt.Errorf("-trace: %s: %w", *tracePath, err)
 			}
 			cfg := def
 			cfg.Seed, cfg.ProvisionDelay, cfg.Tick, cfg.FailureRate, cfg.RateNoise = *seed, *delay, *tick, *failures, *noise
