@@ -122,7 +122,7 @@ func Run(w *World, p Policy) (Result, error) {
 		case evArrive:
 			req := w.Requests[e.req]
 			r.known = slices.DeleteFunc(r.known, func(p planning.PlannedMigration) bool { return p.ID == req.ID })
-			r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, WorkflowID: fmt.Sprint(e.req), Site: req.Site,
+			r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, Site: req.Site,
 				Bytes: req.Bytes, Deadline: req.Deadline, RequestedAt: req.Arrival})
 		case evReady:
 			if i := r.index(e.conn); i >= 0 && r.conns[i].State == planning.StateWarming {
@@ -226,8 +226,7 @@ func (r *run) assign(now time.Time) {
 	got, conns := planning.Assign(r.conns, r.waiting)
 	r.conns = conns
 	for _, a := range got {
-		var i int
-		fmt.Sscan(a.WorkflowID, &i)
+		i := r.w.index[a.MigrationID]
 		r.waiting = slices.DeleteFunc(r.waiting, func(x planning.Reservation) bool { return x.MigrationID == a.MigrationID })
 		if r.assigned[i].IsZero() {
 			r.assigned[i] = now
@@ -274,7 +273,7 @@ func (r *run) finish(e event) bool {
 	r.remaining[e.req] -= moved
 	if e.failed {
 		// The connector stays healthy, so the migration may resume anywhere, itself included.
-		r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, WorkflowID: fmt.Sprint(e.req), Site: req.Site,
+		r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, Site: req.Site,
 			Bytes: int64(r.remaining[e.req]), Deadline: req.Deadline, RequestedAt: req.Arrival})
 		return false
 	}

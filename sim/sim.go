@@ -171,8 +171,10 @@ type World struct {
 	start              time.Time
 	// hourArrivals and hourBytes count ad-hoc arrivals per site and hour of the trace.
 	hourArrivals, hourBytes [][]float64
-	// waves are the IDs of the requests that belong to a scheduled wave.
+	// waves are the IDs of the requests that belong to a scheduled wave; index is each
+	// request's place in Requests by ID.
 	waves map[string]bool
+	index map[string]int
 }
 
 func (w *World) isWave(id string) bool { return w.waves[id] }
@@ -193,7 +195,7 @@ func NewWorld(reqs []trace.Request, cfg Config) (*World, error) {
 			first = r.KnownAt
 		}
 	}
-	w := &World{Config: cfg, Requests: reqs, start: first.Truncate(time.Hour), waves: map[string]bool{}}
+	w := &World{Config: cfg, Requests: reqs, start: first.Truncate(time.Hour), waves: map[string]bool{}, index: map[string]int{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5157))
 	hours := int(reqs[len(reqs)-1].Arrival.Sub(w.start)/time.Hour) + 1
 	for _, r := range reqs {
@@ -209,6 +211,10 @@ func NewWorld(reqs []trace.Request, cfg Config) (*World, error) {
 		w.hourBytes[i] = make([]float64, hours)
 	}
 	for i, r := range reqs {
+		if _, dup := w.index[r.ID]; dup {
+			return nil, fmt.Errorf("trace: request %s appears twice", r.ID)
+		}
+		w.index[r.ID] = i
 		if i > 0 && r.Arrival.Before(reqs[i-1].Arrival) {
 			return nil, fmt.Errorf("trace: request %s arrives before %s, which comes first", r.ID, reqs[i-1].ID)
 		}
