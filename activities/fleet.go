@@ -267,7 +267,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	}
 	pin := planning.PredictInput{
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
-		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies,
+		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies, ReplaceTime: planning.ReplaceTime(in.Tick, delays),
 	}
 	if pin.Resources, pin.Target, err = a.measured(ctx, in.Pool, in.Now); err != nil {
 		return planning.Plan{}, err

@@ -8,23 +8,45 @@ import (
 	"gonum.org/v1/gonum/stat"
 )
 
+// minStarts is how many measured connector starts the fleet learns its boot time from.
+const minStarts = 3
+
+// readyP90 is the 90th percentile of how long connectors took to become ready, and
+// whether enough starts were measured to say.
+func readyP90(readySeconds []float64) (time.Duration, bool) {
+	if len(readySeconds) < minStarts {
+		return 0, false
+	}
+	sorted := slices.Clone(readySeconds)
+	slices.Sort(sorted)
+	return time.Duration(stat.Quantile(0.9, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second), true
+}
+
 // LeadTime is how long before demand connectors are started: the 90th percentile of
 // how long recent connectors really took to become ready, plus one planning tick (the
 // fleet notices demand at most a tick late), and never less than floor, the operator's
 // setting. With fewer than three starts measured, floor stands. It says how it was
 // reached.
 func LeadTime(floor, tick time.Duration, readySeconds []float64) (time.Duration, string) {
-	if len(readySeconds) < 3 {
+	p90, ok := readyP90(readySeconds)
+	if !ok {
 		return floor, fmt.Sprintf("lead time %s: the setting (%d connector start(s) measured, too few to learn from)", floor, len(readySeconds))
 	}
-	sorted := slices.Clone(readySeconds)
-	slices.Sort(sorted)
-	p90 := time.Duration(stat.Quantile(0.9, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second)
 	learned := p90 + tick
 	if learned <= floor {
 		return floor, fmt.Sprintf("lead time %s: the setting; connectors were ready in %s at p90 over %d starts, %s with a tick",
-			floor, p90, len(sorted), learned)
+			floor, p90, len(readySeconds), learned)
 	}
 	return learned, fmt.Sprintf("lead time %s: connectors were ready in %s at p90 over %d starts, plus a %s tick (the setting is %s)",
-		learned, p90, len(sorted), tick, floor)
+		learned, p90, len(readySeconds), tick, floor)
+}
+
+// ReplaceTime is how long a site waits for a connector started now: the 90th
+// percentile of how long recent connectors took to become ready, plus a tick. With
+// fewer than three starts measured it is a tick: the boots are not known yet, and the
+// lead time's setting is what covers them. Headroom is sized for the arrivals of this
+// long (see Predict).
+func ReplaceTime(tick time.Duration, readySeconds []float64) time.Duration {
+	p90, _ := readyP90(readySeconds)
+	return p90 + tick
 }

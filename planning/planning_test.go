@@ -534,6 +534,19 @@ func TestLeadTimeIsLearnedFromReadiness(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s (%s)", c.name, got, why, c.want, c.why)
 		}
 	}
+	// Headroom covers a boot and a tick, not the operator's floor.
+	for _, c := range []struct {
+		ready []float64
+		want  time.Duration
+	}{
+		{[]float64{600, 700}, 30 * time.Second}, // unknown boots: a tick
+		{[]float64{2, 3, 4, 5}, 35 * time.Second},
+		{[]float64{60, 120, 180, 240, 300, 360, 420, 480, 540, 600}, 9*time.Minute + 30*time.Second},
+	} {
+		if got := ReplaceTime(30*time.Second, c.ready); got != c.want {
+			t.Errorf("ReplaceTime(%v) = %s, want %s", c.ready, got, c.want)
+		}
+	}
 }
 
 func TestAnomaliesAndTheirMargin(t *testing.T) {

@@ -45,6 +45,9 @@ type PredictInput struct {
 	// LinkDown are sites whose uplink is gone (a what-if): nothing moves there, so
 	// they get no connectors and a bottleneck says why.
 	LinkDown []string
+	// ReplaceTime is how long a connector started now takes to be ready (see
+	// ReplaceTime); headroom covers the arrivals of that long. Zero means LeadTime.
+	ReplaceTime time.Duration
 	// Resources, when fitted, says what a connector of Size uses at full load.
 	Resources *ResourceModel
 	// Target is the target storage's free space as connectors last measured it.
@@ -142,10 +145,10 @@ func poissonQuantile(l, q float64) int {
 //
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives. Migrations arrive at random, so the
-// target also keeps headroom: the task slots that the arrivals of one lead time need
-// at quantile q (Poisson with mean a/3600 · lead time, for the current hour), which
-// Scale keeps free beyond the work there is. A burst finds them warm, and what it
-// takes is replaced in time for the next.
+// target also keeps headroom: the task slots that the arrivals of one replacement
+// time (a boot and a tick) need at quantile q (Poisson with mean a/3600 · replacement
+// time, for the current hour), which Scale keeps free beyond the work there is. A
+// burst finds them warm, and what it takes is replaced in time for the next.
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives.
 func Predict(in PredictInput) Plan {
@@ -153,6 +156,10 @@ func Predict(in PredictInput) Plan {
 	size := in.Size
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	windowEnd := in.Now.Add(in.LeadTime).Truncate(time.Hour).Add(time.Hour)
+	replace := in.ReplaceTime
+	if replace <= 0 {
+		replace = in.LeadTime
+	}
 	demand, moved := shiftPlanned(in.Demand, in.Events)
 	plan.Reasons = append(plan.Reasons, moved...)
 	var written []hourBytes // what each site's demand writes to the target, hour by hour
@@ -204,7 +211,7 @@ func Predict(in PredictInput) Plan {
 				target.Connectors = n.connectors
 			}
 			if !n.hour.After(in.Now) && in.Now.Before(n.hour.Add(time.Hour)) {
-				target.Headroom = poissonQuantile(n.arrivals/3600*in.LeadTime.Seconds(), site.StrictestQuantile)
+				target.Headroom = poissonQuantile(n.arrivals/3600*replace.Seconds(), site.StrictestQuantile)
 			}
 			if n.connectors > peak.connectors || peak.hour.IsZero() {
 				peak = n
@@ -233,8 +240,8 @@ func Predict(in PredictInput) Plan {
 		if perTask > 0 {
 			target.ExpectedSeconds = math.Round(site.MeanBytes / perTask)
 		}
-		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s, and %d task slot(s) free beyond the work for arrivals within it; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
-			site.ID, target.Connectors, size.Name, in.LeadTime, target.Headroom, peak.connectors, peak.hour.Format("Mon 15:04"),
+		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s, and %d task slot(s) free beyond the work for the arrivals of a %s boot; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
+			site.ID, target.Connectors, size.Name, in.LeadTime, target.Headroom, replace, peak.connectors, peak.hour.Format("Mon 15:04"),
 			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
 		if waveWhy != "" {
 			target.Reason += "; " + waveWhy

@@ -250,7 +250,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 		}
 	}
 	plan := planning.Predict(planning.PredictInput{Now: v.Now, Demand: demand, Sites: p.sites, Planned: v.Known,
-		Size: v.world.Config.Size, LeadTime: lead})
+		Size: v.world.Config.Size, LeadTime: lead, ReplaceTime: planning.ReplaceTime(v.world.Config.Tick, v.ReadyDelays)})
 	s := planning.Scale(planning.ScaleInput{Now: v.Now, Targets: plan.Targets, Connectors: v.Connectors, Waiting: v.Waiting,
 		Policy: p.Policy, Bottlenecks: plan.Bottlenecks})
 	d := Decision{Start: s.Start}
