@@ -208,3 +208,25 @@ func TestPredictiveForecastsFromTheHistoryBeforeTheRun(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestPredictiveLeavesNoWorkStranded(t *testing.T) {
+	// Work at three sites under a pool maximum of one connector, and in forecast-only
+	// mode: as the fleet does, a site where work waits with no live connector starts
+	// one, so everything is done.
+	var reqs []trace.Request
+	for i := range 30 {
+		r := req(fmt.Sprintf("m%03d", i), time.Duration(i)*7*time.Minute, 2, 10*time.Hour)
+		r.Site = []string{"ams1", "fra1", "lon1"}[i%3]
+		reqs = append(reqs, r)
+	}
+	capped := planning.DefaultPolicy()
+	capped.MaxConnectors = 1
+	watching := planning.DefaultPolicy()
+	watching.Mode = planning.ModeForecastOnly
+	for _, policy := range []planning.Policy{capped, watching} {
+		res := mustRun(t, exact(), reqs, &Predictive{Policy: policy, LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive", ForecastEvery: time.Hour})
+		if res.SLABreaches != 0 || res.WaitP99 > 60 {
+			t.Errorf("%s, at most %d: breaches %d, waits %v", policy.Mode, policy.MaxConnectors, res.SLABreaches, res.Waits)
+		}
+	}
+}
