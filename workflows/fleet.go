@@ -100,16 +100,29 @@ func (f *fleet) setup(ctx workflow.Context) error {
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePolicy, f.policyUpdate,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r PolicyRequest) error {
-			_, err := r.Apply(f.st.Policy)
-			return invalid(err)
+			_, err := f.policyChange(r)
+			return err
 		}})
+}
+
+// policyChange is the policy in force changed by the request, which must say who
+// asks and why.
+func (f *fleet) policyChange(r PolicyRequest) (planning.Policy, error) {
+	if err := (Control{Who: r.Who, Why: r.Why}).Validate(); err != nil {
+		return f.st.Policy, invalid(err)
+	}
+	p, err := r.Apply(f.st.Policy)
+	if err != nil {
+		return f.st.Policy, invalid(err)
+	}
+	return p, nil
 }
 
 // policyUpdate puts a new scaling policy in force from the next tick, and audits it.
 func (f *fleet) policyUpdate(ctx workflow.Context, r PolicyRequest) (planning.Policy, error) {
-	p, err := r.Apply(f.st.Policy)
+	p, err := f.policyChange(r)
 	if err != nil {
-		return f.st.Policy, invalid(err)
+		return f.st.Policy, err
 	}
 	f.st.Policy = p
 	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: fmt.Sprintf("mode %s, connectors %d..%d, scale-in cooldown %s, gate %.0f%% over %d h",
