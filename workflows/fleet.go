@@ -125,8 +125,7 @@ func (f *fleet) policyUpdate(ctx workflow.Context, r PolicyRequest) (planning.Po
 		return f.st.Policy, err
 	}
 	f.st.Policy = p
-	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: fmt.Sprintf("mode %s, connectors %d..%d, scale-in cooldown %s, gate %.0f%% over %d h",
-		p.Mode, p.MinConnectors, p.MaxConnectors, p.ScaleInCooldown, 100*p.GateMinCoverage, p.GateMinScored)})
+	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: p.String()})
 	return p, nil
 }
 
