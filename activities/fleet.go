@@ -30,6 +30,8 @@ const HistoryWindow = 28 * 24 * time.Hour
 type Fleet struct {
 	Store       Store
 	Provisioner provisioner.Provisioner
+	// Simulator runs the Simulate activity's simulations.
+	Simulator Simulator
 	// ForecastModel names the forecasting engine's model (forecast.New); empty means
 	// forecast.DefaultModel.
 	ForecastModel string
@@ -80,13 +82,13 @@ func (a *Fleet) rate(ctx context.Context, now time.Time) (*planning.RateModel, p
 }
 
 // NewFleet returns the fleet activities with the wall clock.
-func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
+func NewFleet(s Store, p provisioner.Provisioner, sim Simulator, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
 	if cfg.ForecastModel != "" {
 		if err := forecast.CheckName(cfg.ForecastModel); err != nil {
 			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
 		}
 	}
-	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
+	return &Fleet{Store: s, Provisioner: p, Simulator: sim, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
 }
 
 // CollectInput names the connectors whose health the fleet wants.
@@ -174,16 +176,14 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 			return ForecastResult{}, err
 		}
 	}
-	histHours := int(HistoryWindow / time.Hour)
-	arrivals, volume, err := a.Store.HourlyHistory(ctx, in.Sites, now.Add(-HistoryWindow), histHours)
+	arrivals, volume, err := a.history(ctx, in.Sites, in.Now)
 	if err != nil {
 		return ForecastResult{}, err
 	}
 	var res ForecastResult
 	var models []string
-	res.Demand, models, err = planning.ForecastDemand(planning.DemandInput{
-		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours,
-		Planned: in.Planned, Model: a.ForecastModel, OnSite: func(site string) { activity.RecordHeartbeat(ctx, site) },
+	res.Demand, models, err = a.forecast(ctx, planning.DemandInput{
+		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours, Planned: in.Planned,
 	})
 	if err != nil {
 		return ForecastResult{}, err
@@ -198,6 +198,21 @@ func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult,
 		}
 	}
 	return res, nil
+}
+
+// history reads each site's migrations started and bytes moved per hour over the
+// HistoryWindow before now's hour, oldest first: what the forecast learns from.
+func (a *Fleet) history(ctx context.Context, sites []string, now time.Time) (arrivals, volume [][]float64, err error) {
+	now = now.Truncate(time.Hour)
+	return a.Store.HourlyHistory(ctx, sites, now.Add(-HistoryWindow), int(HistoryWindow/time.Hour))
+}
+
+// forecast runs the planning core's demand forecast with the fleet's model,
+// heartbeating as each site is done.
+func (a *Fleet) forecast(ctx context.Context, in planning.DemandInput) ([]planning.Demand, []string, error) {
+	in.Model = a.ForecastModel
+	in.OnSite = func(site string) { activity.RecordHeartbeat(ctx, site) }
+	return planning.ForecastDemand(in)
 }
 
 // PredictInput asks for a plan from a demand curve.

@@ -390,6 +390,30 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 		require.NotEmpty(t, a.Model.Error, "%s", site.Site)
 	}
 	require.Len(t, answer.Reasoning, 2, "a sentence a site")
+
+	// The planned wave simulated under the policy in force and a pool of one connector.
+	var simulated struct {
+		Planned  int `json:"planned"`
+		Proposed struct {
+			MaxConnectors int `json:"max_connectors"`
+		} `json:"proposed"`
+		Results []struct {
+			Name       string `json:"name"`
+			Migrations int    `json:"migrations"`
+		} `json:"results"`
+		Reasoning []string `json:"reasoning"`
+	}
+	require.Equal(t, 200, s.call("POST", "/simulate", map[string]any{"policy": map[string]any{"max_connectors": 1}, "hours": 6}, &simulated))
+	require.Equal(t, 2, simulated.Planned, "the wave's two migrations")
+	require.Equal(t, 1, simulated.Proposed.MaxConnectors)
+	require.Len(t, simulated.Results, 2)
+	require.Len(t, simulated.Reasoning, 2)
+	for i, name := range []string{"current", "proposed"} {
+		require.Equal(t, name, simulated.Results[i].Name)
+		require.GreaterOrEqual(t, simulated.Results[i].Migrations, 2, "%s: the wave and any ad-hoc work", name)
+	}
+	require.Equal(t, 422, s.call("POST", "/simulate", map[string]any{"hours": 0}, &p))
+	require.Equal(t, "hours", p.Field)
 	var plan struct {
 		Targets []struct{ Site string } `json:"targets"`
 	}

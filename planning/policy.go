@@ -58,6 +58,16 @@ func (p Policy) Validate() error {
 	return nil
 }
 
+// String describes the policy in a line, for audit trails and reasons.
+func (p Policy) String() string {
+	bound := fmt.Sprintf("%d..%d", p.MinConnectors, p.MaxConnectors)
+	if p.MaxConnectors == 0 {
+		bound = fmt.Sprintf("%d or more", p.MinConnectors)
+	}
+	return fmt.Sprintf("mode %s, connectors %s, scale-in cooldown %s, gate %.0f%% over %d h",
+		p.Mode, bound, p.ScaleInCooldown, 100*p.GateMinCoverage, p.GateMinScored)
+}
+
 // gated reports whether a site's forecasts are too wrong to scale on, and why.
 func (p Policy) gated(site string, acc []ForecastAccuracy) (bool, string) {
 	for _, a := range acc {

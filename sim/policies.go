@@ -169,11 +169,26 @@ type Predictive struct {
 	// but the hourly history changes once an hour; a 48-hour forecast a few hours old
 	// plans nearly as well and simulates far faster.
 	ForecastEvery time.Duration
+	// History, if set, is what the fleet saw before the run: each site's ad-hoc
+	// arrivals and bytes per hour, oldest first, the last hour ending at HistoryEnd (on
+	// the hour, not after the run's first hour). The forecast reads it ahead of the
+	// run's own hours, as the fleet reads its own past; the hours between HistoryEnd
+	// and the run's start had no arrivals. Without it the policy knows only the run.
+	History    map[string]Hourly
+	HistoryEnd time.Time
 
 	sites    []planning.Site
 	adhoc    []planning.Demand // the latest forecast, without known work
 	forecast time.Time         // the hour it was made for
 	tiers    map[string]trace.Tier
+	// beforeArrivals and beforeBytes are History for each of the world's sites,
+	// padded to one length and up to the run's start.
+	beforeArrivals, beforeBytes [][]float64
+}
+
+// Hourly is a site's ad-hoc arrivals and bytes per hour, oldest first.
+type Hourly struct {
+	Arrivals, Bytes []float64
 }
 
 // Name is "predictive".
@@ -189,6 +204,9 @@ func (p *Predictive) Reset(w *World) error {
 		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
 	}
 	p.adhoc, p.forecast, p.sites = nil, time.Time{}, nil
+	if err := p.before(w); err != nil {
+		return err
+	}
 	p.tiers = map[string]trace.Tier{}
 	for _, t := range trace.Tiers {
 		p.tiers[t.Name] = t
@@ -212,10 +230,45 @@ func (p *Predictive) Reset(w *World) error {
 	return nil
 }
 
+// before lays History out for the world's sites: every site's series as long as the
+// longest (a shorter one had nothing in its earlier hours), and zeros from HistoryEnd
+// to the run's start.
+func (p *Predictive) before(w *World) error {
+	p.beforeArrivals, p.beforeBytes = nil, nil
+	if len(p.History) == 0 {
+		return nil
+	}
+	end := p.HistoryEnd.Truncate(time.Hour)
+	if end.After(w.start) {
+		return fmt.Errorf("predictive: the history ends at %s, after the run starts at %s", end.Format(time.RFC3339), w.start.Format(time.RFC3339))
+	}
+	n := 0
+	for site, h := range p.History {
+		if len(h.Bytes) != len(h.Arrivals) {
+			return fmt.Errorf("predictive: the history of %s has %d hours of arrivals and %d of bytes", site, len(h.Arrivals), len(h.Bytes))
+		}
+		n = max(n, len(h.Arrivals))
+	}
+	gap := int(w.start.Sub(end) / time.Hour)
+	for _, site := range w.Sites {
+		h := p.History[site]
+		arrivals, bytes := make([]float64, n+gap), make([]float64, n+gap)
+		copy(arrivals[n-len(h.Arrivals):], h.Arrivals)
+		copy(bytes[n-len(h.Bytes):], h.Bytes)
+		p.beforeArrivals = append(p.beforeArrivals, arrivals)
+		p.beforeBytes = append(p.beforeBytes, bytes)
+	}
+	return nil
+}
+
 // Decide runs the production planning core.
 func (p *Predictive) Decide(v *View) (Decision, error) {
 	if p.forecast.IsZero() || v.Now.Sub(p.forecast) >= p.ForecastEvery {
 		arrivals, bytes := v.Hourly()
+		for i := range p.beforeArrivals {
+			arrivals[i] = append(slices.Clip(p.beforeArrivals[i]), arrivals[i]...)
+			bytes[i] = append(slices.Clip(p.beforeBytes[i]), bytes[i]...)
+		}
 		if len(arrivals[0]) > 0 {
 			demand, _, err := planning.ForecastDemand(planning.DemandInput{Sites: v.world.Sites, Arrivals: arrivals, Bytes: bytes,
 				Now: v.Now, From: v.Now, Hours: p.Horizon, Model: p.Model})
@@ -256,6 +309,16 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 	d := Decision{Start: s.Start}
 	for _, x := range s.Drain {
 		d.Drain = append(d.Drain, x.ID)
+	}
+	// As the fleet's assignment does, whatever the pool's bounds or mode: a migration
+	// waiting at a site with no live connector starts one at once, so that a forecast
+	// that missed, or a maximum below the sites, leaves no work stranded.
+	for _, r := range v.Waiting {
+		starting := slices.ContainsFunc(d.Start, func(x planning.StartDecision) bool { return x.Site == r.Site })
+		if !starting && len(live(v.Connectors, r.Site)) == 0 {
+			d.Start = append(d.Start, planning.StartDecision{Site: r.Site,
+				Reason: fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site)})
+		}
 	}
 	return d, nil
 }

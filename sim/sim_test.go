@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,61 @@ func TestASeededRunIsDeterministic(t *testing.T) {
 		c := mustRun(t, cfg2, reqs, p())
 		if c.ConnectorHours == a.ConnectorHours && reflect.DeepEqual(c.Waits, a.Waits) {
 			t.Fatalf("%s: another seed gave the same run", a.Name)
+		}
+	}
+}
+
+func TestPredictiveForecastsFromTheHistoryBeforeTheRun(t *testing.T) {
+	// Ad-hoc work at 10 and 40 minutes, at a site that saw three migrations an hour
+	// for the two days before: the history has a connector warm from the first tick,
+	// while without it the first arrival waits for a boot.
+	reqs := []trace.Request{req("a", 10*time.Minute, 10, time.Hour), req("b", 40*time.Minute, 10, time.Hour)}
+	history := Hourly{}
+	for range 48 {
+		history.Arrivals = append(history.Arrivals, 3)
+		history.Bytes = append(history.Bytes, 30*mib)
+	}
+	policy := func(h map[string]Hourly) *Predictive {
+		return &Predictive{Policy: planning.DefaultPolicy(), LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive",
+			ForecastEvery: time.Hour, History: h, HistoryEnd: t0}
+	}
+	if res := mustRun(t, exact(), reqs, policy(map[string]Hourly{"ams1": history})); res.WaitP99 != 0 {
+		t.Errorf("with the history: waits %v", res.Waits)
+	}
+	if res := mustRun(t, exact(), reqs, policy(nil)); res.Waits[0] == 0 {
+		t.Errorf("without the history the first arrival should wait: %v", res.Waits)
+	}
+
+	// A history that ends after the run starts is refused.
+	w, err := NewWorld(reqs, exact())
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := policy(map[string]Hourly{"ams1": history})
+	late.HistoryEnd = t0.Add(time.Hour)
+	if _, err := Run(w, late); err == nil || !strings.Contains(err.Error(), "after the run starts") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPredictiveLeavesNoWorkStranded(t *testing.T) {
+	// Work at three sites under a pool maximum of one connector, and in forecast-only
+	// mode: as the fleet does, a site where work waits with no live connector starts
+	// one, so everything is done.
+	var reqs []trace.Request
+	for i := range 30 {
+		r := req(fmt.Sprintf("m%03d", i), time.Duration(i)*7*time.Minute, 2, 10*time.Hour)
+		r.Site = []string{"ams1", "fra1", "lon1"}[i%3]
+		reqs = append(reqs, r)
+	}
+	capped := planning.DefaultPolicy()
+	capped.MaxConnectors = 1
+	watching := planning.DefaultPolicy()
+	watching.Mode = planning.ModeForecastOnly
+	for _, policy := range []planning.Policy{capped, watching} {
+		res := mustRun(t, exact(), reqs, &Predictive{Policy: policy, LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive", ForecastEvery: time.Hour})
+		if res.SLABreaches != 0 || res.WaitP99 > 60 {
+			t.Errorf("%s, at most %d: breaches %d, waits %v", policy.Mode, policy.MaxConnectors, res.SLABreaches, res.Waits)
 		}
 	}
 }

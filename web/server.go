@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
@@ -51,6 +52,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/scale", s.scale)
 	e.GET("/policy", s.policy)
 	e.POST("/policy", s.setPolicy)
+	e.POST("/simulate", s.simulate)
 	e.POST("/overrides", s.override)
 	e.GET("/overrides", s.overrides)
 	e.POST("/migrations", s.submitMigration)
@@ -319,6 +321,47 @@ func (s *Server) setPolicy(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, policyView(p))
+}
+
+// simulateBody is POST /simulate's body. Hours and seed are pointers, so that one
+// left out takes its default while a zero is checked.
+type simulateBody struct {
+	Policy workflows.PolicyRequest `json:"policy"`
+	Hours  *int                    `json:"hours"`
+	Seed   *uint64                 `json:"seed"`
+}
+
+// SimulationView is POST /simulate's answer: the policies compared, with the cooldown
+// as a duration string, and the simulation.
+type SimulationView struct {
+	Current  PolicyView `json:"current"`
+	Proposed PolicyView `json:"proposed"`
+	activities.SimulateResult
+}
+
+// simulate runs a short simulation of the pool's planned work under its policy and a
+// proposed change to it; nothing changes.
+func (s *Server) simulate(c echo.Context) error {
+	var b simulateBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	req := workflows.SimulateRequest{Policy: b.Policy, Hours: 24, Seed: 1}
+	if b.Hours != nil {
+		req.Hours = *b.Hours
+	}
+	if b.Seed != nil {
+		req.Seed = *b.Seed
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var answer workflows.SimulateAnswer
+	if err := s.update(c.Request().Context(), workflows.UpdateSimulate, "", req, &answer); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
+		SimulateResult: answer.Result})
 }
 
 func (s *Server) scale(c echo.Context) error {

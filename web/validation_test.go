@@ -56,6 +56,15 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"what-if and plan", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","plan":true,"what_if":{"lose_link":["ams1"]}}`, 422, "plan"},
 		{"what-if sla", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"tighten_sla":[{"tier":"gold","max_transfer":"fast"}]}}`, 422, "what_if.tighten_sla[0].max_transfer"},
 		{"what-if blackout", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"blackout":[{"site":"fra1","from":"2026-11-25T02:00:00Z","to":"2026-11-25T01:00:00Z"}]}}`, 422, "what_if.blackout[0].to"},
+		{"simulate no hours", "POST", "/simulate", `{"hours":0}`, 422, "hours"},
+		{"simulate too many hours", "POST", "/simulate", `{"hours":500}`, 422, "hours"},
+		{"simulate hours type", "POST", "/simulate", `{"hours":"a day"}`, 400, "hours"},
+		{"simulate cooldown", "POST", "/simulate", `{"policy":{"scale_in_cooldown":"soon"}}`, 422, "policy.scale_in_cooldown"},
+		{"simulate bounds", "POST", "/simulate", `{"policy":{"min_connectors":3,"max_connectors":1}}`, 422, "policy.max_connectors"},
+		{"simulate mode", "POST", "/simulate", `{"policy":{"mode":"yolo"}}`, 422, "policy.mode"},
+		{"simulate unknown field", "POST", "/simulate", `{"hours":24,"speed":"fast"}`, 400, "speed"},
+		{"simulate unknown policy field", "POST", "/simulate", `{"policy":{"maximum":3}}`, 400, "maximum"},
+		{"simulate seed", "POST", "/simulate", `{"seed":-1}`, 400, "seed"},
 		{"no route", "GET", "/nowhere", ``, 404, ""},
 	}
 	for _, c := range cases {

@@ -98,23 +98,76 @@ func (f *fleet) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryPolicy, func() (planning.Policy, error) { return f.st.Policy, nil }); err != nil {
 		return err
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSimulate, f.simulateUpdate,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r SimulateRequest) error {
+			if err := r.Validate(); err != nil {
+				return invalid(err)
+			}
+			_, err := r.Proposed(f.st.Policy)
+			return invalid(err)
+		}}); err != nil {
+		return err
+	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdatePolicy, f.policyUpdate,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r PolicyRequest) error {
-			_, err := r.Apply(f.st.Policy)
-			return invalid(err)
+			_, err := f.policyChange(r)
+			return err
 		}})
 }
 
-// policyUpdate puts a new scaling policy in force from the next tick, and audits it.
-func (f *fleet) policyUpdate(ctx workflow.Context, r PolicyRequest) (planning.Policy, error) {
+// policyChange is the policy in force changed by the request, which must say who
+// asks and why.
+func (f *fleet) policyChange(r PolicyRequest) (planning.Policy, error) {
+	if err := (Control{Who: r.Who, Why: r.Why}).Validate(); err != nil {
+		return f.st.Policy, invalid(err)
+	}
 	p, err := r.Apply(f.st.Policy)
 	if err != nil {
 		return f.st.Policy, invalid(err)
 	}
-	f.st.Policy = p
-	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: fmt.Sprintf("mode %s, connectors %d..%d, scale-in cooldown %s, gate %.0f%% over %d h",
-		p.Mode, p.MinConnectors, p.MaxConnectors, p.ScaleInCooldown, 100*p.GateMinCoverage, p.GateMinScored)})
 	return p, nil
+}
+
+// policyUpdate puts a new scaling policy in force from the next tick, and audits it.
+func (f *fleet) policyUpdate(ctx workflow.Context, r PolicyRequest) (planning.Policy, error) {
+	p, err := f.policyChange(r)
+	if err != nil {
+		return f.st.Policy, err
+	}
+	f.st.Policy = p
+	f.audit(ctx, AuditEntry{Action: "policy", Who: r.Who, Why: r.Why, Detail: p.String()})
+	return p, nil
+}
+
+// simulateUpdate simulates the pool's planned migrations that start within the
+// request's hours, and the ad-hoc work forecast for them, under the policy in force
+// and under the proposed one. It changes nothing.
+func (f *fleet) simulateUpdate(ctx workflow.Context, r SimulateRequest) (SimulateAnswer, error) {
+	answer := SimulateAnswer{Current: f.st.Policy}
+	var err error
+	if answer.Proposed, err = r.Proposed(answer.Current); err != nil {
+		return SimulateAnswer{}, invalid(err)
+	}
+	if err := f.awaitSites(ctx); err != nil {
+		return SimulateAnswer{}, err
+	}
+	now := workflow.Now(ctx)
+	end := now.Add(time.Duration(r.Hours) * time.Hour)
+	var planned []planning.PlannedMigration
+	for _, p := range f.st.Planned {
+		if !p.EarliestStart.Before(now) && p.EarliestStart.Before(end) {
+			planned = append(planned, p)
+		}
+	}
+	// A week's simulation forecasts a few dozen times; it heartbeats as it goes.
+	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fa.Simulate, activities.SimulateInput{
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Planned: planned, Size: f.in.Size,
+		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed,
+	}).Get(ctx, &answer.Result)
+	if err != nil {
+		return SimulateAnswer{}, err
+	}
+	return answer, nil
 }
 
 // invalid wraps a validation error as a non-retryable application error whose details

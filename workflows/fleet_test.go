@@ -461,3 +461,73 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 	require.Contains(t, answer.Reasoning[0], "2 connector(s), 1 after bounds (pinned to at most 1 by ann")
 	require.Contains(t, answer.Reasoning[0], "forecast by snaive168: MAE 0.60 migrations/h")
 }
+
+func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true}
+	f.register(env)
+	var got activities.SimulateInput
+	env.OnActivity(fa.Simulate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SimulateInput) (activities.SimulateResult, error) {
+			got = in
+			return activities.SimulateResult{Planned: len(in.Planned), Results: []activities.SimulatedRun{{Name: "current"}, {Name: "proposed"}}}, nil
+		})
+	policy := planning.DefaultPolicy()
+	policy.MinConnectors = 2
+	planned := func(id string, from time.Duration) planning.PlannedMigration {
+		return planning.PlannedMigration{ID: id, Site: "ams1", Bytes: 1 << 30, EarliestStart: start.Add(from), Deadline: start.Add(from + 2*time.Hour)}
+	}
+	st := FleetState{Policy: policy, Planned: []planning.PlannedMigration{
+		planned("started", -10*time.Minute), planned("soon", time.Hour), planned("tomorrow", 30*time.Hour)}}
+	one, five, cooldown := 1, 5, "2m"
+	var answer SimulateAnswer
+	var rejected []string
+	reject := func(field string) *testsuite.TestUpdateCallback {
+		return &testsuite.TestUpdateCallback{
+			OnAccept: func() { t.Errorf("accepted a bad %s", field) }, OnComplete: func(any, error) {},
+			OnReject: func(err error) {
+				require.ErrorContains(t, err, field+":")
+				rejected = append(rejected, field)
+			},
+		}
+	}
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateSimulate, "hours", reject("hours"), SimulateRequest{Hours: 0})
+		// Below the minimum in force: only the fleet can tell.
+		env.UpdateWorkflow(UpdateSimulate, "max", reject("policy.max_connectors"),
+			SimulateRequest{Policy: PolicyRequest{MaxConnectors: &one}, Hours: 24})
+		env.UpdateWorkflow(UpdateSimulate, "good", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				answer = v.(SimulateAnswer)
+			},
+		}, SimulateRequest{Policy: PolicyRequest{MaxConnectors: &five, ScaleInCooldown: &cooldown}, Hours: 24, Seed: 7})
+	}, 2*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2, State: &st})
+	after := continuedState(t, env.GetWorkflowError())
+
+	require.Equal(t, []string{"hours", "policy.max_connectors"}, rejected)
+	require.Equal(t, []string{"soon"}, func() (ids []string) {
+		for _, p := range got.Planned {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}(), "only the planned migrations that start within the 24 hours")
+	require.Equal(t, 24, got.Hours)
+	require.Equal(t, uint64(7), got.Seed)
+	require.Equal(t, []string{"ams1", "fra1"}, got.Sites)
+	require.Equal(t, "medium", got.Size)
+	require.Equal(t, time.Minute, got.Tick)
+	require.Equal(t, 15*time.Minute, got.LeadTime)
+	require.Equal(t, policy, got.Current)
+	want := policy
+	want.MaxConnectors, want.ScaleInCooldown = 5, 2*time.Minute
+	require.Equal(t, want, got.Proposed, "the change on the policy in force")
+	require.Equal(t, policy, answer.Current)
+	require.Equal(t, want, answer.Proposed)
+	require.Equal(t, 1, answer.Result.Planned)
+	require.Equal(t, policy, after.Policy, "the policy in force is unchanged")
+	require.Len(t, after.Planned, 3, "the planned work is unchanged")
+	require.Empty(t, after.Audit, "nothing to audit")
+}

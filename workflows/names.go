@@ -41,6 +41,10 @@ const (
 	UpdateForecast = "forecast"
 	// UpdatePolicy changes the pool's scaling policy: PolicyRequest -> planning.Policy.
 	UpdatePolicy = "policy"
+	// UpdateSimulate simulates the pool's planned work of the coming hours under its
+	// policy and a proposed change to it, changing nothing: SimulateRequest ->
+	// SimulateAnswer.
+	UpdateSimulate = "simulate"
 )
 
 // Signal names.

@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -73,7 +75,8 @@ type FleetState struct {
 }
 
 // PolicyRequest changes a pool's scaling policy: the fields given replace the current
-// ones, the others stay. Who and why go to the audit trail.
+// ones, the others stay. Who and why go to the audit trail; a simulation of the change
+// needs neither.
 type PolicyRequest struct {
 	Mode            *string  `json:"mode,omitempty"`
 	MinConnectors   *int     `json:"min_connectors,omitempty"`
@@ -85,11 +88,8 @@ type PolicyRequest struct {
 	Why             string   `json:"why"`
 }
 
-// Apply returns p changed by the request, checked.
+// Apply returns p changed by the request, checked; who and why are not.
 func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
-	if err := (Control{Who: r.Who, Why: r.Why}).Validate(); err != nil {
-		return p, err
-	}
 	if r.Mode != nil {
 		p.Mode = *r.Mode
 	}
@@ -117,6 +117,51 @@ func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
 		return p, validation.Field(field, "%s", reason)
 	}
 	return p, nil
+}
+
+// MaxSimulateHours bounds a simulation's window to a week.
+const MaxSimulateHours = 168
+
+// SimulateRequest asks for a short simulation of the pool's planned work under its
+// policy and under a proposed change to it.
+type SimulateRequest struct {
+	// Policy is the proposed change: its fields replace those of the policy in force.
+	// Who and why are not needed, as nothing changes.
+	Policy PolicyRequest `json:"policy"`
+	// Hours is the window from now, 1 to MaxSimulateHours.
+	Hours int `json:"hours"`
+	// Seed draws the ad-hoc arrivals and the world's noise.
+	Seed uint64 `json:"seed"`
+}
+
+// Validate names the first field that is wrong whatever the policy in force: the
+// change is checked against the default policy, whose connector bounds are the
+// loosest (no minimum, no maximum). The fleet checks it again against its own.
+func (r SimulateRequest) Validate() error {
+	if r.Hours < 1 || r.Hours > MaxSimulateHours {
+		return validation.Field("hours", "must be between 1 and %d, got %d", MaxSimulateHours, r.Hours)
+	}
+	_, err := r.Proposed(planning.DefaultPolicy())
+	return err
+}
+
+// Proposed is the given policy changed by the request; a bad field is named within
+// "policy".
+func (r SimulateRequest) Proposed(current planning.Policy) (planning.Policy, error) {
+	p, err := r.Policy.Apply(current)
+	var fe *validation.Error
+	if errors.As(err, &fe) {
+		return p, validation.Field("policy."+fe.Field, "%s", fe.Reason)
+	}
+	return p, err
+}
+
+// SimulateAnswer is the simulate update's answer: the policies compared and how each
+// did.
+type SimulateAnswer struct {
+	Current  planning.Policy           `json:"current"`
+	Proposed planning.Policy           `json:"proposed"`
+	Result   activities.SimulateResult `json:"result"`
 }
 
 // AuditEntry is one thing an operator or the fleet did, kept for the overrides query.

@@ -1,0 +1,86 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/fleetsim"
+	"github.com/pmo-dev/pmo/planning"
+)
+
+func simulate(t *testing.T, a *activities.Fleet, in activities.SimulateInput) activities.SimulateResult {
+	t.Helper()
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	v, err := aenv.ExecuteActivity(a.Simulate, in)
+	require.NoError(t, err)
+	var res activities.SimulateResult
+	require.NoError(t, v.Get(&res))
+	return res
+}
+
+func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
+	a, s := activities.FleetFixture(t)
+	a.Simulator = fleetsim.Simulator{}
+	now := activities.Now.Add(7 * time.Minute) // off the hour, as a request comes
+	// 20 migrations of 60 MiB at ams1 in two hours, due three minutes after they may
+	// start: a medium connector moves four at 1 MiB/s each, a minute apiece, so five
+	// connectors side by side make it and one alone, four at a time, does not.
+	start := now.Add(2 * time.Hour)
+	var wave []planning.PlannedMigration
+	for i := range 20 {
+		wave = append(wave, planning.PlannedMigration{ID: fmt.Sprintf("wave1-%d", i), Site: "ams1", Bytes: 60 << 20, SLATier: "gold",
+			EarliestStart: start, Deadline: start.Add(3 * time.Minute)})
+	}
+	current := planning.DefaultPolicy()
+	proposed := current
+	proposed.MaxConnectors = 1
+	in := activities.SimulateInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 24, Seed: 1, Planned: wave,
+		Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second, HorizonHours: 48, Current: current, Proposed: proposed}
+	began := time.Now()
+	res := simulate(t, a, in)
+	t.Logf("%.1f s: %+v", time.Since(began).Seconds(), res)
+
+	require.Equal(t, now, res.From)
+	require.Equal(t, now.Add(24*time.Hour), res.To)
+	require.Equal(t, 20, res.Planned)
+	// ams1 saw h%3 migrations at hour h of each day, a day's 24 hours, so about 24
+	// ad-hoc ones are drawn; fra1 saw none.
+	require.InDelta(t, 24, res.Adhoc, 12)
+	require.Equal(t, 240.0, res.ProvisionDelaySeconds, "no boots measured yet: the simulator's default")
+	require.Len(t, res.Results, 2)
+	cur, prop := res.Results[0], res.Results[1]
+	require.Equal(t, "current", cur.Name)
+	require.Equal(t, "proposed", prop.Name)
+	require.Equal(t, 20+res.Adhoc, cur.Migrations)
+	require.Equal(t, cur.Migrations, prop.Migrations)
+	require.Greater(t, prop.SLABreaches, cur.SLABreaches, "one connector cannot move the wave in time")
+	require.Greater(t, prop.WaitP95, cur.WaitP95, "the wave queues behind one connector")
+	require.Len(t, res.Reasoning, 2)
+	require.Contains(t, res.Reasoning[1], "proposed policy, mode active, connectors 0..1")
+
+	// The same seed gives the same answer; another draws other arrivals.
+	again := simulate(t, a, in)
+	for i := range again.Results {
+		again.Results[i].Seconds = res.Results[i].Seconds
+	}
+	require.Equal(t, res, again)
+	in.Seed = 2
+	other := simulate(t, a, in)
+	require.NotEqual(t, res.Results[0].WaitP50+float64(res.Adhoc)+res.Results[0].ConnectorHours,
+		other.Results[0].WaitP50+float64(other.Adhoc)+other.Results[0].ConnectorHours)
+
+	// It records nothing.
+	for _, table := range []string{"forecasts", "plans", "connectors", "system_events"} {
+		var n int
+		require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+		require.Zero(t, n, table)
+	}
+}
