@@ -801,3 +801,27 @@ func TestPoissonQuantile(t *testing.T) {
 		}
 	}
 }
+
+func TestThePoolsMaximumGoesToWorkAndStrandedStartsRespectIt(t *testing.T) {
+	p := DefaultPolicy()
+	p.MaxConnectors = 1
+	targets := []SiteTarget{{Site: "ams1", Connectors: 1}, {Site: "fra1", Connectors: 1}, {Site: "lon1", Connectors: 1}}
+	waiting := []Reservation{{MigrationID: "m1", Site: "fra1"}}
+	d := Scale(ScaleInput{Now: t0, Targets: targets, Waiting: waiting, Policy: p})
+	if len(d.Start) != 1 || d.Start[0].Site != "fra1" {
+		t.Fatalf("start %+v: the one connector goes where work waits", d.Start)
+	}
+	anywhere := func(string) bool { return true }
+	if got := Stranded(nil, d.Start, waiting, p, anywhere); len(got) != 0 {
+		t.Fatalf("stranded %+v: fra1 has a start pending", got)
+	}
+	waiting = append(waiting, Reservation{MigrationID: "m2", Site: "lon1"})
+	if got := Stranded(nil, d.Start, waiting, p, anywhere); len(got) != 0 {
+		t.Fatalf("stranded %+v: the pool is at its maximum", got)
+	}
+	p.MaxConnectors = 0
+	got := Stranded([]Connector{conn("f1", "fra1", StateWarm, 1)}, nil, waiting, p, func(site string) bool { return site != "ams1" })
+	if len(got) != 1 || got[0].Site != "lon1" || !strings.Contains(got[0].Reason, "migration m2 waited at lon1") {
+		t.Fatalf("stranded %+v: lon1 has none live", got)
+	}
+}

@@ -81,6 +81,7 @@ type siteWant struct {
 	why        string
 	needed     int    // the want before the pool's bounds
 	plan       string // the plan's reason for the site's target
+	work       int    // migrations running and waiting there: the pool's maximum goes to work first
 	bound      string // the last bound that changed the want (Bound...), empty if none did
 	capped     string // the last bound that lowered it, for the shortfall
 }
@@ -101,6 +102,12 @@ func Scale(in ScaleInput) ScaleDecision {
 		for _, c := range in.Connectors {
 			if c.Site == t.Site && c.Live() {
 				w.live = append(w.live, c)
+				w.work += len(c.Migrations)
+			}
+		}
+		for _, r := range in.Waiting {
+			if r.Site == t.Site {
+				w.work++
 			}
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
@@ -184,9 +191,10 @@ func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation, headroo
 }
 
 // boundPool clamps the sites' wants to the pool's minimum and maximum: over the
-// maximum, the site wanting most gives one up at a time; under the minimum, the site
-// with the highest peak (then the most wanted) gets one more at a time. Ties go by
-// site ID, so the result does not depend on order. Frozen pools are left alone.
+// maximum, the site wanting most, then the one with the least work, gives one up at a
+// time; under the minimum, the site with the highest peak (then the most wanted) gets
+// one more at a time. Ties go by site ID, so the result does not depend on order.
+// Frozen pools are left alone.
 func boundPool(sites []siteWant, p Policy, frozen bool) {
 	if frozen || len(sites) == 0 {
 		return
@@ -196,7 +204,7 @@ func boundPool(sites []siteWant, p Policy, frozen bool) {
 		total += w.want
 	}
 	for p.MaxConnectors > 0 && total > p.MaxConnectors {
-		i := pick(sites, func(a, b siteWant) bool { return a.want > b.want })
+		i := pick(sites, func(a, b siteWant) bool { return a.want > b.want || a.want == b.want && a.work < b.work })
 		sites[i].want--
 		sites[i].why = fmt.Sprintf("the pool's maximum of %d connectors", p.MaxConnectors)
 		sites[i].bound, sites[i].capped = BoundPoolMax, sites[i].why
@@ -314,4 +322,31 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// Stranded starts a connector for each site where a migration waits with no live
+// connector at all, none among pending starts either: a forecast that missed must not
+// leave work stranded. It starts nothing where may says no (a site in maintenance,
+// pinned to none, unknown), and nothing beyond the pool's maximum, which the operator
+// set; the plan reports the shortfall, and Scale gives the maximum to the sites with
+// work.
+func Stranded(conns []Connector, pending []StartDecision, waiting []Reservation, p Policy, may func(site string) bool) []StartDecision {
+	count := len(pending)
+	for _, c := range conns {
+		if c.Live() {
+			count++
+		}
+	}
+	var out []StartDecision
+	for _, r := range waiting {
+		has := slices.ContainsFunc(conns, func(c Connector) bool { return c.Site == r.Site && c.Live() }) ||
+			slices.ContainsFunc(pending, func(s StartDecision) bool { return s.Site == r.Site }) ||
+			slices.ContainsFunc(out, func(s StartDecision) bool { return s.Site == r.Site })
+		if has || !may(r.Site) || p.MaxConnectors > 0 && count+len(out) >= p.MaxConnectors {
+			continue
+		}
+		out = append(out, StartDecision{Site: r.Site,
+			Reason: fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site)})
+	}
+	return out
 }

@@ -310,16 +310,10 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 	for _, x := range s.Drain {
 		d.Drain = append(d.Drain, x.ID)
 	}
-	// As the fleet's assignment does, whatever the pool's bounds or mode: a migration
-	// waiting at a site with no live connector starts one at once, so that a forecast
-	// that missed, or a maximum below the sites, leaves no work stranded.
-	for _, r := range v.Waiting {
-		starting := slices.ContainsFunc(d.Start, func(x planning.StartDecision) bool { return x.Site == r.Site })
-		if !starting && len(live(v.Connectors, r.Site)) == 0 {
-			d.Start = append(d.Start, planning.StartDecision{Site: r.Site,
-				Reason: fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site)})
-		}
-	}
+	// As the fleet's assignment does: a migration waiting at a site with no live
+	// connector starts one at once, within the pool's maximum.
+	anywhere := func(string) bool { return true }
+	d.Start = append(d.Start, planning.Stranded(v.Connectors, d.Start, v.Waiting, p.Policy, anywhere)...)
 	return d, nil
 }
 

@@ -485,8 +485,8 @@ func (f *fleet) connectorIndex(id string) int {
 }
 
 // assign gives waiting migrations a connector and tells each one. When a migration
-// waits at a site with no live connector at all, it starts one at once: a forecast
-// that missed must not leave work stranded.
+// waits at a site with no live connector at all, it starts one at once, within the
+// pool's maximum (planning.Stranded).
 func (f *fleet) assign(ctx workflow.Context) {
 	if len(f.st.Waiting) == 0 {
 		return
@@ -515,15 +515,14 @@ func (f *fleet) assign(ctx workflow.Context) {
 	}
 	size, _ := planning.SizeNamed(f.in.Size)
 	var start []planning.Connector
-	for _, r := range f.st.Waiting {
-		hasLive := slices.ContainsFunc(f.st.Connectors, func(c planning.Connector) bool { return c.Site == r.Site && c.Live() }) ||
-			slices.ContainsFunc(start, func(c planning.Connector) bool { return c.Site == r.Site })
-		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, r.Site, now)
-		if !hasLive && !closed && slices.Contains(f.st.Sites, r.Site) && !f.pinnedToZero(r.Site) {
-			c := f.newConnector(ctx, r.Site, size, false, fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site))
-			f.logger.Info("reactive scale-up: migration waits at a site with no connector", "migration", r.MigrationID, "connector", c.ID)
-			start = append(start, c)
-		}
+	may := func(site string) bool {
+		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, site, now)
+		return !closed && slices.Contains(f.st.Sites, site) && !f.pinnedToZero(site)
+	}
+	for _, s := range planning.Stranded(f.st.Connectors, nil, f.st.Waiting, f.st.Policy, may) {
+		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
+		f.logger.Info("reactive scale-up: migration waits at a site with no connector", "connector", c.ID, "reason", s.Reason)
+		start = append(start, c)
 	}
 	if len(start) > 0 {
 		f.st.Connectors = append(f.st.Connectors, start...)
