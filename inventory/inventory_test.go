@@ -1,0 +1,70 @@
+package inventory
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestReadsAnRVToolsVInfoExport(t *testing.T) {
+	f, err := os.Open("testdata/rvtools-vinfo.csv")
+	require.NoError(t, err)
+	defer f.Close()
+	vms, err := Read(f, CSV, Defaults{SLATier: "bronze"})
+	require.NoError(t, err)
+	require.Len(t, vms, 3)
+	require.Equal(t, VM{Line: 2, ID: "4210a8f0-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "web-01", Site: "dc-east",
+		CPUCores: 4, RAMBytes: 8192 << 20, StorageBytes: 102400 << 20, SLATier: "gold", DiskBytes: 102400 << 20}, vms[0])
+	require.Equal(t, int64(1048576.5*(1<<20)), vms[1].StorageBytes)
+	// No UUID falls back to the VM ID, no tier to the default.
+	require.Equal(t, "vm-207", vms[2].ID)
+	require.Equal(t, "bronze", vms[2].SLATier)
+}
+
+func TestListsEveryBadRow(t *testing.T) {
+	f, err := os.Open("testdata/malformed.csv")
+	require.NoError(t, err)
+	defer f.Close()
+	vms, err := Read(f, CSV, Defaults{})
+	require.Nil(t, vms)
+	var errs Errors
+	require.ErrorAs(t, err, &errs)
+	var lines []string
+	for _, e := range errs {
+		lines = append(lines, e.Error())
+	}
+	require.Equal(t, []string{
+		`line 2: ram_bytes: "lots" is not a number`,
+		`line 3: name: is missing`,
+		`line 3: cpu_cores: 0 is not positive`,
+		`line 4: storage_bytes: -5 is not positive`,
+		`line 4: id: "vm-1" is also on line 2`,
+		`line 5: storage_bytes: is missing`,
+		`line 5: sla_tier: is missing`,
+	}, lines)
+}
+
+func TestReadsJSONWithTheLineOfEachObject(t *testing.T) {
+	in := `[
+  {"id": "vm-1", "name": "one", "site": "s1", "cpu_cores": 2, "ram_bytes": 1024,
+   "storage_bytes": 4096, "sla_tier": "gold", "disk_uri": "file:///d/vm-1.img", "disk_bytes": 1024},
+  {"id": "vm-2", "name": "two", "site": "s1", "cpu_cores": "two", "ram_bytes": 1024,
+   "storage_bytes": 4096, "sla_tier": "gold"}
+]`
+	_, err := Read(strings.NewReader(in), JSON, Defaults{})
+	require.EqualError(t, err, `line 4: cpu_cores: "two" is not a whole number`)
+
+	vms, err := Read(strings.NewReader(strings.Replace(in, `"two", "ram`, `2, "ram`, 1)), JSON, Defaults{})
+	require.NoError(t, err)
+	require.Equal(t, "file:///d/vm-1.img", vms[0].DiskURI)
+	require.Equal(t, int64(4096), vms[1].DiskBytes)
+}
+
+func TestCheckRefsNamesTheKnownSitesAndTiers(t *testing.T) {
+	err := CheckRefs([]VM{{Line: 2, Site: "s1", SLATier: "gold"}, {Line: 3, Site: "mars", SLATier: "tin"}},
+		[]string{"s1", "s2"}, []string{"gold"})
+	require.EqualError(t, err, `2 bad rows, the first line 3: site: "mars" is not a known site (known: s1, s2)`)
+	require.Equal(t, `line 3: sla_tier: "tin" is not a known SLA tier (known: gold)`, err.(Errors)[1].Error())
+}
