@@ -1,5 +1,5 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces and simulate.
+// fleet, submit migrations, forecast, backtest, generate traces, simulate and import inventories.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string) error {
 			vmWritesCommand(&cfg),
 			genTraceCommand(),
 			simulateCommand(),
+			importCommand(&cfg),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
