@@ -51,7 +51,15 @@ func (es Errors) Error() string {
 	if len(es) == 1 {
 		return es[0].Error()
 	}
-	return fmt.Sprintf("%d bad rows, the first %s", len(es), es[0].Error())
+	return fmt.Sprintf("%s, the first %s", es.Count(), es[0].Error())
+}
+
+// Count says in words how many rows are bad.
+func (es Errors) Count() string {
+	if len(es) == 1 {
+		return "1 bad row"
+	}
+	return fmt.Sprintf("%d bad rows", len(es))
 }
 
 // Defaults fill a column that a file leaves out or leaves blank.

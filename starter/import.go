@@ -74,12 +74,12 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 				for _, e := range bad {
 					fmt.Fprintln(os.Stderr, e.Error())
 				}
-				return fmt.Errorf("%s: %d bad rows; nothing imported", path, len(bad))
+				return fmt.Errorf("%s: %s; nothing imported", path, bad.Count())
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			fmt.Printf("%d rows: %d inserted, %d updated, %d unchanged in %.1f s\n",
+			fmt.Printf("%d rows: %d inserted, %d updated, %d unchanged in %.2f s\n",
 				counts.Rows, counts.Inserted, counts.Updated, counts.Unchanged, took.Seconds())
 			return nil
 		},

@@ -32,7 +32,7 @@ func TestImportInventoryTwiceChangesNothingTheSecondTime(t *testing.T) {
 	require.Equal(t, 3, n)
 
 	// Without the default tier the third VM has none, and nothing more is written.
-	require.EqualError(t, run(file), file+": 1 bad rows; nothing imported")
+	require.EqualError(t, run(file), file+": 1 bad row; nothing imported")
 	require.EqualError(t, run("../inventory/testdata/malformed.csv"), "../inventory/testdata/malformed.csv: 7 bad rows; nothing imported")
 
 	txt := filepath.Join(t.TempDir(), "vms.txt")

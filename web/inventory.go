@@ -48,7 +48,7 @@ func inventoryProblem(err error, status int) *Problem {
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &bad):
-		p := problem(http.StatusUnprocessableEntity, fmt.Sprintf("%d bad rows; nothing imported", len(bad)))
+		p := problem(http.StatusUnprocessableEntity, bad.Count()+"; nothing imported")
 		p.Errors = bad
 		return p
 	case errors.As(err, &maxErr):
