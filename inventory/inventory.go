@@ -328,13 +328,13 @@ func parse(rec record, def Defaults) (VM, []RowError) {
 }
 
 // bytesValue reads a size in a unit of scale bytes: a whole number of bytes, or MiB
-// that RVTools may write with decimals.
+// that RVTools may write with decimals and, saved through Excel, thousands separators.
 func bytesValue(v string, scale float64) (int64, bool) {
 	if scale == 1 {
 		n, err := strconv.ParseInt(v, 10, 64)
 		return n, err == nil
 	}
-	x, err := strconv.ParseFloat(v, 64)
+	x, err := strconv.ParseFloat(strings.ReplaceAll(v, ",", ""), 64)
 	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || x*scale > math.MaxInt64 {
 		return 0, false
 	}

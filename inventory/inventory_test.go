@@ -18,6 +18,7 @@ func TestReadsAnRVToolsVInfoExport(t *testing.T) {
 	require.Equal(t, VM{Line: 2, ID: "4210a8f0-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "web-01", Site: "dc-east",
 		CPUCores: 4, RAMBytes: 8192 << 20, StorageBytes: 102400 << 20, SLATier: "gold", DiskBytes: 102400 << 20}, vms[0])
 	require.Equal(t, int64(1048576.5*(1<<20)), vms[1].StorageBytes)
+	require.Equal(t, int64(65536<<20), vms[1].RAMBytes)
 	// No UUID falls back to the VM ID, no tier to the default.
 	require.Equal(t, "vm-207", vms[2].ID)
 	require.Equal(t, "bronze", vms[2].SLATier)
