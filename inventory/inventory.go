@@ -117,7 +117,7 @@ func Read(r io.Reader, format Format, def Defaults) ([]VM, error) {
 	var err error
 	switch format {
 	case CSV:
-		recs, err = readCSV(r)
+		recs, err = readCSV(r, def)
 	case JSON:
 		recs, err = readJSON(r)
 	default:
@@ -134,7 +134,7 @@ func normalise(header string) string {
 	return strings.NewReplacer(" ", "_", "-", "_", ".", "_").Replace(h)
 }
 
-func readCSV(r io.Reader) ([]record, error) {
+func readCSV(r io.Reader, def Defaults) ([]record, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a short row is a row error, not a failed file
 	header, err := cr.Read()
@@ -146,6 +146,9 @@ func readCSV(r io.Reader) ([]record, error) {
 	}
 	for i := range header {
 		header[i] = normalise(strings.TrimPrefix(header[i], "\ufeff")) // Excel writes a BOM
+	}
+	if errs := missingColumns(header, def); len(errs) > 0 {
+		return nil, errs
 	}
 	var recs []record
 	for {
@@ -246,6 +249,38 @@ func value(rec record, f field) (string, float64) {
 	return "", 1
 }
 
+// optional says whether a column may be left out; see docs/import.md for its default.
+func optional(name string) bool {
+	switch name {
+	case "network_bytes_per_sec", "disk_change_bytes_per_sec", "disk_uri", "disk_bytes":
+		return true
+	}
+	return false
+}
+
+// missingColumns lists, as one error on the header line each, the required columns that
+// a CSV header has no header for and no default fills, rather than one error a row.
+func missingColumns(header []string, def Defaults) Errors {
+	var errs Errors
+	for _, f := range fields {
+		switch {
+		case optional(f.name), f.name == "site" && def.Site != "", f.name == "sla_tier" && def.SLATier != "":
+			continue
+		}
+		if !slices.ContainsFunc(f.headers, func(h string) bool { return slices.Contains(header, h) }) {
+			reason := "no column for it; want a header " + strings.Join(f.headers, " or ")
+			switch f.name {
+			case "site":
+				reason += ", or -site for all rows"
+			case "sla_tier":
+				reason += ", or -tier for all rows"
+			}
+			errs = append(errs, RowError{1, f.name, reason})
+		}
+	}
+	return errs
+}
+
 func parse(rec record, def Defaults) (VM, []RowError) {
 	vm := VM{Line: rec.line}
 	var errs []RowError
@@ -263,11 +298,9 @@ func parse(rec record, def Defaults) (VM, []RowError) {
 			}
 		}
 		if v == "" {
-			switch f.name {
-			case "network_bytes_per_sec", "disk_change_bytes_per_sec", "disk_uri", "disk_bytes":
-				continue // optional; see docs/import.md
+			if !optional(f.name) {
+				bad(f.name, "is missing")
 			}
-			bad(f.name, "is missing")
 			continue
 		}
 		switch f.name {

@@ -69,3 +69,14 @@ func TestCheckRefsNamesTheKnownSitesAndTiers(t *testing.T) {
 	require.EqualError(t, err, `2 bad rows, the first line 3: site: "mars" is not a known site (known: s1, s2)`)
 	require.Equal(t, `line 3: sla_tier: "tin" is not a known SLA tier (known: gold)`, err.(Errors)[1].Error())
 }
+
+func TestAMissingColumnIsOneErrorOnTheHeader(t *testing.T) {
+	in := "VM,CPUs,Memory,Datacenter\nweb-01,2,4096,dc-east\nweb-02,2,4096,dc-east\n"
+	_, err := Read(strings.NewReader(in), CSV, Defaults{SLATier: "gold"})
+	require.Equal(t, Errors{
+		{Line: 1, Column: "id", Reason: "no column for it; want a header id or vm_uuid or vm_id"},
+		{Line: 1, Column: "storage_bytes", Reason: "no column for it; want a header storage_bytes or provisioned_mib or provisioned_mb or in_use_mib or in_use_mb"},
+	}, err)
+	_, err = Read(strings.NewReader(in), CSV, Defaults{})
+	require.Contains(t, err.(Errors)[2].Reason, "or -tier for all rows")
+}
