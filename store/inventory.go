@@ -17,9 +17,10 @@ type ImportCounts struct {
 	Unchanged int `json:"unchanged"`
 }
 
-// vmColumns are the vms columns an import writes, in the order importRow gives them.
-var vmColumns = []string{"id", "name", "site_id", "cpu_cores", "ram_bytes", "storage_bytes",
-	"network_bytes_per_sec", "disk_change_bytes_per_sec", "sla_tier", "disk_uri", "disk_bytes"}
+// stageColumns are the columns of the staging table that COPY fills: the vms columns an
+// import writes, and the row's place in the file.
+var stageColumns = []string{"id", "name", "site_id", "cpu_cores", "ram_bytes", "storage_bytes",
+	"network_bytes_per_sec", "disk_change_bytes_per_sec", "sla_tier", "disk_uri", "disk_bytes", "ord"}
 
 // upsertVMs inserts the staged rows and updates a VM only where a column differs, so
 // that importing the same file again writes nothing. xmax is 0 on a freshly inserted
@@ -30,7 +31,7 @@ WITH up AS (
 	                 disk_change_bytes_per_sec, sla_tier, disk_uri, disk_bytes)
 	SELECT id, name, site_id, cpu_cores, ram_bytes, storage_bytes, network_bytes_per_sec,
 	       disk_change_bytes_per_sec, sla_tier, disk_uri, disk_bytes
-	FROM vms_import
+	FROM vms_import WHERE ord >= $1 AND ord < $2
 	ON CONFLICT (id) DO UPDATE SET
 		name = EXCLUDED.name, site_id = EXCLUDED.site_id, cpu_cores = EXCLUDED.cpu_cores,
 		ram_bytes = EXCLUDED.ram_bytes, storage_bytes = EXCLUDED.storage_bytes,
@@ -47,9 +48,13 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`
 
+// upsertChunk is how many staged rows one upsert statement writes, so that progress
+// moves on a large file.
+const upsertChunk = 10_000
+
 // UpsertInventory writes the VMs of one file in one transaction: all of them or none.
 // A VM whose site or SLA tier is unknown rejects the file with inventory.Errors, before
-// anything is written. progress, if not nil, hears how many rows have been staged.
+// anything is written. progress, if not nil, hears how many rows have been written.
 func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (ImportCounts, error) {
 	counts := ImportCounts{Rows: len(vms)}
 	tx, err := s.Pool.Begin(ctx)
@@ -68,15 +73,28 @@ func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progres
 		return counts, err
 	}
 	// COPY has no ON CONFLICT, so the rows are staged in a temporary table first.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE vms_import (LIKE vms) ON COMMIT DROP`); err != nil {
+	// ord numbers the rows so that they are upserted in chunks.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE vms_import (LIKE vms, ord integer NOT NULL) ON COMMIT DROP`); err != nil {
 		return counts, fmt.Errorf("store: import inventory: %w", err)
 	}
-	src := &progressRows{vms: vms, i: -1, progress: progress}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"vms_import"}, vmColumns, src); err != nil {
+	rows := pgx.CopyFromSlice(len(vms), func(i int) ([]any, error) {
+		v := vms[i]
+		return []any{v.ID, v.Name, v.Site, v.CPUCores, v.RAMBytes, v.StorageBytes,
+			v.NetworkBytesSec, v.DiskChangeBytesSec, v.SLATier, v.DiskURI, v.DiskBytes, i}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"vms_import"}, stageColumns, rows); err != nil {
 		return counts, fmt.Errorf("store: import inventory: stage: %w", err)
 	}
-	if err := tx.QueryRow(ctx, upsertVMs).Scan(&counts.Inserted, &counts.Updated); err != nil {
-		return counts, fmt.Errorf("store: import inventory: upsert: %w", err)
+	for from := 0; from < len(vms); from += upsertChunk {
+		to := min(from+upsertChunk, len(vms))
+		var inserted, updated int
+		if err := tx.QueryRow(ctx, upsertVMs, from, to).Scan(&inserted, &updated); err != nil {
+			return counts, fmt.Errorf("store: import inventory: upsert: %w", err)
+		}
+		counts.Inserted, counts.Updated = counts.Inserted+inserted, counts.Updated+updated
+		if progress != nil {
+			progress(to)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return counts, fmt.Errorf("store: import inventory: %w", err)
@@ -84,26 +102,3 @@ func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progres
 	counts.Unchanged = counts.Rows - counts.Inserted - counts.Updated
 	return counts, nil
 }
-
-// progressRows feeds VMs to COPY and reports every thousandth row and the last.
-type progressRows struct {
-	vms      []inventory.VM
-	i        int
-	progress func(done int)
-}
-
-func (p *progressRows) Next() bool {
-	p.i++
-	if p.progress != nil && p.i > 0 && (p.i%1000 == 0 || p.i == len(p.vms)) {
-		p.progress(p.i)
-	}
-	return p.i < len(p.vms)
-}
-
-func (p *progressRows) Values() ([]any, error) {
-	v := p.vms[p.i]
-	return []any{v.ID, v.Name, v.Site, v.CPUCores, v.RAMBytes, v.StorageBytes,
-		v.NetworkBytesSec, v.DiskChangeBytesSec, v.SLATier, v.DiskURI, v.DiskBytes}, nil
-}
-
-func (p *progressRows) Err() error { return nil }
