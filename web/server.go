@@ -31,8 +31,7 @@ import (
 )
 
 // Server answers PMO's HTTP API. It reads and changes state only by querying,
-// updating and signalling workflows; PostgreSQL is touched only to report readiness
-// and to import inventory files, which are facts rather than workflow state.
+// updating and signalling workflows; PostgreSQL is touched only to report readiness.
 type Server struct {
 	Temporal  client.Client
 	Store     *store.Store
@@ -64,7 +63,6 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/migrations/:id/resume", s.control(workflows.SignalResume))
 	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
 	e.POST("/migrations/:id/approve", s.control(workflows.SignalApprove))
-	e.PUT("/inventory", s.importInventory)
 }
 
 func (s *Server) healthz(c echo.Context) error {
