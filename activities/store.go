@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pmo-dev/pmo/inventory"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -54,6 +55,9 @@ type Store interface {
 	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
+	// UpsertInventory writes a file's VMs in one transaction; unknown sites and tiers
+	// reject it with inventory.Errors.
+	UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (inventory.Counts, error)
 	// InsertMigration records a finished migration once per ID.
 	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
 }

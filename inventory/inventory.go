@@ -391,3 +391,11 @@ func CheckRefs(vms []VM, sites, tiers []string) error {
 	}
 	return nil
 }
+
+// Counts says what an inventory import did to each of its rows.
+type Counts struct {
+	Rows      int `json:"rows"`
+	Inserted  int `json:"inserted"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+}

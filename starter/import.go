@@ -88,11 +88,11 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 
 // importInventory reads and writes one file, with a progress bar on progress for a
 // large one, and says how long it took.
-func importInventory(ctx context.Context, s *store.Store, r io.Reader, f inventory.Format, def inventory.Defaults, progress io.Writer) (store.ImportCounts, time.Duration, error) {
+func importInventory(ctx context.Context, s *store.Store, r io.Reader, f inventory.Format, def inventory.Defaults, progress io.Writer) (inventory.Counts, time.Duration, error) {
 	start := time.Now()
 	vms, err := inventory.Read(r, f, def)
 	if err != nil {
-		return store.ImportCounts{}, 0, err
+		return inventory.Counts{}, 0, err
 	}
 	var report func(int)
 	if len(vms) >= barRows {

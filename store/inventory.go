@@ -9,14 +9,6 @@ import (
 	"github.com/pmo-dev/pmo/inventory"
 )
 
-// ImportCounts says what an inventory import did to each of its rows.
-type ImportCounts struct {
-	Rows      int `json:"rows"`
-	Inserted  int `json:"inserted"`
-	Updated   int `json:"updated"`
-	Unchanged int `json:"unchanged"`
-}
-
 // stageColumns are the columns of the staging table that COPY fills: the vms columns an
 // import writes, and the row's place in the file.
 var stageColumns = []string{"id", "name", "site_id", "cpu_cores", "ram_bytes", "storage_bytes",
@@ -55,8 +47,8 @@ const upsertChunk = 10_000
 // UpsertInventory writes the VMs of one file in one transaction: all of them or none.
 // A VM whose site or SLA tier is unknown rejects the file with inventory.Errors, before
 // anything is written. progress, if not nil, hears how many rows have been written.
-func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (ImportCounts, error) {
-	counts := ImportCounts{Rows: len(vms)}
+func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (inventory.Counts, error) {
+	counts := inventory.Counts{Rows: len(vms)}
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return counts, fmt.Errorf("store: import inventory: %w", err)

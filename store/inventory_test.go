@@ -43,7 +43,7 @@ func TestUpsertInventoryIsIdempotent(t *testing.T) {
 	var done []int
 	got, err := s.UpsertInventory(ctx, vms, func(n int) { done = append(done, n) })
 	require.NoError(t, err)
-	require.Equal(t, store.ImportCounts{Rows: 3, Inserted: 3}, got)
+	require.Equal(t, inventory.Counts{Rows: 3, Inserted: 3}, got)
 	require.Equal(t, []int{3}, done)
 	vm, err := s.VM(ctx, "vm-207")
 	require.NoError(t, err)
@@ -52,13 +52,13 @@ func TestUpsertInventoryIsIdempotent(t *testing.T) {
 	// The same file again changes nothing.
 	got, err = s.UpsertInventory(ctx, vms, nil)
 	require.NoError(t, err)
-	require.Equal(t, store.ImportCounts{Rows: 3, Unchanged: 3}, got)
+	require.Equal(t, inventory.Counts{Rows: 3, Unchanged: 3}, got)
 
 	// One changed column updates that VM only.
 	vms[1].CPUCores = 32
 	got, err = s.UpsertInventory(ctx, vms, nil)
 	require.NoError(t, err)
-	require.Equal(t, store.ImportCounts{Rows: 3, Updated: 1, Unchanged: 2}, got)
+	require.Equal(t, inventory.Counts{Rows: 3, Updated: 1, Unchanged: 2}, got)
 }
 
 func TestUpsertInventoryWritesNothingWhenARowIsBad(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,7 +31,8 @@ func main() {
 
 // NewServer builds the API server from its dependencies.
 func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) *Server {
-	return &Server{Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger}
+	return &Server{Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
+		Uploads: filepath.Join(cfg.DataDir, "uploads")}
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the

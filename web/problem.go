@@ -12,17 +12,20 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/inventory"
 	"github.com/pmo-dev/pmo/validation"
 )
 
-// Problem is an RFC 9457 problem detail. Field and Reason name the bad input.
+// Problem is an RFC 9457 problem detail. Field and Reason name the bad input; Errors
+// lists the bad rows of a file.
 type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	Field  string `json:"field,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Type   string               `json:"type"`
+	Title  string               `json:"title"`
+	Status int                  `json:"status"`
+	Detail string               `json:"detail,omitempty"`
+	Field  string               `json:"field,omitempty"`
+	Reason string               `json:"reason,omitempty"`
+	Errors []inventory.RowError `json:"errors,omitempty"`
 }
 
 // Error implements error.

@@ -39,6 +39,9 @@ type Server struct {
 	Namespace string
 	UIURL     string
 	Logger    *slog.Logger
+	// Uploads is where imported files are staged for the worker to read: a folder
+	// both processes see.
+	Uploads string
 }
 
 // Routes registers every endpoint on e.
@@ -63,6 +66,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/migrations/:id/resume", s.control(workflows.SignalResume))
 	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
 	e.POST("/migrations/:id/approve", s.control(workflows.SignalApprove))
+	e.PUT("/inventory", s.importInventory)
 }
 
 func (s *Server) healthz(c echo.Context) error {

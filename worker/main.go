@@ -39,6 +39,7 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
+	w.RegisterWorkflow(workflows.ImportInventoryWorkflow)
 	w.RegisterActivity(fleet)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// maxInventoryBody bounds an inventory file: 100,000 VMs in PMO's columns are some
+// 10 MiB, and an RVTools export has many more columns.
+const maxInventoryBody = 256 << 20
+
+// importInventory stages a CSV or JSON inventory file where the worker reads it and
+// runs ImportInventoryWorkflow on it, answering its counts. The query's site and tier
+// fill rows that name none. The file never goes through workflow history; the
+// workflow's ID is the hash of the file and its defaults, so a file sent twice at
+// once is imported once.
+func (s *Server) importInventory(c echo.Context) error {
+	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	var format inventory.Format
+	switch ct {
+	case "text/csv":
+		format = inventory.CSV
+	case echo.MIMEApplicationJSON:
+		format = inventory.JSON
+	default:
+		return problem(http.StatusUnsupportedMediaType, "send the file as text/csv or application/json")
+	}
+	in := activities.ImportInput{Format: format, Site: c.QueryParam("site"), Tier: c.QueryParam("tier")}
+	id, err := s.stage(c, &in)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "import-inventory-" + id, TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.ImportInventoryWorkflow, in)
+	if err != nil {
+		return err
+	}
+	var counts inventory.Counts
+	if err := run.Get(ctx, &counts); err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeInvalidRows {
+			p := problem(http.StatusUnprocessableEntity, appErr.Message())
+			if appErr.HasDetails() {
+				_ = appErr.Details(&p.Errors)
+			}
+			return p
+		}
+		return err
+	}
+	s.Logger.Info("inventory imported", "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated)
+	return c.JSON(http.StatusOK, counts)
+}
+
+// stage writes the body to the upload folder under its hash, through a temporary file
+// so that the worker never reads half a file, and returns the hash.
+func (s *Server) stage(c echo.Context, in *activities.ImportInput) (string, error) {
+	if err := os.MkdirAll(s.Uploads, 0o755); err != nil {
+		return "", fmt.Errorf("upload folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.Uploads, ".upload-*")
+	if err != nil {
+		return "", fmt.Errorf("upload folder: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", in.Format, in.Site, in.Tier)
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, maxInventoryBody)
+	_, err = io.Copy(io.MultiWriter(tmp, h), body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return "", problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", maxInventoryBody))
+	}
+	if err != nil {
+		return "", fmt.Errorf("stage the file: %w", err)
+	}
+	id := hex.EncodeToString(h.Sum(nil))[:32]
+	in.Path = filepath.Join(s.Uploads, "inventory-"+id+"."+string(in.Format))
+	if err := os.Rename(tmp.Name(), in.Path); err != nil {
+		return "", fmt.Errorf("stage the file: %w", err)
+	}
+	return id, nil
+}

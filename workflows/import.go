@@ -1,0 +1,29 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/inventory"
+)
+
+// ImportInventoryWorkflow imports an inventory file that the web process staged: the
+// ImportInventory activity reads it and upserts its VMs in one transaction. The file
+// itself stays out of history. Its ID is the file's content hash, so one file posted
+// twice at once imports once.
+func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (inventory.Counts, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           TaskQueue,
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
+		},
+	})
+	var counts inventory.Counts
+	err := workflow.ExecuteActivity(ctx, fa.ImportInventory, in).Get(ctx, &counts)
+	return counts, err
+}
