@@ -42,7 +42,6 @@ import (
 	"time"
 
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/store"
 )
 
 // DemoScale is how many bytes of a VM's real storage one byte of its demo disk image
@@ -115,16 +114,16 @@ type Params struct {
 
 // Generate builds the data set for p with arrivals shaped by shape (see ReadShape). It
 // returns an error only for bad parameters.
-func Generate(p Params, shape Shape) (store.SeedData, error) {
+func Generate(p Params, shape Shape) (planning.SeedData, error) {
 	if p.VMs < 1 {
-		return store.SeedData{}, fmt.Errorf("demo: need at least 1 VM, got %d", p.VMs)
+		return planning.SeedData{}, fmt.Errorf("demo: need at least 1 VM, got %d", p.VMs)
 	}
 	if !filepath.IsAbs(p.DisksDir) {
-		return store.SeedData{}, fmt.Errorf("demo: the disks folder must be an absolute path, got %q", p.DisksDir)
+		return planning.SeedData{}, fmt.Errorf("demo: the disks folder must be an absolute path, got %q", p.DisksDir)
 	}
 	now := p.Now.UTC().Truncate(time.Hour)
 	rng := newRand(p.Seed)
-	var d store.SeedData
+	var d planning.SeedData
 	for _, s := range sites {
 		d.Sites = append(d.Sites, s.row)
 	}
@@ -136,7 +135,7 @@ func Generate(p Params, shape Shape) (store.SeedData, error) {
 		d.VMs[i].DiskURI = filepath.Join(p.DisksDir, v.ID+".img")
 	}
 	d.History = history(rng, now, d.VMs, shape)
-	d.Events = []store.KeyedEvent{maintenance(now)}
+	d.Events = []planning.KeyedEvent{maintenance(now)}
 	return d, nil
 }
 
@@ -149,18 +148,18 @@ func newRand(seed uint64) *rand.Rand {
 // Inventory draws n VMs as Generate does for the same seed and n (see the package
 // comment), for other generators of demo load such as the simulator's traces. They have
 // no disk images: DiskURI is empty, and DiskBytes is still StorageBytes / DemoScale.
-func Inventory(seed uint64, n int) []store.InventoryVM {
+func Inventory(seed uint64, n int) []planning.InventoryVM {
 	return inventory(newRand(seed), n)
 }
 
 // inventory draws n VMs. VM i of n goes to the site whose cumulative share first
 // exceeds (i+½)/n, so each site gets its share to within one VM, whatever n is.
-func inventory(rng *rand.Rand, n int) []store.InventoryVM {
+func inventory(rng *rand.Rand, n int) []planning.InventoryVM {
 	shares := make([]float64, len(tiers))
 	for i, t := range tiers {
 		shares[i] = t.share
 	}
-	vms := make([]store.InventoryVM, 0, max(n, 0))
+	vms := make([]planning.InventoryVM, 0, max(n, 0))
 	for i := range n {
 		s := sites[len(sites)-1].row
 		cum := 0.0
@@ -176,7 +175,7 @@ func inventory(rng *rand.Rand, n int) []store.InventoryVM {
 		storage := int64(math.Round(lognormal(rng, float64(64*gib), 0.8)/float64(gib))) * gib
 		storage = min(max(storage, 8*gib), 2*tib)
 		id := fmt.Sprintf("vm-%04d", i+1)
-		vms = append(vms, store.InventoryVM{
+		vms = append(vms, planning.InventoryVM{
 			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
 				Site: s.ID, SLATier: tier.Name,
@@ -194,7 +193,7 @@ func inventory(rng *rand.Rand, n int) []store.InventoryVM {
 }
 
 // history draws the migrations of the HistoryDays before now; see the package comment.
-func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape) []planning.MigrationRecord {
+func history(rng *rand.Rand, now time.Time, vms []planning.InventoryVM, shape Shape) []planning.MigrationRecord {
 	bySite := make([][]int, len(sites))
 	for i, v := range vms {
 		for si, s := range sites {
@@ -238,7 +237,7 @@ func history(rng *rand.Rand, now time.Time, vms []store.InventoryVM, shape Shape
 
 // migration draws the course of one historical migration that started at started.
 // The caller gives it its ID.
-func migration(rng *rand.Rand, vm store.InventoryVM, tier planning.SLATier, started time.Time) planning.MigrationRecord {
+func migration(rng *rand.Rand, vm planning.InventoryVM, tier planning.SLATier, started time.Time) planning.MigrationRecord {
 	c := rng.IntN(len(historyConnectorSizes))
 	connector := fmt.Sprintf("hist-%s-c%d", vm.Site, 1+c)
 	size, _ := planning.SizeNamed(historyConnectorSizes[c])
@@ -276,9 +275,9 @@ func migration(rng *rand.Rand, vm store.InventoryVM, tier planning.SLATier, star
 
 // maintenance is the demo's one system event: fra1's network maintenance from 22:00
 // UTC on the day after now, for four hours, inside the fleet's 48-hour horizon.
-func maintenance(now time.Time) store.KeyedEvent {
+func maintenance(now time.Time) planning.KeyedEvent {
 	starts := now.Truncate(24 * time.Hour).Add(24*time.Hour + 22*time.Hour)
-	return store.KeyedEvent{
+	return planning.KeyedEvent{
 		Key: "demo-maintenance-fra1-" + starts.Format("20060102T15Z"),
 		Event: planning.Event{
 			Site: "fra1", Kind: "maintenance", Severity: "warning", Starts: starts, Ends: starts.Add(4 * time.Hour),

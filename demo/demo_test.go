@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/store"
 )
 
 // now is a Tuesday, mid-morning, not on the hour: Generate truncates it.
@@ -75,7 +74,7 @@ func TestGenerateBuildsTheDemo(t *testing.T) {
 	require.Equal(t, 0.9, d.Tiers[0].PlanQuantile)
 
 	require.GreaterOrEqual(t, len(d.VMs), 500)
-	vmByID := map[string]store.InventoryVM{}
+	vmByID := map[string]planning.InventoryVM{}
 	perSite := map[string]int{}
 	for _, v := range d.VMs {
 		vmByID[v.ID] = v
@@ -164,7 +163,7 @@ func TestGenerateRefusesBadParameters(t *testing.T) {
 }
 
 // arrivalsByHourOfWeek counts the history's arrivals in each hour-of-week bucket.
-func arrivalsByHourOfWeek(d store.SeedData) Shape {
+func arrivalsByHourOfWeek(d planning.SeedData) Shape {
 	var n Shape
 	for _, m := range d.History {
 		n[HourOfWeek(m.StartedAt)]++
@@ -280,11 +279,11 @@ func TestPoissonMean(t *testing.T) {
 
 func TestWriteDisksWritesExactSizesOnce(t *testing.T) {
 	ctx := context.Background()
-	vms := func(dir string) []store.InventoryVM {
-		var out []store.InventoryVM
+	vms := func(dir string) []planning.InventoryVM {
+		var out []planning.InventoryVM
 		for i, size := range []int64{1, 131072, 1<<20 + 7} {
 			id := fmt.Sprintf("vm-%d", i+1)
-			out = append(out, store.InventoryVM{VM: planning.VM{ID: id, DiskURI: filepath.Join(dir, id+".img"), DiskBytes: size}})
+			out = append(out, planning.InventoryVM{VM: planning.VM{ID: id, DiskURI: filepath.Join(dir, id+".img"), DiskBytes: size}})
 		}
 		return out
 	}
@@ -309,7 +308,7 @@ func TestWriteDisksWritesExactSizesOnce(t *testing.T) {
 	c := vms(t.TempDir())
 	_, err = WriteDisks(ctx, c, 2)
 	require.NoError(t, err)
-	big := func(vs []store.InventoryVM) []byte {
+	big := func(vs []planning.InventoryVM) []byte {
 		data, err := os.ReadFile(vs[2].DiskURI)
 		require.NoError(t, err)
 		return data
@@ -337,7 +336,7 @@ func TestWriteDisksWritesExactSizesOnce(t *testing.T) {
 }
 
 func TestWriteDisksRefusesRelativePaths(t *testing.T) {
-	_, err := WriteDisks(context.Background(), []store.InventoryVM{{VM: planning.VM{ID: "vm-1", DiskURI: "disks/vm-1.img", DiskBytes: 1}}}, 1)
+	_, err := WriteDisks(context.Background(), []planning.InventoryVM{{VM: planning.VM{ID: "vm-1", DiskURI: "disks/vm-1.img", DiskBytes: 1}}}, 1)
 	require.ErrorContains(t, err, "absolute")
 }
 

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/planning"
 )
 
 // DiskStats says what WriteDisks found and did.
@@ -29,7 +29,7 @@ type DiskStats struct {
 // seed and VM ID): the same for the same seed, and not compressible, so a copy moves
 // every byte. Each image is written to a temporary file in the same folder and renamed
 // into place, so no reader ever sees half an image.
-func WriteDisks(ctx context.Context, vms []store.InventoryVM, seed uint64) (DiskStats, error) {
+func WriteDisks(ctx context.Context, vms []planning.InventoryVM, seed uint64) (DiskStats, error) {
 	var st DiskStats
 	buf := make([]byte, 256<<10)
 	for _, vm := range vms {

@@ -54,3 +54,29 @@ type ConnectorReport struct {
 	ReadyAt time.Time
 	Usage   Usage
 }
+
+// InventoryVM is a VM with everything the inventory holds about it. The embedded VM's
+// MaxTransfer and MaxDowntime belong to its SLA tier and are not stored with the VM.
+type InventoryVM struct {
+	VM
+	CPUCores           int
+	RAMBytes           int64
+	StorageBytes       int64 // the VM's real size; DiskBytes is the image that is moved
+	NetworkBytesSec    float64
+	DiskChangeBytesSec float64
+}
+
+// KeyedEvent is a system event with the source key that makes its insert idempotent.
+type KeyedEvent struct {
+	Key string
+	Event
+}
+
+// SeedData is a whole data set for an empty database: what the demo seed generates.
+type SeedData struct {
+	Sites   []SiteInfo
+	Tiers   []SLATier
+	VMs     []InventoryVM
+	History []MigrationRecord
+	Events  []KeyedEvent
+}

@@ -14,32 +14,6 @@ import (
 // ErrNotEmpty means Seed was asked to write into a database that already has sites.
 var ErrNotEmpty = errors.New("store: database already seeded")
 
-// InventoryVM is a VM with everything the inventory holds about it. The embedded VM's
-// MaxTransfer and MaxDowntime belong to its SLA tier and are not stored with the VM.
-type InventoryVM struct {
-	planning.VM
-	CPUCores           int
-	RAMBytes           int64
-	StorageBytes       int64 // the VM's real size; DiskBytes is the image that is moved
-	NetworkBytesSec    float64
-	DiskChangeBytesSec float64
-}
-
-// KeyedEvent is a system event with the source key that makes its insert idempotent.
-type KeyedEvent struct {
-	Key string
-	planning.Event
-}
-
-// SeedData is a whole data set for an empty database: what the demo seed generates.
-type SeedData struct {
-	Sites   []planning.SiteInfo
-	Tiers   []planning.SLATier
-	VMs     []InventoryVM
-	History []planning.MigrationRecord
-	Events  []KeyedEvent
-}
-
 // IsEmpty reports whether the database has no sites, which is how the seed knows that
 // it has not run: nothing else can exist without a site.
 func (s *Store) IsEmpty(ctx context.Context) (bool, error) {
@@ -55,7 +29,7 @@ func (s *Store) IsEmpty(ctx context.Context) (bool, error) {
 // and returns ErrNotEmpty. Rows go in with COPY, which is what makes thousands of
 // history rows take milliseconds; COPY has no ON CONFLICT, and needs none on an
 // empty database.
-func (s *Store) Seed(ctx context.Context, d SeedData) error {
+func (s *Store) Seed(ctx context.Context, d planning.SeedData) error {
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store: seed: %w", err)

@@ -8,13 +8,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/demo"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
 var seedNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-func demoData(t *testing.T) store.SeedData {
+func demoData(t *testing.T) planning.SeedData {
 	t.Helper()
 	d, err := demo.Generate(demo.Params{Now: seedNow, Seed: 1, VMs: 600, DisksDir: "/disks"}, demo.FlatShape())
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ import (
 	"time"
 
 	"github.com/pmo-dev/pmo/demo"
-	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/planning"
 )
 
 // Request is one migration request of a trace.
@@ -189,7 +189,7 @@ func check(series []float64, p Params) (float64, error) {
 
 // adHoc draws the ad-hoc requests: Poisson(perStep × series[i mod len]) in step i, where
 // perStep already divides by the series' mean.
-func adHoc(rng *rand.Rand, series []float64, perStep float64, step time.Duration, start, end time.Time, vms []store.InventoryVM) []Request {
+func adHoc(rng *rand.Rand, series []float64, perStep float64, step time.Duration, start, end time.Time, vms []planning.InventoryVM) []Request {
 	var reqs []Request
 	for i := 0; ; i++ {
 		from := start.Add(time.Duration(i) * step)
@@ -213,7 +213,7 @@ func adHoc(rng *rand.Rand, series []float64, perStep float64, step time.Duration
 
 // waves draws the scheduled waves, perWeek in each week from start; see the package
 // comment.
-func waves(rng *rand.Rand, perWeek int, start, end time.Time, vms []store.InventoryVM) []Request {
+func waves(rng *rand.Rand, perWeek int, start, end time.Time, vms []planning.InventoryVM) []Request {
 	var reqs []Request
 	n := 0
 	for from := start; from.Before(end); from = from.Add(week) {
@@ -263,9 +263,9 @@ func waveStarts(rng *rand.Rand, count int, from, to time.Time) []time.Time {
 
 // wave draws the requests of the wave called name that starts at at, in a trace that
 // starts at traceStart.
-func wave(rng *rand.Rand, name string, at, traceStart time.Time, vms []store.InventoryVM) []Request {
+func wave(rng *rand.Rand, name string, at, traceStart time.Time, vms []planning.InventoryVM) []Request {
 	site := vms[rng.IntN(len(vms))].Site
-	var local []store.InventoryVM
+	var local []planning.InventoryVM
 	for _, v := range vms {
 		if v.Site == site {
 			local = append(local, v)
@@ -294,7 +294,7 @@ func wave(rng *rand.Rand, name string, at, traceStart time.Time, vms []store.Inv
 }
 
 // tierOf returns the tier of an inventory VM.
-func tierOf(vm store.InventoryVM) Tier {
+func tierOf(vm planning.InventoryVM) Tier {
 	t, ok := TierNamed(vm.SLATier)
 	if !ok {
 		panic(fmt.Sprintf("trace: inventory VM %s has tier %q, which Tiers lacks", vm.ID, vm.SLATier))
