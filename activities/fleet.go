@@ -30,8 +30,6 @@ const HistoryWindow = 28 * 24 * time.Hour
 type Fleet struct {
 	Store       Store
 	Provisioner provisioner.Provisioner
-	// Simulator runs the Simulate activity's simulations.
-	Simulator Simulator
 	// ForecastModel names the forecasting engine's model (forecast.New); empty means
 	// forecast.DefaultModel.
 	ForecastModel string
@@ -82,13 +80,13 @@ func (a *Fleet) rate(ctx context.Context, now time.Time) (*planning.RateModel, p
 }
 
 // NewFleet returns the fleet activities with the wall clock.
-func NewFleet(s Store, p provisioner.Provisioner, sim Simulator, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
+func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slog.Logger) (*Fleet, error) {
 	if cfg.ForecastModel != "" {
 		if err := forecast.CheckName(cfg.ForecastModel); err != nil {
 			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
 		}
 	}
-	return &Fleet{Store: s, Provisioner: p, Simulator: sim, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
+	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
 }
 
 // CollectInput names the connectors whose health the fleet wants.

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/activities"
-	"github.com/pmo-dev/pmo/fleetsim"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -28,7 +27,6 @@ func simulate(t *testing.T, a *activities.Fleet, in activities.SimulateInput) ac
 
 func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
 	a, s := activities.FleetFixture(t)
-	a.Simulator = fleetsim.Simulator{}
 	now := activities.Now.Add(7 * time.Minute) // off the hour, as a request comes
 	// 20 migrations of 60 MiB at ams1 in two hours, due three minutes after they may
 	// start: a medium connector moves four at 1 MiB/s each, a minute apiece, so five

@@ -17,15 +17,15 @@ var forbidden = map[string][]string{
 	"github.com/pmo-dev/pmo/planning": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// Inventory files are read and checked in plain Go; the store writes the rows.
 	"github.com/pmo-dev/pmo/inventory": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
-	// Traces are plain Go for the simulator. They draw VMs from the demo's inventory,
-	// whose types are store's, so pgx is linked in but never used.
-	"github.com/pmo-dev/pmo/trace": {"go.temporal.io/"},
+	// Traces are plain Go for the simulator, and so is the demo they draw VMs from.
+	"github.com/pmo-dev/pmo/trace": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
+	"github.com/pmo-dev/pmo/demo":  {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// The simulator runs the planning core on a simulated clock: no Temporal, no
 	// database, no network.
-	"github.com/pmo-dev/pmo/sim": {"go.temporal.io/", "github.com/pmo-dev/pmo/activities", "github.com/labstack/echo"},
-	// Activities reach the database through their Store and the simulator, which
-	// links pgx through traces, through their Simulator: the workflows import them.
-	"github.com/pmo-dev/pmo/activities": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/pmo-dev/pmo/sim"},
+	"github.com/pmo-dev/pmo/sim": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store",
+		"github.com/pmo-dev/pmo/activities", "github.com/labstack/echo"},
+	// Activities reach the database only through their Store: the workflows import them.
+	"github.com/pmo-dev/pmo/activities": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// Workflows know nothing of SQL or HTTP.
 	"github.com/pmo-dev/pmo/workflows": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
-	"github.com/pmo-dev/pmo/fleetsim"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store"
@@ -26,7 +25,6 @@ func main() {
 		provisioner.Module,
 		fx.Provide(
 			fleetStore,
-			fleetSimulator,
 			activities.NewFleet, NewWorker),
 		fx.Invoke(func(worker.Worker) {}),
 		fx.WithLogger(platform.FxLogger),
@@ -65,6 +63,3 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 
 // fleetStore gives the fleet's activities the PostgreSQL store.
 func fleetStore(s *store.Store) activities.Store { return s }
-
-// fleetSimulator gives the fleet's activities the simulator.
-func fleetSimulator() activities.Simulator { return fleetsim.Simulator{} }

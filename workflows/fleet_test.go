@@ -18,6 +18,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/sim"
 )
 
 var start = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -470,7 +471,7 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	env.OnActivity(fa.Simulate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SimulateInput) (activities.SimulateResult, error) {
 			got = in
-			return activities.SimulateResult{Planned: len(in.Planned), Results: []activities.SimulatedRun{{Name: "current"}, {Name: "proposed"}}}, nil
+			return activities.SimulateResult{Planned: len(in.Planned), Results: []sim.Result{{Name: "current"}, {Name: "proposed"}}}, nil
 		})
 	policy := planning.DefaultPolicy()
 	policy.MinConnectors = 2
