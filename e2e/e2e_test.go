@@ -240,9 +240,16 @@ func (s *system) call(method, path string, body any, out any) int {
 		require.NoError(s.t, err)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.api+path, rd)
+	return s.send(method, path, "application/json", rd, out)
+}
+
+// send makes a request with a body of the given content type and decodes the JSON
+// answer into out; it returns the status.
+func (s *system) send(method, path, contentType string, body io.Reader, out any) int {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.api+path, body)
 	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
@@ -948,23 +955,6 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 	}
 }
 
-// putFile sends a file as the body of a PUT with the given content type.
-func (s *system) putFile(path, contentType, body string, out any) int {
-	s.t.Helper()
-	req, err := http.NewRequest("PUT", s.api+path, strings.NewReader(body))
-	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	if out != nil && len(raw) > 0 {
-		require.NoError(s.t, json.Unmarshal(raw, out), "PUT %s: %s", path, raw)
-	}
-	return resp.StatusCode
-}
-
 func TestInventoryImportsOverHTTPThroughAWorkflow(t *testing.T) {
 	s := startSystem(t)
 	db := s.connect()
@@ -973,12 +963,12 @@ func TestInventoryImportsOverHTTPThroughAWorkflow(t *testing.T) {
 		"imp-" + s.pool + "-1,db-1,ams1,4,8589934592,68719476736,gold\n" +
 		"imp-" + s.pool + "-2,web-1,fra1,2,4294967296,34359738368,\n"
 	var counts struct{ Rows, Inserted, Updated, Unchanged int }
-	require.Equal(t, 200, s.putFile("/inventory?tier=bronze", "text/csv", file, &counts))
+	require.Equal(t, 200, s.send("PUT", "/inventory?tier=bronze", "text/csv", strings.NewReader(file), &counts))
 	require.Equal(t, 2, counts.Inserted, "%+v", counts)
 	var tier string
 	require.NoError(t, db.QueryRow(ctx, `SELECT sla_tier FROM vms WHERE id = $1`, "imp-"+s.pool+"-2").Scan(&tier))
 	require.Equal(t, "bronze", tier, "the query's tier fills the blank")
-	require.Equal(t, 200, s.putFile("/inventory?tier=bronze", "text/csv", file, &counts))
+	require.Equal(t, 200, s.send("PUT", "/inventory?tier=bronze", "text/csv", strings.NewReader(file), &counts))
 	require.Equal(t, 2, counts.Unchanged, "the same file again changes nothing: %+v", counts)
 
 	var bad struct {
@@ -992,20 +982,20 @@ func TestInventoryImportsOverHTTPThroughAWorkflow(t *testing.T) {
 	badFile := "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\n" +
 		"imp-" + s.pool + "-3,x,ams1,lots,1,1,gold\n" +
 		"imp-" + s.pool + "-4,y,ams1,1,lots,1,gold\n"
-	require.Equal(t, 422, s.putFile("/inventory", "text/csv", badFile, &bad))
+	require.Equal(t, 422, s.send("PUT", "/inventory", "text/csv", strings.NewReader(badFile), &bad))
 	require.Len(t, bad.Errors, 2, "every bad row is listed: %+v", bad)
 	require.Equal(t, 2, bad.Errors[0].Line)
 	require.Equal(t, "cpu_cores", bad.Errors[0].Column)
 	require.Equal(t, 3, bad.Errors[1].Line)
 	require.Equal(t, "ram_bytes", bad.Errors[1].Column)
 	unknownSite := "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\n" + "imp-" + s.pool + "-5,z,mars,1,1,1,gold\n"
-	require.Equal(t, 422, s.putFile("/inventory", "text/csv", unknownSite, &bad))
+	require.Equal(t, 422, s.send("PUT", "/inventory", "text/csv", strings.NewReader(unknownSite), &bad))
 	require.Len(t, bad.Errors, 1, "%+v", bad)
 	require.Equal(t, "site", bad.Errors[0].Column)
 	var n int
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM vms WHERE id = $1`, "imp-"+s.pool+"-3").Scan(&n))
 	require.Zero(t, n, "nothing of a bad file is written")
-	require.Equal(t, 415, s.putFile("/inventory", "application/xml", "<vms/>", nil))
+	require.Equal(t, 415, s.send("PUT", "/inventory", "application/xml", strings.NewReader("<vms/>"), nil))
 	entries, err := os.ReadDir(filepath.Join(s.dataDir, "uploads"))
 	require.NoError(t, err)
 	for _, e := range entries {

@@ -594,12 +594,8 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 		}
 		id := c.Param("id")
 		ctx := c.Request().Context()
-		wid := workflows.MigrationWorkflowID(id)
-		desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+		wid, desc, err := s.describeMigration(ctx, id)
 		if err != nil {
-			if toProblem(err).Status == http.StatusNotFound {
-				return problem(http.StatusNotFound, fmt.Sprintf("no migration %q", id))
-			}
 			return err
 		}
 		if st := desc.WorkflowExecutionInfo.GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -657,12 +653,8 @@ type MigrationView struct {
 func (s *Server) migration(c echo.Context) error {
 	id := c.Param("id")
 	ctx := c.Request().Context()
-	wid := workflows.MigrationWorkflowID(id)
-	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+	wid, desc, err := s.describeMigration(ctx, id)
 	if err != nil {
-		if toProblem(err).Status == http.StatusNotFound {
-			return problem(http.StatusNotFound, fmt.Sprintf("no migration %q", id))
-		}
 		return err
 	}
 	v, err := s.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryMigration)
@@ -707,4 +699,18 @@ func (s *Server) migration(c echo.Context) error {
 
 func (s *Server) workflowURL(workflowID string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", s.UIURL, url.PathEscape(s.Namespace), url.PathEscape(workflowID))
+}
+
+// describeMigration describes migration id's workflow, returning its workflow ID; an
+// unknown migration is a 404 that names it.
+func (s *Server) describeMigration(ctx context.Context, id string) (string, *workflowservice.DescribeWorkflowExecutionResponse, error) {
+	wid := workflows.MigrationWorkflowID(id)
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		if toProblem(err).Status == http.StatusNotFound {
+			return wid, nil, problem(http.StatusNotFound, fmt.Sprintf("no migration %q", id))
+		}
+		return wid, nil, err
+	}
+	return wid, desc, nil
 }
