@@ -93,7 +93,8 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 	var d Decision
 	tasks := float64(v.world.Config.Size.MaxTasks)
 	for _, site := range v.world.Sites {
-		n := max(int(math.Ceil(float64(work(v, site))/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
+		busy := work(v, site)
+		n := max(int(math.Ceil(float64(busy)/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
 		hist := append(p.recent[site], want{v.Now, n})
 		hist = slices.DeleteFunc(hist, func(w want) bool { return v.Now.Sub(w.at) > p.Cooldown })
 		p.recent[site] = hist
@@ -102,7 +103,7 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 			stable = max(stable, w.n)
 		}
 		scaleTo(&d, v.Connectors, site, max(n, min(stable, len(live(v.Connectors, site)))),
-			fmt.Sprintf("reactive: %d running and waiting at %.0f%% target", work(v, site), 100*p.TargetUtilization))
+			fmt.Sprintf("reactive: %d running and waiting at %.0f%% target", busy, 100*p.TargetUtilization))
 	}
 	return d, nil
 }
