@@ -8,18 +8,18 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 )
 
 // ErrTypeInvalidRows is the application error type of an import with bad rows; its
-// details are the inventory.Errors, every bad row by line, column and reason.
+// details are the imports.Errors, every bad row by line, column and reason.
 const ErrTypeInvalidRows = "InvalidRows"
 
 // ImportInput names an inventory file staged where the worker can read it. The file
 // stays out of workflow history; only its path goes through.
 type ImportInput struct {
 	Path   string
-	Format inventory.Format
+	Format imports.Format
 	// Site and Tier fill rows that name none.
 	Site, Tier string
 }
@@ -28,30 +28,30 @@ type ImportInput struct {
 // transaction. A file with bad rows imports nothing and fails for good, listing them.
 // Importing the same file again changes nothing, so a retry is safe; the staged file
 // is removed once it is imported.
-func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (inventory.Counts, error) {
+func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (imports.Counts, error) {
 	f, err := os.Open(in.Path)
 	if errors.Is(err, os.ErrNotExist) {
-		return inventory.Counts{}, temporal.NewNonRetryableApplicationError("the staged file "+in.Path+" is gone", "StagedFileGone", err)
+		return imports.Counts{}, temporal.NewNonRetryableApplicationError("the staged file "+in.Path+" is gone", "StagedFileGone", err)
 	}
 	if err != nil {
-		return inventory.Counts{}, err
+		return imports.Counts{}, err
 	}
-	vms, err := inventory.Read(f, in.Format, inventory.Defaults{Site: in.Site, SLATier: in.Tier})
+	vms, err := imports.ReadInventory(f, in.Format, imports.Defaults{Site: in.Site, SLATier: in.Tier})
 	f.Close()
 	if err != nil {
 		// A file that cannot be read or has bad rows fails the same way every time: it
 		// is rejected for good, and not kept.
 		a.unstage(in.Path)
-		return inventory.Counts{}, rejected(err)
+		return imports.Counts{}, rejected(err)
 	}
 	counts, err := a.Store.UpsertInventory(ctx, vms, func(done int) { activity.RecordHeartbeat(ctx, done) })
-	var bad inventory.Errors
+	var bad imports.Errors
 	if errors.As(err, &bad) { // unknown sites or tiers
 		a.unstage(in.Path)
-		return inventory.Counts{}, rejected(err)
+		return imports.Counts{}, rejected(err)
 	}
 	if err != nil {
-		return inventory.Counts{}, err // the database: worth a retry
+		return imports.Counts{}, err // the database: worth a retry
 	}
 	a.unstage(in.Path)
 	a.Logger.Info("inventory imported", "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged)
@@ -60,7 +60,7 @@ func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (inventory.
 
 // rejected is the non-retryable error of a bad file, with its bad rows as details.
 func rejected(err error) error {
-	var bad inventory.Errors
+	var bad imports.Errors
 	if errors.As(err, &bad) {
 		return temporal.NewNonRetryableApplicationError(bad.Count()+"; nothing imported", ErrTypeInvalidRows, err, bad)
 	}

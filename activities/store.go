@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -56,8 +56,8 @@ type Store interface {
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
 	// UpsertInventory writes a file's VMs in one transaction; unknown sites and tiers
-	// reject it with inventory.Errors.
-	UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (inventory.Counts, error)
+	// reject it with imports.Errors.
+	UpsertInventory(ctx context.Context, vms []imports.VM, progress func(done int)) (imports.Counts, error)
 	// InsertMigration records a finished migration once per ID.
 	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
 }

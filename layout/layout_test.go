@@ -16,7 +16,7 @@ var forbidden = map[string][]string{
 	// The planning core is plain Go, shared by the fleet and the simulator.
 	"github.com/pmo-dev/pmo/planning": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// Inventory files are read and checked in plain Go; the store writes the rows.
-	"github.com/pmo-dev/pmo/inventory": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
+	"github.com/pmo-dev/pmo/imports": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// Traces are plain Go for the simulator, and so is the demo they draw VMs from.
 	"github.com/pmo-dev/pmo/trace": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	"github.com/pmo-dev/pmo/demo":  {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},

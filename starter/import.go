@@ -15,7 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/pmo-dev/pmo/config"
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/store"
 )
 
@@ -51,11 +51,11 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 				return errors.New("name one inventory file")
 			}
 			path := args[0]
-			f := inventory.Format(*format)
+			f := imports.Format(*format)
 			if f == "" {
-				f = inventory.Format(strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
+				f = imports.Format(strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
 			}
-			if f != inventory.CSV && f != inventory.JSON {
+			if f != imports.CSV && f != imports.JSON {
 				return fmt.Errorf("-format: want csv or json, got %q", f)
 			}
 			file, err := os.Open(path)
@@ -68,8 +68,8 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 				return err
 			}
 			defer s.Close()
-			counts, took, err := importInventory(ctx, s, file, f, inventory.Defaults{Site: *site, SLATier: *tier}, os.Stderr)
-			var bad inventory.Errors
+			counts, took, err := importInventory(ctx, s, file, f, imports.Defaults{Site: *site, SLATier: *tier}, os.Stderr)
+			var bad imports.Errors
 			if errors.As(err, &bad) {
 				for _, e := range bad {
 					fmt.Fprintln(os.Stderr, e.Error())
@@ -88,11 +88,11 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 
 // importInventory reads and writes one file, with a progress bar on progress for a
 // large one, and says how long it took.
-func importInventory(ctx context.Context, s *store.Store, r io.Reader, f inventory.Format, def inventory.Defaults, progress io.Writer) (inventory.Counts, time.Duration, error) {
+func importInventory(ctx context.Context, s *store.Store, r io.Reader, f imports.Format, def imports.Defaults, progress io.Writer) (imports.Counts, time.Duration, error) {
 	start := time.Now()
-	vms, err := inventory.Read(r, f, def)
+	vms, err := imports.ReadInventory(r, f, def)
 	if err != nil {
-		return inventory.Counts{}, 0, err
+		return imports.Counts{}, 0, err
 	}
 	var report func(int)
 	if len(vms) >= barRows {

@@ -24,7 +24,7 @@ func TestImportInventoryTwiceChangesNothingTheSecondTime(t *testing.T) {
 		return importCommand(&cfg).ParseAndRun(context.Background(), append([]string{"inventory"}, args...))
 	}
 
-	file := "../inventory/testdata/rvtools-vinfo.csv"
+	file := "../imports/testdata/rvtools-vinfo.csv"
 	require.NoError(t, run("-tier", "bronze", file))
 	require.NoError(t, run("-tier", "bronze", file))
 	var n int
@@ -33,7 +33,7 @@ func TestImportInventoryTwiceChangesNothingTheSecondTime(t *testing.T) {
 
 	// Without the default tier the third VM has none, and nothing more is written.
 	require.EqualError(t, run(file), file+": 1 bad row; nothing imported")
-	require.EqualError(t, run("../inventory/testdata/malformed.csv"), "../inventory/testdata/malformed.csv: 7 bad rows; nothing imported")
+	require.EqualError(t, run("../imports/testdata/malformed.csv"), "../imports/testdata/malformed.csv: 7 bad rows; nothing imported")
 
 	txt := filepath.Join(t.TempDir(), "vms.txt")
 	require.NoError(t, os.WriteFile(txt, nil, 0o644))

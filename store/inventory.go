@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 )
 
 // stageColumns are the columns of the staging table that COPY fills: the vms columns an
@@ -45,10 +45,10 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FR
 const upsertChunk = 10_000
 
 // UpsertInventory writes the VMs of one file in one transaction: all of them or none.
-// A VM whose site or SLA tier is unknown rejects the file with inventory.Errors, before
+// A VM whose site or SLA tier is unknown rejects the file with imports.Errors, before
 // anything is written. progress, if not nil, hears how many rows have been written.
-func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progress func(done int)) (inventory.Counts, error) {
-	counts := inventory.Counts{Rows: len(vms)}
+func (s *Store) UpsertInventory(ctx context.Context, vms []imports.VM, progress func(done int)) (imports.Counts, error) {
+	counts := imports.Counts{Rows: len(vms)}
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return counts, fmt.Errorf("store: import inventory: %w", err)
@@ -61,7 +61,7 @@ func (s *Store) UpsertInventory(ctx context.Context, vms []inventory.VM, progres
 		Scan(&sites, &tiers); err != nil {
 		return counts, fmt.Errorf("store: import inventory: %w", err)
 	}
-	if err := inventory.CheckRefs(vms, sites, tiers); err != nil {
+	if err := imports.CheckInventoryRefs(vms, sites, tiers); err != nil {
 		return counts, err
 	}
 	// COPY has no ON CONFLICT, so the rows are staged in a temporary table first.

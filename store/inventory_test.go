@@ -10,12 +10,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
-// importSites makes the sites and tiers of inventory/testdata/rvtools-vinfo.csv.
+// importSites makes the sites and tiers of imports/testdata/rvtools-vinfo.csv.
 func importSites(t testing.TB, s *store.Store) {
 	t.Helper()
 	_, err := s.Pool.Exec(context.Background(), `
@@ -24,12 +24,12 @@ func importSites(t testing.TB, s *store.Store) {
 	require.NoError(t, err)
 }
 
-func readVInfo(t testing.TB) []inventory.VM {
+func readVInfo(t testing.TB) []imports.VM {
 	t.Helper()
-	f, err := os.Open("../inventory/testdata/rvtools-vinfo.csv")
+	f, err := os.Open("../imports/testdata/rvtools-vinfo.csv")
 	require.NoError(t, err)
 	defer f.Close()
-	vms, err := inventory.Read(f, inventory.CSV, inventory.Defaults{SLATier: "bronze"})
+	vms, err := imports.ReadInventory(f, imports.CSV, imports.Defaults{SLATier: "bronze"})
 	require.NoError(t, err)
 	return vms
 }
@@ -43,7 +43,7 @@ func TestUpsertInventoryIsIdempotent(t *testing.T) {
 	var done []int
 	got, err := s.UpsertInventory(ctx, vms, func(n int) { done = append(done, n) })
 	require.NoError(t, err)
-	require.Equal(t, inventory.Counts{Rows: 3, Inserted: 3}, got)
+	require.Equal(t, imports.Counts{Rows: 3, Inserted: 3}, got)
 	require.Equal(t, []int{3}, done)
 	vm, err := s.VM(ctx, "vm-207")
 	require.NoError(t, err)
@@ -52,13 +52,13 @@ func TestUpsertInventoryIsIdempotent(t *testing.T) {
 	// The same file again changes nothing.
 	got, err = s.UpsertInventory(ctx, vms, nil)
 	require.NoError(t, err)
-	require.Equal(t, inventory.Counts{Rows: 3, Unchanged: 3}, got)
+	require.Equal(t, imports.Counts{Rows: 3, Unchanged: 3}, got)
 
 	// One changed column updates that VM only.
 	vms[1].CPUCores = 32
 	got, err = s.UpsertInventory(ctx, vms, nil)
 	require.NoError(t, err)
-	require.Equal(t, inventory.Counts{Rows: 3, Updated: 1, Unchanged: 2}, got)
+	require.Equal(t, imports.Counts{Rows: 3, Updated: 1, Unchanged: 2}, got)
 }
 
 func TestUpsertInventoryWritesNothingWhenARowIsBad(t *testing.T) {
@@ -69,9 +69,9 @@ func TestUpsertInventoryWritesNothingWhenARowIsBad(t *testing.T) {
 	vms[0].Site, vms[2].SLATier = "dc-mars", "tin"
 
 	_, err := s.UpsertInventory(ctx, vms, nil)
-	var errs inventory.Errors
+	var errs imports.Errors
 	require.ErrorAs(t, err, &errs)
-	require.Equal(t, inventory.Errors{
+	require.Equal(t, imports.Errors{
 		{Line: 2, Column: "site", Reason: `"dc-mars" is not a known site (known: dc-east, dc-west)`},
 		{Line: 4, Column: "sla_tier", Reason: `"tin" is not a known SLA tier (known: bronze, gold, platinum)`},
 	}, errs)
@@ -98,7 +98,7 @@ func BenchmarkImport100k(b *testing.B) {
 		importSites(b, s)
 		b.StartTimer()
 		start := time.Now()
-		vms, err := inventory.Read(bytes.NewReader(file.Bytes()), inventory.CSV, inventory.Defaults{})
+		vms, err := imports.ReadInventory(bytes.NewReader(file.Bytes()), imports.CSV, imports.Defaults{})
 		require.NoError(b, err)
 		got, err := s.UpsertInventory(ctx, vms, nil)
 		require.NoError(b, err)

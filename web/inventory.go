@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/activities"
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -32,12 +32,12 @@ const maxInventoryBody = 256 << 20
 // once is imported once.
 func (s *Server) importInventory(c echo.Context) error {
 	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-	var format inventory.Format
+	var format imports.Format
 	switch ct {
 	case "text/csv":
-		format = inventory.CSV
+		format = imports.CSV
 	case echo.MIMEApplicationJSON:
-		format = inventory.JSON
+		format = imports.JSON
 	default:
 		return problem(http.StatusUnsupportedMediaType, "send the file as text/csv or application/json")
 	}
@@ -55,7 +55,7 @@ func (s *Server) importInventory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var counts inventory.Counts
+	var counts imports.Counts
 	if err := run.Get(ctx, &counts); err != nil {
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeInvalidRows {

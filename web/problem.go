@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/validation"
 )
 
@@ -25,7 +25,7 @@ type Problem struct {
 	Detail string               `json:"detail,omitempty"`
 	Field  string               `json:"field,omitempty"`
 	Reason string               `json:"reason,omitempty"`
-	Errors []inventory.RowError `json:"errors,omitempty"`
+	Errors []imports.RowError `json:"errors,omitempty"`
 }
 
 // Error implements error.

@@ -7,14 +7,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pmo-dev/pmo/activities"
-	"github.com/pmo-dev/pmo/inventory"
+	"github.com/pmo-dev/pmo/imports"
 )
 
 // ImportInventoryWorkflow imports an inventory file that the web process staged: the
 // ImportInventory activity reads it and upserts its VMs in one transaction. The file
 // itself stays out of history. Its ID is the file's content hash, so one file posted
 // twice at once imports once.
-func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (inventory.Counts, error) {
+func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (imports.Counts, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           TaskQueue,
 		StartToCloseTimeout: 10 * time.Minute,
@@ -23,7 +23,7 @@ func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (i
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
 		},
 	})
-	var counts inventory.Counts
+	var counts imports.Counts
 	err := workflow.ExecuteActivity(ctx, fa.ImportInventory, in).Get(ctx, &counts)
 	return counts, err
 }

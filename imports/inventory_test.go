@@ -1,4 +1,4 @@
-package inventory
+package imports
 
 import (
 	"os"
@@ -12,7 +12,7 @@ func TestReadsAnRVToolsVInfoExport(t *testing.T) {
 	f, err := os.Open("testdata/rvtools-vinfo.csv")
 	require.NoError(t, err)
 	defer f.Close()
-	vms, err := Read(f, CSV, Defaults{SLATier: "bronze"})
+	vms, err := ReadInventory(f, CSV, Defaults{SLATier: "bronze"})
 	require.NoError(t, err)
 	require.Len(t, vms, 3)
 	require.Equal(t, VM{Line: 2, ID: "4210a8f0-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "web-01", Site: "dc-east",
@@ -28,7 +28,7 @@ func TestListsEveryBadRow(t *testing.T) {
 	f, err := os.Open("testdata/malformed.csv")
 	require.NoError(t, err)
 	defer f.Close()
-	vms, err := Read(f, CSV, Defaults{})
+	vms, err := ReadInventory(f, CSV, Defaults{})
 	require.Nil(t, vms)
 	var errs Errors
 	require.ErrorAs(t, err, &errs)
@@ -54,17 +54,17 @@ func TestReadsJSONWithTheLineOfEachObject(t *testing.T) {
   {"id": "vm-2", "name": "two", "site": "s1", "cpu_cores": "two", "ram_bytes": 1024,
    "storage_bytes": 4096, "sla_tier": "gold"}
 ]`
-	_, err := Read(strings.NewReader(in), JSON, Defaults{})
+	_, err := ReadInventory(strings.NewReader(in), JSON, Defaults{})
 	require.EqualError(t, err, `line 4: cpu_cores: "two" is not a whole number`)
 
-	vms, err := Read(strings.NewReader(strings.Replace(in, `"two", "ram`, `2, "ram`, 1)), JSON, Defaults{})
+	vms, err := ReadInventory(strings.NewReader(strings.Replace(in, `"two", "ram`, `2, "ram`, 1)), JSON, Defaults{})
 	require.NoError(t, err)
 	require.Equal(t, "file:///d/vm-1.img", vms[0].DiskURI)
 	require.Equal(t, int64(4096), vms[1].DiskBytes)
 }
 
 func TestCheckRefsNamesTheKnownSitesAndTiers(t *testing.T) {
-	err := CheckRefs([]VM{{Line: 2, Site: "s1", SLATier: "gold"}, {Line: 3, Site: "mars", SLATier: "tin"}},
+	err := CheckInventoryRefs([]VM{{Line: 2, Site: "s1", SLATier: "gold"}, {Line: 3, Site: "mars", SLATier: "tin"}},
 		[]string{"s1", "s2"}, []string{"gold"})
 	require.EqualError(t, err, `2 bad rows, the first line 3: site: "mars" is not a known site (known: s1, s2)`)
 	require.Equal(t, `line 3: sla_tier: "tin" is not a known SLA tier (known: gold)`, err.(Errors)[1].Error())
@@ -72,11 +72,11 @@ func TestCheckRefsNamesTheKnownSitesAndTiers(t *testing.T) {
 
 func TestAMissingColumnIsOneErrorOnTheHeader(t *testing.T) {
 	in := "VM,CPUs,Memory,Datacenter\nweb-01,2,4096,dc-east\nweb-02,2,4096,dc-east\n"
-	_, err := Read(strings.NewReader(in), CSV, Defaults{SLATier: "gold"})
+	_, err := ReadInventory(strings.NewReader(in), CSV, Defaults{SLATier: "gold"})
 	require.Equal(t, Errors{
 		{Line: 1, Column: "id", Reason: "no column for it; want a header id or vm_uuid or vm_id"},
 		{Line: 1, Column: "storage_bytes", Reason: "no column for it; want a header storage_bytes or provisioned_mib or provisioned_mb or in_use_mib or in_use_mb"},
 	}, err)
-	_, err = Read(strings.NewReader(in), CSV, Defaults{})
+	_, err = ReadInventory(strings.NewReader(in), CSV, Defaults{})
 	require.Contains(t, err.(Errors)[2].Reason, "or -tier for all rows")
 }
