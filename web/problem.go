@@ -19,12 +19,12 @@ import (
 // Problem is an RFC 9457 problem detail. Field and Reason name the bad input; Errors
 // lists the bad rows of a file.
 type Problem struct {
-	Type   string               `json:"type"`
-	Title  string               `json:"title"`
-	Status int                  `json:"status"`
-	Detail string               `json:"detail,omitempty"`
-	Field  string               `json:"field,omitempty"`
-	Reason string               `json:"reason,omitempty"`
+	Type   string             `json:"type"`
+	Title  string             `json:"title"`
+	Status int                `json:"status"`
+	Detail string             `json:"detail,omitempty"`
+	Field  string             `json:"field,omitempty"`
+	Reason string             `json:"reason,omitempty"`
 	Errors []imports.RowError `json:"errors,omitempty"`
 }
 
