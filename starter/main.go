@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 			genTraceCommand(),
 			simulateCommand(),
 			importCommand(&cfg),
+			connectorCommand(&cfg),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

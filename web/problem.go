@@ -79,7 +79,7 @@ func toProblem(err error) *Problem {
 				return fieldProblem(http.StatusUnprocessableEntity, &d)
 			}
 			return problem(http.StatusUnprocessableEntity, appErr.Message())
-		case validation.AlreadyExistsErrorType:
+		case validation.AlreadyExistsErrorType, validation.ConflictErrorType:
 			if hasField {
 				return fieldProblem(http.StatusConflict, &d)
 			}

@@ -37,6 +37,7 @@ type fakeFleet struct {
 	bottlenecks []planning.Bottleneck
 	leadTime    float64                     // the plan's learned lead time, in seconds
 	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
+	collected   []string                    // every connector whose process Collect was asked about
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -51,6 +52,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 				return activities.CollectResult{}, errors.New("database is restarting")
 			}
 			res := activities.CollectResult{Sites: []string{"ams1", "fra1"}}
+			f.collected = append(f.collected, in.ConnectorIDs...)
 			for _, id := range in.ConnectorIDs {
 				h := activities.ConnectorHealth{ID: id, Running: true}
 				if f.ready {
