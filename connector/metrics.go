@@ -130,7 +130,9 @@ func (r *Reporter) markReady(ctx context.Context) bool {
 type StoreSink struct{ Store *store.Store }
 
 // Ready records when the connector first polled.
-func (s StoreSink) Ready(ctx context.Context, id string) error { return s.Store.MarkConnectorReady(ctx, id) }
+func (s StoreSink) Ready(ctx context.Context, id string) error {
+	return s.Store.MarkConnectorReady(ctx, id)
+}
 
 // Write inserts the samples.
 func (s StoreSink) Write(ctx context.Context, id string, samples []planning.MetricSample) error {
