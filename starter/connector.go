@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/user"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"go.temporal.io/api/serviceerror"
@@ -43,7 +44,7 @@ func registerCommand(cfg *config.Config) *ffcli.Command {
 	fs.IntVar(&r.MaxTasks, "max-tasks", 0, "transfers the connector runs at once")
 	fs.StringVar(&r.TaskQueue, "task-queue", "", "task queue the connector polls (default pmo.connector.<id>)")
 	fs.StringVar(&r.StaleAfter, "stale-after", "", "how long it may go without posting metrics before it takes no work (default 2m)")
-	fs.StringVar(&r.Who, "who", os.Getenv("USER"), "who registers it, for the audit trail")
+	fs.StringVar(&r.Who, "who", operator(), "who registers it, for the audit trail")
 	fs.StringVar(&r.Why, "why", "", "why, for the audit trail (required)")
 	return &ffcli.Command{
 		Name:       "register",
@@ -82,7 +83,7 @@ func deregisterCommand(cfg *config.Config) *ffcli.Command {
 	pool := fs.String("pool", cfg.Pool, "connector pool")
 	var r workflows.DeregisterConnectorRequest
 	fs.StringVar(&r.ID, "id", "", "connector ID (required)")
-	fs.StringVar(&r.Who, "who", os.Getenv("USER"), "who takes it out, for the audit trail")
+	fs.StringVar(&r.Who, "who", operator(), "who takes it out, for the audit trail")
 	fs.StringVar(&r.Why, "why", "", "why, for the audit trail (required)")
 	return &ffcli.Command{
 		Name:       "deregister",
@@ -115,6 +116,17 @@ func deregisterCommand(cfg *config.Config) *ffcli.Command {
 			return nil
 		},
 	}
+}
+
+// operator is who runs the command, for the audit trail: $USER, or the account's name.
+func operator() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 // flagNames are the flags of the request fields whose names differ.
