@@ -38,11 +38,9 @@ func (s *system) connectorView(id string) (externalView, bool) {
 // runFails runs a starter command that must fail and returns its output.
 func (s *system) runFails(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, "starter"), args...)
-	cmd.Env = s.env
-	out, err := cmd.CombinedOutput()
+	out, err := s.starter(args...)
 	require.Error(s.t, err, "starter %v should fail: %s", args, out)
-	return string(out)
+	return out
 }
 
 // An appliance at a customer site: a connector process that PMO did not start and

@@ -44,8 +44,7 @@ func registerCommand(cfg *config.Config) *ffcli.Command {
 	fs.IntVar(&r.MaxTasks, "max-tasks", 0, "transfers the connector runs at once")
 	fs.StringVar(&r.TaskQueue, "task-queue", "", "task queue the connector polls (default pmo.connector.<id>)")
 	fs.StringVar(&r.StaleAfter, "stale-after", "", "how long it may go without posting metrics before it takes no work (default 2m)")
-	fs.StringVar(&r.Who, "who", operator(), "who registers it, for the audit trail")
-	fs.StringVar(&r.Why, "why", "", "why, for the audit trail (required)")
+	auditFlags(fs, &r.Who, &r.Why)
 	return &ffcli.Command{
 		Name:       "register",
 		ShortUsage: "starter connector register -id ID -site SITE (-size NAME | -cpu-millis N -ram B -bandwidth B/s -storage B -max-tasks N) -why WHY [flags]",
@@ -83,8 +82,7 @@ func deregisterCommand(cfg *config.Config) *ffcli.Command {
 	pool := fs.String("pool", cfg.Pool, "connector pool")
 	var r workflows.DeregisterConnectorRequest
 	fs.StringVar(&r.ID, "id", "", "connector ID (required)")
-	fs.StringVar(&r.Who, "who", operator(), "who takes it out, for the audit trail")
-	fs.StringVar(&r.Why, "why", "", "why, for the audit trail (required)")
+	auditFlags(fs, &r.Who, &r.Why)
 	return &ffcli.Command{
 		Name:       "deregister",
 		ShortUsage: "starter connector deregister -id ID -why WHY [-pool P] [-who W]",
@@ -116,6 +114,12 @@ func deregisterCommand(cfg *config.Config) *ffcli.Command {
 			return nil
 		},
 	}
+}
+
+// auditFlags are the -who and -why flags of a change that the fleet audits.
+func auditFlags(fs *flag.FlagSet, who, why *string) {
+	fs.StringVar(who, "who", operator(), "who asks, for the audit trail (default: the account's name)")
+	fs.StringVar(why, "why", "", "why, for the audit trail (required)")
 }
 
 // operator is who runs the command, for the audit trail: $USER, or the account's name.

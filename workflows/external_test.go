@@ -74,12 +74,7 @@ func TestFleetExternalConnectorTakesWorkWhileItsMetricsAreFresh(t *testing.T) {
 	f.register(env)
 	var stored int
 	recordMetrics(env, &stored)
-	var assigned planning.Assignment
-	env.OnSignalExternalWorkflow(mock.Anything, "migration-m1", "", SignalAssigned, mock.Anything).Return(
-		func(_, _, _, _ string, arg any) error {
-			assigned = arg.(planning.Assignment)
-			return nil
-		})
+	assigned := captureAssignment(env, "migration-m1")
 	env.RegisterDelayedCallback(func() {
 		env.UpdateWorkflow(UpdateRegisterConnector, "", &testsuite.TestUpdateCallback{
 			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },

@@ -105,6 +105,18 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 		})
 }
 
+// captureAssignment answers the fleet's assignment signals to the migration workflow
+// and keeps the last one.
+func captureAssignment(env *testsuite.TestWorkflowEnvironment, workflowID string) *planning.Assignment {
+	var assigned planning.Assignment
+	env.OnSignalExternalWorkflow(mock.Anything, workflowID, "", SignalAssigned, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			assigned = arg.(planning.Assignment)
+			return nil
+		})
+	return &assigned
+}
+
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
@@ -283,12 +295,7 @@ func TestFleetAssignsWaitingMigrationAndFreesSlotOnRelease(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{target: 1, ready: true}
 	f.register(env)
-	var assigned planning.Assignment
-	env.OnSignalExternalWorkflow(mock.Anything, "migration-m1", "", SignalAssigned, mock.Anything).Return(
-		func(_, _, _, _ string, arg any) error {
-			assigned = arg.(planning.Assignment)
-			return nil
-		})
+	assigned := captureAssignment(env, "migration-m1")
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m1", WorkflowID: "migration-m1", Site: "ams1", Deadline: start.Add(time.Hour)})
 	}, 5*time.Second)
