@@ -19,6 +19,11 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, float64(1<<20), o.Bandwidth)
 	require.Equal(t, 2, o.MaxTasks)
 	require.Equal(t, 2*time.Second, o.MetricsInterval)
+	require.Empty(t, o.ReportURL, "metrics go to PostgreSQL unless asked")
+
+	o, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
+	require.NoError(t, err)
+	require.Equal(t, "http://pmo.example:8080", o.ReportURL)
 
 	for _, args := range [][]string{
 		{},
@@ -26,6 +31,8 @@ func TestParseFlags(t *testing.T) {
 		{"-id", "c1", "-bandwidth", "-5"},
 		{"-id", "c1", "-metrics-interval", "1ms"},
 		{"-id", "c1", "stray"},
+		{"-id", "c1", "-report-url", "pmo.example:8080"},
+		{"-id", "c1", "-report-url", "ftp://pmo.example"},
 	} {
 		_, err := parseFlags(args)
 		require.Error(t, err, "%q", args)
