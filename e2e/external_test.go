@@ -56,7 +56,7 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 
 	id := "appliance-" + s.pool // its task queue is unique on a shared dev server
 	register := []string{"connector", "register", "-id", id, "-site", "ams1", "-cpu-millis", "2000", "-ram", "1073741824",
-		"-bandwidth", "33554432", "-storage", "34359738368", "-max-tasks", "4", "-stale-after", "4s", "-why", "the customer's appliance"}
+		"-bandwidth", "33554432", "-storage", "34359738368", "-max-tasks", "4", "-stale-after", "8s", "-why", "the customer's appliance"}
 	require.Contains(t, s.run(register...), "connector "+id+" registered")
 	require.Contains(t, s.run(register...), "already registered with these values; nothing changed")
 	out := s.runFails(append(register[:len(register):len(register)], "-site", "fra1")...)
@@ -139,7 +139,7 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	// Its metrics stop: it is unhealthy, and says why.
 	require.NoError(t, appliance.Process.Signal(syscall.SIGTERM))
 	<-exited
-	s.eventually(20*time.Second, "the silent appliance is unhealthy", func() bool {
+	s.eventually(30*time.Second, "the silent appliance is unhealthy", func() bool {
 		c, _ := s.connectorView(id)
 		return c.State == "unhealthy" && strings.Contains(c.Reason, "no metrics since")
 	})
@@ -147,4 +147,5 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	require.Contains(t, s.run("connector", "deregister", "-id", id, "-why", "contract ended"), "left pool")
 	_, ok := s.connectorView(id)
 	require.False(t, ok, "deregistered")
+	replayHistories(t, map[string]string{"fleet-external": "fleet-" + s.pool})
 }
