@@ -287,6 +287,9 @@ func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
 	for _, c := range w.live {
 		// An operator's connector stays until the operator drains it; an external one
 		// is the customer's and never leaves by scaling.
+		if c.External && len(c.Migrations) == 0 {
+			held = "external connectors are the customer's and never scaled in"
+		}
 		if c.Manual || c.External || len(c.Migrations) > 0 {
 			continue
 		}
