@@ -44,6 +44,13 @@ func TestListsEveryBadHistoryRow(t *testing.T) {
 		`line 5: planned: "no" is not true or false`,
 	}, lines(t, err))
 
+	in := `[{"id": "m-1", "vm_id": "vm-1", "site": "s1", "sla_tier": "gold", "bytes": 10,
+	  "started_at": "2026-11-02T09:00:00Z", "ended_at": "2026-11-02T09:00:10Z", "outcome": "succeeded", "planned": true}]`
+	file, err := Read(strings.NewReader(in), History, JSON, Defaults{})
+	require.NoError(t, err)
+	require.True(t, file.History[0].Planned, "a JSON bool")
+	require.Equal(t, 1.0, file.History[0].AvgBytesSec)
+
 	_, err = Read(strings.NewReader("id,vm_id,site,sla_tier,bytes,started_at,outcome\n"), History, CSV, Defaults{})
 	require.Equal(t, Errors{{Line: 1, Column: "ended_at", Reason: "no column for it; want a header ended_at"}}, err)
 }

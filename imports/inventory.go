@@ -100,11 +100,10 @@ func (c *cells) bytes(name string) int64 {
 		ok = err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) && x*scale <= math.MaxInt64
 		n = int64(math.Round(x * scale))
 	}
-	switch {
-	case !ok:
+	if !ok {
 		c.bad(name, "%q is not a number", v)
-	case n <= 0:
-		c.bad(name, "%s is not positive", v)
+	} else {
+		c.bound(name, v, float64(n), true)
 	}
 	return n
 }

@@ -251,15 +251,22 @@ func (c *cells) whole(name string, positive bool) int64 {
 		return 0
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	switch {
-	case err != nil:
+	if err != nil {
 		c.bad(name, "%q is not a whole number", v)
-	case positive && n <= 0:
-		c.bad(name, "%s is not positive", v)
-	case n < 0:
-		c.bad(name, "%s is negative", v)
+	} else {
+		c.bound(name, v, float64(n), positive)
 	}
 	return n
+}
+
+// bound checks that a number v read as x is positive or, if not, at least 0.
+func (c *cells) bound(name, v string, x float64, positive bool) {
+	switch {
+	case positive && x <= 0:
+		c.bad(name, "%s is not positive", v)
+	case x < 0:
+		c.bad(name, "%s is negative", v)
+	}
 }
 
 // number is a column's number, which must be positive or, if not, at least 0;
@@ -270,13 +277,10 @@ func (c *cells) number(name string, positive bool, fallback float64) float64 {
 		return fallback
 	}
 	x, err := strconv.ParseFloat(v, 64)
-	switch {
-	case err != nil || math.IsNaN(x) || math.IsInf(x, 0):
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
 		c.bad(name, "%q is not a number", v)
-	case positive && x <= 0:
-		c.bad(name, "%s is not positive", v)
-	case x < 0:
-		c.bad(name, "%s is negative", v)
+	} else {
+		c.bound(name, v, x, positive)
 	}
 	return x
 }
@@ -396,7 +400,7 @@ func readJSON(r io.Reader) ([]record, error) {
 			case json.Number:
 				values[normalise(k)] = v.String()
 			default:
-				values[normalise(k)] = fmt.Sprint(v) // a bool or object fails as a value below
+				values[normalise(k)] = fmt.Sprint(v) // a bool reads as true or false; an object fails as a value below
 			}
 		}
 		recs = append(recs, record{line: line, values: values})

@@ -118,16 +118,23 @@ func TestImportSitesAndTiersUpdatesWhatChanged(t *testing.T) {
 	require.Equal(t, sites.Sites, read2)
 }
 
-func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
+// importHistory imports imports/testdata/history.csv into a fresh database and
+// returns the file.
+func importHistory(t *testing.T) (*store.Store, imports.File) {
+	t.Helper()
 	s := storetest.New(t)
-	ctx := context.Background()
 	importSites(t, s)
 	file := readFile(t, "history.csv", imports.History)
-
-	got, err := s.Import(ctx, file, nil)
+	got, err := s.Import(context.Background(), file, nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 4, Inserted: 4}, got)
-	got, err = s.Import(ctx, file, nil)
+	return s, file
+}
+
+func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
+	s, file := importHistory(t)
+	ctx := context.Background()
+	got, err := s.Import(ctx, file, nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 4, Unchanged: 4}, got, "the same file again changes nothing")
 	m, err := s.MigrationByID(ctx, "m-004")
@@ -170,12 +177,8 @@ func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 }
 
 func TestHourlyHistoryCountsOnlyAdhocMigrations(t *testing.T) {
-	s := storetest.New(t)
+	s, file := importHistory(t)
 	ctx := context.Background()
-	importSites(t, s)
-	file := readFile(t, "history.csv", imports.History)
-	_, err := s.Import(ctx, file, nil)
-	require.NoError(t, err)
 
 	// m-001 (ad-hoc) starts in hour 9 of Nov 2, m-004 (a wave) in hour 49, both at dc-east.
 	from := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
