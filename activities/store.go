@@ -55,9 +55,9 @@ type Store interface {
 	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
-	// UpsertInventory writes a file's VMs in one transaction; unknown sites and tiers
-	// reject it with imports.Errors.
-	UpsertInventory(ctx context.Context, vms []imports.VM, progress func(done int)) (imports.Counts, error)
+	// Import writes a file's rows in one transaction; unknown sites and tiers reject
+	// it with imports.Errors.
+	Import(ctx context.Context, f imports.File, progress func(done int)) (imports.Counts, error)
 	// InsertMigration records a finished migration once per ID.
 	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
 }

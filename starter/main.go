@@ -1,5 +1,5 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces, simulate and import inventories.
+// fleet, submit migrations, forecast, backtest, generate traces, simulate and import operator files.
 //
 //	go run ./starter <command> [flags]
 package main

@@ -102,8 +102,10 @@ func (s *Store) InsertEvent(ctx context.Context, key string, e planning.Event) e
 	return nil
 }
 
-// HourlyHistory returns, per site in the order given, how many migrations started in
-// each hour of [from, from+hours) and how many bytes they moved.
+// HourlyHistory returns, per site in the order given, how many ad-hoc migrations
+// started in each hour of [from, from+hours) and how many bytes they moved. Planned
+// migrations are left out: they are known work, which enters the demand as it is, so a
+// wave counted here would echo in the forecast of ad-hoc arrivals.
 func (s *Store) HourlyHistory(ctx context.Context, sites []string, from time.Time, hours int) (arrivals, bytes [][]float64, err error) {
 	arrivals, bytes = make([][]float64, len(sites)), make([][]float64, len(sites))
 	index := make(map[string]int, len(sites))
@@ -113,7 +115,7 @@ func (s *Store) HourlyHistory(ctx context.Context, sites []string, from time.Tim
 	}
 	rows, err := s.Pool.Query(ctx, `
 		SELECT site_id, floor(extract(epoch FROM started_at - $1) / 3600)::int AS h, count(*), sum(bytes)
-		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3)
+		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3) AND NOT planned
 		GROUP BY 1, 2`, from, from.Add(time.Duration(hours)*time.Hour), sites)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: hourly history: %w", err)

@@ -37,7 +37,7 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
-	w.RegisterWorkflow(workflows.ImportInventoryWorkflow)
+	w.RegisterWorkflow(workflows.ImportWorkflow)
 	w.RegisterActivity(fleet)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {

@@ -815,6 +815,7 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
 		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
 		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
+		Planned: slices.ContainsFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID }),
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            MigrationWorkflowID(r.ID),

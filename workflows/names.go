@@ -3,6 +3,8 @@
 // is an activity.
 package workflows
 
+import "github.com/pmo-dev/pmo/imports"
+
 // TaskQueue is the control-plane task queue that the worker polls.
 const TaskQueue = "pmo"
 
@@ -15,6 +17,12 @@ func FleetWorkflowID(pool string) string { return "fleet-" + pool }
 
 // MigrationWorkflowID is the deterministic workflow ID of a migration.
 func MigrationWorkflowID(migrationID string) string { return "migration-" + migrationID }
+
+// ImportWorkflowID is the workflow ID of the import of a file of a kind, named by the
+// hash of its content.
+func ImportWorkflowID(kind imports.Kind, hash string) string {
+	return "import-" + string(kind) + "-" + hash
+}
 
 // Query names.
 const (

@@ -423,6 +423,9 @@ type MigrationInput struct {
 	// RequireApproval and CutoverAfter gate the cutover; see MigrationRequest.
 	RequireApproval bool      `json:"require_approval,omitempty"`
 	CutoverAfter    time.Time `json:"cutover_after,omitzero"`
+	// Planned says that the migration was known work, planned through POST /forecast:
+	// its history row is kept out of the forecast of ad-hoc arrivals.
+	Planned bool `json:"planned,omitempty"`
 }
 
 // Migration phases.
