@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,10 +80,10 @@ func (s *Store) Seed(ctx context.Context, d planning.SeedData) error {
 				return []any{m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt,
 					m.EndedAt, m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec)}, nil
 			})},
-		{"system_events", []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key"},
+		{"system_events", []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key", "source"},
 			pgx.CopyFromSlice(len(d.Events), func(i int) ([]any, error) {
 				e := d.Events[i]
-				return []any{e.Site, e.Kind, e.Severity, e.Starts, e.Ends, e.Detail, e.Key}, nil
+				return []any{e.Site, e.Kind, e.Severity, e.Starts, endsOrNil(e.Event), e.Detail, e.Key, cmp.Or(e.Source, "seed")}, nil
 			})},
 	}
 	for _, c := range copies {

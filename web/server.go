@@ -67,6 +67,10 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
 	e.POST("/migrations/:id/approve", s.control(workflows.SignalApprove))
 	e.PUT("/inventory", s.importInventory)
+	e.POST("/events", s.postEvents)
+	e.GET("/events", s.events)
+	e.POST("/events/close", s.closeEvent)
+	e.POST("/events/alertmanager", s.alertmanager)
 }
 
 func (s *Server) healthz(c echo.Context) error {

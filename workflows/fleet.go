@@ -98,6 +98,11 @@ func (f *fleet) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryPolicy, func() (planning.Policy, error) { return f.st.Policy, nil }); err != nil {
 		return err
 	}
+	if err := workflow.SetQueryHandler(ctx, QueryEvents, func() (EventsView, error) {
+		return EventsView{Changes: f.st.EventChanges}, nil
+	}); err != nil {
+		return err
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSimulate, f.simulateUpdate,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r SimulateRequest) error {
 			if err := r.Validate(); err != nil {
@@ -186,7 +191,9 @@ func (f *fleet) run(ctx workflow.Context) error {
 	overrideCh := workflow.GetSignalChannel(ctx, SignalOverride)
 	breachCh := workflow.GetSignalChannel(ctx, SignalBreach)
 	failedCh := workflow.GetSignalChannel(ctx, SignalConnectorFailed)
+	eventsCh := workflow.GetSignalChannel(ctx, SignalEvents)
 	handleSignals := func(sel workflow.Selector) {
+		sel.AddReceive(eventsCh, func(c workflow.ReceiveChannel, _ bool) { f.onEvents(ctx, c) })
 		sel.AddReceive(failedCh, func(c workflow.ReceiveChannel, _ bool) {
 			var cf ConnectorFailure
 			c.Receive(ctx, &cf)
@@ -314,13 +321,19 @@ func (f *fleet) tick(ctx workflow.Context) {
 	if err := f.collect(ctx); err != nil {
 		f.logger.Error("collect failed", "error", err)
 	}
+	f.plan(ctx, now)
+}
+
+// plan forecasts, predicts, scales and assigns: the planning half of a tick, which
+// events also run at once. It reports whether a new plan was made.
+func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	var fc activities.ForecastResult
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
 	}).Get(ctx, &fc)
 	if err != nil {
 		f.logger.Error("forecast failed", "error", err)
-		return
+		return false
 	}
 	var plan planning.Plan
 	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Predict, activities.PredictInput{
@@ -329,7 +342,7 @@ func (f *fleet) tick(ctx workflow.Context) {
 	}).Get(ctx, &plan)
 	if err != nil {
 		f.logger.Error("predict failed", "error", err)
-		return
+		return false
 	}
 	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
 	if fc.Accuracy != nil {
@@ -338,6 +351,7 @@ func (f *fleet) tick(ctx workflow.Context) {
 	f.st.Plan = plan
 	f.scale(ctx, plan)
 	f.assign(ctx)
+	return true
 }
 
 // refresh is the short loop while work waits: see which connectors became ready, then
