@@ -22,9 +22,9 @@ type EventsSignal struct {
 // EventsAnswer is what a batch of events did: each event's outcome, the events
 // skipped and why, and the fleet workflows that were told.
 type EventsAnswer struct {
-	Events  []planning.EventOutcome   `json:"events"`
+	Events  []planning.EventOutcome `json:"events"`
 	Skipped []planning.SkippedEvent `json:"skipped"`
-	Fleets  []string                  `json:"fleets"`
+	Fleets  []string                `json:"fleets"`
 }
 
 // EventsView is what recent system events did to a pool's plan, newest last.
