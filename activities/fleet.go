@@ -293,6 +293,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		in.Record = false
 	}
 	plan := planning.Predict(pin)
+	plan.Events = planning.EventStates(keyed)
 	if model, acc, err := a.rate(ctx, in.Now); err != nil {
 		return planning.Plan{}, err
 	} else if model == nil {

@@ -164,13 +164,42 @@ type EventPlanChange struct {
 	Detail   string    `json:"detail"`
 }
 
+// EventStates describes events as a plan records having seen them: "<id> open" or
+// "<id> until <end>".
+func EventStates(events []KeyedEvent) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.Key + " open"
+		if !e.Open() {
+			out[i] = e.Key + " until " + e.Ends.UTC().Format(time.RFC3339)
+		}
+	}
+	return out
+}
+
+// eventState is how the plan saw the event with key: its EventStates entry, or empty.
+func (p Plan) eventState(key string) string {
+	for _, s := range p.Events {
+		if strings.HasPrefix(s, key+" ") {
+			return s
+		}
+	}
+	return ""
+}
+
 // EventPlanChanges compares the plan before events were heard of with the plan made
 // at once after, at each event's site, and says for each event what changed there:
 // the connector target and the bottlenecks that came or went (or that nothing did).
-// Several events at one site share the site's change; each names it.
-func EventPlanChanges(before, after Plan, events []EventOutcome, at time.Time) []EventPlanChange {
+// Several events at one site share the site's change; each names it. A regular plan
+// may have seen an event before the fleet heard of it; then the plan before that one
+// (earlier) is the one without the event, and the change is measured from it.
+func EventPlanChanges(earlier, before, after Plan, events []EventOutcome, at time.Time) []EventPlanChange {
 	out := make([]EventPlanChange, 0, len(events))
 	for _, e := range events {
+		before := before
+		if !earlier.GeneratedAt.IsZero() && before.eventState(e.Key) != earlier.eventState(e.Key) {
+			before = earlier
+		}
 		c := EventPlanChange{EventKey: e.Key, At: at, Site: e.Site, Before: before.target(e.Site), After: after.target(e.Site)}
 		var parts []string
 		if c.Before != c.After {

@@ -67,7 +67,7 @@ func TestActiveAnomalyEventsWidenDemandNamingTheEvent(t *testing.T) {
 	if before.Targets[0].Connectors != 3 || after.Targets[0].Connectors != 4 {
 		t.Fatalf("targets %d then %d, want 3 then 4", before.Targets[0].Connectors, after.Targets[0].Connectors)
 	}
-	changes := EventPlanChanges(before, after, []EventOutcome{{Key: "alertmanager/cfb6/1", Site: "ams1", Kind: "anomaly", Status: EventRecorded}}, t0)
+	changes := EventPlanChanges(Plan{}, before, after, []EventOutcome{{Key: "alertmanager/cfb6/1", Site: "ams1", Kind: "anomaly", Status: EventRecorded}}, t0)
 	if len(changes) != 1 || changes[0].Before != 3 || changes[0].After != 4 || !changes[0].Changed() ||
 		!strings.Contains(changes[0].Detail, "connector target 3 → 4") || !strings.Contains(changes[0].Detail, "new bottleneck anomaly") {
 		t.Fatalf("changes %+v", changes)
@@ -78,7 +78,7 @@ func TestActiveAnomalyEventsWidenDemandNamingTheEvent(t *testing.T) {
 			t.Fatalf("bottleneck without an end: %+v", b)
 		}
 	}
-	same := EventPlanChanges(after, after, []EventOutcome{{Key: "k", Site: "ams1", Status: EventUnchanged}}, t0)
+	same := EventPlanChanges(Plan{}, after, after, []EventOutcome{{Key: "k", Site: "ams1", Status: EventUnchanged}}, t0)
 	if same[0].Changed() || !strings.Contains(same[0].Detail, "no change to the plan") {
 		t.Fatalf("no change: %+v", same)
 	}
@@ -90,5 +90,28 @@ func TestOpenMaintenanceHoldsPlannedWorkToTheHorizon(t *testing.T) {
 	got, why := shiftPlanned(demand, []Event{window})
 	if got[0].Planned != 1 || got[1].Planned != 0 || got[2].Planned != 0 || len(why) != 1 {
 		t.Fatalf("demand %+v, reasons %v", got, why)
+	}
+}
+
+// A tick that saw the event before the fleet heard of it does not hide the change: it
+// is measured from the plan before that tick.
+func TestEventPlanChangesLookPastATickThatSawTheEventFirst(t *testing.T) {
+	key := "ops-1"
+	ev := []KeyedEvent{{Key: key, Event: Event{Site: "ams1", Kind: "anomaly", Starts: t0}}}
+	earlier := Plan{GeneratedAt: t0, Targets: []SiteTarget{{Site: "ams1", Connectors: 1}}}
+	tick := Plan{GeneratedAt: t0.Add(time.Second), Targets: []SiteTarget{{Site: "ams1", Connectors: 2}}, Events: EventStates(ev)}
+	after := tick
+	after.GeneratedAt = t0.Add(2 * time.Second)
+	got := EventPlanChanges(earlier, tick, after, []EventOutcome{{Key: key, Site: "ams1", Status: EventRecorded}}, t0)
+	if got[0].Before != 1 || got[0].After != 2 {
+		t.Fatalf("change %+v, want 1 → 2", got[0])
+	}
+	// Without the race, the plan just before is the base.
+	got = EventPlanChanges(earlier, earlier, after, []EventOutcome{{Key: key, Site: "ams1", Status: EventRecorded}}, t0)
+	if got[0].Before != 1 {
+		t.Fatalf("change %+v", got[0])
+	}
+	if tick.Events[0] != "ops-1 open" {
+		t.Fatalf("states %v", tick.Events)
 	}
 }

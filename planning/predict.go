@@ -109,6 +109,9 @@ type Plan struct {
 	LeadTimeSeconds float64 `json:"lead_time_seconds"`
 	// ForecastAccuracy is how the pool's forecasts did over the past week, per site.
 	ForecastAccuracy []ForecastAccuracy `json:"forecast_accuracy"`
+	// Events are the system events the plan saw, each as "<id> open" or "<id> until
+	// <RFC 3339 end>" (see EventStates).
+	Events []string `json:"events,omitempty"`
 }
 
 // hourNeed is the capacity one site needs in one hour.

@@ -40,6 +40,11 @@ type fleet struct {
 	st     FleetState
 	ticks  int
 	logger log.Logger
+	// previous is the plan before st.Plan, in this run: what an event changed is
+	// measured from it when a tick saw the event before its signal came.
+	previous planning.Plan
+	// replanned is when the last events re-plan was made.
+	replanned time.Time
 }
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
@@ -348,7 +353,7 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	if fc.Accuracy != nil {
 		plan.ForecastAccuracy = fc.Accuracy
 	}
-	f.st.Plan = plan
+	f.previous, f.st.Plan = f.st.Plan, plan
 	f.scale(ctx, plan)
 	f.assign(ctx)
 	return true

@@ -34,12 +34,16 @@ func (f *fleet) onEvents(ctx workflow.Context, c workflow.ReceiveChannel) {
 	if len(sig.Events) == 0 || len(f.st.Sites) == 0 {
 		return // nothing to plan for yet; the first tick sees the events
 	}
-	before := f.st.Plan
+	earlier, before := f.previous, f.st.Plan
+	if before.GeneratedAt.Equal(f.replanned) {
+		earlier = planning.Plan{} // the plan before is an events re-plan, not a tick that raced this signal
+	}
 	now := workflow.Now(ctx)
 	if !f.plan(ctx, now) {
 		return // the next tick tries again, and sees the events then
 	}
-	changes := planning.EventPlanChanges(before, f.st.Plan, sig.Events, now)
+	f.replanned = f.st.Plan.GeneratedAt
+	changes := planning.EventPlanChanges(earlier, before, f.st.Plan, sig.Events, now)
 	for _, ch := range changes {
 		f.logger.Info("event re-planned", "event", ch.EventKey, "site", ch.Site, "before", ch.Before, "after", ch.After, "detail", ch.Detail)
 	}
