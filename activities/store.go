@@ -18,8 +18,8 @@ type Store interface {
 	SiteProfiles(ctx context.Context, since time.Time) ([]planning.Site, error)
 	// SLATiers returns every SLA tier.
 	SLATiers(ctx context.Context) ([]planning.SLATier, error)
-	// Events returns the system events that overlap [from, to).
-	Events(ctx context.Context, from, to time.Time) ([]planning.Event, error)
+	// Events returns the system events that overlap [from, to), open ones included.
+	Events(ctx context.Context, from, to time.Time) ([]planning.KeyedEvent, error)
 	// InsertEvent records an event once per key.
 	InsertEvent(ctx context.Context, key string, e planning.Event) error
 	// HourlyHistory counts migration starts and their bytes per site and hour.

@@ -508,6 +508,7 @@ func replayHistories(t *testing.T, named map[string]string) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.FleetWorkflow)
 	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
+	replayer.RegisterWorkflow(workflows.EventsWorkflow)
 	record := os.Getenv("PMO_RECORD_HISTORIES")
 	for _, name := range slices.Sorted(maps.Keys(named)) {
 		id := named[name]

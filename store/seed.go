@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,10 +48,10 @@ func (s *Store) Seed(ctx context.Context, d planning.SeedData) error {
 		if _, _, err := write(ctx, tx, d, nil); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"system_events"}, []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"system_events"}, []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key", "source"},
 			pgx.CopyFromSlice(len(d.Events), func(i int) ([]any, error) {
 				e := d.Events[i]
-				return []any{e.Site, e.Kind, e.Severity, e.Starts, e.Ends, e.Detail, e.Key}, nil
+				return []any{e.Site, e.Kind, e.Severity, e.Starts, endsOrNil(e.Event), e.Detail, e.Key, cmp.Or(e.Source, "seed")}, nil
 			}))
 		return err
 	})

@@ -71,6 +71,10 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.PUT("/slas", s.importFile(imports.SLAs))
 	e.PUT("/inventory", s.importFile(imports.Inventory))
 	e.POST("/history", s.importFile(imports.History))
+	e.POST("/events", s.postEvents)
+	e.GET("/events", s.events)
+	e.POST("/events/close", s.closeEvent)
+	e.POST("/events/alertmanager", s.alertmanager)
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -36,6 +36,8 @@ const (
 	QueryMigration = "status"
 	// QueryPolicy returns the pool's planning.Policy.
 	QueryPolicy = "policy"
+	// QueryEvents returns the EventsView: what recent system events did to the plan.
+	QueryEvents = "events"
 )
 
 // Update names.
@@ -80,4 +82,11 @@ const (
 	// SignalConnectorFailed tells the fleet that a connector died under a migration:
 	// ConnectorFailure.
 	SignalConnectorFailed = "connector-failed"
+	// SignalEvents tells the fleet that system events were recorded or closed, so that
+	// it re-plans at once: EventsSignal.
+	SignalEvents = "events"
 )
+
+// EventsWorkflowID is the deterministic workflow ID of a batch of events, from a hash
+// of its content: the same batch posted twice at once is recorded once.
+func EventsWorkflowID(hash string) string { return "events-" + hash }

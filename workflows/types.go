@@ -72,6 +72,9 @@ type FleetState struct {
 	LastTick   time.Time                   `json:"last_tick"`
 	// Policy is the scaling policy in force; zero until the first run sets it.
 	Policy planning.Policy `json:"policy"`
+	// EventChanges are the last MaxEventChanges plan changes that system events
+	// caused, oldest first.
+	EventChanges []planning.EventPlanChange `json:"event_changes,omitempty"`
 }
 
 // PolicyRequest changes a pool's scaling policy: the fields given replace the current
