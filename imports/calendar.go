@@ -22,9 +22,10 @@ import (
 // not a maintenance plan.
 const (
 	maxOccurrences = 10000                // occurrences in [From, To) in the whole calendar
-	maxSteps       = 1000000              // rule steps per event, before and in the window
+	maxSteps       = 1000000              // rule steps in the whole calendar, before and in the window
 	maxLength      = 366 * 24 * time.Hour // one occurrence
 	maxDetail      = 300                  // runes of an event's Detail
+	maxSeries      = 1000                 // recurring events in a calendar
 )
 
 // CalendarOptions say which occurrences of a calendar to read and which sites they
@@ -157,12 +158,14 @@ type vevent struct {
 
 // calendarReader collects the events and errors of a calendar.
 type calendarReader struct {
-	opt   CalendarOptions
-	zones *zones
-	out   []planning.KeyedEvent
-	keys  map[string]bool
-	errs  Errors
-	full  bool // maxOccurrences reached and reported
+	opt       CalendarOptions
+	zones     *zones
+	out       []planning.KeyedEvent
+	keys      map[string]bool
+	errs      Errors
+	full      bool // maxOccurrences reached and reported
+	recurring int  // recurring events so far
+	steps     int  // rule steps so far
 }
 
 func (c *calendarReader) fail(ev *vevent, column, format string, args ...any) {
@@ -444,13 +447,13 @@ func (c *calendarReader) occurrences(ev *vevent, sp span) (starts []time.Time, o
 			starts, ok = nil, false
 		}
 	}()
-	for steps := 0; ; steps++ {
+	for ; ; c.steps++ {
 		w, more := next()
 		if !more {
 			return starts, true
 		}
-		if steps == maxSteps {
-			c.fail(ev, "RRULE", "the rule repeats more than %d times before the window ends; start the series later", maxSteps)
+		if c.steps == maxSteps {
+			c.fail(ev, "RRULE", "the calendar's rules repeat more than %d times before the window ends; start the series later", maxSteps)
 			return nil, false
 		}
 		t := sp.zone.toUTC(w)
@@ -474,14 +477,17 @@ func (c *calendarReader) rule(comp *ical.Component, sp span) (next rrule.Next, e
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a recurrence rule: %v", p.Value, err)
 	}
-	if opt.Freq == rrule.SECONDLY || opt.Freq == rrule.MINUTELY {
-		return nil, errors.New("a maintenance window repeats hourly at most")
+	if opt.Freq > rrule.DAILY || len(opt.Byminute) > 1 || len(opt.Bysecond) > 1 {
+		return nil, errors.New("a maintenance window repeats daily at most; for several a day use FREQ=DAILY with BYHOUR")
 	}
-	if len(opt.Byminute) > 1 || len(opt.Bysecond) > 1 {
-		return nil, errors.New("a maintenance window repeats hourly at most")
+	if len(opt.Byeaster) > 0 {
+		return nil, errors.New("BYEASTER is not iCalendar")
 	}
 	if sp.wall.Year()+250 < c.opt.To.Year() {
 		return nil, errors.New("the series starts more than 250 years before the window, more than the rule library can step through")
+	}
+	if c.recurring++; c.recurring > maxSeries {
+		return nil, fmt.Errorf("the calendar has more than %d recurring events", maxSeries)
 	}
 	opt.Dtstart = sp.wall
 	if !opt.Until.IsZero() && untilIsUTC(p.Value) {
@@ -491,7 +497,40 @@ func (c *calendarReader) rule(comp *ical.Component, sp span) (next rrule.Next, e
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a recurrence rule: %v", p.Value, err)
 	}
+	if opt.Freq == rrule.DAILY && neverDaily(*opt) {
+		return func() (time.Time, bool) { return time.Time{}, false }, nil
+	}
 	return r.Iterator(), nil
+}
+
+// neverDaily says whether a daily rule gives no date at all, such as 30 February.
+// rrule-go looks for the next date up to the year 9999 without a word, which for such
+// a rule takes a tenth of a second. The calendar repeats every 400 years, weekdays
+// too, and a daily rule keeps its phase over any multiple of INTERVAL days (400 years
+// are 146,097 days), so it is tried near 9999 over two stretches of 292 years (what
+// rrule-go steps through at most) that together cover one whole cycle.
+func neverDaily(opt rrule.ROption) bool {
+	n := max(opt.Interval, 1)
+	cycle := 400 * n
+	k := (rrule.MAXYEAR - 600 - opt.Dtstart.Year()) / cycle
+	if k <= 0 {
+		return false // near 9999 already: few steps
+	}
+	opt.Count, opt.Until = 0, time.Time{}
+	opt.Dtstart = opt.Dtstart.AddDate(k*cycle, 0, 0)
+	half := n * ((200*365 + n - 1) / n) // about 200 years, a whole number of intervals
+	for _, shift := range []int{0, half} {
+		probe := opt
+		probe.Dtstart = opt.Dtstart.AddDate(0, 0, shift)
+		r, err := rrule.NewRRule(probe)
+		if err != nil {
+			return false
+		}
+		if _, ok := r.Iterator()(); ok {
+			return false
+		}
+	}
+	return true
 }
 
 func untilIsUTC(rule string) bool {
@@ -874,6 +913,11 @@ func fromVTimezone(comp *ical.Component, limit time.Time) (zn *zone, err error) 
 			opt, err := rrule.StrToROption(rr.Value)
 			if err != nil {
 				return nil, fmt.Errorf("%s: RRULE %q: %v", obs.Name, rr.Value, err)
+			}
+			if opt.Freq != rrule.YEARLY || len(opt.Byeaster) > 0 {
+				// Zones change offset once or twice a year; a finer rule that never
+				// matches would keep rrule-go busy up to the year 9999.
+				return nil, fmt.Errorf("%s: RRULE %q: want a yearly rule", obs.Name, rr.Value)
 			}
 			if !opt.Until.IsZero() && untilIsUTC(rr.Value) {
 				opt.Until = opt.Until.Add(from)

@@ -2,11 +2,14 @@ package imports
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teambition/rrule-go"
 
 	"github.com/pmo-dev/pmo/planning"
 )
@@ -316,7 +319,7 @@ func TestReadCalendarMalformed(t *testing.T) {
 		{34, "PRIORITY", `"high" is not a priority; want 0 to 9`},
 		{41, "DTSTART", `unknown time zone "Mars/Olympus_Mons": no VTIMEZONE for it in the file and not in the time zone database`},
 		{47, "RRULE", `"FREQ=FORTNIGHTLY" is not a recurrence rule: undefined frequency: FORTNIGHTLY`},
-		{54, "RRULE", "a maintenance window repeats hourly at most"},
+		{54, "RRULE", "a maintenance window repeats daily at most; for several a day use FREQ=DAILY with BYHOUR"},
 		{61, "DTEND", "the event ends at or before its start; a maintenance window needs a length"},
 		{67, "DURATION", "an event has DTEND or DURATION, not both"},
 		{74, "X-PMO-SITE", "the event names no site: give X-PMO-SITE, or a LOCATION or CATEGORIES entry that is a site (ams1, fra1, lon1), or a default site"},
@@ -333,7 +336,8 @@ func TestReadCalendarMalformed(t *testing.T) {
 }
 
 func TestReadCalendarLimits(t *testing.T) {
-	hourly := ics("BEGIN:VEVENT", "UID:h", "DTSTART:20260101T000000Z", "DURATION:PT30M", "RRULE:FREQ=HOURLY", "X-PMO-SITE:ams1", "END:VEVENT")
+	hourly := ics("BEGIN:VEVENT", "UID:h", "DTSTART:20260101T000000Z", "DURATION:PT30M",
+		"RRULE:FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23", "X-PMO-SITE:ams1", "END:VEVENT")
 	for _, tc := range []struct {
 		name     string
 		ics      string
@@ -344,7 +348,7 @@ func TestReadCalendarLimits(t *testing.T) {
 			RowError{4, "RRULE", "the calendar has more than 10000 occurrences in the window; import a shorter window"}},
 		{"too many steps before the window",
 			strings.Replace(hourly, "20260101", "19000101", 1), utc("2026-10-01T00:00:00Z"), utc("2026-10-02T00:00:00Z"),
-			RowError{4, "RRULE", "the rule repeats more than 1000000 times before the window ends; start the series later"}},
+			RowError{4, "RRULE", "the calendar's rules repeat more than 1000000 times before the window ends; start the series later"}},
 		{"a series older than the rule library can step",
 			strings.Replace(hourly, "20260101T000000Z", "17000101T000000Z", 1), calFrom, calTo,
 			RowError{4, "RRULE", "the series starts more than 250 years before the window, more than the rule library can step through"}},
@@ -413,4 +417,70 @@ func FuzzReadCalendar(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNeverDaily(t *testing.T) {
+	for _, tc := range []struct {
+		rule  string
+		never bool
+	}{
+		{"FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", true},
+		{"FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31;BYHOUR=1,2", true},
+		{"FREQ=DAILY", false},
+		{"FREQ=DAILY;INTERVAL=7;BYDAY=TU", true},               // every 7th day from a Monday is a Monday
+		{"FREQ=DAILY;INTERVAL=7;BYDAY=MO", false},              // and this is every one of them
+		{"FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", false}, // every 28 years or so
+		{"FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;UNTIL=20270101T000000Z", false},
+		{"FREQ=DAILY;INTERVAL=2;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", false},
+	} {
+		opt, err := rrule.StrToROption(tc.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Dtstart = utc("2026-11-02T01:00:00Z") // a Monday
+		start := time.Now()
+		if got := neverDaily(*opt); got != tc.never {
+			t.Errorf("%s: never %v, want %v", tc.rule, got, tc.never)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: %v", tc.rule, d)
+		}
+	}
+}
+
+// A daily rule that never matches gives no occurrences but the event's own start, at
+// once rather than after stepping to the year 9999.
+func TestReadCalendarDeadRule(t *testing.T) {
+	got, err := ReadCalendar(strings.NewReader(ics("BEGIN:VEVENT", "UID:d", "DTSTART:20261102T010000Z", "DURATION:PT1H",
+		"RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "X-PMO-SITE:ams1", "END:VEVENT")), CalendarOptions{From: calFrom, To: calTo, Sites: calSites})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOccurrences(t, got, []occurrence{{"d", "2026-11-02T01:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z", "ams1", "info", ""}})
+}
+
+func TestReadCalendarTooManySeries(t *testing.T) {
+	var lines []string
+	for i := range maxSeries + 1 {
+		lines = append(lines, "BEGIN:VEVENT", fmt.Sprintf("UID:s%d", i), "DTSTART:20261102T010000Z", "DURATION:PT1H",
+			"RRULE:FREQ=YEARLY", "X-PMO-SITE:ams1", "END:VEVENT")
+	}
+	_, err := ReadCalendar(strings.NewReader(ics(lines...)), CalendarOptions{From: calFrom, To: calTo, Sites: calSites})
+	var bad Errors
+	want := RowError{4 + 7*maxSeries, "RRULE", "the calendar has more than 1000 recurring events"}
+	if !errors.As(err, &bad) || len(bad) != 1 || bad[0] != want {
+		t.Fatalf("got %v, want %v", err, want)
+	}
+}
+
+func TestReadCalendarVTimezoneRuleNotYearly(t *testing.T) {
+	_, err := ReadCalendar(strings.NewReader(ics("BEGIN:VTIMEZONE", "TZID:Odd", "BEGIN:STANDARD", "DTSTART:19700101T000000",
+		"TZOFFSETFROM:+0100", "TZOFFSETTO:+0100", "RRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30", "END:STANDARD", "END:VTIMEZONE",
+		"BEGIN:VEVENT", "UID:o", "DTSTART;TZID=Odd:20261102T010000", "DURATION:PT1H", "X-PMO-SITE:ams1", "END:VEVENT")),
+		CalendarOptions{From: calFrom, To: calTo, Sites: calSites})
+	var bad Errors
+	want := RowError{13, "DTSTART", `time zone "Odd": its VTIMEZONE: STANDARD: RRULE "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30": want a yearly rule`}
+	if !errors.As(err, &bad) || len(bad) != 1 || bad[0] != want {
+		t.Fatalf("got %v, want %v", err, want)
+	}
 }
