@@ -497,31 +497,59 @@ func (c *calendarReader) rule(comp *ical.Component, sp span) (next rrule.Next, e
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a recurrence rule: %v", p.Value, err)
 	}
-	if opt.Freq == rrule.DAILY && neverDaily(*opt) {
+	if never(*opt) {
 		return func() (time.Time, bool) { return time.Time{}, false }, nil
 	}
 	return r.Iterator(), nil
 }
 
-// neverDaily says whether a daily rule gives no date at all, such as 30 February.
-// rrule-go looks for the next date up to the year 9999 without a word, which for such
-// a rule takes a tenth of a second. The calendar repeats every 400 years, weekdays
-// too, and a daily rule keeps its phase over any multiple of INTERVAL days (400 years
-// are 146,097 days), so it is tried near 9999 over two stretches of 292 years (what
-// rrule-go steps through at most) that together cover one whole cycle.
-func neverDaily(opt rrule.ROption) bool {
+// never says whether a rule gives no date at all, such as 30 February. rrule-go looks
+// for the next date up to the year 9999 without a word, which for such a rule takes up
+// to a tenth of a second. The calendar repeats every 400 years, weekdays too, and a
+// rule keeps its phase over any multiple of INTERVAL periods (400 years are 146,097
+// days, 20,871 weeks, 4,800 months), so it is tried near 9999 over two stretches of
+// 292 years (what rrule-go steps through at most) that together cover one whole cycle.
+func never(opt rrule.ROption) bool {
 	n := max(opt.Interval, 1)
 	cycle := 400 * n
-	k := (rrule.MAXYEAR - 600 - opt.Dtstart.Year()) / cycle
+	d := opt.Dtstart
+	k := (rrule.MAXYEAR - 600 - d.Year()) / cycle
 	if k <= 0 {
 		return false // near 9999 already: few steps
 	}
 	opt.Count, opt.Until = 0, time.Time{}
-	opt.Dtstart = opt.Dtstart.AddDate(k*cycle, 0, 0)
-	half := n * ((200*365 + n - 1) / n) // about 200 years, a whole number of intervals
-	for _, shift := range []int{0, half} {
+	// The second stretch starts on the 1st of a month: the day of DTSTART that
+	// rrule-go takes for a rule that names no day must be named.
+	if len(opt.Byweekno) == 0 && len(opt.Byyearday) == 0 && len(opt.Bymonthday) == 0 && len(opt.Byweekday) == 0 {
+		switch opt.Freq {
+		case rrule.YEARLY:
+			if len(opt.Bymonth) == 0 {
+				opt.Bymonth = []int{int(d.Month())}
+			}
+			opt.Bymonthday = []int{d.Day()}
+		case rrule.MONTHLY:
+			opt.Bymonthday = []int{d.Day()}
+		}
+	}
+	ceil := func(a int) int { return n * ((a + n - 1) / n) } // a rounded up to whole intervals
+	// 400·n years on: the same date, weekday and phase.
+	first := time.Date(d.Year()+k*cycle, d.Month(), d.Day(), d.Hour(), d.Minute(), d.Second(), 0, time.UTC)
+	var second time.Time
+	switch opt.Freq {
+	case rrule.DAILY:
+		second = first.AddDate(0, 0, ceil(73000))
+	case rrule.WEEKLY:
+		second = first.AddDate(0, 0, 7*ceil(10436))
+	case rrule.MONTHLY:
+		second = time.Date(first.Year(), first.Month()+time.Month(ceil(2400)), 1, d.Hour(), d.Minute(), d.Second(), 0, time.UTC)
+	case rrule.YEARLY:
+		second = time.Date(first.Year()+ceil(200), first.Month(), 1, d.Hour(), d.Minute(), d.Second(), 0, time.UTC)
+	default:
+		return false
+	}
+	for _, start := range []time.Time{first, second} {
 		probe := opt
-		probe.Dtstart = opt.Dtstart.AddDate(0, 0, shift)
+		probe.Dtstart = start
 		r, err := rrule.NewRRule(probe)
 		if err != nil {
 			return false
