@@ -55,7 +55,7 @@ func ReadCalendar(r io.Reader, opt CalendarOptions) ([]planning.KeyedEvent, erro
 		return nil, fmt.Errorf("calendar: the window's end %s is not after its start %s", opt.To.Format(time.RFC3339), opt.From.Format(time.RFC3339))
 	}
 	if opt.Site != "" && opt.Sites != nil && knownSite(opt.Sites, opt.Site) == "" {
-		return nil, fmt.Errorf("calendar: default site %q is not a known site; known sites: %s", opt.Site, strings.Join(opt.Sites, ", "))
+		return nil, fmt.Errorf("calendar: default site %q is not a known site (known: %s)", opt.Site, strings.Join(opt.Sites, ", "))
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -617,7 +617,7 @@ func (c *calendarReader) site(ev *vevent) (string, bool) {
 		if k := knownSite(c.opt.Sites, s); k != "" {
 			return k, true
 		}
-		c.fail(ev, "X-PMO-SITE", "unknown site %q; known sites: %s", s, strings.Join(c.opt.Sites, ", "))
+		c.fail(ev, "X-PMO-SITE", "%q is not a known site (known: %s)", s, strings.Join(c.opt.Sites, ", "))
 		return "", false
 	}
 	if k := knownSite(c.opt.Sites, propText(ev.comp, ical.PropLocation)); k != "" {

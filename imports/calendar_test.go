@@ -189,6 +189,27 @@ func ics(lines ...string) string {
 	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//PMO//test//EN\r\n" + strings.Join(lines, "\r\n") + "\r\nEND:VCALENDAR\r\n"
 }
 
+// oneHourEach is an event a, b, c, … for each list of properties, an hour long from
+// 01:00Z, 02:00Z, … on 2 November 2026.
+func oneHourEach(props ...[]string) string {
+	var lines []string
+	for i, p := range props {
+		lines = append(lines, "BEGIN:VEVENT", "UID:"+string(rune('a'+i)), fmt.Sprintf("DTSTART:20261102T%02d0000Z", i+1), "DURATION:PT1H")
+		lines = append(append(lines, p...), "END:VEVENT")
+	}
+	return ics(lines...)
+}
+
+// oneHourWant is what oneHourEach's events are, given each one's site and severity.
+func oneHourWant(siteSeverity ...[2]string) []occurrence {
+	var want []occurrence
+	for i, ss := range siteSeverity {
+		start := fmt.Sprintf("2026-11-02T%02d:00:00Z", i+1)
+		want = append(want, occurrence{string(rune('a' + i)), start, start, fmt.Sprintf("2026-11-02T%02d:00:00Z", i+2), ss[0], ss[1], ""})
+	}
+	return want
+}
+
 // noSites in a case's options stands for Sites nil; nil there means the test's sites.
 var noSites = []string{}
 
@@ -231,37 +252,19 @@ func TestReadCalendarCases(t *testing.T) {
 				{"u", "2026-11-02T22:00:00Z", "2026-11-02T22:00:00Z", "2026-11-03T02:00:00Z", "ams1", "info", ""},
 			}},
 		{"the site: X-PMO-SITE, then LOCATION, then CATEGORIES, then the default",
-			ics("BEGIN:VEVENT", "UID:a", "DTSTART:20261102T010000Z", "DURATION:PT1H", "X-PMO-SITE:FRA1", "LOCATION:ams1", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:b", "DTSTART:20261102T020000Z", "DURATION:PT1H", "LOCATION:ams1", "CATEGORIES:lon1", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:c", "DTSTART:20261102T030000Z", "DURATION:PT1H", "LOCATION:Hall 2", "CATEGORIES:Storage,lon1", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:d", "DTSTART:20261102T040000Z", "DURATION:PT1H", "LOCATION:Hall 2", "END:VEVENT"),
+			oneHourEach([]string{"X-PMO-SITE:FRA1", "LOCATION:ams1"}, []string{"LOCATION:ams1", "CATEGORIES:lon1"},
+				[]string{"LOCATION:Hall 2", "CATEGORIES:Storage,lon1"}, []string{"LOCATION:Hall 2"}),
 			CalendarOptions{Site: "fra1"},
-			[]occurrence{
-				{"a", "2026-11-02T01:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z", "fra1", "info", ""},
-				{"b", "2026-11-02T02:00:00Z", "2026-11-02T02:00:00Z", "2026-11-02T03:00:00Z", "ams1", "info", ""},
-				{"c", "2026-11-02T03:00:00Z", "2026-11-02T03:00:00Z", "2026-11-02T04:00:00Z", "lon1", "info", ""},
-				{"d", "2026-11-02T04:00:00Z", "2026-11-02T04:00:00Z", "2026-11-02T05:00:00Z", "fra1", "info", ""},
-			}},
+			oneHourWant([2]string{"fra1", "info"}, [2]string{"ams1", "info"}, [2]string{"lon1", "info"}, [2]string{"fra1", "info"})},
 		{"with no known sites, LOCATION is not a site and X-PMO-SITE is taken as it is",
-			ics("BEGIN:VEVENT", "UID:a", "DTSTART:20261102T010000Z", "DURATION:PT1H", "X-PMO-SITE:par1", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:b", "DTSTART:20261102T020000Z", "DURATION:PT1H", "LOCATION:ams1", "END:VEVENT"),
+			oneHourEach([]string{"X-PMO-SITE:par1"}, []string{"LOCATION:ams1"}),
 			CalendarOptions{Site: "fra1", Sites: noSites},
-			[]occurrence{
-				{"a", "2026-11-02T01:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z", "par1", "info", ""},
-				{"b", "2026-11-02T02:00:00Z", "2026-11-02T02:00:00Z", "2026-11-02T03:00:00Z", "fra1", "info", ""},
-			}},
+			oneHourWant([2]string{"par1", "info"}, [2]string{"fra1", "info"})},
 		{"the severity: X-PMO-SEVERITY, then PRIORITY, then CATEGORIES",
-			ics("BEGIN:VEVENT", "UID:a", "DTSTART:20261102T010000Z", "DURATION:PT1H", "X-PMO-SEVERITY:Critical", "PRIORITY:9", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:b", "DTSTART:20261102T020000Z", "DURATION:PT1H", "PRIORITY:9", "CATEGORIES:critical", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:c", "DTSTART:20261102T030000Z", "DURATION:PT1H", "PRIORITY:0", "CATEGORIES:warning,Critical", "END:VEVENT",
-				"BEGIN:VEVENT", "UID:d", "DTSTART:20261102T040000Z", "DURATION:PT1H", "PRIORITY:5", "END:VEVENT"),
+			oneHourEach([]string{"X-PMO-SEVERITY:Critical", "PRIORITY:9"}, []string{"PRIORITY:9", "CATEGORIES:critical"},
+				[]string{"PRIORITY:0", "CATEGORIES:warning,Critical"}, []string{"PRIORITY:5"}),
 			CalendarOptions{Site: "fra1"},
-			[]occurrence{
-				{"a", "2026-11-02T01:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z", "fra1", "critical", ""},
-				{"b", "2026-11-02T02:00:00Z", "2026-11-02T02:00:00Z", "2026-11-02T03:00:00Z", "fra1", "info", ""},
-				{"c", "2026-11-02T03:00:00Z", "2026-11-02T03:00:00Z", "2026-11-02T04:00:00Z", "fra1", "critical", ""},
-				{"d", "2026-11-02T04:00:00Z", "2026-11-02T04:00:00Z", "2026-11-02T05:00:00Z", "fra1", "warning", ""},
-			}},
+			oneHourWant([2]string{"fra1", "critical"}, [2]string{"fra1", "info"}, [2]string{"fra1", "critical"}, [2]string{"fra1", "warning"})},
 		{"a moved instance with no end keeps the series' length; one moved into the window counts, one moved out does not",
 			ics("BEGIN:VEVENT", "UID:m", "DTSTART:20261102T010000Z", "DTEND:20261102T013000Z", "RRULE:FREQ=DAILY;COUNT=3", "X-PMO-SITE:ams1", "END:VEVENT",
 				"BEGIN:VEVENT", "UID:m", "RECURRENCE-ID:20261103T010000Z", "DTSTART:20261203T010000Z", "X-PMO-SITE:ams1", "END:VEVENT",
@@ -315,7 +318,7 @@ func TestReadCalendarMalformed(t *testing.T) {
 		{11, "UID", "missing; every event needs a UID"},
 		{17, "DTSTART", `"2026-11-04 01:00" is not a date-time like 20261114T020000`},
 		{23, "DTEND", "missing; a maintenance window needs a length (DTEND or DURATION)"},
-		{28, "X-PMO-SITE", `unknown site "par9"; known sites: ams1, fra1, lon1`},
+		{28, "X-PMO-SITE", `"par9" is not a known site (known: ams1, fra1, lon1)`},
 		{34, "PRIORITY", `"high" is not a priority; want 0 to 9`},
 		{41, "DTSTART", `unknown time zone "Mars/Olympus_Mons": no VTIMEZONE for it in the file and not in the time zone database`},
 		{47, "RRULE", `"FREQ=FORTNIGHTLY" is not a recurrence rule: undefined frequency: FORTNIGHTLY`},
@@ -383,7 +386,7 @@ func TestReadCalendarNotACalendar(t *testing.T) {
 		{"no window", ics(), CalendarOptions{},
 			"calendar: the window's end 0001-01-01T00:00:00Z is not after its start 0001-01-01T00:00:00Z"},
 		{"an unknown default site", ics(), CalendarOptions{From: calFrom, To: calTo, Site: "par1", Sites: calSites},
-			`calendar: default site "par1" is not a known site; known sites: ams1, fra1, lon1`},
+			`calendar: default site "par1" is not a known site (known: ams1, fra1, lon1)`},
 		{"an unknown calendar zone", "BEGIN:VCALENDAR\r\nX-WR-TIMEZONE:Nowhere/Land\r\nEND:VCALENDAR\r\n", CalendarOptions{From: calFrom, To: calTo},
 			`calendar: X-WR-TIMEZONE: unknown time zone "Nowhere/Land": no VTIMEZONE for it in the file and not in the time zone database`},
 	} {
