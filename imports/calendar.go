@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the runtime image (debian slim) has no zoneinfo; TZIDs must still resolve
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"

@@ -280,6 +280,14 @@ func TestReadCalendarCases(t *testing.T) {
 				"BEGIN:VEVENT", "UID:gone", "RECURRENCE-ID:20261103T010000Z", "DTSTART:20261103T050000Z", "DURATION:PT1H", "X-PMO-SITE:lon1", "END:VEVENT"),
 			CalendarOptions{},
 			[]occurrence{{"orphan", "2026-11-03T01:00:00Z", "2026-11-03T02:00:00Z", "2026-11-03T04:00:00Z", "lon1", "info", ""}}},
+		{"a byte order mark, and two calendars in one stream with their own zones",
+			"\ufeff" + ics("X-WR-TIMEZONE:Europe/Amsterdam", "BEGIN:VEVENT", "UID:x", "DTSTART:20261102T010000", "DURATION:PT1H", "X-PMO-SITE:ams1", "END:VEVENT") +
+				ics("BEGIN:VEVENT", "UID:y", "DTSTART:20261102T010000", "DURATION:PT1H", "X-PMO-SITE:lon1", "END:VEVENT"),
+			CalendarOptions{},
+			[]occurrence{
+				{"x", "2026-11-02T00:00:00Z", "2026-11-02T00:00:00Z", "2026-11-02T01:00:00Z", "ams1", "info", ""},
+				{"y", "2026-11-02T01:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z", "lon1", "info", ""},
+			}},
 		{"an empty calendar has no events",
 			ics("BEGIN:VTODO", "UID:todo", "END:VTODO"), CalendarOptions{}, nil},
 	} {
