@@ -252,10 +252,11 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 			horizonEnd = end
 		}
 	}
-	events, err := a.Store.Events(ctx, in.Now, horizonEnd)
+	keyed, err := a.Store.Events(ctx, in.Now, horizonEnd)
 	if err != nil {
 		return planning.Plan{}, err
 	}
+	events := planning.Events(keyed)
 	delays, err := a.Store.ReadyDelays(ctx, in.Pool, in.Now.Add(-AccuracyWindow), 100)
 	if err != nil {
 		return planning.Plan{}, err
@@ -271,13 +272,15 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		for _, an := range anomalies {
 			hour := in.Now.Truncate(time.Hour)
 			err := a.Store.InsertEvent(ctx, fmt.Sprintf("anomaly/%s/%s", an.Site, hour.Format(time.RFC3339)), planning.Event{
-				Site: an.Site, Kind: "anomaly", Severity: "warning", Starts: hour, Ends: hour.Add(time.Hour), Detail: an.Detail,
+				Site: an.Site, Kind: "anomaly", Severity: "warning", Starts: hour, Ends: hour.Add(time.Hour), Detail: an.Detail, Source: "detector",
 			})
 			if err != nil {
 				return planning.Plan{}, err
 			}
 		}
 	}
+	// Anomalies that operators and their monitoring report widen demand like detected ones.
+	anomalies = append(anomalies, planning.EventAnomalies(keyed, in.Now)...)
 	pin := planning.PredictInput{
 		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
 		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies, ReplaceTime: planning.ReplaceTime(in.Tick, delays),
@@ -290,6 +293,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 		in.Record = false
 	}
 	plan := planning.Predict(pin)
+	plan.Events = planning.EventStates(keyed)
 	if model, acc, err := a.rate(ctx, in.Now); err != nil {
 		return planning.Plan{}, err
 	} else if model == nil {
@@ -362,7 +366,7 @@ func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estima
 		return planning.Estimate{}, err
 	}
 	ein := planning.EstimateInput{
-		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: events, Tiers: tiers, Size: size, Fleet: in.Fleet,
+		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: planning.Events(events), Tiers: tiers, Size: size, Fleet: in.Fleet,
 	}
 	if ein.Resources, ein.Target, err = a.measured(ctx, in.Pool, a.Now()); err != nil {
 		return planning.Estimate{}, err
@@ -560,7 +564,7 @@ type RecordBreachInput struct {
 func (a *Fleet) RecordBreach(ctx context.Context, in RecordBreachInput) error {
 	a.Logger.Warn("SLA breached", "migration", in.MigrationID, "site", in.Site, "connector", in.ConnectorID, "deadline", in.Deadline)
 	return a.Store.InsertEvent(ctx, "sla-breach/"+in.MigrationID, planning.Event{
-		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute),
+		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute), Source: "breach",
 		Detail: fmt.Sprintf("migration %s on connector %s exceeded its %s maximum transfer time", in.MigrationID, in.ConnectorID, in.MaxTransfer),
 	})
 }

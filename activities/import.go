@@ -15,20 +15,21 @@ import (
 // details are the imports.Errors, every bad row by line, column and reason.
 const ErrTypeInvalidRows = "InvalidRows"
 
-// ImportInput names an inventory file staged where the worker can read it. The file
+// ImportInput names a file of one kind staged where the worker can read it. The file
 // stays out of workflow history; only its path goes through.
 type ImportInput struct {
+	Kind   imports.Kind
 	Path   string
 	Format imports.Format
-	// Site and Tier fill rows that name none.
-	Site, Tier string
+	// Defaults fill an inventory's rows that name no site or tier.
+	Defaults imports.Defaults
 }
 
-// ImportInventory reads a staged inventory file and upserts its VMs in one
-// transaction. A file with bad rows imports nothing and fails for good, listing them.
-// Importing the same file again changes nothing, so a retry is safe; the staged file
-// is removed once it is imported.
-func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (imports.Counts, error) {
+// Import reads a staged file and upserts its rows in one transaction. A file with bad
+// rows imports nothing and fails for good, listing them. Importing the same file
+// again changes nothing, so a retry is safe; the staged file is removed once it is
+// imported.
+func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, error) {
 	f, err := os.Open(in.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return imports.Counts{}, temporal.NewNonRetryableApplicationError("the staged file "+in.Path+" is gone", "StagedFileGone", err)
@@ -36,7 +37,7 @@ func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (imports.Co
 	if err != nil {
 		return imports.Counts{}, err
 	}
-	vms, err := imports.ReadInventory(f, in.Format, imports.Defaults{Site: in.Site, SLATier: in.Tier})
+	file, err := imports.Read(f, in.Kind, in.Format, in.Defaults)
 	f.Close()
 	if err != nil {
 		// A file that cannot be read or has bad rows fails the same way every time: it
@@ -44,7 +45,7 @@ func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (imports.Co
 		a.unstage(in.Path)
 		return imports.Counts{}, rejected(err)
 	}
-	counts, err := a.Store.UpsertInventory(ctx, vms, func(done int) { activity.RecordHeartbeat(ctx, done) })
+	counts, err := a.Store.Import(ctx, file, func(done int) { activity.RecordHeartbeat(ctx, done) })
 	var bad imports.Errors
 	if errors.As(err, &bad) { // unknown sites or tiers
 		a.unstage(in.Path)
@@ -54,7 +55,7 @@ func (a *Fleet) ImportInventory(ctx context.Context, in ImportInput) (imports.Co
 		return imports.Counts{}, err // the database: worth a retry
 	}
 	a.unstage(in.Path)
-	a.Logger.Info("inventory imported", "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged)
+	a.Logger.Info("file imported", "kind", in.Kind, "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged)
 	return counts, nil
 }
 

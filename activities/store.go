@@ -18,8 +18,8 @@ type Store interface {
 	SiteProfiles(ctx context.Context, since time.Time) ([]planning.Site, error)
 	// SLATiers returns every SLA tier.
 	SLATiers(ctx context.Context) ([]planning.SLATier, error)
-	// Events returns the system events that overlap [from, to).
-	Events(ctx context.Context, from, to time.Time) ([]planning.Event, error)
+	// Events returns the system events that overlap [from, to), open ones included.
+	Events(ctx context.Context, from, to time.Time) ([]planning.KeyedEvent, error)
 	// InsertEvent records an event once per key.
 	InsertEvent(ctx context.Context, key string, e planning.Event) error
 	// HourlyHistory counts migration starts and their bytes per site and hour.
@@ -58,9 +58,9 @@ type Store interface {
 	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
-	// UpsertInventory writes a file's VMs in one transaction; unknown sites and tiers
-	// reject it with imports.Errors.
-	UpsertInventory(ctx context.Context, vms []imports.VM, progress func(done int)) (imports.Counts, error)
+	// Import writes a file's rows in one transaction; unknown sites and tiers reject
+	// it with imports.Errors.
+	Import(ctx context.Context, f imports.File, progress func(done int)) (imports.Counts, error)
 	// InsertMigration records a finished migration once per ID.
 	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
 }

@@ -514,6 +514,7 @@ func replayHistories(t *testing.T, named map[string]string) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.FleetWorkflow)
 	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
+	replayer.RegisterWorkflow(workflows.EventsWorkflow)
 	record := os.Getenv("PMO_RECORD_HISTORIES")
 	for _, name := range slices.Sorted(maps.Keys(named)) {
 		id := named[name]
@@ -961,7 +962,7 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 	}
 }
 
-func TestInventoryImportsOverHTTPThroughAWorkflow(t *testing.T) {
+func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 	s := startSystem(t)
 	db := s.connect()
 	ctx := context.Background()
@@ -1002,10 +1003,43 @@ func TestInventoryImportsOverHTTPThroughAWorkflow(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM vms WHERE id = $1`, "imp-"+s.pool+"-3").Scan(&n))
 	require.Zero(t, n, "nothing of a bad file is written")
 	require.Equal(t, 415, s.send("PUT", "/inventory", "application/xml", strings.NewReader("<vms/>"), nil))
+
+	// A new site and tier, and history that names them, through the same workflow.
+	require.Equal(t, 200, s.send("PUT", "/sites", "text/csv",
+		strings.NewReader("id,name,region,uplink_bytes_per_sec\nedge1,Edge,eu-north,1.25e8\n"), &counts))
+	require.Equal(t, 1, counts.Inserted, "%+v", counts)
+	slas := `[{"name": "tin", "max_transfer_seconds": 7200, "max_downtime_seconds": 900}]`
+	require.Equal(t, 200, s.send("PUT", "/slas", "application/json", strings.NewReader(slas), &counts))
+	require.Equal(t, 1, counts.Inserted, "%+v", counts)
+	var quantile float64
+	require.NoError(t, db.QueryRow(ctx, `SELECT plan_quantile FROM sla_tiers WHERE name = 'tin'`).Scan(&quantile))
+	require.Equal(t, 0.5, quantile, "the default quantile")
+	history := "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome,planned\n" +
+		"hist-imp-1,vm-9001,edge1,tin,3600000,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,succeeded,\n" +
+		"hist-imp-2,vm-9002,ams1,gold,0,2026-11-02T09:00:00Z,2026-11-02T09:05:00Z,failed,true\n"
+	require.Equal(t, 200, s.send("POST", "/history", "text/csv", strings.NewReader(history), &counts))
+	require.Equal(t, 2, counts.Inserted, "%+v", counts)
+	require.Equal(t, 200, s.send("POST", "/history", "text/csv", strings.NewReader(history), &counts))
+	require.Equal(t, 2, counts.Unchanged, "the same file again changes nothing: %+v", counts)
+	var rate float64
+	var connector string
+	require.NoError(t, db.QueryRow(ctx, `SELECT avg_bytes_per_sec, connector_id FROM migrations WHERE id = 'hist-imp-1'`).Scan(&rate, &connector))
+	require.Equal(t, 1000.0, rate, "the bytes over the hour")
+	require.Equal(t, "external", connector)
+	badHistory := "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\n" +
+		"hist-imp-3,vm-1,ams1,gold,1,2026-11-02T10:00:00Z,2026-11-02T09:00:00Z,succeeded\n" +
+		"hist-imp-3,vm-1,ams1,gold,1,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,exploded\n"
+	require.Equal(t, 422, s.send("POST", "/history", "text/csv", strings.NewReader(badHistory), &bad))
+	require.Len(t, bad.Errors, 3, "every bad row is listed: %+v", bad)
+	require.Equal(t, []string{"ended_at", "outcome", "id"}, []string{bad.Errors[0].Column, bad.Errors[1].Column, bad.Errors[2].Column})
+	require.Equal(t, 422, s.send("POST", "/history", "text/csv", strings.NewReader(strings.Replace(history, "edge1", "mars", 1)), &bad))
+	require.Equal(t, "site", bad.Errors[0].Column, "%+v", bad)
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM migrations WHERE id LIKE 'hist-imp-%'`).Scan(&n))
+	require.Equal(t, 2, n, "nothing of a bad file is written")
+
 	entries, err := os.ReadDir(filepath.Join(s.dataDir, "uploads"))
 	require.NoError(t, err)
 	for _, e := range entries {
-		require.False(t, strings.HasSuffix(e.Name(), ".csv") && strings.Contains(e.Name(), "inventory-") && !strings.HasPrefix(e.Name(), "."),
-			"an imported file is removed once imported: %s", e.Name())
+		require.True(t, strings.HasPrefix(e.Name(), "."), "an imported file is removed once imported: %s", e.Name())
 	}
 }

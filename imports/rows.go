@@ -1,7 +1,7 @@
-// Package imports reads the files an operator imports (VM inventory, migration
-// history, SLA tiers), CSV or JSON, and checks every row, so that a bad file is
-// refused whole with each bad row named. It is plain Go: the store writes the rows it
-// returns.
+// Package imports reads the files an operator imports (sites, SLA tiers, VM
+// inventory, migration history), CSV or JSON, and checks every row, so that a bad file
+// is refused whole with each bad row named. It is plain Go: the store writes the rows
+// it returns.
 package imports
 
 import (
@@ -11,9 +11,98 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/pmo-dev/pmo/planning"
 )
+
+// Kind is what a file holds; docs/import.md has the columns of each.
+type Kind string
+
+// The kinds of file, in Kinds.
+const (
+	Sites     Kind = "sites"
+	SLAs      Kind = "slas"
+	Inventory Kind = "inventory"
+	History   Kind = "history"
+)
+
+// Kinds are the kinds of file in the order an operator first imports them: a VM names
+// a site and a tier, and a migration a site and a tier.
+var Kinds = []Kind{Sites, SLAs, Inventory, History}
+
+// File is the checked rows of one file, in the seed's data set of its kind (so that
+// the store writes a file and the demo seed the same way), and the line of each row.
+type File struct {
+	Kind Kind
+	planning.SeedData
+	// Lines[i] is the line of the file that row i came from.
+	Lines []int
+}
+
+// Len is how many rows the file has.
+func (f File) Len() int { return len(f.Lines) }
+
+// Read parses a whole file of a kind and checks every row. If any row is bad it
+// returns no rows and Errors listing each bad one; other errors mean the file could
+// not be read. def fills an inventory's blank sites and tiers.
+func Read(r io.Reader, kind Kind, format Format, def Defaults) (File, error) {
+	f := File{Kind: kind}
+	var err error
+	switch kind {
+	case Sites:
+		f.Sites, f.Lines, err = readRows(r, format, sitesSpec)
+	case SLAs:
+		f.Tiers, f.Lines, err = readRows(r, format, tiersSpec)
+	case Inventory:
+		f.VMs, f.Lines, err = readRows(r, format, inventorySpec(def))
+	case History:
+		f.History, f.Lines, err = readRows(r, format, historySpec)
+	default:
+		return File{}, fmt.Errorf("unknown kind of file %q: want %s", kind, kindNames())
+	}
+	if err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+func kindNames() string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, ", ")
+}
+
+// CheckRefs lists every VM or migration of the file whose site or SLA tier is not
+// among those known, naming the known ones, so that a file is refused before anything
+// is written. Sites and tiers name nothing.
+func (f File) CheckRefs(sites, tiers []string) error {
+	var errs Errors
+	check := func(line int, site, tier string) {
+		if !slices.Contains(sites, site) {
+			errs = append(errs, RowError{line, "site", fmt.Sprintf("%q is not a known site (known: %s)", site, strings.Join(sites, ", "))})
+		}
+		if !slices.Contains(tiers, tier) {
+			errs = append(errs, RowError{line, "sla_tier", fmt.Sprintf("%q is not a known SLA tier (known: %s)", tier, strings.Join(tiers, ", "))})
+		}
+	}
+	for i, vm := range f.VMs {
+		check(f.Lines[i], vm.Site, vm.SLATier)
+	}
+	for i, m := range f.History {
+		check(f.Lines[i], m.Site, m.SLATier)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
 
 // RowError says which line and column of the file is wrong and why. Line 1 is the CSV
 // header; in JSON a row's line is the one its object starts on.
@@ -69,13 +158,157 @@ type record struct {
 	values map[string]string
 }
 
-// wrap names the kind of file in an error that is not a list of bad rows.
-func wrap(kind string, err error) error {
+// spec is how one kind of file is read: its columns, and how a row is checked.
+type spec[T any] struct {
+	kind   Kind
+	fields []field
+	// optional says whether a column may be left out; hint, if it says something, is
+	// how else a required one can be given.
+	optional func(name string) bool
+	hint     func(name string) string
+	// parse reads one row; its cells collect what is wrong with it.
+	parse func(c *cells) T
+	// key is the row's identity, which must be unique in the file.
+	key func(T) (column, value string)
+}
+
+// readRows reads a file of one kind and checks every row, and each row's line. Any bad
+// row means no rows and Errors listing each bad one.
+func readRows[T any](r io.Reader, format Format, s spec[T]) ([]T, []int, error) {
+	hint := s.hint
+	if hint == nil {
+		hint = func(string) string { return "" }
+	}
+	recs, err := readRecords(r, format, func(header []string) Errors {
+		return missingColumns(header, s.fields, func(name string) bool { return !s.optional(name) }, hint)
+	})
 	var bad Errors
 	if errors.As(err, &bad) {
-		return err
+		return nil, nil, err
 	}
-	return fmt.Errorf("%s: %w", kind, err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.kind, err)
+	}
+	var errs Errors
+	rows, lines := make([]T, 0, len(recs)), make([]int, 0, len(recs))
+	seen := make(map[string]int, len(recs))
+	for _, rec := range recs {
+		c := &cells{rec: rec, fields: s.fields, optional: s.optional}
+		row := s.parse(c)
+		if col, id := s.key(row); id != "" {
+			if first, ok := seen[id]; ok {
+				c.bad(col, "%q is also on line %d", id, first)
+			} else {
+				seen[id] = rec.line
+			}
+		}
+		errs = append(errs, c.errs...)
+		rows, lines = append(rows, row), append(lines, rec.line)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return rows, lines, nil
+}
+
+// cells reads the values of one record, collecting what is wrong with them.
+type cells struct {
+	rec      record
+	fields   []field
+	optional func(name string) bool
+	errs     []RowError
+}
+
+func (c *cells) bad(col, format string, args ...any) {
+	c.errs = append(c.errs, RowError{c.rec.line, col, fmt.Sprintf(format, args...)})
+}
+
+// get is a column's text and the scale of the header it came from; fallback fills a
+// blank, and a required column left blank is missing.
+func (c *cells) get(name, fallback string) (string, float64) {
+	i := slices.IndexFunc(c.fields, func(f field) bool { return f.name == name })
+	v, scale := value(c.rec, c.fields[i])
+	if v == "" {
+		v = fallback
+	}
+	if v == "" && !c.optional(name) {
+		c.bad(name, "is missing")
+	}
+	return v, scale
+}
+
+// text is a column's text, or fallback where it is blank.
+func (c *cells) text(name, fallback string) string {
+	v, _ := c.get(name, fallback)
+	return v
+}
+
+// whole is a column's whole number, which must be positive or, if not, at least 0;
+// 0 where it is blank.
+func (c *cells) whole(name string, positive bool) int64 {
+	v, _ := c.get(name, "")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		c.bad(name, "%q is not a whole number", v)
+	} else {
+		c.bound(name, v, float64(n), positive)
+	}
+	return n
+}
+
+// bound checks that a number v read as x is positive or, if not, at least 0.
+func (c *cells) bound(name, v string, x float64, positive bool) {
+	switch {
+	case positive && x <= 0:
+		c.bad(name, "%s is not positive", v)
+	case x < 0:
+		c.bad(name, "%s is negative", v)
+	}
+}
+
+// number is a column's number, which must be positive or, if not, at least 0;
+// fallback where it is blank.
+func (c *cells) number(name string, positive bool, fallback float64) float64 {
+	v, _ := c.get(name, "")
+	if v == "" {
+		return fallback
+	}
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		c.bad(name, "%q is not a number", v)
+	} else {
+		c.bound(name, v, x, positive)
+	}
+	return x
+}
+
+// time is a column's RFC 3339 time.
+func (c *cells) time(name string) time.Time {
+	v, _ := c.get(name, "")
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		c.bad(name, "%q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", v)
+	}
+	return t
+}
+
+// boolean is a column's true or false; false where it is blank.
+func (c *cells) boolean(name string) bool {
+	v, _ := c.get(name, "")
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		c.bad(name, "%q is not true or false", v)
+	}
+	return b
 }
 
 // readRecords reads a file of either format as rows of text keyed by normalised
@@ -167,7 +400,7 @@ func readJSON(r io.Reader) ([]record, error) {
 			case json.Number:
 				values[normalise(k)] = v.String()
 			default:
-				values[normalise(k)] = fmt.Sprint(v) // a bool or object fails as a value below
+				values[normalise(k)] = fmt.Sprint(v) // a bool reads as true or false; an object fails as a value below
 			}
 		}
 		recs = append(recs, record{line: line, values: values})

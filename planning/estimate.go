@@ -242,8 +242,8 @@ func EstimateBatch(in EstimateInput) Estimate {
 				Detail: fmt.Sprintf("needs %s, uplink carries %s", rate(bandwidth), rate(profile.UplinkBytesSec))})
 		}
 		for _, e := range in.Events {
-			if e.Site == id && e.Starts.Before(end) && e.Ends.After(start) && e.Kind != "maintenance" {
-				bottlenecks = append(bottlenecks, Bottleneck{Site: id, Kind: e.Kind, From: e.Starts, To: e.Ends,
+			if e.Site == id && e.Overlaps(start, end) && e.Kind != "maintenance" {
+				bottlenecks = append(bottlenecks, Bottleneck{Site: id, Kind: e.Kind, From: e.Starts, To: e.EndsBy(end),
 					Detail: fmt.Sprintf("%s %s during the window: %s", e.Severity, e.Kind, e.Detail)})
 			}
 		}

@@ -28,8 +28,11 @@ func shiftPlanned(demand []Demand, events []Event) ([]Demand, []string) {
 		if e.Kind != "maintenance" {
 			continue
 		}
-		after := e.Ends.Truncate(time.Hour)
-		if after.Before(e.Ends) {
+		// An open window holds the planned work to the end of the horizon: nothing
+		// is known to be free after it.
+		ends := e.EndsBy(demandEnd(demand, e.Starts))
+		after := ends.Truncate(time.Hour)
+		if after.Before(ends) {
 			after = after.Add(time.Hour)
 		}
 		target := -1
@@ -41,7 +44,7 @@ func shiftPlanned(demand []Demand, events []Event) ([]Demand, []string) {
 		var moved, bytes float64
 		for i := range out {
 			d := &out[i]
-			if d.Site != e.Site || d.Planned == 0 || !d.Hour.Add(time.Hour).After(e.Starts) || !d.Hour.Before(e.Ends) || i == target {
+			if d.Site != e.Site || d.Planned == 0 || !e.Overlaps(d.Hour, d.Hour.Add(time.Hour)) || i == target {
 				continue
 			}
 			moved, bytes = moved+d.Planned, bytes+d.PlannedBytes
@@ -55,7 +58,7 @@ func shiftPlanned(demand []Demand, events []Event) ([]Demand, []string) {
 			out[target].PlannedBytes += bytes
 		}
 		reasons = append(reasons, fmt.Sprintf("%s: %.0f planned migration(s) moved out of maintenance %s–%s to %s",
-			e.Site, moved, e.Starts.Format("Mon 15:04"), e.Ends.Format("Mon 15:04"), after.Format("Mon 15:04")))
+			e.Site, moved, e.Starts.Format("Mon 15:04"), ends.Format("Mon 15:04"), after.Format("Mon 15:04")))
 	}
 	return out, reasons
 }

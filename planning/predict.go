@@ -20,7 +20,8 @@ type Site struct {
 	MaxTransfer       time.Duration `json:"max_transfer"`            // tightest max transfer time of the tiers in use
 }
 
-// Event is a maintenance window or anomaly that affects planning.
+// Event is a maintenance window or anomaly that affects planning. A zero Ends means
+// the event is open: it lasts until it is closed (see Open).
 type Event struct {
 	Site     string    `json:"site"`
 	Kind     string    `json:"kind"`
@@ -28,6 +29,9 @@ type Event struct {
 	Starts   time.Time `json:"starts"`
 	Ends     time.Time `json:"ends"`
 	Detail   string    `json:"detail"`
+	// Source says who reported it: operator, alertmanager, calendar, detector, breach
+	// or seed (see EventSources); empty means operator.
+	Source string `json:"source,omitempty"`
 }
 
 // PredictInput is everything Predict decides from.
@@ -105,6 +109,9 @@ type Plan struct {
 	LeadTimeSeconds float64 `json:"lead_time_seconds"`
 	// ForecastAccuracy is how the pool's forecasts did over the past week, per site.
 	ForecastAccuracy []ForecastAccuracy `json:"forecast_accuracy"`
+	// Events are the system events the plan saw, each as "<id> open" or "<id> until
+	// <RFC 3339 end>" (see EventStates).
+	Events []string `json:"events,omitempty"`
 }
 
 // hourNeed is the capacity one site needs in one hour.
@@ -256,7 +263,7 @@ func Predict(in PredictInput) Plan {
 			})
 		}
 	}
-	plan.Bottlenecks = append(plan.Bottlenecks, eventBottlenecks(in.Events)...)
+	plan.Bottlenecks = append(plan.Bottlenecks, eventBottlenecks(in.Events, demandEnd(in.Demand, windowEnd))...)
 	plan.Bottlenecks = append(plan.Bottlenecks, PlannedBottlenecks(in.Planned, in.Tiers, size, in.Events)...)
 	if b, ok := targetBottleneck(in.Target, written); ok {
 		plan.Bottlenecks = append(plan.Bottlenecks, b)
@@ -326,8 +333,8 @@ func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, 
 			}
 		}
 		for _, e := range events {
-			if e.Site == p.Site && e.Kind == "maintenance" && e.Starts.Before(p.Deadline) && e.Ends.After(p.EarliestStart) {
-				out = append(out, Bottleneck{Site: p.Site, Kind: "maintenance", From: e.Starts, To: e.Ends,
+			if e.Site == p.Site && e.Kind == "maintenance" && e.Overlaps(p.EarliestStart, p.Deadline) {
+				out = append(out, Bottleneck{Site: p.Site, Kind: "maintenance", From: e.Starts, To: e.EndsBy(p.Deadline),
 					Detail: fmt.Sprintf("migration %s overlaps maintenance at %s: %s", p.ID, e.Site, e.Detail)})
 			}
 		}
@@ -335,10 +342,12 @@ func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, 
 	return out
 }
 
-func eventBottlenecks(events []Event) []Bottleneck {
+// eventBottlenecks reports every event; an open one lasts, as far as the plan can
+// tell, to the end of its horizon.
+func eventBottlenecks(events []Event, horizonEnd time.Time) []Bottleneck {
 	out := make([]Bottleneck, 0, len(events))
 	for _, e := range events {
-		out = append(out, Bottleneck{Site: e.Site, Kind: e.Kind, From: e.Starts, To: e.Ends,
+		out = append(out, Bottleneck{Site: e.Site, Kind: e.Kind, From: e.Starts, To: e.EndsBy(horizonEnd),
 			Detail: fmt.Sprintf("%s %s: %s", e.Severity, e.Kind, e.Detail)})
 	}
 	return out

@@ -45,6 +45,10 @@ type MigrationRecord struct {
 	// ConnectorBandwidthBytesSec is the whole bandwidth of the connector it ran on;
 	// zero where unknown. InsertMigration fills it from the connector's record.
 	ConnectorBandwidthBytesSec float64
+	// Planned says that the migration was known work (a batch planned through
+	// POST /forecast) rather than an ad-hoc arrival: the forecast of ad-hoc arrivals
+	// leaves it out, as planned work enters the demand as it is.
+	Planned bool
 }
 
 // ConnectorReport is the latest a connector process said about itself: when it became

@@ -23,32 +23,51 @@ import (
 // is done before a bar would draw.
 const barRows = 10_000
 
+// importHelp says what each kind of file holds.
+var importHelp = map[imports.Kind]string{
+	imports.Sites:     "upsert the sites of a CSV or JSON file: id, name, region, uplink_bytes_per_sec (docs/import.md)",
+	imports.SLAs:      "upsert the SLA tiers of a CSV or JSON file: name, max_transfer_seconds, max_downtime_seconds, plan_quantile",
+	imports.Inventory: "upsert the VMs of a CSV or JSON file, PMO's columns or an RVTools vInfo export (docs/import.md)",
+	imports.History:   "upsert the finished migrations of a CSV or JSON file, the columns of the history (docs/import.md)",
+}
+
 // importCommand is the parent of the imports of operator files into the database.
 func importCommand(cfg *config.Config) *ffcli.Command {
+	var subs []*ffcli.Command
+	for _, kind := range imports.Kinds {
+		subs = append(subs, importFileCommand(cfg, kind))
+	}
 	return &ffcli.Command{
 		Name:        "import",
-		ShortUsage:  "starter import <what> FILE [flags]",
-		ShortHelp:   "import operator files into the database: inventory",
-		Subcommands: []*ffcli.Command{importInventoryCommand(cfg)},
+		ShortUsage:  "starter import sites|slas|inventory|history FILE [flags]",
+		ShortHelp:   "import operator files into the database: sites, SLA tiers, inventory, history",
+		Subcommands: subs,
 		Exec:        func(context.Context, []string) error { return flag.ErrHelp },
 	}
 }
 
-func importInventoryCommand(cfg *config.Config) *ffcli.Command {
-	fs := flag.NewFlagSet("import inventory", flag.ContinueOnError)
+// importFileCommand imports a file of one kind; an inventory's rows may take their
+// site and tier from flags.
+func importFileCommand(cfg *config.Config, kind imports.Kind) *ffcli.Command {
+	fs := flag.NewFlagSet("import "+string(kind), flag.ContinueOnError)
 	format := fs.String("format", "", "csv or json (default: by the file's extension)")
-	tier := fs.String("tier", "", "SLA tier of a row that names none")
-	site := fs.String("site", "", "site of a row that names none")
+	var def imports.Defaults
+	usage := "starter import " + string(kind) + " [-format csv|json] FILE"
+	if kind == imports.Inventory {
+		fs.StringVar(&def.SLATier, "tier", "", "SLA tier of a row that names none")
+		fs.StringVar(&def.Site, "site", "", "site of a row that names none")
+		usage = "starter import inventory [-format csv|json] [-tier DEFAULT] [-site DEFAULT] FILE"
+	}
 	return &ffcli.Command{
-		Name:       "inventory",
-		ShortUsage: "starter import inventory [-format csv|json] [-tier DEFAULT] [-site DEFAULT] FILE",
-		ShortHelp:  "upsert the VMs of a CSV or JSON file, PMO's columns or an RVTools vInfo export (docs/import.md)",
+		Name:       string(kind),
+		ShortUsage: usage,
+		ShortHelp:  importHelp[kind],
 		LongHelp: "The whole file is imported in one transaction: any bad row rejects it, and every bad\n" +
 			"row is listed by line, column and reason. Importing the same file again changes nothing.",
 		FlagSet: fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) != 1 {
-				return errors.New("name one inventory file")
+				return fmt.Errorf("name one %s file", kind)
 			}
 			path := args[0]
 			f := imports.Format(*format)
@@ -68,7 +87,7 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 				return err
 			}
 			defer s.Close()
-			counts, took, err := importInventory(ctx, s, file, f, imports.Defaults{Site: *site, SLATier: *tier}, os.Stderr)
+			counts, took, err := importFile(ctx, s, file, kind, f, def, os.Stderr)
 			var bad imports.Errors
 			if errors.As(err, &bad) {
 				for _, e := range bad {
@@ -86,22 +105,22 @@ func importInventoryCommand(cfg *config.Config) *ffcli.Command {
 	}
 }
 
-// importInventory reads and writes one file, with a progress bar on progress for a
-// large one, and says how long it took.
-func importInventory(ctx context.Context, s *store.Store, r io.Reader, f imports.Format, def imports.Defaults, progress io.Writer) (imports.Counts, time.Duration, error) {
+// importFile reads and writes one file, with a progress bar on progress for a large
+// one, and says how long it took.
+func importFile(ctx context.Context, s *store.Store, r io.Reader, kind imports.Kind, f imports.Format, def imports.Defaults, progress io.Writer) (imports.Counts, time.Duration, error) {
 	start := time.Now()
-	vms, err := imports.ReadInventory(r, f, def)
+	file, err := imports.Read(r, kind, f, def)
 	if err != nil {
 		return imports.Counts{}, 0, err
 	}
 	var report func(int)
-	if len(vms) >= barRows {
-		bar := progressbar.NewOptions(len(vms), progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("importing"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond))
+	if file.Len() >= barRows {
+		bar := progressbar.NewOptions(file.Len(), progressbar.OptionSetWriter(progress),
+			progressbar.OptionSetDescription("importing "+string(kind)), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetRenderBlankState(true))
 		defer bar.Finish()
 		report = func(done int) { _ = bar.Set(done) }
 	}
-	counts, err := s.UpsertInventory(ctx, vms, report)
+	counts, err := s.Import(ctx, file, report)
 	return counts, time.Since(start), err
 }

@@ -1,41 +1,84 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
-func TestImportInventoryTwiceChangesNothingTheSecondTime(t *testing.T) {
+func TestImportEachKindTwiceChangesNothingTheSecondTime(t *testing.T) {
 	url := storetest.NewDatabase(t)
 	s := storetest.Open(t, url)
-	_, err := s.Pool.Exec(context.Background(), `
-		INSERT INTO sites VALUES ('dc-east', 'East', 'eu', 1e9), ('dc-west', 'West', 'us', 1e9);
-		INSERT INTO sla_tiers VALUES ('bronze', 86400, 3600, 0.5), ('gold', 14400, 600, 0.8), ('platinum', 3600, 60, 0.95)`)
-	require.NoError(t, err)
 	cfg := config.Config{DatabaseURL: url}
 	run := func(args ...string) error {
-		return importCommand(&cfg).ParseAndRun(context.Background(), append([]string{"inventory"}, args...))
+		return importCommand(&cfg).ParseAndRun(context.Background(), args)
+	}
+	count := func(table string) int {
+		var n int
+		require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+		return n
 	}
 
-	file := "../imports/testdata/rvtools-vinfo.csv"
-	require.NoError(t, run("-tier", "bronze", file))
-	require.NoError(t, run("-tier", "bronze", file))
-	var n int
-	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM vms`).Scan(&n))
-	require.Equal(t, 3, n)
+	// An inventory names sites and tiers, which come first.
+	inventory := "../imports/testdata/rvtools-vinfo.csv"
+	require.EqualError(t, run("inventory", "-tier", "bronze", inventory), inventory+": 6 bad rows; nothing imported")
+	for _, args := range [][]string{
+		{"sites", "../imports/testdata/sites.csv"},
+		{"slas", "../imports/testdata/slas.json"},
+		{"inventory", "-tier", "bronze", inventory},
+		{"history", "../imports/testdata/history.csv"},
+	} {
+		require.NoError(t, run(args...))
+		require.NoError(t, run(args...))
+	}
+	require.Equal(t, []int{2, 3, 3, 4}, []int{count("sites"), count("sla_tiers"), count("vms"), count("migrations")})
 
 	// Without the default tier the third VM has none, and nothing more is written.
-	require.EqualError(t, run(file), file+": 1 bad row; nothing imported")
-	require.EqualError(t, run("../imports/testdata/malformed.csv"), "../imports/testdata/malformed.csv: 7 bad rows; nothing imported")
+	require.EqualError(t, run("inventory", inventory), inventory+": 1 bad row; nothing imported")
+	require.EqualError(t, run("inventory", "../imports/testdata/malformed.csv"), "../imports/testdata/malformed.csv: 7 bad rows; nothing imported")
+	require.EqualError(t, run("history", "../imports/testdata/history-malformed.csv"), "../imports/testdata/history-malformed.csv: 10 bad rows; nothing imported")
+	require.Equal(t, 4, count("migrations"))
+	require.Error(t, run("sites", "-tier", "gold", "../imports/testdata/sites.csv"), "only an inventory takes defaults")
 
 	txt := filepath.Join(t.TempDir(), "vms.txt")
 	require.NoError(t, os.WriteFile(txt, nil, 0o644))
-	require.EqualError(t, run(txt), `-format: want csv or json, got "txt"`)
+	require.EqualError(t, run("inventory", txt), `-format: want csv or json, got "txt"`)
+}
+
+func TestALargeImportShowsItsProgress(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	for _, f := range []struct {
+		kind imports.Kind
+		body string
+	}{
+		{imports.Sites, "id,name,region,uplink_bytes_per_sec\nams1,Amsterdam,eu,1e9\n"},
+		{imports.SLAs, "name,max_transfer_seconds,max_downtime_seconds\ngold,600,60\n"},
+	} {
+		_, _, err := importFile(ctx, s, strings.NewReader(f.body), f.kind, imports.CSV, imports.Defaults{}, nil)
+		require.NoError(t, err)
+	}
+	var file bytes.Buffer
+	file.WriteString("id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\n")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range barRows {
+		at := start.Add(time.Duration(i) * time.Minute)
+		fmt.Fprintf(&file, "m-%d,vm-%d,ams1,gold,%d,%s,%s,succeeded\n", i, i%50, 1<<30, at.Format(time.RFC3339), at.Add(time.Minute).Format(time.RFC3339))
+	}
+	var progress bytes.Buffer
+	counts, _, err := importFile(ctx, s, &file, imports.History, imports.CSV, imports.Defaults{}, &progress)
+	require.NoError(t, err)
+	require.Equal(t, imports.Counts{Rows: barRows, Inserted: barRows}, counts)
+	require.Contains(t, progress.String(), "importing history")
 }

@@ -1,6 +1,6 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces, simulate, import inventories
-// and register external connectors.
+// fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
+// files and register external connectors.
 //
 //	go run ./starter <command> [flags]
 package main

@@ -75,35 +75,10 @@ func (s *Store) SiteProfiles(ctx context.Context, since time.Time) ([]planning.S
 	})
 }
 
-// Events returns the system events that overlap [from, to), ordered by start.
-func (s *Store) Events(ctx context.Context, from, to time.Time) ([]planning.Event, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT site_id, kind, severity, starts_at, ends_at, description FROM system_events
-		WHERE starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id`, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("store: events: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.Event, error) {
-		var e planning.Event
-		return e, r.Scan(&e.Site, &e.Kind, &e.Severity, &e.Starts, &e.Ends, &e.Detail)
-	})
-}
-
-// InsertEvent records a system event once per key, so that a retried activity does not
-// write it twice.
-func (s *Store) InsertEvent(ctx context.Context, key string, e planning.Event) error {
-	_, err := s.Pool.Exec(ctx, `
-		INSERT INTO system_events (site_id, kind, severity, starts_at, ends_at, description, source_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source_key) DO NOTHING`,
-		e.Site, e.Kind, e.Severity, e.Starts, e.Ends, e.Detail, key)
-	if err != nil {
-		return fmt.Errorf("store: insert event: %w", err)
-	}
-	return nil
-}
-
-// HourlyHistory returns, per site in the order given, how many migrations started in
-// each hour of [from, from+hours) and how many bytes they moved.
+// HourlyHistory returns, per site in the order given, how many ad-hoc migrations
+// started in each hour of [from, from+hours) and how many bytes they moved. Planned
+// migrations are left out: they are known work, which enters the demand as it is, so a
+// wave counted here would echo in the forecast of ad-hoc arrivals.
 func (s *Store) HourlyHistory(ctx context.Context, sites []string, from time.Time, hours int) (arrivals, bytes [][]float64, err error) {
 	arrivals, bytes = make([][]float64, len(sites)), make([][]float64, len(sites))
 	index := make(map[string]int, len(sites))
@@ -113,7 +88,7 @@ func (s *Store) HourlyHistory(ctx context.Context, sites []string, from time.Tim
 	}
 	rows, err := s.Pool.Query(ctx, `
 		SELECT site_id, floor(extract(epoch FROM started_at - $1) / 3600)::int AS h, count(*), sum(bytes)
-		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3)
+		FROM migrations WHERE started_at >= $1 AND started_at < $2 AND site_id = ANY($3) AND NOT planned
 		GROUP BY 1, 2`, from, from.Add(time.Duration(hours)*time.Hour), sites)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: hourly history: %w", err)

@@ -34,12 +34,12 @@ func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
 func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
-			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec)
+			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)))
+			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)), $14)
 		ON CONFLICT (id) DO NOTHING`,
 		m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt, m.EndedAt,
-		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec))
+		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec), m.Planned)
 	if err != nil {
 		return fmt.Errorf("store: insert migration %s: %w", m.ID, err)
 	}
@@ -51,10 +51,10 @@ func (s *Store) MigrationByID(ctx context.Context, id string) (planning.Migratio
 	var m planning.MigrationRecord
 	err := s.Pool.QueryRow(ctx, `
 		SELECT id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome, downtime_seconds, detail,
-			coalesce(connector_bandwidth_bytes_per_sec, 0)
+			coalesce(connector_bandwidth_bytes_per_sec, 0), planned
 		FROM migrations WHERE id = $1`, id).
 		Scan(&m.ID, &m.VMID, &m.Site, &m.ConnectorID, &m.SLATier, &m.Bytes, &m.StartedAt, &m.EndedAt, &m.AvgBytesSec, &m.Outcome, &m.DowntimeSeconds, &m.Detail,
-			&m.ConnectorBandwidthBytesSec)
+			&m.ConnectorBandwidthBytesSec, &m.Planned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return planning.MigrationRecord{}, planning.ErrNotFound
 	}

@@ -1,13 +1,19 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/demo"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
@@ -132,4 +138,61 @@ func TestSeedersRacingWriteOnce(t *testing.T) {
 	var n int
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM vms`).Scan(&n))
 	require.Equal(t, len(d.VMs), n)
+}
+
+// TestTheImportFormatsCarryEverythingTheSeedWrites writes the demo data set as files
+// in the documented import columns, imports them into one database and seeds another:
+// the two hold the same sites, tiers, VMs and history.
+func TestTheImportFormatsCarryEverythingTheSeedWrites(t *testing.T) {
+	ctx := context.Background()
+	d := demoData(t)
+	seeded, imported := storetest.New(t), storetest.New(t)
+	require.NoError(t, seeded.Seed(ctx, d))
+
+	num := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	files := []struct {
+		kind imports.Kind
+		rows [][]string
+	}{{imports.Sites, [][]string{{"id", "name", "region", "uplink_bytes_per_sec"}}},
+		{imports.SLAs, [][]string{{"name", "max_transfer_seconds", "max_downtime_seconds", "plan_quantile"}}},
+		{imports.Inventory, [][]string{{"id", "name", "site", "cpu_cores", "ram_bytes", "storage_bytes", "network_bytes_per_sec",
+			"disk_change_bytes_per_sec", "sla_tier", "disk_uri", "disk_bytes"}}},
+		{imports.History, [][]string{{"id", "vm_id", "site", "connector_id", "sla_tier", "bytes", "started_at", "ended_at",
+			"avg_bytes_per_sec", "outcome", "downtime_seconds", "detail", "connector_bandwidth_bytes_per_sec", "planned"}}},
+	}
+	for _, x := range d.Sites {
+		files[0].rows = append(files[0].rows, []string{x.ID, x.Name, x.Region, num(x.UplinkBytesSec)})
+	}
+	for _, x := range d.Tiers {
+		files[1].rows = append(files[1].rows, []string{x.Name, fmt.Sprint(x.MaxTransfer.Seconds()), fmt.Sprint(x.MaxDowntime.Seconds()), num(x.PlanQuantile)})
+	}
+	for _, v := range d.VMs {
+		files[2].rows = append(files[2].rows, []string{v.ID, v.Name, v.Site, fmt.Sprint(v.CPUCores), fmt.Sprint(v.RAMBytes), fmt.Sprint(v.StorageBytes),
+			num(v.NetworkBytesSec), num(v.DiskChangeBytesSec), v.SLATier, v.DiskURI, fmt.Sprint(v.DiskBytes)})
+	}
+	for _, m := range d.History {
+		files[3].rows = append(files[3].rows, []string{m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, fmt.Sprint(m.Bytes),
+			m.StartedAt.Format(time.RFC3339Nano), m.EndedAt.Format(time.RFC3339Nano), num(m.AvgBytesSec), m.Outcome,
+			num(m.DowntimeSeconds), m.Detail, num(m.ConnectorBandwidthBytesSec), fmt.Sprint(m.Planned)})
+	}
+	for _, f := range files {
+		var buf bytes.Buffer
+		require.NoError(t, csv.NewWriter(&buf).WriteAll(f.rows))
+		file, err := imports.Read(&buf, f.kind, imports.CSV, imports.Defaults{})
+		require.NoError(t, err)
+		got, err := imported.Import(ctx, file, nil)
+		require.NoError(t, err)
+		require.Equal(t, len(f.rows)-1, got.Inserted, f.kind)
+	}
+
+	for _, table := range []string{"sites", "sla_tiers", "vms", "migrations"} {
+		dump := func(s *store.Store) []string {
+			rows, err := s.Pool.Query(ctx, fmt.Sprintf(`SELECT t::text FROM %s t ORDER BY 1`, table))
+			require.NoError(t, err)
+			out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			return out
+		}
+		require.Equal(t, dump(seeded), dump(imported), table)
+	}
 }

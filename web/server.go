@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
@@ -69,7 +70,14 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/migrations/:id/resume", s.control(workflows.SignalResume))
 	e.POST("/migrations/:id/priority", s.control(workflows.SignalPriority))
 	e.POST("/migrations/:id/approve", s.control(workflows.SignalApprove))
-	e.PUT("/inventory", s.importInventory)
+	e.PUT("/sites", s.importFile(imports.Sites))
+	e.PUT("/slas", s.importFile(imports.SLAs))
+	e.PUT("/inventory", s.importFile(imports.Inventory))
+	e.POST("/history", s.importFile(imports.History))
+	e.POST("/events", s.postEvents)
+	e.GET("/events", s.events)
+	e.POST("/events/close", s.closeEvent)
+	e.POST("/events/alertmanager", s.alertmanager)
 }
 
 func (s *Server) healthz(c echo.Context) error {

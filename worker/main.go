@@ -24,8 +24,8 @@ func main() {
 		platform.Module,
 		provisioner.Module,
 		fx.Provide(
-			fleetStore,
-			activities.NewFleet, NewWorker),
+			fleetStore, eventStore,
+			activities.NewFleet, activities.NewEvents, NewWorker),
 		fx.Invoke(func(worker.Worker) {}),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
@@ -33,12 +33,14 @@ func main() {
 
 // NewWorker registers the workflows and the fleet activities on the control-plane task
 // queue, starts polling when the app starts and stops when it stops.
-func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, s *store.Store, logger *slog.Logger) worker.Worker {
+func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, events *activities.Events, s *store.Store, logger *slog.Logger) worker.Worker {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
-	w.RegisterWorkflow(workflows.ImportInventoryWorkflow)
+	w.RegisterWorkflow(workflows.ImportWorkflow)
+	w.RegisterWorkflow(workflows.EventsWorkflow)
 	w.RegisterActivity(fleet)
+	w.RegisterActivity(events)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := s.Migrate(ctx); err != nil {
@@ -63,3 +65,6 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 
 // fleetStore gives the fleet's activities the PostgreSQL store.
 func fleetStore(s *store.Store) activities.Store { return s }
+
+// eventStore gives the events activities the PostgreSQL store.
+func eventStore(s *store.Store) activities.EventStore { return s }

@@ -40,6 +40,11 @@ type fleet struct {
 	st     FleetState
 	ticks  int
 	logger log.Logger
+	// previous is the plan before st.Plan, in this run: what an event changed is
+	// measured from it when a tick saw the event before its signal came.
+	previous planning.Plan
+	// replanned is when the last events re-plan was made.
+	replanned time.Time
 }
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
@@ -96,6 +101,11 @@ func (f *fleet) setup(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryPolicy, func() (planning.Policy, error) { return f.st.Policy, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryEvents, func() (EventsView, error) {
+		return EventsView{Changes: f.st.EventChanges}, nil
+	}); err != nil {
 		return err
 	}
 	if err := f.setupExternal(ctx); err != nil {
@@ -189,7 +199,9 @@ func (f *fleet) run(ctx workflow.Context) error {
 	overrideCh := workflow.GetSignalChannel(ctx, SignalOverride)
 	breachCh := workflow.GetSignalChannel(ctx, SignalBreach)
 	failedCh := workflow.GetSignalChannel(ctx, SignalConnectorFailed)
+	eventsCh := workflow.GetSignalChannel(ctx, SignalEvents)
 	handleSignals := func(sel workflow.Selector) {
+		sel.AddReceive(eventsCh, func(c workflow.ReceiveChannel, _ bool) { f.onEvents(ctx, c) })
 		sel.AddReceive(failedCh, func(c workflow.ReceiveChannel, _ bool) {
 			var cf ConnectorFailure
 			c.Receive(ctx, &cf)
@@ -317,13 +329,19 @@ func (f *fleet) tick(ctx workflow.Context) {
 	if err := f.collect(ctx); err != nil {
 		f.logger.Error("collect failed", "error", err)
 	}
+	f.plan(ctx, now)
+}
+
+// plan forecasts, predicts, scales and assigns: the planning half of a tick, which
+// events also run at once. It reports whether a new plan was made.
+func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	var fc activities.ForecastResult
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
 	}).Get(ctx, &fc)
 	if err != nil {
 		f.logger.Error("forecast failed", "error", err)
-		return
+		return false
 	}
 	var plan planning.Plan
 	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Predict, activities.PredictInput{
@@ -332,15 +350,16 @@ func (f *fleet) tick(ctx workflow.Context) {
 	}).Get(ctx, &plan)
 	if err != nil {
 		f.logger.Error("predict failed", "error", err)
-		return
+		return false
 	}
 	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
 	if fc.Accuracy != nil {
 		plan.ForecastAccuracy = fc.Accuracy
 	}
-	f.st.Plan = plan
+	f.previous, f.st.Plan = f.st.Plan, plan
 	f.scale(ctx, plan)
 	f.assign(ctx)
+	return true
 }
 
 // refresh is the short loop while work waits: see which connectors became ready, then
@@ -834,6 +853,7 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
 		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
 		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
+		Planned: slices.ContainsFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID }),
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            MigrationWorkflowID(r.ID),

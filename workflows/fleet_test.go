@@ -541,3 +541,36 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	require.Len(t, after.Planned, 3, "the planned work is unchanged")
 	require.Empty(t, after.Audit, "nothing to audit")
 }
+
+func TestFleetTellsAMigrationWhetherItWasPlanned(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true}
+	f.register(env)
+	env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.LookupVMInput) (planning.VM, error) {
+			return planning.VM{ID: in.VMID, Site: "ams1", SLATier: "gold", DiskBytes: 1 << 20, MaxTransfer: time.Minute, MaxDowntime: time.Second}, nil
+		})
+	planned := map[string]bool{}
+	env.OnWorkflow(MigrationWorkflow, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in MigrationInput) (MigrationStatus, error) {
+			planned[in.ID] = in.Planned
+			return MigrationStatus{}, nil
+		})
+	// A wave planned through POST /forecast: its migrations' IDs are the plan's.
+	st := FleetState{Policy: planning.DefaultPolicy(), Planned: []planning.PlannedMigration{
+		{ID: "wave1-vm-1", VMID: "vm-1", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)}}}
+	env.RegisterDelayedCallback(func() {
+		for _, r := range []MigrationRequest{{ID: "wave1-vm-1", VMID: "vm-1"}, {ID: "adhoc-1", VMID: "vm-2"}} {
+			env.UpdateWorkflow(UpdateSubmitMigration, r.ID, &testsuite.TestUpdateCallback{
+				OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected %s: %v", r.ID, err) },
+				OnComplete: func(_ any, err error) { require.NoError(t, err) },
+			}, r)
+		}
+	}, 2*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2, State: &st})
+	after := continuedState(t, env.GetWorkflowError())
+
+	require.Equal(t, map[string]bool{"wave1-vm-1": true, "adhoc-1": false}, planned,
+		"the wave's migration is planned, the other ad-hoc")
+	require.Empty(t, after.Planned, "a started migration is no longer planned work")
+}

@@ -10,11 +10,11 @@ import (
 	"github.com/pmo-dev/pmo/imports"
 )
 
-// ImportInventoryWorkflow imports an inventory file that the web process staged: the
-// ImportInventory activity reads it and upserts its VMs in one transaction. The file
-// itself stays out of history. Its ID is the file's content hash, so one file posted
-// twice at once imports once.
-func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (imports.Counts, error) {
+// ImportWorkflow imports a file that the web process staged (sites, SLA tiers, an
+// inventory or history): the Import activity reads it and upserts its rows in one
+// transaction. The file itself stays out of history. Its ID is ImportWorkflowID of the
+// file's content hash, so one file posted twice at once imports once.
+func ImportWorkflow(ctx workflow.Context, in activities.ImportInput) (imports.Counts, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           TaskQueue,
 		StartToCloseTimeout: 10 * time.Minute,
@@ -24,6 +24,6 @@ func ImportInventoryWorkflow(ctx workflow.Context, in activities.ImportInput) (i
 		},
 	})
 	var counts imports.Counts
-	err := workflow.ExecuteActivity(ctx, fa.ImportInventory, in).Get(ctx, &counts)
+	err := workflow.ExecuteActivity(ctx, fa.Import, in).Get(ctx, &counts)
 	return counts, err
 }

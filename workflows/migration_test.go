@@ -136,6 +136,18 @@ func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
 	require.Equal(t, 2, st.ChangedBlocks)
 	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
 	require.Empty(t, m.breaches)
+	require.False(t, m.outcome.Planned, "an ad-hoc migration")
+}
+
+func TestAPlannedMigrationIsRecordedAsPlanned(t *testing.T) {
+	m := newMigrationEnv(t)
+	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+	in := migrationIn
+	in.Planned = true
+	m.env.ExecuteWorkflow(MigrationWorkflow, in)
+	require.NoError(t, m.env.GetWorkflowError())
+	require.Equal(t, OutcomeSucceeded, m.outcome.Outcome)
+	require.True(t, m.outcome.Planned, "the history keeps it out of the ad-hoc forecast")
 }
 
 func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {

@@ -3,6 +3,8 @@
 // is an activity.
 package workflows
 
+import "github.com/pmo-dev/pmo/imports"
+
 // TaskQueue is the control-plane task queue that the worker polls.
 const TaskQueue = "pmo"
 
@@ -16,6 +18,12 @@ func FleetWorkflowID(pool string) string { return "fleet-" + pool }
 // MigrationWorkflowID is the deterministic workflow ID of a migration.
 func MigrationWorkflowID(migrationID string) string { return "migration-" + migrationID }
 
+// ImportWorkflowID is the workflow ID of the import of a file of a kind, named by the
+// hash of its content.
+func ImportWorkflowID(kind imports.Kind, hash string) string {
+	return "import-" + string(kind) + "-" + hash
+}
+
 // Query names.
 const (
 	// QueryConnectors returns []planning.Connector.
@@ -28,6 +36,8 @@ const (
 	QueryMigration = "status"
 	// QueryPolicy returns the pool's planning.Policy.
 	QueryPolicy = "policy"
+	// QueryEvents returns the EventsView: what recent system events did to the plan.
+	QueryEvents = "events"
 )
 
 // Update names.
@@ -81,4 +91,11 @@ const (
 	// SignalConnectorFailed tells the fleet that a connector died under a migration:
 	// ConnectorFailure.
 	SignalConnectorFailed = "connector-failed"
+	// SignalEvents tells the fleet that system events were recorded or closed, so that
+	// it re-plans at once: EventsSignal.
+	SignalEvents = "events"
 )
+
+// EventsWorkflowID is the deterministic workflow ID of a batch of events, from a hash
+// of its content: the same batch posted twice at once is recorded once.
+func EventsWorkflowID(hash string) string { return "events-" + hash }

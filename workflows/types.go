@@ -72,6 +72,9 @@ type FleetState struct {
 	LastTick   time.Time                   `json:"last_tick"`
 	// Policy is the scaling policy in force; zero until the first run sets it.
 	Policy planning.Policy `json:"policy"`
+	// EventChanges are the last MaxEventChanges plan changes that system events
+	// caused, oldest first.
+	EventChanges []planning.EventPlanChange `json:"event_changes,omitempty"`
 }
 
 // PolicyRequest changes a pool's scaling policy: the fields given replace the current
@@ -423,6 +426,9 @@ type MigrationInput struct {
 	// RequireApproval and CutoverAfter gate the cutover; see MigrationRequest.
 	RequireApproval bool      `json:"require_approval,omitempty"`
 	CutoverAfter    time.Time `json:"cutover_after,omitzero"`
+	// Planned says that the migration was known work, planned through POST /forecast:
+	// its history row is kept out of the forecast of ad-hoc arrivals.
+	Planned bool `json:"planned,omitempty"`
 }
 
 // Migration phases.

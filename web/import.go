@@ -21,37 +21,47 @@ import (
 	"github.com/pmo-dev/pmo/workflows"
 )
 
-// maxInventoryBody bounds an inventory file: 100,000 VMs in PMO's columns are some
+// maxImportBody bounds an imported file: 100,000 VMs in PMO's columns are some
 // 10 MiB, and an RVTools export has many more columns.
-const maxInventoryBody = 256 << 20
+const maxImportBody = 256 << 20
 
-// importInventory stages a CSV or JSON inventory file where the worker reads it and
-// runs ImportInventoryWorkflow on it, answering its counts. The query's site and tier
-// fill rows that name none. The file never goes through workflow history; the
+// importFile answers PUT /inventory, PUT /sites, PUT /slas and POST /history: it
+// stages a CSV or JSON file of the kind where the worker reads it and runs
+// ImportWorkflow on it, answering its counts. For an inventory, the query's site and
+// tier fill rows that name none. The file never goes through workflow history; the
 // workflow's ID is the hash of the file and its defaults, so a file sent twice at
 // once is imported once.
-func (s *Server) importInventory(c echo.Context) error {
-	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-	var format imports.Format
-	switch ct {
-	case "text/csv":
-		format = imports.CSV
-	case echo.MIMEApplicationJSON:
-		format = imports.JSON
-	default:
-		return problem(http.StatusUnsupportedMediaType, "send the file as text/csv or application/json")
+func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+		in := activities.ImportInput{Kind: kind}
+		switch ct {
+		case "text/csv":
+			in.Format = imports.CSV
+		case echo.MIMEApplicationJSON:
+			in.Format = imports.JSON
+		default:
+			return problem(http.StatusUnsupportedMediaType, "send the file as text/csv or application/json")
+		}
+		if kind == imports.Inventory {
+			in.Defaults = imports.Defaults{Site: c.QueryParam("site"), SLATier: c.QueryParam("tier")}
+		}
+		return s.runImport(c, in)
 	}
-	in := activities.ImportInput{Format: format, Site: c.QueryParam("site"), Tier: c.QueryParam("tier")}
+}
+
+// runImport stages the body and imports it through ImportWorkflow.
+func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 	id, err := s.stage(c, &in)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "import-inventory-" + id, TaskQueue: workflows.TaskQueue,
+		ID: workflows.ImportWorkflowID(in.Kind, id), TaskQueue: workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.ImportInventoryWorkflow, in)
+	}, workflows.ImportWorkflow, in)
 	if err != nil {
 		return err
 	}
@@ -67,7 +77,7 @@ func (s *Server) importInventory(c echo.Context) error {
 		}
 		return err
 	}
-	s.Logger.Info("inventory imported", "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated)
+	s.Logger.Info("file imported", "kind", in.Kind, "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated)
 	return c.JSON(http.StatusOK, counts)
 }
 
@@ -83,21 +93,21 @@ func (s *Server) stage(c echo.Context, in *activities.ImportInput) (string, erro
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", in.Format, in.Site, in.Tier)
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, maxInventoryBody)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", in.Kind, in.Format, in.Defaults.Site, in.Defaults.SLATier)
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, maxImportBody)
 	_, err = io.Copy(io.MultiWriter(tmp, h), body)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return "", problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", maxInventoryBody))
+		return "", problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", maxImportBody))
 	}
 	if err != nil {
 		return "", fmt.Errorf("stage the file: %w", err)
 	}
 	id := hex.EncodeToString(h.Sum(nil))[:32]
-	in.Path = filepath.Join(s.Uploads, "inventory-"+id+"."+string(in.Format))
+	in.Path = filepath.Join(s.Uploads, string(in.Kind)+"-"+id+"."+string(in.Format))
 	if err := os.Rename(tmp.Name(), in.Path); err != nil {
 		return "", fmt.Errorf("stage the file: %w", err)
 	}

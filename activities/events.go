@@ -1,0 +1,149 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// EventStore is what the events activities read and write; *store.Store implements it.
+type EventStore interface {
+	// Sites returns every site, ordered by ID.
+	Sites(ctx context.Context) ([]planning.SiteInfo, error)
+	// RecordEvents records events and closes others in one transaction.
+	RecordEvents(ctx context.Context, events []planning.KeyedEvent, closes []planning.EventClose) ([]planning.EventOutcome, error)
+	// InsertPlanChanges records what events did to a pool's plan, once.
+	InsertPlanChanges(ctx context.Context, pool string, changes []planning.EventPlanChange) error
+}
+
+// Events holds the activities that record live system events and tell the fleets.
+type Events struct {
+	Store EventStore
+	// Temporal finds the running fleet workflows through visibility.
+	Temporal client.Client
+	Logger   *slog.Logger
+}
+
+// NewEvents returns the events activities.
+func NewEvents(s EventStore, tc client.Client, logger *slog.Logger) *Events {
+	return &Events{Store: s, Temporal: tc, Logger: logger}
+}
+
+// RecordEventsInput is a batch of events to record and of events to close, at most
+// planning.MaxEventBatch in all.
+type RecordEventsInput struct {
+	Events []planning.KeyedEvent
+	Close  []planning.EventClose
+	// SkipUnknownSites leaves out, and reports, events at sites PMO does not know
+	// instead of refusing the batch: an Alertmanager watches more than PMO's sites.
+	SkipUnknownSites bool
+}
+
+// RecordEventsResult says what became of each event and which were skipped.
+type RecordEventsResult struct {
+	Outcomes []planning.EventOutcome
+	Skipped  []planning.SkippedEvent
+}
+
+// RecordEvents checks the batch and records it in one transaction. An event at an
+// unknown site refuses the whole batch (a NotFound error naming the field) unless
+// SkipUnknownSites is set. Recording the same batch again changes nothing.
+func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (RecordEventsResult, error) {
+	if n := len(in.Events) + len(in.Close); n > planning.MaxEventBatch {
+		return RecordEventsResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%d events in one batch, over the %d allowed", n, planning.MaxEventBatch), validation.ApplicationErrorType, nil)
+	}
+	sites, err := a.Store.Sites(ctx)
+	if err != nil {
+		return RecordEventsResult{}, err
+	}
+	known := make([]string, len(sites))
+	for i, s := range sites {
+		known[i] = s.ID
+	}
+	var res RecordEventsResult
+	events := make([]planning.KeyedEvent, 0, len(in.Events))
+	for i, e := range in.Events {
+		prefix := fmt.Sprintf("[%d].", i)
+		if err := e.Validate(prefix); err != nil {
+			return RecordEventsResult{}, invalidField(validation.ApplicationErrorType, err)
+		}
+		if !slices.Contains(known, e.Site) {
+			if in.SkipUnknownSites {
+				res.Skipped = append(res.Skipped, planning.SkippedEvent{Key: e.Key, Site: e.Site, Reason: "no site " + e.Site + " in PMO's inventory"})
+				continue
+			}
+			return RecordEventsResult{}, invalidField(validation.NotFoundErrorType,
+				validation.Field(prefix+"site", "no site %q; known sites: %s", e.Site, strings.Join(known, ", ")))
+		}
+		events = append(events, e)
+	}
+	if res.Outcomes, err = a.Store.RecordEvents(ctx, events, in.Close); err != nil {
+		return RecordEventsResult{}, err
+	}
+	for _, o := range res.Outcomes {
+		a.Logger.Info("system event", "id", o.Key, "site", o.Site, "kind", o.Kind, "status", o.Status)
+	}
+	return res, nil
+}
+
+// invalidField fails an activity for good with the field and reason as details.
+func invalidField(errType string, err error) error {
+	fe, _ := err.(*validation.Error)
+	return temporal.NewNonRetryableApplicationError(err.Error(), errType, nil, fe)
+}
+
+// RunningFleetsInput asks for the running fleet workflows.
+type RunningFleetsInput struct {
+	// WorkflowType is the fleet workflow's type name.
+	WorkflowType string
+}
+
+// RunningFleetsResult lists the running fleet workflows by ID.
+type RunningFleetsResult struct {
+	WorkflowIDs []string
+}
+
+// RunningFleets lists the fleet workflows that run now, through Temporal's visibility.
+func (a *Events) RunningFleets(ctx context.Context, in RunningFleetsInput) (RunningFleetsResult, error) {
+	var res RunningFleetsResult
+	req := &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", in.WorkflowType),
+	}
+	for {
+		page, err := a.Temporal.ListWorkflow(ctx, req)
+		if err != nil {
+			return RunningFleetsResult{}, fmt.Errorf("list fleet workflows: %w", err)
+		}
+		for _, e := range page.GetExecutions() {
+			res.WorkflowIDs = append(res.WorkflowIDs, e.GetExecution().GetWorkflowId())
+		}
+		if len(page.GetNextPageToken()) == 0 {
+			break
+		}
+		req.NextPageToken = page.GetNextPageToken()
+	}
+	slices.Sort(res.WorkflowIDs)
+	res.WorkflowIDs = slices.Compact(res.WorkflowIDs)
+	return res, nil
+}
+
+// RecordPlanChangesInput is what events did to a pool's plan.
+type RecordPlanChangesInput struct {
+	Pool    string
+	Changes []planning.EventPlanChange
+}
+
+// RecordPlanChanges writes the plan changes that events caused; a retry adds nothing.
+func (a *Events) RecordPlanChanges(ctx context.Context, in RecordPlanChangesInput) error {
+	return a.Store.InsertPlanChanges(ctx, in.Pool, in.Changes)
+}

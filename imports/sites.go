@@ -1,0 +1,53 @@
+package imports
+
+import (
+	"time"
+
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// sitesSpec reads sites: where VMs run and connectors are placed.
+var sitesSpec = spec[planning.SiteInfo]{
+	kind: Sites,
+	fields: []field{
+		{"id", []string{"id"}, 1},
+		{"name", []string{"name"}, 1},
+		{"region", []string{"region"}, 1},
+		{"uplink_bytes_per_sec", []string{"uplink_bytes_per_sec"}, 1},
+	},
+	optional: func(string) bool { return false },
+	parse: func(c *cells) planning.SiteInfo {
+		return planning.SiteInfo{
+			ID: c.text("id", ""), Name: c.text("name", ""), Region: c.text("region", ""),
+			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0),
+		}
+	},
+	key: func(s planning.SiteInfo) (string, string) { return "id", s.ID },
+}
+
+// tiersSpec reads SLA tiers: how long a transfer and a cutover may take, in whole
+// seconds as the schema keeps them, and the quantile of demand that capacity is sized
+// to.
+var tiersSpec = spec[planning.SLATier]{
+	kind: SLAs,
+	fields: []field{
+		{"name", []string{"name", "sla_tier", "tier"}, 1},
+		{"max_transfer_seconds", []string{"max_transfer_seconds"}, 1},
+		{"max_downtime_seconds", []string{"max_downtime_seconds"}, 1},
+		{"plan_quantile", []string{"plan_quantile"}, 1},
+	},
+	optional: func(name string) bool { return name == "plan_quantile" },
+	parse: func(c *cells) planning.SLATier {
+		t := planning.SLATier{
+			Name:         c.text("name", ""),
+			MaxTransfer:  time.Duration(c.whole("max_transfer_seconds", true)) * time.Second,
+			MaxDowntime:  time.Duration(c.whole("max_downtime_seconds", true)) * time.Second,
+			PlanQuantile: c.number("plan_quantile", true, 0.5),
+		}
+		if t.PlanQuantile >= 1 {
+			c.bad("plan_quantile", "%g is not below 1: it is the quantile of demand that capacity is sized to", t.PlanQuantile)
+		}
+		return t
+	},
+	key: func(t planning.SLATier) (string, string) { return "name", t.Name },
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// eventBody is one event of POST /events; times are strings so that a bad one is
+// reported with its field.
+type eventBody struct {
+	ID          string `json:"id"`
+	Site        string `json:"site"`
+	Kind        string `json:"kind"`
+	Severity    string `json:"severity"`
+	Starts      string `json:"starts"`
+	Ends        string `json:"ends"`
+	Description string `json:"description"`
+}
+
+// maxEventID bounds an operator's event ID.
+const maxEventID = 200
+
+// event checks the body and makes the event, keyed by its ID or, without one, by a
+// hash of its content. Fields are named under prefix.
+func (b eventBody) event(prefix string) (planning.KeyedEvent, error) {
+	e := planning.KeyedEvent{Key: b.ID, Event: planning.Event{Site: b.Site, Kind: b.Kind, Severity: cmp.Or(b.Severity, "info"),
+		Detail: b.Description, Source: "operator"}}
+	var err error
+	if e.Starts, err = parseTime(prefix+"starts", b.Starts); err != nil {
+		return e, err
+	}
+	if b.Ends != "" {
+		if e.Ends, err = parseTime(prefix+"ends", b.Ends); err != nil {
+			return e, err
+		}
+	}
+	if len(b.ID) > maxEventID {
+		return e, validation.Field(prefix+"id", "must be at most %d characters", maxEventID)
+	}
+	if err := e.Validate(prefix); err != nil {
+		return e, err
+	}
+	if e.Key == "" {
+		e.Key = "event/" + hashOf(e.Site, e.Kind, e.Severity, e.Starts.Format(time.RFC3339Nano), e.Ends.Format(time.RFC3339Nano), e.Detail)
+	}
+	return e, nil
+}
+
+// hashOf is a short hash of the parts, each ended by a NUL.
+func hashOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%s\x00", p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// postEvents records one event (a JSON object) or several (an array) and tells the
+// running fleets, answering what was recorded and which fleets were told.
+func (s *Server) postEvents(c echo.Context) error {
+	var raw json.RawMessage
+	if err := decode(c, &raw); err != nil {
+		return err
+	}
+	var bodies []eventBody
+	prefix := func(i int) string { return fmt.Sprintf("[%d].", i) }
+	raw = bytes.TrimSpace(raw)
+	single := len(raw) > 0 && raw[0] == '{'
+	if single {
+		bodies = make([]eventBody, 1)
+		prefix = func(int) string { return "" }
+		raw = append(append([]byte{'['}, raw...), ']')
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&bodies); err != nil {
+		return decodeProblem(err)
+	}
+	if len(bodies) == 0 {
+		return problem(http.StatusUnprocessableEntity, "no events: send an event object or a non-empty array of them")
+	}
+	if len(bodies) > planning.MaxEventBatch {
+		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d events in one request, over the %d allowed: send them in batches", len(bodies), planning.MaxEventBatch))
+	}
+	in := activities.RecordEventsInput{Events: make([]planning.KeyedEvent, len(bodies))}
+	seen := map[string]int{}
+	for i, b := range bodies {
+		e, err := b.event(prefix(i))
+		if err != nil {
+			return err
+		}
+		if j, dup := seen[e.Key]; dup {
+			return validation.Field(prefix(i)+"id", "%q is the ID of event %d too; each event of a batch needs its own", e.Key, j)
+		}
+		seen[e.Key] = i
+		in.Events[i] = e
+	}
+	answer, err := s.recordEvents(c.Request().Context(), in)
+	if err != nil {
+		p := toProblem(err)
+		if single { // one object: its fields are named bare
+			p.Field = strings.TrimPrefix(p.Field, "[0].")
+		}
+		return p
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// closeBody is POST /events/close's body: the event's ID and, optionally, when it
+// ends (now by default).
+type closeBody struct {
+	ID string `json:"id"`
+	At string `json:"at"`
+}
+
+// closeEvent ends an event, or cancels it if it has not started, and tells the fleets.
+func (s *Server) closeEvent(c echo.Context) error {
+	var b closeBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	if b.ID == "" {
+		return validation.Field("id", "is required: the ID that POST /events answered")
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	if b.At != "" {
+		var err error
+		if at, err = parseTime("at", b.At); err != nil {
+			return err
+		}
+	}
+	answer, err := s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Close: []planning.EventClose{{Key: b.ID, At: at}}})
+	if err != nil {
+		return err
+	}
+	if len(answer.Events) == 1 && answer.Events[0].Status == planning.EventNotFound {
+		return problem(http.StatusNotFound, fmt.Sprintf("no event %q", b.ID))
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// alertmanager receives Prometheus Alertmanager's webhook: firing alerts become open
+// anomaly events at the site their label names, resolved ones close them. Alerts
+// without a site, or at a site PMO does not know, are skipped and reported.
+func (s *Server) alertmanager(c echo.Context) error {
+	var raw json.RawMessage
+	if err := decode(c, &raw); err != nil {
+		return err
+	}
+	events, skipped, err := imports.ReadAlertmanager(bytes.NewReader(raw), c.QueryParam("site_label"))
+	var fe *validation.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	if err != nil {
+		return problem(http.StatusBadRequest, err.Error())
+	}
+	if len(events) > planning.MaxEventBatch {
+		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d alerts in one notification, over the %d allowed: set max_alerts in the webhook_config", len(events), planning.MaxEventBatch))
+	}
+	answer := workflows.EventsAnswer{Events: []planning.EventOutcome{}, Fleets: []string{}}
+	if len(events) > 0 {
+		if answer, err = s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Events: events, SkipUnknownSites: true}); err != nil {
+			return err
+		}
+	}
+	answer.Skipped = append(skipped, answer.Skipped...)
+	if answer.Skipped == nil {
+		answer.Skipped = []planning.SkippedEvent{}
+	}
+	for _, sk := range answer.Skipped {
+		s.Logger.Info("alert skipped", "id", sk.Key, "site", sk.Site, "reason", sk.Reason)
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// recordEvents runs EventsWorkflow on the batch, its ID a hash of the batch, and
+// waits for its answer.
+func (s *Server) recordEvents(ctx context.Context, in activities.RecordEventsInput) (workflows.EventsAnswer, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return workflows.EventsAnswer{}, err
+	}
+	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.EventsWorkflowID(hashOf(string(body))), TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionTimeout: 5 * time.Minute,
+	}, workflows.EventsWorkflow, in)
+	if err != nil {
+		return workflows.EventsAnswer{}, err
+	}
+	var answer workflows.EventsAnswer
+	if err := run.Get(ctx, &answer); err != nil {
+		return workflows.EventsAnswer{}, err
+	}
+	if answer.Skipped == nil {
+		answer.Skipped = []planning.SkippedEvent{}
+	}
+	s.Logger.Info("events recorded", "workflow", run.GetID(), "events", len(answer.Events), "skipped", len(answer.Skipped), "fleets", answer.Fleets)
+	return answer, nil
+}
+
+// events answers what recent system events did to the pool's plan.
+func (s *Server) events(c echo.Context) error {
+	var v workflows.EventsView
+	if err := s.query(c.Request().Context(), workflows.QueryEvents, &v); err != nil {
+		return err
+	}
+	if v.Changes == nil {
+		v.Changes = []planning.EventPlanChange{}
+	}
+	return c.JSON(http.StatusOK, v)
+}

@@ -1,0 +1,78 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// ea references the events activities by method.
+var ea *activities.Events
+
+// EventsSignal tells a fleet which events changed: keys, sites, kinds and what
+// became of them, never the events themselves.
+type EventsSignal struct {
+	Events []planning.EventOutcome `json:"events"`
+}
+
+// EventsAnswer is what a batch of events did: each event's outcome, the events
+// skipped and why, and the fleet workflows that were told.
+type EventsAnswer struct {
+	Events  []planning.EventOutcome `json:"events"`
+	Skipped []planning.SkippedEvent `json:"skipped"`
+	Fleets  []string                `json:"fleets"`
+}
+
+// EventsView is what recent system events did to a pool's plan, newest last.
+type EventsView struct {
+	Changes []planning.EventPlanChange `json:"changes"`
+}
+
+// MaxEventChanges is how many plan changes a fleet keeps to answer QueryEvents.
+const MaxEventChanges = 50
+
+// EventsWorkflow records a batch of system events (and closes) in one transaction,
+// then signals every running fleet workflow with a summary of what changed, so that
+// each re-plans at once. A batch that changes nothing tells no fleet. Operators' events,
+// Alertmanager alerts and imported calendars all come through here.
+func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (EventsAnswer, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           TaskQueue,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5,
+		},
+	})
+	var rec activities.RecordEventsResult
+	if err := workflow.ExecuteActivity(ctx, ea.RecordEvents, in).Get(ctx, &rec); err != nil {
+		return EventsAnswer{}, err
+	}
+	answer := EventsAnswer{Events: rec.Outcomes, Skipped: rec.Skipped, Fleets: []string{}}
+	var changed []planning.EventOutcome
+	for _, o := range rec.Outcomes {
+		if o.Changed() {
+			changed = append(changed, o)
+		}
+	}
+	if len(changed) == 0 {
+		return answer, nil
+	}
+	var fleets activities.RunningFleetsResult
+	if err := workflow.ExecuteActivity(ctx, ea.RunningFleets, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Get(ctx, &fleets); err != nil {
+		return EventsAnswer{}, err
+	}
+	logger := workflow.GetLogger(ctx)
+	for _, id := range fleets.WorkflowIDs {
+		// A fleet that ended since it was listed has nothing to re-plan.
+		if err := workflow.SignalExternalWorkflow(ctx, id, "", SignalEvents, EventsSignal{Events: changed}).Get(ctx, nil); err != nil {
+			logger.Warn("fleet not told of events", "fleet", id, "error", err)
+			continue
+		}
+		answer.Fleets = append(answer.Fleets, id)
+	}
+	return answer, nil
+}
