@@ -78,6 +78,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/events", s.events)
 	e.POST("/events/close", s.closeEvent)
 	e.POST("/events/alertmanager", s.alertmanager)
+	e.POST("/events/calendar", s.calendar)
 }
 
 func (s *Server) healthz(c echo.Context) error {
