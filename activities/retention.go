@@ -79,26 +79,30 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 		name string
 		run  func() (int64, error)
 		into *int64
+		// whole is set where a batch ends on a bucket's edge, so it may fall short of
+		// the limit with more to do; only an empty one is the last.
+		whole bool
 	}{
 		{"metrics expired", func() (int64, error) {
 			return r.Store.DeleteMetricsBefore(ctx, in.Now.Add(-set.Metrics), batch)
-		}, &res.MetricsDeleted},
+		}, &res.MetricsDeleted, false},
 		{"metrics downsampled", func() (int64, error) {
 			raw, rows, err := r.Store.DownsampleMetrics(ctx, in.Now.Add(-set.MetricsRaw), set.MetricsBucket, batch)
 			res.MetricsDownsampled += rows
 			return raw, err
-		}, &res.MetricsFolded},
+		}, &res.MetricsFolded, true},
 		{"events expired", func() (int64, error) {
 			return r.Store.DeleteEventsEndedBefore(ctx, in.Now.Add(-set.Events), batch)
-		}, &res.EventsDeleted},
+		}, &res.EventsDeleted, false},
 		{"forecasts expired", func() (int64, error) {
 			return r.Store.DeleteForecastsBefore(ctx, in.Now.Add(-set.Forecasts), batch)
-		}, &res.ForecastsDeleted},
+		}, &res.ForecastsDeleted, false},
 		{"plans expired", func() (int64, error) {
 			return r.Store.DeletePlansBefore(ctx, in.Now.Add(-set.Plans), batch)
-		}, &res.PlansDeleted},
+		}, &res.PlansDeleted, false},
 	}
 	for _, step := range steps {
+		start := time.Now()
 		for {
 			n, err := step.run()
 			if err != nil {
@@ -106,13 +110,14 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 			}
 			*step.into += n
 			activity.RecordHeartbeat(ctx, res)
-			if n < int64(batch) { // a short batch is the last one
+			if n == 0 || (!step.whole && n < int64(batch)) {
 				break
 			}
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
 		}
+		r.Logger.Debug("retention step done", "step", step.name, "rows", *step.into, "seconds", time.Since(start).Seconds())
 	}
 	r.Logger.Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 		"metrics_downsampled_rows", res.MetricsDownsampled, "events_expired", res.EventsDeleted,
