@@ -37,7 +37,7 @@ func TestWorkerStartUpCreatesTheRetentionScheduleAndKeepsItInStep(t *testing.T) 
 	require.NoError(t, err)
 	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace})
 	require.NoError(t, err)
-	defer tc.Close()
+	t.Cleanup(tc.Close) // after the schedule's deletion below
 	ctx := context.Background()
 	handle := tc.ScheduleClient().GetHandle(ctx, workflows.RetentionScheduleID)
 	_ = handle.Delete(ctx) // a schedule left by an earlier run of this test

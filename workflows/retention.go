@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -50,7 +51,8 @@ func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activit
 
 // RetentionSchedule is the schedule that runs RetentionWorkflow every settings.Every
 // with these settings. Runs do not overlap: one still running when the next is due
-// makes the schedule skip that one.
+// makes the schedule skip that one. After an outage only the last missed run is
+// made up: each run does all that is due.
 func RetentionSchedule(settings config.Retention) client.ScheduleOptions {
 	return client.ScheduleOptions{
 		ID:   RetentionScheduleID,
@@ -61,6 +63,8 @@ func RetentionSchedule(settings config.Retention) client.ScheduleOptions {
 			Args:      []any{settings},
 			TaskQueue: TaskQueue,
 		},
-		Note: "PMO retention: downsamples and expires connector metrics, events, forecasts and plans (docs/retention.md)",
+		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		CatchupWindow: settings.Every,
+		Note:          "PMO retention: downsamples and expires connector metrics, events, forecasts and plans (docs/retention.md)",
 	}
 }
