@@ -25,6 +25,9 @@ type RetentionStore interface {
 	DeleteForecastsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 	// DeletePlansBefore deletes recorded plans generated before a time.
 	DeletePlansBefore(ctx context.Context, before time.Time, limit int) (int64, error)
+	// DeletePlanChangesBefore deletes the records of what events did to plans, made
+	// before a time.
+	DeletePlanChangesBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // Retention holds the retention activity and its dependencies.
@@ -59,12 +62,13 @@ type RetentionResult struct {
 	EventsDeleted      int64
 	ForecastsDeleted   int64
 	PlansDeleted       int64
+	PlanChangesDeleted int64 // what events did to plans, kept as long as the plans
 }
 
 // ApplyRetention expires connector metrics older than Settings.Metrics, downsamples
 // the rest older than Settings.MetricsRaw, and expires system events that ended more
-// than Settings.Events ago, forecasts of hours more than Settings.Forecasts ago and
-// plans older than Settings.Plans. Migration history is never touched. It works in
+// than Settings.Events ago, forecasts of hours more than Settings.Forecasts ago, and
+// plans and the records of what events changed in them older than Settings.Plans. Migration history is never touched. It works in
 // transactions of at most Batch rows and heartbeats after each, so a retry starts
 // where the last attempt stopped and counts nothing twice (its counts cover only the
 // attempt that returns them).
@@ -100,6 +104,9 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 		{"plans expired", func() (int64, error) {
 			return r.Store.DeletePlansBefore(ctx, in.Now.Add(-set.Plans), batch)
 		}, &res.PlansDeleted, false},
+		{"plan changes expired", func() (int64, error) {
+			return r.Store.DeletePlanChangesBefore(ctx, in.Now.Add(-set.Plans), batch)
+		}, &res.PlanChangesDeleted, false},
 	}
 	for _, step := range steps {
 		start := time.Now()
@@ -121,6 +128,6 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 	}
 	r.Logger.Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 		"metrics_downsampled_rows", res.MetricsDownsampled, "events_expired", res.EventsDeleted,
-		"forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted)
+		"forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted, "plan_changes_expired", res.PlanChangesDeleted)
 	return res, nil
 }

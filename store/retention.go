@@ -52,6 +52,12 @@ func (s *Store) DeletePlansBefore(ctx context.Context, before time.Time, limit i
 	return s.deleteBatch(ctx, "plans", "generated_at < $1", before, limit)
 }
 
+// DeletePlanChangesBefore deletes at most limit records of what events did to a plan,
+// made before the given time.
+func (s *Store) DeletePlanChangesBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return s.deleteBatch(ctx, "event_plan_changes", "at < $1", before, limit)
+}
+
 // DownsampleMetrics folds the oldest raw connector metrics samples taken before the
 // given time into one row per connector and bucket, about limit raw samples at a time
 // (whole buckets: more when one bucket holds more). It returns how many raw samples it

@@ -181,8 +181,7 @@ func TestExpiryKeepsHistoryOpenEventsAndWhatIsRecent(t *testing.T) {
 	exec(`INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome)
 		SELECT 'm' || i, 'vm', 'ams1', 'c1', 'gold', 1, $1::timestamptz - i * interval '1 day', $1::timestamptz - i * interval '1 day', 1, 'succeeded'
 		FROM generate_series(1, 400) i`, retentionNow)
-	// An open event (ends_at NULL) is what live alerts will write; allow it here.
-	exec(`ALTER TABLE system_events ALTER COLUMN ends_at DROP NOT NULL`)
+	// An open event (ends_at NULL) is an alert not resolved yet: it is never expired.
 	exec(`INSERT INTO system_events (site_id, kind, starts_at, ends_at, description) VALUES
 		('ams1', 'maintenance', $1::timestamptz - interval '200 days', $1::timestamptz - interval '199 days', 'old'),
 		('ams1', 'anomaly', $1::timestamptz - interval '200 days', NULL, 'open'),
@@ -192,6 +191,8 @@ func TestExpiryKeepsHistoryOpenEventsAndWhatIsRecent(t *testing.T) {
 		FROM generate_series($1::timestamptz - interval '40 days', $1::timestamptz, interval '1 hour') h`, retentionNow)
 	exec(`INSERT INTO plans (pool, generated_at, body)
 		SELECT 'default', g, '{}' FROM generate_series($1::timestamptz - interval '40 days', $1::timestamptz, interval '1 hour') g`, retentionNow)
+	exec(`INSERT INTO event_plan_changes (pool, event_key, at, site_id, connectors_before, connectors_after)
+		SELECT 'default', 'e', g, 'ams1', 1, 2 FROM generate_series($1::timestamptz - interval '40 days', $1::timestamptz, interval '1 hour') g`, retentionNow)
 
 	drain := func(f func(context.Context, time.Time, int) (int64, error), before time.Time) int64 {
 		t.Helper()
@@ -210,6 +211,7 @@ func TestExpiryKeepsHistoryOpenEventsAndWhatIsRecent(t *testing.T) {
 	require.Equal(t, int64(1), drain(s.DeleteEventsEndedBefore, retentionNow.Add(-180*day)))
 	require.Equal(t, int64(10*24), drain(s.DeleteForecastsBefore, retentionNow.Add(-30*day)))
 	require.Equal(t, int64(10*24), drain(s.DeletePlansBefore, retentionNow.Add(-30*day)))
+	require.Equal(t, int64(10*24), drain(s.DeletePlanChangesBefore, retentionNow.Add(-30*day)))
 
 	var events []string
 	rows, err := s.Pool.Query(ctx, `SELECT description FROM system_events ORDER BY description`)

@@ -44,7 +44,8 @@ func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activit
 	err := workflow.ExecuteActivity(ctx, ra.ApplyRetention, activities.RetentionInput{Settings: settings, Now: workflow.Now(ctx)}).Get(ctx, &res)
 	if err == nil {
 		workflow.GetLogger(ctx).Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
-			"events_expired", res.EventsDeleted, "forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted)
+			"events_expired", res.EventsDeleted, "forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted,
+			"plan_changes_expired", res.PlanChangesDeleted)
 	}
 	return res, err
 }

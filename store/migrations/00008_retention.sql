@@ -24,11 +24,14 @@ CREATE INDEX migrations_connector_ended_idx ON migrations (connector_id, ended_a
 -- (retention).
 CREATE INDEX system_events_ends_idx ON system_events (ends_at);
 
--- Forecasts by the hour they forecast (accuracy, retention); plans by age (retention).
+-- Forecasts by the hour they forecast (accuracy, retention); plans and the changes
+-- events made to them by age (retention).
 CREATE INDEX forecasts_target_idx ON forecasts (target_hour);
 CREATE INDEX plans_generated_idx ON plans (generated_at);
+CREATE INDEX event_plan_changes_at_idx ON event_plan_changes (at);
 
 -- +goose Down
+DROP INDEX event_plan_changes_at_idx;
 DROP INDEX plans_generated_idx;
 DROP INDEX forecasts_target_idx;
 DROP INDEX system_events_ends_idx;
