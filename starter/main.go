@@ -1,6 +1,6 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
 // fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
-// files and register external connectors.
+// files, register external connectors and apply retention.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string) error {
 			simulateCommand(),
 			importCommand(&cfg),
 			connectorCommand(&cfg),
+			retentionCommand(&cfg),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
