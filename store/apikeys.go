@@ -32,10 +32,11 @@ func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
 
 const apiKeyColumns = `id, name, role, created_at, revoked_at, last_used_at`
 
-func scanAPIKey(r pgx.Row) (APIKey, error) {
+// scanAPIKey reads apiKeyColumns, then any extra columns into extra.
+func scanAPIKey(r pgx.Row, extra ...any) (APIKey, error) {
 	var k APIKey
 	var revoked, used *time.Time
-	if err := r.Scan(&k.ID, &k.Name, &k.Role, &k.CreatedAt, &revoked, &used); err != nil {
+	if err := r.Scan(append([]any{&k.ID, &k.Name, &k.Role, &k.CreatedAt, &revoked, &used}, extra...)...); err != nil {
 		return APIKey{}, err
 	}
 	if revoked != nil {
@@ -108,19 +109,21 @@ func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
 	return keys, nil
 }
 
-// RevokeAPIKey revokes the key with the ID and returns it. Revoking a revoked key
-// keeps its first revocation time. It returns ErrUnknownAPIKey when there is no such
-// key.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
+// RevokeAPIKey revokes the key with the ID and returns it, saying whether this call
+// revoked it: revoking a revoked key keeps its first revocation time. It returns
+// ErrUnknownAPIKey when there is no such key.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, bool, error) {
+	var now bool
 	k, err := scanAPIKey(s.Pool.QueryRow(ctx, `
-		UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING `+apiKeyColumns, id))
+		UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+		RETURNING `+apiKeyColumns+`, revoked_at = now()`, id), &now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, fmt.Errorf("%w %q", ErrUnknownAPIKey, id)
+		return APIKey{}, false, fmt.Errorf("%w %q", ErrUnknownAPIKey, id)
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("store: revoke API key: %w", err)
+		return APIKey{}, false, fmt.Errorf("store: revoke API key: %w", err)
 	}
-	return k, nil
+	return k, now, nil
 }
 
 // AuditEntry is one mutating HTTP call: who made it, what it was and how it ended.

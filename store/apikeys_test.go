@@ -33,16 +33,18 @@ func TestAPIKeysAreFoundByHashUntilRevoked(t *testing.T) {
 	_, err = s.UseAPIKey(ctx, apikey.Hash(key+"x"))
 	require.ErrorIs(t, err, store.ErrUnknownAPIKey)
 
-	revoked, err := s.RevokeAPIKey(ctx, id)
+	revoked, now, err := s.RevokeAPIKey(ctx, id)
 	require.NoError(t, err)
 	require.True(t, revoked.Revoked())
-	again, err := s.RevokeAPIKey(ctx, id)
+	require.True(t, now)
+	again, now, err := s.RevokeAPIKey(ctx, id)
 	require.NoError(t, err)
+	require.False(t, now)
 	require.Equal(t, revoked.RevokedAt, again.RevokedAt, "a second revocation keeps the first time")
 	k, err = s.UseAPIKey(ctx, apikey.Hash(key))
 	require.NoError(t, err)
 	require.True(t, k.Revoked(), "a revoked key is found, and says so")
-	_, err = s.RevokeAPIKey(ctx, "nosuchkey")
+	_, _, err = s.RevokeAPIKey(ctx, "nosuchkey")
 	require.ErrorIs(t, err, store.ErrUnknownAPIKey)
 
 	// A role outside the three, or a second key with the same hash, is refused.

@@ -186,7 +186,7 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	}
 
 	// A revoked key stops working once the cache lets it go.
-	_, err = st.RevokeAPIKey(ctx, operatorID)
+	_, _, err = st.RevokeAPIKey(ctx, operatorID)
 	require.NoError(t, err)
 	time.Sleep(150 * time.Millisecond)
 	rec := serve(e, "Bearer "+operator, "revoked", "POST", "/overrides", override)
