@@ -46,28 +46,25 @@ var forbiddenDirect = map[string][]string{
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {
 	for pkg, bad := range forbidden {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
-			for _, b := range bad {
-				if strings.HasPrefix(dep, b) {
-					t.Errorf("%s depends on %s", pkg, dep)
-				}
-			}
-		}
+		checkImports(t, pkg, bad, "depends on", "-deps")
 	}
 	for pkg, bad := range forbiddenDirect {
-		out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
-		}
-		for _, imp := range strings.Fields(string(out)) {
-			for _, b := range bad {
-				if strings.HasPrefix(imp, b) {
-					t.Errorf("%s imports %s", pkg, imp)
-				}
+		checkImports(t, pkg, bad, "imports", "-f", `{{join .Imports "\n"}}`)
+	}
+}
+
+// checkImports fails for each package that `go list <args> pkg` lists and that starts
+// with one of bad.
+func checkImports(t *testing.T, pkg string, bad []string, verb string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("go", append(append([]string{"list"}, args...), pkg)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, b := range bad {
+			if strings.HasPrefix(dep, b) {
+				t.Errorf("%s %s %s", pkg, verb, dep)
 			}
 		}
 	}
