@@ -140,9 +140,11 @@ func bearer(c echo.Context) (string, bool) {
 }
 
 // authenticate is the middleware that lets a request through only with a valid key
-// whose role may call the route, and audits every call that is not a read. need maps
-// each registered route to its role; a request that matches no route (404, 405) needs
-// a valid key of any role, so that the API's shape is not shown to strangers.
+// whose role may call the route (routeRoles), and audits every call that is not a
+// read. A request that matches no route (404, 405) needs a valid key of any role, so
+// that the API's shape is not shown to strangers. The role is looked up by the route
+// Echo matched, not by the raw path, so an encoded or odd path cannot pick a weaker
+// entry than the handler it reaches.
 func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
