@@ -170,6 +170,19 @@ func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
 				s.Logger.Warn("revoked API key", "key_id", key.ID, "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
 				return unauthorized(c, fmt.Sprintf("the API key %s was revoked at %s", apikey.Display(key.ID), key.RevokedAt.UTC().Format(time.RFC3339)), true)
 			}
+			entry := store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: req.Method, Path: req.URL.Path,
+				Route: c.Path(), RequestID: requestID(c)}
+			if !isRead(req.Method) {
+				// A handler that panics may have done part of its work: the call is
+				// audited as the 500 that Recover answers, then the panic goes on.
+				defer func() {
+					if r := recover(); r != nil {
+						entry.Status = http.StatusInternalServerError
+						s.audit(req.Context(), entry)
+						panic(r)
+					}
+				}()
+			}
 			if routed && !key.Role.Allows(need) {
 				err = problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
 					req.Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))
@@ -179,12 +192,11 @@ func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
 			if isRead(req.Method) {
 				return err
 			}
-			status := c.Response().Status
+			entry.Status = c.Response().Status
 			if err != nil && !c.Response().Committed {
-				status = toProblem(err).Status
+				entry.Status = toProblem(err).Status
 			}
-			s.audit(req.Context(), store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: req.Method, Path: req.URL.Path,
-				Route: c.Path(), Status: status, RequestID: requestID(c)})
+			s.audit(req.Context(), entry)
 			return err
 		}
 	}

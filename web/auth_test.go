@@ -203,3 +203,20 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	require.Contains(t, logs.String(), "audit entry not recorded")
 	require.Contains(t, logs.String(), "key_id="+adminID)
 }
+
+// A call that panics half-way is still audited, as the 500 it answers.
+func TestAPanickingCallIsAudited(t *testing.T) {
+	st := storetest.New(t)
+	e := echo.New()
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	id, key := newKey(t, st, apikey.Operator)
+	// A valid override reaches the missing Temporal client.
+	require.Panics(t, func() {
+		serve(e, "Bearer "+key, "boom", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"x","ttl":"1h"}`)
+	})
+	var keyID string
+	var status int
+	require.NoError(t, st.Pool.QueryRow(context.Background(), `SELECT key_id, status FROM api_audit WHERE request_id = 'boom'`).Scan(&keyID, &status))
+	require.Equal(t, id, keyID)
+	require.Equal(t, 500, status)
+}
