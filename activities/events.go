@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -19,6 +20,8 @@ import (
 type EventStore interface {
 	// Sites returns every site, ordered by ID.
 	Sites(ctx context.Context) ([]planning.SiteInfo, error)
+	// Events returns the events that overlap [from, to), cancelled ones left out.
+	Events(ctx context.Context, from, to time.Time) ([]planning.KeyedEvent, error)
 	// RecordEvents records events and closes others in one transaction.
 	RecordEvents(ctx context.Context, events []planning.KeyedEvent, closes []planning.EventClose) ([]planning.EventOutcome, error)
 	// InsertPlanChanges records what events did to a pool's plan, once.
@@ -46,6 +49,9 @@ type RecordEventsInput struct {
 	// SkipUnknownSites leaves out, and reports, events at sites PMO does not know
 	// instead of refusing the batch: an Alertmanager watches more than PMO's sites.
 	SkipUnknownSites bool
+	// Calendar, if set, is an iCalendar file or URL whose maintenance windows join
+	// Events; a staged file is removed once it is recorded or rejected.
+	Calendar *CalendarSource `json:",omitempty"`
 }
 
 // RecordEventsResult says what became of each event and which were skipped.
@@ -57,11 +63,7 @@ type RecordEventsResult struct {
 // RecordEvents checks the batch and records it in one transaction. An event at an
 // unknown site refuses the whole batch (a NotFound error naming the field) unless
 // SkipUnknownSites is set. Recording the same batch again changes nothing.
-func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (RecordEventsResult, error) {
-	if n := len(in.Events) + len(in.Close); n > planning.MaxEventBatch {
-		return RecordEventsResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%d events in one batch, over the %d allowed", n, planning.MaxEventBatch), validation.ApplicationErrorType, nil)
-	}
+func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ RecordEventsResult, err error) {
 	sites, err := a.Store.Sites(ctx)
 	if err != nil {
 		return RecordEventsResult{}, err
@@ -69,6 +71,26 @@ func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (Record
 	known := make([]string, len(sites))
 	for i, s := range sites {
 		known[i] = s.ID
+	}
+	if c := in.Calendar; c != nil {
+		if c.Path != "" {
+			// Recorded or refused, the file has served; a retry after a lost
+			// answer finds the events recorded and no file, and says so.
+			defer func() {
+				if err == nil || temporal.IsApplicationError(err) {
+					unstage(a.Logger, c.Path)
+				}
+			}()
+		}
+		batch, err := CalendarBatch(ctx, a.Store, *c)
+		if err != nil {
+			return RecordEventsResult{}, err
+		}
+		in.Events, in.Close = append(in.Events, batch.Events...), append(in.Close, batch.Close...)
+	}
+	if n := len(in.Events) + len(in.Close); n > planning.MaxEventBatch {
+		return RecordEventsResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%d events in one batch, over the %d allowed", n, planning.MaxEventBatch), validation.ApplicationErrorType, nil)
 	}
 	var res RecordEventsResult
 	events := make([]planning.KeyedEvent, 0, len(in.Events))

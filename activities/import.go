@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 
 	"go.temporal.io/sdk/activity"
@@ -42,19 +43,19 @@ func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, err
 	if err != nil {
 		// A file that cannot be read or has bad rows fails the same way every time: it
 		// is rejected for good, and not kept.
-		a.unstage(in.Path)
+		unstage(a.Logger, in.Path)
 		return imports.Counts{}, rejected(err)
 	}
 	counts, err := a.Store.Import(ctx, file, func(done int) { activity.RecordHeartbeat(ctx, done) })
 	var bad imports.Errors
 	if errors.As(err, &bad) { // unknown sites or tiers
-		a.unstage(in.Path)
+		unstage(a.Logger, in.Path)
 		return imports.Counts{}, rejected(err)
 	}
 	if err != nil {
 		return imports.Counts{}, err // the database: worth a retry
 	}
-	a.unstage(in.Path)
+	unstage(a.Logger, in.Path)
 	a.Logger.Info("file imported", "kind", in.Kind, "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged)
 	return counts, nil
 }
@@ -69,8 +70,8 @@ func rejected(err error) error {
 }
 
 // unstage removes a staged file once it is imported or rejected.
-func (a *Fleet) unstage(path string) {
+func unstage(logger *slog.Logger, path string) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		a.Logger.Warn("staged file not removed", "path", path, "error", err)
+		logger.Warn("staged file not removed", "path", path, "error", err)
 	}
 }

@@ -105,11 +105,17 @@ func startSystem(t *testing.T) *system {
 
 func (s *system) run(args ...string) string {
 	s.t.Helper()
+	out, err := s.starter(args...)
+	require.NoError(s.t, err, "starter %v: %s", args, out)
+	return out
+}
+
+// starter runs a starter command and returns its output and how it ended.
+func (s *system) starter(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(s.bin, "starter"), args...)
 	cmd.Env = s.env
 	out, err := cmd.CombinedOutput()
-	require.NoError(s.t, err, "starter %v: %s", args, out)
-	return string(out)
+	return string(out), err
 }
 
 // createKey makes an API key with `starter apikey create` and returns it: the only

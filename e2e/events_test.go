@@ -137,5 +137,77 @@ func TestAlertmanagerAlertChangesARunningFleetsPlan(t *testing.T) {
 	require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM system_events WHERE site_id = 'mars'`).Scan(&rows))
 	require.Zero(t, rows)
 
+	importsACalendar(t, s, fleet)
 	replayHistories(t, map[string]string{"fleet-events": fleet})
+}
+
+// maintenanceCalendar is a calendar of one daily maintenance window at lon1, from
+// start for two hours, as a calendar program exports it; status CANCELLED cancels it.
+func maintenanceCalendar(start time.Time, status string) string {
+	return strings.ReplaceAll(`BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Google Inc//Google Calendar 70.9054//EN
+BEGIN:VEVENT
+UID:lon1-patching@example.com
+DTSTART:`+start.UTC().Format("20060102T150405Z")+`
+DURATION:PT2H
+RRULE:FREQ=DAILY;COUNT=5
+SUMMARY:lon1 storage firmware
+X-PMO-SITE:lon1
+STATUS:`+status+`
+END:VEVENT
+END:VCALENDAR
+`, "\n", "\r\n")
+}
+
+// importsACalendar imports a maintenance calendar over HTTP and then with the command
+// line: the fleet's plan shows the window at once, the second import changes nothing,
+// and the calendar's cancel takes the window out of the plan.
+func importsACalendar(t *testing.T, s *system, fleet string) {
+	start := time.Now().Add(30 * time.Minute).Truncate(time.Minute)
+	maintenance := func(p planView) bool {
+		return slices.ContainsFunc(p.Bottlenecks, func(b struct {
+			Site   string `json:"site"`
+			Kind   string `json:"kind"`
+			Detail string `json:"detail"`
+		}) bool {
+			return b.Site == "lon1" && b.Kind == "maintenance" && strings.Contains(b.Detail, "lon1 storage firmware")
+		})
+	}
+	var answer eventsAnswer
+	require.Equal(t, 200, s.send("POST", "/events/calendar?calendar=ops&days=3", "text/calendar",
+		strings.NewReader(maintenanceCalendar(start, "CONFIRMED")), &answer))
+	require.Len(t, answer.Events, 3, "three daily windows start within three days: %+v", answer)
+	for _, e := range answer.Events {
+		require.Equal(t, "recorded", e.Status)
+		require.True(t, strings.HasPrefix(e.ID, "ics/ops/lon1-patching@example.com/"), e.ID)
+	}
+	require.Contains(t, answer.Fleets, fleet)
+	var plan planView
+	s.eventually(10*time.Second, "the plan shows the calendar's window at lon1", func() bool {
+		return s.call("GET", "/plan", nil, &plan) == 200 && maintenance(plan)
+	})
+	entries, err := os.ReadDir(filepath.Join(s.dataDir, "uploads"))
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.False(t, strings.HasPrefix(e.Name(), "calendar-"), "the staged calendar is removed: %s", e.Name())
+	}
+
+	file := filepath.Join(t.TempDir(), "ops.ics")
+	require.NoError(t, os.WriteFile(file, []byte(maintenanceCalendar(start, "CONFIRMED")), 0o644))
+	out := s.run("import", "maintenance", "-calendar", "ops", "-days", "3", file)
+	require.Contains(t, out, "3 maintenance windows")
+	require.Contains(t, out, "0 recorded, 0 updated, 3 unchanged, 0 cancelled")
+
+	require.NoError(t, os.WriteFile(file, []byte(maintenanceCalendar(start, "CANCELLED")), 0o644))
+	out = s.run("import", "maintenance", "-calendar", "ops", "-days", "3", file)
+	require.Contains(t, out, "3 cancelled", "the calendar's cancel reaches PMO")
+	s.eventually(10*time.Second, "the plan drops the cancelled window", func() bool {
+		return s.call("GET", "/plan", nil, &plan) == 200 && !maintenance(plan)
+	})
+
+	// A calendar that is not one is refused naming the reason, and records nothing.
+	var p problem
+	require.Equal(t, 422, s.send("POST", "/events/calendar", "text/calendar", strings.NewReader("id,site\n1,lon1\n"), &p))
+	require.Contains(t, p.Detail, "not an iCalendar file")
 }

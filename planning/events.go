@@ -9,6 +9,10 @@ import (
 	"github.com/pmo-dev/pmo/validation"
 )
 
+// SourceCalendar marks events imported from a maintenance calendar, which the calendar
+// may move on a later import.
+const SourceCalendar = "calendar"
+
 // Event kinds, severities and sources.
 var (
 	// EventKinds are the kinds of system event.
@@ -124,6 +128,9 @@ const (
 	EventRecorded = "recorded"
 	// EventUnchanged is an event known already, as it was.
 	EventUnchanged = "unchanged"
+	// EventUpdated is a calendar's event known already, whose window or details the
+	// calendar changed.
+	EventUpdated = "updated"
 	// EventClosed is an event that now ends.
 	EventClosed = "closed"
 	// EventCancelled is an event closed before it started: planning no longer sees it.
@@ -142,7 +149,7 @@ type EventOutcome struct {
 
 // Changed reports whether the outcome changed what planning sees.
 func (o EventOutcome) Changed() bool {
-	return o.Status == EventRecorded || o.Status == EventClosed || o.Status == EventCancelled
+	return o.Status == EventRecorded || o.Status == EventUpdated || o.Status == EventClosed || o.Status == EventCancelled
 }
 
 // EventClose closes the event with Key at At: it ends then, or, if At is not after its

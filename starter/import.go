@@ -37,10 +37,11 @@ func importCommand(cfg *config.Config) *ffcli.Command {
 	for _, kind := range imports.Kinds {
 		subs = append(subs, importFileCommand(cfg, kind))
 	}
+	subs = append(subs, maintenanceCommand(cfg))
 	return &ffcli.Command{
 		Name:        "import",
-		ShortUsage:  "starter import sites|slas|inventory|history FILE [flags]",
-		ShortHelp:   "import operator files into the database: sites, SLA tiers, inventory, history",
+		ShortUsage:  "starter import sites|slas|inventory|history|maintenance FILE [flags]",
+		ShortHelp:   "import operator files: sites, SLA tiers, inventory, history, maintenance calendars",
 		Subcommands: subs,
 		Exec:        func(context.Context, []string) error { return flag.ErrHelp },
 	}

@@ -1,6 +1,6 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator files
-// and manage the API keys.
+// fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
+// files, register external connectors, apply retention and manage the API keys.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string) error {
 			genTraceCommand(),
 			simulateCommand(),
 			importCommand(&cfg),
+			connectorCommand(&cfg),
+			retentionCommand(&cfg),
 			apikeyCommand(&cfg, os.Stdout, os.Stderr),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },

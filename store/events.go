@@ -58,7 +58,8 @@ func endsOrNil(e planning.Event) any {
 // RecordEvents records events and closes others in one transaction, and says what it
 // did with each (see planning.EventOutcome). It is idempotent: an event whose key is
 // known is left as it is, except that an open event is closed by one with the same key
-// that has an end (an Alertmanager alert resolved); a close at or before an event's
+// that has an end (an Alertmanager alert resolved), and that a calendar's event takes
+// the window and details the calendar now gives it (an occurrence moved); a close at or before an event's
 // start cancels it, a later one ends it, and an event never ends later than it
 // already did. Every site must exist.
 func (s *Store) RecordEvents(ctx context.Context, events []planning.KeyedEvent, closes []planning.EventClose) ([]planning.EventOutcome, error) {
@@ -77,7 +78,19 @@ func (s *Store) RecordEvents(ctx context.Context, events []planning.KeyedEvent, 
 		if err != nil {
 			return nil, fmt.Errorf("store: record event %s: %w", e.Key, err)
 		}
-		if tag.RowsAffected() == 0 {
+		if tag.RowsAffected() == 0 && e.Source == planning.SourceCalendar {
+			if tag, err = tx.Exec(ctx, `
+				UPDATE system_events SET site_id = $2, severity = $3, starts_at = $4, ends_at = $5, description = $6, cancelled_at = NULL
+				WHERE source_key = $1 AND source = $7
+				  AND (site_id, severity, starts_at, ends_at, description, cancelled_at) IS DISTINCT FROM ($2, $3, $4, $5, $6, NULL)`,
+				e.Key, e.Site, e.Severity, e.Starts, endsOrNil(e.Event), e.Detail, planning.SourceCalendar); err != nil {
+				return nil, fmt.Errorf("store: record event %s: %w", e.Key, err)
+			}
+			o.Status = planning.EventUpdated
+			if tag.RowsAffected() == 0 {
+				o.Status = planning.EventUnchanged
+			}
+		} else if tag.RowsAffected() == 0 {
 			o.Status = planning.EventUnchanged
 			if !e.Open() {
 				if o, err = closeEvent(ctx, tx, e.Key, e.Ends); err != nil {

@@ -87,3 +87,42 @@ func TestEventsAreRecordedOnceClosedAndCancelled(t *testing.T) {
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM event_plan_changes WHERE event_key = $1 AND connectors_after = 2`, open.Key).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// A calendar may move its own events; an operator's event with a known key stays as it
+// was recorded.
+func TestACalendarMovesItsOwnEventsOnly(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	_, err := s.Pool.Exec(ctx, `INSERT INTO sites VALUES ('fra1', 'Frankfurt', 'eu', 1e9)`)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	cal := planning.KeyedEvent{Key: "ics/ops/patch@example.com/" + t0.Format(time.RFC3339), Event: planning.Event{
+		Site: "fra1", Kind: "maintenance", Severity: "info", Starts: t0, Ends: t0.Add(2 * time.Hour), Detail: "patching", Source: planning.SourceCalendar}}
+	ops := planning.KeyedEvent{Key: "ops-1", Event: planning.Event{
+		Site: "fra1", Kind: "maintenance", Severity: "info", Starts: t0, Ends: t0.Add(2 * time.Hour), Detail: "firmware"}}
+	_, err = s.RecordEvents(ctx, []planning.KeyedEvent{cal, ops}, nil)
+	require.NoError(t, err)
+
+	movedCal, movedOps := cal, ops
+	movedCal.Starts, movedCal.Ends = t0.Add(time.Hour), t0.Add(4*time.Hour)
+	movedOps.Starts, movedOps.Ends = t0.Add(time.Hour), t0.Add(4*time.Hour)
+	out, err := s.RecordEvents(ctx, []planning.KeyedEvent{movedCal, movedOps}, nil)
+	require.NoError(t, err)
+	require.Equal(t, planning.EventUpdated, out[0].Status)
+	require.Equal(t, planning.EventUnchanged, out[1].Status, "only a calendar moves an event with a known key")
+	out, err = s.RecordEvents(ctx, []planning.KeyedEvent{movedCal}, nil)
+	require.NoError(t, err)
+	require.Equal(t, planning.EventUnchanged, out[0].Status)
+
+	got, err := s.Events(ctx, t0, t0.Add(5*time.Hour))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, e := range got {
+		if e.Key == cal.Key {
+			require.Equal(t, movedCal.Starts, e.Starts.UTC())
+			require.Equal(t, movedCal.Ends, e.Ends.UTC())
+		} else {
+			require.Equal(t, ops.Starts, e.Starts.UTC())
+		}
+	}
+}

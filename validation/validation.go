@@ -30,3 +30,8 @@ const NotFoundErrorType = "NotFound"
 // AlreadyExistsErrorType is the Temporal application error type for an ID that is
 // already taken, such as a migration submitted twice; its details are an *Error.
 const AlreadyExistsErrorType = "AlreadyExists"
+
+// ConflictErrorType is the Temporal application error type for a request that the
+// state of what it names forbids, such as registering a connector PMO started itself;
+// its details are an *Error.
+const ConflictErrorType = "Conflict"

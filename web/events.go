@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -230,4 +232,58 @@ func (s *Server) events(c echo.Context) error {
 		v.Changes = []planning.EventPlanChange{}
 	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// Calendar imports: the window's default and longest length in days.
+const (
+	defaultCalendarDays = 90
+	maxCalendarDays     = 366
+)
+
+// calendar imports the maintenance windows of an iCalendar file, sent as the
+// text/calendar body or named by ?url=, from now for ?days= days; ?site= is the site
+// of events that name none, and ?calendar= names the calendar, whose earlier windows
+// the import replaces. The file is staged where the worker reads it (a URL is
+// fetched by the worker), and EventsWorkflow records its occurrences and tells the
+// fleets.
+func (s *Server) calendar(c echo.Context) error {
+	days := defaultCalendarDays
+	if v := c.QueryParam("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxCalendarDays {
+			return validation.Field("days", "%q: want a whole number of days from 1 to %d", v, maxCalendarDays)
+		}
+		days = n
+	}
+	name := cmp.Or(c.QueryParam("calendar"), activities.DefaultCalendar)
+	if err := activities.CalendarName(name); err != nil {
+		return validation.Field("calendar", "%s", err.Error())
+	}
+	from := time.Now().UTC().Truncate(time.Minute)
+	src := activities.CalendarSource{Name: name, Site: c.QueryParam("site"), From: from, To: from.AddDate(0, 0, days)}
+	if raw := c.QueryParam("url"); raw != "" {
+		if c.Request().ContentLength > 0 {
+			return problem(http.StatusBadRequest, "send the calendar as the body or name it with ?url=, not both")
+		}
+		u, err := activities.CalendarURL(raw)
+		if err != nil {
+			return validation.Field("url", "%s", err.Error())
+		}
+		src.URL = u
+	} else {
+		ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+		if ct != "text/calendar" {
+			return problem(http.StatusUnsupportedMediaType, "send the calendar as text/calendar, or name it with ?url=")
+		}
+		path, _, err := s.stage(c, "calendar", "ics", activities.MaxCalendarBytes, "calendar", name, src.Site, src.From.Format(time.RFC3339))
+		if err != nil {
+			return err
+		}
+		src.Path = path
+	}
+	answer, err := s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Calendar: &src})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
@@ -52,10 +51,12 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 
 // runImport stages the body and imports it through ImportWorkflow.
 func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
-	id, err := s.stage(c, &in)
+	path, id, err := s.stage(c, string(in.Kind), string(in.Format), maxImportBody,
+		string(in.Kind), string(in.Format), in.Defaults.Site, in.Defaults.SLATier)
 	if err != nil {
 		return err
 	}
+	in.Path = path
 	ctx := c.Request().Context()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.ImportWorkflowID(in.Kind, id), TaskQueue: workflows.TaskQueue,
@@ -67,49 +68,44 @@ func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 	}
 	var counts imports.Counts
 	if err := run.Get(ctx, &counts); err != nil {
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeInvalidRows {
-			p := problem(http.StatusUnprocessableEntity, appErr.Message())
-			if appErr.HasDetails() {
-				_ = appErr.Details(&p.Errors)
-			}
-			return p
-		}
-		return err
+		return err // bad rows: toProblem lists them
 	}
 	s.Logger.Info("file imported", "kind", in.Kind, "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated)
 	return c.JSON(http.StatusOK, counts)
 }
 
-// stage writes the body to the upload folder under its hash, through a temporary file
-// so that the worker never reads half a file, and returns the hash.
-func (s *Server) stage(c echo.Context, in *activities.ImportInput) (string, error) {
+// stage writes the body, at most limit bytes, to the upload folder as name-<hash>.ext,
+// through a temporary file so that the worker never reads half a file. The hash is of
+// the body and of parts, which say what the file is for; it is returned with the path.
+func (s *Server) stage(c echo.Context, name, ext string, limit int64, parts ...string) (path, id string, err error) {
 	if err := os.MkdirAll(s.Uploads, 0o755); err != nil {
-		return "", fmt.Errorf("upload folder: %w", err)
+		return "", "", fmt.Errorf("upload folder: %w", err)
 	}
 	tmp, err := os.CreateTemp(s.Uploads, ".upload-*")
 	if err != nil {
-		return "", fmt.Errorf("upload folder: %w", err)
+		return "", "", fmt.Errorf("upload folder: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", in.Kind, in.Format, in.Defaults.Site, in.Defaults.SLATier)
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, maxImportBody)
+	for _, p := range parts {
+		fmt.Fprintf(h, "%s\x00", p)
+	}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 	_, err = io.Copy(io.MultiWriter(tmp, h), body)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return "", problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", maxImportBody))
+		return "", "", problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", limit))
 	}
 	if err != nil {
-		return "", fmt.Errorf("stage the file: %w", err)
+		return "", "", fmt.Errorf("stage the file: %w", err)
 	}
-	id := hex.EncodeToString(h.Sum(nil))[:32]
-	in.Path = filepath.Join(s.Uploads, string(in.Kind)+"-"+id+"."+string(in.Format))
-	if err := os.Rename(tmp.Name(), in.Path); err != nil {
-		return "", fmt.Errorf("stage the file: %w", err)
+	id = hex.EncodeToString(h.Sum(nil))[:32]
+	path = filepath.Join(s.Uploads, name+"-"+id+"."+ext)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", "", fmt.Errorf("stage the file: %w", err)
 	}
-	return id, nil
+	return path, id, nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -79,7 +80,13 @@ func toProblem(err error) *Problem {
 				return fieldProblem(http.StatusUnprocessableEntity, &d)
 			}
 			return problem(http.StatusUnprocessableEntity, appErr.Message())
-		case validation.AlreadyExistsErrorType:
+		case activities.ErrTypeInvalidRows:
+			p := problem(http.StatusUnprocessableEntity, appErr.Message())
+			if appErr.HasDetails() {
+				_ = appErr.Details(&p.Errors)
+			}
+			return p
+		case validation.AlreadyExistsErrorType, validation.ConflictErrorType:
 			if hasField {
 				return fieldProblem(http.StatusConflict, &d)
 			}

@@ -1,0 +1,130 @@
+package activities
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// A calendar staged as a file and the same calendar served over HTTP record the same
+// maintenance windows; a second import changes nothing, a moved occurrence is
+// updated, and the staged file is gone once recorded.
+func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
+	_, s := fleetFixture(t)
+	a := &Events{Store: s, Logger: slog.Default()}
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	ics, err := os.ReadFile("../imports/testdata/maintenance.ics")
+	require.NoError(t, err)
+	from, to := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	want, err := imports.ReadCalendar(strings.NewReader(string(ics)), imports.CalendarOptions{Site: "fra1", From: from, To: to, Sites: []string{"ams1", "fra1"}})
+	require.NoError(t, err)
+	require.Greater(t, len(want), 5)
+
+	record := func(src CalendarSource) RecordEventsResult {
+		t.Helper()
+		src.Name, src.Site, src.From, src.To = "ops", "fra1", from, to
+		v, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &src})
+		require.NoError(t, err)
+		var res RecordEventsResult
+		require.NoError(t, v.Get(&res))
+		return res
+	}
+	statuses := func(res RecordEventsResult) map[string]int {
+		n := map[string]int{}
+		for _, o := range res.Outcomes {
+			n[o.Status]++
+		}
+		return n
+	}
+
+	staged := filepath.Join(t.TempDir(), "calendar-1.ics")
+	require.NoError(t, os.WriteFile(staged, ics, 0o644))
+	require.Equal(t, map[string]int{planning.EventRecorded: len(want)}, statuses(record(CalendarSource{Path: staged})))
+	require.NoFileExists(t, staged, "the staged calendar is removed once recorded")
+	got, err := s.Events(t.Context(), from, to)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for i, e := range got {
+		require.Equal(t, planning.SourceCalendar, e.Source, "event %d", i)
+		require.Equal(t, "maintenance", e.Kind)
+	}
+
+	served := string(ics)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/team.ics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/calendar")
+		_, _ = w.Write([]byte(served))
+	}))
+	defer srv.Close()
+	require.Equal(t, map[string]int{planning.EventUnchanged: len(want)}, statuses(record(CalendarSource{URL: srv.URL + "/team.ics"})),
+		"the same calendar from a URL changes nothing")
+
+	// The calendar moves the monthly Frankfurt window by an hour: its two occurrences
+	// in the window get new keys, and the old ones are cancelled.
+	served = strings.Replace(served, "DTSTART;TZID=Europe/Amsterdam:20260908T220000\r\nDTEND;TZID=Europe/Amsterdam:20260908T230000",
+		"DTSTART;TZID=Europe/Amsterdam:20260908T230000\r\nDTEND;TZID=Europe/Amsterdam:20260909T000000", 1)
+	require.NotEqual(t, string(ics), served, "the test edits the calendar")
+	moved := statuses(record(CalendarSource{URL: srv.URL + "/team.ics"}))
+	require.Equal(t, map[string]int{planning.EventRecorded: 2, planning.EventCancelled: 2, planning.EventUnchanged: len(want) - 2}, moved)
+	got, err = s.Events(t.Context(), from, to)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	amsterdam, err := time.LoadLocation("Europe/Amsterdam")
+	require.NoError(t, err)
+	for _, e := range got {
+		require.True(t, strings.HasPrefix(e.Key, "ics/ops/"), e.Key)
+		if strings.HasPrefix(e.Key, "ics/ops/7c2e9a41b0d34f5f8e6a@google.com/") {
+			require.Equal(t, 23, e.Starts.In(amsterdam).Hour(), "the moved window starts at 23:00 in Amsterdam: %s", e.Starts)
+		}
+	}
+
+	// A server that refuses the calendar fails for good, with its status.
+	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: srv.URL + "/gone.ics", From: from, To: to}})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.True(t, appErr.NonRetryable())
+	require.Contains(t, appErr.Error(), "404")
+}
+
+// A calendar with bad events records nothing and lists each; a staged one is removed.
+func TestRecordEventsRejectsABadCalendarWhole(t *testing.T) {
+	_, s := fleetFixture(t)
+	a := &Events{Store: s, Logger: slog.Default()}
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	bad, err := os.ReadFile("../imports/testdata/malformed.ics")
+	require.NoError(t, err)
+	staged := filepath.Join(t.TempDir(), "calendar-2.ics")
+	require.NoError(t, os.WriteFile(staged, bad, 0o644))
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", Path: staged, Site: "fra1", From: from, To: from.AddDate(0, 3, 0)}})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.Equal(t, ErrTypeInvalidRows, appErr.Type())
+	var rows imports.Errors
+	require.NoError(t, appErr.Details(&rows))
+	require.Greater(t, len(rows), 1, "every bad event is listed")
+	require.NoFileExists(t, staged)
+	got, err := s.Events(t.Context(), from, from.AddDate(0, 3, 0))
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
