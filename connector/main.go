@@ -186,7 +186,9 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities
 // PostgreSQL otherwise.
 func sinkOption(opts options) fx.Option {
 	if opts.ReportURL != "" {
-		return fx.Provide(func() Sink { return APISink{URL: opts.ReportURL, Key: opts.APIKey, Client: &http.Client{Timeout: 10 * time.Second}} })
+		return fx.Provide(func() Sink {
+			return APISink{URL: opts.ReportURL, Key: opts.APIKey, Client: &http.Client{Timeout: 10 * time.Second}}
+		})
 	}
 	return fx.Provide(func(s *store.Store) Sink { return StoreSink{Store: s} })
 }
