@@ -12,7 +12,8 @@
 //	connector -id appliance-ams1 -site ams1 -bandwidth 33554432 -max-tasks 8 -report-url http://pmo:8080
 //
 // TEMPORAL_ADDRESS, DATABASE_URL (not with -report-url) and PMO_DATA_DIR come from the
-// environment (see config). SIGTERM stops it gracefully: running transfers are cancelled and keep their
+// environment (see config), and so does PMO_API_KEY, the operator API key that
+// -report-url needs (docs/security.md). SIGTERM stops it gracefully: running transfers are cancelled and keep their
 // partial files, and their retries resume from the last heartbeat's offset.
 package main
 
@@ -63,6 +64,9 @@ type options struct {
 	// ReportURL is PMO's API, where an external connector posts its metrics; empty
 	// means PostgreSQL.
 	ReportURL string
+	// APIKey is the operator key sent to ReportURL, from PMO_API_KEY: an environment
+	// variable, not a flag, so that it is not in the process list.
+	APIKey string
 }
 
 // parseFlags reads and checks the flags.
@@ -96,6 +100,9 @@ func parseFlags(args []string) (options, error) {
 	if o.ReportURL != "" {
 		if u, err := url.Parse(o.ReportURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return options{}, fmt.Errorf("-report-url must be an http or https URL such as http://pmo:8080, got %q", o.ReportURL)
+		}
+		if o.APIKey = os.Getenv("PMO_API_KEY"); o.APIKey == "" {
+			return options{}, errors.New("-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
 		}
 	}
 	if o.TaskQueue == "" {
@@ -179,7 +186,9 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities
 // PostgreSQL otherwise.
 func sinkOption(opts options) fx.Option {
 	if opts.ReportURL != "" {
-		return fx.Provide(func() Sink { return APISink{URL: opts.ReportURL, Client: &http.Client{Timeout: 10 * time.Second}} })
+		return fx.Provide(func() Sink {
+			return APISink{URL: opts.ReportURL, Key: opts.APIKey, Client: &http.Client{Timeout: 10 * time.Second}}
+		})
 	}
 	return fx.Provide(func(s *store.Store) Sink { return StoreSink{Store: s} })
 }

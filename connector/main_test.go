@@ -21,9 +21,14 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, 2*time.Second, o.MetricsInterval)
 	require.Empty(t, o.ReportURL, "metrics go to PostgreSQL unless asked")
 
+	t.Setenv("PMO_API_KEY", "")
+	_, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
+	require.EqualError(t, err, "-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
+	t.Setenv("PMO_API_KEY", "pmo_key")
 	o, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
 	require.NoError(t, err)
 	require.Equal(t, "http://pmo.example:8080", o.ReportURL)
+	require.Equal(t, "pmo_key", o.APIKey)
 
 	for _, args := range [][]string{
 		{},

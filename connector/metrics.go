@@ -145,7 +145,9 @@ func (s StoreSink) Write(ctx context.Context, id string, samples []planning.Metr
 // first metrics arrive.
 type APISink struct {
 	// URL is the API's base, such as http://pmo.example:8080.
-	URL    string
+	URL string
+	// Key is the operator API key sent as a bearer token.
+	Key    string
 	Client *http.Client
 }
 
@@ -170,6 +172,7 @@ func (s APISink) Write(ctx context.Context, id string, samples []planning.Metric
 		return fmt.Errorf("post metrics: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Key)
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post metrics: %w", err)

@@ -72,7 +72,8 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	// The appliance reaches PMO only through the API, with an operator key of its own.
+	env = append(env, "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?sslmode=disable", "PMO_API_KEY="+s.createKey("appliance", "operator"))
 	log, err := os.Create(filepath.Join(s.dataDir, "appliance.log"))
 	require.NoError(t, err)
 	defer log.Close()

@@ -1,6 +1,6 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
 // fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
-// files, register external connectors and apply retention.
+// files, register external connectors, apply retention and manage the API keys.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string) error {
 			importCommand(&cfg),
 			connectorCommand(&cfg),
 			retentionCommand(&cfg),
+			apikeyCommand(&cfg, os.Stdout, os.Stderr),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

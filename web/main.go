@@ -42,10 +42,13 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit("1M"))
+	// Every request gets an ID (the client's X-Request-Id if it sends one), answered in
+	// the same header, logged and kept in the audit trail.
+	e.Use(middleware.RequestID())
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogError: true, HandleError: true,
+		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogError: true, HandleError: true, LogRequestID: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			attrs := []any{"method", v.Method, "uri", v.URI, "status", v.Status, "latency_ms", v.Latency.Milliseconds()}
+			attrs := []any{"method", v.Method, "uri", v.URI, "status", v.Status, "latency_ms", v.Latency.Milliseconds(), "request_id", v.RequestID}
 			if v.Error != nil {
 				attrs = append(attrs, "error", v.Error.Error())
 			}

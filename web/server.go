@@ -32,7 +32,8 @@ import (
 )
 
 // Server answers PMO's HTTP API. It reads and changes state only by querying,
-// updating and signalling workflows; PostgreSQL is touched only to report readiness.
+// updating and signalling workflows; PostgreSQL is touched only to report readiness,
+// to look up API keys and to append to the audit trail (see auth.go).
 type Server struct {
 	Temporal  client.Client
 	Store     *store.Store
@@ -43,6 +44,8 @@ type Server struct {
 	// Uploads is where imported files are staged for the worker to read: a folder
 	// both processes see.
 	Uploads string
+	// KeyCacheTTL is how long a looked-up API key is trusted; zero means 10 s.
+	KeyCacheTTL time.Duration
 }
 
 // Routes registers every endpoint on e.
@@ -79,6 +82,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/close", s.closeEvent)
 	e.POST("/events/alertmanager", s.alertmanager)
 	e.POST("/events/calendar", s.calendar)
+	s.protect(e)
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -2,21 +2,33 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/store/storetest"
 )
 
-// These requests are refused at the edge, before any workflow is touched: the server
-// has no Temporal client at all, so reaching Temporal would panic.
+// edgeServer is a server with no Temporal client at all, so that reaching Temporal
+// would panic, and the key of an admin, who may call everything.
+func edgeServer(t *testing.T) (*echo.Echo, string) {
+	t.Helper()
+	st := storetest.New(t)
+	e := echo.New()
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	_, key := newKey(t, st, apikey.Admin)
+	return e, key
+}
+
+// These requests are refused at the edge, before any workflow is touched.
 func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 	recent := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	e := echo.New()
-	(&Server{Pool: "default"}).Routes(e)
+	e, key := edgeServer(t)
 	cases := []struct {
 		name, method, path, body string
 		status                   int
@@ -102,10 +114,7 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
-			req.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, req)
+			rec := serve(e, "Bearer "+key, c.name, c.method, c.path, c.body)
 			if rec.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, c.status, rec.Body)
 			}
@@ -127,13 +136,9 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	e := echo.New()
-	(&Server{Pool: "default"}).Routes(e)
+	e, key := edgeServer(t)
 	body := `{"vm_id":"` + strings.Repeat("x", maxBody) + `"}`
-	req := httptest.NewRequest("POST", "/migrations", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, req)
+	rec := serve(e, "Bearer "+key, "too large", "POST", "/migrations", body)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d", rec.Code)
 	}
