@@ -826,7 +826,6 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 // it was, and its history holds one copy, not two.
 func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	s := startSystem(t)
-	ctx := context.Background()
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, true)
 	vm, disk := vms[0], disks[0]
@@ -850,18 +849,7 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	require.Equal(t, 1, v.Attempts)
 	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
 
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer c.Close()
-	scheduled := map[string]int{}
-	it := c.GetWorkflowHistory(ctx, "migration-"+id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[a.GetActivityType().GetName()]++
-		}
-	}
+	scheduled := s.activityCounts(s.temporalClient(), "migration-"+id).Scheduled
 	require.Equal(t, 1, scheduled["Transfer"], "one copy in the history: %v", scheduled)
 	require.Equal(t, 1, scheduled["RecordOutcome"], "%v", scheduled)
 }

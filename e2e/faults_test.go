@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -122,6 +123,22 @@ func (s *system) ranOnce(c client.Client, id, source string) activityCounts {
 	return n
 }
 
+// startSlowMigrations starts migrations of the two largest VMs at ams1, their IDs
+// named by prefix, and slows their connectors to 1 MiB/s, so that the copies still run
+// when the test breaks something. It returns the migrations' IDs, VMs and source disks.
+func (s *system) startSlowMigrations(db *pgx.Conn, prefix string) (ids, vms, disks []string) {
+	s.t.Helper()
+	vms, disks = s.vmsBySize(db, "ams1", 2, true)
+	ids = []string{prefix + "-" + s.pool, prefix + "-2-" + s.pool}
+	for i, id := range ids {
+		require.Equal(s.t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[i]}, nil))
+	}
+	for _, id := range ids {
+		s.slowDown(s.transferring(id).ConnectorID)
+	}
+	return ids, vms, disks
+}
+
 // The web server killed (SIGKILL) mid-migration, with a client's submission in flight:
 // the migration goes on without it, a restarted web server answers for it, and the
 // client's retry of its submission starts nothing twice.
@@ -193,14 +210,7 @@ func TestMigrationSurvivesATemporalServerRestart(t *testing.T) {
 	s := startSystemOn(t, dev.Address, storetest.NewDatabase(t))
 	c := s.temporalClient()
 	db := s.connect()
-	vms, disks := s.vmsBySize(db, "ams1", 2, true)
-	ids := []string{"temporal-" + s.pool, "temporal-2-" + s.pool}
-	for i, id := range ids {
-		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[i]}, nil))
-	}
-	for _, id := range ids {
-		s.slowDown(s.transferring(id).ConnectorID)
-	}
+	ids, _, disks := s.startSlowMigrations(db, "temporal")
 	s.eventually(30*time.Second, "some bytes are copied", func() bool {
 		var v migrationView
 		s.call("GET", "/migrations/"+ids[0], nil, &v)
@@ -224,16 +234,9 @@ func TestMigrationSurvivesPostgreSQLStoppedFor30Seconds(t *testing.T) {
 	s := startSystemOn(t, testenv.TemporalAddress(t), pg.URL)
 	c := s.temporalClient()
 	db := s.connect()
-	vms, disks := s.vmsBySize(db, "ams1", 2, true)
+	ids, vms, disks := s.startSlowMigrations(db, "pg")
 	var total int64
 	require.NoError(t, db.QueryRow(context.Background(), `SELECT sum(disk_bytes) FROM vms WHERE id = ANY($1)`, vms).Scan(&total))
-	ids := []string{"pg-" + s.pool, "pg-2-" + s.pool}
-	for i, id := range ids {
-		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[i]}, nil))
-	}
-	for _, id := range ids {
-		s.slowDown(s.transferring(id).ConnectorID)
-	}
 	// Stop the database when at most 8 MiB are left to copy, at 1 MiB/s per connector:
 	// the copies end during the outage, and their outcomes wait for the database.
 	s.eventually(60*time.Second, "the copies are well under way", func() bool {
