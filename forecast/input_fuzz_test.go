@@ -42,7 +42,7 @@ func FuzzForecastInput(f *testing.F) {
 	}
 	f.Add(uint8(0), uint8(2), uint8(5), uint8(12), seasonal)
 	f.Add(uint8(1), uint8(3), uint8(2), uint8(8), []byte{100, 5, 100, 5, 100, 5, 100, 5}) // constant
-	f.Add(uint8(2), uint8(1), uint8(5), uint8(4), []byte{100, 1})                       // one point
+	f.Add(uint8(2), uint8(1), uint8(5), uint8(4), []byte{100, 1})                         // one point
 	f.Add(uint8(3), uint8(5), uint8(1), uint8(6), []byte{100, 1, 0, 0, 100, 3, 100, 4, 100, 9, 100, 2})
 	f.Add(uint8(4), uint8(4), uint8(0), uint8(24), []byte{4, 0, 5, 0, 4, 0, 5, 0, 4, 0, 5, 0, 4, 0, 5, 0})
 	f.Add(uint8(5), uint8(0), uint8(3), uint8(1), []byte{1, 0, 100, 2, 100, 3})
