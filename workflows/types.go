@@ -213,13 +213,7 @@ func (r ScaleRequest) Validate() error {
 	if err := validWhoWhy(r.Who, r.Why); err != nil {
 		return err
 	}
-	if err := CheckWhoWhy(r.Who, r.Why); err != nil {
-		return err
-	}
-	if err := validation.Name("site", r.Site); err != nil {
-		return err
-	}
-	if err := validation.Name("connector_id", r.ConnectorID); err != nil {
+	if err := checkNames(r.Who, r.Why, r.Site, r.ConnectorID); err != nil {
 		return err
 	}
 	switch r.Action {
@@ -268,13 +262,7 @@ const MaxPinConnectors = 1000
 // characters, and a pin's counts. The API calls it; the workflow does not, see
 // CheckWhoWhy.
 func CheckOverrideText(o planning.Override) error {
-	if err := CheckWhoWhy(o.Who, o.Why); err != nil {
-		return err
-	}
-	if err := validation.Name("site", o.Site); err != nil {
-		return err
-	}
-	if err := validation.Name("connector_id", o.ConnectorID); err != nil {
+	if err := checkNames(o.Who, o.Why, o.Site, o.ConnectorID); err != nil {
 		return err
 	}
 	if o.Min > MaxPinConnectors {
@@ -284,6 +272,17 @@ func CheckOverrideText(o planning.Override) error {
 		return validation.Field("max", "must be at most %d, got %d", MaxPinConnectors, o.Max)
 	}
 	return nil
+}
+
+// checkNames bounds the who, why, site and connector of a scale request or override.
+func checkNames(who, why, site, connectorID string) error {
+	if err := CheckWhoWhy(who, why); err != nil {
+		return err
+	}
+	if err := validation.Name("site", site); err != nil {
+		return err
+	}
+	return validation.Name("connector_id", connectorID)
 }
 
 // ValidateOverride checks an override's form. At and Expires must be set by the caller.
