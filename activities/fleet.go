@@ -471,6 +471,24 @@ func (a *Fleet) SyncConnectors(ctx context.Context, in SyncConnectorsInput) erro
 	return nil
 }
 
+// RecordConnectorMetricsInput is a batch of samples that an external connector posted.
+type RecordConnectorMetricsInput struct {
+	ConnectorID string
+	Samples     []planning.MetricSample
+}
+
+// RecordConnectorMetricsResult says how many of the samples were new.
+type RecordConnectorMetricsResult struct {
+	Stored int64
+}
+
+// RecordConnectorMetrics writes an external connector's samples where PMO's own
+// connectors write theirs; samples already stored are skipped, so a retry is safe.
+func (a *Fleet) RecordConnectorMetrics(ctx context.Context, in RecordConnectorMetricsInput) (RecordConnectorMetricsResult, error) {
+	n, err := a.Store.InsertConnectorMetrics(ctx, in.ConnectorID, in.Samples)
+	return RecordConnectorMetricsResult{Stored: n}, err
+}
+
 // RecordOverrideInput is one override and what the fleet did with it.
 type RecordOverrideInput struct {
 	Pool     string

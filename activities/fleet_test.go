@@ -342,3 +342,30 @@ func TestPredictJudgesByConnectorMetrics(t *testing.T) {
 		return b.Kind == "storage" && strings.Contains(b.Detail, "3.0 MiB free (c-m measured it")
 	}), "%+v", plan.Bottlenecks)
 }
+
+func TestRecordConnectorMetricsStoresAnExternalConnectorsSamplesOnce(t *testing.T) {
+	a, s := fleetFixture(t)
+	ctx := context.Background()
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	c := planning.Connector{ID: "appliance-1", Site: "ams1", State: planning.StateUnhealthy, Size: planning.Sizes[2],
+		TaskQueue: "pmo.connector.appliance-1", CreatedAt: now, External: true}
+	_, err := aenv.ExecuteActivity(a.SyncConnectors, SyncConnectorsInput{Pool: "default", Connectors: []planning.Connector{c}})
+	require.NoError(t, err)
+	in := RecordConnectorMetricsInput{ConnectorID: c.ID, Samples: []planning.MetricSample{{At: now, CPUPercent: 5}, {At: now.Add(time.Second), CPUPercent: 6}}}
+	for i, want := range []int64{2, 0} {
+		v, err := aenv.ExecuteActivity(a.RecordConnectorMetrics, in)
+		require.NoError(t, err)
+		var res RecordConnectorMetricsResult
+		require.NoError(t, v.Get(&res))
+		require.Equal(t, want, res.Stored, "run %d: a retry stores nothing twice", i)
+	}
+	var n int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = 'appliance-1'`).Scan(&n))
+	require.Equal(t, 2, n)
+	// The resource model reads them as it reads any connector's.
+	samples, err := s.ResourceSamples(ctx, "default", now.Add(-time.Hour), 10)
+	require.NoError(t, err)
+	require.Len(t, samples, 2)
+}

@@ -49,6 +49,9 @@ type Store interface {
 	TargetSpace(ctx context.Context, pool string, since time.Time) (planning.TargetSpace, error)
 	// SetConnectorPID records the process that runs a connector.
 	SetConnectorPID(ctx context.Context, id string, pid int) error
+	// InsertConnectorMetrics stores a connector's samples at once, each once, and
+	// says how many are new.
+	InsertConnectorMetrics(ctx context.Context, id string, samples []planning.MetricSample) (int64, error)
 	// ConnectorHealth returns what the given connectors last reported, in order.
 	ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error)
 	// RecordOverride writes an override and one audit entry, once per action.

@@ -33,6 +33,55 @@ type Config struct {
 	ForecastModel string `env:"PMO_FORECAST_MODEL"`
 	// ConnectorBin is the connector executable that the process provisioner starts.
 	ConnectorBin string `env:"PMO_CONNECTOR_BIN" envDefault:"bin/connector"`
+	// Retention says how long metrics, events, forecasts and plans are kept, and how
+	// often the retention schedule runs.
+	Retention Retention
+}
+
+// Retention holds the retention schedule's settings. Migration history is kept for
+// good; these bound everything else. Durations are Go durations ("168h", not "7d").
+type Retention struct {
+	// Every is how often the pmo-retention schedule runs.
+	Every time.Duration `env:"PMO_RETENTION_EVERY" envDefault:"1h"`
+	// MetricsRaw is how long connector metrics are kept as sampled; older samples are
+	// folded into one row per connector and MetricsBucket. The resource model reads
+	// raw samples of the last week (activities.AccuracyWindow).
+	MetricsRaw time.Duration `env:"PMO_RETENTION_METRICS_RAW" envDefault:"168h"`
+	// MetricsBucket is the width of a downsampled metrics row.
+	MetricsBucket time.Duration `env:"PMO_RETENTION_METRICS_BUCKET" envDefault:"1h"`
+	// Metrics is how long connector metrics are kept at all.
+	Metrics time.Duration `env:"PMO_RETENTION_METRICS" envDefault:"2160h"`
+	// Events is how long a system event is kept after it ended; open events are kept.
+	Events time.Duration `env:"PMO_RETENTION_EVENTS" envDefault:"4320h"`
+	// Forecasts is how long a forecast is kept after the hour it forecast.
+	Forecasts time.Duration `env:"PMO_RETENTION_FORECASTS" envDefault:"720h"`
+	// Plans is how long the fleet's recorded plans are kept.
+	Plans time.Duration `env:"PMO_RETENTION_PLANS" envDefault:"720h"`
+}
+
+// MinForecastRetention is the shortest forecast retention allowed: the fleet scores
+// its forecasts of the last week (activities.AccuracyWindow, which a test holds to it).
+const MinForecastRetention = 7 * 24 * time.Hour
+
+// Check reports the first setting that cannot work, naming its variable.
+func (r Retention) Check() error {
+	switch {
+	case r.Every < time.Minute:
+		return fmt.Errorf("PMO_RETENTION_EVERY must be at least 1m, got %s", r.Every)
+	case r.MetricsBucket < time.Minute || r.MetricsBucket%time.Second != 0:
+		return fmt.Errorf("PMO_RETENTION_METRICS_BUCKET must be whole seconds, at least 1m, got %s", r.MetricsBucket)
+	case r.MetricsRaw < r.MetricsBucket:
+		return fmt.Errorf("PMO_RETENTION_METRICS_RAW must be at least PMO_RETENTION_METRICS_BUCKET (%s), got %s", r.MetricsBucket, r.MetricsRaw)
+	case r.Metrics < r.MetricsRaw:
+		return fmt.Errorf("PMO_RETENTION_METRICS must be at least PMO_RETENTION_METRICS_RAW (%s), got %s", r.MetricsRaw, r.Metrics)
+	case r.Events < time.Hour:
+		return fmt.Errorf("PMO_RETENTION_EVENTS must be at least 1h, got %s", r.Events)
+	case r.Forecasts < MinForecastRetention:
+		return fmt.Errorf("PMO_RETENTION_FORECASTS must be at least %s, the forecast accuracy window, got %s", MinForecastRetention, r.Forecasts)
+	case r.Plans < time.Hour:
+		return fmt.Errorf("PMO_RETENTION_PLANS must be at least 1h, got %s", r.Plans)
+	}
+	return nil
 }
 
 // Load reads the environment and checks the values that cannot be left to fail later.
@@ -46,6 +95,9 @@ func Load() (Config, error) {
 	}
 	if c.Pool == "" {
 		return Config{}, fmt.Errorf("config: PMO_POOL must not be empty")
+	}
+	if err := c.Retention.Check(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
 }

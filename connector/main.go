@@ -5,8 +5,15 @@
 //
 //	connector -id default-ams1-1 -pool default -site ams1 -bandwidth 4194304 -max-tasks 4
 //
-// TEMPORAL_ADDRESS, DATABASE_URL and PMO_DATA_DIR come from the environment (see
-// config). SIGTERM stops it gracefully: running transfers are cancelled and keep their
+// An appliance at a customer site, which PMO did not start and which cannot reach
+// PostgreSQL, runs it with -report-url: it then posts its metrics to PMO's API
+// (docs/connectors.md), and an operator registers it with `starter connector register`:
+//
+//	connector -id appliance-ams1 -site ams1 -bandwidth 33554432 -max-tasks 8 -report-url http://pmo:8080
+//
+// TEMPORAL_ADDRESS, DATABASE_URL (not with -report-url) and PMO_DATA_DIR come from the
+// environment (see config), and so does PMO_API_KEY, the operator API key that
+// -report-url needs (docs/security.md). SIGTERM stops it gracefully: running transfers are cancelled and keep their
 // partial files, and their retries resume from the last heartbeat's offset.
 package main
 
@@ -16,6 +23,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -52,6 +61,12 @@ type options struct {
 	MaxTasks        int
 	TargetDir       string
 	MetricsInterval time.Duration
+	// ReportURL is PMO's API, where an external connector posts its metrics; empty
+	// means PostgreSQL.
+	ReportURL string
+	// APIKey is the operator key sent to ReportURL, from PMO_API_KEY: an environment
+	// variable, not a flag, so that it is not in the process list.
+	APIKey string
 }
 
 // parseFlags reads and checks the flags.
@@ -66,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.MaxTasks, "max-tasks", 4, "transfers that may run at once")
 	fs.StringVar(&o.TargetDir, "target-dir", "", "where destinations are written (default $PMO_DATA_DIR/target)")
 	fs.DurationVar(&o.MetricsInterval, "metrics-interval", 2*time.Second, "how often to record metrics")
+	fs.StringVar(&o.ReportURL, "report-url", "", "PMO's API base URL: post metrics there instead of writing PostgreSQL, as an appliance PMO did not start does")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -80,6 +96,14 @@ func parseFlags(args []string) (options, error) {
 		return options{}, fmt.Errorf("-max-tasks must be at least 1, got %d", o.MaxTasks)
 	case o.MetricsInterval < 100*time.Millisecond:
 		return options{}, fmt.Errorf("-metrics-interval must be at least 100ms, got %s", o.MetricsInterval)
+	}
+	if o.ReportURL != "" {
+		if u, err := url.Parse(o.ReportURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return options{}, fmt.Errorf("-report-url must be an http or https URL such as http://pmo:8080, got %q", o.ReportURL)
+		}
+		if o.APIKey = os.Getenv("PMO_API_KEY"); o.APIKey == "" {
+			return options{}, errors.New("-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
+		}
 	}
 	if o.TaskQueue == "" {
 		o.TaskQueue = workflows.ConnectorTaskQueue(o.ID)
@@ -104,6 +128,8 @@ func main() {
 			return l.With("connector", opts.ID, "pool", opts.Pool, "site", opts.Site)
 		}),
 		fx.Provide(NewActivities, NewWorker, NewReporter),
+		// Only the database sink needs PostgreSQL: an appliance never connects to it.
+		sinkOption(opts),
 		fx.Invoke(func(*Reporter) {}),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
@@ -156,11 +182,22 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities
 	return w
 }
 
+// sinkOption provides where the reporter sends metrics: PMO's API with -report-url,
+// PostgreSQL otherwise.
+func sinkOption(opts options) fx.Option {
+	if opts.ReportURL != "" {
+		return fx.Provide(func() Sink {
+			return APISink{URL: opts.ReportURL, Key: opts.APIKey, Client: &http.Client{Timeout: 10 * time.Second}}
+		})
+	}
+	return fx.Provide(func(s *store.Store) Sink { return StoreSink{Store: s} })
+}
+
 // NewReporter records readiness and metrics once the worker polls. Taking the worker
 // as a parameter orders the hooks: the reporter starts after the worker and stops
 // before it.
-func NewReporter(lc fx.Lifecycle, _ worker.Worker, opts options, s *store.Store, conn *activities.Connector, logger *slog.Logger) *Reporter {
-	r := &Reporter{ID: opts.ID, Store: s, Stats: &conn.Stats, Interval: opts.MetricsInterval, Logger: logger}
+func NewReporter(lc fx.Lifecycle, _ worker.Worker, opts options, sink Sink, conn *activities.Connector, logger *slog.Logger) *Reporter {
+	r := &Reporter{ID: opts.ID, Sink: sink, Stats: &conn.Stats, Interval: opts.MetricsInterval, Logger: logger}
 	var cancel context.CancelFunc
 	done := make(chan struct{})
 	lc.Append(fx.Hook{

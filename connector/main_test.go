@@ -19,6 +19,16 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, float64(1<<20), o.Bandwidth)
 	require.Equal(t, 2, o.MaxTasks)
 	require.Equal(t, 2*time.Second, o.MetricsInterval)
+	require.Empty(t, o.ReportURL, "metrics go to PostgreSQL unless asked")
+
+	t.Setenv("PMO_API_KEY", "")
+	_, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
+	require.EqualError(t, err, "-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
+	t.Setenv("PMO_API_KEY", "pmo_key")
+	o, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
+	require.NoError(t, err)
+	require.Equal(t, "http://pmo.example:8080", o.ReportURL)
+	require.Equal(t, "pmo_key", o.APIKey)
 
 	for _, args := range [][]string{
 		{},
@@ -26,6 +36,8 @@ func TestParseFlags(t *testing.T) {
 		{"-id", "c1", "-bandwidth", "-5"},
 		{"-id", "c1", "-metrics-interval", "1ms"},
 		{"-id", "c1", "stray"},
+		{"-id", "c1", "-report-url", "pmo.example:8080"},
+		{"-id", "c1", "-report-url", "ftp://pmo.example"},
 	} {
 		_, err := parseFlags(args)
 		require.Error(t, err, "%q", args)
@@ -51,7 +63,7 @@ func TestMetricIsADeltaOverTime(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	prev := sample{at: t0, cpuSeconds: 10, moved: 1000}
 	cur := sample{at: t0.Add(2 * time.Second), cpuSeconds: 11, moved: 5000, rssBytes: 1 << 20, active: 3}
-	m := metric("c1", prev, cur)
+	m := metric(prev, cur)
 	require.InDelta(t, 50, m.CPUPercent, 1e-9, "1 CPU second in 2 s")
 	require.InDelta(t, 2000, m.BandwidthUsedBytesSec, 1e-9, "4000 bytes in 2 s")
 	require.Equal(t, int64(5000), m.BytesMoved)
@@ -62,7 +74,7 @@ func TestMetricIsADeltaOverTime(t *testing.T) {
 
 	free := int64(9 << 30)
 	cur.held, cur.targetFree, cur.readLatency = 4000, &free, 1500*time.Microsecond
-	m = metric("c1", prev, cur)
+	m = metric(prev, cur)
 	require.Equal(t, int64(4000), m.StorageUsedBytes)
 	require.Equal(t, &free, m.TargetFreeBytes)
 	require.NotNil(t, m.ReadLatencySeconds)
@@ -86,7 +98,7 @@ func TestReporterWaitsForItsRowThenReports(t *testing.T) {
 	s := storetest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	conn := activities.NewConnector("c1", nil, t.TempDir(), 1, nil)
-	r := &Reporter{ID: "c1", Store: s, Stats: &conn.Stats, Interval: 100 * time.Millisecond, Logger: slog.Default()}
+	r := &Reporter{ID: "c1", Sink: StoreSink{Store: s}, Stats: &conn.Stats, Interval: 100 * time.Millisecond, Logger: slog.Default()}
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	defer func() { cancel(); <-done }()

@@ -1,18 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat. Linux
@@ -20,19 +28,34 @@ import (
 // would need cgo.
 const clockTicks = 100
 
-// Reporter marks the connector ready and, every Interval, records a metrics sample.
-// Database errors are logged and the loop goes on: the connector keeps moving bytes
-// when it cannot report, and a connector the fleet has not recorded yet (a foreign
-// key failure) starts reporting once it has.
+// Reporter marks the connector ready and, every Interval, records a metrics sample
+// through its Sink. Failures are logged and the loop goes on: the connector keeps
+// moving bytes when it cannot report, keeps up to MaxPending samples meanwhile, and a
+// connector the fleet has not recorded yet starts reporting once it has.
 type Reporter struct {
 	ID       string
-	Store    *store.Store
+	Sink     Sink
 	Stats    *activities.ConnectorStats
 	Interval time.Duration
 	Logger   *slog.Logger
 
+	// pending are the samples not recorded yet, oldest first.
+	pending []planning.MetricSample
 	// lastReadyErr keeps a repeated readiness failure to one log line.
 	lastReadyErr string
+}
+
+// MaxPending is how many samples a reporter keeps while it cannot record them: what
+// one metrics request to the API may carry.
+const MaxPending = workflows.MaxMetricSamples
+
+// Sink is where a connector's readiness and metrics go: PostgreSQL for the connectors
+// PMO starts, PMO's HTTP API for one that runs at a customer site.
+type Sink interface {
+	// Ready records that the connector polls its task queue.
+	Ready(ctx context.Context, id string) error
+	// Write records the samples, all or none.
+	Write(ctx context.Context, id string, samples []planning.MetricSample) error
 }
 
 // Run reports until ctx ends.
@@ -52,13 +75,24 @@ func (r *Reporter) Run(ctx context.Context) {
 			ready = r.markReady(ctx)
 		}
 		cur := takeSample(r.Stats)
-		m := metric(r.ID, prev, cur)
+		r.pending = append(r.pending, metric(prev, cur))
+		if len(r.pending) > MaxPending {
+			r.pending = slices.Delete(r.pending, 0, len(r.pending)-MaxPending)
+		}
 		prev = cur
-		err := r.write(ctx, m)
+		err := r.write(ctx)
+		var rejected *rejectedError
+		if errors.As(err, &rejected) {
+			// Sending them again would be refused again.
+			r.pending = nil
+		}
+		if err == nil {
+			r.pending = r.pending[:0]
+		}
 		// Log a failure once, not every interval, and say when it clears.
 		switch {
 		case err != nil && err.Error() != lastErr:
-			r.Logger.Warn("cannot record metrics; will keep trying", "error", err)
+			r.Logger.Warn("cannot record metrics; will keep trying", "error", err, "pending", len(r.pending))
 			lastErr = err.Error()
 		case err == nil && lastErr != "":
 			r.Logger.Info("recording metrics again")
@@ -67,17 +101,17 @@ func (r *Reporter) Run(ctx context.Context) {
 	}
 }
 
-func (r *Reporter) write(ctx context.Context, m store.ConnectorMetric) error {
+func (r *Reporter) write(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, max(r.Interval, 5*time.Second))
 	defer cancel()
-	return r.Store.InsertConnectorMetric(ctx, m)
+	return r.Sink.Write(ctx, r.ID, r.pending)
 }
 
 // markReady records readiness and reports whether that is done.
 func (r *Reporter) markReady(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, max(r.Interval, 5*time.Second))
 	defer cancel()
-	err := r.Store.MarkConnectorReady(ctx, r.ID)
+	err := r.Sink.Ready(ctx, r.ID)
 	switch {
 	case err == nil:
 		r.Logger.Info("connector ready")
@@ -90,6 +124,72 @@ func (r *Reporter) markReady(ctx context.Context) bool {
 	}
 	r.lastReadyErr = err.Error()
 	return false
+}
+
+// StoreSink writes to PostgreSQL, for the connectors PMO starts.
+type StoreSink struct{ Store *store.Store }
+
+// Ready records when the connector first polled.
+func (s StoreSink) Ready(ctx context.Context, id string) error {
+	return s.Store.MarkConnectorReady(ctx, id)
+}
+
+// Write inserts the samples.
+func (s StoreSink) Write(ctx context.Context, id string, samples []planning.MetricSample) error {
+	_, err := s.Store.InsertConnectorMetrics(ctx, id, samples)
+	return err
+}
+
+// APISink posts to PMO's HTTP API, POST /connectors/{id}/metrics, for a connector
+// that runs where PostgreSQL is out of reach. The fleet counts it ready when its
+// first metrics arrive.
+type APISink struct {
+	// URL is the API's base, such as http://pmo.example:8080.
+	URL string
+	// Key is the operator API key sent as a bearer token.
+	Key    string
+	Client *http.Client
+}
+
+// rejectedError is the API's refusal of samples that it would refuse again.
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return e.msg }
+
+// Ready does nothing: the fleet learns that an external connector is up from its
+// metrics.
+func (APISink) Ready(context.Context, string) error { return nil }
+
+// Write posts the samples as one JSON array.
+func (s APISink) Write(ctx context.Context, id string, samples []planning.MetricSample) error {
+	body, err := json.Marshal(samples)
+	if err != nil {
+		return fmt.Errorf("encode metrics: %w", err)
+	}
+	u := strings.TrimRight(s.URL, "/") + "/connectors/" + url.PathEscape(id) + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("post metrics: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Key)
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	detail, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg := fmt.Sprintf("POST %s: %s: %s", u, resp.Status, bytes.TrimSpace(detail))
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return errors.New(msg + " (register the connector with `starter connector register`)")
+	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return &rejectedError{msg}
+	}
+	return errors.New(msg)
 }
 
 // sample is what the process knows about itself at one moment.
@@ -137,8 +237,8 @@ func takeSample(stats *activities.ConnectorStats) sample {
 // metric turns two samples into a row: CPU percent is CPU time over wall time (over
 // 100 when several cores are busy), bandwidth is bytes moved over wall time, and the
 // read latency is the current sample's, which covers the time since prev.
-func metric(id string, prev, cur sample) store.ConnectorMetric {
-	m := store.ConnectorMetric{ConnectorID: id, At: cur.at, RAMBytes: cur.rssBytes, ActiveTasks: cur.active, BytesMoved: cur.moved,
+func metric(prev, cur sample) planning.MetricSample {
+	m := planning.MetricSample{At: cur.at, RAMBytes: cur.rssBytes, ActiveTasks: cur.active, BytesMoved: cur.moved,
 		StorageUsedBytes: cur.held, TargetFreeBytes: cur.targetFree}
 	if cur.readLatency > 0 {
 		latency := cur.readLatency.Seconds()

@@ -44,8 +44,10 @@ type system struct {
 	dbURL   string
 	pool    string
 	api     string
-	env     []string
-	procs   []*exec.Cmd
+	// key is an admin API key, made with the real starter and sent on every call.
+	key   string
+	env   []string
+	procs []*exec.Cmd
 }
 
 func repoRoot(t *testing.T) string {
@@ -85,6 +87,7 @@ func startSystem(t *testing.T) *system {
 		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s")
 	t.Cleanup(s.stop)
 	s.run("migrate")
+	s.key = s.createKey("e2e", "admin")
 	s.run("seed", "-disks", filepath.Join(s.dataDir, "disks"), "-shape", filepath.Join(repoRoot(t), "..", "shared", "data", "traces", "azure2019-vm-cpu-5min.csv"))
 	s.spawn("worker")
 	s.spawn("web")
@@ -102,11 +105,28 @@ func startSystem(t *testing.T) *system {
 
 func (s *system) run(args ...string) string {
 	s.t.Helper()
+	out, err := s.starter(args...)
+	require.NoError(s.t, err, "starter %v: %s", args, out)
+	return out
+}
+
+// starter runs a starter command and returns its output and how it ended.
+func (s *system) starter(args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(s.bin, "starter"), args...)
 	cmd.Env = s.env
 	out, err := cmd.CombinedOutput()
-	require.NoError(s.t, err, "starter %v: %s", args, out)
-	return string(out)
+	return string(out), err
+}
+
+// createKey makes an API key with `starter apikey create` and returns it: the only
+// thing the command prints on stdout.
+func (s *system) createKey(name, role string) string {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bin, "starter"), "apikey", "create", "-name", name, "-role", role)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	require.NoError(s.t, err, "starter apikey create")
+	return strings.TrimSpace(string(out))
 }
 
 func (s *system) spawn(name string) {
@@ -243,13 +263,22 @@ func (s *system) call(method, path string, body any, out any) int {
 	return s.send(method, path, "application/json", rd, out)
 }
 
-// send makes a request with a body of the given content type and decodes the JSON
-// answer into out; it returns the status.
+// send makes a request with a body of the given content type, with the system's admin
+// key, and decodes the JSON answer into out; it returns the status.
 func (s *system) send(method, path, contentType string, body io.Reader, out any) int {
+	s.t.Helper()
+	return s.sendAs(s.key, method, path, contentType, body, out)
+}
+
+// sendAs is send with another key, or none when key is empty.
+func (s *system) sendAs(key, method, path, contentType string, body io.Reader, out any) int {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.api+path, body)
 	require.NoError(s.t, err)
 	req.Header.Set("Content-Type", contentType)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
@@ -286,8 +315,14 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	var vmID, disk string
 	require.NoError(t, db.QueryRow(ctx, `SELECT id, disk_uri FROM vms WHERE site_id = 'ams1' ORDER BY disk_bytes LIMIT 1`).Scan(&vmID, &disk))
 
-	// Bad input is refused with the field named, by the edge or by the workflow.
+	// No key, no entry; a viewer's key reads but does not change anything.
 	var p problem
+	require.Equal(t, 401, s.sendAs("", "GET", "/connectors", "application/json", nil, &p))
+	viewer := s.createKey("e2e viewer", "viewer")
+	require.Equal(t, 200, s.sendAs(viewer, "GET", "/connectors", "application/json", nil, nil))
+	require.Equal(t, 403, s.sendAs(viewer, "POST", "/migrations", "application/json", strings.NewReader(`{"vm_id":"`+vmID+`"}`), &p))
+
+	// Bad input is refused with the field named, by the edge or by the workflow.
 	require.Equal(t, 422, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "nowhere", "count": 1, "who": "e2e", "why": "test"}, &p))
 	require.Equal(t, "site", p.Field)
 	require.Equal(t, 422, s.call("POST", "/migrations", map[string]any{"vm_id": "vm-none"}, &p))
@@ -324,6 +359,22 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.Equal(t, started.Migration.RunID, again.Migration.RunID)
 	require.Equal(t, 200, s.call("POST", "/migrations", map[string]any{"id": mid, "vm_id": vmID, "priority": 5}, &again), "another start under a used ID returns the existing migration")
 	require.Equal(t, started.Migration.RunID, again.Migration.RunID, "one workflow, not two")
+	// Each of these calls is in the audit trail under the key that made it.
+	var audited []int
+	rows, err := db.Query(ctx, `SELECT a.status FROM api_audit a JOIN api_keys k ON k.id = a.key_id
+		WHERE a.route = '/migrations' AND a.method = 'POST' AND k.name = 'e2e' ORDER BY a.id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var status int
+		require.NoError(t, rows.Scan(&status))
+		audited = append(audited, status)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []int{422, 201, 201, 200}, audited)
+	var refused int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM api_audit a JOIN api_keys k ON k.id = a.key_id
+		WHERE k.role = 'viewer' AND a.status = 403`).Scan(&refused))
+	require.Equal(t, 1, refused)
 	var view struct {
 		Phase          string  `json:"phase"`
 		Outcome        string  `json:"outcome"`

@@ -104,9 +104,13 @@ func TestAlertmanagerAlertChangesARunningFleetsPlan(t *testing.T) {
 	require.Contains(t, c.Detail, "new bottleneck anomaly", "%+v", c)
 	db := s.connect()
 	var rows int
-	require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM event_plan_changes WHERE pool = $1 AND event_key = $2 AND site_id = 'fra1'`,
-		s.pool, key).Scan(&rows))
-	require.Equal(t, 1, rows, "the plan change is in PostgreSQL")
+	// The fleet answers queries from its state before its activity has written the
+	// change.
+	s.eventually(10*time.Second, "the plan change is in PostgreSQL", func() bool {
+		require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM event_plan_changes WHERE pool = $1 AND event_key = $2 AND site_id = 'fra1'`,
+			s.pool, key).Scan(&rows))
+		return rows == 1
+	})
 
 	// Alertmanager repeats a notification every repeat_interval: nothing changes.
 	require.Equal(t, 200, s.send("POST", "/events/alertmanager", "application/json", bytes.NewReader(firing), &answer))

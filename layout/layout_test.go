@@ -3,7 +3,10 @@
 package layout
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -28,19 +31,65 @@ var forbidden = map[string][]string{
 	"github.com/pmo-dev/pmo/activities": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
 	// Workflows know nothing of SQL or HTTP.
 	"github.com/pmo-dev/pmo/workflows": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
+	// API keys and roles are plain Go: the store keeps the hashes, the web checks them.
+	"github.com/pmo-dev/pmo/apikey": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
+}
+
+// forbiddenDirect lists, for each package, import paths it must not import itself,
+// though what it imports may.
+var forbiddenDirect = map[string][]string{
+	// The web server starts, signals, updates and queries workflows. It reaches
+	// PostgreSQL itself only through the store, and only for readiness, API keys and
+	// the audit trail (web/auth.go says why); it writes no facts, and runs no SQL.
+	"github.com/pmo-dev/pmo/web": {"github.com/jackc/pgx", "database/sql"},
 }
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {
 	for pkg, bad := range forbidden {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		checkImports(t, pkg, bad, "depends on", "-deps")
+	}
+	for pkg, bad := range forbiddenDirect {
+		checkImports(t, pkg, bad, "imports", "-f", `{{join .Imports "\n"}}`)
+	}
+}
+
+// checkImports fails for each package that `go list <args> pkg` lists and that starts
+// with one of bad.
+func checkImports(t *testing.T, pkg string, bad []string, verb string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("go", append(append([]string{"list"}, args...), pkg)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, b := range bad {
+			if strings.HasPrefix(dep, b) {
+				t.Errorf("%s %s %s", pkg, verb, dep)
+			}
 		}
-		for _, dep := range strings.Fields(string(out)) {
-			for _, b := range bad {
-				if strings.HasPrefix(dep, b) {
-					t.Errorf("%s depends on %s", pkg, dep)
-				}
+	}
+}
+
+// The web server may call only these methods of the store: the rule above keeps SQL
+// out of it, this one keeps it from growing into a second writer of facts.
+func TestWebUsesTheStoreOnlyForReadinessKeysAndAudit(t *testing.T) {
+	allowed := map[string]bool{"Ping": true, "UseAPIKey": true, "RecordAudit": true}
+	files, err := filepath.Glob("../web/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := regexp.MustCompile(`\.Store\.([A-Za-z]+)\(|\bstore\.([A-Za-z]+)\(`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
+			if name := m[1] + m[2]; !allowed[name] {
+				t.Errorf("%s calls the store's %s; the web uses the store only for %v", f, name, allowed)
 			}
 		}
 	}

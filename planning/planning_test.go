@@ -157,6 +157,34 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// An external connector counts toward its site while its metrics are fresh, is never
+// scaled in, and counts for nothing once they are stale.
+func TestScaleCountsButNeverDrainsExternalConnectors(t *testing.T) {
+	ext := conn("appliance", "ams1", StateWarm, 0)
+	ext.External, ext.StaleAfter, ext.LastSeen = true, time.Minute, t0
+	targets := []SiteTarget{{Site: "ams1", Connectors: 1}}
+	if d := Scale(ScaleInput{Now: t0, Targets: targets, Connectors: []Connector{ext}}); len(d.Start) != 0 {
+		t.Fatalf("started %+v beside a healthy external connector", d.Start)
+	}
+	none := []SiteTarget{{Site: "ams1"}}
+	if d := Scale(ScaleInput{Now: t0.Add(time.Hour), Targets: none, Connectors: []Connector{ext}}); len(d.Drain) != 0 || len(d.Reasons) != 2 {
+		t.Fatalf("an idle external connector is drained or nothing says why it stays: %+v", d)
+	}
+	if ext.Stale(t0.Add(time.Minute)) || !ext.Stale(t0.Add(time.Minute+time.Second)) {
+		t.Fatal("stale only past StaleAfter")
+	}
+	if never := (Connector{External: true, StaleAfter: time.Hour}); !never.Stale(t0) {
+		t.Fatal("never reported is stale")
+	}
+	if own := conn("a1", "ams1", StateWarm, 0); own.Stale(t0.Add(24 * time.Hour)) {
+		t.Fatal("PMO's own connectors are judged by their process, not by staleness")
+	}
+	ext.State = StateUnhealthy
+	if d := Scale(ScaleInput{Now: t0, Targets: targets, Connectors: []Connector{ext}}); len(d.Start) != 1 {
+		t.Fatalf("an unhealthy external connector counted: %+v", d.Start)
+	}
+}
+
 func TestAssignEarliestDeadlineFirstWithoutOvercommit(t *testing.T) {
 	conns := []Connector{conn("a1", "ams1", StateWarm, 3), conn("a2", "ams1", StateWarming, 0), conn("f1", "fra1", StateWarm, 0)}
 	waiting := []Reservation{

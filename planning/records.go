@@ -59,6 +59,42 @@ type ConnectorReport struct {
 	Usage   Usage
 }
 
+// MetricSample is one sample a connector takes of itself, as connector_metrics holds
+// it: PMO's own connectors write it to PostgreSQL, external ones post it to the API.
+type MetricSample struct {
+	At         time.Time `json:"at"`
+	CPUPercent float64   `json:"cpu_percent"`
+	RAMBytes   int64     `json:"ram_bytes"`
+	// BandwidthUsedBytesSec is the bytes moved since the previous sample over the
+	// time between them.
+	BandwidthUsedBytesSec float64 `json:"bandwidth_used_bytes_per_sec"`
+	ActiveTasks           int     `json:"active_tasks"`
+	// BytesMoved is the total the connector has moved since it started.
+	BytesMoved int64 `json:"bytes_moved"`
+	// StorageUsedBytes is what the connector holds for copies not yet cut over or
+	// discarded.
+	StorageUsedBytes int64 `json:"storage_used_bytes"`
+	// TargetFreeBytes is the free space of the storage the connector writes to; nil
+	// where it could not be measured.
+	TargetFreeBytes *int64 `json:"target_free_bytes,omitempty"`
+	// ReadLatencySeconds is the mean duration of the connector's reads from the VMs'
+	// disks since the previous sample; nil where it read nothing.
+	ReadLatencySeconds *float64 `json:"read_latency_seconds,omitempty"`
+}
+
+// Usage is the sample as the fleet keeps it: unmeasured values are zero.
+func (m MetricSample) Usage() Usage {
+	u := Usage{At: m.At, CPUPercent: m.CPUPercent, RAMBytes: m.RAMBytes, BandwidthUsedBytesSec: m.BandwidthUsedBytesSec,
+		ActiveTasks: m.ActiveTasks, StorageUsedBytes: m.StorageUsedBytes}
+	if m.TargetFreeBytes != nil {
+		u.TargetFreeBytes = *m.TargetFreeBytes
+	}
+	if m.ReadLatencySeconds != nil {
+		u.ReadLatencySeconds = *m.ReadLatencySeconds
+	}
+	return u
+}
+
 // InventoryVM is a VM with everything the inventory holds about it. The embedded VM's
 // MaxTransfer and MaxDowntime belong to its SLA tier and are not stored with the VM.
 type InventoryVM struct {

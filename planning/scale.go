@@ -92,8 +92,8 @@ type siteWant struct {
 // pool's bounds clamp the sites together. A paused pool or one in forecast-only mode
 // starts and drains nothing but what pins demand. Scale-in drains only idle, automatic
 // connectors that have been idle for the cooldown, at sites that have not grown within
-// it and have no queued work, newest first; draining connectors stop once their work
-// is done.
+// it and have no queued work, newest first (never external connectors, which count
+// as live while healthy); draining connectors stop once their work is done.
 func Scale(in ScaleInput) ScaleDecision {
 	var d ScaleDecision
 	sites := make([]siteWant, 0, len(in.Targets))
@@ -285,7 +285,12 @@ func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
 	}
 	var idle []Connector
 	for _, c := range w.live {
-		if c.Manual || len(c.Migrations) > 0 {
+		// An operator's connector stays until the operator drains it; an external one
+		// is the customer's and never leaves by scaling.
+		if c.External && len(c.Migrations) == 0 {
+			held = "external connectors are the customer's and never scaled in"
+		}
+		if c.Manual || c.External || len(c.Migrations) > 0 {
 			continue
 		}
 		since := c.IdleSince

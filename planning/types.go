@@ -58,7 +58,14 @@ const (
 	StateDraining ConnectorState = "draining"
 	StateStopped  ConnectorState = "stopped"
 	StateFailed   ConnectorState = "failed"
+	// StateUnhealthy is an external connector whose metrics stopped coming: it takes
+	// no work until they return.
+	StateUnhealthy ConnectorState = "unhealthy"
 )
+
+// DefaultStaleAfter is how long an external connector may go without reporting
+// metrics before the fleet stops giving it work.
+const DefaultStaleAfter = 2 * time.Minute
 
 // Connector is the fleet's view of one connector.
 type Connector struct {
@@ -77,6 +84,20 @@ type Connector struct {
 	IdleSince time.Time `json:"idle_since,omitzero"`
 	// Reason is why the connector was started, or, once it drains, why it drains.
 	Reason string `json:"reason,omitempty"`
+	// External connectors run at a customer site and were registered, not started, by
+	// PMO: the fleet never starts, restarts, resizes, stops or scales them in, and
+	// judges their health by the metrics they post.
+	External bool `json:"external,omitempty"`
+	// StaleAfter is how long an external connector may stay silent before it is
+	// unhealthy; LastSeen is when the fleet last received its metrics.
+	StaleAfter time.Duration `json:"stale_after,omitempty"`
+	LastSeen   time.Time     `json:"last_seen,omitzero"`
+}
+
+// Stale reports whether an external connector's metrics are missing or older than
+// its StaleAfter at now; always false for PMO's own connectors.
+func (c Connector) Stale(now time.Time) bool {
+	return c.External && (c.LastSeen.IsZero() || now.Sub(c.LastSeen) > c.StaleAfter)
 }
 
 // Live reports whether the connector counts towards its site's capacity.

@@ -8,14 +8,22 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store"
@@ -105,4 +113,74 @@ func EnsureSearchAttributes(ctx context.Context, tc client.Client, namespace str
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// EnsureSchedule creates the schedule unless one with its ID exists. An existing one
+// whose intervals, workflow or arguments differ (the settings changed) is updated to
+// match; its pause state and history stay. Every worker does it at start, so it must
+// be idempotent. It reports whether it created or changed the schedule.
+func EnsureSchedule(ctx context.Context, tc client.Client, want client.ScheduleOptions) (bool, error) {
+	_, err := tc.ScheduleClient().Create(ctx, want)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return false, fmt.Errorf("create schedule %s: %w", want.ID, err)
+	}
+	action, ok := want.Action.(*client.ScheduleWorkflowAction)
+	if !ok {
+		return false, fmt.Errorf("schedule %s: only workflow actions are supported", want.ID)
+	}
+	args, err := converter.GetDefaultDataConverter().ToPayloads(action.Args...)
+	if err != nil {
+		return false, fmt.Errorf("schedule %s: encode arguments: %w", want.ID, err)
+	}
+	changed := false
+	err = tc.ScheduleClient().GetHandle(ctx, want.ID).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			have := in.Description.Schedule
+			if sameSchedule(have, want.Spec, action, args) {
+				return nil, temporal.ErrSkipScheduleUpdate
+			}
+			changed = true
+			spec := want.Spec
+			return &client.ScheduleUpdate{Schedule: &client.Schedule{
+				Action: want.Action, Spec: &spec, Policy: have.Policy, State: have.State,
+			}}, nil
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("update schedule %s: %w", want.ID, err)
+	}
+	return changed, nil
+}
+
+// sameSchedule reports whether an existing schedule has the intervals, workflow, task
+// queue and arguments wanted.
+func sameSchedule(have client.Schedule, spec client.ScheduleSpec, want *client.ScheduleWorkflowAction, args *commonpb.Payloads) bool {
+	got, ok := have.Action.(*client.ScheduleWorkflowAction)
+	if !ok || have.Spec == nil || got.TaskQueue != want.TaskQueue || got.ID != want.ID ||
+		len(have.Spec.Calendars) != len(spec.Calendars) || len(have.Spec.CronExpressions) != 0 ||
+		!slices.Equal(have.Spec.Intervals, spec.Intervals) || len(got.Args) != len(args.GetPayloads()) {
+		return false
+	}
+	if name, ok := got.Workflow.(string); !ok || name != workflowName(want.Workflow) {
+		return false
+	}
+	for i, a := range got.Args {
+		p, ok := a.(*commonpb.Payload)
+		if !ok || !proto.Equal(p, args.GetPayloads()[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// workflowName is the workflow type name of a workflow function or name.
+func workflowName(w any) string {
+	if name, ok := w.(string); ok {
+		return name
+	}
+	full := runtime.FuncForPC(reflect.ValueOf(w).Pointer()).Name()
+	return full[strings.LastIndex(full, ".")+1:]
 }

@@ -58,6 +58,20 @@ fi
 
 bin/starter migrate
 bin/starter seed
+# The first start makes an admin API key and keeps it in the data folder, readable by
+# this user only, so that later runs can say where it is. -first makes none when the
+# database has keys already (DATABASE_URL given, or the file removed).
+keyfile=$PMO_DATA_DIR/admin.key
+newkey=""
+if [ ! -s "$keyfile" ]; then
+	(umask 077 && bin/starter apikey create -first -name "local admin (make run)" -role admin >"$keyfile.new")
+	if [ -s "$keyfile.new" ]; then
+		mv "$keyfile.new" "$keyfile"
+		newkey=$(cat "$keyfile")
+	else
+		rm -f "$keyfile.new"
+	fi
+fi
 # Each process logs to the terminal, prefixed, and to its file in the logs folder. The
 # process substitution keeps $! the process itself, so that cleanup can stop it.
 bin/worker > >(tee -a "$PMO_DATA_DIR/logs/worker.log" | sed -u 's/^/worker | /') 2>&1 &
@@ -72,10 +86,21 @@ done
 bin/starter fleet start
 
 ui=${ui:-"your Temporal cluster's Web UI"}
+if [ -n "$newkey" ]; then
+	keymsg="$newkey
+                     (a new admin key, kept in $keyfile; every call but /healthz and /readyz needs a key)"
+elif [ -s "$keyfile" ]; then
+	keymsg="the admin key is in $keyfile"
+else
+	keymsg="the database has keys from before; make one with: bin/starter apikey create -name NAME -role admin"
+fi
 cat >&2 <<MSG
 
   PMO is running.
-    API:             http://$PMO_HTTP_ADDR   (try: curl -s http://$PMO_HTTP_ADDR/connectors)
+    API:             http://$PMO_HTTP_ADDR
+    API key:         $keymsg
+    Try:             export PMO_API_KEY=\$(cat $keyfile)
+                     curl -s -H "Authorization: Bearer \$PMO_API_KEY" http://$PMO_HTTP_ADDR/connectors
     Temporal Web UI: $ui/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows
     Logs:            $PMO_DATA_DIR/logs
   Ctrl-C stops everything; the data stays for the next run.

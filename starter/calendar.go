@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +10,6 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/activities"
@@ -95,20 +91,13 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 	}
 }
 
-// recordEvents runs EventsWorkflow on a batch, its ID a hash of the batch, and waits
-// for its answer.
+// recordEvents runs EventsWorkflow on a batch and waits for its answer.
 func recordEvents(ctx context.Context, tc client.Client, in activities.RecordEventsInput) (workflows.EventsAnswer, error) {
-	body, err := json.Marshal(in)
+	opts, err := workflows.EventsStartOptions(in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err
 	}
-	sum := sha256.Sum256(body)
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.EventsWorkflowID(hex.EncodeToString(sum[:16])), TaskQueue: workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionTimeout: 5 * time.Minute,
-	}, workflows.EventsWorkflow, in)
+	run, err := tc.ExecuteWorkflow(ctx, opts, workflows.EventsWorkflow, in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err
 	}

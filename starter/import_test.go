@@ -82,3 +82,55 @@ func TestALargeImportShowsItsProgress(t *testing.T) {
 	require.Equal(t, imports.Counts{Rows: barRows, Inserted: barRows}, counts)
 	require.Contains(t, progress.String(), "importing history")
 }
+
+// A 100,000-row inventory file on disk imports whole through the command; again, it
+// changes nothing; with one bad row in the middle, nothing of it is written.
+func TestA100000RowInventoryImportsWholeOrNotAtAll(t *testing.T) {
+	url := storetest.NewDatabase(t)
+	s := storetest.Open(t, url)
+	cfg := config.Config{DatabaseURL: url}
+	run := func(args ...string) error { return importCommand(&cfg).ParseAndRun(context.Background(), args) }
+	require.NoError(t, run("sites", "../imports/testdata/sites.csv"))
+	require.NoError(t, run("slas", "../imports/testdata/slas.json"))
+	var sites []string
+	rows, err := s.Pool.Query(context.Background(), "SELECT id FROM sites ORDER BY id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		sites = append(sites, id)
+	}
+	require.NoError(t, rows.Err())
+
+	write := func(name string, badLine int) string {
+		var file bytes.Buffer
+		file.WriteString("VM,VM UUID,CPUs,Memory,Provisioned MiB,Datacenter,SLA Tier\n")
+		for i := range 100_000 {
+			cpus := fmt.Sprint(1 + i%16)
+			if i+2 == badLine {
+				cpus = "many"
+			}
+			fmt.Fprintf(&file, "host-%06d,4210%04x-0000-4000-8000-%012d,%s,\"%d\",%d.5,%s,gold\n", i, i%65536, i, cpus, 1024*(1+i%64), 10240+i%500, sites[i%len(sites)])
+		}
+		path := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(path, file.Bytes(), 0o644))
+		return path
+	}
+	count := func() int {
+		var n int
+		require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM vms").Scan(&n))
+		return n
+	}
+
+	good := write("vinfo.csv", 0)
+	require.NoError(t, run("inventory", good))
+	require.Equal(t, 100_000, count())
+	require.NoError(t, run("inventory", good))
+	require.Equal(t, 100_000, count())
+
+	bad := write("vinfo-bad.csv", 50_001)
+	require.EqualError(t, run("inventory", "-tier", "gold", bad), bad+": 1 bad row; nothing imported")
+	var cores int
+	require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT cpu_cores FROM vms WHERE name = 'host-049999'").Scan(&cores))
+	require.Equal(t, 1+49_999%16, cores, "the good file's row is untouched")
+}

@@ -1,5 +1,6 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces, simulate and import operator files.
+// fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
+// files, register external connectors, apply retention and manage the API keys.
 //
 //	go run ./starter <command> [flags]
 package main
@@ -48,6 +49,9 @@ func run(ctx context.Context, args []string) error {
 			genTraceCommand(),
 			simulateCommand(),
 			importCommand(&cfg),
+			connectorCommand(&cfg),
+			retentionCommand(&cfg),
+			apikeyCommand(&cfg, os.Stdout, os.Stderr),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pmo-dev/pmo/planning"
 )
 
 // ErrUnknownConnector means the connectors table has no row for the ID: the fleet has
@@ -35,45 +37,36 @@ func (s *Store) MarkConnectorReady(ctx context.Context, id string) error {
 	return nil
 }
 
-// ConnectorMetric is one sample a connector takes of itself.
-type ConnectorMetric struct {
-	ConnectorID string
-	At          time.Time
-	CPUPercent  float64
-	RAMBytes    int64
-	// BandwidthUsedBytesSec is the bytes moved since the previous sample over the
-	// time between them.
-	BandwidthUsedBytesSec float64
-	ActiveTasks           int
-	// BytesMoved is the total the connector process has moved since it started.
-	BytesMoved int64
-	// StorageUsedBytes is what the connector holds for copies not yet cut over or
-	// discarded.
-	StorageUsedBytes int64
-	// TargetFreeBytes is the free space of the storage the connector writes to; nil
-	// where it could not be measured.
-	TargetFreeBytes *int64
-	// ReadLatencySeconds is the mean duration of the connector's reads from the VMs'
-	// disks since the previous sample; nil where it read nothing.
-	ReadLatencySeconds *float64
-}
-
-// InsertConnectorMetric stores a sample; a second sample with the same connector and
-// time is ignored. It returns ErrUnknownConnector when no such connector is recorded.
-func (s *Store) InsertConnectorMetric(ctx context.Context, m ConnectorMetric) error {
-	_, err := s.Pool.Exec(ctx, `
+// InsertConnectorMetrics stores a connector's samples in one statement, so that none
+// or all of them are written; a sample whose connector and time are already stored is
+// ignored, so that a retry writes nothing twice. It returns how many rows are new, and
+// ErrUnknownConnector when no such connector is recorded.
+func (s *Store) InsertConnectorMetrics(ctx context.Context, id string, samples []planning.MetricSample) (int64, error) {
+	if len(samples) == 0 {
+		return 0, nil
+	}
+	n := len(samples)
+	at, cpu, ram, bw := make([]time.Time, n), make([]float64, n), make([]int64, n), make([]float64, n)
+	tasks, moved, used := make([]int64, n), make([]int64, n), make([]int64, n)
+	free, latency := make([]*int64, n), make([]*float64, n)
+	for i, m := range samples {
+		at[i], cpu[i], ram[i], bw[i] = m.At, m.CPUPercent, m.RAMBytes, m.BandwidthUsedBytesSec
+		tasks[i], moved[i], used[i] = int64(m.ActiveTasks), m.BytesMoved, m.StorageUsedBytes
+		free[i], latency[i] = m.TargetFreeBytes, m.ReadLatencySeconds
+	}
+	tag, err := s.Pool.Exec(ctx, `
 		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved,
 			storage_used_bytes, target_free_bytes, read_latency_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		SELECT $1, * FROM unnest($2::timestamptz[], $3::float8[], $4::int8[], $5::float8[], $6::int8[], $7::int8[], $8::int8[],
+			$9::int8[], $10::float8[])
 		ON CONFLICT (connector_id, at) DO NOTHING`,
-		m.ConnectorID, m.At, m.CPUPercent, m.RAMBytes, m.BandwidthUsedBytesSec, m.ActiveTasks, m.BytesMoved,
-		m.StorageUsedBytes, m.TargetFreeBytes, m.ReadLatencySeconds)
+		id, at, cpu, ram, bw, tasks, moved, used, free, latency)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation {
-			return fmt.Errorf("%w: %s", ErrUnknownConnector, m.ConnectorID)
+			return 0, fmt.Errorf("%w: %s", ErrUnknownConnector, id)
 		}
-		return fmt.Errorf("store: insert metric of connector %s: %w", m.ConnectorID, err)
+		return 0, fmt.Errorf("store: insert metrics of connector %s: %w", id, err)
 	}
-	return nil
+	return tag.RowsAffected(), nil
 }

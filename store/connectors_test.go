@@ -40,21 +40,31 @@ func TestMarkConnectorReadyKeepsTheFirstTime(t *testing.T) {
 	require.True(t, first.Equal(second), "readiness moved from %s to %s", first, second)
 }
 
-func TestInsertConnectorMetric(t *testing.T) {
+// insertMetric stores one sample of connector c1.
+func insertMetric(t *testing.T, s *store.Store, m planning.MetricSample) {
+	t.Helper()
+	_, err := s.InsertConnectorMetrics(context.Background(), "c1", []planning.MetricSample{m})
+	require.NoError(t, err)
+}
+
+func TestInsertConnectorMetrics(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	free, latency := int64(5<<30), 0.0125
-	m := store.ConnectorMetric{ConnectorID: "c1", At: at, CPUPercent: 12.5, RAMBytes: 1 << 20,
+	m := planning.MetricSample{At: at, CPUPercent: 12.5, RAMBytes: 1 << 20,
 		BandwidthUsedBytesSec: 4096, ActiveTasks: 2, BytesMoved: 1 << 30,
 		StorageUsedBytes: 3 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
-	require.ErrorIs(t, s.InsertConnectorMetric(ctx, m), store.ErrUnknownConnector, "the FK violation is reported as an unknown connector")
+	_, err := s.InsertConnectorMetrics(ctx, "c1", []planning.MetricSample{m})
+	require.ErrorIs(t, err, store.ErrUnknownConnector, "the FK violation is reported as an unknown connector")
 
 	addConnector(t, s, "c1")
-	require.NoError(t, s.InsertConnectorMetric(ctx, m))
+	insertMetric(t, s, m)
 	dup := m
 	dup.ActiveTasks = 7
-	require.NoError(t, s.InsertConnectorMetric(ctx, dup), "a repeated sample is ignored, not an error")
+	n0, err := s.InsertConnectorMetrics(ctx, "c1", []planning.MetricSample{dup})
+	require.NoError(t, err, "a repeated sample is ignored, not an error")
+	require.Zero(t, n0)
 
 	var n, tasks int
 	var cpu, bw float64
@@ -80,7 +90,7 @@ func TestInsertConnectorMetric(t *testing.T) {
 	// Not measured is NULL, not a zero that would mean a full disk or instant reads.
 	m.At = at.Add(time.Second)
 	m.TargetFreeBytes, m.ReadLatencySeconds = nil, nil
-	require.NoError(t, s.InsertConnectorMetric(ctx, m))
+	insertMetric(t, s, m)
 	var nulls int
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics
 		WHERE connector_id = 'c1' AND at = $1 AND target_free_bytes IS NULL AND read_latency_seconds IS NULL`, m.At).Scan(&nulls))
@@ -93,9 +103,9 @@ func TestConnectorHealthReadsTheLatestMeasures(t *testing.T) {
 	addConnector(t, s, "c1")
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	free, latency := int64(7<<30), 0.004
-	older := store.ConnectorMetric{ConnectorID: "c1", At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
+	older := planning.MetricSample{At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
 		StorageUsedBytes: 1 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
-	require.NoError(t, s.InsertConnectorMetric(ctx, older))
+	insertMetric(t, s, older)
 
 	got, err := s.ConnectorHealth(ctx, []string{"c1", "nobody"})
 	require.NoError(t, err)
@@ -105,11 +115,58 @@ func TestConnectorHealthReadsTheLatestMeasures(t *testing.T) {
 	require.Zero(t, got[1].Usage, "no connector, no usage")
 
 	// The newest sample wins, and what it did not measure reads as zero.
-	newer := store.ConnectorMetric{ConnectorID: "c1", At: at.Add(2 * time.Second), RAMBytes: 1 << 20, StorageUsedBytes: 2 << 20}
-	require.NoError(t, s.InsertConnectorMetric(ctx, newer))
+	insertMetric(t, s, planning.MetricSample{At: at.Add(2 * time.Second), RAMBytes: 1 << 20, StorageUsedBytes: 2 << 20})
 	got, err = s.ConnectorHealth(ctx, []string{"c1"})
 	require.NoError(t, err)
 	require.Equal(t, planning.Usage{At: at.Add(2 * time.Second), RAMBytes: 1 << 20, StorageUsedBytes: 2 << 20}, got[0].Usage)
+}
+
+func TestInsertConnectorMetricsWritesABatchOnceAndAllOrNothing(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "c1")
+	at := time.Now().UTC().Truncate(time.Second)
+	batch := []planning.MetricSample{{At: at, CPUPercent: 1}, {At: at.Add(time.Second), CPUPercent: 2}, {At: at.Add(2 * time.Second), CPUPercent: 3}}
+	n, err := s.InsertConnectorMetrics(ctx, "c1", batch)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+
+	// A retry of the same batch with one more sample adds only that one.
+	n, err = s.InsertConnectorMetrics(ctx, "c1", append(batch, planning.MetricSample{At: at.Add(3 * time.Second)}))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the repeated samples are ignored")
+
+	// A bad sample rejects the batch: none of it is written.
+	_, err = s.InsertConnectorMetrics(ctx, "c1", []planning.MetricSample{{At: at.Add(10 * time.Second)}, {At: at.Add(11 * time.Second), CPUPercent: -1}})
+	require.Error(t, err)
+	var count int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = 'c1'`).Scan(&count))
+	require.Equal(t, 4, count)
+}
+
+func TestExternalConnectorIsRecordedWithoutAProcess(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "pmo-own") // makes the site
+	c := planning.Connector{ID: "appliance-1", Site: "ams1", State: planning.StateUnhealthy, Size: planning.Sizes[1],
+		TaskQueue: "pmo.connector.appliance-1", CreatedAt: time.Now().UTC(), External: true}
+	require.NoError(t, s.UpsertConnector(ctx, "default", c))
+	var external bool
+	var state string
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT external, state FROM connectors WHERE id = 'appliance-1'`).Scan(&external, &state))
+	require.True(t, external)
+	require.Equal(t, "unhealthy", state, "the schema knows the state")
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT external FROM connectors WHERE id = 'pmo-own'`).Scan(&external))
+	require.False(t, external, "PMO's own connectors are not external")
+
+	// No process of PMO's runs it.
+	require.Error(t, s.SetConnectorPID(ctx, "appliance-1", 1234))
+
+	c.State = planning.StateStopped
+	require.NoError(t, s.UpsertConnector(ctx, "default", c))
+	var stopped *time.Time
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT stopped_at FROM connectors WHERE id = 'appliance-1'`).Scan(&stopped))
+	require.NotNil(t, stopped, "deregistered")
 }
 
 func TestInsertMigrationKeepsItsConnectorsBandwidth(t *testing.T) {

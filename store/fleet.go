@@ -136,12 +136,14 @@ func (s *Store) ScoreForecasts(ctx context.Context, pool string, now time.Time) 
 	tag, err := s.Pool.Exec(ctx, `
 		UPDATE forecasts f SET actual_arrivals = a.n, actual_bytes = a.b
 		FROM (
-			SELECT t.site_id, t.target_hour, count(m.id) AS n, coalesce(sum(m.bytes), 0) AS b
+			-- One index probe of the history per site and hour to score, so that the
+			-- cost follows the hours, not the length of the history.
+			SELECT t.site_id, t.target_hour, h.n, h.b
 			FROM (SELECT DISTINCT site_id, target_hour FROM forecasts
-			      WHERE pool = $1 AND actual_arrivals IS NULL AND target_hour + interval '1 hour' <= $2) t
-			LEFT JOIN migrations m ON m.site_id = t.site_id
-				AND m.started_at >= t.target_hour AND m.started_at < t.target_hour + interval '1 hour'
-			GROUP BY 1, 2
+			      WHERE pool = $1 AND actual_arrivals IS NULL AND target_hour <= $2::timestamptz - interval '1 hour') t
+			CROSS JOIN LATERAL (
+				SELECT count(*) AS n, coalesce(sum(m.bytes), 0) AS b FROM migrations m
+				WHERE m.site_id = t.site_id AND m.started_at >= t.target_hour AND m.started_at < t.target_hour + interval '1 hour') h
 		) a
 		WHERE f.pool = $1 AND f.actual_arrivals IS NULL AND f.site_id = a.site_id AND f.target_hour = a.target_hour`, pool, now)
 	if err != nil {
@@ -186,16 +188,17 @@ func (s *Store) InsertPlan(ctx context.Context, pool string, plan planning.Plan)
 	return nil
 }
 
-// UpsertConnector records a connector's identity, size and state.
+// UpsertConnector records a connector's identity, size and state, and whether it is
+// external; an ID keeps the site and externality it was first recorded with.
 func (s *Store) UpsertConnector(ctx context.Context, pool string, c planning.Connector) error {
 	_, err := s.Pool.Exec(ctx, `
-		INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue, created_at, external)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, cpu_millis = EXCLUDED.cpu_millis,
 			ram_bytes = EXCLUDED.ram_bytes, bandwidth_bytes_per_sec = EXCLUDED.bandwidth_bytes_per_sec,
 			storage_bytes = EXCLUDED.storage_bytes,
 			stopped_at = CASE WHEN EXCLUDED.state IN ('stopped', 'failed') THEN COALESCE(connectors.stopped_at, now()) ELSE NULL END`,
-		c.ID, pool, c.Site, string(c.State), c.Size.CPUMillis, c.Size.RAMBytes, c.Size.BandwidthBytesSec, c.Size.StorageBytes, c.TaskQueue, c.CreatedAt)
+		c.ID, pool, c.Site, string(c.State), c.Size.CPUMillis, c.Size.RAMBytes, c.Size.BandwidthBytesSec, c.Size.StorageBytes, c.TaskQueue, c.CreatedAt, c.External)
 	if err != nil {
 		return fmt.Errorf("store: upsert connector %s: %w", c.ID, err)
 	}

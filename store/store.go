@@ -26,9 +26,20 @@ type Store struct {
 
 // Open connects to PostgreSQL and checks the connection.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse DATABASE_URL: %w", err)
+	}
+	// PMO's reads are many small index probes (docs/retention.md). Their cost
+	// estimates can pass the JIT thresholds, and compiling then takes longer than the
+	// query itself: RateHistory on 100,000 migrations spent most of a second in JIT.
+	// A jit setting in DATABASE_URL still wins.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to PostgreSQL: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()

@@ -36,6 +36,11 @@ const NotFoundErrorType = "NotFound"
 // already taken, such as a migration submitted twice; its details are an *Error.
 const AlreadyExistsErrorType = "AlreadyExists"
 
+// ConflictErrorType is the Temporal application error type for a request that the
+// state of what it names forbids, such as registering a connector PMO started itself;
+// its details are an *Error.
+const ConflictErrorType = "Conflict"
+
 // EarliestTime and LatestTime bound every time that input may hold: a year such as 0
 // or 9999 is a typo, and one past 9999 cannot even be written back as JSON.
 var (

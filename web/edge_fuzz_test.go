@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/serviceerror"
@@ -19,7 +20,10 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
 )
@@ -71,13 +75,29 @@ func (u *unreachable) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 	return nil, u.record("ListWorkflow", r.GetQuery())
 }
 
-// edgeServer is the API on an unreachable Temporal, its uploads in a temporary folder.
-func edgeServer(t testing.TB) (*echo.Echo, *unreachable) {
+// unreachableServer is the API on an unreachable Temporal, its uploads in a temporary
+// folder, with a private database for its API keys and audit trail, and the
+// Authorization header of an admin, who may call everything.
+func unreachableServer(t testing.TB) (*echo.Echo, *unreachable, string) {
 	u := &unreachable{}
+	st := storetest.New(t)
+	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir()}
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
-	(&Server{Temporal: u, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir()}).Routes(e)
-	return e, u
+	srv.Routes(e)
+	return e, u, "Bearer " + adminKey(t, st)
+}
+
+// adminKey creates an admin's API key.
+func adminKey(t testing.TB, st *store.Store) string {
+	id, key, hash, err := apikey.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAPIKey(context.Background(), id, "fuzz admin", apikey.Admin, hash); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // jsonRoutes are the endpoints that read a JSON body.
@@ -85,6 +105,7 @@ var jsonRoutes = []string{
 	"/forecast", "/scale", "/policy", "/simulate", "/overrides", "/migrations",
 	"/migrations/m1/cancel", "/migrations/m1/pause", "/migrations/m1/resume", "/migrations/m1/priority",
 	"/migrations/m1/approve", "/migrations/a%20b/cancel", "/events", "/events/close", "/events/alertmanager",
+	"/connectors", "/connectors/app-1/deregister", "/connectors/app-1/metrics", "/connectors/a%20b/metrics",
 }
 
 // checkPastEdge fails unless what reached Temporal is what the workflows accept and
@@ -144,6 +165,18 @@ func validArg(arg any) error {
 			}
 		}
 		return nil
+	case workflows.RegisterConnectorRequest:
+		return a.Validate()
+	case workflows.DeregisterConnectorRequest:
+		if err := validation.ID("id", a.ID); err != nil {
+			return err
+		}
+		if err := (workflows.Control{Who: a.Who, Why: a.Why}).Validate(); err != nil {
+			return err
+		}
+		return workflows.CheckWhoWhy(a.Who, a.Why)
+	case workflows.ConnectorMetricsRequest:
+		return a.Validate(time.Now())
 	case string: // a workflow ID
 		return nil
 	}
@@ -157,17 +190,20 @@ func validArg(arg any) error {
 // when the body was valid).
 func FuzzJSONBodies(f *testing.F) {
 	valid := map[string]string{
-		"/forecast":               `{"vm_ids":["vm-1"],"vms":[{"site":"ams1","disk_bytes":1024}],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"lose_link":["ams1"],"tighten_sla":[{"tier":"gold","max_transfer":"1h"}],"blackout":[{"site":"fra1","from":"2026-11-25T01:00:00Z","to":"2026-11-25T02:00:00Z"}]}}`,
-		"/scale":                  `{"action":"provision","site":"ams1","count":2,"size":"small","who":"ann","why":"peak"}`,
-		"/policy":                 `{"mode":"forecast-only","min_connectors":1,"max_connectors":4,"scale_in_cooldown":"5m","gate_min_coverage":0.4,"gate_min_scored":12,"who":"ann","why":"x"}`,
-		"/simulate":               `{"policy":{"max_connectors":3},"hours":12,"seed":7}`,
-		"/overrides":              `{"kind":"pin","site":"ams1","min":1,"max":3,"who":"ann","why":"x","ttl":"2h"}`,
-		"/migrations":             `{"id":"m-1","vm_id":"vm-1","priority":5,"source":"/data/vm-1.img","require_approval":true,"cutover_after":"2026-11-25T10:00:00Z","max_downtime":"30s","max_transfer":"2h"}`,
-		"/migrations/m1/cancel":   `{"who":"ann","why":"wrong VM"}`,
-		"/migrations/m1/priority": `{"who":"ann","why":"urgent","priority":90}`,
-		"/events":                 `[{"id":"chg-1","site":"fra1","kind":"maintenance","severity":"warning","starts":"2026-11-26T01:00:00Z","ends":"2026-11-26T02:00:00Z","description":"switch"}]`,
-		"/events/close":           `{"id":"chg-1","at":"2026-11-26T01:30:00Z"}`,
-		"/events/alertmanager":    `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Disk","site":"ams1","severity":"critical"},"fingerprint":"f1","startsAt":"2026-11-25T10:00:00Z"}]}`,
+		"/forecast":                    `{"vm_ids":["vm-1"],"vms":[{"site":"ams1","disk_bytes":1024}],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"lose_link":["ams1"],"tighten_sla":[{"tier":"gold","max_transfer":"1h"}],"blackout":[{"site":"fra1","from":"2026-11-25T01:00:00Z","to":"2026-11-25T02:00:00Z"}]}}`,
+		"/scale":                       `{"action":"provision","site":"ams1","count":2,"size":"small","who":"ann","why":"peak"}`,
+		"/policy":                      `{"mode":"forecast-only","min_connectors":1,"max_connectors":4,"scale_in_cooldown":"5m","gate_min_coverage":0.4,"gate_min_scored":12,"who":"ann","why":"x"}`,
+		"/simulate":                    `{"policy":{"max_connectors":3},"hours":12,"seed":7}`,
+		"/overrides":                   `{"kind":"pin","site":"ams1","min":1,"max":3,"who":"ann","why":"x","ttl":"2h"}`,
+		"/migrations":                  `{"id":"m-1","vm_id":"vm-1","priority":5,"source":"/data/vm-1.img","require_approval":true,"cutover_after":"2026-11-25T10:00:00Z","max_downtime":"30s","max_transfer":"2h"}`,
+		"/migrations/m1/cancel":        `{"who":"ann","why":"wrong VM"}`,
+		"/migrations/m1/priority":      `{"who":"ann","why":"urgent","priority":90}`,
+		"/events":                      `[{"id":"chg-1","site":"fra1","kind":"maintenance","severity":"warning","starts":"2026-11-26T01:00:00Z","ends":"2026-11-26T02:00:00Z","description":"switch"}]`,
+		"/events/close":                `{"id":"chg-1","at":"2026-11-26T01:30:00Z"}`,
+		"/events/alertmanager":         `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"Disk","site":"ams1","severity":"critical"},"fingerprint":"f1","startsAt":"2026-11-25T10:00:00Z"}]}`,
+		"/connectors":                  `{"id":"app-1","site":"ams1","cpu_millis":1000,"ram_bytes":1024,"bandwidth_bytes_per_sec":1e6,"storage_bytes":1e9,"max_tasks":2,"stale_after":"2m","who":"ann","why":"x"}`,
+		"/connectors/app-1/deregister": `{"who":"ann","why":"x"}`,
+		"/connectors/app-1/metrics":    `[{"at":"` + time.Now().UTC().Add(-time.Minute).Format(time.RFC3339) + `","cpu_percent":12.5,"ram_bytes":1024,"active_tasks":1}]`,
 	}
 	for i, r := range jsonRoutes {
 		if b, ok := valid[r]; ok {
@@ -180,12 +216,13 @@ func FuzzJSONBodies(f *testing.F) {
 	f.Add(uint8(14), []byte(`{"version":"4","alerts":[{"status":"resolved","labels":{"site":"x"},"fingerprint":"f","startsAt":"0001-01-01T00:00:01Z","endsAt":"9999-12-31T23:59:59Z"}]}`))
 	f.Add(uint8(0), []byte(`{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","sla_tier":"\u0000"}`))
 	// One server for every input: a fuzz worker runs its inputs one at a time.
-	e, u := edgeServer(f)
+	e, u, authorization := unreachableServer(f)
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		path := jsonRoutes[int(route)%len(jsonRoutes)]
 		u.calls = nil
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
 		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		req.Header.Set(echo.HeaderAuthorization, authorization)
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
@@ -201,16 +199,11 @@ func (s *Server) alertmanager(c echo.Context) error {
 // recordEvents runs EventsWorkflow on the batch, its ID a hash of the batch, and
 // waits for its answer.
 func (s *Server) recordEvents(ctx context.Context, in activities.RecordEventsInput) (workflows.EventsAnswer, error) {
-	body, err := json.Marshal(in)
+	opts, err := workflows.EventsStartOptions(in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err
 	}
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.EventsWorkflowID(hashOf(string(body))), TaskQueue: workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionTimeout: 5 * time.Minute,
-	}, workflows.EventsWorkflow, in)
+	run, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.EventsWorkflow, in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err
 	}

@@ -46,10 +46,13 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	// activities.MaxCalendarBytes for a calendar); this is the backstop, and so the
 	// largest of them, or it would refuse an import over it.
 	e.Use(middleware.BodyLimit(strconv.Itoa(maxImportBody>>20) + "M"))
+	// Every request gets an ID (the client's X-Request-Id if it sends one), answered in
+	// the same header, logged and kept in the audit trail.
+	e.Use(middleware.RequestID())
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogError: true, HandleError: true,
+		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogError: true, HandleError: true, LogRequestID: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			attrs := []any{"method", v.Method, "uri", v.URI, "status", v.Status, "latency_ms", v.Latency.Milliseconds()}
+			attrs := []any{"method", v.Method, "uri", v.URI, "status", v.Status, "latency_ms", v.Latency.Milliseconds(), "request_id", v.RequestID}
 			if v.Error != nil {
 				attrs = append(attrs, "error", v.Error.Error())
 			}

@@ -86,7 +86,7 @@ func toProblem(err error) *Problem {
 				_ = appErr.Details(&p.Errors)
 			}
 			return p
-		case validation.AlreadyExistsErrorType:
+		case validation.AlreadyExistsErrorType, validation.ConflictErrorType:
 			if hasField {
 				return fieldProblem(http.StatusConflict, &d)
 			}

@@ -32,7 +32,8 @@ import (
 )
 
 // Server answers PMO's HTTP API. It reads and changes state only by querying,
-// updating and signalling workflows; PostgreSQL is touched only to report readiness.
+// updating and signalling workflows; PostgreSQL is touched only to report readiness,
+// to look up API keys and to append to the audit trail (see auth.go).
 type Server struct {
 	Temporal  client.Client
 	Store     *store.Store
@@ -43,6 +44,8 @@ type Server struct {
 	// Uploads is where imported files are staged for the worker to read: a folder
 	// both processes see.
 	Uploads string
+	// KeyCacheTTL is how long a looked-up API key is trusted; zero means 10 s.
+	KeyCacheTTL time.Duration
 }
 
 // Routes registers every endpoint on e.
@@ -52,6 +55,9 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.POST("/forecast", s.forecast)
 	e.GET("/connectors", s.connectors)
+	e.POST("/connectors", s.registerConnector)
+	e.POST("/connectors/:id/deregister", s.deregisterConnector)
+	e.POST("/connectors/:id/metrics", s.connectorMetrics)
 	e.GET("/plan", s.plan)
 	e.POST("/scale", s.scale)
 	e.GET("/policy", s.policy)
@@ -76,6 +82,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/close", s.closeEvent)
 	e.POST("/events/alertmanager", s.alertmanager)
 	e.POST("/events/calendar", s.calendar)
+	s.protect(e)
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -252,8 +259,16 @@ type ConnectorView struct {
 	// absent where it has not been measured.
 	TargetFreeBytes int64     `json:"target_free_bytes,omitempty"`
 	ReportedAt      time.Time `json:"reported_at,omitzero"`
-	// Reason is why the fleet started the connector, or why it drains.
+	// Reason is why the fleet started the connector, or why it drains; for an
+	// external connector, its health.
 	Reason string `json:"reason,omitempty"`
+	// External says that PMO did not start the connector: it was registered, posts
+	// its metrics, and is never started, resized or stopped by PMO. LastSeen is when
+	// its metrics last arrived, and StaleAfterSeconds how long it may be silent
+	// before it takes no work.
+	External          bool      `json:"external,omitempty"`
+	LastSeen          time.Time `json:"last_seen,omitzero"`
+	StaleAfterSeconds float64   `json:"stale_after_seconds,omitempty"`
 }
 
 func viewConnector(c planning.Connector) ConnectorView {
@@ -263,7 +278,8 @@ func viewConnector(c planning.Connector) ConnectorView {
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
 		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
-		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At, Reason: c.Reason}
+		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At, Reason: c.Reason,
+		External: c.External, LastSeen: c.LastSeen, StaleAfterSeconds: c.StaleAfter.Seconds()}
 	var assigned float64
 	var reserved int64
 	for _, t := range c.Migrations {

@@ -2,19 +2,33 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/store/storetest"
 )
 
-// These requests are refused at the edge, before any workflow is touched: the server
-// has no Temporal client at all, so reaching Temporal would panic.
-func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
+// edgeServer is a server with no Temporal client at all, so that reaching Temporal
+// would panic, and the key of an admin, who may call everything.
+func edgeServer(t *testing.T) (*echo.Echo, string) {
+	t.Helper()
+	st := storetest.New(t)
 	e := echo.New()
-	(&Server{Pool: "default"}).Routes(e)
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	_, key := newKey(t, st, apikey.Admin)
+	return e, key
+}
+
+// These requests are refused at the edge, before any workflow is touched.
+func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
+	recent := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	e, key := edgeServer(t)
 	cases := []struct {
 		name, method, path, body string
 		status                   int
@@ -81,6 +95,22 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"alertmanager version", "POST", "/events/alertmanager", `{"version":"3","alerts":[]}`, 422, "version"},
 		{"alertmanager malformed", "POST", "/events/alertmanager", `{"version":"4","alerts":[{"startsAt":"yesterday"}]}`, 400, ""},
 		{"no route", "GET", "/nowhere", ``, 404, ""},
+		{"register size", "POST", "/connectors", `{"id":"app-1","site":"ams1","who":"ann","why":"x"}`, 422, "size"},
+		{"register size and amounts", "POST", "/connectors", `{"id":"app-1","site":"ams1","size":"large","max_tasks":4,"who":"ann","why":"x"}`, 422, "size"},
+		{"register amounts", "POST", "/connectors", `{"id":"app-1","site":"ams1","cpu_millis":1000,"ram_bytes":1,"bandwidth_bytes_per_sec":0,"storage_bytes":1,"max_tasks":1,"who":"ann","why":"x"}`, 422, "bandwidth_bytes_per_sec"},
+		{"register stale after", "POST", "/connectors", `{"id":"app-1","site":"ams1","size":"small","stale_after":"forever","who":"ann","why":"x"}`, 422, "stale_after"},
+		{"register id", "POST", "/connectors", `{"id":"app 1","site":"ams1","size":"small","who":"ann","why":"x"}`, 422, "id"},
+		{"register why", "POST", "/connectors", `{"id":"app-1","site":"ams1","size":"small","who":"ann"}`, 422, "why"},
+		{"deregister who", "POST", "/connectors/app-1/deregister", `{"why":"x"}`, 422, "who"},
+		{"metrics negative", "POST", "/connectors/app-1/metrics", `{"at":"2026-11-25T00:00:00Z","ram_bytes":-1}`, 422, "ram_bytes"},
+		{"metrics no time", "POST", "/connectors/app-1/metrics", `{"cpu_percent":1}`, 422, "at"},
+		{"metrics future", "POST", "/connectors/app-1/metrics", `{"at":"2999-01-01T00:00:00Z"}`, 422, "at"},
+		{"metrics latency", "POST", "/connectors/app-1/metrics", `[{"at":"` + recent + `"},{"at":"` + recent + `","read_latency_seconds":-0.5}]`, 422, "samples[1].read_latency_seconds"},
+		{"metrics none", "POST", "/connectors/app-1/metrics", `[]`, 422, "samples"},
+		{"metrics unknown field", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","temperature":40}`, 400, "temperature"},
+		{"metrics type", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","active_tasks":"two"}`, 400, "active_tasks"},
+		{"metrics too many", "POST", "/connectors/app-1/metrics", "[" + strings.Repeat(`{"at":"`+recent+`"},`, 100) + `{"at":"` + recent + `"}]`, 413, "samples"},
+		{"metrics connector", "POST", "/connectors/a%20b/metrics", `{"at":"` + recent + `"}`, 422, "connector_id"},
 		// Bounds: times, names, notes, counts and sizes, IDs in paths.
 		{"forecast year 0", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"0000-01-01T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "earliest_start"},
 		{"forecast year 9999", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"9999-12-31T00:00:00Z"}`, 422, "deadline"},
@@ -124,10 +154,7 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
-			req.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, req)
+			rec := serve(e, "Bearer "+key, c.name, c.method, c.path, c.body)
 			if rec.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, c.status, rec.Body)
 			}
@@ -149,13 +176,9 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	e := echo.New()
-	(&Server{Pool: "default"}).Routes(e)
+	e, key := edgeServer(t)
 	body := `{"vm_id":"` + strings.Repeat("x", maxBody) + `"}`
-	req := httptest.NewRequest("POST", "/migrations", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, req)
+	rec := serve(e, "Bearer "+key, "too large", "POST", "/migrations", body)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d", rec.Code)
 	}

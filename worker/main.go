@@ -24,23 +24,27 @@ func main() {
 		platform.Module,
 		provisioner.Module,
 		fx.Provide(
-			fleetStore, eventStore,
-			activities.NewFleet, activities.NewEvents, NewWorker),
+			fleetStore, eventStore, retentionStore,
+			activities.NewFleet, activities.NewEvents, activities.NewRetention, NewWorker),
 		fx.Invoke(func(worker.Worker) {}),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
 }
 
-// NewWorker registers the workflows and the fleet activities on the control-plane task
-// queue, starts polling when the app starts and stops when it stops.
-func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, events *activities.Events, s *store.Store, logger *slog.Logger) worker.Worker {
+// NewWorker registers the workflows and the fleet, events and retention activities on
+// the control-plane task queue, makes sure the retention schedule exists with the
+// configured settings, starts polling when the app starts and stops when it stops.
+func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, events *activities.Events,
+	retention *activities.Retention, s *store.Store, logger *slog.Logger) worker.Worker {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.FleetWorkflow)
 	w.RegisterWorkflow(workflows.MigrationWorkflow)
 	w.RegisterWorkflow(workflows.ImportWorkflow)
 	w.RegisterWorkflow(workflows.EventsWorkflow)
+	w.RegisterWorkflow(workflows.RetentionWorkflow)
 	w.RegisterActivity(fleet)
 	w.RegisterActivity(events)
+	w.RegisterActivity(retention)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := s.Migrate(ctx); err != nil {
@@ -48,6 +52,13 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 			}
 			if err := platform.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
+			}
+			changed, err := platform.EnsureSchedule(ctx, tc, workflows.RetentionSchedule(cfg.Retention))
+			if err != nil {
+				return err
+			}
+			if changed {
+				logger.Info("retention schedule set", "schedule", workflows.RetentionScheduleID, "every", cfg.Retention.Every.String())
 			}
 			if err := w.Start(); err != nil {
 				return err
@@ -62,6 +73,9 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 	})
 	return w
 }
+
+// retentionStore gives the retention activity the PostgreSQL store.
+func retentionStore(s *store.Store) activities.RetentionStore { return s }
 
 // fleetStore gives the fleet's activities the PostgreSQL store.
 func fleetStore(s *store.Store) activities.Store { return s }

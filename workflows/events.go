@@ -1,7 +1,13 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -75,4 +81,20 @@ func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (Even
 		answer.Fleets = append(answer.Fleets, id)
 	}
 	return answer, nil
+}
+
+// EventsStartOptions are the options to start EventsWorkflow on a batch with: its ID is
+// a hash of the batch, so the same batch sent twice at once is recorded once.
+func EventsStartOptions(in activities.RecordEventsInput) (client.StartWorkflowOptions, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return client.StartWorkflowOptions{}, err
+	}
+	sum := sha256.Sum256(body)
+	return client.StartWorkflowOptions{
+		ID: EventsWorkflowID(hex.EncodeToString(sum[:16])), TaskQueue: TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionTimeout: 5 * time.Minute,
+	}, nil
 }

@@ -108,6 +108,9 @@ func (f *fleet) setup(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := f.setupExternal(ctx); err != nil {
+		return err
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSimulate, f.simulateUpdate,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r SimulateRequest) error {
 			if err := r.Validate(); err != nil {
@@ -369,11 +372,15 @@ func (f *fleet) refresh(ctx workflow.Context) {
 }
 
 // collect updates sites and connector health, promotes ready connectors to warm and
-// restarts connectors whose process is gone.
+// restarts connectors whose process is gone. External connectors are judged by their
+// posted metrics alone: the provisioner knows nothing of them.
 func (f *fleet) collect(ctx workflow.Context) error {
-	ids := make([]string, len(f.st.Connectors))
-	for i, c := range f.st.Connectors {
-		ids[i] = c.ID
+	f.checkExternal(ctx)
+	ids := make([]string, 0, len(f.st.Connectors))
+	for _, c := range f.st.Connectors {
+		if !c.External {
+			ids = append(ids, c.ID)
+		}
 	}
 	var res activities.CollectResult
 	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Collect, activities.CollectInput{
@@ -476,8 +483,10 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 	f.stop(ctx, d.Stop)
 }
 
-// stop decommissions draining connectors with no work and drops them from the state.
+// stop decommissions draining connectors with no work and drops them from the state;
+// external ones leave the pool without being stopped.
 func (f *fleet) stop(ctx workflow.Context, ids []string) {
+	ids = f.removeExternal(ctx, ids)
 	var stop []planning.Connector
 	for _, id := range ids {
 		if i := f.connectorIndex(id); i >= 0 {
@@ -616,6 +625,13 @@ func (f *fleet) onConnectorFailed(ctx workflow.Context, cf ConnectorFailure) {
 	f.logger.Warn("connector failed", "connector", c.ID, "site", c.Site, "migration", cf.MigrationID, "reason", cf.Reason)
 	f.audit(ctx, AuditEntry{Action: "connector failed", Who: "pmo", Why: "migration " + cf.MigrationID + " lost it",
 		Detail: fmt.Sprintf("connector %s at %s: %s", c.ID, c.Site, cf.Reason)})
+	if c.External {
+		// Not PMO's to stop: it takes no work until it posts metrics again.
+		c.State, c.Migrations, c.LastSeen = planning.StateUnhealthy, nil, time.Time{}
+		c.Reason = fmt.Sprintf("external connector: migration %s lost it (%s); it takes no work until it posts metrics again", cf.MigrationID, cf.Reason)
+		f.sync(ctx, []planning.Connector{*c})
+		return
+	}
 	c.State, c.Migrations = planning.StateFailed, nil
 	f.stop(ctx, []string{c.ID})
 }
@@ -626,8 +642,8 @@ func (f *fleet) onBreach(ctx workflow.Context, b Breach) {
 	f.audit(ctx, AuditEntry{Action: "sla-breach", Who: "pmo", Why: "migration " + b.MigrationID + " passed its deadline",
 		Detail: "site " + b.Site + ", connector " + b.ConnectorID})
 	i := f.connectorIndex(b.ConnectorID)
-	if i < 0 {
-		return
+	if i < 0 || f.st.Connectors[i].External {
+		return // an external connector's size is the customer's
 	}
 	cur := slices.IndexFunc(planning.Sizes, func(s planning.Size) bool { return s.Name == f.st.Connectors[i].Size.Name })
 	if cur < 0 || cur+1 >= len(planning.Sizes) {
@@ -752,6 +768,9 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 		}
 		if !f.st.Connectors[i].Live() {
 			return invalid(validation.Field("connector_id", "connector %q is %s", r.ConnectorID, f.st.Connectors[i].State))
+		}
+		if r.Action == ScaleResize && f.st.Connectors[i].External {
+			return failure(validation.ConflictErrorType, "connector_id", "connector %q is external: its size is the customer's; deregister it and register it again to change it", r.ConnectorID)
 		}
 	}
 	return nil

@@ -37,6 +37,7 @@ type fakeFleet struct {
 	bottlenecks []planning.Bottleneck
 	leadTime    float64                     // the plan's learned lead time, in seconds
 	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
+	collected   []string                    // every connector whose process Collect was asked about
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -51,6 +52,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 				return activities.CollectResult{}, errors.New("database is restarting")
 			}
 			res := activities.CollectResult{Sites: []string{"ams1", "fra1"}}
+			f.collected = append(f.collected, in.ConnectorIDs...)
 			for _, id := range in.ConnectorIDs {
 				h := activities.ConnectorHealth{ID: id, Running: true}
 				if f.ready {
@@ -101,6 +103,18 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			f.overrides = append(f.overrides, in.Override.Kind+" "+in.Action)
 			return nil
 		})
+}
+
+// captureAssignment answers the fleet's assignment signals to the migration workflow
+// and keeps the last one.
+func captureAssignment(env *testsuite.TestWorkflowEnvironment, workflowID string) *planning.Assignment {
+	var assigned planning.Assignment
+	env.OnSignalExternalWorkflow(mock.Anything, workflowID, "", SignalAssigned, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			assigned = arg.(planning.Assignment)
+			return nil
+		})
+	return &assigned
 }
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -281,12 +295,7 @@ func TestFleetAssignsWaitingMigrationAndFreesSlotOnRelease(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{target: 1, ready: true}
 	f.register(env)
-	var assigned planning.Assignment
-	env.OnSignalExternalWorkflow(mock.Anything, "migration-m1", "", SignalAssigned, mock.Anything).Return(
-		func(_, _, _, _ string, arg any) error {
-			assigned = arg.(planning.Assignment)
-			return nil
-		})
+	assigned := captureAssignment(env, "migration-m1")
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m1", WorkflowID: "migration-m1", Site: "ams1", Deadline: start.Add(time.Hour)})
 	}, 5*time.Second)

@@ -55,6 +55,15 @@ const (
 	// policy and a proposed change to it, changing nothing: SimulateRequest ->
 	// SimulateAnswer.
 	UpdateSimulate = "simulate"
+	// UpdateRegisterConnector adds an external connector, one PMO did not start, to
+	// the pool: RegisterConnectorRequest -> RegisterConnectorResult.
+	UpdateRegisterConnector = "register-connector"
+	// UpdateDeregisterConnector takes an external connector out of the pool once its
+	// migrations are done: DeregisterConnectorRequest -> planning.Connector.
+	UpdateDeregisterConnector = "deregister-connector"
+	// UpdateConnectorMetrics records the metrics an external connector posted and
+	// renews its health: ConnectorMetricsRequest -> ConnectorMetricsResult.
+	UpdateConnectorMetrics = "connector-metrics"
 )
 
 // Signal names.

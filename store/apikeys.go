@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pmo-dev/pmo/apikey"
+)
+
+// ErrUnknownAPIKey means no key has that hash or ID.
+var ErrUnknownAPIKey = errors.New("store: unknown API key")
+
+// APIKey is an API key as stored: everything but the key itself, of which only the
+// hash is kept.
+type APIKey struct {
+	ID        string
+	Name      string
+	Role      apikey.Role
+	CreatedAt time.Time
+	// RevokedAt is zero while the key is valid.
+	RevokedAt time.Time
+	// LastUsedAt is zero until the web server first looks the key up.
+	LastUsedAt time.Time
+}
+
+// Revoked reports whether the key has been revoked.
+func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+const apiKeyColumns = `id, name, role, created_at, revoked_at, last_used_at`
+
+// scanAPIKey reads apiKeyColumns, then any extra columns into extra.
+func scanAPIKey(r pgx.Row, extra ...any) (APIKey, error) {
+	var k APIKey
+	var revoked, used *time.Time
+	if err := r.Scan(append([]any{&k.ID, &k.Name, &k.Role, &k.CreatedAt, &revoked, &used}, extra...)...); err != nil {
+		return APIKey{}, err
+	}
+	if revoked != nil {
+		k.RevokedAt = *revoked
+	}
+	if used != nil {
+		k.LastUsedAt = *used
+	}
+	return k, nil
+}
+
+// CreateAPIKey stores a key's ID, name, role and hash.
+func (s *Store) CreateAPIKey(ctx context.Context, id, name string, role apikey.Role, hash []byte) error {
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash) VALUES ($1, $2, $3, $4)`, id, name, role, hash); err != nil {
+		return fmt.Errorf("store: create API key: %w", err)
+	}
+	return nil
+}
+
+// CreateFirstAPIKey stores the key only if the database holds no key at all, revoked
+// or not, and reports whether it did. Two callers at once create one key between them.
+func (s *Store) CreateFirstAPIKey(ctx context.Context, id, name string, role apikey.Role, hash []byte) (bool, error) {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: create first API key: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	// The lock makes "none yet" and the insert one step; readers are not blocked.
+	if _, err := tx.Exec(ctx, `LOCK TABLE api_keys IN EXCLUSIVE MODE`); err != nil {
+		return false, fmt.Errorf("store: create first API key: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO api_keys (id, name, role, hash) SELECT $1, $2, $3, $4
+		WHERE NOT EXISTS (SELECT 1 FROM api_keys)`, id, name, role, hash)
+	if err != nil {
+		return false, fmt.Errorf("store: create first API key: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("store: create first API key: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UseAPIKey finds the key with the hash and, unless it is revoked, records that it was
+// used now. It returns ErrUnknownAPIKey when no key has the hash; a revoked key is
+// returned with RevokedAt set.
+func (s *Store) UseAPIKey(ctx context.Context, hash []byte) (APIKey, error) {
+	k, err := scanAPIKey(s.Pool.QueryRow(ctx, `
+		UPDATE api_keys SET last_used_at = CASE WHEN revoked_at IS NULL THEN now() ELSE last_used_at END
+		WHERE hash = $1 RETURNING `+apiKeyColumns, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, ErrUnknownAPIKey
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("store: look up API key: %w", err)
+	}
+	return k, nil
+}
+
+// APIKeys lists every key, revoked ones too, oldest first.
+func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list API keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) { return scanAPIKey(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// RevokeAPIKey revokes the key with the ID and returns it, saying whether this call
+// revoked it: revoking a revoked key keeps its first revocation time. It returns
+// ErrUnknownAPIKey when there is no such key.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, bool, error) {
+	var now bool
+	k, err := scanAPIKey(s.Pool.QueryRow(ctx, `
+		UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+		RETURNING `+apiKeyColumns+`, revoked_at = now()`, id), &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, false, fmt.Errorf("%w %q", ErrUnknownAPIKey, id)
+	}
+	if err != nil {
+		return APIKey{}, false, fmt.Errorf("store: revoke API key: %w", err)
+	}
+	return k, now, nil
+}
+
+// AuditEntry is one mutating HTTP call: who made it, what it was and how it ended.
+type AuditEntry struct {
+	KeyID  string
+	Role   apikey.Role
+	Method string
+	// Path is the path called; Route the pattern it matched, such as
+	// /migrations/:id/cancel.
+	Path      string
+	Route     string
+	Status    int
+	RequestID string
+}
+
+// RecordAudit appends an entry to the audit trail, timed now.
+func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO api_audit (key_id, role, method, path, route, status, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.KeyID, e.Role, e.Method, e.Path, e.Route, e.Status, e.RequestID)
+	if err != nil {
+		return fmt.Errorf("store: audit %s %s: %w", e.Method, e.Path, err)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/store"
+)
+
+// anyone marks the routes that need no key: health and readiness, which probes and
+// load balancers call without one.
+const anyone apikey.Role = "anyone"
+
+// routeRoles is the one table of who may call what: every route, as Echo registers it
+// (method and path pattern), and the weakest role that may call it. Routes refuses to
+// register a route that is missing here, and TestEveryRouteHasARole checks both ways.
+// Reads are viewer; running migrations and the fleet is operator; the scaling policy
+// is admin.
+var routeRoles = map[string]apikey.Role{
+	"GET /healthz": anyone,
+	"GET /readyz":  anyone,
+
+	"GET /connectors": apikey.Viewer,
+	"GET /plan":       apikey.Viewer,
+	"GET /policy":     apikey.Viewer,
+	"GET /overrides":  apikey.Viewer,
+	"GET /migrations": apikey.Viewer,
+	"GET /events":     apikey.Viewer,
+
+	"GET /migrations/:id": apikey.Viewer,
+
+	"POST /forecast":                  apikey.Operator,
+	"POST /simulate":                  apikey.Operator,
+	"POST /scale":                     apikey.Operator,
+	"POST /overrides":                 apikey.Operator,
+	"POST /migrations":                apikey.Operator,
+	"POST /migrations/:id/cancel":     apikey.Operator,
+	"POST /migrations/:id/pause":      apikey.Operator,
+	"POST /migrations/:id/resume":     apikey.Operator,
+	"POST /migrations/:id/priority":   apikey.Operator,
+	"POST /migrations/:id/approve":    apikey.Operator,
+	"PUT /sites":                      apikey.Operator,
+	"PUT /slas":                       apikey.Operator,
+	"PUT /inventory":                  apikey.Operator,
+	"POST /history":                   apikey.Operator,
+	"POST /events":                    apikey.Operator,
+	"POST /events/close":              apikey.Operator,
+	"POST /events/alertmanager":       apikey.Operator,
+	"POST /events/calendar":           apikey.Operator,
+	"POST /connectors":                apikey.Operator,
+	"POST /connectors/:id/deregister": apikey.Operator,
+	"POST /connectors/:id/metrics":    apikey.Operator,
+	"POST /policy":                    apikey.Admin,
+}
+
+// routeKey is a route's entry in routeRoles.
+func routeKey(method, path string) string { return method + " " + path }
+
+// unmappedRoutes lists the routes registered on e that routeRoles does not name.
+func unmappedRoutes(e *echo.Echo) []string {
+	var missing []string
+	for _, r := range e.Routes() {
+		if _, ok := routeRoles[routeKey(r.Method, r.Path)]; !ok {
+			missing = append(missing, routeKey(r.Method, r.Path))
+		}
+	}
+	slices.Sort(missing)
+	return missing
+}
+
+// defaultKeyCacheTTL is how long a looked-up key is trusted before it is read again:
+// a revoked key keeps working for at most this long on each web server.
+const defaultKeyCacheTTL = 10 * time.Second
+
+// keyCache remembers the keys found in PostgreSQL for a short while, so that a
+// request costs no query. The web server reads the keys itself, rather than through a
+// workflow, because every request needs one: a workflow round trip per request would
+// be slow and would make Temporal's history the place API keys are checked. Only keys
+// that exist are kept, so its size is bounded by the table's; an unknown key costs a
+// query every time.
+type keyCache struct {
+	store *store.Store
+	ttl   time.Duration
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]cachedKey
+}
+
+type cachedKey struct {
+	key   store.APIKey
+	until time.Time
+}
+
+func newKeyCache(s *store.Store, ttl time.Duration) *keyCache {
+	return &keyCache{store: s, ttl: ttl, entries: map[[sha256.Size]byte]cachedKey{}}
+}
+
+// lookup returns the stored key whose hash the token has.
+func (kc *keyCache) lookup(ctx context.Context, token string) (store.APIKey, error) {
+	h := [sha256.Size]byte(apikey.Hash(token))
+	now := time.Now()
+	kc.mu.Lock()
+	e, ok := kc.entries[h]
+	kc.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.key, nil
+	}
+	k, err := kc.store.UseAPIKey(ctx, h[:])
+	if err != nil {
+		return store.APIKey{}, err
+	}
+	kc.mu.Lock()
+	kc.entries[h] = cachedKey{key: k, until: now.Add(kc.ttl)}
+	kc.mu.Unlock()
+	return k, nil
+}
+
+// unauthorized is a 401 that tells the client how to authenticate (RFC 6750).
+func unauthorized(c echo.Context, detail string, invalid bool) error {
+	challenge := `Bearer realm="pmo"`
+	if invalid {
+		challenge += `, error="invalid_token"`
+	}
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
+	return problem(http.StatusUnauthorized, detail)
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(c echo.Context) (string, bool) {
+	scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
+// authenticate is the middleware that lets a request through only with a valid key
+// whose role may call the route (routeRoles), and audits every call that is not a
+// read. A request that matches no route (404, 405) needs a valid key of any role, so
+// that the API's shape is not shown to strangers. The role is looked up by the route
+// Echo matched, not by the raw path, so an encoded or odd path cannot pick a weaker
+// entry than the handler it reaches.
+func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			need, routed := routeRoles[routeKey(req.Method, c.Path())]
+			if need == anyone {
+				return next(c)
+			}
+			token, ok := bearer(c)
+			if !ok {
+				return unauthorized(c, "this call needs an API key: send the header Authorization: Bearer <key> (docs/security.md)", false)
+			}
+			key, err := keys.lookup(req.Context(), token)
+			if errors.Is(err, store.ErrUnknownAPIKey) {
+				s.Logger.Warn("unknown API key", "claimed_id", apikey.IDOf(token), "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
+				return unauthorized(c, "the API key is not known", true)
+			}
+			if err != nil {
+				s.Logger.Error("cannot check an API key", "error", err)
+				return problem(http.StatusServiceUnavailable, "cannot check the API key: PostgreSQL does not answer")
+			}
+			if key.Revoked() {
+				s.Logger.Warn("revoked API key", "key_id", key.ID, "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
+				return unauthorized(c, fmt.Sprintf("the API key %s was revoked at %s", apikey.Display(key.ID), key.RevokedAt.UTC().Format(time.RFC3339)), true)
+			}
+			entry := store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: req.Method, Path: req.URL.Path,
+				Route: c.Path(), RequestID: requestID(c)}
+			if !isRead(req.Method) {
+				// A handler that panics may have done part of its work: the call is
+				// audited as the 500 that Recover answers, then the panic goes on.
+				defer func() {
+					if r := recover(); r != nil {
+						entry.Status = http.StatusInternalServerError
+						s.audit(req.Context(), entry)
+						panic(r)
+					}
+				}()
+			}
+			if routed && !key.Role.Allows(need) {
+				err = problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
+					req.Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))
+			} else {
+				err = next(c)
+			}
+			if isRead(req.Method) {
+				return err
+			}
+			entry.Status = c.Response().Status
+			if err != nil && !c.Response().Committed {
+				entry.Status = toProblem(err).Status
+			}
+			s.audit(req.Context(), entry)
+			return err
+		}
+	}
+}
+
+// isRead reports whether a method only reads; reads are not audited.
+func isRead(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// requestID is the request's ID, the client's or the one Echo gave it, cut short: it
+// is the client's text.
+func requestID(c echo.Context) string {
+	id := c.Request().Header.Get(echo.HeaderXRequestID)
+	if id == "" {
+		id = c.Response().Header().Get(echo.HeaderXRequestID)
+	}
+	if len(id) > 200 {
+		id = id[:200]
+	}
+	return id
+}
+
+// audit records a call after it ran. The call has done what it did by then, so a
+// failed write is logged, with everything it would have recorded, and the caller still
+// gets the call's answer.
+func (s *Server) audit(ctx context.Context, e store.AuditEntry) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := s.Store.RecordAudit(ctx, e); err != nil {
+		s.Logger.Error("audit entry not recorded", "error", err, "key_id", e.KeyID, "role", e.Role, "method", e.Method,
+			"path", e.Path, "status", e.Status, "request_id", e.RequestID)
+	}
+}
+
+// protect puts every route registered on e behind authenticate. A route without a role
+// in routeRoles is a programmer's error that would leave it open or shut by accident,
+// so it stops the server from starting.
+func (s *Server) protect(e *echo.Echo) {
+	if missing := unmappedRoutes(e); len(missing) > 0 {
+		panic("web: routes without a role in routeRoles: " + strings.Join(missing, ", "))
+	}
+	e.Use(s.authenticate(newKeyCache(s.Store, cmp.Or(s.KeyCacheTTL, defaultKeyCacheTTL))))
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/testenv"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+func TestEveryRouteHasARole(t *testing.T) {
+	e := echo.New()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("Routes: %v", r)
+			}
+		}()
+		(&Server{Pool: "default"}).Routes(e)
+	}()
+	registered := map[string]bool{}
+	for _, r := range e.Routes() {
+		k := routeKey(r.Method, r.Path)
+		registered[k] = true
+		if _, ok := routeRoles[k]; !ok {
+			t.Errorf("route %s has no role in routeRoles", k)
+		}
+	}
+	for k, role := range routeRoles {
+		if !registered[k] {
+			t.Errorf("routeRoles names %s, which is not a route", k)
+		}
+		if _, err := apikey.ParseRole(string(role)); err != nil && role != anyone {
+			t.Errorf("%s: %v", k, err)
+		}
+		if method, _, _ := strings.Cut(k, " "); !isRead(method) && role != apikey.Operator && role != apikey.Admin {
+			t.Errorf("%s changes things and needs only %s", k, role)
+		}
+	}
+
+	// A route added without a role stops the server from starting.
+	e = echo.New()
+	e.DELETE("/migrations/:id", func(echo.Context) error { return nil })
+	require.PanicsWithValue(t, "web: routes without a role in routeRoles: DELETE /migrations/:id", func() {
+		(&Server{Pool: "default"}).Routes(e)
+	})
+}
+
+// newKey stores a new key with the role and returns its ID and the key.
+func newKey(t *testing.T, s *store.Store, role apikey.Role) (string, string) {
+	t.Helper()
+	id, key, hash, err := apikey.New()
+	require.NoError(t, err)
+	require.NoError(t, s.CreateAPIKey(context.Background(), id, "test "+string(role), role, hash))
+	return id, key
+}
+
+// serve sends a JSON request with the Authorization header (none if empty) and the
+// request ID, and returns the recorder.
+func serve(e *echo.Echo, authorization, requestID, method, path, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	req.Header.Set("X-Request-Id", requestID)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec
+}
+
+// The server talks to a real PostgreSQL for its keys and audit trail, and to the real
+// Temporal dev server: the fleet "workflow" is started on a task queue no worker
+// polls, so that signals to it are accepted and nothing runs.
+func TestKeysAndRolesGuardTheAPI(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	require.NoError(t, err)
+	defer tc.Close()
+	require.NoError(t, platform.EnsureSearchAttributes(ctx, tc, "default", workflows.SearchAttributes()))
+	pool := fmt.Sprintf("auth%d", time.Now().UnixNano()%1_000_000_000)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "auth-test-no-worker"},
+		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
+
+	var logs bytes.Buffer
+	e := echo.New()
+	(&Server{Temporal: tc, Store: st, Pool: pool, Namespace: "default", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		KeyCacheTTL: 100 * time.Millisecond}).Routes(e)
+	viewerID, viewer := newKey(t, st, apikey.Viewer)
+	operatorID, operator := newKey(t, st, apikey.Operator)
+	adminID, admin := newKey(t, st, apikey.Admin)
+
+	override := `{"kind":"pause","who":"ann","why":"freeze","ttl":"1h"}`
+	badScale := `{"action":"explode","who":"ann","why":"test"}`
+	cases := []struct {
+		name, key, method, path, body string
+		status                        int
+		detail                        string
+	}{
+		{"health needs no key", "", "GET", "/healthz", "", 200, ""},
+		{"readiness needs no key", "", "GET", "/readyz", "", 200, ""},
+		{"no key", "", "GET", "/migrations", "", 401, "needs an API key"},
+		{"not a bearer token", "Basic " + viewer, "GET", "/migrations", "", 401, "needs an API key"},
+		{"unknown key", "pmo_000000000000_" + strings.Repeat("A", 43), "GET", "/migrations", "", 401, "not known"},
+		{"viewer reads", viewer, "GET", "/migrations", "", 200, ""},
+		{"viewer cannot override", viewer, "POST", "/overrides", override, 403, "needs the operator role"},
+		{"operator overrides", operator, "POST", "/overrides", override, 202, ""},
+		{"operator's bad body is checked", operator, "POST", "/scale", badScale, 422, "action"},
+		{"operator cannot set the policy", operator, "POST", "/policy", `{"mode":"active","who":"ann","why":"x"}`, 403, "needs the admin role"},
+		{"admin sets the policy (checked first)", admin, "POST", "/policy", `{"mode":"yolo","why":"x"}`, 422, "who"},
+		{"admin overrides", admin, "POST", "/overrides", override, 202, ""},
+		{"no route, no key", "", "GET", "/nowhere", "", 401, "needs an API key"},
+		{"no route", viewer, "GET", "/nowhere", "", 404, ""},
+		{"no such method", viewer, "DELETE", "/migrations", "", 405, ""},
+		{"no key, no change", "", "POST", "/overrides", override, 401, "needs an API key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			auth := c.key
+			if auth != "" && !strings.HasPrefix(auth, "Basic ") {
+				auth = "Bearer " + auth
+			}
+			rec := serve(e, auth, "req-"+c.name, c.method, c.path, c.body)
+			require.Equal(t, c.status, rec.Code, rec.Body.String())
+			if c.status == 401 {
+				require.Contains(t, rec.Header().Get("WWW-Authenticate"), "Bearer")
+			}
+			if c.status >= 400 {
+				require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+				var p Problem
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				require.Equal(t, c.status, p.Status)
+				require.Contains(t, p.Detail, c.detail)
+			}
+		})
+	}
+
+	// Every call that is not a read and came with a valid key is audited with its
+	// key, role, route and result; reads and calls without a key are not.
+	type row struct {
+		Key, Role, Method, Path, Route, RequestID string
+		Status                                    int
+	}
+	rows, err := st.Pool.Query(ctx, `SELECT key_id, role, method, path, route, request_id, status FROM api_audit ORDER BY id`)
+	require.NoError(t, err)
+	var got []row
+	for rows.Next() {
+		var r row
+		require.NoError(t, rows.Scan(&r.Key, &r.Role, &r.Method, &r.Path, &r.Route, &r.RequestID, &r.Status))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []row{
+		{viewerID, "viewer", "POST", "/overrides", "/overrides", "req-viewer cannot override", 403},
+		{operatorID, "operator", "POST", "/overrides", "/overrides", "req-operator overrides", 202},
+		{operatorID, "operator", "POST", "/scale", "/scale", "req-operator's bad body is checked", 422},
+		{operatorID, "operator", "POST", "/policy", "/policy", "req-operator cannot set the policy", 403},
+		{adminID, "admin", "POST", "/policy", "/policy", "req-admin sets the policy (checked first)", 422},
+		{adminID, "admin", "POST", "/overrides", "/overrides", "req-admin overrides", 202},
+		{viewerID, "viewer", "DELETE", "/migrations", "/migrations", "req-no such method", 405},
+	}, got)
+
+	// Use is recorded on the key.
+	keys, err := st.APIKeys(ctx)
+	require.NoError(t, err)
+	for _, k := range keys {
+		require.False(t, k.LastUsedAt.IsZero(), "key %s was used", k.ID)
+	}
+
+	// A revoked key stops working once the cache lets it go.
+	_, _, err = st.RevokeAPIKey(ctx, operatorID)
+	require.NoError(t, err)
+	time.Sleep(150 * time.Millisecond)
+	rec := serve(e, "Bearer "+operator, "revoked", "POST", "/overrides", override)
+	require.Equal(t, 401, rec.Code)
+	require.Contains(t, rec.Body.String(), "was revoked")
+	require.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
+
+	// An audit trail that cannot be written is logged; the call has happened and
+	// answers as it did.
+	_, err = st.Pool.Exec(ctx, `ALTER TABLE api_audit RENAME TO api_audit_away`)
+	require.NoError(t, err)
+	rec = serve(e, "Bearer "+admin, "unaudited", "POST", "/overrides", override)
+	require.Equal(t, 202, rec.Code, rec.Body.String())
+	require.Contains(t, logs.String(), "audit entry not recorded")
+	require.Contains(t, logs.String(), "key_id="+adminID)
+}
+
+// A call that panics half-way is still audited, as the 500 it answers.
+func TestAPanickingCallIsAudited(t *testing.T) {
+	st := storetest.New(t)
+	e := echo.New()
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	id, key := newKey(t, st, apikey.Operator)
+	// A valid override reaches the missing Temporal client.
+	require.Panics(t, func() {
+		serve(e, "Bearer "+key, "boom", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"x","ttl":"1h"}`)
+	})
+	var keyID string
+	var status int
+	require.NoError(t, st.Pool.QueryRow(context.Background(), `SELECT key_id, status FROM api_audit WHERE request_id = 'boom'`).Scan(&keyID, &status))
+	require.Equal(t, id, keyID)
+	require.Equal(t, 500, status)
+}
