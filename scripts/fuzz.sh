@@ -3,6 +3,7 @@
 # or only the targets whose names are given as arguments. A finding stops the run; the
 # fuzzer has written the failing input under the package's testdata/fuzz/<target>/,
 # where plain `go test` replays it from then on. docs/reliability.md lists the targets.
+# The web target keeps API keys in PostgreSQL: set DATABASE_URL as for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
