@@ -17,6 +17,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -44,6 +45,12 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 		}
 		if kind == imports.Inventory {
 			in.Defaults = imports.Defaults{Site: c.QueryParam("site"), SLATier: c.QueryParam("tier")}
+			if err := validation.Name("site", in.Defaults.Site); err != nil {
+				return err
+			}
+			if err := validation.Name("tier", in.Defaults.SLATier); err != nil {
+				return err
+			}
 		}
 		return s.runImport(c, in)
 	}
