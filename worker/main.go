@@ -37,11 +37,9 @@ func main() {
 func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, events *activities.Events,
 	retention *activities.Retention, s *store.Store, logger *slog.Logger) worker.Worker {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.FleetWorkflow)
-	w.RegisterWorkflow(workflows.MigrationWorkflow)
-	w.RegisterWorkflow(workflows.ImportWorkflow)
-	w.RegisterWorkflow(workflows.EventsWorkflow)
-	w.RegisterWorkflow(workflows.RetentionWorkflow)
+	for _, wf := range workflows.All() {
+		w.RegisterWorkflow(wf)
+	}
 	w.RegisterActivity(fleet)
 	w.RegisterActivity(events)
 	w.RegisterActivity(retention)

@@ -526,7 +526,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0
 	}
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(historyOptions(ctx), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
 		m.logger.Error("record outcome failed", "error", err)
 	}
 	// Released even without a connector: the fleet drops the queued reservation.
