@@ -27,10 +27,10 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
@@ -553,10 +553,11 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 // every test run (see workflows/testdata/replay/README.md).
 func replayHistories(t *testing.T, named map[string]string) {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	c := dialTemporal(t)
+	dc, err := platform.DataConverter(loadConfig(t))
 	require.NoError(t, err)
-	defer c.Close()
-	replayer := worker.NewWorkflowReplayer()
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	require.NoError(t, err)
 	replayer.RegisterWorkflow(workflows.FleetWorkflow)
 	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
 	replayer.RegisterWorkflow(workflows.EventsWorkflow)
@@ -813,9 +814,7 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	require.Equal(t, 1, v.Attempts)
 	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
 
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer c.Close()
+	c := dialTemporal(t)
 	scheduled := map[string]int{}
 	it := c.GetWorkflowHistory(ctx, "migration-"+id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
