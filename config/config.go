@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -194,6 +195,16 @@ func decodePayloadKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("must be %d bytes in base64 (openssl rand -base64 %d), got %d bytes", PayloadKeySize, PayloadKeySize, len(k))
 	}
 	return k, nil
+}
+
+// Origin is the scheme://host[:port] of a URL, as a browser sends it in the Origin
+// header; the codec endpoints allow the Web UI's (TEMPORAL_UI_URL).
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return rawURL
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Load reads the environment and checks the values that cannot be left to fail later.

@@ -127,6 +127,52 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 	require.Contains(t, strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization")
 	require.Empty(t, pre("http://evil.example").Header.Get("Access-Control-Allow-Origin"))
 
+	// The Web UI cannot send a PMO key, so an operator runs `starter codec-proxy` with
+	// theirs and points the UI at it; it answers the UI's origin only.
+	proxyAddr := freePort(t)
+	proxy := exec.Command(filepath.Join(s.bin, "starter"), "codec-proxy", "-listen", proxyAddr, "-api", s.api)
+	proxy.Env = append(s.env, "PMO_API_KEY="+viewer)
+	var proxyLog bytes.Buffer
+	proxy.Stdout, proxy.Stderr = &proxyLog, &proxyLog
+	require.NoError(t, proxy.Start())
+	t.Cleanup(func() { _ = proxy.Process.Kill(); _ = proxy.Wait() })
+	viaProxy := func(origin string) (int, *commonpb.Payloads) {
+		var resp *http.Response
+		s.eventually(10*time.Second, "the codec proxy answers", func() bool {
+			req, err := http.NewRequest(http.MethodPost, "http://"+proxyAddr+"/decode", bytes.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", origin)
+			resp, err = http.DefaultClient.Do(req)
+			return err == nil
+		})
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(resp.Body)
+		require.NoError(t, err)
+		var out commonpb.Payloads
+		t.Logf("codec proxy, origin %s: %d %s", origin, resp.StatusCode, tail(buf.String(), 300))
+		if resp.StatusCode == 200 {
+			require.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"))
+			require.NoError(t, protojson.Unmarshal(buf.Bytes(), &out))
+		}
+		return resp.StatusCode, &out
+	}
+	status, viaUI := viaProxy("http://127.0.0.1:8233")
+	require.Equal(t, 200, status, "%s", proxyLog.String())
+	require.True(t, proto.Equal(decoded, viaUI))
+	status, _ = viaProxy("http://evil.example")
+	require.Equal(t, 403, status)
+	req, err := http.NewRequest(http.MethodOptions, "http://"+proxyAddr+"/decode", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "http://127.0.0.1:8233")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 204, resp.StatusCode)
+	require.Equal(t, "http://127.0.0.1:8233", resp.Header.Get("Access-Control-Allow-Origin"))
+
 	// The Temporal CLI, a real codec client, shows the history decoded through PMO.
 	started := func(args ...string) *commonpb.Payload {
 		cmd := exec.Command(filepath.Join(repoRoot(t), ".bin", "temporal"), append([]string{"workflow", "show",

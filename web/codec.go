@@ -3,13 +3,14 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/pmo-dev/pmo/config"
 )
 
 // The codec endpoints follow Temporal's remote codec protocol: the Web UI and the CLI
@@ -30,7 +31,7 @@ func (s *Server) codecRoutes(e *echo.Echo) {
 			p := c.Request().URL.Path
 			return p != codecEncodePath && p != codecDecodePath
 		},
-		AllowOrigins:     []string{origin(s.UIURL)},
+		AllowOrigins:     []string{config.Origin(s.UIURL)},
 		AllowMethods:     []string{http.MethodPost},
 		AllowHeaders:     []string{echo.HeaderContentType, echo.HeaderAuthorization, "X-Namespace"},
 		AllowCredentials: true,
@@ -38,15 +39,6 @@ func (s *Server) codecRoutes(e *echo.Echo) {
 	}))
 	e.POST(codecEncodePath, s.codec(true))
 	e.POST(codecDecodePath, s.codec(false))
-}
-
-// origin is the scheme://host[:port] of a URL, as a browser sends it in Origin.
-func origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return raw
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // codec encrypts or decrypts the payloads posted with the payload codec. Without
