@@ -63,7 +63,7 @@ func NewStore(lc fx.Lifecycle, cfg config.Config) (*store.Store, error) {
 // TEMPORAL_API_KEY say so, and encrypting payloads when PMO_PAYLOAD_KEY is set. Every
 // PMO process dials through it, so that all of them read and write the same payloads.
 func DialTemporal(cfg config.Config, logger *slog.Logger) (client.Client, error) {
-	opts, err := TemporalOptions(cfg, logger)
+	opts, err := temporalOptions(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ func DialTemporal(cfg config.Config, logger *slog.Logger) (client.Client, error)
 	return c, nil
 }
 
-// TemporalOptions are the client options DialTemporal dials with.
-func TemporalOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
+// temporalOptions are the client options DialTemporal dials with.
+func temporalOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
 	tlsConfig, err := cfg.TemporalTLS.Config()
 	if err != nil {
 		return client.Options{}, fmt.Errorf("config: %w", err)
