@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,7 +46,10 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("1M"))
+	// Each handler bounds its own body (maxBody for JSON, maxImportBody for a file,
+	// activities.MaxCalendarBytes for a calendar); this is the backstop, and so the
+	// largest of them, or it would refuse an import over it.
+	e.Use(middleware.BodyLimit(strconv.Itoa(maxImportBody>>20) + "M"))
 	// Every request gets an ID (the client's X-Request-Id if it sends one), answered in
 	// the same header, logged and kept in the audit trail.
 	e.Use(middleware.RequestID())

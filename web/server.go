@@ -202,7 +202,7 @@ func parseTime(field, v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, validation.Field(field, "must be an RFC 3339 time such as 2026-11-25T08:00:00Z, got %q", v)
 	}
-	return t.UTC(), nil
+	return t.UTC(), validation.Time(field, t)
 }
 
 func (s *Server) forecast(c echo.Context) error {
@@ -350,6 +350,14 @@ func (s *Server) setPolicy(c echo.Context) error {
 	if err := (workflows.Control{Who: req.Who, Why: req.Why}).Validate(); err != nil {
 		return err
 	}
+	if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+		return err
+	}
+	// Each value's own range, checked against the default policy, whose connector
+	// bounds are the loosest; the fleet checks the values together with its own.
+	if _, err := req.Apply(planning.DefaultPolicy()); err != nil {
+		return err
+	}
 	var p planning.Policy
 	if err := s.update(c.Request().Context(), workflows.UpdatePolicy, "", req, &p); err != nil {
 		return err
@@ -458,6 +466,9 @@ func (s *Server) override(c echo.Context) error {
 		return validation.Field("expires", "give expires (RFC 3339) or ttl (e.g. 2h): every override ends")
 	}
 	if err := workflows.ValidateOverride(o); err != nil {
+		return err
+	}
+	if err := workflows.CheckOverrideText(o); err != nil {
 		return err
 	}
 	err := s.Temporal.SignalWorkflow(c.Request().Context(), workflows.FleetWorkflowID(s.Pool), "", workflows.SignalOverride, o)
@@ -603,6 +614,10 @@ func (s *Server) migrations(c echo.Context) error {
 // cancel, pause, resume or priority. The body says who and why (and the priority).
 func (s *Server) control(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		id := c.Param("id")
+		if err := validation.ID("id", id); err != nil {
+			return err
+		}
 		var req workflows.PriorityChange
 		var arg any
 		if signal == workflows.SignalPriority {
@@ -622,7 +637,9 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 			}
 			arg = req.Control
 		}
-		id := c.Param("id")
+		if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+			return err
+		}
 		ctx := c.Request().Context()
 		wid, desc, err := s.describeMigration(ctx, id)
 		if err != nil {
@@ -682,6 +699,9 @@ type MigrationView struct {
 
 func (s *Server) migration(c echo.Context) error {
 	id := c.Param("id")
+	if err := validation.ID("id", id); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	wid, desc, err := s.describeMigration(ctx, id)
 	if err != nil {

@@ -49,7 +49,7 @@ type fleet struct {
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
 	in = in.withDefaults()
-	if err := validID("pool", in.Pool); err != nil {
+	if err := validation.ID("pool", in.Pool); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), validation.ApplicationErrorType, err)
 	}
 	f := &fleet{in: in, logger: workflow.GetLogger(ctx)}
