@@ -45,9 +45,9 @@ func (s *Server) codecRoutes(e *echo.Echo) {
 // PMO_PAYLOAD_KEY there is no codec and payloads come back as they came.
 func (s *Server) codec(encode bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := io.ReadAll(c.Request().Body)
+		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBody))
 		if err != nil {
-			return err
+			return decodeProblem(err)
 		}
 		var in commonpb.Payloads
 		if err := protojson.Unmarshal(body, &in); err != nil {
