@@ -28,10 +28,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
@@ -570,10 +570,11 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 // every test run (see workflows/testdata/replay/README.md).
 func replayHistories(t *testing.T, named map[string]string) {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	c := dialTemporal(t)
+	dc, err := platform.DataConverter(loadConfig(t))
 	require.NoError(t, err)
-	defer c.Close()
-	replayer := worker.NewWorkflowReplayer()
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	require.NoError(t, err)
 	for _, wf := range workflows.All() {
 		replayer.RegisterWorkflow(wf)
 	}
@@ -602,9 +603,7 @@ func replayHistories(t *testing.T, named map[string]string) {
 // hash of the staged file).
 func newestWorkflow(t *testing.T, query string) string {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer c.Close()
+	c := dialTemporal(t)
 	var id string
 	require.Eventually(t, func() bool {
 		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1})

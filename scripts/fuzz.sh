@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-3m}
 targets=(
 	"./web FuzzJSONBodies"
+	"./web FuzzCodecDecode"
 	"./imports FuzzRead"
 	"./imports FuzzReadAlertmanager"
 	"./imports FuzzReadCalendar"

@@ -26,6 +26,7 @@ import (
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
@@ -46,6 +47,9 @@ type Server struct {
 	Uploads string
 	// KeyCacheTTL is how long a looked-up API key is trusted; zero means 10 s.
 	KeyCacheTTL time.Duration
+	// Codec encrypts and decrypts payloads for the codec endpoints (codec.go); nil
+	// when PMO_PAYLOAD_KEY is not set.
+	Codec *platform.PayloadCodec
 }
 
 // Routes registers every endpoint on e.
@@ -82,6 +86,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/close", s.closeEvent)
 	e.POST("/events/alertmanager", s.alertmanager)
 	e.POST("/events/calendar", s.calendar)
+	s.codecRoutes(e)
 	s.protect(e)
 }
 
@@ -720,7 +725,7 @@ func (s *Server) migration(c echo.Context) error {
 				continue
 			}
 			var offset, began int64
-			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset, &began); err == nil {
+			if err := s.dataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset, &began); err == nil {
 				view.BytesDone = offset
 				// The rate between the attempt's start and its last heartbeat: the
 				// SDK sends heartbeats at intervals, so "now" would understate it.

@@ -51,7 +51,11 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 			if err := platform.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}
-			changed, err := platform.EnsureSchedule(ctx, tc, workflows.RetentionSchedule(cfg.Retention))
+			dc, err := platform.DataConverter(cfg)
+			if err != nil {
+				return err
+			}
+			changed, err := platform.EnsureSchedule(ctx, tc, dc, workflows.RetentionSchedule(cfg.Retention))
 			if err != nil {
 				return err
 			}
