@@ -71,9 +71,10 @@ func checkImports(t *testing.T, pkg string, bad []string, verb string, args ...s
 }
 
 // The web server may call only these methods of the store: the rule above keeps SQL
-// out of it, this one keeps it from growing into a second writer of facts.
-func TestWebUsesTheStoreOnlyForReadinessKeysAndAudit(t *testing.T) {
-	allowed := map[string]bool{"Ping": true, "UseAPIKey": true, "RecordAudit": true}
+// out of it, this one keeps it from growing into a second writer of facts. It reads
+// the sites and tiers only to refuse a request that names an unknown one at the edge.
+func TestWebUsesTheStoreOnlyForReadinessKeysAuditAndReferences(t *testing.T) {
+	allowed := map[string]bool{"Ping": true, "UseAPIKey": true, "RecordAudit": true, "Sites": true, "SLATiers": true}
 	files, err := filepath.Glob("../web/*.go")
 	if err != nil {
 		t.Fatal(err)

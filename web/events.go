@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +116,15 @@ func (s *Server) postEvents(c echo.Context) error {
 		seen[e.Key] = i
 		in.Events[i] = e
 	}
+	sites, _, err := s.references(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for i, e := range in.Events {
+		if !slices.Contains(sites, e.Site) {
+			return validation.Field(prefix(i)+"site", "no site %q; known sites: %s", e.Site, strings.Join(sites, ", "))
+		}
+	}
 	answer, err := s.recordEvents(c.Request().Context(), in)
 	if err != nil {
 		p := toProblem(err)
@@ -180,6 +191,19 @@ func (s *Server) alertmanager(c echo.Context) error {
 	if len(events) > planning.MaxEventBatch {
 		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d alerts in one notification, over the %d allowed: set max_alerts in the webhook_config", len(events), planning.MaxEventBatch))
 	}
+	sites, _, err := s.references(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	known := events[:0]
+	for _, e := range events {
+		if slices.Contains(sites, e.Site) {
+			known = append(known, e)
+			continue
+		}
+		skipped = append(skipped, planning.SkippedEvent{Key: e.Key, Site: e.Site, Reason: "no site " + e.Site + " in PMO's inventory"})
+	}
+	events = known
 	answer := workflows.EventsAnswer{Events: []planning.EventOutcome{}, Fleets: []string{}}
 	if len(events) > 0 {
 		if answer, err = s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Events: events, SkipUnknownSites: true}); err != nil {
@@ -279,6 +303,23 @@ func (s *Server) calendar(c echo.Context) error {
 			return err
 		}
 		src.Path = path
+		// The worker reads it again; reading it here refuses a bad calendar, every bad
+		// event listed, before any workflow starts.
+		sites, _, err := s.references(c.Request().Context())
+		if err != nil {
+			os.Remove(path)
+			return err
+		}
+		events, err := activities.LoadCalendar(c.Request().Context(), src, sites)
+		if err != nil {
+			os.Remove(path)
+			return rejected(err)
+		}
+		if len(events) > planning.MaxEventBatch {
+			os.Remove(path)
+			return validation.Field("days", "the calendar has %d occurrences in %d days, over the %d one import takes: import a shorter window",
+				len(events), days, planning.MaxEventBatch)
+		}
 	}
 	answer, err := s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Calendar: &src})
 	if err != nil {

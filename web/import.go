@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -56,27 +57,38 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 	}
 }
 
-// checkFile reads a staged file as the worker will, so that a file with bad rows is
-// refused at the edge, listing them, and starts no workflow. Only what needs the
-// database (unknown sites and tiers) is left to the worker, which refuses the file
-// before writing anything.
-func checkFile(in activities.ImportInput) error {
+// checkFile reads a staged file as the worker will and checks the sites and tiers it
+// names, so that a file with bad rows is refused at the edge, listing them, and starts
+// no workflow.
+func (s *Server) checkFile(ctx context.Context, in activities.ImportInput) error {
 	f, err := os.Open(in.Path)
 	if err != nil {
 		return fmt.Errorf("read the staged file: %w", err)
 	}
 	defer f.Close()
-	_, err = imports.Read(f, in.Kind, in.Format, in.Defaults)
+	file, err := imports.Read(f, in.Kind, in.Format, in.Defaults)
+	if err == nil {
+		var sites, tiers []string
+		if sites, tiers, err = s.references(ctx); err != nil {
+			return err
+		}
+		err = file.CheckRefs(sites, tiers)
+	}
+	if err != nil {
+		return rejected(err)
+	}
+	return nil
+}
+
+// rejected is the 422 of a file that cannot be imported, listing its bad rows.
+func rejected(err error) *Problem {
 	var bad imports.Errors
 	if errors.As(err, &bad) {
 		p := problem(http.StatusUnprocessableEntity, bad.Count()+"; nothing imported")
 		p.Errors = bad
 		return p
 	}
-	if err != nil {
-		return problem(http.StatusUnprocessableEntity, err.Error()+"; nothing imported")
-	}
-	return nil
+	return problem(http.StatusUnprocessableEntity, err.Error()+"; nothing imported")
 }
 
 // runImport stages the body, checks it, and imports it through ImportWorkflow.
@@ -87,7 +99,7 @@ func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 		return err
 	}
 	in.Path = path
-	if err := checkFile(in); err != nil {
+	if err := s.checkFile(c.Request().Context(), in); err != nil {
 		os.Remove(path)
 		return err
 	}

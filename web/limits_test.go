@@ -88,3 +88,36 @@ func TestAnImportWithBadRowsStartsNoWorkflow(t *testing.T) {
 		t.Fatalf("a bad file reached Temporal: %v", u.calls)
 	}
 }
+
+// A file or an event that names a site PMO does not know is refused at the edge, the
+// known sites listed, before any workflow starts.
+func TestUnknownSitesStartNoWorkflow(t *testing.T) {
+	e, u, auth := unreachableServer(t)
+	send := func(method, path, contentType, body string) (int, Problem) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set(echo.HeaderContentType, contentType)
+		req.Header.Set(echo.HeaderAuthorization, auth)
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		var p Problem
+		_ = json.Unmarshal(rec.Body.Bytes(), &p)
+		return rec.Code, p
+	}
+	code, p := send(http.MethodPut, "/inventory", "text/csv",
+		"id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,mars,1,1,1,gold\n")
+	if code != http.StatusUnprocessableEntity || len(p.Errors) != 2 || p.Errors[0].Column != "site" || p.Errors[1].Column != "sla_tier" {
+		t.Fatalf("inventory: status %d, problem %+v", code, p)
+	}
+	code, p = send(http.MethodPost, "/events", "application/json", `{"site": "mars", "kind": "anomaly", "starts": "2026-11-25T10:00:00Z"}`)
+	if code != http.StatusUnprocessableEntity || p.Field != "site" {
+		t.Fatalf("event: status %d, problem %+v", code, p)
+	}
+	code, p = send(http.MethodPost, "/events/calendar", "text/calendar",
+		"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:a@x\r\nDTSTART:20991201T000000Z\r\nDURATION:PT1H\r\nX-PMO-SITE:mars\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	if code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Column != "X-PMO-SITE" {
+		t.Fatalf("calendar: status %d, problem %+v", code, p)
+	}
+	if len(u.calls) != 0 {
+		t.Fatalf("a request naming an unknown site reached Temporal: %v", u.calls)
+	}
+}

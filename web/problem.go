@@ -73,10 +73,11 @@ func toProblem(err error) *Problem {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		var d validation.Error
-		hasField := appErr.HasDetails() && appErr.Details(&d) == nil && d.Field != ""
+		// Only these types carry a validation.Error, so only they are decoded as one.
+		hasField := func() bool { return appErr.HasDetails() && appErr.Details(&d) == nil && d.Field != "" }
 		switch appErr.Type() {
 		case validation.ApplicationErrorType, validation.NotFoundErrorType:
-			if hasField {
+			if hasField() {
 				return fieldProblem(http.StatusUnprocessableEntity, &d)
 			}
 			return problem(http.StatusUnprocessableEntity, appErr.Message())
@@ -87,7 +88,7 @@ func toProblem(err error) *Problem {
 			}
 			return p
 		case validation.AlreadyExistsErrorType, validation.ConflictErrorType:
-			if hasField {
+			if hasField() {
 				return fieldProblem(http.StatusConflict, &d)
 			}
 			return problem(http.StatusConflict, appErr.Message())
