@@ -32,7 +32,7 @@ func main() {
 // NewServer builds the API server from its dependencies.
 func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) *Server {
 	return &Server{Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
-		Uploads: filepath.Join(cfg.DataDir, "uploads")}
+		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit}
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the

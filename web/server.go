@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
@@ -46,6 +47,9 @@ type Server struct {
 	Uploads string
 	// KeyCacheTTL is how long a looked-up API key is trusted; zero means 10 s.
 	KeyCacheTTL time.Duration
+	// RateLimit bounds each key's and each failing address's calls; zero means
+	// config.DefaultRateLimit.
+	RateLimit config.RateLimit
 }
 
 // Routes registers every endpoint on e.
