@@ -111,6 +111,13 @@ temporal_cli() {
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# temporal_sqlite keeps the dev server's SQLite file in WAL mode with synchronous=NORMAL:
+# a commit then writes the log without waiting for fsync. With SQLite's defaults every
+# workflow task waits for one, which made POST /migrations take seconds under load
+# (docs/load.md). A crash of the process loses nothing; one of the machine may lose the
+# last commits, which a development server can afford.
+temporal_sqlite=(--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
+
 # temporal_start starts a dev server on 127.0.0.1:<port> in the background, logging to
 # <logfile>, and waits until it serves. Extra arguments go to `temporal server start-dev`.
 # It sets TEMPORAL_PID.

@@ -29,7 +29,9 @@ trap 'exit 130' INT TERM
 
 log "building bin/"
 go build -o bin/ ./worker ./web ./starter ./connector ./loadtest
-temporal_start "$tport" "$PMO_DATA_DIR/logs/temporal.log" --headless --db-filename "$PMO_DATA_DIR/temporal/temporal.db"
+temporal_db=(--db-filename "$PMO_DATA_DIR/temporal/temporal.db" "${temporal_sqlite[@]}")
+[ "${PMO_LOAD_TEMPORAL_DB:-file}" = memory ] && temporal_db=()
+temporal_start "$tport" "$PMO_DATA_DIR/logs/temporal.log" --headless "${temporal_db[@]}"
 export TEMPORAL_ADDRESS=127.0.0.1:$tport
 # Not in $(...): pg_start sets PG_STARTED, which pmo_stop reads.
 pg_start "$pgdir" "$pgport" pmo >"$PMO_DATA_DIR/database_url"

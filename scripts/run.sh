@@ -25,7 +25,7 @@ ui=${TEMPORAL_UI_URL:-}
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	mkdir -p "$PMO_DATA_DIR/temporal"
 	temporal_start 7233 "$PMO_DATA_DIR/logs/temporal.log" \
-		--ui-ip 127.0.0.1 --ui-port 8233 --db-filename "$PMO_DATA_DIR/temporal/temporal.db"
+		--ui-ip 127.0.0.1 --ui-port 8233 --db-filename "$PMO_DATA_DIR/temporal/temporal.db" "${temporal_sqlite[@]}"
 	export TEMPORAL_ADDRESS=127.0.0.1:7233
 	ui=http://127.0.0.1:8233
 fi
