@@ -13,8 +13,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,6 +32,7 @@ import (
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/transfer"
 )
 
 func main() {
@@ -272,12 +271,12 @@ func (l *load) run(ctx context.Context, vms []planning.VM) result {
 		if l.o.data == "" {
 			continue
 		}
-		src, err := fileSHA(vm.DiskURI)
+		src, err := transfer.FileSHA256(vm.DiskURI)
 		if err != nil {
 			l.fail("migration %s: %v", id, err)
 			continue
 		}
-		dst, err := fileSHA(filepath.Join(l.o.data, "target", v.Destination))
+		dst, err := transfer.FileSHA256(filepath.Join(l.o.data, "target", v.Destination))
 		switch {
 		case err != nil:
 			l.fail("migration %s: %v", id, err)
@@ -318,19 +317,6 @@ func (l *load) ended(ctx context.Context, want map[string]bool) int {
 		}
 		page = list.NextPage
 	}
-}
-
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // percentile is the p-th percentile (0-100) of sorted durations, nearest rank.
