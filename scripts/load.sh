@@ -5,6 +5,8 @@
 # test (e.g. -n 50 -rate 10); the folder and ports can be changed with
 #   PMO_LOAD_DIR (.data-load), PMO_LOAD_TEMPORAL_PORT (17332), PMO_LOAD_PG_PORT (55435),
 #   PMO_LOAD_HTTP_ADDR (127.0.0.1:18080).
+# The folder is emptied at the start of each run and kept after it, with the logs.
+# PMO_LOAD_TEMPORAL_DB=memory runs the dev server without its SQLite file, to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
