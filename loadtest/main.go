@@ -57,11 +57,7 @@ type options struct {
 	p99Target              time.Duration
 }
 
-func parse(args []string) (options, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return options{}, err
-	}
+func parse(args []string, cfg config.Config) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&o.url, "url", "http://"+cfg.HTTPAddr, "the web server's base URL")
@@ -92,11 +88,11 @@ func parse(args []string) (options, error) {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (bool, error) {
-	o, err := parse(args)
+	cfg, err := config.Load()
 	if err != nil {
 		return false, err
 	}
-	cfg, err := config.Load()
+	o, err := parse(args, cfg)
 	if err != nil {
 		return false, err
 	}
