@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test build tools lint bench bench-forecast load clean
+.PHONY: run test build tools lint bench bench-forecast fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -32,6 +32,11 @@ bench:
 # The forecasting engine on the M4 hourly set: accuracy table, one-core time, per-model benchmarks.
 bench-forecast:
 	@bash scripts/bench-forecast.sh
+
+# Every Go fuzz target in turn, FUZZTIME each (see scripts/fuzz.sh and docs/reliability.md).
+FUZZTIME ?= 3m
+fuzz:
+	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # The load test: a fresh private system, 200 concurrent migrations submitted at 20
 # requests/s, the figures printed, everything stopped (docs/load.md). ARGS go to the

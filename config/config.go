@@ -3,7 +3,12 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -16,7 +21,13 @@ type Config struct {
 	TemporalAddress string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
 	// TemporalNamespace is the Temporal namespace every workflow lives in.
 	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
-	// TemporalUIURL is the Web UI's base address, used for links and printed at start.
+	// TemporalTLS says how to reach a Temporal frontend that needs TLS, a client
+	// certificate or an API key (Temporal Cloud).
+	TemporalTLS TemporalTLS
+	// PayloadKeys, when set, encrypt every workflow payload (see docs/security.md).
+	PayloadKeys PayloadKeys
+	// TemporalUIURL is the Web UI's base address, used for links and printed at start;
+	// its origin is the one the codec endpoint answers cross-origin calls from.
 	TemporalUIURL string `env:"TEMPORAL_UI_URL" envDefault:"http://127.0.0.1:8233"`
 	// DatabaseURL is the PostgreSQL connection string.
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://pmo@127.0.0.1:55432/pmo?sslmode=disable"`
@@ -125,6 +136,118 @@ func (r Retention) Check() error {
 	return nil
 }
 
+// TemporalTLS holds the TLS settings of the connection to Temporal. Certificates and
+// keys are paths to PEM files, read when a process starts.
+type TemporalTLS struct {
+	// Enabled turns TLS on with the system's root CAs even when nothing else is set.
+	Enabled bool `env:"TEMPORAL_TLS"`
+	// Cert and Key are the client certificate and its private key, for mTLS.
+	Cert string `env:"TEMPORAL_TLS_CERT"`
+	Key  string `env:"TEMPORAL_TLS_KEY"`
+	// CA is the CA bundle that signed the server's certificate; empty means the
+	// system's roots.
+	CA string `env:"TEMPORAL_TLS_CA"`
+	// ServerName overrides the name the server's certificate must carry (by default
+	// the host of TEMPORAL_ADDRESS).
+	ServerName string `env:"TEMPORAL_TLS_SERVER_NAME"`
+	// APIKey is a Temporal Cloud API key, sent as a bearer token; it needs TLS, so
+	// setting it turns TLS on.
+	APIKey string `env:"TEMPORAL_API_KEY"`
+}
+
+// On reports whether the connection uses TLS: asked for, or implied by a
+// certificate, a CA, a server name or an API key.
+func (t TemporalTLS) On() bool {
+	return t.Enabled || t.Cert != "" || t.Key != "" || t.CA != "" || t.ServerName != "" || t.APIKey != ""
+}
+
+// Config reads the files and returns the TLS configuration to dial with, or nil when
+// TLS is off. Errors name the variable at fault.
+func (t TemporalTLS) Config() (*tls.Config, error) {
+	if !t.On() {
+		return nil, nil
+	}
+	c := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	switch {
+	case t.Cert != "" && t.Key == "":
+		return nil, fmt.Errorf("TEMPORAL_TLS_CERT is set but TEMPORAL_TLS_KEY is not: mTLS needs both the certificate and its key")
+	case t.Key != "" && t.Cert == "":
+		return nil, fmt.Errorf("TEMPORAL_TLS_KEY is set but TEMPORAL_TLS_CERT is not: mTLS needs both the certificate and its key")
+	case t.Cert != "":
+		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_TLS_CA: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TEMPORAL_TLS_CA: %s holds no PEM certificate", t.CA)
+		}
+	}
+	return c, nil
+}
+
+// PayloadKeySize is the length of a payload key: AES-256.
+const PayloadKeySize = 32
+
+// PayloadKeys are the AES-256 keys that encrypt workflow payloads, each 32 bytes in
+// standard base64 (`openssl rand -base64 32`). Payloads are encrypted with Current;
+// Old keys only decrypt, so that a key can be replaced while histories written with
+// the previous one are still read.
+type PayloadKeys struct {
+	Current string   `env:"PMO_PAYLOAD_KEY"`
+	Old     []string `env:"PMO_PAYLOAD_KEYS_OLD" envSeparator:","`
+}
+
+// Decode returns the current key (nil when encryption is off) and the old ones.
+// Errors name the variable at fault, never the key.
+func (p PayloadKeys) Decode() (current []byte, old [][]byte, err error) {
+	if p.Current == "" {
+		if len(p.Old) > 0 {
+			return nil, nil, fmt.Errorf("PMO_PAYLOAD_KEYS_OLD is set but PMO_PAYLOAD_KEY is not: old keys only decrypt, set the current one too")
+		}
+		return nil, nil, nil
+	}
+	if current, err = decodePayloadKey(p.Current); err != nil {
+		return nil, nil, fmt.Errorf("PMO_PAYLOAD_KEY %w", err)
+	}
+	for i, s := range p.Old {
+		k, err := decodePayloadKey(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("PMO_PAYLOAD_KEYS_OLD key %d %w", i+1, err)
+		}
+		old = append(old, k)
+	}
+	return current, old, nil
+}
+
+func decodePayloadKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("must be %d bytes in base64 (openssl rand -base64 %d): it is not base64", PayloadKeySize, PayloadKeySize)
+	}
+	if len(k) != PayloadKeySize {
+		return nil, fmt.Errorf("must be %d bytes in base64 (openssl rand -base64 %d), got %d bytes", PayloadKeySize, PayloadKeySize, len(k))
+	}
+	return k, nil
+}
+
+// Origin is the scheme://host[:port] of a URL, as a browser sends it in the Origin
+// header; the codec endpoints allow the Web UI's (TEMPORAL_UI_URL).
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return rawURL
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // Load reads the environment and checks the values that cannot be left to fail later.
 func Load() (Config, error) {
 	var c Config
@@ -138,6 +261,12 @@ func Load() (Config, error) {
 		return Config{}, fmt.Errorf("config: PMO_POOL must not be empty")
 	}
 	if err := c.Retention.Check(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if _, err := c.TemporalTLS.Config(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if _, _, err := c.PayloadKeys.Decode(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.RateLimit.Check(); err != nil {

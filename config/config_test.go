@@ -1,6 +1,10 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +69,73 @@ func TestRateLimitDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
 	t.Setenv("PMO_RATE_LIMIT", "NaN")
 	if _, err := Load(); err == nil {
 		t.Error("Load accepted PMO_RATE_LIMIT=NaN")
+	}
+}
+
+// Bad TLS and payload-key settings stop Load with an error that names the variable,
+// and never shows a key.
+func TestTemporalTLSAndPayloadKeySettingsAreCheckedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	short := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"TEMPORAL_TLS_CERT": notPEM}, "TEMPORAL_TLS_CERT is set but TEMPORAL_TLS_KEY is not"},
+		{map[string]string{"TEMPORAL_TLS_KEY": notPEM}, "TEMPORAL_TLS_KEY is set but TEMPORAL_TLS_CERT is not"},
+		{map[string]string{"TEMPORAL_TLS_CERT": notPEM, "TEMPORAL_TLS_KEY": notPEM}, "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY:"},
+		{map[string]string{"TEMPORAL_TLS_CA": filepath.Join(dir, "missing.pem")}, "TEMPORAL_TLS_CA: open"},
+		{map[string]string{"TEMPORAL_TLS_CA": notPEM}, "TEMPORAL_TLS_CA: " + notPEM + " holds no PEM certificate"},
+		{map[string]string{"PMO_PAYLOAD_KEY": "not base64!"}, "PMO_PAYLOAD_KEY must be 32 bytes in base64 (openssl rand -base64 32): it is not base64"},
+		{map[string]string{"PMO_PAYLOAD_KEY": short}, "PMO_PAYLOAD_KEY must be 32 bytes in base64 (openssl rand -base64 32), got 16 bytes"},
+		{map[string]string{"PMO_PAYLOAD_KEYS_OLD": key}, "PMO_PAYLOAD_KEYS_OLD is set but PMO_PAYLOAD_KEY is not"},
+		{map[string]string{"PMO_PAYLOAD_KEY": key, "PMO_PAYLOAD_KEYS_OLD": key + "," + short}, "PMO_PAYLOAD_KEYS_OLD key 2 must be 32 bytes"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), key) || strings.Contains(err.Error(), short) {
+				t.Fatalf("the error shows a key: %v", err)
+			}
+		})
+	}
+}
+
+// Without TLS settings there is no TLS; an API key alone turns it on with the system's
+// roots; the payload keys decode to the bytes they encode.
+func TestTemporalTLSIsOnWhenASettingNeedsIt(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := c.TemporalTLS.Config(); err != nil || tc != nil {
+		t.Fatalf("defaults: TLS config %v, %v; want none", tc, err)
+	}
+	t.Setenv("TEMPORAL_API_KEY", "cloud-key")
+	t.Setenv("TEMPORAL_TLS_SERVER_NAME", "ns.acct.tmprl.cloud")
+	k1, k2 := make([]byte, 32), make([]byte, 32)
+	k1[0], k2[0] = 1, 2
+	t.Setenv("PMO_PAYLOAD_KEY", base64.StdEncoding.EncodeToString(k1))
+	t.Setenv("PMO_PAYLOAD_KEYS_OLD", base64.StdEncoding.EncodeToString(k2))
+	if c, err = Load(); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := c.TemporalTLS.Config()
+	if err != nil || tc == nil || tc.RootCAs != nil || tc.ServerName != "ns.acct.tmprl.cloud" || len(tc.Certificates) != 0 {
+		t.Fatalf("API key: TLS config %+v, %v; want TLS with the system roots and the server name", tc, err)
+	}
+	current, old, err := c.PayloadKeys.Decode()
+	if err != nil || !bytes.Equal(current, k1) || len(old) != 1 || !bytes.Equal(old[0], k2) {
+		t.Fatalf("payload keys: %v %v %v", current, old, err)
 	}
 }

@@ -27,10 +27,11 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
@@ -42,8 +43,10 @@ type system struct {
 	bin     string
 	dataDir string
 	dbURL   string
-	pool    string
-	api     string
+	// temporal is the Temporal server's address.
+	temporal string
+	pool     string
+	api      string
 	// key is an admin API key, made with the real starter and sent on every call.
 	key   string
 	env   []string
@@ -74,10 +77,18 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startSystem starts a system on the Temporal dev server and PostgreSQL that make test
+// started.
 func startSystem(t *testing.T) *system {
 	t.Helper()
-	temporal := testenv.TemporalAddress(t)
-	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: storetest.NewDatabase(t)}
+	return startSystemOn(t, testenv.TemporalAddress(t), storetest.NewDatabase(t))
+}
+
+// startSystemOn starts a system on the Temporal server at temporal and the database at
+// dbURL: a test that breaks one of them brings its own.
+func startSystemOn(t *testing.T, temporal, dbURL string) *system {
+	t.Helper()
+	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: dbURL, temporal: temporal}
 	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
 	addr := freePort(t)
 	s.api = "http://" + addr
@@ -92,6 +103,13 @@ func startSystem(t *testing.T) *system {
 	s.spawn("worker")
 	s.spawn("web")
 	s.run("fleet", "start", "-tick", "3s", "-lead-time", "1h")
+	s.waitReady()
+	return s
+}
+
+// waitReady waits until the web server answers that it is ready.
+func (s *system) waitReady() {
+	s.t.Helper()
 	s.eventually(30*time.Second, "the API is ready", func() bool {
 		resp, err := http.Get(s.api + "/readyz")
 		if err != nil {
@@ -100,7 +118,6 @@ func startSystem(t *testing.T) *system {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return s
 }
 
 func (s *system) run(args ...string) string {
@@ -553,13 +570,14 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 // every test run (see workflows/testdata/replay/README.md).
 func replayHistories(t *testing.T, named map[string]string) {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	c := dialTemporal(t)
+	dc, err := platform.DataConverter(loadConfig(t))
 	require.NoError(t, err)
-	defer c.Close()
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.FleetWorkflow)
-	replayer.RegisterWorkflow(workflows.MigrationWorkflow)
-	replayer.RegisterWorkflow(workflows.EventsWorkflow)
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+	require.NoError(t, err)
+	for _, wf := range workflows.All() {
+		replayer.RegisterWorkflow(wf)
+	}
 	record := os.Getenv("PMO_RECORD_HISTORIES")
 	for _, name := range slices.Sorted(maps.Keys(named)) {
 		id := named[name]
@@ -578,6 +596,24 @@ func replayHistories(t *testing.T, named map[string]string) {
 			require.NoError(t, os.WriteFile(filepath.Join(record, name+".json"), b, 0o644))
 		}
 	}
+}
+
+// newestWorkflow returns the ID of the newest workflow that the visibility query
+// matches, for workflows whose ID the test does not know (an import's, named by a
+// hash of the staged file).
+func newestWorkflow(t *testing.T, query string) string {
+	t.Helper()
+	c := dialTemporal(t)
+	var id string
+	require.Eventually(t, func() bool {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1})
+		if err != nil || len(resp.GetExecutions()) == 0 {
+			return false
+		}
+		id = resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+		return true
+	}, 30*time.Second, 250*time.Millisecond, "no workflow matches %s", query)
+	return id
 }
 
 // A restart of everything but Temporal and PostgreSQL, as a second make run does, keeps
@@ -789,7 +825,6 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 // it was, and its history holds one copy, not two.
 func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	s := startSystem(t)
-	ctx := context.Background()
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, true)
 	vm, disk := vms[0], disks[0]
@@ -813,18 +848,7 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	require.Equal(t, 1, v.Attempts)
 	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
 
-	c, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer c.Close()
-	scheduled := map[string]int{}
-	it := c.GetWorkflowHistory(ctx, "migration-"+id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[a.GetActivityType().GetName()]++
-		}
-	}
+	scheduled := s.activityCounts(s.temporalClient(), "migration-"+id).Scheduled
 	require.Equal(t, 1, scheduled["Transfer"], "one copy in the history: %v", scheduled)
 	require.Equal(t, 1, scheduled["RecordOutcome"], "%v", scheduled)
 }
@@ -1087,4 +1111,14 @@ func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 	for _, e := range entries {
 		require.True(t, strings.HasPrefix(e.Name(), "."), "an imported file is removed once imported: %s", e.Name())
 	}
+
+	// An operator's retention run keeps the history that was just imported.
+	require.Contains(t, s.run("retention"), "retention done")
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM migrations WHERE id LIKE 'hist-imp-%'`).Scan(&n))
+	require.Equal(t, 2, n, "retention keeps the migration history")
+
+	replayHistories(t, map[string]string{
+		"import":    newestWorkflow(t, "WorkflowType = 'ImportWorkflow' AND ExecutionStatus = 'Completed'"),
+		"retention": workflows.RetentionWorkflowID + "-now",
+	})
 }

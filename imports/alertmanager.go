@@ -51,8 +51,9 @@ const DefaultSiteLabel = "site"
 // resolved one ends at its endsAt, which closes the event. The site is the value of
 // the siteLabel label (DefaultSiteLabel when empty); the severity comes from the
 // "severity" label (see AlertSeverity). Alerts without the site label, or without a
-// fingerprint or start, are skipped and reported, not an error. A body that is not a
-// version 4 notification is.
+// fingerprint or start, or that do not make a valid event (planning.Event.Validate:
+// a site name too long, a time out of bounds), are skipped and reported, not an
+// error. A body that is not a version 4 notification is.
 func ReadAlertmanager(r io.Reader, siteLabel string) ([]planning.KeyedEvent, []planning.SkippedEvent, error) {
 	siteLabel = cmp.Or(siteLabel, DefaultSiteLabel)
 	var m AlertmanagerMessage
@@ -96,6 +97,10 @@ func ReadAlertmanager(r io.Reader, siteLabel string) ([]planning.KeyedEvent, []p
 			e.Ends = a.EndsAt.UTC()
 		default:
 			skip(fmt.Sprintf("status must be firing or resolved, got %q", a.Status))
+			continue
+		}
+		if err := e.Validate(""); err != nil { // a site name or time out of bounds
+			skip(err.Error())
 			continue
 		}
 		events = append(events, e)

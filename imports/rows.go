@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 // Kind is what a file holds; docs/import.md has the columns of each.
@@ -234,6 +235,11 @@ func (c *cells) get(name, fallback string) (string, float64) {
 	if v == "" && !c.optional(name) {
 		c.bad(name, "is missing")
 	}
+	var fe *validation.Error
+	if errors.As(validation.Note(name, v), &fe) { // too long, or not text
+		c.bad(name, "%s", fe.Reason)
+		v = ""
+	}
 	return v, scale
 }
 
@@ -294,6 +300,8 @@ func (c *cells) time(name string) time.Time {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
 		c.bad(name, "%q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", v)
+	} else if err := validation.Time(name, t); err != nil {
+		c.bad(name, "%s", err.(*validation.Error).Reason)
 	}
 	return t
 }

@@ -40,8 +40,8 @@ var tiersSpec = spec[planning.SLATier]{
 	parse: func(c *cells) planning.SLATier {
 		t := planning.SLATier{
 			Name:         c.text("name", ""),
-			MaxTransfer:  time.Duration(c.whole("max_transfer_seconds", true)) * time.Second,
-			MaxDowntime:  time.Duration(c.whole("max_downtime_seconds", true)) * time.Second,
+			MaxTransfer:  c.seconds("max_transfer_seconds"),
+			MaxDowntime:  c.seconds("max_downtime_seconds"),
 			PlanQuantile: c.number("plan_quantile", true, 0.5),
 		}
 		if t.PlanQuantile >= 1 {
@@ -50,4 +50,17 @@ var tiersSpec = spec[planning.SLATier]{
 		return t
 	},
 	key: func(t planning.SLATier) (string, string) { return "name", t.Name },
+}
+
+// maxTierSeconds bounds a tier's times: a year, far under where seconds overflow a
+// time.Duration.
+const maxTierSeconds = 366 * 24 * 3600
+
+// seconds is a column's positive whole number of seconds, at most maxTierSeconds.
+func (c *cells) seconds(name string) time.Duration {
+	n := c.whole(name, true)
+	if n > maxTierSeconds {
+		c.bad(name, "%d is over %d seconds (a year)", n, maxTierSeconds)
+	}
+	return time.Duration(n) * time.Second
 }

@@ -51,8 +51,9 @@ func (e Event) ActiveAt(at time.Time) bool {
 	return !e.Starts.After(at) && (e.Open() || e.Ends.After(at))
 }
 
-// Validate checks the event's fields: a known kind and severity, a site, a start, and
-// an end after the start, required for maintenance (an anomaly may be open). Fields
+// Validate checks the event's fields: a known kind and severity, a site (a
+// validation.Name), a start, and an end after the start, required for maintenance (an
+// anomaly may be open), both within validation.Time's bounds. Fields
 // are named under prefix, e.g. "[3]." for the fourth of a batch.
 func (e Event) Validate(prefix string) error {
 	switch {
@@ -70,6 +71,15 @@ func (e Event) Validate(prefix string) error {
 		return validation.Field(prefix+"ends", "is required for maintenance: a window has an end")
 	case !e.Open() && !e.Ends.After(e.Starts):
 		return validation.Field(prefix+"ends", "must be after starts (%s), got %s", e.Starts.Format(time.RFC3339), e.Ends.Format(time.RFC3339))
+	}
+	if err := validation.Name(prefix+"site", e.Site); err != nil {
+		return err
+	}
+	if err := validation.Time(prefix+"starts", e.Starts); err != nil {
+		return err
+	}
+	if !e.Open() {
+		return validation.Time(prefix+"ends", e.Ends)
 	}
 	return nil
 }

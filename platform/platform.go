@@ -23,7 +23,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store"
@@ -59,17 +58,43 @@ func NewStore(lc fx.Lifecycle, cfg config.Config) (*store.Store, error) {
 	return s, nil
 }
 
-// DialTemporal connects to the Temporal frontend named by the configuration.
+// DialTemporal connects to the Temporal frontend named by the configuration: over TLS
+// (with a client certificate, or a Temporal Cloud API key) when TEMPORAL_TLS_* or
+// TEMPORAL_API_KEY say so, and encrypting payloads when PMO_PAYLOAD_KEY is set. Every
+// PMO process dials through it, so that all of them read and write the same payloads.
 func DialTemporal(cfg config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(logger),
-	})
+	opts, err := temporalOptions(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	return c, nil
+}
+
+// temporalOptions are the client options DialTemporal dials with.
+func temporalOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
+	tlsConfig, err := cfg.TemporalTLS.Config()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("config: %w", err)
+	}
+	dc, err := DataConverter(cfg)
+	if err != nil {
+		return client.Options{}, fmt.Errorf("config: %w", err)
+	}
+	opts := client.Options{
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            tlog.NewStructuredLogger(logger),
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConfig},
+		DataConverter:     dc,
+	}
+	if cfg.TemporalTLS.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalTLS.APIKey)
+	}
+	return opts, nil
 }
 
 // NewTemporalClient dials Temporal and closes the client when the app stops.
@@ -118,8 +143,10 @@ func EnsureSearchAttributes(ctx context.Context, tc client.Client, namespace str
 // EnsureSchedule creates the schedule unless one with its ID exists. An existing one
 // whose intervals, workflow or arguments differ (the settings changed) is updated to
 // match; its pause state and history stay. Every worker does it at start, so it must
-// be idempotent. It reports whether it created or changed the schedule.
-func EnsureSchedule(ctx context.Context, tc client.Client, want client.ScheduleOptions) (bool, error) {
+// be idempotent. It reports whether it created or changed the schedule. dc is the
+// client's data converter (DataConverter), which reads the stored arguments: they are
+// encrypted when PMO_PAYLOAD_KEY is set.
+func EnsureSchedule(ctx context.Context, tc client.Client, dc converter.DataConverter, want client.ScheduleOptions) (bool, error) {
 	_, err := tc.ScheduleClient().Create(ctx, want)
 	if err == nil {
 		return true, nil
@@ -131,15 +158,11 @@ func EnsureSchedule(ctx context.Context, tc client.Client, want client.ScheduleO
 	if !ok {
 		return false, fmt.Errorf("schedule %s: only workflow actions are supported", want.ID)
 	}
-	args, err := converter.GetDefaultDataConverter().ToPayloads(action.Args...)
-	if err != nil {
-		return false, fmt.Errorf("schedule %s: encode arguments: %w", want.ID, err)
-	}
 	changed := false
 	err = tc.ScheduleClient().GetHandle(ctx, want.ID).Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			have := in.Description.Schedule
-			if sameSchedule(have, want.Spec, action, args) {
+			if sameSchedule(have, want.Spec, action, dc) {
 				return nil, temporal.ErrSkipScheduleUpdate
 			}
 			changed = true
@@ -156,12 +179,13 @@ func EnsureSchedule(ctx context.Context, tc client.Client, want client.ScheduleO
 }
 
 // sameSchedule reports whether an existing schedule has the intervals, workflow, task
-// queue and arguments wanted.
-func sameSchedule(have client.Schedule, spec client.ScheduleSpec, want *client.ScheduleWorkflowAction, args *commonpb.Payloads) bool {
+// queue and arguments wanted. Arguments are compared decoded: encrypted payloads of
+// equal values differ byte for byte.
+func sameSchedule(have client.Schedule, spec client.ScheduleSpec, want *client.ScheduleWorkflowAction, dc converter.DataConverter) bool {
 	got, ok := have.Action.(*client.ScheduleWorkflowAction)
 	if !ok || have.Spec == nil || got.TaskQueue != want.TaskQueue || got.ID != want.ID ||
 		len(have.Spec.Calendars) != len(spec.Calendars) || len(have.Spec.CronExpressions) != 0 ||
-		!slices.Equal(have.Spec.Intervals, spec.Intervals) || len(got.Args) != len(args.GetPayloads()) {
+		!slices.Equal(have.Spec.Intervals, spec.Intervals) || len(got.Args) != len(want.Args) {
 		return false
 	}
 	if name, ok := got.Workflow.(string); !ok || name != workflowName(want.Workflow) {
@@ -169,7 +193,11 @@ func sameSchedule(have client.Schedule, spec client.ScheduleSpec, want *client.S
 	}
 	for i, a := range got.Args {
 		p, ok := a.(*commonpb.Payload)
-		if !ok || !proto.Equal(p, args.GetPayloads()[i]) {
+		if !ok {
+			return false
+		}
+		v := reflect.New(reflect.TypeOf(want.Args[i]))
+		if err := dc.FromPayload(p, v.Interface()); err != nil || !reflect.DeepEqual(v.Elem().Interface(), want.Args[i]) {
 			return false
 		}
 	}

@@ -30,6 +30,9 @@ if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	temporal_start "$port" "$data/temporal.log" --headless
 	export TEMPORAL_ADDRESS=127.0.0.1:$port
 fi
+# The fault tests start (and kill) a dev server of their own.
+TEMPORAL_CLI=${TEMPORAL_CLI:-$(temporal_cli)}
+export TEMPORAL_CLI
 export CI=${CI:-1} # tests that need a service fail instead of skipping
 
 log "go vet"

@@ -43,10 +43,10 @@ func backtestCommand() *ffcli.Command {
 			switch {
 			case *in == "":
 				return errors.New("-in: name the file to evaluate on")
-			case *horizon < 1:
-				return fmt.Errorf("-horizon: must be at least 1, got %d", *horizon)
-			case *period < 1:
-				return fmt.Errorf("-period: must be at least 1, got %d", *period)
+			case *horizon < 1 || *horizon > maxSteps:
+				return fmt.Errorf("-horizon: must be from 1 to %d, got %d", maxSteps, *horizon)
+			case *period < 1 || *period > maxSteps:
+				return fmt.Errorf("-period: must be from 1 to %d, got %d", maxSteps, *period)
 			case *origins < 1:
 				return fmt.Errorf("-origins: must be at least 1, got %d", *origins)
 			case *step < 0:

@@ -41,11 +41,11 @@ func forecastCommand() *ffcli.Command {
 			if *in == "" {
 				return errors.New("-in: name the file to forecast")
 			}
-			if *horizon < 1 {
-				return fmt.Errorf("-horizon: must be at least 1, got %d", *horizon)
+			if *horizon < 1 || *horizon > maxSteps {
+				return fmt.Errorf("-horizon: must be from 1 to %d, got %d", maxSteps, *horizon)
 			}
-			if *period < 1 {
-				return fmt.Errorf("-period: must be at least 1, got %d", *period)
+			if *period < 1 || *period > maxSteps {
+				return fmt.Errorf("-period: must be from 1 to %d, got %d", maxSteps, *period)
 			}
 			if *workers < 1 {
 				return fmt.Errorf("-workers: must be at least 1, got %d", *workers)
@@ -88,6 +88,10 @@ func forecastCommand() *ffcli.Command {
 		},
 	}
 }
+
+// maxSteps bounds -horizon and -period: far over any real season or horizon (a year
+// of hours is 8784), and short of what would exhaust memory.
+const maxSteps = 100_000
 
 // runBatch forecasts every series, printing progress and, at the end, the time per
 // model and the fallbacks to standard error.

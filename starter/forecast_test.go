@@ -56,13 +56,15 @@ func TestForecastCommandRefusesBadInputNamingIt(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-in", good, "-horizon", "0"}, "-horizon: must be at least 1, got 0"},
+		{[]string{"-in", good, "-horizon", "0"}, "-horizon: must be from 1 to 100000, got 0"},
+		{[]string{"-in", good, "-horizon", "100001"}, "-horizon: must be from 1 to 100000, got 100001"},
+		{[]string{"-in", good, "-horizon", "3", "-period", "1000000"}, "-period: must be from 1 to 100000"},
 		{[]string{"-horizon", "3"}, "-in: name the file"},
 		{[]string{"-in", filepath.Join(dir, "missing.csv"), "-horizon", "3"}, "no such file"},
 		{[]string{"-in", bad, "-horizon", "3", "-out", out}, `bad.csv: row 3, column 3: "z" is not a finite number`},
 		{[]string{"-in", good, "-horizon", "3", "-model", "crystal-ball"}, `-model: forecast: unknown model "crystal-ball"`},
 		{[]string{"-in", good, "-horizon", "3", "-quantiles", "0.5,1.5", "-out", out}, `-quantiles: "1.5" is not a level`},
-		{[]string{"-in", good, "-horizon", "3", "-period", "0"}, "-period: must be at least 1"},
+		{[]string{"-in", good, "-horizon", "3", "-period", "0"}, "-period: must be from 1 to 100000, got 0"},
 	}
 	for _, c := range cases {
 		require.ErrorContains(t, runForecast(t, c.args...), c.want, "%v", c.args)

@@ -1,6 +1,7 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
 // fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
-// files, register external connectors, apply retention and manage the API keys.
+// files, register external connectors, apply retention, manage the API keys and serve
+// the codec endpoint to the Temporal Web UI with a key (codec-proxy).
 //
 //	go run ./starter <command> [flags]
 package main
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string) error {
 			connectorCommand(&cfg),
 			retentionCommand(&cfg),
 			apikeyCommand(&cfg, os.Stdout, os.Stderr),
+			codecProxyCommand(&cfg),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

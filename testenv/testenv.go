@@ -1,5 +1,7 @@
 // Package testenv reads the services that make test starts for the tests: PostgreSQL
-// (DATABASE_URL) and the Temporal dev server (TEMPORAL_ADDRESS).
+// (DATABASE_URL) and the Temporal dev server (TEMPORAL_ADDRESS). It also starts a
+// Temporal dev server or a PostgreSQL cluster of a test's own, for the tests that stop
+// and restart them.
 package testenv
 
 import (
@@ -13,10 +15,7 @@ func Require(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set; run the tests through make test", name)
-		}
-		t.Skipf("%s is not set; run the tests through make test", name)
+		Unavailable(t, "%s is not set; run the tests through make test", name)
 	}
 	return v
 }

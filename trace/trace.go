@@ -133,10 +133,11 @@ var waveHours = []int{7, 8, 9, 10}
 // Generate draws the requests of a trace whose ad-hoc arrivals follow series; see the
 // package comment for the model. Start is truncated to the second. The series must have
 // finite, non-negative values and a positive mean; Days, Step (a whole number of seconds)
-// and VMs must be positive, and Rate and WavesPerWeek not negative. It returns an error
+// and VMs must be positive, and Rate and WavesPerWeek not negative, each within the
+// bounds below. It returns an error
 // naming the field for bad input, and the requests in order of Arrival then ID.
 func Generate(series []float64, p Params) ([]Request, error) {
-	mean, err := check(series, p)
+	shape, err := check(series, p)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func Generate(series []float64, p Params) ([]Request, error) {
 	rng := rand.New(rand.NewPCG(p.Seed, 0x706d6f2d74726163)) // "pmo-trac"
 	vms := demo.Inventory(p.Seed, p.VMs)
 
-	reqs := adHoc(rng, series, p.Rate*p.Step.Hours()/mean, p.Step, start, end, vms)
+	reqs := adHoc(rng, shape, p.Rate*p.Step.Hours(), p.Step, start, end, vms)
 	reqs = append(reqs, waves(rng, p.WavesPerWeek, start, end, vms)...)
 	// Requests arriving together are ordered by wave and VM, ad-hoc first, so that IDs
 	// do not depend on the order they were drawn in.
@@ -158,45 +159,71 @@ func Generate(series []float64, p Params) ([]Request, error) {
 	return reqs, nil
 }
 
-// check validates Generate's input and returns the series' mean.
-func check(series []float64, p Params) (float64, error) {
+// Bounds of Generate's input, so that a trace is drawn in bounded time: at most
+// MaxRequests ad-hoc requests are expected, the series' step is at most a day, and the
+// trace covers at most MaxDays.
+const (
+	MaxRequests     = 10_000_000
+	MaxDays         = 3660
+	MaxStep         = 24 * time.Hour
+	MaxWavesPerWeek = 100
+	MaxVMs          = 1_000_000
+)
+
+// check validates Generate's input and returns the series divided by its mean. The
+// division is done on the series scaled by its largest value, so that tiny or huge
+// values neither underflow nor overflow the mean: the shape's values are at most
+// len(series).
+func check(series []float64, p Params) ([]float64, error) {
 	switch {
-	case p.Days < 1:
-		return 0, fmt.Errorf("trace: Days: want at least 1, got %d", p.Days)
-	case p.Step < time.Second || p.Step%time.Second != 0:
-		return 0, fmt.Errorf("trace: Step: want a whole number of seconds, at least 1s, got %s", p.Step)
+	case p.Days < 1 || p.Days > MaxDays:
+		return nil, fmt.Errorf("trace: Days: want 1 to %d, got %d", MaxDays, p.Days)
+	case p.Step < time.Second || p.Step > MaxStep || p.Step%time.Second != 0:
+		return nil, fmt.Errorf("trace: Step: want a whole number of seconds from 1s to %s, got %s", MaxStep, p.Step)
 	case !(p.Rate >= 0) || math.IsInf(p.Rate, 0):
-		return 0, fmt.Errorf("trace: Rate: want a finite number of migrations an hour, at least 0, got %v", p.Rate)
-	case p.WavesPerWeek < 0:
-		return 0, fmt.Errorf("trace: WavesPerWeek: want at least 0, got %d", p.WavesPerWeek)
-	case p.VMs < 1:
-		return 0, fmt.Errorf("trace: VMs: want at least 1, got %d", p.VMs)
+		return nil, fmt.Errorf("trace: Rate: want a finite number of migrations an hour, at least 0, got %v", p.Rate)
+	case p.Rate*float64(p.Days)*24 > MaxRequests:
+		return nil, fmt.Errorf("trace: Rate: %v an hour for %d days is over %d requests", p.Rate, p.Days, MaxRequests)
+	case p.WavesPerWeek < 0 || p.WavesPerWeek > MaxWavesPerWeek:
+		return nil, fmt.Errorf("trace: WavesPerWeek: want 0 to %d, got %d", MaxWavesPerWeek, p.WavesPerWeek)
+	case p.VMs < 1 || p.VMs > MaxVMs:
+		return nil, fmt.Errorf("trace: VMs: want 1 to %d, got %d", MaxVMs, p.VMs)
 	case len(series) == 0:
-		return 0, errors.New("trace: series: empty")
+		return nil, errors.New("trace: series: empty")
 	}
-	var sum float64
+	var top float64
 	for i, v := range series {
 		if !(v >= 0) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("trace: series: value %d is %v; want a finite number, at least 0", i+1, v)
+			return nil, fmt.Errorf("trace: series: value %d is %v; want a finite number, at least 0", i+1, v)
 		}
-		sum += v
+		top = max(top, v)
 	}
-	if sum == 0 {
-		return 0, errors.New("trace: series: zero throughout, so it has no shape")
+	if top == 0 {
+		return nil, errors.New("trace: series: zero throughout, so it has no shape")
 	}
-	return sum / float64(len(series)), nil
+	shape := make([]float64, len(series))
+	var sum float64
+	for i, v := range series {
+		shape[i] = v / top
+		sum += shape[i]
+	}
+	mean := sum / float64(len(series)) // at least 1/len(series): the top is 1
+	for i := range shape {
+		shape[i] /= mean
+	}
+	return shape, nil
 }
 
-// adHoc draws the ad-hoc requests: Poisson(perStep × series[i mod len]) in step i, where
-// perStep already divides by the series' mean.
-func adHoc(rng *rand.Rand, series []float64, perStep float64, step time.Duration, start, end time.Time, vms []planning.InventoryVM) []Request {
+// adHoc draws the ad-hoc requests: Poisson(perStep × shape[i mod len]) in step i, where
+// the shape is the series divided by its mean.
+func adHoc(rng *rand.Rand, shape []float64, perStep float64, step time.Duration, start, end time.Time, vms []planning.InventoryVM) []Request {
 	var reqs []Request
 	for i := 0; ; i++ {
 		from := start.Add(time.Duration(i) * step)
 		if !from.Before(end) {
 			return reqs
 		}
-		for range demo.Poisson(rng, perStep*series[i%len(series)]) {
+		for range demo.Poisson(rng, perStep*shape[i%len(shape)]) {
 			at := from.Add(time.Duration(rng.Int64N(int64(step/time.Second))) * time.Second)
 			vm := vms[rng.IntN(len(vms))]
 			if !at.Before(end) {

@@ -136,11 +136,16 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 		change func(*Params)
 		want   string
 	}{
-		{"days", flat, func(p *Params) { p.Days = 0 }, "trace: Days: want at least 1, got 0"},
+		{"days", flat, func(p *Params) { p.Days = 0 }, "trace: Days: want 1 to 3660, got 0"},
 		{"step", flat, func(p *Params) { p.Step = 1500 * time.Millisecond }, "trace: Step: want a whole number of seconds"},
 		{"rate", flat, func(p *Params) { p.Rate = math.NaN() }, "trace: Rate:"},
-		{"waves", flat, func(p *Params) { p.WavesPerWeek = -1 }, "trace: WavesPerWeek: want at least 0, got -1"},
-		{"vms", flat, func(p *Params) { p.VMs = 0 }, "trace: VMs: want at least 1, got 0"},
+		{"waves", flat, func(p *Params) { p.WavesPerWeek = -1 }, "trace: WavesPerWeek: want 0 to 100, got -1"},
+		{"vms", flat, func(p *Params) { p.VMs = 0 }, "trace: VMs: want 1 to 1000000, got 0"},
+		{"too many days", flat, func(p *Params) { p.Days = 3661 }, "trace: Days: want 1 to 3660, got 3661"},
+		{"step over a day", flat, func(p *Params) { p.Step = 25 * time.Hour }, "trace: Step:"},
+		{"too many requests", flat, func(p *Params) { p.Rate = 1e9 }, "trace: Rate: 1e+09 an hour for 28 days is over 10000000 requests"},
+		{"too many waves", flat, func(p *Params) { p.WavesPerWeek = 101 }, "trace: WavesPerWeek: want 0 to 100, got 101"},
+		{"too many vms", flat, func(p *Params) { p.VMs = 1_000_001 }, "trace: VMs: want 1 to 1000000, got 1000001"},
 		{"empty series", nil, func(*Params) {}, "trace: series: empty"},
 		{"negative value", []float64{1, -1}, func(*Params) {}, "trace: series: value 2 is -1"},
 		{"zero series", []float64{0, 0}, func(*Params) {}, "trace: series: zero throughout"},

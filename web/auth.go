@@ -63,6 +63,12 @@ var routeRoles = map[string]apikey.Role{
 	"POST /connectors/:id/deregister": apikey.Operator,
 	"POST /connectors/:id/metrics":    apikey.Operator,
 	"POST /policy":                    apikey.Admin,
+
+	// Decoding shows what workflows carry, as reading them does; encoding makes
+	// ciphertext anyone with the key could have made, but only an operator, who may
+	// start and signal workflows, has a use for it.
+	"POST /codec/decode": apikey.Viewer,
+	"POST /codec/encode": apikey.Operator,
 }
 
 // routeKey is a route's entry in routeRoles.

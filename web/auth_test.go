@@ -48,7 +48,8 @@ func TestEveryRouteHasARole(t *testing.T) {
 		if _, err := apikey.ParseRole(string(role)); err != nil && role != anyone {
 			t.Errorf("%s: %v", k, err)
 		}
-		if method, _, _ := strings.Cut(k, " "); !isRead(method) && role != apikey.Operator && role != apikey.Admin {
+		// Decoding payloads is a POST by Temporal's codec protocol, but it only reads.
+		if method, _, _ := strings.Cut(k, " "); !isRead(method) && k != "POST "+codecDecodePath && role != apikey.Operator && role != apikey.Admin {
 			t.Errorf("%s changes things and needs only %s", k, role)
 		}
 	}

@@ -41,11 +41,17 @@ func (s *Server) registerConnector(c echo.Context) error {
 // deregisterConnector takes an external connector out of the pool once its
 // migrations are done; its process keeps running.
 func (s *Server) deregisterConnector(c echo.Context) error {
+	if err := validation.ID("id", c.Param("id")); err != nil {
+		return err
+	}
 	var ctl workflows.Control
 	if err := decode(c, &ctl); err != nil {
 		return err
 	}
 	if err := ctl.Validate(); err != nil {
+		return err
+	}
+	if err := workflows.CheckWhoWhy(ctl.Who, ctl.Why); err != nil {
 		return err
 	}
 	req := workflows.DeregisterConnectorRequest{ID: c.Param("id"), Who: ctl.Who, Why: ctl.Why}

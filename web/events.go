@@ -36,9 +36,6 @@ type eventBody struct {
 	Description string `json:"description"`
 }
 
-// maxEventID bounds an operator's event ID.
-const maxEventID = 200
-
 // event checks the body and makes the event, keyed by its ID or, without one, by a
 // hash of its content. Fields are named under prefix.
 func (b eventBody) event(prefix string) (planning.KeyedEvent, error) {
@@ -53,8 +50,11 @@ func (b eventBody) event(prefix string) (planning.KeyedEvent, error) {
 			return e, err
 		}
 	}
-	if len(b.ID) > maxEventID {
-		return e, validation.Field(prefix+"id", "must be at most %d characters", maxEventID)
+	if err := validation.Name(prefix+"id", b.ID); err != nil {
+		return e, err
+	}
+	if err := validation.Note(prefix+"description", b.Description); err != nil {
+		return e, err
 	}
 	if err := e.Validate(prefix); err != nil {
 		return e, err
@@ -140,6 +140,9 @@ func (s *Server) closeEvent(c echo.Context) error {
 	}
 	if b.ID == "" {
 		return validation.Field("id", "is required: the ID that POST /events answered")
+	}
+	if err := validation.Name("id", b.ID); err != nil {
+		return err
 	}
 	at := time.Now().UTC().Truncate(time.Second)
 	if b.At != "" {
@@ -247,6 +250,9 @@ func (s *Server) calendar(c echo.Context) error {
 			return validation.Field("days", "%q: want a whole number of days from 1 to %d", v, maxCalendarDays)
 		}
 		days = n
+	}
+	if err := validation.Name("site", c.QueryParam("site")); err != nil {
+		return err
 	}
 	name := cmp.Or(c.QueryParam("calendar"), activities.DefaultCalendar)
 	if err := activities.CalendarName(name); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -44,12 +45,41 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 		}
 		if kind == imports.Inventory {
 			in.Defaults = imports.Defaults{Site: c.QueryParam("site"), SLATier: c.QueryParam("tier")}
+			if err := validation.Name("site", in.Defaults.Site); err != nil {
+				return err
+			}
+			if err := validation.Name("tier", in.Defaults.SLATier); err != nil {
+				return err
+			}
 		}
 		return s.runImport(c, in)
 	}
 }
 
-// runImport stages the body and imports it through ImportWorkflow.
+// checkFile reads a staged file as the worker will, so that a file with bad rows is
+// refused at the edge, listing them, and starts no workflow. Only what needs the
+// database (unknown sites and tiers) is left to the worker, which refuses the file
+// before writing anything.
+func checkFile(in activities.ImportInput) error {
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return fmt.Errorf("read the staged file: %w", err)
+	}
+	defer f.Close()
+	_, err = imports.Read(f, in.Kind, in.Format, in.Defaults)
+	var bad imports.Errors
+	if errors.As(err, &bad) {
+		p := problem(http.StatusUnprocessableEntity, bad.Count()+"; nothing imported")
+		p.Errors = bad
+		return p
+	}
+	if err != nil {
+		return problem(http.StatusUnprocessableEntity, err.Error()+"; nothing imported")
+	}
+	return nil
+}
+
+// runImport stages the body, checks it, and imports it through ImportWorkflow.
 func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 	path, id, err := s.stage(c, string(in.Kind), string(in.Format), maxImportBody,
 		string(in.Kind), string(in.Format), in.Defaults.Site, in.Defaults.SLATier)
@@ -57,6 +87,10 @@ func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 		return err
 	}
 	in.Path = path
+	if err := checkFile(in); err != nil {
+		os.Remove(path)
+		return err
+	}
 	ctx := c.Request().Context()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.ImportWorkflowID(in.Kind, id), TaskQueue: workflows.TaskQueue,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,9 +31,13 @@ func main() {
 }
 
 // NewServer builds the API server from its dependencies.
-func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) *Server {
-	return &Server{Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
-		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit}
+func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) (*Server, error) {
+	codec, err := platform.NewPayloadCodecFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Codec: codec, Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
+		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit}, nil
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the
@@ -41,7 +46,10 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("1M"))
+	// Each handler bounds its own body (maxBody for JSON, maxImportBody for a file,
+	// activities.MaxCalendarBytes for a calendar); this is the backstop, and so the
+	// largest of them, or it would refuse an import over it.
+	e.Use(middleware.BodyLimit(strconv.Itoa(maxImportBody>>20) + "M"))
 	// Every request gets an ID (the client's X-Request-Id if it sends one), answered in
 	// the same header, logged and kept in the audit trail.
 	e.Use(middleware.RequestID())

@@ -24,6 +24,10 @@ import (
 	"github.com/pmo-dev/pmo/testenv"
 )
 
+// unlimited is a rate limit that tests about other things never reach: they send
+// hundreds of calls a second with one key.
+var unlimited = config.RateLimit{PerKey: 1e9, Burst: 1 << 30, Unauthenticated: 1e9, UnauthenticatedBurst: 1 << 30}
+
 // limitedServer serves the real routes and middleware over HTTP, with the given rate
 // limits, a real PostgreSQL and the real Temporal dev server.
 func limitedServer(t *testing.T, limit config.RateLimit) (*httptest.Server, *Server, *bytes.Buffer) {

@@ -27,6 +27,7 @@ import (
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
@@ -47,6 +48,9 @@ type Server struct {
 	Uploads string
 	// KeyCacheTTL is how long a looked-up API key is trusted; zero means 10 s.
 	KeyCacheTTL time.Duration
+	// Codec encrypts and decrypts payloads for the codec endpoints (codec.go); nil
+	// when PMO_PAYLOAD_KEY is not set.
+	Codec *platform.PayloadCodec
 	// RateLimit bounds each key's and each failing address's calls; zero means
 	// config.DefaultRateLimit.
 	RateLimit config.RateLimit
@@ -86,6 +90,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/close", s.closeEvent)
 	e.POST("/events/alertmanager", s.alertmanager)
 	e.POST("/events/calendar", s.calendar)
+	s.codecRoutes(e)
 	s.protect(e)
 }
 
@@ -201,7 +206,7 @@ func parseTime(field, v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, validation.Field(field, "must be an RFC 3339 time such as 2026-11-25T08:00:00Z, got %q", v)
 	}
-	return t.UTC(), nil
+	return t.UTC(), validation.Time(field, t)
 }
 
 func (s *Server) forecast(c echo.Context) error {
@@ -349,6 +354,14 @@ func (s *Server) setPolicy(c echo.Context) error {
 	if err := (workflows.Control{Who: req.Who, Why: req.Why}).Validate(); err != nil {
 		return err
 	}
+	if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+		return err
+	}
+	// Each value's own range, checked against the default policy, whose connector
+	// bounds are the loosest; the fleet checks the values together with its own.
+	if _, err := req.Apply(planning.DefaultPolicy()); err != nil {
+		return err
+	}
 	var p planning.Policy
 	if err := s.update(c.Request().Context(), workflows.UpdatePolicy, "", req, &p); err != nil {
 		return err
@@ -457,6 +470,9 @@ func (s *Server) override(c echo.Context) error {
 		return validation.Field("expires", "give expires (RFC 3339) or ttl (e.g. 2h): every override ends")
 	}
 	if err := workflows.ValidateOverride(o); err != nil {
+		return err
+	}
+	if err := workflows.CheckOverrideText(o); err != nil {
 		return err
 	}
 	err := s.Temporal.SignalWorkflow(c.Request().Context(), workflows.FleetWorkflowID(s.Pool), "", workflows.SignalOverride, o)
@@ -602,6 +618,10 @@ func (s *Server) migrations(c echo.Context) error {
 // cancel, pause, resume or priority. The body says who and why (and the priority).
 func (s *Server) control(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		id := c.Param("id")
+		if err := validation.ID("id", id); err != nil {
+			return err
+		}
 		var req workflows.PriorityChange
 		var arg any
 		if signal == workflows.SignalPriority {
@@ -621,7 +641,9 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 			}
 			arg = req.Control
 		}
-		id := c.Param("id")
+		if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+			return err
+		}
 		ctx := c.Request().Context()
 		wid, desc, err := s.describeMigration(ctx, id)
 		if err != nil {
@@ -681,6 +703,9 @@ type MigrationView struct {
 
 func (s *Server) migration(c echo.Context) error {
 	id := c.Param("id")
+	if err := validation.ID("id", id); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	wid, desc, err := s.describeMigration(ctx, id)
 	if err != nil {
@@ -704,7 +729,7 @@ func (s *Server) migration(c echo.Context) error {
 				continue
 			}
 			var offset, began int64
-			if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset, &began); err == nil {
+			if err := s.dataConverter().FromPayloads(pa.GetHeartbeatDetails(), &offset, &began); err == nil {
 				view.BytesDone = offset
 				// The rate between the attempt's start and its last heartbeat: the
 				// SDK sends heartbeats at intervals, so "now" would understate it.

@@ -20,7 +20,7 @@ func edgeServer(t *testing.T) (*echo.Echo, string) {
 	t.Helper()
 	st := storetest.New(t)
 	e := echo.New()
-	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler), RateLimit: unlimited}).Routes(e)
 	_, key := newKey(t, st, apikey.Admin)
 	return e, key
 }
@@ -111,6 +111,46 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"metrics type", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","active_tasks":"two"}`, 400, "active_tasks"},
 		{"metrics too many", "POST", "/connectors/app-1/metrics", "[" + strings.Repeat(`{"at":"`+recent+`"},`, 100) + `{"at":"` + recent + `"}]`, 413, "samples"},
 		{"metrics connector", "POST", "/connectors/a%20b/metrics", `{"at":"` + recent + `"}`, 422, "connector_id"},
+		// Bounds: times, names, notes, counts and sizes, IDs in paths.
+		{"forecast year 0", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"0000-01-01T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "earliest_start"},
+		{"forecast year 9999", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"9999-12-31T00:00:00Z"}`, 422, "deadline"},
+		{"forecast tier text", "POST", "/forecast", `{"vm_ids":["vm-1"],"sla_tier":"gold\u0000","earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "sla_tier"},
+		{"forecast disk size", "POST", "/forecast", `{"vms":[{"site":"ams1","disk_bytes":9000000000000000000}],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "vms[0].disk_bytes"},
+		{"forecast vm id", "POST", "/forecast", `{"vm_ids":["vm 1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z"}`, 422, "vm_ids[0]"},
+		{"what-if links", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"lose_link":[` + strings.Repeat(`"a",`, 100) + `"a"]}}`, 422, "what_if.lose_link"},
+		{"what-if sla too long", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"tighten_sla":[{"tier":"gold","max_transfer":"1000h"}]}}`, 422, "what_if.tighten_sla[0]"},
+		{"what-if blackout year", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","what_if":{"blackout":[{"site":"fra1","from":"1999-12-31T00:00:00Z","to":"2026-11-25T01:00:00Z"}]}}`, 422, "what_if.blackout[0].from"},
+		{"migration id too long", "POST", "/migrations", `{"id":"` + strings.Repeat("a", 65) + `","vm_id":"vm-1"}`, 422, "id"},
+		{"migration cutover year", "POST", "/migrations", `{"vm_id":"vm-1","cutover_after":"9999-12-31T23:59:59Z"}`, 422, "cutover_after"},
+		{"migration downtime too long", "POST", "/migrations", `{"vm_id":"vm-1","max_downtime":"721h"}`, 422, "max_downtime"},
+		{"migration transfer negative", "POST", "/migrations", `{"vm_id":"vm-1","max_transfer":"-1h"}`, 422, "max_transfer"},
+		{"migration source too long", "POST", "/migrations", `{"vm_id":"vm-1","source":"/` + strings.Repeat("a", 2048) + `"}`, 422, "source"},
+		{"migration priority overflow", "POST", "/migrations", `{"vm_id":"vm-1","priority":1e30}`, 400, "priority"},
+		{"scale who too long", "POST", "/scale", `{"action":"drain","connector_id":"c1","who":"` + strings.Repeat("a", 201) + `","why":"x"}`, 422, "who"},
+		{"scale site text", "POST", "/scale", `{"action":"provision","site":"ams1\n","count":1,"who":"ann","why":"x"}`, 422, "site"},
+		{"scale count too big", "POST", "/scale", `{"action":"provision","site":"ams1","count":51,"who":"ann","why":"x"}`, 422, "count"},
+		{"policy min too big", "POST", "/policy", `{"min_connectors":5000,"who":"ann","why":"x"}`, 422, "min_connectors"},
+		{"policy coverage", "POST", "/policy", `{"gate_min_coverage":1.5,"who":"ann","why":"x"}`, 422, "gate_min_coverage"},
+		{"policy why too long", "POST", "/policy", `{"mode":"active","who":"ann","why":"` + strings.Repeat("a", 2001) + `"}`, 422, "why"},
+		{"override far expiry", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"x","expires":"2200-01-01T00:00:00Z"}`, 422, "expires"},
+		{"override ttl too long", "POST", "/overrides", `{"kind":"pause","who":"ann","why":"x","ttl":"200h"}`, 422, "expires"},
+		{"override pin too big", "POST", "/overrides", `{"kind":"pin","site":"ams1","min":5000,"who":"ann","why":"x","ttl":"1h"}`, 422, "min"},
+		{"override site text", "POST", "/overrides", `{"kind":"pin","site":"ams\u001b[31m","min":1,"who":"ann","why":"x","ttl":"1h"}`, 422, "site"},
+		{"control path id", "POST", "/migrations/a%20b/cancel", `{"who":"ann","why":"x"}`, 422, "id"},
+		{"control who text", "POST", "/migrations/m1/pause", `{"who":"ann\u0007","why":"x"}`, 422, "who"},
+		{"status path id", "GET", "/migrations/..", ``, 422, "id"},
+		{"event year 0", "POST", "/events", `{"site":"fra1","kind":"anomaly","starts":"0000-01-01T00:00:00Z"}`, 422, "starts"},
+		{"event ends 9999", "POST", "/events", `{"site":"fra1","kind":"maintenance","starts":"2026-11-26T02:00:00Z","ends":"9999-01-01T00:00:00Z"}`, 422, "ends"},
+		{"event id text", "POST", "/events", `{"id":"a\u0000","site":"fra1","kind":"anomaly","starts":"2026-11-26T02:00:00Z"}`, 422, "id"},
+		{"event id too long", "POST", "/events", `{"id":"` + strings.Repeat("a", 201) + `","site":"fra1","kind":"anomaly","starts":"2026-11-26T02:00:00Z"}`, 422, "id"},
+		{"event description", "POST", "/events", `{"site":"fra1","kind":"anomaly","starts":"2026-11-26T02:00:00Z","description":"` + strings.Repeat("a", 2001) + `"}`, 422, "description"},
+		{"event site too long", "POST", "/events", `[{"site":"` + strings.Repeat("a", 201) + `","kind":"anomaly","starts":"2026-11-26T02:00:00Z"}]`, 422, "[0].site"},
+		{"close id too long", "POST", "/events/close", `{"id":"` + strings.Repeat("a", 201) + `"}`, 422, "id"},
+		{"close at 9999", "POST", "/events/close", `{"id":"a","at":"9999-01-01T00:00:00Z"}`, 422, "at"},
+		{"calendar site", "POST", "/events/calendar?site=ams%01", ``, 422, "site"},
+		{"calendar days", "POST", "/events/calendar?days=367", ``, 422, "days"},
+		{"inventory site", "PUT", "/inventory?site=" + strings.Repeat("a", 201), `[]`, 422, "site"},
+		{"inventory tier", "PUT", "/inventory?tier=gold%0A", `[]`, 422, "tier"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

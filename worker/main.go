@@ -37,11 +37,9 @@ func main() {
 func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *activities.Fleet, events *activities.Events,
 	retention *activities.Retention, s *store.Store, logger *slog.Logger) worker.Worker {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.FleetWorkflow)
-	w.RegisterWorkflow(workflows.MigrationWorkflow)
-	w.RegisterWorkflow(workflows.ImportWorkflow)
-	w.RegisterWorkflow(workflows.EventsWorkflow)
-	w.RegisterWorkflow(workflows.RetentionWorkflow)
+	for _, wf := range workflows.All() {
+		w.RegisterWorkflow(wf)
+	}
 	w.RegisterActivity(fleet)
 	w.RegisterActivity(events)
 	w.RegisterActivity(retention)
@@ -53,7 +51,11 @@ func NewWorker(lc fx.Lifecycle, cfg config.Config, tc client.Client, fleet *acti
 			if err := platform.EnsureSearchAttributes(ctx, tc, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
 				return err
 			}
-			changed, err := platform.EnsureSchedule(ctx, tc, workflows.RetentionSchedule(cfg.Retention))
+			dc, err := platform.DataConverter(cfg)
+			if err != nil {
+				return err
+			}
+			changed, err := platform.EnsureSchedule(ctx, tc, dc, workflows.RetentionSchedule(cfg.Retention))
 			if err != nil {
 				return err
 			}

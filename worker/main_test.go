@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
@@ -32,11 +34,24 @@ func startWorker(t *testing.T, tc client.Client, cfg config.Config) {
 	t.Cleanup(lc.RequireStop)
 }
 
+// With payloads encrypted too: the schedule's stored arguments are then ciphertext,
+// different on every write, and the worker must still see that they did not change.
 func TestWorkerStartUpCreatesTheRetentionScheduleAndKeepsItInStep(t *testing.T) {
 	testenv.TemporalAddress(t)
+	for _, encrypted := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "encrypted"}[encrypted], func(t *testing.T) {
+			if encrypted {
+				t.Setenv("PMO_PAYLOAD_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
+			}
+			retentionScheduleKeptInStep(t, encrypted)
+		})
+	}
+}
+
+func retentionScheduleKeptInStep(t *testing.T, encrypted bool) {
 	cfg, err := config.Load()
 	require.NoError(t, err)
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace})
+	tc, err := platform.DialTemporal(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(tc.Close) // after the schedule's deletion below
 	ctx := context.Background()
@@ -85,6 +100,11 @@ func TestWorkerStartUpCreatesTheRetentionScheduleAndKeepsItInStep(t *testing.T) 
 	require.Equal(t, []client.ScheduleIntervalSpec{{Every: 2 * time.Hour}}, desc.Schedule.Spec.Intervals)
 	var args config.Retention
 	payload := desc.Schedule.Action.(*client.ScheduleWorkflowAction).Args[0].(*commonpb.Payload)
-	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(payload, &args))
+	if encrypted {
+		require.Equal(t, platform.EncodingEncrypted, string(payload.GetMetadata()[converter.MetadataEncoding]))
+	}
+	dc, err := platform.DataConverter(cfg)
+	require.NoError(t, err)
+	require.NoError(t, dc.FromPayload(payload, &args))
 	require.Equal(t, cfg.Retention, args, "the runs get the new settings")
 }

@@ -54,7 +54,7 @@ const MaxExternalTasks = 64
 
 // Validate checks the request's form; the fleet checks it against its state.
 func (r RegisterConnectorRequest) Validate() error {
-	if err := validID("id", r.ID); err != nil {
+	if err := validation.ID("id", r.ID); err != nil {
 		return err
 	}
 	if r.Site == "" {
@@ -63,7 +63,13 @@ func (r RegisterConnectorRequest) Validate() error {
 	if _, err := r.spec(); err != nil {
 		return err
 	}
-	return validWhoWhy(r.Who, r.Why)
+	if err := validation.Name("task_queue", r.TaskQueue); err != nil {
+		return err
+	}
+	if err := validWhoWhy(r.Who, r.Why); err != nil {
+		return err
+	}
+	return checkNames(r.Who, r.Why, r.Site, "")
 }
 
 // spec is the connector the request describes, in the state it starts in: unhealthy
@@ -148,7 +154,7 @@ type ConnectorMetricsRequest struct {
 // Validate checks the request's form at now; each sample's fields are named
 // samples[i].field.
 func (r ConnectorMetricsRequest) Validate(now time.Time) error {
-	if err := validID("connector_id", r.ConnectorID); err != nil {
+	if err := validation.ID("connector_id", r.ConnectorID); err != nil {
 		return err
 	}
 	if len(r.Samples) == 0 {

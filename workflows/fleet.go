@@ -49,7 +49,7 @@ type fleet struct {
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
 	in = in.withDefaults()
-	if err := validID("pool", in.Pool); err != nil {
+	if err := validation.ID("pool", in.Pool); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), validation.ApplicationErrorType, err)
 	}
 	f := &fleet{in: in, logger: workflow.GetLogger(ctx)}
@@ -318,6 +318,25 @@ func controlOptions(ctx workflow.Context, timeout time.Duration) workflow.Contex
 		},
 	})
 }
+
+// historyOptions are the options of the activity that writes a finished migration into
+// the history. The write is idempotent (one row per ID), so it retries without a count
+// limit until PostgreSQL is back from an outage or a restart, for up to historyWait: a
+// few attempts would give up within seconds and lose the row for good.
+func historyOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              TaskQueue,
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: historyWait,
+		RetryPolicy: &temporal.RetryPolicy{
+			// Every 10 s at most, so that the row is written soon after the database is back.
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
+		},
+	})
+}
+
+// historyWait bounds how long a finished migration waits for PostgreSQL to record it.
+const historyWait = 24 * time.Hour
 
 // tick runs the planning loop: Collect, Forecast, Predict, Scale, Assign. A failed step
 // is logged and the loop goes on with what it has; the next tick tries again.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 // reserveResend is how often a waiting migration repeats its reservation, in case the
@@ -49,7 +50,7 @@ type migration struct {
 var errCancelled = errors.New("cancelled by an operator")
 
 func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
-	if err := validID("id", in.ID); err != nil {
+	if err := validation.ID("id", in.ID); err != nil {
 		return nil, invalid(err)
 	}
 	if in.MaxTransfer <= 0 || in.MaxDowntime <= 0 {
@@ -525,7 +526,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0
 	}
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(historyOptions(ctx), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
 		m.logger.Error("record outcome failed", "error", err)
 	}
 	// Released even without a connector: the fleet drops the queued reservation.

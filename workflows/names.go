@@ -15,6 +15,12 @@ func ConnectorTaskQueue(connectorID string) string { return "pmo.connector." + c
 // FleetWorkflowID is the workflow ID of a pool's fleet workflow.
 func FleetWorkflowID(pool string) string { return "fleet-" + pool }
 
+// All are the workflow functions the worker registers. workflows/replay_test.go needs a
+// recorded history of each in testdata/replay.
+func All() []any {
+	return []any{FleetWorkflow, MigrationWorkflow, ImportWorkflow, EventsWorkflow, RetentionWorkflow}
+}
+
 // MigrationWorkflowID is the deterministic workflow ID of a migration.
 func MigrationWorkflowID(migrationID string) string { return "migration-" + migrationID }
 

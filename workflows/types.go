@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
@@ -212,6 +213,9 @@ func (r ScaleRequest) Validate() error {
 	if err := validWhoWhy(r.Who, r.Why); err != nil {
 		return err
 	}
+	if err := checkNames(r.Who, r.Why, r.Site, r.ConnectorID); err != nil {
+		return err
+	}
 	switch r.Action {
 	case ScaleProvision:
 		if r.Site == "" {
@@ -250,6 +254,36 @@ type ScaleResult struct {
 
 // MaxOverrideDuration bounds how long an override lasts.
 const MaxOverrideDuration = 7 * 24 * time.Hour
+
+// MaxPinConnectors bounds a pin's min and max, as the policy bounds the pool's.
+const MaxPinConnectors = 1000
+
+// CheckOverrideText bounds what ValidateOverride leaves open: the names' length and
+// characters, and a pin's counts. The API calls it; the workflow does not, see
+// CheckWhoWhy.
+func CheckOverrideText(o planning.Override) error {
+	if err := checkNames(o.Who, o.Why, o.Site, o.ConnectorID); err != nil {
+		return err
+	}
+	if o.Min > MaxPinConnectors {
+		return validation.Field("min", "must be at most %d, got %d", MaxPinConnectors, o.Min)
+	}
+	if o.Max > MaxPinConnectors {
+		return validation.Field("max", "must be at most %d, got %d", MaxPinConnectors, o.Max)
+	}
+	return nil
+}
+
+// checkNames bounds the who, why, site and connector of a scale request or override.
+func checkNames(who, why, site, connectorID string) error {
+	if err := CheckWhoWhy(who, why); err != nil {
+		return err
+	}
+	if err := validation.Name("site", site); err != nil {
+		return err
+	}
+	return validation.Name("connector_id", connectorID)
+}
 
 // ValidateOverride checks an override's form. At and Expires must be set by the caller.
 func ValidateOverride(o planning.Override) error {
@@ -300,6 +334,16 @@ func validWhoWhy(who, why string) error {
 	return nil
 }
 
+// CheckWhoWhy bounds who and why, which go to audit trails and logs. The API calls it
+// beside Control.Validate and ValidateOverride, which the workflows also run on
+// signals already in their histories and so must not tighten.
+func CheckWhoWhy(who, why string) error {
+	if err := validation.Name("who", who); err != nil {
+		return err
+	}
+	return validation.Note("why", why)
+}
+
 func sizeNames() string {
 	names := make([]string, len(planning.Sizes))
 	for i, s := range planning.Sizes {
@@ -342,21 +386,28 @@ func positiveDuration(field, v string) (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, validation.Field(field, "must be a positive duration such as 5s, got %q", v)
+	if err != nil || d <= 0 || d > MaxSLADuration {
+		return 0, validation.Field(field, "must be a positive duration such as 5s, at most %s, got %q", MaxSLADuration, v)
 	}
 	return d, nil
 }
+
+// MaxSLADuration bounds the SLA durations a request may set: a migration's maximum
+// transfer time or downtime, a what-if's tightened tier.
+const MaxSLADuration = 30 * 24 * time.Hour
+
+// MaxSourceLength bounds a migration's source path or URL.
+const MaxSourceLength = 2048
 
 // MaxPriority bounds a migration's priority.
 const MaxPriority = 100
 
 // Validate checks the request's form.
 func (r MigrationRequest) Validate() error {
-	if err := validID("id", r.ID); err != nil {
+	if err := validation.ID("id", r.ID); err != nil {
 		return err
 	}
-	if err := validID("vm_id", r.VMID); err != nil {
+	if err := validation.ID("vm_id", r.VMID); err != nil {
 		return err
 	}
 	if r.Priority < 0 || r.Priority > MaxPriority {
@@ -368,28 +419,17 @@ func (r MigrationRequest) Validate() error {
 	if _, err := r.Transfer(); err != nil {
 		return err
 	}
+	if len(r.Source) > MaxSourceLength || strings.ContainsFunc(r.Source, unicode.IsControl) {
+		return validation.Field("source", "must be at most %d bytes with no control character", MaxSourceLength)
+	}
+	if !r.CutoverAfter.IsZero() {
+		if err := validation.Time("cutover_after", r.CutoverAfter); err != nil {
+			return err
+		}
+	}
 	if r.Source != "" && !strings.HasPrefix(r.Source, "/") && !strings.HasPrefix(r.Source, "http://") &&
 		!strings.HasPrefix(r.Source, "https://") && !strings.HasPrefix(r.Source, "file://") {
 		return validation.Field("source", "must be an absolute path or a file, http or https URL")
-	}
-	return nil
-}
-
-// validID accepts IDs that are safe in workflow IDs, task queues and file names.
-func validID(field, id string) error {
-	if id == "" {
-		return validation.Field(field, "is required")
-	}
-	if len(id) > 64 {
-		return validation.Field(field, "must be at most 64 characters")
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return validation.Field(field, "may hold only letters, digits, '-', '_' and '.', got %q", id)
-		}
-	}
-	if id == "." || id == ".." {
-		return validation.Field(field, "must not be %q", id)
 	}
 	return nil
 }
@@ -588,9 +628,16 @@ type WhatIfRequest struct {
 // MaxForecastVMs bounds one forecast request.
 const MaxForecastVMs = 5000
 
+// MaxDiskBytes bounds a VM's disk in a forecast: 1 PiB.
+const MaxDiskBytes = 1 << 50
+
+// MaxWhatIfChanges bounds each list of a what-if: links lost, tiers tightened,
+// blackouts.
+const MaxWhatIfChanges = 100
+
 // Validate checks the request's form.
 func (r ForecastRequest) Validate() error {
-	if err := validID("id", r.ID); err != nil {
+	if err := validation.ID("id", r.ID); err != nil {
 		return err
 	}
 	n := len(r.VMIDs) + len(r.VMs)
@@ -601,7 +648,7 @@ func (r ForecastRequest) Validate() error {
 		return validation.Field("vm_ids", "at most %d VMs in one request, got %d", MaxForecastVMs, n)
 	}
 	for i, id := range r.VMIDs {
-		if err := validID(fmt.Sprintf("vm_ids[%d]", i), id); err != nil {
+		if err := validation.ID(fmt.Sprintf("vm_ids[%d]", i), id); err != nil {
 			return err
 		}
 	}
@@ -609,28 +656,69 @@ func (r ForecastRequest) Validate() error {
 		if v.Site == "" {
 			return validation.Field(fmt.Sprintf("vms[%d].site", i), "is required")
 		}
-		if v.DiskBytes <= 0 {
-			return validation.Field(fmt.Sprintf("vms[%d].disk_bytes", i), "must be positive")
+		if err := validation.Name(fmt.Sprintf("vms[%d].site", i), v.Site); err != nil {
+			return err
 		}
+		if v.DiskBytes <= 0 || v.DiskBytes > MaxDiskBytes {
+			return validation.Field(fmt.Sprintf("vms[%d].disk_bytes", i), "must be positive and at most %d (1 PiB)", int64(MaxDiskBytes))
+		}
+	}
+	if err := validation.Name("sla_tier", r.SLATier); err != nil {
+		return err
 	}
 	if r.EarliestStart.IsZero() {
 		return validation.Field("earliest_start", "is required (RFC 3339)")
+	}
+	if err := validation.Time("earliest_start", r.EarliestStart); err != nil {
+		return err
+	}
+	if err := validation.Time("deadline", r.Deadline); err != nil {
+		return err
 	}
 	if w := r.WhatIf; w != nil {
 		if r.Plan {
 			return validation.Field("plan", "a what-if changes nothing, so it cannot be planned; leave plan out")
 		}
+		for _, l := range []struct {
+			field string
+			n     int
+		}{{"what_if.lose_link", len(w.LoseLink)}, {"what_if.tighten_sla", len(w.TightenSLA)}, {"what_if.blackout", len(w.Blackout)}} {
+			if l.n > MaxWhatIfChanges {
+				return validation.Field(l.field, "at most %d in one request, got %d", MaxWhatIfChanges, l.n)
+			}
+		}
+		for i, site := range w.LoseLink {
+			if err := validation.Name(fmt.Sprintf("what_if.lose_link[%d]", i), site); err != nil {
+				return err
+			}
+		}
 		for i, b := range w.Blackout {
+			field := fmt.Sprintf("what_if.blackout[%d].", i)
 			if b.Site == "" {
-				return validation.Field(fmt.Sprintf("what_if.blackout[%d].site", i), "is required")
+				return validation.Field(field+"site", "is required")
+			}
+			if err := validation.Name(field+"site", b.Site); err != nil {
+				return err
+			}
+			if err := validation.Note(field+"detail", b.Detail); err != nil {
+				return err
+			}
+			if err := validation.Time(field+"from", b.Starts); err != nil {
+				return err
+			}
+			if err := validation.Time(field+"to", b.Ends); err != nil {
+				return err
 			}
 			if !b.Ends.After(b.Starts) {
-				return validation.Field(fmt.Sprintf("what_if.blackout[%d].to", i), "must be after from")
+				return validation.Field(field+"to", "must be after from")
 			}
 		}
 		for i, c := range w.TightenSLA {
-			if c.Tier == "" || c.MaxTransfer <= 0 {
-				return validation.Field(fmt.Sprintf("what_if.tighten_sla[%d]", i), "needs a tier and a positive max_transfer")
+			if c.Tier == "" || c.MaxTransfer <= 0 || c.MaxTransfer > MaxSLADuration {
+				return validation.Field(fmt.Sprintf("what_if.tighten_sla[%d]", i), "needs a tier and a positive max_transfer of at most %s", MaxSLADuration)
+			}
+			if err := validation.Name(fmt.Sprintf("what_if.tighten_sla[%d].tier", i), c.Tier); err != nil {
+				return err
 			}
 		}
 	}

@@ -1,0 +1,39 @@
+package imports
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Values out of bounds are row errors that name the line and column, like any other.
+func TestValuesOutOfBoundsAreRowErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		kind       Kind
+		column     string
+		reason     string
+	}{
+		{"time in year 0", "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\nm1,vm-1,a,gold,1,0000-01-01T00:00:00Z,2026-11-02T10:00:00Z,succeeded\n",
+			History, "started_at", "must be between 2000-01-01 and 2100-01-01"},
+		{"time in 9999", "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\nm1,vm-1,a,gold,1,2026-11-02T10:00:00Z,9999-01-01T00:00:00Z,succeeded\n",
+			History, "ended_at", "must be between 2000-01-01 and 2100-01-01"},
+		{"tier over a year", "name,max_transfer_seconds,max_downtime_seconds\ngold,9223372036854775807,60\n",
+			SLAs, "max_transfer_seconds", "is over 31622400 seconds"},
+		{"control character", "id,name,region,uplink_bytes_per_sec\nams\x01,Amsterdam,eu,1e9\n",
+			Sites, "id", "must not hold the control character U+0001"},
+		{"cell too long", "id,name,region,uplink_bytes_per_sec\nams," + strings.Repeat("x", 2001) + ",eu,1e9\n",
+			Sites, "name", "must be at most 2000 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Read(strings.NewReader(c.file), c.kind, CSV, Defaults{})
+			var rows Errors
+			if !errors.As(err, &rows) {
+				t.Fatalf("want row errors, got %v", err)
+			}
+			if rows[0].Line != 2 || rows[0].Column != c.column || !strings.Contains(rows[0].Reason, c.reason) {
+				t.Fatalf("got %+v, want line 2, %s: %s", rows, c.column, c.reason)
+			}
+		})
+	}
+}
