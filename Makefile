@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test build tools lint bench bench-forecast fuzz clean
+.PHONY: run test build tools lint bench bench-forecast fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -37,6 +37,12 @@ bench-forecast:
 FUZZTIME ?= 3m
 fuzz:
 	@FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+# The load test: a fresh private system, 200 concurrent migrations submitted at 20
+# requests/s, the figures printed, everything stopped (docs/load.md). ARGS go to the
+# load test, e.g. make load ARGS="-n 50 -rate 10".
+load:
+	@bash scripts/load.sh $(ARGS)
 
 # Remove built files. The data in .data is kept; remove it yourself to start afresh.
 clean:

@@ -47,6 +47,47 @@ type Config struct {
 	// Retention says how long metrics, events, forecasts and plans are kept, and how
 	// often the retention schedule runs.
 	Retention Retention
+	// RateLimit bounds how fast each API key, and each address that fails to
+	// authenticate, may call the web server.
+	RateLimit RateLimit
+}
+
+// RateLimit holds the web server's token buckets (docs/security.md, "Rate limits").
+// The defaults leave room for a busy operator and `make load`'s 20 requests/s.
+type RateLimit struct {
+	// PerKey is how many requests a second each API key may make, on average.
+	PerKey float64 `env:"PMO_RATE_LIMIT" envDefault:"50"`
+	// Burst is how many requests a key may make at once after a quiet spell.
+	Burst int `env:"PMO_RATE_BURST" envDefault:"100"`
+	// Unauthenticated is how many requests a second one client address may make
+	// without a valid key (answered 401) before it is answered 429.
+	Unauthenticated float64 `env:"PMO_RATE_LIMIT_UNAUTHENTICATED" envDefault:"5"`
+	// UnauthenticatedBurst is the burst of such requests an address may make.
+	UnauthenticatedBurst int `env:"PMO_RATE_BURST_UNAUTHENTICATED" envDefault:"20"`
+}
+
+// DefaultRateLimit is RateLimit with every variable unset.
+func DefaultRateLimit() RateLimit {
+	var r RateLimit
+	if err := env.ParseWithOptions(&r, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(err) // the defaults above are constants
+	}
+	return r
+}
+
+// Check reports the first setting that cannot work, naming its variable.
+func (r RateLimit) Check() error {
+	switch {
+	case !(r.PerKey > 0):
+		return fmt.Errorf("PMO_RATE_LIMIT must be a positive number of requests a second, got %g", r.PerKey)
+	case r.Burst < 1:
+		return fmt.Errorf("PMO_RATE_BURST must be at least 1, got %d", r.Burst)
+	case !(r.Unauthenticated > 0):
+		return fmt.Errorf("PMO_RATE_LIMIT_UNAUTHENTICATED must be a positive number of requests a second, got %g", r.Unauthenticated)
+	case r.UnauthenticatedBurst < 1:
+		return fmt.Errorf("PMO_RATE_BURST_UNAUTHENTICATED must be at least 1, got %d", r.UnauthenticatedBurst)
+	}
+	return nil
 }
 
 // Retention holds the retention schedule's settings. Migration history is kept for
@@ -226,6 +267,9 @@ func Load() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if _, _, err := c.PayloadKeys.Decode(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.RateLimit.Check(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

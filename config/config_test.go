@@ -40,6 +40,38 @@ func TestRetentionDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
 	}
 }
 
+func TestRateLimitDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
+	d := DefaultRateLimit()
+	if err := d.Check(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if d.PerKey < 20 {
+		t.Errorf("the default per-key rate %g is below make load's 20 requests/s", d.PerKey)
+	}
+	for variable, change := range map[string]func(*RateLimit){
+		"PMO_RATE_LIMIT":                 func(r *RateLimit) { r.PerKey = 0 },
+		"PMO_RATE_BURST":                 func(r *RateLimit) { r.Burst = 0 },
+		"PMO_RATE_LIMIT_UNAUTHENTICATED": func(r *RateLimit) { r.Unauthenticated = -1 },
+		"PMO_RATE_BURST_UNAUTHENTICATED": func(r *RateLimit) { r.UnauthenticatedBurst = 0 },
+	} {
+		r := d
+		change(&r)
+		err := r.Check()
+		if err == nil || !strings.HasPrefix(err.Error(), variable+" ") {
+			t.Errorf("%s: got %v, want an error naming it first", variable, err)
+		}
+	}
+	t.Setenv("PMO_RATE_LIMIT", "7.5")
+	c, err := Load()
+	if err != nil || c.RateLimit.PerKey != 7.5 {
+		t.Errorf("PMO_RATE_LIMIT=7.5: got %g, %v", c.RateLimit.PerKey, err)
+	}
+	t.Setenv("PMO_RATE_LIMIT", "NaN")
+	if _, err := Load(); err == nil {
+		t.Error("Load accepted PMO_RATE_LIMIT=NaN")
+	}
+}
+
 // Bad TLS and payload-key settings stop Load with an error that names the variable,
 // and never shows a key.
 func TestTemporalTLSAndPayloadKeySettingsAreCheckedAtLoad(t *testing.T) {

@@ -111,6 +111,13 @@ temporal_cli() {
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# temporal_sqlite keeps the dev server's SQLite file in WAL mode with synchronous=NORMAL:
+# a commit then writes the log without waiting for fsync. With SQLite's defaults every
+# workflow task waits for one, which made POST /migrations take seconds under load
+# (docs/load.md). A crash of the process loses nothing; one of the machine may lose the
+# last commits, which a development server can afford.
+temporal_sqlite=(--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
+
 # temporal_start starts a dev server on 127.0.0.1:<port> in the background, logging to
 # <logfile>, and waits until it serves. Extra arguments go to `temporal server start-dev`.
 # It sets TEMPORAL_PID.
@@ -131,4 +138,38 @@ temporal_start() {
 		sleep 0.5
 	done
 	die "the Temporal dev server did not answer within 60s; see $logfile"
+}
+
+# pmo_stop stops what run.sh or load.sh started: the processes in pids, the connectors
+# the fleet started (their pid files in $PMO_DATA_DIR/connectors), the dev server in
+# TEMPORAL_PID and, if PG_STARTED, the cluster in pgdir.
+pmo_stop() {
+	set +e # stop everything, whatever fails
+	trap - EXIT INT TERM
+	log "stopping"
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# Connectors run in their own process groups so that they outlive a worker restart;
+	# stopping the system stops them too. The fleet restarts them on the next run.
+	local f
+	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
+		[ -e "$f" ] || continue
+		p=$(cat "$f")
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+	[ -n "${TEMPORAL_PID:-}" ] && { kill "$TEMPORAL_PID" 2>/dev/null; wait "$TEMPORAL_PID" 2>/dev/null || true; }
+	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
+	log "stopped; data kept in $PMO_DATA_DIR"
+}
+
+# pmo_wait_ready waits up to 30 s for the web server on PMO_HTTP_ADDR to be ready; the
+# argument says where to look if it is not.
+pmo_wait_ready() {
+	local i
+	for i in $(seq 1 60); do
+		curl -fs "http://$PMO_HTTP_ADDR/readyz" >/dev/null 2>&1 && return
+		sleep 0.5
+	done
+	die "the web server did not become ready; $1"
 }

@@ -15,26 +15,7 @@ export PMO_HTTP_ADDR=${PMO_HTTP_ADDR:-127.0.0.1:8080}
 
 pgdir=""
 pids=()
-cleanup() {
-	set +e # stop everything, whatever fails
-	trap - EXIT INT TERM
-	log "stopping"
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	# Connectors run in their own process groups so that they outlive a worker restart;
-	# stopping the system stops them too. The fleet restarts them on the next run.
-	local f
-	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
-		[ -e "$f" ] || continue
-		p=$(cat "$f")
-		[ -n "$p" ] && kill "$p" 2>/dev/null || true
-	done
-	[ -n "${TEMPORAL_PID:-}" ] && { kill "$TEMPORAL_PID" 2>/dev/null; wait "$TEMPORAL_PID" 2>/dev/null || true; }
-	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
-	log "stopped; data kept in $PMO_DATA_DIR"
-}
-trap cleanup EXIT
+trap pmo_stop EXIT
 trap 'exit 130' INT TERM
 
 log "building bin/"
@@ -44,7 +25,7 @@ ui=${TEMPORAL_UI_URL:-}
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	mkdir -p "$PMO_DATA_DIR/temporal"
 	temporal_start 7233 "$PMO_DATA_DIR/logs/temporal.log" \
-		--ui-ip 127.0.0.1 --ui-port 8233 --db-filename "$PMO_DATA_DIR/temporal/temporal.db"
+		--ui-ip 127.0.0.1 --ui-port 8233 --db-filename "$PMO_DATA_DIR/temporal/temporal.db" "${temporal_sqlite[@]}"
 	export TEMPORAL_ADDRESS=127.0.0.1:7233
 	ui=http://127.0.0.1:8233
 fi
@@ -78,11 +59,7 @@ bin/worker > >(tee -a "$PMO_DATA_DIR/logs/worker.log" | sed -u 's/^/worker | /')
 pids+=($!)
 bin/web > >(tee -a "$PMO_DATA_DIR/logs/web.log" | sed -u 's/^/web    | /') 2>&1 &
 pids+=($!)
-for i in $(seq 1 60); do
-	curl -fs "http://$PMO_HTTP_ADDR/readyz" >/dev/null 2>&1 && break
-	[ "$i" = 60 ] && die "the web server did not become ready; see its output above"
-	sleep 0.5
-done
+pmo_wait_ready "see its output above"
 bin/starter fleet start
 
 ui=${ui:-"your Temporal cluster's Web UI"}

@@ -11,22 +11,51 @@ import (
 	"github.com/pmo-dev/pmo/planning"
 )
 
-// VM returns the inventory row with that ID, or planning.ErrNotFound.
-func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
+// vmSelect reads inventory rows with their tier's limits, for scanVM.
+const vmSelect = `SELECT v.id, v.name, v.site_id, v.sla_tier, v.disk_uri, v.disk_bytes, t.max_transfer_seconds, t.max_downtime_seconds
+		FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier`
+
+// scanVM scans a row of vmSelect.
+func scanVM(row pgx.Row) (planning.VM, error) {
 	var v planning.VM
 	var transfer, downtime int
-	err := s.Pool.QueryRow(ctx, `
-		SELECT v.id, v.name, v.site_id, v.sla_tier, v.disk_uri, v.disk_bytes, t.max_transfer_seconds, t.max_downtime_seconds
-		FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier WHERE v.id = $1`, id).
-		Scan(&v.ID, &v.Name, &v.Site, &v.SLATier, &v.DiskURI, &v.DiskBytes, &transfer, &downtime)
+	err := row.Scan(&v.ID, &v.Name, &v.Site, &v.SLATier, &v.DiskURI, &v.DiskBytes, &transfer, &downtime)
+	v.MaxTransfer, v.MaxDowntime = time.Duration(transfer)*time.Second, time.Duration(downtime)*time.Second
+	return v, err
+}
+
+// VM returns the inventory row with that ID, or planning.ErrNotFound.
+func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
+	v, err := scanVM(s.Pool.QueryRow(ctx, vmSelect+` WHERE v.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return planning.VM{}, planning.ErrNotFound
 	}
 	if err != nil {
 		return planning.VM{}, fmt.Errorf("store: vm %s: %w", id, err)
 	}
-	v.MaxTransfer, v.MaxDowntime = time.Duration(transfer)*time.Second, time.Duration(downtime)*time.Second
 	return v, nil
+}
+
+// SmallestVMs returns up to n inventory rows with the smallest disks, smallest first
+// (then by ID): what a load test migrates.
+func (s *Store) SmallestVMs(ctx context.Context, n int) ([]planning.VM, error) {
+	rows, err := s.Pool.Query(ctx, vmSelect+` ORDER BY v.disk_bytes, v.id LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: smallest vms: %w", err)
+	}
+	defer rows.Close()
+	var out []planning.VM
+	for rows.Next() {
+		v, err := scanVM(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: smallest vms: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: smallest vms: %w", err)
+	}
+	return out, nil
 }
 
 // InsertMigration records a finished migration. A second insert of the same ID is

@@ -67,6 +67,20 @@ func TestSeedWritesTheWholeDataSetOnce(t *testing.T) {
 	vm, err := s.VM(ctx, d.VMs[0].ID)
 	require.NoError(t, err)
 	require.Equal(t, d.VMs[0].VM, vm)
+	smallest, err := s.SmallestVMs(ctx, 5)
+	require.NoError(t, err)
+	require.Len(t, smallest, 5)
+	for i, v := range smallest {
+		want, err := s.VM(ctx, v.ID)
+		require.NoError(t, err)
+		require.Equal(t, want, v)
+		if i > 0 {
+			require.LessOrEqual(t, smallest[i-1].DiskBytes, v.DiskBytes)
+		}
+	}
+	for _, v := range d.VMs {
+		require.GreaterOrEqual(t, v.DiskBytes, smallest[0].DiskBytes, "nothing is smaller than the first")
+	}
 	var cores int
 	var storage int64
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT cpu_cores, storage_bytes FROM vms WHERE id = $1`, vm.ID).Scan(&cores, &storage))

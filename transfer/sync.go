@@ -92,7 +92,7 @@ func Sync(ctx context.Context, src, dest string, opt SyncOptions) (SyncResult, e
 		return res, err
 	}
 	os.Remove(journal)
-	got, err := fileSHA256(dest)
+	got, err := FileSHA256(dest)
 	if err != nil {
 		return res, err
 	}
@@ -232,8 +232,8 @@ func apply(journal, dest string, block int) error {
 	return nil
 }
 
-// fileSHA256 is the SHA-256 of a file, hex.
-func fileSHA256(path string) (string, error) {
+// FileSHA256 is the SHA-256 of a file, in hex.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

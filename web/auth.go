@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store"
 )
 
@@ -112,6 +113,15 @@ func newKeyCache(s *store.Store, ttl time.Duration) *keyCache {
 	return &keyCache{store: s, ttl: ttl, entries: map[[sha256.Size]byte]cachedKey{}}
 }
 
+// cached reports whether the token's key is in the cache and still trusted.
+func (kc *keyCache) cached(token string) bool {
+	h := [sha256.Size]byte(apikey.Hash(token))
+	kc.mu.Lock()
+	e, ok := kc.entries[h]
+	kc.mu.Unlock()
+	return ok && time.Now().Before(e.until)
+}
+
 // lookup returns the stored key whose hash the token has.
 func (kc *keyCache) lookup(ctx context.Context, token string) (store.APIKey, error) {
 	h := [sha256.Size]byte(apikey.Hash(token))
@@ -155,7 +165,7 @@ func bearer(c echo.Context) (string, bool) {
 // that the API's shape is not shown to strangers. The role is looked up by the route
 // Echo matched, not by the raw path, so an encoded or odd path cannot pick a weaker
 // entry than the handler it reaches.
-func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
+func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
@@ -165,12 +175,19 @@ func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
 			}
 			token, ok := bearer(c)
 			if !ok {
-				return unauthorized(c, "this call needs an API key: send the header Authorization: Bearer <key> (docs/security.md)", false)
+				return limit.unauthenticated(c, unauthorized(c, "this call needs an API key: send the header Authorization: Bearer <key> (docs/security.md)", false))
+			}
+			if !keys.cached(token) {
+				// An address that keeps sending unknown keys is refused before they
+				// cost a query.
+				if err := limit.exhausted(c); err != nil {
+					return err
+				}
 			}
 			key, err := keys.lookup(req.Context(), token)
 			if errors.Is(err, store.ErrUnknownAPIKey) {
 				s.Logger.Warn("unknown API key", "claimed_id", apikey.IDOf(token), "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
-				return unauthorized(c, "the API key is not known", true)
+				return limit.unauthenticated(c, unauthorized(c, "the API key is not known", true))
 			}
 			if err != nil {
 				s.Logger.Error("cannot check an API key", "error", err)
@@ -178,7 +195,12 @@ func (s *Server) authenticate(keys *keyCache) echo.MiddlewareFunc {
 			}
 			if key.Revoked() {
 				s.Logger.Warn("revoked API key", "key_id", key.ID, "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
-				return unauthorized(c, fmt.Sprintf("the API key %s was revoked at %s", apikey.Display(key.ID), key.RevokedAt.UTC().Format(time.RFC3339)), true)
+				return limit.unauthenticated(c, unauthorized(c, fmt.Sprintf("the API key %s was revoked at %s", apikey.Display(key.ID), key.RevokedAt.UTC().Format(time.RFC3339)), true))
+			}
+			// A call over the key's rate is refused before it does anything, and is not
+			// audited: a flood must not become a flood of audit rows.
+			if err := limit.key(c, key.ID); err != nil {
+				return err
 			}
 			entry := store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: req.Method, Path: req.URL.Path,
 				Route: c.Path(), RequestID: requestID(c)}
@@ -249,5 +271,9 @@ func (s *Server) protect(e *echo.Echo) {
 	if missing := unmappedRoutes(e); len(missing) > 0 {
 		panic("web: routes without a role in routeRoles: " + strings.Join(missing, ", "))
 	}
-	e.Use(s.authenticate(newKeyCache(s.Store, cmp.Or(s.KeyCacheTTL, defaultKeyCacheTTL))))
+	limit := s.RateLimit
+	if limit == (config.RateLimit{}) {
+		limit = config.DefaultRateLimit()
+	}
+	e.Use(s.authenticate(newKeyCache(s.Store, cmp.Or(s.KeyCacheTTL, defaultKeyCacheTTL)), newLimits(limit)))
 }

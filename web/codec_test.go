@@ -33,7 +33,7 @@ func codecServer(t testing.TB) (*echo.Echo, string) {
 	st := storetest.New(t)
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
-	(&Server{Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Codec: pc, UIURL: "http://127.0.0.1:8233"}).Routes(e)
+	(&Server{Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Codec: pc, UIURL: "http://127.0.0.1:8233", RateLimit: unlimited}).Routes(e)
 	return e, "Bearer " + adminKey(t, st)
 }
 

@@ -81,7 +81,7 @@ func (u *unreachable) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 func unreachableServer(t testing.TB) (*echo.Echo, *unreachable, string) {
 	u := &unreachable{}
 	st := storetest.New(t)
-	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir()}
+	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir(), RateLimit: unlimited}
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
 	srv.Routes(e)

@@ -45,7 +45,7 @@ func TestJSONBodiesOverTheLimitAreRefused(t *testing.T) {
 func TestImportsOverOneMiBGetThrough(t *testing.T) {
 	u := &unreachable{}
 	st := storetest.New(t)
-	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir()}
+	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir(), RateLimit: unlimited}
 	e := NewEcho(fxtest.NewLifecycle(t), config.Config{}, srv, slog.New(slog.DiscardHandler))
 	e.Logger.SetOutput(io.Discard)
 	var b strings.Builder

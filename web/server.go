@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
@@ -50,6 +51,9 @@ type Server struct {
 	// Codec encrypts and decrypts payloads for the codec endpoints (codec.go); nil
 	// when PMO_PAYLOAD_KEY is not set.
 	Codec *platform.PayloadCodec
+	// RateLimit bounds each key's and each failing address's calls; zero means
+	// config.DefaultRateLimit.
+	RateLimit config.RateLimit
 }
 
 // Routes registers every endpoint on e.

@@ -20,7 +20,7 @@ func edgeServer(t *testing.T) (*echo.Echo, string) {
 	t.Helper()
 	st := storetest.New(t)
 	e := echo.New()
-	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler), RateLimit: unlimited}).Routes(e)
 	_, key := newKey(t, st, apikey.Admin)
 	return e, key
 }

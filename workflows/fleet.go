@@ -546,16 +546,22 @@ func (f *fleet) assign(ctx workflow.Context) {
 	})
 	assigned, conns := planning.Assign(f.st.Connectors, open)
 	f.st.Connectors = conns
-	for _, a := range assigned {
+	// The signals go out together and are waited for together: one after the other,
+	// each cost a workflow task, and a burst of 200 submissions queued behind them.
+	together := len(assigned) > 0 &&
+		workflow.GetVersion(ctx, assignTogetherVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	signals := make([]workflow.Future, len(assigned))
+	for i, a := range assigned {
 		f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(r planning.Reservation) bool { return r.MigrationID == a.MigrationID })
-		err := workflow.SignalExternalWorkflow(ctx, a.WorkflowID, "", SignalAssigned, a).Get(ctx, nil)
-		if err != nil {
-			// The migration is gone (cancelled or terminated): free its slot.
-			f.logger.Warn("could not tell migration its connector; freeing the slot", "migration", a.MigrationID, "error", err)
-			f.onRelease(ctx, Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
-			continue
+		signals[i] = workflow.SignalExternalWorkflow(ctx, a.WorkflowID, "", SignalAssigned, a)
+		if !together {
+			f.told(ctx, a, signals[i].Get(ctx, nil))
 		}
-		f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID, "why", a.Reason)
+	}
+	if together {
+		for i, a := range assigned {
+			f.told(ctx, a, signals[i].Get(ctx, nil))
+		}
 	}
 	if f.paused() {
 		return
@@ -575,6 +581,21 @@ func (f *fleet) assign(ctx workflow.Context) {
 		f.st.Connectors = append(f.st.Connectors, start...)
 		f.provision(ctx, start)
 	}
+}
+
+// assignTogetherVersion guards assign's signals going out together: histories from
+// before sent each after the one before had been delivered.
+const assignTogetherVersion = "assign-signals-together"
+
+// told logs a migration told its connector, or frees the slot of one that could not
+// be told: it is gone (cancelled or terminated).
+func (f *fleet) told(ctx workflow.Context, a planning.Assignment, err error) {
+	if err != nil {
+		f.logger.Warn("could not tell migration its connector; freeing the slot", "migration", a.MigrationID, "error", err)
+		f.onRelease(ctx, Release{MigrationID: a.MigrationID, ConnectorID: a.ConnectorID})
+		return
+	}
+	f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID, "why", a.Reason)
 }
 
 func (f *fleet) pinnedToZero(site string) bool {
@@ -849,11 +870,29 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 	return res, nil
 }
 
+// localLookupVersion guards the submission's VM lookup as a local activity: histories
+// from before looked it up with a regular activity.
+const localLookupVersion = "submit-lookup-local"
+
 // submitMigration looks the VM up and starts its migration as a child workflow that
 // outlives this run (it is abandoned, not terminated, on continue-as-new).
 func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (MigrationStarted, error) {
 	var vm planning.VM
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, activities.LookupVMInput{VMID: r.VMID}).Get(ctx, &vm); err != nil {
+	// The lookup runs as a local activity, inside the workflow task that accepted the
+	// update: a regular activity costs a round trip through the server and one more
+	// workflow task, and every submission waits for the fleet (docs/load.md).
+	var lookup workflow.Future
+	lookupIn := activities.LookupVMInput{VMID: r.VMID}
+	if workflow.GetVersion(ctx, localLookupVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		lookup = workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, lookupIn)
+	} else {
+		lookup = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 5 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+				MaximumInterval: 5 * time.Second, MaximumAttempts: 5},
+		}), fa.LookupVM, lookupIn)
+	}
+	if err := lookup.Get(ctx, &vm); err != nil {
 		return MigrationStarted{}, err
 	}
 	source := r.Source

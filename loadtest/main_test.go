@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmo-dev/pmo/config"
+)
+
+func TestPercentileIsTheNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 200; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]time.Duration{50: 100 * time.Millisecond, 99: 198 * time.Millisecond, 100: 200 * time.Millisecond, 0: time.Millisecond} {
+		if got := percentile(d, p); got != want {
+			t.Errorf("p%g of 1..200 ms: got %s, want %s", p, got, want)
+		}
+	}
+	if got := percentile([]time.Duration{7}, 99); got != 7 {
+		t.Errorf("p99 of one: got %s", got)
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("p50 of none: got %s", got)
+	}
+}
+
+func TestBadFlagsAreRefusedNamingTheFlag(t *testing.T) {
+	cfg := config.Config{HTTPAddr: "127.0.0.1:8080"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-key", "k", "-n", "0"}, "-n must be at least 1"},
+		{[]string{"-key", "k", "-rate", "-1"}, "-rate must be positive"},
+		{[]string{"-key", ""}, "-key or PMO_API_KEY"},
+		{[]string{"-key", "k", "extra"}, "unexpected arguments"},
+	} {
+		t.Setenv("PMO_API_KEY", "")
+		if _, err := parse(c.args, cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.args, err, c.want)
+		}
+	}
+	o, err := parse([]string{"-key", "k"}, cfg)
+	if err != nil || o.n != 200 || o.rate != 20 || o.url != "http://127.0.0.1:8080" || o.p99Target != 100*time.Millisecond {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
