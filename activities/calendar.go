@@ -114,24 +114,16 @@ func LoadCalendar(ctx context.Context, src CalendarSource, sites []string) ([]pl
 // calendarPrefix begins the key of every event of the calendar of that name.
 func calendarPrefix(name string) string { return "ics/" + name + "/" }
 
-// CalendarBatch loads the calendar src names and makes the batch that brings its
-// window up to date: every occurrence in it, and a close (a cancel: at its start) of
+// CalendarBatch loads the calendar src names, at the known sites, and makes the batch
+// that brings its window up to date: every occurrence in it, and a close (a cancel: at its start) of
 // each event that an earlier import of the calendar of that name recorded in the
 // window and the calendar no longer holds, so that a window moved, cancelled or
 // deleted in the calendar leaves the plan.
-func CalendarBatch(ctx context.Context, s EventStore, src CalendarSource) (RecordEventsInput, error) {
+func CalendarBatch(ctx context.Context, s EventStore, src CalendarSource, sites []string) (RecordEventsInput, error) {
 	if err := CalendarName(src.Name); err != nil {
 		return RecordEventsInput{}, temporal.NewNonRetryableApplicationError("calendar: name "+err.Error(), ErrTypeInvalidRows, nil)
 	}
-	sites, err := s.Sites(ctx)
-	if err != nil {
-		return RecordEventsInput{}, err
-	}
-	known := make([]string, len(sites))
-	for i, x := range sites {
-		known[i] = x.ID
-	}
-	events, err := LoadCalendar(ctx, src, known)
+	events, err := LoadCalendar(ctx, src, sites)
 	if err != nil {
 		return RecordEventsInput{}, err
 	}

@@ -68,10 +68,7 @@ func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ Reco
 	if err != nil {
 		return RecordEventsResult{}, err
 	}
-	known := make([]string, len(sites))
-	for i, s := range sites {
-		known[i] = s.ID
-	}
+	known := planning.SiteIDs(sites)
 	if c := in.Calendar; c != nil {
 		if c.Path != "" {
 			// Recorded or refused, the file has served; a retry after a lost
@@ -82,7 +79,7 @@ func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ Reco
 				}
 			}()
 		}
-		batch, err := CalendarBatch(ctx, a.Store, *c)
+		batch, err := CalendarBatch(ctx, a.Store, *c, known)
 		if err != nil {
 			return RecordEventsResult{}, err
 		}

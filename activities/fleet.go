@@ -116,10 +116,7 @@ func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, er
 	if err != nil {
 		return CollectResult{}, err
 	}
-	res := CollectResult{Sites: make([]string, len(sites))}
-	for i, s := range sites {
-		res.Sites[i] = s.ID
-	}
+	res := CollectResult{Sites: planning.SiteIDs(sites)}
 	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)
 	if err != nil {
 		return CollectResult{}, err

@@ -16,6 +16,15 @@ type SiteInfo struct {
 	UplinkBytesSec float64
 }
 
+// SiteIDs are the sites' IDs, in their order.
+func SiteIDs(sites []SiteInfo) []string {
+	ids := make([]string, len(sites))
+	for i, s := range sites {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
 // VM is one VM of the inventory, with its SLA tier's bounds.
 type VM struct {
 	ID          string

@@ -58,7 +58,11 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 				return err
 			}
 			defer s.Close()
-			batch, err := activities.CalendarBatch(ctx, s, src)
+			sites, err := s.Sites(ctx)
+			if err != nil {
+				return err
+			}
+			batch, err := activities.CalendarBatch(ctx, s, src, planning.SiteIDs(sites))
 			var bad imports.Errors
 			if errors.As(err, &bad) {
 				for _, e := range bad {

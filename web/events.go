@@ -116,7 +116,7 @@ func (s *Server) postEvents(c echo.Context) error {
 		seen[e.Key] = i
 		in.Events[i] = e
 	}
-	sites, _, err := s.references(c.Request().Context())
+	sites, err := s.siteIDs(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (s *Server) alertmanager(c echo.Context) error {
 	if len(events) > planning.MaxEventBatch {
 		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d alerts in one notification, over the %d allowed: set max_alerts in the webhook_config", len(events), planning.MaxEventBatch))
 	}
-	sites, _, err := s.references(c.Request().Context())
+	sites, err := s.siteIDs(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func (s *Server) calendar(c echo.Context) error {
 		src.Path = path
 		// The worker reads it again; reading it here refuses a bad calendar, every bad
 		// event listed, before any workflow starts.
-		sites, _, err := s.references(c.Request().Context())
+		sites, err := s.siteIDs(c.Request().Context())
 		if err != nil {
 			os.Remove(path)
 			return err

@@ -69,7 +69,10 @@ func (s *Server) checkFile(ctx context.Context, in activities.ImportInput) error
 	file, err := imports.Read(f, in.Kind, in.Format, in.Defaults)
 	if err == nil {
 		var sites, tiers []string
-		if sites, tiers, err = s.references(ctx); err != nil {
+		if sites, err = s.siteIDs(ctx); err != nil {
+			return err
+		}
+		if tiers, err = s.tierNames(ctx); err != nil {
 			return err
 		}
 		err = file.CheckRefs(sites, tiers)
