@@ -1029,6 +1029,18 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 		})
 		require.Less(t, v.WaitedSeconds, 8.0, "%s waited %.1f s for a connector", vm, v.WaitedSeconds)
 	}
+	// The wave's history rows are planned work, kept out of the ad-hoc forecast.
+	ids := make([]string, len(vms))
+	for i, vm := range vms {
+		ids[i] = wave + "-" + vm
+	}
+	var recorded, planned int
+	s.eventually(3*time.Minute, "the wave is recorded", func() bool {
+		require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE planned) FROM migrations WHERE id = ANY($1)`,
+			ids).Scan(&recorded, &planned))
+		return recorded == len(ids)
+	})
+	require.Equal(t, len(ids), planned, "every migration of the wave is recorded as planned")
 }
 
 func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {

@@ -15,6 +15,8 @@ type Assignment struct {
 	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
 	// Reason says why this connector: its free bandwidth and measured latency.
 	Reason string `json:"reason,omitempty"`
+	// Planned says that the migration was planned work (Reservation.Planned).
+	Planned bool `json:"planned,omitempty"`
 }
 
 // FarLatency is how many times the best measured read latency among a site's
@@ -91,7 +93,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 		c.Migrations = append(slices.Clone(c.Migrations), Task{MigrationID: r.MigrationID, BandwidthBytesSec: share, Bytes: r.Bytes, Deadline: r.Deadline})
 		c.State, c.IdleSince = StateActive, time.Time{}
 		out = append(out, Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID, TaskQueue: c.TaskQueue,
-			BandwidthBytesSec: share, Reason: why})
+			BandwidthBytesSec: share, Reason: why, Planned: r.Planned})
 	}
 	return out, conns
 }

@@ -146,6 +146,9 @@ type Reservation struct {
 	RequestedAt time.Time `json:"requested_at"`
 	// Avoid are connectors that failed under this migration and must not get it again.
 	Avoid []string `json:"avoid,omitempty"`
+	// Planned is set by the fleet, not the migration: the reservation is for work
+	// planned through a forecast, which the assignment then tells the migration.
+	Planned bool `json:"planned,omitempty"`
 }
 
 // PlannedMigration is known future work: it enters demand as it is, not forecast.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
@@ -81,11 +82,33 @@ func (u *unreachable) ListWorkflow(_ context.Context, r *workflowservice.ListWor
 func unreachableServer(t testing.TB) (*echo.Echo, *unreachable, string) {
 	u := &unreachable{}
 	st := storetest.New(t)
+	addVM(t, st)
 	srv := &Server{Temporal: u, Store: st, Pool: "default", Logger: slog.New(slog.DiscardHandler), Uploads: t.TempDir(), RateLimit: unlimited}
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
 	srv.Routes(e)
 	return e, u, "Bearer " + adminKey(t, st)
+}
+
+// addVM imports VM vm-1 at site ams1 in tier gold (4 h to copy, 60 s of downtime),
+// so that a migration request for it gets as far as its SLA checks.
+func addVM(t testing.TB, st *store.Store) {
+	for _, f := range []struct {
+		kind imports.Kind
+		csv  string
+	}{
+		{imports.Sites, "id,name,region,uplink_bytes_per_sec\nams1,Amsterdam,eu,1.25e9\n"},
+		{imports.SLAs, "name,max_transfer_seconds,max_downtime_seconds\ngold,14400,60\n"},
+		{imports.Inventory, "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,ams1,1,1073741824,1048576,gold\n"},
+	} {
+		file, err := imports.Read(strings.NewReader(f.csv), f.kind, imports.CSV, imports.Defaults{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Import(context.Background(), file, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // adminKey creates an admin's API key.

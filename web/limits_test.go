@@ -104,7 +104,7 @@ func TestUnknownSitesStartNoWorkflow(t *testing.T) {
 		return rec.Code, p
 	}
 	code, p := send(http.MethodPut, "/inventory", "text/csv",
-		"id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,mars,1,1,1,gold\n")
+		"id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,mars,1,1,1,platinum\n")
 	if code != http.StatusUnprocessableEntity || len(p.Errors) != 2 || p.Errors[0].Column != "site" || p.Errors[1].Column != "sla_tier" {
 		t.Fatalf("inventory: status %d, problem %+v", code, p)
 	}

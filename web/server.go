@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,11 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -33,9 +36,10 @@ import (
 	"github.com/pmo-dev/pmo/workflows"
 )
 
-// Server answers PMO's HTTP API. It reads and changes state only by querying,
-// updating and signalling workflows; PostgreSQL is touched only to report readiness,
-// to look up API keys and to append to the audit trail (see auth.go).
+// Server answers PMO's HTTP API. It reads and changes state only by starting,
+// querying, updating and signalling workflows; PostgreSQL is touched only to report
+// readiness, to look up API keys, to append to the audit trail (see auth.go) and to
+// read the inventory rows that requests name.
 type Server struct {
 	Temporal  client.Client
 	Store     *store.Store
@@ -54,6 +58,8 @@ type Server struct {
 	// RateLimit bounds each key's and each failing address's calls; zero means
 	// config.DefaultRateLimit.
 	RateLimit config.RateLimit
+	// fleetSeen is when the pool's fleet was last seen running, in Unix nanoseconds.
+	fleetSeen atomic.Int64
 }
 
 // Routes registers every endpoint on e.
@@ -501,24 +507,69 @@ func (s *Server) submitMigration(c echo.Context) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
-	// The update ID holds a digest of the request, so a retry of the same request gets
-	// the first answer, while a different request under a used ID is refused (409).
+	ctx := c.Request().Context()
+	// The web server starts the migration itself: one call to Temporal, and the fleet
+	// hears of it when the migration asks for a connector (docs/load.md).
+	vm, err := s.Store.VM(ctx, req.VMID)
+	if errors.Is(err, planning.ErrNotFound) {
+		return validation.Field("vm_id", "no VM %s in the inventory", req.VMID)
+	}
+	if err != nil {
+		return err
+	}
+	in, err := workflows.NewMigrationInput(s.Pool, req, vm)
+	if err != nil {
+		return err
+	}
+	if err := s.fleetRunning(ctx); err != nil {
+		return err
+	}
+	// A digest of the request goes into the migration's memo, so that a retry of
+	// this request gets the first answer, while another request under a used ID
+	// gets the migration as it is.
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
 	digest := sha256.Sum256(body)
-	updateID := "submit-" + req.ID + "-" + hex.EncodeToString(digest[:8])
-	var started workflows.MigrationStarted
-	if err := s.update(c.Request().Context(), workflows.UpdateSubmitMigration, updateID, req, &started); err != nil {
+	request := hex.EncodeToString(digest[:16])
+	deadline := time.Now().Add(in.MaxTransfer)
+	run, err := s.Temporal.ExecuteWorkflow(ctx, workflows.MigrationStartOptions(in, request), workflows.MigrationWorkflow, in)
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &dup) {
+		return s.existingMigration(c, req.ID, request)
+	}
+	if err != nil {
 		return err
 	}
+	s.Logger.Info("migration started", "migration", in.ID, "vm", in.VMID, "site", in.Site, "run_id", run.GetRunID())
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(req.ID))
-	if started.Existing {
-		// The migration started before: answer with it, as it is now.
-		return s.existingMigration(c, req.ID)
+	started := workflows.MigrationStarted{
+		ID: in.ID, WorkflowID: run.GetID(), RunID: run.GetRunID(), VMID: in.VMID, Site: in.Site, SLATier: in.SLATier,
+		Bytes: in.Bytes, Deadline: deadline,
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
+}
+
+// fleetSeenFor is how long a fleet seen running is trusted to be, so that most
+// submissions do not ask Temporal again.
+const fleetSeenFor = 5 * time.Second
+
+// fleetRunning refuses work while the pool's fleet workflow is not running: a
+// migration started then would find no one to give it a connector.
+func (s *Server) fleetRunning(ctx context.Context) error {
+	if time.Since(time.Unix(0, s.fleetSeen.Load())) < fleetSeenFor {
+		return nil
+	}
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.FleetWorkflowID(s.Pool), "")
+	if err != nil {
+		return s.fleetError(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return s.fleetError(serviceerror.NewNotFound("fleet workflow " + st.String()))
+	}
+	s.fleetSeen.Store(time.Now().UnixNano())
+	return nil
 }
 
 // MigrationSummary is one migration in GET /migrations, from the visibility store.
@@ -663,7 +714,11 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 
 // existingMigration answers a repeated POST /migrations with the migration that has
 // that ID (200), in the shape of the first answer.
-func (s *Server) existingMigration(c echo.Context, id string) error {
+// existingMigration answers a submission under a used migration ID with that
+// migration as it is now: 201, as the first time, when the submission is a retry of
+// the request that started it (request is its digest); 200 with existing set when it
+// is another.
+func (s *Server) existingMigration(c echo.Context, id, request string) error {
 	ctx := c.Request().Context()
 	wid := workflows.MigrationWorkflowID(id)
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, wid, "")
@@ -678,11 +733,22 @@ func (s *Server) existingMigration(c echo.Context, id string) error {
 	if err := v.Get(&st); err != nil {
 		return err
 	}
+	var first string
+	if p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoRequest]; p != nil {
+		// Migrations started before the digest was kept have none: never a retry.
+		_ = s.dataConverter().FromPayload(p, &first)
+	}
+	retry := first == request
 	started := workflows.MigrationStarted{
 		ID: id, WorkflowID: wid, RunID: desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), VMID: st.VMID,
-		Site: st.Site, SLATier: st.SLATier, Bytes: st.Bytes, Deadline: st.Deadline, Existing: true,
+		Site: st.Site, SLATier: st.SLATier, Bytes: st.Bytes, Deadline: st.Deadline, Existing: !retry,
 	}
-	return c.JSON(http.StatusOK, map[string]any{"migration": started, "web_ui": s.workflowURL(wid)})
+	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(id))
+	status := http.StatusOK
+	if retry {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, map[string]any{"migration": started, "web_ui": s.workflowURL(wid)})
 }
 
 // MigrationView is GET /migrations/{id}: the workflow's status plus the transfer's

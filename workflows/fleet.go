@@ -608,6 +608,12 @@ func (f *fleet) pinnedToZero(site string) bool {
 }
 
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
+	// Planned work has arrived: it leaves the known demand, and its assignment tells
+	// the migration, whose history row then stays out of the ad-hoc forecast.
+	if i := slices.IndexFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.MigrationID }); i >= 0 {
+		f.st.Planned = slices.Delete(slices.Clone(f.st.Planned), i, i+1)
+		r.Planned = true
+	}
 	// A reservation sent again (the migration retried) is answered, not queued twice.
 	for _, c := range f.st.Connectors {
 		if slices.Contains(r.Avoid, c.ID) {
@@ -625,6 +631,7 @@ func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 	// A waiting reservation sent again takes the new one's place: its priority may
 	// have changed.
 	if i := slices.IndexFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID }); i >= 0 {
+		r.Planned = r.Planned || f.st.Waiting[i].Planned
 		f.st.Waiting[i] = r
 		return
 	}
@@ -875,7 +882,9 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 const localLookupVersion = "submit-lookup-local"
 
 // submitMigration looks the VM up and starts its migration as a child workflow that
-// outlives this run (it is abandoned, not terminated, on continue-as-new).
+// outlives this run (it is abandoned, not terminated, on continue-as-new). The web
+// server now starts migrations itself (MigrationStartOptions); this update stays for
+// the clients and the fleet histories from before, which must go on replaying.
 func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (MigrationStarted, error) {
 	var vm planning.VM
 	// The lookup runs as a local activity, inside the workflow task that accepted the
@@ -895,34 +904,19 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	if err := lookup.Get(ctx, &vm); err != nil {
 		return MigrationStarted{}, err
 	}
-	source := r.Source
-	if source == "" {
-		source = vm.DiskURI
-	}
-	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)
+	in, err := NewMigrationInput(f.in.Pool, r, vm)
 	if err != nil {
-		return MigrationStarted{}, err
+		return MigrationStarted{}, invalid(err)
 	}
-	maxTransfer, err := tightened(r.Transfer, "max_transfer", vm.MaxTransfer, vm.SLATier)
-	if err != nil {
-		return MigrationStarted{}, err
-	}
-	in := MigrationInput{
-		ID: r.ID, Pool: f.in.Pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
-		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
-		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
-		Planned: slices.ContainsFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID }),
-	}
+	in.Planned = slices.ContainsFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID })
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            MigrationWorkflowID(r.ID),
 		TaskQueue:             TaskQueue,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(SearchPool.ValueSet(in.Pool), SearchSite.ValueSet(in.Site),
-			SearchSLATier.ValueSet(in.SLATier), SearchPhase.ValueSet(PhaseWaiting)),
-		Memo: map[string]any{"vm": in.VMID, "bytes": in.Bytes, "source": in.Source, "destination": in.Destination},
-		StaticSummary: fmt.Sprintf("Migrate VM %s (%s) at %s, %s SLA: %s to copy", in.VMID, mib(in.Bytes), in.Site,
-			in.SLATier, in.MaxTransfer),
+		TypedSearchAttributes: migrationSearch(in),
+		Memo:                  migrationMemo(in),
+		StaticSummary:         migrationSummary(in),
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, in)
 	var exec workflow.Execution
@@ -938,7 +932,7 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	f.logger.Info("migration started", "migration", r.ID, "vm", vm.ID, "site", vm.Site)
 	return MigrationStarted{
 		ID: r.ID, WorkflowID: exec.ID, RunID: exec.RunID, VMID: vm.ID, Site: vm.Site, SLATier: vm.SLATier,
-		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(maxTransfer),
+		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(in.MaxTransfer),
 	}, nil
 }
 
@@ -1054,22 +1048,6 @@ func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning
 	answer.Today, answer.WhatIf = &today, &then
 	answer.Reasoning = append(answer.Reasoning, w.Describe()...)
 	return nil
-}
-
-// tightened is a request's SLA bound, or the tier's where the request sets none; a
-// request may tighten its tier, never loosen it.
-func tightened(parse func() (time.Duration, error), field string, tier time.Duration, tierName string) (time.Duration, error) {
-	d, err := parse()
-	if err != nil {
-		return 0, invalid(err)
-	}
-	if d == 0 {
-		return tier, nil
-	}
-	if d > tier {
-		return 0, invalid(validation.Field(field, "%s is longer than the %s tier's %s; it can only be tightened", d, tierName, tier))
-	}
-	return d, nil
 }
 
 // mib prints a size in MiB, for summaries.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -573,4 +574,57 @@ func TestFleetTellsAMigrationWhetherItWasPlanned(t *testing.T) {
 	require.Equal(t, map[string]bool{"wave1-vm-1": true, "adhoc-1": false}, planned,
 		"the wave's migration is planned, the other ad-hoc")
 	require.Empty(t, after.Planned, "a started migration is no longer planned work")
+}
+
+// Migrations the web server started reach the fleet by their reservation: a planned
+// one leaves the plan's known demand then, and its assignment says it was planned.
+func TestFleetMarksAPlannedMigrationsAssignmentWhenItReserves(t *testing.T) {
+	// With the site open the first reservation is assigned at once, and the repeated
+	// one is answered again; with the site in maintenance both wait, and the second
+	// takes the first's place.
+	for _, maintenance := range []bool{false, true} {
+		t.Run(fmt.Sprintf("maintenance %v", maintenance), func(t *testing.T) {
+			env := newEnv(t)
+			f := &fakeFleet{target: 1, ready: true}
+			if maintenance {
+				f.bottlenecks = []planning.Bottleneck{{Site: "ams1", Kind: "maintenance", From: start, To: start.Add(90 * time.Second)}}
+			}
+			f.register(env)
+			var told []planning.Assignment
+			env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", SignalAssigned, mock.Anything).Return(
+				func(_, _, _, _ string, arg any) error {
+					told = append(told, arg.(planning.Assignment))
+					return nil
+				})
+			st := FleetState{Policy: planning.DefaultPolicy(), Planned: []planning.PlannedMigration{
+				{ID: "wave1-vm-1", VMID: "vm-1", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)},
+				{ID: "wave1-vm-2", VMID: "vm-2", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)}}}
+			env.RegisterDelayedCallback(func() {
+				for _, id := range []string{"wave1-vm-1", "wave1-vm-1", "adhoc-1"} {
+					env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: id, WorkflowID: MigrationWorkflowID(id), Site: "ams1",
+						Bytes: 1 << 20, Deadline: start.Add(time.Hour)})
+				}
+			}, 2*time.Second)
+			env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3, State: &st})
+			after := continuedState(t, env.GetWorkflowError())
+
+			// A migration acts on the first answer it gets.
+			first := func(id string) planning.Assignment {
+				i := slices.IndexFunc(told, func(a planning.Assignment) bool { return a.MigrationID == id })
+				require.GreaterOrEqual(t, i, 0, "%s was assigned", id)
+				return told[i]
+			}
+			require.True(t, first("wave1-vm-1").Planned, "the wave's migration is planned")
+			require.False(t, first("adhoc-1").Planned)
+			require.Equal(t, []string{"wave1-vm-2"}, plannedIDs(after.Planned), "only the wave's other VM is still to come")
+		})
+	}
+}
+
+func plannedIDs(ps []planning.PlannedMigration) []string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return ids
 }

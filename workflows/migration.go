@@ -92,6 +92,7 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 			return m.finish(ctx, OutcomeFailed, err)
 		}
 		m.status.ConnectorID, m.status.Placement = assignment.ConnectorID, assignment.Reason
+		m.in.Planned = m.in.Planned || assignment.Planned
 		if m.status.WaitedSeconds == 0 {
 			m.status.WaitedSeconds = workflow.Now(ctx).Sub(m.status.StartedAt).Seconds()
 		}

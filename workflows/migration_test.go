@@ -39,6 +39,8 @@ type migrationEnv struct {
 	avoided [][]string
 	// failed are the connector failures reported to the fleet.
 	failed []ConnectorFailure
+	// planned marks the fleet's assignments as planned work.
+	planned bool
 }
 
 func newMigrationEnv(t *testing.T) *migrationEnv {
@@ -79,6 +81,7 @@ func newMigrationEnvFull(t *testing.T, n int, first func(*testsuite.TestWorkflow
 					a.ConnectorID = fmt.Sprintf("default-ams1-%d", m.reserved)
 					a.TaskQueue = ConnectorTaskQueue(a.ConnectorID)
 				}
+				a.Planned = m.planned
 				m.avoided = append(m.avoided, r.Avoid)
 				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAssigned, a) }, 10*time.Second)
 			}
@@ -140,14 +143,20 @@ func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
 }
 
 func TestAPlannedMigrationIsRecordedAsPlanned(t *testing.T) {
-	m := newMigrationEnv(t)
-	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
-	in := migrationIn
-	in.Planned = true
-	m.env.ExecuteWorkflow(MigrationWorkflow, in)
-	require.NoError(t, m.env.GetWorkflowError())
-	require.Equal(t, OutcomeSucceeded, m.outcome.Outcome)
-	require.True(t, m.outcome.Planned, "the history keeps it out of the ad-hoc forecast")
+	// The fleet said so in the input of the migrations it started, and says so in
+	// the assignment of those the web server started.
+	for _, byAssignment := range []bool{false, true} {
+		t.Run(fmt.Sprintf("by assignment %v", byAssignment), func(t *testing.T) {
+			m := newMigrationEnv(t)
+			m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+			in := migrationIn
+			in.Planned, m.planned = !byAssignment, byAssignment
+			m.env.ExecuteWorkflow(MigrationWorkflow, in)
+			require.NoError(t, m.env.GetWorkflowError())
+			require.Equal(t, OutcomeSucceeded, m.outcome.Outcome)
+			require.True(t, m.outcome.Planned, "the history keeps it out of the ad-hoc forecast")
+		})
+	}
 }
 
 func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store/storetest"
+	"github.com/pmo-dev/pmo/testenv"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// POST /migrations starts the migration workflow itself, against the real dev server;
+// no worker polls, so what starts stays as it was started. The e2e tests run the
+// migration and its retries to the end.
+func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
+	st := storetest.New(t)
+	addVM(t, st)
+	ctx := context.Background()
+	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	require.NoError(t, err)
+	defer tc.Close()
+	require.NoError(t, platform.EnsureSearchAttributes(ctx, tc, "default", workflows.SearchAttributes()))
+	pool := fmt.Sprintf("submit%d", time.Now().UnixNano()%1_000_000_000)
+	e := echo.New()
+	(&Server{Temporal: tc, Store: st, Pool: pool, Namespace: "default", Logger: slog.New(slog.DiscardHandler),
+		RateLimit: unlimited}).Routes(e)
+	_, key := newKey(t, st, apikey.Operator)
+	submit := func(body string) (int, Problem, map[string]json.RawMessage) {
+		rec := serve(e, "Bearer "+key, "", "POST", "/migrations", body)
+		var p Problem
+		var ok map[string]json.RawMessage
+		if rec.Code >= 400 {
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		} else {
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ok))
+		}
+		return rec.Code, p, ok
+	}
+	notStarted := func(id string) {
+		t.Helper()
+		_, err := tc.DescribeWorkflowExecution(ctx, workflows.MigrationWorkflowID(id), "")
+		var nf *serviceerror.NotFound
+		require.ErrorAs(t, err, &nf, "migration %s must not have started", id)
+	}
+
+	// No fleet runs for the pool: nothing would hand the migration a connector.
+	id := pool + "-a"
+	code, p, _ := submit(`{"id":"` + id + `","vm_id":"vm-1"}`)
+	require.Equal(t, 503, code)
+	require.Contains(t, p.Detail, "starter fleet start")
+	notStarted(id)
+
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "submit-test-no-worker"},
+		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
+
+	// Requests the inventory or the tier refuse start nothing.
+	code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-404"}`)
+	require.Equal(t, 422, code)
+	require.Equal(t, "vm_id", p.Field)
+	code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-1","max_transfer":"5h"}`)
+	require.Equal(t, 422, code)
+	require.Equal(t, "max_transfer", p.Field)
+	require.Contains(t, p.Reason, "gold tier's 4h0m0s")
+	notStarted(id)
+
+	// A good one starts the migration, with the tier's bounds tightened as asked.
+	code, _, ok := submit(`{"id":"` + id + `","vm_id":"vm-1","max_transfer":"1h","priority":7}`)
+	require.Equal(t, 201, code)
+	var started workflows.MigrationStarted
+	require.NoError(t, json.Unmarshal(ok["migration"], &started))
+	require.Equal(t, workflows.MigrationWorkflowID(id), started.WorkflowID)
+	require.NotEmpty(t, started.RunID)
+	require.Equal(t, "ams1", started.Site)
+	require.Equal(t, "gold", started.SLATier)
+	require.WithinDuration(t, time.Now().Add(time.Hour), started.Deadline, 10*time.Second)
+	desc, err := tc.DescribeWorkflowExecution(ctx, started.WorkflowID, "")
+	require.NoError(t, err)
+	info := desc.GetWorkflowExecutionInfo()
+	require.Equal(t, started.RunID, info.GetExecution().GetRunId())
+	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, info.GetStatus())
+	require.Equal(t, "MigrationWorkflow", info.GetType().GetName())
+	var vm, request string
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(info.GetMemo().GetFields()["vm"], &vm))
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(info.GetMemo().GetFields()[workflows.MemoRequest], &request))
+	require.Equal(t, "vm-1", vm)
+	require.Len(t, request, 32, "a digest of the request")
+	require.Contains(t, info.GetSearchAttributes().GetIndexedFields(), workflows.SearchPool.GetName())
+
+	// Its input is what the fleet would have given it.
+	hist := tc.GetWorkflowHistory(ctx, started.WorkflowID, started.RunID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	ev, err := hist.Next()
+	require.NoError(t, err)
+	var in workflows.MigrationInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in))
+	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Destination: "vm-1.img",
+		Bytes: 1 << 20, SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute, Priority: 7}, in)
+	require.NoError(t, tc.TerminateWorkflow(ctx, started.WorkflowID, "", "test over"))
+}

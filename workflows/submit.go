@@ -1,0 +1,94 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
+)
+
+// NewMigrationInput is the migration a request asks for, filled in from the VM's
+// inventory row. A request may tighten its tier's SLA bounds, never loosen them; a
+// bad one is a *validation.Error naming the field.
+func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (MigrationInput, error) {
+	source := r.Source
+	if source == "" {
+		source = vm.DiskURI
+	}
+	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)
+	if err != nil {
+		return MigrationInput{}, err
+	}
+	maxTransfer, err := tightened(r.Transfer, "max_transfer", vm.MaxTransfer, vm.SLATier)
+	if err != nil {
+		return MigrationInput{}, err
+	}
+	return MigrationInput{
+		ID: r.ID, Pool: pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
+		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
+		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
+	}, nil
+}
+
+// tightened is a request's SLA bound, or the tier's where the request sets none; a
+// request may tighten its tier, never loosen it.
+func tightened(parse func() (time.Duration, error), field string, tier time.Duration, tierName string) (time.Duration, error) {
+	d, err := parse()
+	if err != nil {
+		return 0, err
+	}
+	if d == 0 {
+		return tier, nil
+	}
+	if d > tier {
+		return 0, validation.Field(field, "%s is longer than the %s tier's %s; it can only be tightened", d, tierName, tier)
+	}
+	return d, nil
+}
+
+// MemoRequest is the memo key holding a digest of the request that started a
+// migration, so that a retry of that request can be told from another request made
+// under the same migration ID.
+const MemoRequest = "request"
+
+// MigrationStartOptions are the options a migration is started with. Its workflow ID
+// is the migration's, and Temporal refuses a second start under it, running or
+// closed: a retried submission starts nothing twice. request is the digest kept under
+// MemoRequest.
+func MigrationStartOptions(in MigrationInput, request string) client.StartWorkflowOptions {
+	memo := migrationMemo(in)
+	memo[MemoRequest] = request
+	return client.StartWorkflowOptions{
+		ID: MigrationWorkflowID(in.ID), TaskQueue: TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// The SDK's client would otherwise hand back the running migration as if it
+		// had just started it.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    migrationSearch(in),
+		Memo:                                     memo,
+		StaticSummary:                            migrationSummary(in),
+	}
+}
+
+// migrationSearch are a new migration's search attributes: the Web UI and
+// GET /migrations filter on them.
+func migrationSearch(in MigrationInput) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(SearchPool.ValueSet(in.Pool), SearchSite.ValueSet(in.Site),
+		SearchSLATier.ValueSet(in.SLATier), SearchPhase.ValueSet(PhaseWaiting))
+}
+
+// migrationMemo is what the Web UI shows of a migration beside its search attributes.
+func migrationMemo(in MigrationInput) map[string]any {
+	return map[string]any{"vm": in.VMID, "bytes": in.Bytes, "source": in.Source, "destination": in.Destination}
+}
+
+// migrationSummary is the migration's one line in the Web UI.
+func migrationSummary(in MigrationInput) string {
+	return fmt.Sprintf("Migrate VM %s (%s) at %s, %s SLA: %s to copy", in.VMID, mib(in.Bytes), in.Site, in.SLATier, in.MaxTransfer)
+}
