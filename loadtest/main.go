@@ -205,6 +205,9 @@ func (l *load) run(ctx context.Context, vms []planning.VM) result {
 	began := time.Now()
 	every := time.Duration(float64(time.Second) / l.o.rate)
 	var wg sync.WaitGroup
+	// accepted[i] is set when request i was answered 2xx: a refused one has nothing
+	// to wait for, and counts as an error already.
+	accepted := make([]bool, len(vms))
 	// Open loop: request i is sent at began + i/rate whatever happened to the others,
 	// as independent clients would send them.
 	for i, vm := range vms {
@@ -221,7 +224,7 @@ func (l *load) run(ctx context.Context, vms []planning.VM) result {
 		r.submitted++
 		go func() {
 			defer wg.Done()
-			l.call(ctx, "POST /migrations", "POST", "/migrations", map[string]any{"id": l.o.prefix + vm.ID, "vm_id": vm.ID}, nil)
+			accepted[i] = l.call(ctx, "POST /migrations", "POST", "/migrations", map[string]any{"id": l.o.prefix + vm.ID, "vm_id": vm.ID}, nil)
 		}()
 	}
 	wg.Wait()
@@ -229,8 +232,10 @@ func (l *load) run(ctx context.Context, vms []planning.VM) result {
 
 	// Wait until the list shows every migration ended.
 	want := map[string]bool{}
-	for _, vm := range vms[:r.submitted] {
-		want[l.o.prefix+vm.ID] = true
+	for i, vm := range vms[:r.submitted] {
+		if accepted[i] {
+			want[l.o.prefix+vm.ID] = true
+		}
 	}
 	deadline := time.Now().Add(l.o.timeout)
 	for {
@@ -250,6 +255,9 @@ func (l *load) run(ctx context.Context, vms []planning.VM) result {
 
 	// Check each one, paced like the submissions.
 	for i, vm := range vms[:r.submitted] {
+		if !accepted[i] {
+			continue
+		}
 		if i > 0 {
 			time.Sleep(every)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 func main() {
@@ -67,6 +68,12 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	srv.Routes(e)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			// Migrations start here with PMO's search attributes, and a start naming
+			// one Temporal does not know fails: the worker, which registers them too,
+			// may not be up yet.
+			if err := platform.EnsureSearchAttributes(ctx, srv.Temporal, cfg.TemporalNamespace, workflows.SearchAttributes()); err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", cfg.HTTPAddr)
 			if err != nil {
 				return err
