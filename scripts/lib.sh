@@ -108,6 +108,28 @@ temporal_cli() {
 	echo "$bin"
 }
 
+# chromium_bin prints the Chromium that the browser test drives: CHROMIUM, or Debian's
+# chromium, which it installs from Debian's packages when it is missing and it can
+# (as root, with apt-get).
+chromium_bin() {
+	if [ -n "${CHROMIUM:-}" ]; then
+		echo "$CHROMIUM"
+		return
+	fi
+	local b
+	for b in chromium chromium-browser google-chrome; do
+		type -P "$b" >/dev/null && { type -P "$b"; return; }
+	done
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing Chromium from Debian's packages for the browser test (once)"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 ||
+			die "could not install chromium; install it yourself or set CHROMIUM"
+		type -P chromium
+		return
+	fi
+	die "the browser test needs Chromium: apt-get install chromium, or set CHROMIUM"
+}
+
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -74,6 +74,7 @@ fi
 cat >&2 <<MSG
 
   PMO is running.
+    Dashboard:       http://$PMO_HTTP_ADDR/ (sign in with the API key)
     API:             http://$PMO_HTTP_ADDR
     API key:         $keymsg
     Try:             export PMO_API_KEY=\$(cat $keyfile)

@@ -33,6 +33,8 @@ fi
 # The fault tests start (and kill) a dev server of their own.
 TEMPORAL_CLI=${TEMPORAL_CLI:-$(temporal_cli)}
 export TEMPORAL_CLI
+CHROMIUM=$(chromium_bin)
+export CHROMIUM
 export CI=${CI:-1} # tests that need a service fail instead of skipping
 
 log "go vet"

@@ -149,3 +149,28 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
 	}
 	return nil
 }
+
+// AuditRecord is an audit entry as it is read back: when it was made, and the name
+// of its key.
+type AuditRecord struct {
+	AuditEntry
+	At      time.Time
+	KeyName string
+}
+
+// RecentAudit returns the newest entries of the audit trail, newest first, at most
+// limit of them.
+func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditRecord, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT a.at, a.key_id, k.name, a.role, a.method, a.path, a.route, a.status, a.request_id
+		FROM api_audit a JOIN api_keys k ON k.id = a.key_id
+		ORDER BY a.at DESC, a.id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read the audit trail: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (AuditRecord, error) {
+		var r AuditRecord
+		err := row.Scan(&r.At, &r.KeyID, &r.KeyName, &r.Role, &r.Method, &r.Path, &r.Route, &r.Status, &r.RequestID)
+		return r, err
+	})
+}

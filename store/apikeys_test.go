@@ -84,4 +84,17 @@ func TestAuditEntriesNameTheirKey(t *testing.T) {
 	require.Equal(t, e, got)
 	e.KeyID = "nobody"
 	require.Error(t, s.RecordAudit(ctx, e), "an entry names a key that exists")
+
+	// Read back newest first, with the key's name, at most the limit.
+	later := store.AuditEntry{KeyID: "k1", Role: apikey.Operator, Method: "POST", Path: "/scale", Route: "/scale", Status: 422, RequestID: "r2"}
+	require.NoError(t, s.RecordAudit(ctx, later))
+	recent, err := s.RecentAudit(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, recent, 2)
+	require.Equal(t, later, recent[0].AuditEntry)
+	require.Equal(t, "ci", recent[0].KeyName)
+	require.False(t, recent[0].At.Before(recent[1].At))
+	one, err := s.RecentAudit(ctx, 1)
+	require.NoError(t, err)
+	require.Len(t, one, 1)
 }

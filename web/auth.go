@@ -31,6 +31,11 @@ const anyone apikey.Role = "anyone"
 var routeRoles = map[string]apikey.Role{
 	"GET /healthz": anyone,
 	"GET /readyz":  anyone,
+	// The dashboard's page and assets hold no data; its calls to the API carry a key.
+	"GET /":            anyone,
+	"GET /dashboard/*": anyone,
+	"GET /me":          apikey.Viewer,
+	"GET /audit":       apikey.Viewer,
 
 	"GET /connectors": apikey.Viewer,
 	"GET /plan":       apikey.Viewer,
@@ -70,6 +75,9 @@ var routeRoles = map[string]apikey.Role{
 	"POST /codec/decode": apikey.Viewer,
 	"POST /codec/encode": apikey.Operator,
 }
+
+// apiKeyContext is where authenticate leaves the caller's store.APIKey for handlers.
+const apiKeyContext = "pmo.apikey"
 
 // routeKey is a route's entry in routeRoles.
 func routeKey(method, path string) string { return method + " " + path }
@@ -215,6 +223,7 @@ func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc
 					}
 				}()
 			}
+			c.Set(apiKeyContext, key)
 			if routed && !key.Role.Allows(need) {
 				err = problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
 					req.Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))

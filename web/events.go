@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -267,13 +266,9 @@ const (
 // fetched by the worker), and EventsWorkflow records its occurrences and tells the
 // fleets.
 func (s *Server) calendar(c echo.Context) error {
-	days := defaultCalendarDays
-	if v := c.QueryParam("days"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxCalendarDays {
-			return validation.Field("days", "%q: want a whole number of days from 1 to %d", v, maxCalendarDays)
-		}
-		days = n
+	days, err := queryInt(c, "days", defaultCalendarDays, 1, maxCalendarDays)
+	if err != nil {
+		return err
 	}
 	if err := validation.Name("site", c.QueryParam("site")); err != nil {
 		return err

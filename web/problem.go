@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -161,4 +162,17 @@ func jsonKind(goKind string) string {
 		return "boolean"
 	}
 	return goKind
+}
+
+// queryInt reads a whole-number query parameter from lo to hi, def when it is absent.
+func queryInt(c echo.Context, name string, def, lo, hi int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, validation.Field(name, "%q: want a whole number from %d to %d", v, lo, hi)
+	}
+	return n, nil
 }

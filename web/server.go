@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -97,6 +96,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/alertmanager", s.alertmanager)
 	e.POST("/events/calendar", s.calendar)
 	s.codecRoutes(e)
+	s.dashboardRoutes(e)
 	s.protect(e)
 }
 
@@ -577,6 +577,7 @@ type MigrationSummary struct {
 	ID         string    `json:"id"`
 	WorkflowID string    `json:"workflow_id"`
 	RunID      string    `json:"run_id"`
+	VMID       string    `json:"vm_id"`
 	Site       string    `json:"site"`
 	SLATier    string    `json:"sla_tier"`
 	Phase      string    `json:"phase"`
@@ -615,13 +616,9 @@ func (s *Server) migrations(c echo.Context) error {
 		}
 		q += fmt.Sprintf(" AND %s = '%s'", f.key, v)
 	}
-	limit := 100
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return fieldProblem(http.StatusUnprocessableEntity, &validation.Error{Field: "limit", Reason: "must be a whole number from 1 to 1000"})
-		}
-		limit = n
+	limit, err := queryInt(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
 	}
 	var token []byte
 	if v := c.QueryParam("page"); v != "" {
@@ -659,6 +656,9 @@ func (s *Server) migrations(c echo.Context) error {
 		}
 		if e.GetCloseTime() != nil {
 			m.ClosedAt = e.GetCloseTime().AsTime()
+		}
+		if p := e.GetMemo().GetFields()["vm"]; p != nil {
+			_ = s.dataConverter().FromPayload(p, &m.VMID)
 		}
 		out.Migrations = append(out.Migrations, m)
 	}

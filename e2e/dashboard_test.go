@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/testenv"
+)
+
+// browser starts headless Chromium for the test and returns a context to drive a tab
+// with; the page's console goes to the test log.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(testenv.Chromium(t)),
+		// The tests run as root, where Chromium's sandbox cannot start.
+		chromedp.NoSandbox,
+		chromedp.WindowSize(1400, 1000),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithBrowserOption(chromedp.WithConsolef(t.Logf)))
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// page drives one browser tab for a test, failing it on any error.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (p page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, steps...))
+}
+
+func (p page) text(css string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(css)))
+	require.NoError(p.t, err)
+	return strings.TrimSpace(v)
+}
+
+func (p page) evalString(js string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js))
+	require.NoError(p.t, err)
+	return v
+}
+
+func (p page) eval(js string) int {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](js))
+	require.NoError(p.t, err)
+	return v
+}
+
+// setFilter chooses a value of a filter as a person would: the page hears the change.
+func (p page) setFilter(id, value string) {
+	p.t.Helper()
+	p.eval(`(() => { const f = document.getElementById("` + id + `"); f.value = "` + value + `"; f.dispatchEvent(new Event("change")); return 0 })()`)
+}
+
+// The dashboard, in a real browser, against a running system: a key signs in, the
+// fleet and a migration waiting for approval show, the approve button finishes the
+// migration with the key's name and a reason in the audit trail, a viewer's key sees
+// no buttons, and a bad key is refused. PMO_SCREENSHOT names a file to keep the
+// screenshot in (docs/dashboard.png for the README).
+func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
+	s := startSystem(t)
+	p := page{t, browser(t)}
+	db := s.connect()
+	vms, _ := s.vmsBySize(db, "ams1", 2, false)
+	operator := s.createKey("dana", "operator")
+	viewer := s.createKey("vic", "viewer")
+	// Two migrations wait for an operator's approval: one is approved in the page,
+	// the other shows the viewer a migration it may not touch.
+	id, other := "dash-"+s.pool, "dash-other-"+s.pool
+	for i, m := range []string{id, other} {
+		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": m, "vm_id": vms[i], "require_approval": true}, nil))
+	}
+	for _, m := range []string{id, other} {
+		s.eventually(2*time.Minute, m+" awaits its cutover", func() bool {
+			var v migrationView
+			s.call("GET", "/migrations/"+m, nil, &v)
+			return v.Phase == "awaiting-cutover"
+		})
+	}
+
+	row := `#migrations tr[data-id="` + id + `"]`
+	signIn := chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`))
+	p.do(
+		chromedp.Navigate(s.api+"/"),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		// A key that is not one is refused, and the page says so.
+		chromedp.SendKeys(chromedp.ID("key"), "pmo_000000000000_"+strings.Repeat("A", 43)),
+		signIn,
+		chromedp.WaitVisible(`//p[@id="login-error" and contains(., "refused")]`),
+		chromedp.SetValue(chromedp.ID("key"), operator),
+		signIn,
+		chromedp.WaitVisible(chromedp.ID("app")),
+		chromedp.WaitVisible(chromedp.CSS(`#connectors td.state-warm, #connectors td.state-active`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="approve"]`)),
+	)
+	require.Equal(t, "dana (operator)", p.text("#who"))
+	require.Equal(t, "ams1", p.evalString(`document.querySelector("#scale-form select[name=site]").value`), "the site forms offer the pool's sites")
+	require.Contains(t, p.text("#connectors tbody"), "ams1")
+	require.Equal(t, "awaiting-cutover", p.text(row+" td:nth-child(5)"))
+
+	// An action needs a reason; then the button approves the cutover.
+	approve := chromedp.Click(chromedp.CSS(row + ` button[data-action="approve"]`))
+	p.do(
+		approve,
+		chromedp.WaitVisible(`//p[@id="flash" and contains(., "Why")]`),
+		chromedp.SendKeys(chromedp.ID("why"), "change window open"),
+		approve,
+		chromedp.WaitVisible(`//p[@id="flash" and contains(., "approve: sent")]`),
+	)
+	require.Contains(t, p.text("#flash"), id)
+	var view migrationView
+	s.eventually(2*time.Minute, id+" finishes once approved", func() bool {
+		s.call("GET", "/migrations/"+id, nil, &view)
+		return view.Phase == "done"
+	})
+	require.Equal(t, "succeeded", view.Outcome)
+
+	// The approval went out under the operator's key, audited with its ID.
+	var keyName, role string
+	var status int
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT k.name, a.role, a.status FROM api_audit a JOIN api_keys k ON k.id = a.key_id
+		WHERE a.route = '/migrations/:id/approve' AND a.path = $1`, "/migrations/"+id+"/approve").Scan(&keyName, &role, &status))
+	require.Equal(t, []any{"dana", "operator", 202}, []any{keyName, role, status})
+
+	// A site override from its form: the fleet applies it and its trail says so.
+	p.do(
+		chromedp.SetValue(chromedp.CSS(`#pin-form input[name="max"]`), "2"),
+		chromedp.Click(chromedp.CSS(`#pin-form button[type="submit"]`)),
+		chromedp.WaitVisible(`//p[@id="flash" and contains(., "ams1 pinned to 1–2 connectors for 2h")]`),
+		chromedp.WaitVisible(`//table[@id="decisions"]//td[.="pin applied"]`),
+	)
+	require.Contains(t, p.text("#decisions tbody tr:first-child"), "dana")
+	require.Contains(t, p.text("#decisions tbody tr:first-child"), "change window open")
+
+	// The page follows the migration to its end by itself, lists the call in its
+	// audit trail, and shows the migration in a state filter; then the screenshot.
+	p.do(
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-phase="done"]`)),
+		chromedp.WaitVisible(`//table[@id="audit"]//td[.="POST /migrations/`+id+`/approve"]`),
+	)
+	require.Contains(t, p.text("#audit tbody tr:first-child"), "dana (operator)")
+	require.Equal(t, vms[0], p.text(row+" td:nth-child(2)"), "the VM")
+	p.setFilter("f-state", "done")
+	p.do(
+		chromedp.WaitNotPresent(chromedp.CSS(`#migrations tr[data-id="` + other + `"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	)
+	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(shot))
+	require.NoError(t, err, "the screenshot is a PNG")
+	require.GreaterOrEqual(t, img.Bounds().Dx(), 1400)
+	colours := map[uint32]bool{}
+	for x := 0; x < img.Bounds().Dx(); x += 7 {
+		for y := 0; y < img.Bounds().Dy(); y += 7 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colours[r>>12<<8|g>>12<<4|b>>12] = true
+		}
+	}
+	require.Greater(t, len(colours), 8, "the screenshot shows a rendered page, not a blank one")
+	if out := os.Getenv("PMO_SCREENSHOT"); out != "" {
+		require.NoError(t, os.WriteFile(out, shot, 0o644))
+	}
+
+	// A viewer signs in to the same page and sees everything but the controls.
+	p.do(
+		chromedp.Click(chromedp.ID("sign-out")),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SetValue(chromedp.ID("key"), viewer),
+		signIn,
+		chromedp.WaitVisible(`//span[@id="who" and .="vic (viewer)"]`),
+	)
+	p.setFilter("f-state", "")
+	p.do(chromedp.WaitVisible(chromedp.CSS(`#migrations tr[data-id="` + other + `"][data-phase="awaiting-cutover"]`)))
+	require.Zero(t, p.eval(`document.querySelectorAll("#migrations button").length + `+
+		`[...document.querySelectorAll(".operator")].filter((e) => !e.hidden).length`), "a viewer gets no controls")
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// dashboardFiles are the dashboard's page, script and styles, built into the binary:
+// the dashboard works with no network but the API's.
+//
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+// dashboardPolicy keeps the page to its own script, styles and API: nothing inline,
+// nothing from elsewhere, and no framing by another site.
+const dashboardPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// dashboardRoutes serves the dashboard: its page at / and its assets under
+// /dashboard/. They hold no data and need no key; the page asks for one and sends it
+// with every call to the API, so it can do what the key's role allows and no more.
+func (s *Server) dashboardRoutes(e *echo.Echo) {
+	assets, err := fs.Sub(dashboardFiles, "dashboard")
+	if err != nil {
+		panic(err) // the embedded folder is there, or the build failed
+	}
+	files := http.FileServer(http.FS(assets))
+	secure := func(c echo.Context) {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", dashboardPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+	}
+	page, err := fs.ReadFile(assets, "index.html")
+	if err != nil {
+		panic(err)
+	}
+	e.GET("/", func(c echo.Context) error {
+		secure(c)
+		return c.HTMLBlob(http.StatusOK, page)
+	})
+	e.GET("/dashboard/*", func(c echo.Context) error {
+		secure(c)
+		http.StripPrefix("/dashboard/", files).ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+	e.GET("/me", s.me)
+	e.GET("/audit", s.auditTrail)
+}
+
+// Me is GET /me: the caller's key, and where the pool's workflows are in the Temporal
+// Web UI. The dashboard signs in with it.
+type Me struct {
+	KeyID string `json:"key_id"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Pool  string `json:"pool"`
+	// FleetWebUI is the fleet workflow's page in the Temporal Web UI.
+	FleetWebUI string `json:"fleet_web_ui"`
+}
+
+func (s *Server) me(c echo.Context) error {
+	key, ok := c.Get(apiKeyContext).(store.APIKey)
+	if !ok {
+		return problem(http.StatusUnauthorized, "this call needs an API key")
+	}
+	return c.JSON(http.StatusOK, Me{KeyID: key.ID, Name: key.Name, Role: string(key.Role), Pool: s.Pool,
+		FleetWebUI: s.workflowURL(workflows.FleetWorkflowID(s.Pool))})
+}
+
+// AuditView is one entry of GET /audit: a mutating call, who made it and how it ended.
+type AuditView struct {
+	At        time.Time `json:"at"`
+	KeyID     string    `json:"key_id"`
+	KeyName   string    `json:"key_name"`
+	Role      string    `json:"role"`
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	Route     string    `json:"route"`
+	Status    int       `json:"status"`
+	RequestID string    `json:"request_id"`
+}
+
+// auditTrail is GET /audit: the newest mutating calls, newest first (limit, 1 to
+// 1,000, default 100).
+func (s *Server) auditTrail(c echo.Context) error {
+	limit, err := queryInt(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	recs, err := s.Store.RecentAudit(c.Request().Context(), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]AuditView, len(recs))
+	for i, r := range recs {
+		out[i] = AuditView{At: r.At, KeyID: r.KeyID, KeyName: r.KeyName, Role: string(r.Role), Method: r.Method,
+			Path: r.Path, Route: r.Route, Status: r.Status, RequestID: r.RequestID}
+	}
+	return c.JSON(http.StatusOK, out)
+}

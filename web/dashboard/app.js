@@ -1,0 +1,317 @@
+// PMO's dashboard: one page over the HTTP API. It signs in with an API key, which it
+// keeps in this tab's sessionStorage and sends with every call, so it can do exactly
+// what the key's role allows. It renders with textContent only, never as HTML.
+
+const keyStore = "pmo.key";
+const pollMs = 3000;
+const phases = ["waiting", "preparing", "transferring", "paused", "awaiting-cutover", "cutover", "recording", "done"];
+
+let me = null;
+let timer = null;
+
+const $ = (sel) => document.querySelector(sel);
+
+// api calls the API with the key. A 401 signs out; any other error is thrown with
+// the problem's detail.
+async function api(path, {method = "GET", body, key = sessionStorage.getItem(keyStore)} = {}) {
+  const headers = {Authorization: "Bearer " + key};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401 && key === sessionStorage.getItem(keyStore)) {
+    signOut("Signed out: " + (data.detail || "the key was refused"));
+  }
+  if (!res.ok) {
+    const err = new Error(data.detail || `${method} ${path}: ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    tr.append(c instanceof Node ? wrapCell(c) : el("td", c));
+  }
+  return tr;
+}
+
+function wrapCell(node) {
+  if (node.tagName === "TD") return node;
+  const td = document.createElement("td");
+  td.append(node);
+  return td;
+}
+
+function fill(table, rows, empty) {
+  const body = $(table + " tbody");
+  body.replaceChildren(...rows);
+  if (rows.length === 0) {
+    const td = el("td", empty, "muted");
+    td.colSpan = $(table + " thead tr").children.length;
+    const tr = document.createElement("tr");
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+function duration(seconds) {
+  if (seconds === undefined || seconds === null || !isFinite(seconds)) return "";
+  const neg = seconds < 0;
+  let s = Math.round(Math.abs(seconds));
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  const text = h > 0 ? `${h}h ${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m ${String(s).padStart(2, "0")}s` : `${s}s`;
+  return neg ? "-" + text : text;
+}
+
+function rate(bytesPerSec) {
+  return (bytesPerSec / (1 << 20)).toFixed(1) + " MiB/s";
+}
+
+function time(t) {
+  if (!t) return "";
+  const d = new Date(t);
+  return isNaN(d) ? t : d.toLocaleString();
+}
+
+function flash(text, ok) {
+  const f = $("#flash");
+  f.textContent = text;
+  f.className = ok ? "ok" : "bad";
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(keyStore);
+  me = null;
+  clearTimeout(timer);
+  $("#app").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#fleet-link").hidden = true;
+  $("#who").textContent = "";
+  $("#login").hidden = false;
+  $("#login-error").textContent = message || "";
+}
+
+async function signIn(key) {
+  me = await api("/me", {key});
+  sessionStorage.setItem(keyStore, key);
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#sign-out").hidden = false;
+  $("#pool").textContent = "pool " + me.pool;
+  $("#who").textContent = `${me.name} (${me.role})`;
+  const link = $("#fleet-link");
+  link.href = me.fleet_web_ui;
+  link.hidden = false;
+  // A viewer sees everything and changes nothing.
+  for (const e of document.querySelectorAll(".operator")) e.hidden = me.role === "viewer";
+  await refresh();
+}
+
+// refresh reads everything the page shows; each part fails on its own.
+async function refresh() {
+  clearTimeout(timer);
+  const parts = await Promise.allSettled([connectors(), plan(), migrations(), audit()]);
+  const failed = parts.filter((p) => p.status === "rejected").map((p) => p.reason.message);
+  $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + (failed.length ? " — " + failed.join("; ") : "");
+  if (me) timer = setTimeout(refresh, pollMs);
+}
+
+let knownSites = [];
+
+function setSites(sites) {
+  sites = [...new Set(sites)].filter(Boolean).sort();
+  if (sites.join() === knownSites.join()) return;
+  knownSites = sites;
+  for (const select of document.querySelectorAll("select.sites")) {
+    const keep = select.value;
+    const any = select.id === "f-site" ? [new Option("any", "")] : [];
+    select.replaceChildren(...any, ...sites.map((s) => new Option(s, s)));
+    if (any.length > 0 || sites.includes(keep)) select.value = keep;
+  }
+}
+
+async function connectors() {
+  const list = await api("/connectors");
+  setSites([...knownSites, ...list.map((c) => c.site)]);
+  fill("#connectors", list.map((c) => row([
+    el("td", c.id),
+    c.site,
+    el("td", c.state, "state-" + c.state),
+    c.size + (c.external ? " (external)" : ""),
+    el("td", `${c.used.tasks} of ${c.allocated.tasks}`, "num"),
+    el("td", rate(c.allocated.bandwidth_bytes_per_sec), "num"),
+    el("td", rate(c.used.bandwidth_bytes_per_sec), "num"),
+    el("td", c.reason || "", "muted"),
+  ])), "No connectors yet.");
+  return list;
+}
+
+async function plan() {
+  const p = await api("/plan");
+  setSites([...knownSites, ...(p.targets || []).map((t) => t.site)]);
+  $("#reasons").replaceChildren(...(p.reasons || []).map((r) => el("li", r)));
+  fill("#bottlenecks", (p.bottlenecks || []).map((b) => row([b.site || "pool", b.kind, time(b.from), time(b.to), b.detail])),
+    "None.");
+}
+
+// audit shows the two trails: every change made through the API, by key, and what
+// the fleet decided and was told, with who and why.
+async function audit() {
+  const [calls, fleet] = await Promise.all([api("/audit?limit=20"), api("/overrides")]);
+  fill("#audit", calls.map((a) => row([time(a.at), `${a.key_name} (${a.role})`, `${a.method} ${a.path}`,
+    el("td", a.status, a.status >= 400 ? "breached" : "")])), "No changes yet.");
+  const entries = (fleet.audit || []).slice().reverse();
+  fill("#decisions", entries.map((a) => row([time(a.at), a.who, a.action, a.why, a.detail])), "Nothing yet.");
+}
+
+async function migrations() {
+  const q = new URLSearchParams({limit: "50"});
+  for (const [param, sel] of [["state", "#f-state"], ["site", "#f-site"], ["sla_tier", "#f-tier"]]) {
+    const v = $(sel).value.trim();
+    if (v) q.set(param, v);
+  }
+  const list = (await api("/migrations?" + q)).migrations;
+  // The list comes from Temporal's visibility store; a running migration's progress
+  // comes from asking the migration itself.
+  const details = await Promise.all(list.map((m) =>
+    m.workflow_status === "Running" ? api("/migrations/" + encodeURIComponent(m.id)).catch(() => null) : null));
+  fill("#migrations", list.map((m, i) => migrationRow(m, details[i])), "No migrations match.");
+}
+
+function migrationRow(m, d) {
+  const link = el("a", m.id);
+  link.href = m.web_ui;
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.title = "this migration in the Temporal Web UI";
+  const phase = (d && d.phase) || m.phase;
+  const progress = document.createElement("progress");
+  progress.max = 1;
+  progress.value = d ? d.progress : phase === "done" ? 1 : 0;
+  const pct = el("span", " " + Math.round(progress.value * 100) + "%", "muted");
+  const progressCell = document.createElement("td");
+  progressCell.append(progress, pct);
+  const sla = el("td", d ? duration(d.sla_seconds_left) : "", d && (d.breached || d.sla_seconds_left < 0) ? "breached" : "");
+  const tr = row([
+    wrapCell(link),
+    m.vm_id || (d && d.vm_id) || "",
+    m.site,
+    m.sla_tier,
+    el("td", m.workflow_status === "Running" ? phase : `${phase} (${m.workflow_status.toLowerCase()})`, "phase-" + phase),
+    progressCell,
+    el("td", d && d.eta_seconds ? duration(d.eta_seconds) : "", "num"),
+    sla,
+    (d && d.connector_id) || m.connector || "",
+    actions(m, phase),
+  ]);
+  tr.dataset.id = m.id;
+  tr.dataset.phase = phase;
+  return tr;
+}
+
+// actionsFor are the controls that make sense in each phase.
+function actionsFor(phase) {
+  switch (phase) {
+    case "paused": return ["resume", "cancel"];
+    case "awaiting-cutover": return ["approve", "cancel"];
+    case "waiting": case "preparing": case "transferring": return ["pause", "cancel"];
+    default: return [];
+  }
+}
+
+function actions(m, phase) {
+  const td = document.createElement("td");
+  if (m.workflow_status !== "Running" || me.role === "viewer") return td;
+  for (const action of actionsFor(phase)) {
+    const b = el("button", action[0].toUpperCase() + action.slice(1));
+    b.type = "button";
+    b.dataset.action = action;
+    b.addEventListener("click", () => control(m.id, action, b));
+    td.append(b);
+  }
+  return td;
+}
+
+function why() {
+  const v = $("#why").value.trim();
+  if (!v) {
+    flash("Say why in the ‘Why’ box first: every action is audited with who and why.", false);
+    $("#why").focus();
+  }
+  return v;
+}
+
+async function control(id, action, button) {
+  const reason = why();
+  if (!reason) return;
+  button.disabled = true;
+  try {
+    await api(`/migrations/${encodeURIComponent(id)}/${action}`, {method: "POST", body: {who: me.name, why: reason}});
+    flash(`${action}: sent to migration ${id}.`, true);
+  } catch (e) {
+    flash(`${action} ${id}: ${e.message}`, false);
+  }
+  await refresh();
+}
+
+async function submitForm(form, path, body, done) {
+  const reason = why();
+  if (!reason) return;
+  try {
+    await api(path, {method: "POST", body: {...body, who: me.name, why: reason}});
+    flash(done, true);
+  } catch (e) {
+    flash(e.message, false);
+  }
+  await refresh();
+}
+
+function init() {
+  const state = $("#f-state");
+  state.append(...phases.map((p) => new Option(p, p)));
+  for (const sel of ["#f-state", "#f-site"]) $(sel).addEventListener("change", refresh);
+  $("#f-tier").addEventListener("change", refresh);
+  $("#login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const key = $("#key").value.trim();
+    try {
+      await signIn(key);
+      $("#key").value = "";
+    } catch (e) {
+      $("#login-error").textContent = e.status === 401 ? "That key was refused: " + e.message : e.message;
+    }
+  });
+  $("#sign-out").addEventListener("click", () => signOut());
+  $("#scale-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    submitForm(ev.target, "/scale", {action: "provision", site: f.get("site"), count: Number(f.get("count")), size: f.get("size")},
+      `Provisioning ${f.get("count")} ${f.get("size")} connector(s) at ${f.get("site")}.`);
+  });
+  $("#pin-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    submitForm(ev.target, "/overrides", {kind: "pin", site: f.get("site"), min: Number(f.get("min")), max: Number(f.get("max")), ttl: f.get("ttl")},
+      `${f.get("site")} pinned to ${f.get("min")}–${f.get("max")} connectors for ${f.get("ttl")}.`);
+  });
+  const key = sessionStorage.getItem(keyStore);
+  if (key) {
+    signIn(key).catch((e) => signOut(e.message));
+  } else {
+    signOut();
+  }
+}
+
+init();
