@@ -162,7 +162,7 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 	require.Equal(t, vms[0], p.text(row+" td:nth-child(2)"), "the VM")
 	p.setFilter("f-state", "done")
 	p.do(
-		chromedp.WaitNotPresent(chromedp.CSS(`#migrations tr[data-id="` + other + `"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#migrations tr[data-id="`+other+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row)),
 	)
 	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
