@@ -315,6 +315,9 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 			return planning.Plan{}, err
 		}
 	}
+	// The hourly needs are stored with the plan for the dashboard; the fleet's copy,
+	// which goes into its history on every tick, does without them.
+	plan.Hours = nil
 	return plan, nil
 }
 

@@ -114,6 +114,9 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="approve"]`)),
 	)
 	require.Equal(t, "dana (operator)", p.text("#who"))
+	// Each site has its two charts, drawn.
+	p.do(chromedp.WaitVisible(chromedp.CSS(`#site-lon1 .uplot + .uplot canvas`)))
+	require.Equal(t, 6, p.eval(`document.querySelectorAll("#sites .uplot canvas").length`), "two charts for each of 3 sites")
 	require.Equal(t, "ams1", p.evalString(`document.querySelector("#scale-form select[name=site]").value`), "the site forms offer the pool's sites")
 	require.Contains(t, p.text("#connectors tbody"), "ams1")
 	require.Equal(t, "awaiting-cutover", p.text(row+" td:nth-child(5)"))
@@ -134,6 +137,31 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		return view.Phase == "done"
 	})
 	require.Equal(t, "succeeded", view.Outcome)
+
+	// The site's timeline has the finished migration in the current hour (the history
+	// holds a migration once it ends), the connector that ran, and the forecast and the
+	// plan for the hours ahead.
+	var tl struct {
+		Hours []struct {
+			Hour              time.Time `json:"hour"`
+			Forecast          *float64  `json:"forecast"`
+			Actual            *int      `json:"actual"`
+			PlannedConnectors *int      `json:"planned_connectors"`
+			LiveConnectors    *int      `json:"live_connectors"`
+		} `json:"hours"`
+	}
+	require.Equal(t, 200, s.call("GET", "/sites/ams1/timeline?hours=48", nil, &tl))
+	require.Len(t, tl.Hours, 97, "48 hours back, the current one, 48 ahead")
+	current := tl.Hours[48]
+	require.WithinDuration(t, time.Now().Truncate(time.Hour), current.Hour, 0)
+	require.NotNil(t, current.Actual)
+	require.GreaterOrEqual(t, *current.Actual, 1, "the approved migration started at ams1 this hour")
+	require.NotNil(t, current.LiveConnectors)
+	require.GreaterOrEqual(t, *current.LiveConnectors, 1)
+	ahead := tl.Hours[60]
+	require.NotNil(t, ahead.Forecast, "the fleet forecast the hours ahead")
+	require.NotNil(t, ahead.PlannedConnectors, "and planned them")
+	require.Nil(t, ahead.Actual)
 
 	// The approval went out under the operator's key, audited with its ID.
 	var keyName, role string

@@ -76,6 +76,12 @@ func TestPredictLooksAheadByLeadTime(t *testing.T) {
 	if near.Targets[0].PeakConnectors != 5 {
 		t.Fatalf("peak %d, want 5", near.Targets[0].PeakConnectors)
 	}
+	// The plan ahead, hour by hour: the lead time's hours get what is provisioned now,
+	// later hours what their own demand needs.
+	want := []PlannedHour{{"ams1", t0, 3}, {"ams1", t0.Add(time.Hour), 3}, {"ams1", t0.Add(5 * time.Hour), 5}}
+	if !slices.Equal(near.Hours, want) {
+		t.Fatalf("hours %v, want %v", near.Hours, want)
+	}
 	far := Predict(PredictInput{Now: t0, Demand: demand[:1], Sites: []Site{site}, Size: size, LeadTime: 15 * time.Minute})
 	if far.Targets[0].Connectors != 0 {
 		t.Fatalf("idle hour: %d connectors", far.Targets[0].Connectors)

@@ -112,6 +112,17 @@ type Plan struct {
 	// Events are the system events the plan saw, each as "<id> open" or "<id> until
 	// <RFC 3339 end>" (see EventStates).
 	Events []string `json:"events,omitempty"`
+	// Hours are the connectors each site needs in each hour of the forecast: the
+	// capacity plan ahead, for the dashboard. The fleet keeps the plan without them
+	// (they are stored with it), so its history stays small.
+	Hours []PlannedHour `json:"hours,omitempty"`
+}
+
+// PlannedHour is the connectors a site needs in one hour.
+type PlannedHour struct {
+	Site       string    `json:"site"`
+	Hour       time.Time `json:"hour"`
+	Connectors int       `json:"connectors"`
 }
 
 // hourNeed is the capacity one site needs in one hour.
@@ -255,6 +266,13 @@ func Predict(in PredictInput) Plan {
 		}
 		plan.Targets = append(plan.Targets, target)
 		plan.Reasons = append(plan.Reasons, target.Reason)
+		for _, n := range needs {
+			c := n.connectors
+			if n.hour.Before(windowEnd) {
+				c = max(c, target.Connectors) // what is provisioned now covers the lead time
+			}
+			plan.Hours = append(plan.Hours, PlannedHour{Site: site.ID, Hour: n.hour, Connectors: c})
+		}
 		if site.MaxTransfer > 0 && target.ExpectedSeconds > site.MaxTransfer.Seconds() {
 			plan.Bottlenecks = append(plan.Bottlenecks, Bottleneck{
 				Site: site.ID, Kind: "sla", From: in.Now, To: in.Now.Add(site.MaxTransfer),

@@ -174,15 +174,24 @@ func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Ti
 	})
 }
 
-// InsertPlan stores one tick's plan; a retry overwrites it.
+// InsertPlan stores one tick's plan, its hourly needs in site_plan_hours (a later
+// plan's rows are kept over an earlier one's); a retry overwrites it.
 func (s *Store) InsertPlan(ctx context.Context, pool string, plan planning.Plan) error {
+	hours := plan.Hours
+	plan.Hours = nil
 	body, err := json.Marshal(plan)
 	if err != nil {
 		return fmt.Errorf("store: encode plan: %w", err)
 	}
-	_, err = s.Pool.Exec(ctx, `INSERT INTO plans (pool, generated_at, body) VALUES ($1, $2, $3)
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO plans (pool, generated_at, body) VALUES ($1, $2, $3)
 		ON CONFLICT (pool, generated_at) DO UPDATE SET body = EXCLUDED.body`, pool, plan.GeneratedAt, body)
-	if err != nil {
+	for _, h := range hours {
+		batch.Queue(`INSERT INTO site_plan_hours (pool, site_id, hour, connectors, planned_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (pool, site_id, hour) DO UPDATE SET connectors = EXCLUDED.connectors, planned_at = EXCLUDED.planned_at
+			WHERE site_plan_hours.planned_at <= EXCLUDED.planned_at`, pool, h.Site, h.Hour, h.Connectors, plan.GeneratedAt)
+	}
+	if err := s.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("store: insert plan: %w", err)
 	}
 	return nil

@@ -169,6 +169,10 @@ var reads = []read{
 		_, err := s.TargetSpace(ctx, "default", readsNow.Add(-10*time.Minute))
 		return err
 	}, nil},
+	{"Timeline", func(ctx context.Context, s *store.Store) error {
+		_, err := s.Timeline(ctx, "default", "ams1", readsNow.Add(-48*time.Hour), 96, readsNow)
+		return err
+	}, nil},
 	{"ConnectorHealth", func(ctx context.Context, s *store.Store) error {
 		_, err := s.ConnectorHealth(ctx, []string{"c1", "c2", "c3", "c4", "c5"})
 		return err

@@ -37,6 +37,8 @@ var routeRoles = map[string]apikey.Role{
 	"GET /me":          apikey.Viewer,
 	"GET /audit":       apikey.Viewer,
 
+	"GET /sites/:site/timeline": apikey.Viewer,
+
 	"GET /connectors": apikey.Viewer,
 	"GET /plan":       apikey.Viewer,
 	"GET /policy":     apikey.Viewer,

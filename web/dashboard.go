@@ -2,13 +2,17 @@ package main
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -53,6 +57,7 @@ func (s *Server) dashboardRoutes(e *echo.Echo) {
 	})
 	e.GET("/me", s.me)
 	e.GET("/audit", s.auditTrail)
+	e.GET("/sites/:site/timeline", s.timeline)
 }
 
 // Me is GET /me: the caller's key, and where the pool's workflows are in the Temporal
@@ -103,6 +108,60 @@ func (s *Server) auditTrail(c echo.Context) error {
 	for i, r := range recs {
 		out[i] = AuditView{At: r.At, KeyID: r.KeyID, KeyName: r.KeyName, Role: string(r.Role), Method: r.Method,
 			Path: r.Path, Route: r.Route, Status: r.Status, RequestID: r.RequestID}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// TimelineHour is one hour of GET /sites/{site}/timeline; an absent field has no value
+// for the hour (no forecast made, an hour ahead, nothing ran).
+type TimelineHour struct {
+	Hour              time.Time `json:"hour"`
+	Forecast          *float64  `json:"forecast,omitempty"`
+	ForecastLo        *float64  `json:"forecast_lo,omitempty"`
+	ForecastHi        *float64  `json:"forecast_hi,omitempty"`
+	Actual            *int      `json:"actual,omitempty"`
+	PlannedConnectors *int      `json:"planned_connectors,omitempty"`
+	LiveConnectors    *int      `json:"live_connectors,omitempty"`
+	BusyConnectors    *int      `json:"busy_connectors,omitempty"`
+}
+
+// maxTimelineHours bounds how far GET /sites/{site}/timeline looks back and ahead.
+const maxTimelineHours = 168
+
+// timeline is GET /sites/{site}/timeline: the site's hours from ?hours= (1 to 168,
+// default 48) ago to as many ahead: arrivals forecast (with the band of the forecast's
+// quantiles) against those that came, and the connectors the plan wanted against those
+// that ran. It reads the history PostgreSQL keeps; no workflow holds it.
+func (s *Server) timeline(c echo.Context) error {
+	site := c.Param("site")
+	if err := validation.ID("site", site); err != nil {
+		return err
+	}
+	hours, err := queryInt(c, "hours", 48, 1, maxTimelineHours)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	sites, err := s.siteIDs(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(sites, site) {
+		return problem(http.StatusNotFound, fmt.Sprintf("no site %q (known: %s)", site, strings.Join(sites, ", ")))
+	}
+	now := time.Now().UTC()
+	rows, err := s.Store.Timeline(ctx, s.Pool, site, now.Add(-time.Duration(hours)*time.Hour), 2*hours+1, now)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Site  string         `json:"site"`
+		Now   time.Time      `json:"now"`
+		Hours []TimelineHour `json:"hours"`
+	}{Site: site, Now: now, Hours: make([]TimelineHour, len(rows))}
+	for i, r := range rows {
+		out.Hours[i] = TimelineHour{Hour: r.Hour, Forecast: r.Forecast, ForecastLo: r.ForecastLo, ForecastHi: r.ForecastHi,
+			Actual: r.Actual, PlannedConnectors: r.PlannedConnectors, LiveConnectors: r.LiveConnectors, BusyConnectors: r.BusyConnectors}
 	}
 	return c.JSON(http.StatusOK, out)
 }

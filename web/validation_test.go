@@ -65,6 +65,8 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"list site", "GET", "/migrations?site=ams1'%20OR%20'1", ``, 422, "site"},
 		{"list limit", "GET", "/migrations?limit=0", ``, 422, "limit"},
 		{"audit limit", "GET", "/audit?limit=5000", ``, 422, "limit"},
+		{"timeline hours", "GET", "/sites/ams1/timeline?hours=169", ``, 422, "hours"},
+		{"timeline site", "GET", "/sites/a%20b/timeline", ``, 422, "site"},
 		{"list page", "GET", "/migrations?page=***", ``, 422, "page"},
 		{"policy who", "POST", "/policy", `{"mode":"active","why":"x"}`, 422, "who"},
 		{"policy type", "POST", "/policy", `{"min_connectors":"two","who":"ann","why":"x"}`, 400, "min_connectors"},

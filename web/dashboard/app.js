@@ -123,6 +123,7 @@ async function signIn(key) {
 async function refresh() {
   clearTimeout(timer);
   const parts = await Promise.allSettled([connectors(), plan(), migrations(), audit()]);
+  parts.push(...await Promise.allSettled([timelines()]));
   const failed = parts.filter((p) => p.status === "rejected").map((p) => p.reason.message);
   $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + (failed.length ? " — " + failed.join("; ") : "");
   if (me) timer = setTimeout(refresh, pollMs);
@@ -140,6 +141,79 @@ function setSites(sites) {
     select.replaceChildren(...any, ...sites.map((s) => new Option(s, s)));
     if (any.length > 0 || sites.includes(keep)) select.value = keep;
   }
+}
+
+// The sites' charts change by the hour and the tick, not by the second: they are
+// read every timelineMs.
+const timelineMs = 15000;
+let timelineAt = 0;
+const charts = new Map();
+
+async function timelines() {
+  if (Date.now() - timelineAt < timelineMs) return;
+  timelineAt = Date.now();
+  // Each site's box first, in the sites' order, whatever order the answers come in.
+  for (const site of knownSites) {
+    if (document.getElementById("site-" + site)) continue;
+    const box = el("div", null, "site");
+    box.id = "site-" + site;
+    box.dataset.site = site;
+    box.append(el("h3", site));
+    $("#sites").append(box);
+  }
+  await Promise.all(knownSites.map(timeline));
+}
+
+// nowLine draws a vertical line at the time the data was read (now.t, in seconds).
+function nowLine(now) {
+  return {hooks: {draw: [(u) => {
+    const x = u.valToPos(now.t, "x", true);
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = "#b54708";
+    ctx.setLineDash([4, 4]);
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  }]}};
+}
+
+async function timeline(site) {
+  const t = await api(`/sites/${encodeURIComponent(site)}/timeline?hours=48`);
+  const xs = t.hours.map((h) => Date.parse(h.hour) / 1000);
+  const v = (k) => t.hours.map((h) => h[k] ?? null);
+  const demand = [xs, v("forecast_hi"), v("forecast_lo"), v("forecast"), v("actual")];
+  const capacity = [xs, v("planned_connectors"), v("live_connectors"), v("busy_connectors")];
+  const old = charts.get(site);
+  if (old) {
+    old.now.t = Date.parse(t.now) / 1000;
+    old.demand.setData(demand);
+    old.capacity.setData(capacity);
+    return;
+  }
+  const now = {t: Date.parse(t.now) / 1000};
+  const box = document.getElementById("site-" + site);
+  const width = Math.max(360, Math.min(640, Math.floor(($("#sites").clientWidth - 40) / 2)));
+  const step = {paths: uPlot.paths.stepped({align: 1})};
+  const demandChart = new uPlot({
+    title: "arrivals an hour", width, height: 220, plugins: [nowLine(now)],
+    series: [{},
+      {label: "high", stroke: "rgba(36,87,197,0.35)"},
+      {label: "low", stroke: "rgba(36,87,197,0.35)"},
+      {label: "forecast", stroke: "#2457c5", width: 2},
+      {label: "actual", stroke: "#1d2330", width: 0, points: {show: true, size: 6, fill: "#1d2330"}}],
+    bands: [{series: [1, 2], fill: "rgba(36,87,197,0.12)"}],
+  }, demand, box);
+  const capacityChart = new uPlot({
+    title: "connectors", width, height: 220, plugins: [nowLine(now)],
+    series: [{},
+      {label: "planned", stroke: "#2457c5", width: 2, ...step},
+      {label: "running", stroke: "#067647", width: 2, ...step},
+      {label: "copying", stroke: "#b54708", width: 1, ...step}],
+  }, capacity, box);
+  charts.set(site, {now, demand: demandChart, capacity: capacityChart});
 }
 
 async function connectors() {
