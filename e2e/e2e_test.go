@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -48,9 +51,11 @@ type system struct {
 	pool     string
 	api      string
 	// key is an admin API key, made with the real starter and sent on every call.
-	key   string
-	env   []string
-	procs []*exec.Cmd
+	key string
+	// metrics is the worker's metrics address (PMO_METRICS_ADDR).
+	metrics string
+	env     []string
+	procs   []*exec.Cmd
 }
 
 func repoRoot(t *testing.T) string {
@@ -92,9 +97,10 @@ func startSystemOn(t *testing.T, temporal, dbURL string) *system {
 	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
 	addr := freePort(t)
 	s.api = "http://" + addr
+	s.metrics = freePort(t)
 	build(t, s.bin)
 	s.env = append(os.Environ(),
-		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "PMO_POOL="+s.pool, "PMO_HTTP_ADDR="+addr,
+		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "PMO_POOL="+s.pool, "PMO_HTTP_ADDR="+addr, "PMO_METRICS_ADDR="+s.metrics,
 		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s")
 	t.Cleanup(s.stop)
 	s.run("migrate")
@@ -105,6 +111,64 @@ func startSystemOn(t *testing.T, temporal, dbURL string) *system {
 	s.run("fleet", "start", "-tick", "3s", "-lead-time", "1h")
 	s.waitReady()
 	return s
+}
+
+// scraped is what a Prometheus endpoint served.
+type scraped map[string]*dto.MetricFamily
+
+// value sums the samples of the named metric (a histogram's _count too) whose labels
+// include labels; 0 when there are none.
+func (m scraped) value(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	family, suffix := name, ""
+	if f, ok := strings.CutSuffix(name, "_count"); ok && m[f] != nil {
+		family, suffix = f, "_count"
+	}
+	var sum float64
+	for _, metric := range m[family].GetMetric() {
+		have := map[string]string{}
+		for _, l := range metric.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range labels {
+			match = match && have[k] == v
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case suffix == "_count":
+			sum += float64(metric.GetHistogram().GetSampleCount())
+		case metric.Counter != nil:
+			sum += metric.GetCounter().GetValue()
+		case metric.Gauge != nil:
+			sum += metric.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// scrape reads a Prometheus endpoint, with the admin key.
+func (s *system) scrape(url string) scraped {
+	s.t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	require.Equal(s.t, 200, resp.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(s.t, err)
+	return families
+}
+
+// scrapeAPI reads the web server's metrics at path.
+func (s *system) scrapeAPI(path string) scraped {
+	s.t.Helper()
+	return s.scrape(s.api + path)
 }
 
 // waitReady waits until the web server answers that it is ready.
@@ -427,6 +491,30 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	var metrics int
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, connector).Scan(&metrics))
 	require.Positive(t, metrics, "the connector reports its metrics")
+
+	// The worker's Prometheus metrics: the Temporal SDK's and PMO's own.
+	m := s.scrape("http://" + s.metrics + "/metrics")
+	pool := map[string]string{"pool": s.pool}
+	ams1 := map[string]string{"pool": s.pool, "site": "ams1"}
+	with := func(labels map[string]string, more ...string) map[string]string {
+		out := maps.Clone(labels)
+		for i := 0; i+1 < len(more); i += 2 {
+			out[more[i]] = more[i+1]
+		}
+		return out
+	}
+	require.Positive(t, m.value(t, "temporal_workflow_completed_total", map[string]string{"workflow_type": "MigrationWorkflow"}))
+	require.Positive(t, m.value(t, "temporal_activity_execution_latency_seconds_count", map[string]string{"activity_type": "RecordOutcome"}))
+	require.Positive(t, m.value(t, "go_goroutines", nil))
+	require.Equal(t, 1.0, m.value(t, "pmo_migrations_total", with(ams1, "outcome", "succeeded")))
+	require.Equal(t, float64(moved), m.value(t, "pmo_bytes_moved_total", ams1))
+	require.Equal(t, 1.0, m.value(t, "pmo_migration_wait_seconds_count", ams1))
+	require.Positive(t, m.value(t, "pmo_connectors_planned", ams1))
+	require.Positive(t, m.value(t, "pmo_connectors", with(ams1, "state", "warm"))+m.value(t, "pmo_connectors", with(ams1, "state", "active")))
+	require.Positive(t, m.value(t, "pmo_scaling_decisions_total", with(pool, "action", "start", "rule", "forecast")))
+	// The web server's, behind a viewer key.
+	require.Equal(t, 401, s.sendAs("", "GET", "/metrics", "", nil, nil))
+	require.Positive(t, s.scrapeAPI("/metrics").value(t, "temporal_request_total", map[string]string{"operation": "StartWorkflowExecution"}))
 
 	// A planned batch gets a resource prediction, with its arithmetic, and enters the
 	// fleet's plan.

@@ -147,9 +147,12 @@ func TestScale(t *testing.T) {
 	if strings.Join(d.Stop, ",") != "f1" {
 		t.Fatalf("stop %v: only the idle draining connector stops", d.Stop)
 	}
+	if d.Start[0].Rule != RuleForecast || d.Drain[0].Rule != RuleScaleIn {
+		t.Fatalf("rules %q and %q, want forecast and scale-in", d.Start[0].Rule, d.Drain[0].Rule)
+	}
 
 	pinned := Scale(ScaleInput{Targets: targets, Connectors: conns, Pins: []Pin{{Site: "ams1", Min: 4}, {Site: "fra1", Max: 1}}})
-	if len(pinned.Start) != 2 || pinned.Start[0].Site != "ams1" || !strings.Contains(pinned.Start[0].Reason, "at least 4") {
+	if len(pinned.Start) != 2 || pinned.Start[0].Site != "ams1" || !strings.Contains(pinned.Start[0].Reason, "at least 4") || pinned.Start[0].Rule != BoundPin {
 		t.Fatalf("pinned start %+v", pinned.Start)
 	}
 	paused := Scale(ScaleInput{Targets: targets, Connectors: conns, Paused: true})

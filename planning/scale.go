@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -47,16 +48,27 @@ type ScaleInput struct {
 	Bottlenecks []Bottleneck
 }
 
+// What made a decision, in a word: the rules of Scale and the bounds above.
+const (
+	RuleForecast = "forecast" // the plan's target for the site
+	RuleWork     = "work"     // the work there and its headroom, more than the forecast
+	RuleReactive = "reactive" // a migration waited at a site with no live connector
+	RuleScaleIn  = "scale-in" // idle past the cooldown
+)
+
 // StartDecision asks for one new connector.
 type StartDecision struct {
 	Site   string `json:"site"`
 	Reason string `json:"reason"`
+	// Rule is what made it: a Rule... or the Bound... that set the site's want.
+	Rule string `json:"rule"`
 }
 
 // DrainDecision takes one idle connector out of service.
 type DrainDecision struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
+	Rule   string `json:"rule"`
 }
 
 // ScaleDecision is what the fleet should change now, and why.
@@ -82,6 +94,7 @@ type siteWant struct {
 	needed     int    // the want before the pool's bounds
 	plan       string // the plan's reason for the site's target
 	work       int    // migrations running and waiting there: the pool's maximum goes to work first
+	rule       string // what set the want before the bounds: a Rule... or BoundGate
 	bound      string // the last bound that changed the want (Bound...), empty if none did
 	capped     string // the last bound that lowered it, for the shortfall
 }
@@ -98,7 +111,7 @@ func Scale(in ScaleInput) ScaleDecision {
 	var d ScaleDecision
 	sites := make([]siteWant, 0, len(in.Targets))
 	for _, t := range in.Targets {
-		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast", plan: t.Reason}
+		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast", plan: t.Reason, rule: RuleForecast}
 		for _, c := range in.Connectors {
 			if c.Site == t.Site && c.Live() {
 				w.live = append(w.live, c)
@@ -111,10 +124,10 @@ func Scale(in ScaleInput) ScaleDecision {
 			}
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
-			w.want, w.why = reactiveWant(t, w.live, in.Waiting, 0), why
+			w.want, w.why, w.rule = reactiveWant(t, w.live, in.Waiting, 0), why, BoundGate
 		} else if work := reactiveWant(t, w.live, in.Waiting, t.Headroom); work > w.want {
 			// Warm first, then scale up as the work comes, keeping room for the next.
-			w.want, w.why = work, fmt.Sprintf("the work there and %d slot(s) of headroom need %d, more than the forecast's %d", t.Headroom, work, t.Connectors)
+			w.want, w.why, w.rule = work, fmt.Sprintf("the work there and %d slot(s) of headroom need %d, more than the forecast's %d", t.Headroom, work, t.Connectors), RuleWork
 		}
 		if in.Paused || in.Policy.Mode == ModeForecastOnly {
 			if in.Paused {
@@ -146,12 +159,12 @@ func Scale(in ScaleInput) ScaleDecision {
 			if w.plan != "" {
 				why += "; plan: " + w.plan
 			}
-			d.Start = append(d.Start, StartDecision{Site: w.site, Reason: why})
+			d.Start = append(d.Start, StartDecision{Site: w.site, Reason: why, Rule: cmp.Or(w.bound, w.rule)})
 		}
 		if len(w.live) > w.want {
 			drain, held := scaleIn(in, *w)
 			for _, id := range drain {
-				d.Drain = append(d.Drain, DrainDecision{ID: id, Reason: fmt.Sprintf("idle past the %s scale-in cooldown; %s has %d live, wants %d (%s)",
+				d.Drain = append(d.Drain, DrainDecision{ID: id, Rule: RuleScaleIn, Reason: fmt.Sprintf("idle past the %s scale-in cooldown; %s has %d live, wants %d (%s)",
 					in.Policy.ScaleInCooldown, w.site, len(w.live), w.want, w.why)})
 			}
 			if held != "" {
@@ -350,7 +363,7 @@ func Stranded(conns []Connector, pending []StartDecision, waiting []Reservation,
 		if has || !may(r.Site) || p.MaxConnectors > 0 && count+len(out) >= p.MaxConnectors {
 			continue
 		}
-		out = append(out, StartDecision{Site: r.Site,
+		out = append(out, StartDecision{Site: r.Site, Rule: RuleReactive,
 			Reason: fmt.Sprintf("reactive: migration %s waited at %s with no live connector", r.MigrationID, r.Site)})
 	}
 	return out

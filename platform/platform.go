@@ -28,13 +28,14 @@ import (
 	"github.com/pmo-dev/pmo/store"
 )
 
-// Module provides config.Config, *slog.Logger, *store.Store and client.Client, and
-// closes the connections on stop.
+// Module provides config.Config, *slog.Logger, *store.Store, *Metrics and
+// client.Client, and closes the connections on stop.
 var Module = fx.Module("platform",
 	fx.Provide(
 		config.Load,
 		NewLogger,
 		NewStore,
+		NewMetrics,
 		NewTemporalClient,
 	),
 )
@@ -63,9 +64,17 @@ func NewStore(lc fx.Lifecycle, cfg config.Config) (*store.Store, error) {
 // TEMPORAL_API_KEY say so, and encrypting payloads when PMO_PAYLOAD_KEY is set. Every
 // PMO process dials through it, so that all of them read and write the same payloads.
 func DialTemporal(cfg config.Config, logger *slog.Logger) (client.Client, error) {
+	return dialTemporal(cfg, logger, nil)
+}
+
+// dialTemporal is DialTemporal, recording the client's metrics in m when it is set.
+func dialTemporal(cfg config.Config, logger *slog.Logger, m *Metrics) (client.Client, error) {
 	opts, err := temporalOptions(cfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if m != nil {
+		opts.MetricsHandler = m.Handler
 	}
 	c, err := client.Dial(opts)
 	if err != nil {
@@ -97,9 +106,10 @@ func temporalOptions(cfg config.Config, logger *slog.Logger) (client.Options, er
 	return opts, nil
 }
 
-// NewTemporalClient dials Temporal and closes the client when the app stops.
-func NewTemporalClient(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := DialTemporal(cfg, logger)
+// NewTemporalClient dials Temporal, recording its metrics in m, and closes the client
+// when the app stops.
+func NewTemporalClient(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger, m *Metrics) (client.Client, error) {
+	c, err := dialTemporal(cfg, logger, m)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,7 @@ var routeRoles = map[string]apikey.Role{
 	"GET /audit":       apikey.Viewer,
 
 	"GET /sites/:site/timeline": apikey.Viewer,
+	"GET /metrics":              apikey.Viewer,
 
 	"GET /connectors": apikey.Viewer,
 	"GET /plan":       apikey.Viewer,

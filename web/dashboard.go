@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
@@ -58,6 +60,17 @@ func (s *Server) dashboardRoutes(e *echo.Echo) {
 	e.GET("/me", s.me)
 	e.GET("/audit", s.auditTrail)
 	e.GET("/sites/:site/timeline", s.timeline)
+}
+
+// metricsRoutes serves the process's Prometheus metrics at /metrics: the Temporal
+// client's and the Go runtime's. Prometheus scrapes it with a viewer key
+// (docs/operations.md).
+func (s *Server) metricsRoutes(e *echo.Echo) {
+	m := s.Metrics
+	if m == nil {
+		m = &platform.Metrics{Registry: prometheus.NewRegistry()}
+	}
+	e.GET("/metrics", echo.WrapHandler(m.HTTPHandler()))
 }
 
 // Me is GET /me: the caller's key, and where the pool's workflows are in the Temporal

@@ -32,13 +32,13 @@ func main() {
 }
 
 // NewServer builds the API server from its dependencies.
-func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger) (*Server, error) {
+func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog.Logger, m *platform.Metrics) (*Server, error) {
 	codec, err := platform.NewPayloadCodecFromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{Codec: codec, Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
-		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit}, nil
+		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit, Metrics: m}, nil
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the

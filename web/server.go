@@ -57,6 +57,8 @@ type Server struct {
 	// RateLimit bounds each key's and each failing address's calls; zero means
 	// config.DefaultRateLimit.
 	RateLimit config.RateLimit
+	// Metrics is the process's registry, served at /metrics; nil serves an empty one.
+	Metrics *platform.Metrics
 	// fleetSeen is when the pool's fleet was last seen running, in Unix nanoseconds.
 	fleetSeen atomic.Int64
 }
@@ -97,6 +99,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/events/calendar", s.calendar)
 	s.codecRoutes(e)
 	s.dashboardRoutes(e)
+	s.metricsRoutes(e)
 	s.protect(e)
 }
 

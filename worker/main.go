@@ -26,7 +26,7 @@ func main() {
 		fx.Provide(
 			fleetStore, eventStore, retentionStore,
 			activities.NewFleet, activities.NewEvents, activities.NewRetention, NewWorker),
-		fx.Invoke(func(worker.Worker) {}),
+		fx.Invoke(func(worker.Worker) {}, platform.ServeMetrics),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
 }

@@ -349,6 +349,7 @@ func (f *fleet) tick(ctx workflow.Context) {
 		f.logger.Error("collect failed", "error", err)
 	}
 	f.plan(ctx, now)
+	f.recordConnectorMetrics(ctx)
 }
 
 // plan forecasts, predicts, scales and assigns: the planning half of a tick, which
@@ -378,6 +379,7 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	f.previous, f.st.Plan = f.st.Plan, plan
 	f.scale(ctx, plan)
 	f.assign(ctx)
+	f.recordPlanMetrics(ctx, plan)
 	return true
 }
 
@@ -388,6 +390,7 @@ func (f *fleet) refresh(ctx workflow.Context) {
 		f.logger.Error("collect failed", "error", err)
 	}
 	f.assign(ctx)
+	f.recordConnectorMetrics(ctx)
 }
 
 // collect updates sites and connector health, promotes ready connectors to warm and
@@ -482,6 +485,7 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 	for _, s := range d.Start {
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
 		f.logger.Info("scaling up", "connector", c.ID, "reason", s.Reason)
+		f.countDecision(ctx, s.Site, "start", s.Rule)
 		start = append(start, c)
 	}
 	if len(start) > 0 {
@@ -494,6 +498,7 @@ func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
 			f.st.Connectors[i].State, f.st.Connectors[i].Reason = planning.StateDraining, x.Reason
 			drained = append(drained, f.st.Connectors[i])
 			f.logger.Info("scaling down: draining idle connector", "connector", x.ID, "reason", x.Reason)
+			f.countDecision(ctx, f.st.Connectors[i].Site, "drain", x.Rule)
 		}
 	}
 	if len(drained) > 0 {
@@ -573,6 +578,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 		return !closed && slices.Contains(f.st.Sites, site) && !f.pinnedToZero(site)
 	}
 	for _, s := range planning.Stranded(f.st.Connectors, nil, f.st.Waiting, f.st.Policy, may) {
+		f.countDecision(ctx, s.Site, "start", s.Rule)
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
 		f.logger.Info("reactive scale-up: migration waits at a site with no connector", "connector", c.ID, "reason", s.Reason)
 		start = append(start, c)

@@ -94,7 +94,9 @@ func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
 		m.status.ConnectorID, m.status.Placement = assignment.ConnectorID, assignment.Reason
 		m.in.Planned = m.in.Planned || assignment.Planned
 		if m.status.WaitedSeconds == 0 {
-			m.status.WaitedSeconds = workflow.Now(ctx).Sub(m.status.StartedAt).Seconds()
+			waited := workflow.Now(ctx).Sub(m.status.StartedAt)
+			m.status.WaitedSeconds = waited.Seconds()
+			m.recordWait(ctx, waited)
 		}
 		m.logger.Info("connector assigned", "connector", assignment.ConnectorID, "why", assignment.Reason)
 		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchConnector.ValueSet(assignment.ConnectorID)); err != nil {
@@ -483,6 +485,7 @@ func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (pla
 func (m *migration) breach(ctx workflow.Context) {
 	m.slaFired = true
 	m.status.Breached = true
+	m.metrics(ctx).WithTags(map[string]string{"tier": m.in.SLATier}).Counter(MetricSLABreaches).Inc(1)
 	m.logger.Warn("SLA breached: maximum transfer time passed", "deadline", m.status.Deadline, "phase", m.status.Phase)
 	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordBreach, activities.RecordBreachInput{
 		MigrationID: m.in.ID, Site: m.in.Site, ConnectorID: m.status.ConnectorID, Deadline: m.status.Deadline, MaxTransfer: m.in.MaxTransfer,
@@ -527,6 +530,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0
 	}
+	m.recordEnd(ctx, outcome, rec.Bytes)
 	if err := workflow.ExecuteActivity(historyOptions(ctx), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
 		m.logger.Error("record outcome failed", "error", err)
 	}
