@@ -33,9 +33,10 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://pmo@127.0.0.1:55432/pmo?sslmode=disable"`
 	// HTTPAddr is where the web server listens.
 	HTTPAddr string `env:"PMO_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	// MetricsAddr, when set, is where the worker and a connector serve their
-	// Prometheus metrics at /metrics; the web server serves its own at /metrics on
-	// HTTPAddr.
+	// MetricsAddr, when set, is where the worker serves its Prometheus metrics at
+	// /metrics; it then starts its connectors with metrics of their own, found
+	// through the files in <DataDir>/prometheus. The web server serves its metrics at
+	// /metrics on HTTPAddr.
 	MetricsAddr string `env:"PMO_METRICS_ADDR"`
 	// Tick is how often each fleet workflow runs its planning loop.
 	Tick time.Duration `env:"PMO_TICK" envDefault:"30s"`

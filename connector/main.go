@@ -19,10 +19,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -67,6 +70,10 @@ type options struct {
 	// APIKey is the operator key sent to ReportURL, from PMO_API_KEY: an environment
 	// variable, not a flag, so that it is not in the process list.
 	APIKey string
+	// MetricsAddr, when set, is where the connector serves its Prometheus metrics
+	// (port 0 takes a free one); MetricsTargets, a folder where it then writes a
+	// Prometheus file_sd file naming that address.
+	MetricsAddr, MetricsTargets string
 }
 
 // parseFlags reads and checks the flags.
@@ -82,6 +89,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.TargetDir, "target-dir", "", "where destinations are written (default $PMO_DATA_DIR/target)")
 	fs.DurationVar(&o.MetricsInterval, "metrics-interval", 2*time.Second, "how often to record metrics")
 	fs.StringVar(&o.ReportURL, "report-url", "", "PMO's API base URL: post metrics there instead of writing PostgreSQL, as an appliance PMO did not start does")
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics here, e.g. 127.0.0.1:9465 (port 0: any free one)")
+	fs.StringVar(&o.MetricsTargets, "metrics-targets", "", "write a Prometheus file_sd file with the metrics address into this folder (needs -metrics-addr)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -96,6 +105,13 @@ func parseFlags(args []string) (options, error) {
 		return options{}, fmt.Errorf("-max-tasks must be at least 1, got %d", o.MaxTasks)
 	case o.MetricsInterval < 100*time.Millisecond:
 		return options{}, fmt.Errorf("-metrics-interval must be at least 100ms, got %s", o.MetricsInterval)
+	case o.MetricsTargets != "" && o.MetricsAddr == "":
+		return options{}, errors.New("-metrics-targets needs -metrics-addr")
+	}
+	if o.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.MetricsAddr); err != nil {
+			return options{}, fmt.Errorf("-metrics-addr must be host:port such as 127.0.0.1:9465, got %q", o.MetricsAddr)
+		}
 	}
 	if o.ReportURL != "" {
 		if u, err := url.Parse(o.ReportURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -130,7 +146,7 @@ func main() {
 		fx.Provide(NewActivities, NewWorker, NewReporter),
 		// Only the database sink needs PostgreSQL: an appliance never connects to it.
 		sinkOption(opts),
-		fx.Invoke(func(*Reporter) {}),
+		fx.Invoke(func(*Reporter) {}, serveMetrics),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
 }
@@ -221,4 +237,45 @@ func NewReporter(lc fx.Lifecycle, _ worker.Worker, opts options, sink Sink, conn
 		},
 	})
 	return r
+}
+
+// serveMetrics serves the connector's metrics (the Temporal SDK's for its activity
+// worker, and the Go runtime's) when -metrics-addr is set, and with -metrics-targets
+// writes a Prometheus file_sd file naming the address, removed when it stops, so that
+// Prometheus finds connectors as the fleet starts and stops them.
+func serveMetrics(lc fx.Lifecycle, opts options, m *platform.Metrics, logger *slog.Logger) {
+	if opts.MetricsAddr == "" {
+		return
+	}
+	file := filepath.Join(opts.MetricsTargets, "connector-"+opts.ID+".json")
+	platform.ServeMetricsOn(lc, opts.MetricsAddr, m, logger, func(addr net.Addr) error {
+		if opts.MetricsTargets == "" {
+			return nil
+		}
+		return writeTarget(file, addr.String(), map[string]string{"pool": opts.Pool, "site": opts.Site, "connector": opts.ID})
+	})
+	if opts.MetricsTargets != "" {
+		lc.Append(fx.StopHook(func() {
+			if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				logger.Warn("metrics target file not removed", "file", file, "error", err)
+			}
+		}))
+	}
+}
+
+// writeTarget writes a Prometheus file_sd file with one target, whole or not at all:
+// Prometheus may read the folder at any moment.
+func writeTarget(file, addr string, labels map[string]string) error {
+	body, err := json.Marshal([]map[string]any{{"targets": []string{addr}, "labels": labels}})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("metrics targets: %w", err)
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, body, 0o644); err != nil {
+		return fmt.Errorf("metrics targets: %w", err)
+	}
+	return os.Rename(tmp, file)
 }

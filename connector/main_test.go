@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
 	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx/fxtest"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
@@ -38,6 +45,8 @@ func TestParseFlags(t *testing.T) {
 		{"-id", "c1", "stray"},
 		{"-id", "c1", "-report-url", "pmo.example:8080"},
 		{"-id", "c1", "-report-url", "ftp://pmo.example"},
+		{"-id", "c1", "-metrics-targets", "/tmp/targets"},
+		{"-id", "c1", "-metrics-addr", "9465"},
 	} {
 		_, err := parseFlags(args)
 		require.Error(t, err, "%q", args)
@@ -125,4 +134,35 @@ func TestReporterWaitsForItsRowThenReports(t *testing.T) {
 	require.Positive(t, ram)
 	require.Positive(t, free, "the target directory's free space")
 	require.Nil(t, latency, "an idle connector read nothing")
+}
+
+// With -metrics-targets the connector tells Prometheus where its metrics are, and
+// takes the file away when it stops.
+func TestMetricsTargetFileFollowsTheConnector(t *testing.T) {
+	dir := t.TempDir()
+	opts, err := parseFlags([]string{"-id", "c9", "-pool", "p1", "-site", "ams1", "-metrics-addr", "127.0.0.1:0", "-metrics-targets", dir})
+	require.NoError(t, err)
+	m, err := platform.NewMetrics(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	lc := fxtest.NewLifecycle(t)
+	serveMetrics(lc, opts, m, slog.New(slog.DiscardHandler))
+	lc.RequireStart()
+
+	file := filepath.Join(dir, "connector-c9.json")
+	var targets []struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	body, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(body, &targets))
+	require.Equal(t, map[string]string{"pool": "p1", "site": "ams1", "connector": "c9"}, targets[0].Labels)
+	resp, err := http.Get("http://" + targets[0].Targets[0] + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+
+	lc.RequireStop()
+	_, err = os.Stat(file)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }

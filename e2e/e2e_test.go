@@ -512,6 +512,19 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.Positive(t, m.value(t, "pmo_connectors_planned", ams1))
 	require.Positive(t, m.value(t, "pmo_connectors", with(ams1, "state", "warm"))+m.value(t, "pmo_connectors", with(ams1, "state", "active")))
 	require.Positive(t, m.value(t, "pmo_scaling_decisions_total", with(pool, "action", "start", "rule", "forecast")))
+	// The connector's own, found as Prometheus would find it: through the file_sd
+	// file it wrote when it started.
+	var targets []struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	body, err := os.ReadFile(filepath.Join(s.dataDir, "prometheus", "connector-"+connector+".json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(body, &targets))
+	require.Len(t, targets, 1)
+	require.Equal(t, map[string]string{"pool": s.pool, "site": "ams1", "connector": connector}, targets[0].Labels)
+	cm := s.scrape("http://" + targets[0].Targets[0] + "/metrics")
+	require.Positive(t, cm.value(t, "temporal_activity_execution_latency_seconds_count", map[string]string{"activity_type": "Transfer"}))
 	// The web server's, behind a viewer key.
 	require.Equal(t, 401, s.sendAs("", "GET", "/metrics", "", nil, nil))
 	require.Positive(t, s.scrapeAPI("/metrics").value(t, "temporal_request_total", map[string]string{"operation": "StartWorkflowExecution"}))

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,17 +64,22 @@ func (m *Metrics) HTTPHandler() http.Handler {
 // ServeMetrics serves /metrics on cfg.MetricsAddr while the app runs; nothing when
 // it is empty.
 func ServeMetrics(lc fx.Lifecycle, cfg config.Config, m *Metrics, logger *slog.Logger) {
-	if cfg.MetricsAddr == "" {
-		return
+	if cfg.MetricsAddr != "" {
+		ServeMetricsOn(lc, cfg.MetricsAddr, m, logger, nil)
 	}
+}
+
+// ServeMetricsOn serves /metrics on addr (port 0 takes a free one) while the app
+// runs, and calls listening, when set, with the address it got.
+func ServeMetricsOn(lc fx.Lifecycle, addr string, m *Metrics, logger *slog.Logger, listening func(net.Addr) error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.HTTPHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			ln, err := net.Listen("tcp", cfg.MetricsAddr)
+			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				return err
+				return fmt.Errorf("metrics: %w", err)
 			}
 			logger.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
 			go func() {
@@ -81,6 +87,9 @@ func ServeMetrics(lc fx.Lifecycle, cfg config.Config, m *Metrics, logger *slog.L
 					logger.Error("metrics server stopped", "error", err)
 				}
 			}()
+			if listening != nil {
+				return listening(ln.Addr())
+			}
 			return nil
 		},
 		OnStop: srv.Shutdown,

@@ -25,7 +25,11 @@ const DefaultStopTimeout = 10 * time.Second
 // Module provides the process driver as the Provisioner, built from the configuration.
 var Module = fx.Module("provisioner",
 	fx.Provide(func(cfg config.Config, logger *slog.Logger) (Provisioner, error) {
-		return NewProcess(cfg.ConnectorBin, cfg.DataDir, nil, logger)
+		p, err := NewProcess(cfg.ConnectorBin, cfg.DataDir, nil, logger)
+		if err == nil && cfg.MetricsAddr != "" {
+			p.MetricsTargets = filepath.Join(p.DataDir, "prometheus")
+		}
+		return p, err
 	}),
 )
 
@@ -49,6 +53,9 @@ type Process struct {
 	// StopTimeout is the grace between SIGTERM and SIGKILL; zero means
 	// DefaultStopTimeout.
 	StopTimeout time.Duration
+	// MetricsTargets, when set, gives each connector metrics on a free local port,
+	// which it writes to a Prometheus file_sd file in this folder.
+	MetricsTargets string
 }
 
 var _ Provisioner = (*Process)(nil)
@@ -183,6 +190,9 @@ func (p *Process) args(spec Spec) []string {
 	}
 	if spec.Size.MaxTasks > 0 {
 		args = append(args, "-max-tasks", strconv.Itoa(spec.Size.MaxTasks))
+	}
+	if p.MetricsTargets != "" {
+		args = append(args, "-metrics-addr", "127.0.0.1:0", "-metrics-targets", p.MetricsTargets)
 	}
 	return args
 }

@@ -55,7 +55,7 @@ if [ ! -s "$keyfile" ]; then
 fi
 # Each process logs to the terminal, prefixed, and to its file in the logs folder. The
 # process substitution keeps $! the process itself, so that cleanup can stop it.
-bin/worker > >(tee -a "$PMO_DATA_DIR/logs/worker.log" | sed -u 's/^/worker | /') 2>&1 &
+PMO_METRICS_ADDR=${PMO_METRICS_ADDR:-127.0.0.1:9464} bin/worker > >(tee -a "$PMO_DATA_DIR/logs/worker.log" | sed -u 's/^/worker | /') 2>&1 &
 pids+=($!)
 bin/web > >(tee -a "$PMO_DATA_DIR/logs/web.log" | sed -u 's/^/web    | /') 2>&1 &
 pids+=($!)
@@ -80,6 +80,8 @@ cat >&2 <<MSG
     Try:             export PMO_API_KEY=\$(cat $keyfile)
                      curl -s -H "Authorization: Bearer \$PMO_API_KEY" http://$PMO_HTTP_ADDR/connectors
     Temporal Web UI: $ui/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows
+    Metrics:         http://${PMO_METRICS_ADDR:-127.0.0.1:9464}/metrics (worker), http://$PMO_HTTP_ADDR/metrics (web, with the key),
+                     connectors' in $PMO_DATA_DIR/prometheus/*.json (Prometheus file_sd)
     Logs:            $PMO_DATA_DIR/logs
   Ctrl-C stops everything; the data stays for the next run.
 
