@@ -39,6 +39,7 @@ var routeRoles = map[string]apikey.Role{
 
 	"GET /sites/:site/timeline": apikey.Viewer,
 	"GET /metrics":              apikey.Viewer,
+	"GET /openapi.yaml":         apikey.Viewer,
 
 	"GET /connectors": apikey.Viewer,
 	"GET /plan":       apikey.Viewer,

@@ -35,7 +35,13 @@ func (s *Server) registerConnector(c echo.Context) error {
 	if res.Existing {
 		status = http.StatusOK
 	}
-	return c.JSON(status, map[string]any{"connector": viewConnector(res.Connector), "existing": res.Existing})
+	return c.JSON(status, RegisterAnswer{Connector: viewConnector(res.Connector), Existing: res.Existing})
+}
+
+// RegisterAnswer is POST /connectors: the connector, and whether it was there before.
+type RegisterAnswer struct {
+	Connector ConnectorView `json:"connector"`
+	Existing  bool          `json:"existing"`
 }
 
 // deregisterConnector takes an external connector out of the pool once its

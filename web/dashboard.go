@@ -125,6 +125,13 @@ func (s *Server) auditTrail(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// Timeline is GET /sites/{site}/timeline: the site's hours around now.
+type Timeline struct {
+	Site  string         `json:"site"`
+	Now   time.Time      `json:"now"`
+	Hours []TimelineHour `json:"hours"`
+}
+
 // TimelineHour is one hour of GET /sites/{site}/timeline; an absent field has no value
 // for the hour (no forecast made, an hour ahead, nothing ran).
 type TimelineHour struct {
@@ -167,11 +174,7 @@ func (s *Server) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Site  string         `json:"site"`
-		Now   time.Time      `json:"now"`
-		Hours []TimelineHour `json:"hours"`
-	}{Site: site, Now: now, Hours: make([]TimelineHour, len(rows))}
+	out := Timeline{Site: site, Now: now, Hours: make([]TimelineHour, len(rows))}
 	for i, r := range rows {
 		out.Hours[i] = TimelineHour{Hour: r.Hour, Forecast: r.Forecast, ForecastLo: r.ForecastLo, ForecastHi: r.ForecastHi,
 			Actual: r.Actual, PlannedConnectors: r.PlannedConnectors, LiveConnectors: r.LiveConnectors, BusyConnectors: r.BusyConnectors}

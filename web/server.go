@@ -100,24 +100,37 @@ func (s *Server) Routes(e *echo.Echo) {
 	s.codecRoutes(e)
 	s.dashboardRoutes(e)
 	s.metricsRoutes(e)
+	s.openAPIRoutes(e)
 	s.protect(e)
+	checkOperations(e)
+}
+
+// HealthAnswer is GET /healthz.
+type HealthAnswer struct {
+	Status string `json:"status"`
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(http.StatusOK, HealthAnswer{Status: "ok"})
+}
+
+// ReadyAnswer is GET /readyz: "ok" or the error of each dependency.
+type ReadyAnswer struct {
+	Temporal string `json:"temporal"`
+	Postgres string `json:"postgres"`
 }
 
 // readyz reports whether Temporal and PostgreSQL answer, each with its error.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
-	checks := map[string]string{"temporal": "ok", "postgres": "ok"}
+	checks := ReadyAnswer{Temporal: "ok", Postgres: "ok"}
 	status := http.StatusOK
 	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"], status = err.Error(), http.StatusServiceUnavailable
+		checks.Temporal, status = err.Error(), http.StatusServiceUnavailable
 	}
 	if err := s.Store.Ping(ctx); err != nil {
-		checks["postgres"], status = err.Error(), http.StatusServiceUnavailable
+		checks.Postgres, status = err.Error(), http.StatusServiceUnavailable
 	}
 	return c.JSON(status, checks)
 }
@@ -435,7 +448,7 @@ func (s *Server) scale(c echo.Context) error {
 	for _, conn := range res.Connectors {
 		views = append(views, viewConnector(conn))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"action": res.Action, "connectors": views})
+	return c.JSON(http.StatusOK, ScaleAnswer{Action: res.Action, Connectors: views})
 }
 
 // overrideBody is POST /overrides's body.
@@ -551,7 +564,7 @@ func (s *Server) submitMigration(c echo.Context) error {
 		ID: in.ID, WorkflowID: run.GetID(), RunID: run.GetRunID(), VMID: in.VMID, Site: in.Site, SLATier: in.SLATier,
 		Bytes: in.Bytes, Deadline: deadline,
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"migration": started, "web_ui": s.workflowURL(started.WorkflowID)})
+	return c.JSON(http.StatusCreated, SubmitAnswer{Migration: started, WebUI: s.workflowURL(started.WorkflowID)})
 }
 
 // fleetSeenFor is how long a fleet seen running is trusted to be, so that most
@@ -573,6 +586,33 @@ func (s *Server) fleetRunning(ctx context.Context) error {
 	}
 	s.fleetSeen.Store(time.Now().UnixNano())
 	return nil
+}
+
+// ScaleAnswer is POST /scale: what was done, and the connectors it touched.
+type ScaleAnswer struct {
+	Action     string          `json:"action"`
+	Connectors []ConnectorView `json:"connectors"`
+}
+
+// SubmitAnswer is POST /migrations: the migration, and its page in the Web UI.
+type SubmitAnswer struct {
+	Migration workflows.MigrationStarted `json:"migration"`
+	WebUI     string                     `json:"web_ui"`
+}
+
+// ControlAnswer is an operator's action on a migration, sent: Status is where to
+// watch it take effect.
+type ControlAnswer struct {
+	Migration string `json:"migration"`
+	Action    string `json:"action"`
+	Status    string `json:"status"`
+	WebUI     string `json:"web_ui"`
+}
+
+// MigrationList is GET /migrations: a page, and the token of the next one.
+type MigrationList struct {
+	Migrations []MigrationSummary `json:"migrations"`
+	NextPage   string             `json:"next_page,omitempty"`
 }
 
 // MigrationSummary is one migration in GET /migrations, from the visibility store.
@@ -637,10 +677,7 @@ func (s *Server) migrations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Migrations []MigrationSummary `json:"migrations"`
-		NextPage   string             `json:"next_page,omitempty"`
-	}{Migrations: []MigrationSummary{}, NextPage: base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())}
+	out := MigrationList{Migrations: []MigrationSummary{}, NextPage: base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())}
 	for _, e := range resp.GetExecutions() {
 		wid := e.GetExecution().GetWorkflowId()
 		sa := e.GetSearchAttributes().GetIndexedFields()
@@ -709,9 +746,7 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 		if err := s.Temporal.SignalWorkflow(ctx, wid, "", signal, arg); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusAccepted, map[string]string{
-			"migration": id, "action": signal, "status": "/migrations/" + url.PathEscape(id), "web_ui": s.workflowURL(wid),
-		})
+		return c.JSON(http.StatusAccepted, ControlAnswer{Migration: id, Action: signal, Status: "/migrations/" + url.PathEscape(id), WebUI: s.workflowURL(wid)})
 	}
 }
 
@@ -751,7 +786,7 @@ func (s *Server) existingMigration(c echo.Context, id, request string) error {
 	if retry {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, map[string]any{"migration": started, "web_ui": s.workflowURL(wid)})
+	return c.JSON(status, SubmitAnswer{Migration: started, WebUI: s.workflowURL(wid)})
 }
 
 // MigrationView is GET /migrations/{id}: the workflow's status plus the transfer's

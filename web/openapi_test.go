@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/store/storetest"
+)
+
+// /openapi.yaml describes every route the server has, as the code has it: a valid
+// OpenAPI 3 document with each route's role, parameters and the schemas of the Go
+// types its handler reads and answers.
+func TestTheOpenAPIDocumentDescribesEveryRoute(t *testing.T) {
+	st := storetest.New(t)
+	e := echo.New()
+	(&Server{Pool: "default", Store: st, Logger: slog.New(slog.DiscardHandler), RateLimit: unlimited}).Routes(e)
+	require.Equal(t, http.StatusUnauthorized, serve(e, "", "", "GET", "/openapi.yaml", "").Code)
+	_, key := newKey(t, st, apikey.Viewer)
+	rec := serve(e, "Bearer "+key, "", "GET", "/openapi.yaml", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, "application/yaml", rec.Header().Get("Content-Type"))
+
+	doc, err := openapi3.NewLoader().LoadFromData(rec.Body.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(context.Background()), "a valid OpenAPI 3 document")
+
+	for _, r := range e.Routes() {
+		path, _ := openAPIPath(r.Path)
+		item := doc.Paths.Find(path)
+		require.NotNil(t, item, "%s %s is in the document", r.Method, r.Path)
+		op := item.GetOperation(r.Method)
+		require.NotNil(t, op, "%s %s is in the document", r.Method, r.Path)
+		role := routeRoles[routeKey(r.Method, r.Path)]
+		require.Equal(t, string(role), op.Extensions["x-pmo-role"], "%s %s", r.Method, r.Path)
+		require.Equal(t, role != anyone, op.Security != nil, "%s %s needs a key exactly when its role is not anyone", r.Method, r.Path)
+		require.NotNil(t, op.Responses.Default(), "%s %s has its problem+json errors", r.Method, r.Path)
+	}
+	require.Equal(t, len(e.Routes()), len(operations), "one entry for each route, and no more")
+
+	// The schemas are the handlers' own types.
+	submit := doc.Paths.Find("/migrations").Post
+	body := submit.RequestBody.Value.Content.Get("application/json").Schema.Value
+	require.Contains(t, body.Properties, "vm_id")
+	require.Contains(t, body.Properties, "require_approval")
+	answer := submit.Responses.Status(201).Value.Content.Get("application/json").Schema.Value
+	require.Contains(t, answer.Properties["migration"].Value.Properties, "run_id")
+	list := doc.Paths.Find("/migrations").Get
+	require.NotNil(t, list.Parameters.GetByInAndName("query", "state"))
+	require.NotNil(t, doc.Paths.Find("/migrations/{id}/cancel").Post.Parameters.GetByInAndName("path", "id"))
+	require.Contains(t, doc.Paths.Find("/inventory").Put.RequestBody.Value.Content, "text/csv")
+}
+
+// A route the document does not describe stops the server from starting.
+func TestARouteWithoutADescriptionStopsTheServer(t *testing.T) {
+	e := echo.New()
+	e.GET("/undescribed", func(echo.Context) error { return nil })
+	require.PanicsWithValue(t, "web: route GET /undescribed has no entry in operations (web/openapi.go)", func() { checkOperations(e) })
+}
