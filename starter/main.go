@@ -1,5 +1,5 @@
 // Command starter is PMO's operator CLI: apply the schema, seed the demo, start the
-// fleet, submit migrations, forecast, backtest, generate traces, simulate, import operator
+// fleet, submit, watch and operate migrations and waves, override the fleet, forecast, backtest, generate traces, simulate, import operator
 // files, register external connectors, apply retention, manage the API keys and serve
 // the codec endpoint to the Temporal Web UI with a key (codec-proxy).
 //
@@ -23,13 +23,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	err := run(ctx, os.Args[1:])
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "starter:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
 func run(ctx context.Context, args []string) error {
@@ -39,6 +37,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	root := &ffcli.Command{
 		ShortUsage: "starter <command> [flags]",
+		LongHelp: "Exit status: 0 when the command did what it was asked; 1 when it could not (the API or the\n" +
+			"database refused, a migration watched did not succeed); 2 when it was used wrongly (flags,\n" +
+			"arguments, an input file), before anything was sent. Every command has -h.",
 		Subcommands: []*ffcli.Command{
 			migrateCommand(&cfg),
 			seedCommand(&cfg),
@@ -54,8 +55,18 @@ func run(ctx context.Context, args []string) error {
 			retentionCommand(&cfg),
 			apikeyCommand(&cfg, os.Stdout, os.Stderr),
 			codecProxyCommand(&cfg),
+			migrationCommand(&cfg, os.Stdout, os.Stderr),
+			overrideCommand(&cfg, os.Stdout),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
-	return root.ParseAndRun(ctx, args)
+	// A flag that does not parse is a usage error (exit 2); what the command then does
+	// either works (0) or fails (1).
+	if err := root.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	return root.Run(ctx)
 }
