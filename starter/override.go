@@ -31,8 +31,8 @@ func overrideCommand(cfg *config.Config, stdout io.Writer) *ffcli.Command {
 		ShortUsage: "starter override pin|pause|resume|drain -ttl 2h -why TEXT [-site S -min N -max N] [-connector ID]",
 		LongHelp: "Examples:\n  starter override pin -site ams1 -min 2 -max 6 -ttl 4h -why 'wave 3'\n" +
 			"  starter override pause -ttl 30m -why 'storage maintenance'\n  starter override drain -connector default-ams1-2 -ttl 1h -why 'host reboot'",
-		ShortHelp:  "pin a site's connector count, pause or resume autoscaling, or drain a connector, for a while (through the API)",
-		FlagSet:    fs,
+		ShortHelp: "pin a site's connector count, pause or resume autoscaling, or drain a connector, for a while (through the API)",
+		FlagSet:   fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
 				return usagef("override takes one kind: pin, pause, resume or drain")
