@@ -75,7 +75,7 @@ func TestOperatorCLIRunsMigrationsAndWavesThroughTheAPI(t *testing.T) {
 		return v.Phase == "awaiting-cutover"
 	})
 	require.Nil(t, watch.ProcessState, "watch waits while the migration does")
-	_, errOut, status = s.cli(operator, "migration", "approve", id)
+	_, _, status = s.cli(operator, "migration", "approve", id)
 	require.Equal(t, 2, status, "approve needs -why")
 	out, errOut, status = s.cli(operator, "migration", "approve", id, "-why", "window open")
 	require.Equal(t, 0, status, errOut)
