@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path"
 	"time"
 
@@ -27,7 +26,7 @@ import (
 func codecProxyCommand(cfg *config.Config) *ffcli.Command {
 	fs := flag.NewFlagSet("codec-proxy", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8081", "where the proxy listens; keep it on loopback")
-	api := fs.String("api", "", "the PMO API's base URL (default http://PMO_HTTP_ADDR)")
+	api := apiFlag(fs)
 	return &ffcli.Command{
 		Name:       "codec-proxy",
 		ShortUsage: "PMO_API_KEY=<viewer key> starter codec-proxy [-listen 127.0.0.1:8081] [-api http://127.0.0.1:8080]",
@@ -37,18 +36,11 @@ func codecProxyCommand(cfg *config.Config) *ffcli.Command {
 			if len(args) > 0 {
 				return fmt.Errorf("codec-proxy takes no arguments, got %q", args[0])
 			}
-			key := os.Getenv("PMO_API_KEY")
-			if key == "" {
-				return errors.New("codec-proxy needs PMO_API_KEY set to an API key (a viewer key decodes; encoding needs operator)")
+			c, err := newAPIClient(cfg, *api)
+			if err != nil {
+				return err
 			}
-			base := *api
-			if base == "" {
-				base = "http://" + cfg.HTTPAddr
-			}
-			target, err := url.Parse(base)
-			if err != nil || target.Scheme == "" || target.Host == "" {
-				return fmt.Errorf("-api must be an http(s) URL such as http://127.0.0.1:8080, got %q", base)
-			}
+			target, key := c.base, c.key
 			ln, err := net.Listen("tcp", *listen)
 			if err != nil {
 				return fmt.Errorf("-listen: %w", err)

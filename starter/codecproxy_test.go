@@ -12,7 +12,7 @@ import (
 func TestCodecProxyRefusesBadSettings(t *testing.T) {
 	t.Setenv("PMO_API_KEY", "")
 	err := run(context.Background(), []string{"codec-proxy"})
-	require.EqualError(t, err, "codec-proxy needs PMO_API_KEY set to an API key (a viewer key decodes; encoding needs operator)")
+	require.EqualError(t, err, "set PMO_API_KEY to an API key (starter apikey create -role operator; make run keeps one in .data/admin.key)")
 
 	t.Setenv("PMO_API_KEY", "pmo_0123456789ab_x")
 	err = run(context.Background(), []string{"codec-proxy", "-api", "127.0.0.1:8080"})

@@ -11,17 +11,20 @@ import (
 // SiteHour is one hour of a site's timeline. A nil field has no value for the hour:
 // no forecast was made of it, it has not begun, or nothing ran.
 type SiteHour struct {
-	Hour time.Time
+	Hour time.Time `json:"hour"`
 	// Forecast is the arrivals forecast for the hour (planned and the ad-hoc mean),
 	// ForecastLo and ForecastHi its band: for an hour gone, the last forecast made
 	// before it began; for the current hour and those ahead, the newest.
-	Forecast, ForecastLo, ForecastHi *float64
-	// Actual is how many migrations started at the site in the hour.
-	Actual *int
+	Forecast   *float64 `json:"forecast,omitempty"`
+	ForecastLo *float64 `json:"forecast_lo,omitempty"`
+	ForecastHi *float64 `json:"forecast_hi,omitempty"`
+	// Actual is how many migrations started at the site in the hour and have ended.
+	Actual *int `json:"actual,omitempty"`
 	// PlannedConnectors is what the plan wanted for the hour (site_plan_hours).
-	PlannedConnectors *int
+	PlannedConnectors *int `json:"planned_connectors,omitempty"`
 	// LiveConnectors reported metrics in the hour; BusyConnectors were copying.
-	LiveConnectors, BusyConnectors *int
+	LiveConnectors *int `json:"live_connectors,omitempty"`
+	BusyConnectors *int `json:"busy_connectors,omitempty"`
 }
 
 // Timeline returns a site's hours from from, for hours hours: forecast against

@@ -127,22 +127,11 @@ func (s *Server) auditTrail(c echo.Context) error {
 
 // Timeline is GET /sites/{site}/timeline: the site's hours around now.
 type Timeline struct {
-	Site  string         `json:"site"`
-	Now   time.Time      `json:"now"`
-	Hours []TimelineHour `json:"hours"`
-}
-
-// TimelineHour is one hour of GET /sites/{site}/timeline; an absent field has no value
-// for the hour (no forecast made, an hour ahead, nothing ran).
-type TimelineHour struct {
-	Hour              time.Time `json:"hour"`
-	Forecast          *float64  `json:"forecast,omitempty"`
-	ForecastLo        *float64  `json:"forecast_lo,omitempty"`
-	ForecastHi        *float64  `json:"forecast_hi,omitempty"`
-	Actual            *int      `json:"actual,omitempty"`
-	PlannedConnectors *int      `json:"planned_connectors,omitempty"`
-	LiveConnectors    *int      `json:"live_connectors,omitempty"`
-	BusyConnectors    *int      `json:"busy_connectors,omitempty"`
+	Site string    `json:"site"`
+	Now  time.Time `json:"now"`
+	// Hours are the site's hours around now; an absent field has no value for the
+	// hour (no forecast made, an hour ahead, nothing ran).
+	Hours []store.SiteHour `json:"hours"`
 }
 
 // maxTimelineHours bounds how far GET /sites/{site}/timeline looks back and ahead.
@@ -174,10 +163,6 @@ func (s *Server) timeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := Timeline{Site: site, Now: now, Hours: make([]TimelineHour, len(rows))}
-	for i, r := range rows {
-		out.Hours[i] = TimelineHour{Hour: r.Hour, Forecast: r.Forecast, ForecastLo: r.ForecastLo, ForecastHi: r.ForecastHi,
-			Actual: r.Actual, PlannedConnectors: r.PlannedConnectors, LiveConnectors: r.LiveConnectors, BusyConnectors: r.BusyConnectors}
-	}
+	out := Timeline{Site: site, Now: now, Hours: rows}
 	return c.JSON(http.StatusOK, out)
 }
