@@ -131,7 +131,10 @@ func TestOperatorCLIRunsMigrationsAndWavesThroughTheAPI(t *testing.T) {
 			Who  string `json:"who"`
 		} `json:"active"`
 	}
-	require.Equal(t, 200, s.call("GET", "/overrides", nil, &overrides))
-	require.Len(t, overrides.Active, 1)
+	// The override is a signal: the fleet applies it on its next workflow task.
+	s.eventually(30*time.Second, "the fleet applies the override", func() bool {
+		require.Equal(t, 200, s.call("GET", "/overrides", nil, &overrides))
+		return len(overrides.Active) == 1
+	})
 	require.Equal(t, "lon1", overrides.Active[0].Site)
 }
