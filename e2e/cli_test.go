@@ -69,19 +69,23 @@ func TestOperatorCLIRunsMigrationsAndWavesThroughTheAPI(t *testing.T) {
 	var watchErr bytes.Buffer
 	watch.Stderr = &watchErr
 	require.NoError(t, watch.Start())
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
 	s.eventually(time.Minute, id+" awaits approval", func() bool {
 		var v migrationView
 		s.call("GET", "/migrations/"+id, nil, &v)
 		return v.Phase == "awaiting-cutover"
 	})
-	require.Nil(t, watch.ProcessState, "watch waits while the migration does")
+	select {
+	case err := <-done:
+		t.Fatalf("watch ended (%v) before the migration did: %s", err, watchErr.String())
+	default: // it waits while the migration does
+	}
 	_, _, status = s.cli(operator, "migration", "approve", id)
 	require.Equal(t, 2, status, "approve needs -why")
 	out, errOut, status = s.cli(operator, "migration", "approve", id, "-why", "window open")
 	require.Equal(t, 0, status, errOut)
 	require.Equal(t, "approve: sent to migration "+id+"\n", out)
-	done := make(chan error, 1)
-	go func() { done <- watch.Wait() }()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "watch exits 0 once the migration succeeded: %s", watchErr.String())
