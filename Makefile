@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test build tools lint bench bench-forecast fuzz load clean
+.PHONY: run test test-cluster build tools lint bench bench-forecast fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -9,13 +9,20 @@ run:
 test:
 	@bash scripts/test.sh
 
+# PMO on Temporal's production server (built from the Go module proxy) with PostgreSQL
+# persistence and visibility, two workers, one killed mid-wave (see scripts/cluster.sh);
+# make test runs it too.
+test-cluster:
+	@bash scripts/cluster.sh
+
 # Build the four binaries into bin/.
 build:
 	go build -o bin/ ./worker ./web ./starter ./connector
 
-# Build the pinned Temporal CLI into .bin/.
+# Build the pinned Temporal CLI, and the Temporal server and SQL tool for cluster mode,
+# into .bin/.
 tools:
-	@bash -c '. scripts/lib.sh && temporal_cli'
+	@bash -c '. scripts/lib.sh && temporal_cli && temporal_server'
 
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

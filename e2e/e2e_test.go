@@ -210,12 +210,12 @@ func (s *system) createKey(name, role string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func (s *system) spawn(name string) {
+func (s *system) spawn(name string, env ...string) {
 	s.t.Helper()
 	log, err := os.OpenFile(filepath.Join(s.dataDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(s.t, err)
 	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env, cmd.Stdout, cmd.Stderr = s.env, log, log
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(append([]string{}, s.env...), env...), log, log
 	require.NoError(s.t, cmd.Start())
 	s.procs = append(s.procs, cmd)
 }
@@ -785,6 +785,8 @@ type migrationView struct {
 	Progress    float64 `json:"progress"`
 	BytesPerSec float64 `json:"bytes_per_sec"`
 	ETASeconds  float64 `json:"eta_seconds"`
+	// WorkflowStatus is Temporal's: Running until the migration has ended.
+	WorkflowStatus string `json:"workflow_status"`
 }
 
 // transferring waits until the migration copies on a connector and returns its view.

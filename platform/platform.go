@@ -12,11 +12,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
@@ -147,7 +149,48 @@ func EnsureSearchAttributes(ctx context.Context, tc client.Client, namespace str
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("add search attributes: %w", err)
 	}
-	return nil
+	return awaitSearchAttributes(ctx, tc, namespace, missing)
+}
+
+// searchAttributesWait bounds how long EnsureSearchAttributes waits for attributes it
+// added to become usable.
+const searchAttributesWait = time.Minute
+
+// awaitSearchAttributes waits until Temporal's frontend accepts a query on the
+// attributes just added. A server with SQL visibility maps them to columns in the
+// namespace's record, which each frontend reads again only when it refreshes its
+// namespace cache (every 10 s); until then it refuses a workflow started with them.
+// A visibility query is checked against the same cache, so it tells when they work.
+func awaitSearchAttributes(ctx context.Context, tc client.Client, namespace string, added map[string]enumspb.IndexedValueType) error {
+	names := make([]string, 0, len(added))
+	for name, typ := range added {
+		if typ == enumspb.INDEXED_VALUE_TYPE_KEYWORD || typ == enumspb.INDEXED_VALUE_TYPE_TEXT {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return nil
+	}
+	query := make([]string, len(names))
+	for i, name := range names {
+		query[i] = name + " = 'pmo-probe'"
+	}
+	deadline := time.Now().Add(searchAttributesWait)
+	for {
+		_, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(query, " AND ")})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("search attributes %s were added but Temporal does not accept them after %s: %w", strings.Join(names, ", "), searchAttributesWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // EnsureSchedule creates the schedule unless one with its ID exists. An existing one

@@ -130,6 +130,115 @@ chromium_bin() {
 	die "the browser test needs Chromium: apt-get install chromium, or set CHROMIUM"
 }
 
+# TEMPORAL_SERVER_VERSION is the Temporal server that cluster mode builds from the Go
+# module proxy, with its SQL schema tool.
+TEMPORAL_SERVER_VERSION=v1.32.0
+
+# temporal_server builds the pinned Temporal server and temporal-sql-tool into .bin,
+# once, and prints the server's path (the tool is beside it).
+temporal_server() {
+	local dir=$PWD/.bin
+	if [ ! -x "$dir/temporal-server" ] || [ ! -x "$dir/temporal-sql-tool" ] ||
+		[ "$(cat "$dir/temporal-server.version" 2>/dev/null)" != "$TEMPORAL_SERVER_VERSION" ]; then
+		log "building the Temporal server $TEMPORAL_SERVER_VERSION and its SQL tool (a few minutes, once)"
+		local tmp
+		tmp=$(mktemp -d)
+		GOBIN=$tmp go install "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION" ||
+			die "could not build the Temporal server"
+		mkdir -p "$dir"
+		mv "$tmp/server" "$dir/temporal-server"
+		mv "$tmp/sql" "$dir/temporal-sql-tool"
+		rmdir "$tmp"
+		echo "$TEMPORAL_SERVER_VERSION" >"$dir/temporal-server.version"
+	fi
+	echo "$dir/temporal-server"
+}
+
+# cluster_start starts Temporal's server on PostgreSQL, as the compose stack runs it:
+# the server of DATABASE_URL (its user, trust or PGPASSWORD authentication) holds the
+# databases temporal_<name> and temporal_<name>_visibility, which temporal-sql-tool
+# creates afresh and brings to the server's schema. The frontend listens on
+# 127.0.0.1:<port>, the other services on the ports after it; the config and the log go
+# to <dir>. It registers the default namespace and waits until it serves, and sets
+# TEMPORAL_SERVER_PID.
+cluster_start() {
+	local dir=$1 port=$2 name=$3 server url rest userinfo hostport user host pgport schema tool cli
+	server=$(temporal_server)
+	url=${DATABASE_URL#*://}
+	rest=${url%%[/?]*}
+	userinfo=pmo
+	[[ $rest == *@* ]] && userinfo=${rest%%@*}
+	hostport=${rest#*@}
+	user=${userinfo%%:*}
+	host=${hostport%%:*}
+	pgport=5432
+	[[ $hostport == *:* ]] && pgport=${hostport##*:}
+	# The schema files are those of the module the server was built from.
+	schema=$(go mod download -json "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')/schema/postgresql/v12
+	[ -d "$schema" ] || die "no Temporal schema files in $schema"
+	tool() { "$PWD/.bin/temporal-sql-tool" --plugin postgres12 --ep "$host" -p "$pgport" -u "$user" --pw "${PGPASSWORD:-}" "$@"; }
+	local db
+	for db in "temporal_$name:temporal" "temporal_${name}_visibility:visibility"; do
+		tool --db "${db%%:*}" drop-database -f --defaultdb postgres >/dev/null 2>&1 || true
+		tool --db "${db%%:*}" create-database --defaultdb postgres >/dev/null ||
+			die "could not create database ${db%%:*} on $host:$pgport"
+		tool --db "${db%%:*}" setup-schema -v 0.0 >/dev/null 2>&1 || die "temporal-sql-tool setup-schema ${db%%:*} failed"
+		tool --db "${db%%:*}" update-schema -d "$schema/${db#*:}/versioned" >/dev/null 2>&1 ||
+			die "temporal-sql-tool update-schema ${db%%:*} failed"
+	done
+	mkdir -p "$dir"
+	cat >"$dir/temporal.yaml" <<YAML
+log:
+  stdout: true
+  level: warn
+persistence:
+  defaultStore: default
+  visibilityStore: visibility
+  numHistoryShards: 4
+  datastores:
+    default:
+      sql: {pluginName: postgres12, databaseName: temporal_$name, connectAddr: "$host:$pgport", connectProtocol: tcp,
+            user: "$user", password: "${PGPASSWORD:-}", maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
+    visibility:
+      sql: {pluginName: postgres12, databaseName: temporal_${name}_visibility, connectAddr: "$host:$pgport", connectProtocol: tcp,
+            user: "$user", password: "${PGPASSWORD:-}", maxConns: 4, maxIdleConns: 4, maxConnLifetime: 1h}
+global:
+  membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
+services:
+  frontend: {rpc: {grpcPort: $port, membershipPort: $((port + 100)), bindOnLocalHost: true, httpPort: $((port + 10))}}
+  history: {rpc: {grpcPort: $((port + 1)), membershipPort: $((port + 101)), bindOnLocalHost: true}}
+  matching: {rpc: {grpcPort: $((port + 2)), membershipPort: $((port + 102)), bindOnLocalHost: true}}
+  worker: {rpc: {grpcPort: $((port + 6)), membershipPort: $((port + 106)), bindOnLocalHost: true}}
+clusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:$port", httpAddress: "127.0.0.1:$((port + 10))"}
+dcRedirectionPolicy: {policy: noop}
+YAML
+	port_open "$port" && die "port $port is taken; stop what runs there or set PMO_CLUSTER_PORT"
+	log "starting the Temporal server $TEMPORAL_SERVER_VERSION on PostgreSQL $host:$pgport (temporal_$name) at 127.0.0.1:$port"
+	"$server" --config-file "$dir/temporal.yaml" --allow-no-auth start >"$dir/temporal.log" 2>&1 &
+	TEMPORAL_SERVER_PID=$!
+	cli=$(temporal_cli)
+	local i
+	for i in $(seq 1 120); do
+		"$cli" operator cluster health --address "127.0.0.1:$port" >/dev/null 2>&1 && break
+		kill -0 "$TEMPORAL_SERVER_PID" 2>/dev/null || die "the Temporal server stopped; see $dir/temporal.log"
+		sleep 1
+	done
+	"$cli" operator namespace create --namespace default --retention 24h --address "127.0.0.1:$port" >/dev/null ||
+		die "could not register the default namespace; see $dir/temporal.log"
+	# The frontend serves a new namespace once its namespace cache has it.
+	for i in $(seq 1 60); do
+		"$cli" workflow list --namespace default --address "127.0.0.1:$port" --limit 1 >/dev/null 2>&1 && return
+		sleep 1
+	done
+	die "the default namespace did not become ready; see $dir/temporal.log"
+}
+
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
