@@ -20,13 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${DATABASE_URL:-}" ]; then
-	pgdir=$(pg_dir "$data/postgres")
-	# Not in $(...): pg_start sets PG_STARTED, which cleanup reads.
-	pg_start "$pgdir" "${PMO_CLUSTER_PG_PORT:-55434}" pmo_cluster >"$data/database_url"
-	DATABASE_URL=$(cat "$data/database_url")
-	export DATABASE_URL
-fi
+test_postgres "$data" "${PMO_CLUSTER_PG_PORT:-55434}" pmo_cluster
 port=${PMO_CLUSTER_PORT:-17433}
 cluster_start "$data" "$port" cluster
 export PMO_CLUSTER_ADDRESS=127.0.0.1:$port

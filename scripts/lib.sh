@@ -130,6 +130,17 @@ chromium_bin() {
 	die "the browser test needs Chromium: apt-get install chromium, or set CHROMIUM"
 }
 
+# test_postgres starts a private PostgreSQL cluster in <dir>/postgres on <port> with
+# the database <db>, unless DATABASE_URL is set, and exports DATABASE_URL. Call it
+# outside $(...): it sets pgdir and PG_STARTED for the caller's cleanup.
+test_postgres() {
+	[ -n "${DATABASE_URL:-}" ] && return
+	pgdir=$(pg_dir "$1/postgres")
+	pg_start "$pgdir" "$2" "$3" >"$1/database_url"
+	DATABASE_URL=$(cat "$1/database_url")
+	export DATABASE_URL
+}
+
 # TEMPORAL_SERVER_VERSION is the Temporal server that cluster mode builds from the Go
 # module proxy, with its SQL schema tool.
 TEMPORAL_SERVER_VERSION=v1.32.0

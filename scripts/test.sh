@@ -17,13 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${DATABASE_URL:-}" ]; then
-	pgdir=$(pg_dir "$data/postgres")
-	# Not in $(...): pg_start sets PG_STARTED, which cleanup reads.
-	pg_start "$pgdir" "${PMO_TEST_PG_PORT:-55433}" pmo_test >"$data/database_url"
-	DATABASE_URL=$(cat "$data/database_url")
-	export DATABASE_URL
-fi
+test_postgres "$data" "${PMO_TEST_PG_PORT:-55433}" pmo_test
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	port=${PMO_TEST_TEMPORAL_PORT:-17233}
 	# In memory: every test run starts from an empty Temporal.
