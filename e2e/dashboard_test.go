@@ -115,7 +115,9 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 	)
 	require.Equal(t, "dana (operator)", p.text("#who"))
 	// Each site has its two charts, drawn.
-	p.do(chromedp.WaitVisible(chromedp.CSS(`#site-lon1 .uplot + .uplot canvas`)))
+	for _, site := range []string{"ams1", "fra1", "lon1"} {
+		p.do(chromedp.WaitVisible(chromedp.CSS(`#site-` + site + ` .uplot + .uplot canvas`)))
+	}
 	require.Equal(t, 6, p.eval(`document.querySelectorAll("#sites .uplot canvas").length`), "two charts for each of 3 sites")
 	require.Equal(t, "ams1", p.evalString(`document.querySelector("#scale-form select[name=site]").value`), "the site forms offer the pool's sites")
 	require.Contains(t, p.text("#connectors tbody"), "ams1")

@@ -150,8 +150,11 @@ let timelineAt = 0;
 const charts = new Map();
 
 async function timelines() {
-  if (Date.now() - timelineAt < timelineMs) return;
-  timelineAt = Date.now();
+  // A site seen for the first time gets its charts at once; the others every timelineMs.
+  const due = Date.now() - timelineAt >= timelineMs;
+  const sites = due ? knownSites : knownSites.filter((s) => !charts.has(s));
+  if (sites.length === 0) return;
+  if (due) timelineAt = Date.now();
   // Each site's box first, in the sites' order, whatever order the answers come in.
   for (const site of knownSites) {
     if (document.getElementById("site-" + site)) continue;
@@ -161,7 +164,7 @@ async function timelines() {
     box.append(el("h3", site));
     $("#sites").append(box);
   }
-  await Promise.all(knownSites.map(timeline));
+  await Promise.all(sites.map(timeline));
 }
 
 // nowLine draws a vertical line at the time the data was read (now.t, in seconds).
