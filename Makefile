@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test test-cluster build tools lint bench bench-forecast fuzz load clean
+.PHONY: run test test-cluster build tools lint bench bench-forecast bench-scaling fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -50,6 +50,12 @@ fuzz:
 # load test, e.g. make load ARGS="-n 50 -rate 10".
 load:
 	@bash scripts/load.sh $(ARGS)
+
+# Migrations per second against 1, 2 and 4 workers on the Temporal server with
+# PostgreSQL, and the memory of a worker and a connector (docs/scaling.md). ARGS go to
+# the load test, e.g. make bench-scaling ARGS="-n 100 -rate 20".
+bench-scaling:
+	@bash scripts/bench-scaling.sh $(ARGS)
 
 # Remove built files. The data in .data is kept; remove it yourself to start afresh.
 clean:
