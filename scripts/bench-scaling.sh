@@ -18,23 +18,13 @@ workers=${PMO_SCALING_WORKERS:-1 2 4}
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(-n 200 -rate 40)
 
-mkdir -p "$PMO_DATA_DIR"
-base=$(cd "$PMO_DATA_DIR" && pwd)
-pgdir=$(pg_dir "$base/postgres")
-pg_stop "$pgdir"
-rm -rf "$base" "$pgdir"
-mkdir -p "$base"
+fresh_dir "$PMO_DATA_DIR"
+base=$fresh
 export PMO_CONNECTOR_BIN=$PWD/bin/connector
 pids=()
 TEMPORAL_SERVER_PID=""
 stop_round() {
-	local p f
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	pids=()
-	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
-		[ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-	done
+	stop_processes
 	[ -n "$TEMPORAL_SERVER_PID" ] && kill "$TEMPORAL_SERVER_PID" 2>/dev/null && wait "$TEMPORAL_SERVER_PID" 2>/dev/null
 	TEMPORAL_SERVER_PID=""
 	true

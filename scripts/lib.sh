@@ -282,6 +282,34 @@ temporal_start() {
 	die "the Temporal dev server did not answer within 60s; see $logfile"
 }
 
+# stop_processes stops the processes in pids and the connectors the fleet started
+# (their pid files in $PMO_DATA_DIR/connectors), and empties pids. Connectors run in
+# their own process groups so that they outlive a worker restart; stopping the system
+# stops them too. The fleet restarts them on the next run.
+stop_processes() {
+	local p f
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pids=()
+	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
+		[ -e "$f" ] || continue
+		p=$(cat "$f")
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+}
+
+# fresh_dir empties <dir> and the PostgreSQL cluster kept for it (stopped first), makes
+# <dir> again, and sets fresh to its absolute path and pgdir to the cluster's folder: a
+# run that must not find the data of the one before.
+fresh_dir() {
+	mkdir -p "$1"
+	pgdir=$(pg_dir "$(cd "$1" && pwd)/postgres")
+	pg_stop "$pgdir"
+	rm -rf "$1" "$pgdir"
+	mkdir -p "$1"
+	fresh=$(cd "$1" && pwd)
+}
+
 # pmo_stop stops what run.sh or load.sh started: the processes in pids, the connectors
 # the fleet started (their pid files in $PMO_DATA_DIR/connectors), the dev server in
 # TEMPORAL_PID and, if PG_STARTED, the cluster in pgdir.
@@ -289,17 +317,7 @@ pmo_stop() {
 	set +e # stop everything, whatever fails
 	trap - EXIT INT TERM
 	log "stopping"
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	# Connectors run in their own process groups so that they outlive a worker restart;
-	# stopping the system stops them too. The fleet restarts them on the next run.
-	local f
-	for f in "$PMO_DATA_DIR"/connectors/*.pid; do
-		[ -e "$f" ] || continue
-		p=$(cat "$f")
-		[ -n "$p" ] && kill "$p" 2>/dev/null || true
-	done
+	stop_processes
 	[ -n "${TEMPORAL_PID:-}" ] && { kill "$TEMPORAL_PID" 2>/dev/null; wait "$TEMPORAL_PID" 2>/dev/null || true; }
 	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
 	log "stopped; data kept in $PMO_DATA_DIR"

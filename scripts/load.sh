@@ -17,12 +17,9 @@ tport=${PMO_LOAD_TEMPORAL_PORT:-17332}
 pgport=${PMO_LOAD_PG_PORT:-55435}
 
 # Afresh: a run must not find the migrations of the one before.
-mkdir -p "$PMO_DATA_DIR"
-pgdir=$(pg_dir "$(cd "$PMO_DATA_DIR" && pwd)/postgres")
-pg_stop "$pgdir"
-rm -rf "$PMO_DATA_DIR" "$pgdir"
+fresh_dir "$PMO_DATA_DIR"
+PMO_DATA_DIR=$fresh
 mkdir -p "$PMO_DATA_DIR/logs" "$PMO_DATA_DIR/temporal"
-PMO_DATA_DIR=$(cd "$PMO_DATA_DIR" && pwd)
 export PMO_CONNECTOR_BIN=$PWD/bin/connector
 
 pids=()

@@ -115,6 +115,15 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// parseAfter parses the flags that follow a command's positional argument (Go's flag
+// package stops at the first one) and returns the first argument left after them.
+func parseAfter(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", &usageError{err.Error()}
+	}
+	return fs.Arg(0), nil
+}
+
 // usagef makes a usageError.
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 

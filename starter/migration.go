@@ -419,11 +419,10 @@ func controlCommand(cfg *config.Config, stdout io.Writer, action, help string) *
 				return usagef("migration %s takes one migration ID", action)
 			}
 			// Flags may come after the ID too.
-			if err := fs.Parse(args[1:]); err != nil {
-				return &usageError{err.Error()}
-			}
-			if fs.NArg() > 0 {
-				return usagef("migration %s takes one migration ID, got %q after it", action, fs.Arg(0))
+			if stray, err := parseAfter(fs, args[1:]); err != nil {
+				return err
+			} else if stray != "" {
+				return usagef("migration %s takes one migration ID, got %q after it", action, stray)
 			}
 			ctl := workflows.Control{Who: whoActs(*who), Why: *why}
 			if err := ctl.Validate(); err != nil {

@@ -39,11 +39,10 @@ func overrideCommand(cfg *config.Config, stdout io.Writer) *ffcli.Command {
 			}
 			// The kind comes first, its flags after it: parse them now.
 			kind := args[0]
-			if err := fs.Parse(args[1:]); err != nil {
-				return &usageError{err.Error()}
-			}
-			if fs.NArg() > 0 {
-				return usagef("override takes one kind, then its flags; got %q after them", fs.Arg(0))
+			if stray, err := parseAfter(fs, args[1:]); err != nil {
+				return err
+			} else if stray != "" {
+				return usagef("override takes one kind, then its flags; got %q after them", stray)
 			}
 			switch kind {
 			case planning.OverridePin, planning.OverridePause, planning.OverrideResume, planning.OverrideDrain:

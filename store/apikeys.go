@@ -128,15 +128,15 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, bool, erro
 
 // AuditEntry is one mutating HTTP call: who made it, what it was and how it ended.
 type AuditEntry struct {
-	KeyID  string
-	Role   apikey.Role
-	Method string
+	KeyID  string      `json:"key_id"`
+	Role   apikey.Role `json:"role"`
+	Method string      `json:"method"`
 	// Path is the path called; Route the pattern it matched, such as
 	// /migrations/:id/cancel.
-	Path      string
-	Route     string
-	Status    int
-	RequestID string
+	Path      string `json:"path"`
+	Route     string `json:"route"`
+	Status    int    `json:"status"`
+	RequestID string `json:"request_id"`
 }
 
 // RecordAudit appends an entry to the audit trail, timed now.
@@ -154,8 +154,8 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
 // of its key.
 type AuditRecord struct {
 	AuditEntry
-	At      time.Time
-	KeyName string
+	At      time.Time `json:"at"`
+	KeyName string    `json:"key_name"`
 }
 
 // RecentAudit returns the newest entries of the audit trail, newest first, at most

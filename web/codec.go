@@ -75,8 +75,11 @@ func (s *Server) codec(encode bool) echo.HandlerFunc {
 // dataConverter reads payloads the way the Temporal client does: decrypting them
 // when PMO_PAYLOAD_KEY is set.
 func (s *Server) dataConverter() converter.DataConverter {
-	if s.Codec == nil {
-		return converter.GetDefaultDataConverter()
-	}
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.Codec)
+	s.converterOnce.Do(func() {
+		s.converter = converter.GetDefaultDataConverter()
+		if s.Codec != nil {
+			s.converter = converter.NewCodecDataConverter(s.converter, s.Codec)
+		}
+	})
+	return s.converter
 }

@@ -93,19 +93,6 @@ func (s *Server) me(c echo.Context) error {
 		FleetWebUI: s.workflowURL(workflows.FleetWorkflowID(s.Pool))})
 }
 
-// AuditView is one entry of GET /audit: a mutating call, who made it and how it ended.
-type AuditView struct {
-	At        time.Time `json:"at"`
-	KeyID     string    `json:"key_id"`
-	KeyName   string    `json:"key_name"`
-	Role      string    `json:"role"`
-	Method    string    `json:"method"`
-	Path      string    `json:"path"`
-	Route     string    `json:"route"`
-	Status    int       `json:"status"`
-	RequestID string    `json:"request_id"`
-}
-
 // auditTrail is GET /audit: the newest mutating calls, newest first (limit, 1 to
 // 1,000, default 100).
 func (s *Server) auditTrail(c echo.Context) error {
@@ -117,12 +104,7 @@ func (s *Server) auditTrail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]AuditView, len(recs))
-	for i, r := range recs {
-		out[i] = AuditView{At: r.At, KeyID: r.KeyID, KeyName: r.KeyName, Role: string(r.Role), Method: r.Method,
-			Path: r.Path, Route: r.Route, Status: r.Status, RequestID: r.RequestID}
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, recs)
 }
 
 // Timeline is GET /sites/{site}/timeline: the site's hours around now.

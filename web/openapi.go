@@ -16,6 +16,7 @@ import (
 
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -56,7 +57,7 @@ var operations = map[string]operation{
 	"GET /openapi.yaml": {summary: "This document.", status: 200, answerMedia: "application/yaml"},
 	"GET /metrics":      {summary: "Prometheus metrics of the web server (docs/operations.md).", status: 200, answerMedia: "text/plain"},
 	"GET /me":           {summary: "The caller's API key: ID, name, role, and the pool it addresses.", status: 200, answer: Me{}},
-	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []AuditView{},
+	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []store.AuditRecord{},
 		query: []queryParam{{"limit", "integer", "how many, 1 to 1000 (default 100)"}}},
 	"GET /sites/:site/timeline": {summary: "A site hour by hour: arrivals forecast against actual, connectors planned against running.", status: 200,
 		answer: Timeline{}, query: []queryParam{{"hours", "integer", "hours back and ahead, 1 to 168 (default 48)"}}},

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,9 @@ type Server struct {
 	RateLimit config.RateLimit
 	// Metrics is the process's registry, served at /metrics; nil serves an empty one.
 	Metrics *platform.Metrics
+	// converter is dataConverter's, made once.
+	converter     converter.DataConverter
+	converterOnce sync.Once
 	// fleetSeen is when the pool's fleet was last seen running, in Unix nanoseconds.
 	fleetSeen atomic.Int64
 }

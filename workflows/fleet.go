@@ -617,7 +617,7 @@ func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 	// Planned work has arrived: it leaves the known demand, and its assignment tells
 	// the migration, whose history row then stays out of the ad-hoc forecast.
 	if i := slices.IndexFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.MigrationID }); i >= 0 {
-		f.st.Planned = slices.Delete(slices.Clone(f.st.Planned), i, i+1)
+		f.st.Planned = slices.Delete(f.st.Planned, i, i+1)
 		r.Planned = true
 	}
 	// A reservation sent again (the migration retried) is answered, not queued twice.
