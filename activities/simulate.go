@@ -29,7 +29,9 @@ type SimulateInput struct {
 	Hours int
 	// Seed draws the ad-hoc arrivals and the world's noise: the same seed gives the
 	// same answer.
-	Seed    uint64
+	Seed uint64
+	// Planned is known work that a fleet from before the store held it carries; the
+	// pool's planned migrations in the store are simulated too.
 	Planned []planning.PlannedMigration
 	// Size, LeadTime, Tick and HorizonHours are the fleet's settings.
 	Size              string
@@ -93,14 +95,24 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 		boot = time.Duration(stat.Quantile(0.5, stat.Empirical, delays, nil) * float64(time.Second))
 	}
 
-	reqs := make([]trace.Request, 0, len(in.Planned))
-	for _, p := range in.Planned {
+	known, err := a.plannedWork(ctx, in.Pool, in.Now, in.Planned)
+	if err != nil {
+		return SimulateResult{}, err
+	}
+	var planned []planning.PlannedMigration
+	for _, p := range known {
+		if !p.EarliestStart.Before(from) && p.EarliestStart.Before(to) {
+			planned = append(planned, p)
+		}
+	}
+	reqs := make([]trace.Request, 0, len(planned))
+	for _, p := range planned {
 		reqs = append(reqs, trace.Request{ID: p.ID, Site: p.Site, SLATier: p.SLATier, Wave: "planned", Bytes: p.Bytes,
 			KnownAt: in.Now, Arrival: p.EarliestStart, Deadline: p.Deadline})
 	}
 	adhoc := adhocArrivals(demand, profiles, from, to, in.Seed)
 	reqs = append(reqs, adhoc...)
-	res := SimulateResult{From: from, To: to, Seed: in.Seed, Planned: len(in.Planned), Adhoc: len(adhoc), Size: size.Name,
+	res := SimulateResult{From: from, To: to, Seed: in.Seed, Planned: len(planned), Adhoc: len(adhoc), Size: size.Name,
 		ProvisionDelaySeconds: boot.Seconds()}
 	policies := []namedPolicy{{"current", in.Current}, {"proposed", in.Proposed}}
 	if len(reqs) == 0 {

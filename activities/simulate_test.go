@@ -37,10 +37,16 @@ func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
 		wave = append(wave, planning.PlannedMigration{ID: fmt.Sprintf("wave1-%d", i), Site: "ams1", Bytes: 60 << 20, SLATier: "gold",
 			EarliestStart: start, Deadline: start.Add(3 * time.Minute)})
 	}
+	// The wave is the pool's known work in the store, beside a migration planned for
+	// after the window and one another pool planned.
+	later := planning.PlannedMigration{ID: "wave2-0", Site: "ams1", Bytes: 60 << 20, EarliestStart: now.Add(30 * time.Hour), Deadline: now.Add(31 * time.Hour)}
+	require.NoError(t, s.SavePlanned(context.Background(), "default", append(wave, later), now))
+	require.NoError(t, s.SavePlanned(context.Background(), "other", []planning.PlannedMigration{{ID: "elsewhere", Site: "ams1", Bytes: 1,
+		EarliestStart: start, Deadline: start.Add(time.Hour)}}, now))
 	current := planning.DefaultPolicy()
 	proposed := current
 	proposed.MaxConnectors = 1
-	in := activities.SimulateInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 24, Seed: 1, Planned: wave,
+	in := activities.SimulateInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 24, Seed: 1,
 		Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second, HorizonHours: 48, Current: current, Proposed: proposed}
 	began := time.Now()
 	res := simulate(t, a, in)

@@ -61,6 +61,14 @@ type Store interface {
 	// Import writes a file's rows in one transaction; unknown sites and tiers reject
 	// it with imports.Errors.
 	Import(ctx context.Context, f imports.File, progress func(done int)) (imports.Counts, error)
-	// InsertMigration records a finished migration once per ID.
+	// SavePlanned records a pool's planned migrations, each once per ID.
+	SavePlanned(ctx context.Context, pool string, planned []planning.PlannedMigration, at time.Time) error
+	// Planned returns a pool's planned migrations that have not arrived and are not
+	// past their deadline.
+	Planned(ctx context.Context, pool string, now time.Time) ([]planning.PlannedMigration, error)
+	// PlannedArrived marks planned migrations as arrived.
+	PlannedArrived(ctx context.Context, ids []string, at time.Time) error
+	// InsertMigration records a finished migration once per ID; one whose ID was
+	// planned is recorded as planned work.
 	InsertMigration(ctx context.Context, m planning.MigrationRecord) error
 }

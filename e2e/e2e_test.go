@@ -165,7 +165,6 @@ func (s *system) scrape(url string) scraped {
 	return families
 }
 
-
 // waitReady waits until the web server answers that it is ready.
 func (s *system) waitReady() {
 	s.t.Helper()
@@ -522,7 +521,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.Positive(t, cm.value(t, "temporal_activity_execution_latency_seconds_count", map[string]string{"activity_type": "Transfer"}))
 	// The web server's, behind a viewer key.
 	require.Equal(t, 401, s.sendAs("", "GET", "/metrics", "", nil, nil))
-	require.Positive(t, s.scrape(s.api + "/metrics").value(t, "temporal_request_total", map[string]string{"operation": "StartWorkflowExecution"}))
+	require.Positive(t, s.scrape(s.api+"/metrics").value(t, "temporal_request_total", map[string]string{"operation": "StartWorkflowExecution"}))
 
 	// A planned batch gets a resource prediction, with its arithmetic, and enters the
 	// fleet's plan.

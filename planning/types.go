@@ -162,6 +162,12 @@ type PlannedMigration struct {
 	Deadline      time.Time `json:"deadline"`
 }
 
+// VMSpec describes a VM that is not (yet) in the inventory, for a forecast.
+type VMSpec struct {
+	Site      string `json:"site"`
+	DiskBytes int64  `json:"disk_bytes"`
+}
+
 // SLATier bounds transfer time and downtime, and says which demand quantile to size for.
 type SLATier struct {
 	Name         string        `json:"name"`

@@ -59,13 +59,15 @@ func (s *Store) SmallestVMs(ctx context.Context, n int) ([]planning.VM, error) {
 }
 
 // InsertMigration records a finished migration. A second insert of the same ID is
-// ignored, so a retried activity writes one row.
+// ignored, so a retried activity writes one row. A migration that was planned (a row
+// of planned_migrations has its ID) is recorded as planned work.
 func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
 			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)), $14)
+			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)),
+			$14 OR EXISTS (SELECT 1 FROM planned_migrations WHERE id = $1))
 		ON CONFLICT (id) DO NOTHING`,
 		m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt, m.EndedAt,
 		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec), m.Planned)

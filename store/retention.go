@@ -47,14 +47,19 @@ func (s *Store) DeleteForecastsBefore(ctx context.Context, before time.Time, lim
 }
 
 // DeletePlansBefore deletes at most limit recorded plans generated before the given
-// time, then the hourly plans of hours before it.
+// time, then the hourly plans of hours before it, then the planned migrations whose
+// deadline was before it.
 func (s *Store) DeletePlansBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
 	n, err := s.deleteBatch(ctx, "plans", "generated_at < $1", before, limit)
 	if err != nil || n >= int64(limit) {
 		return n, err
 	}
 	m, err := s.deleteBatch(ctx, "site_plan_hours", "hour < $1", before, limit-int(n))
-	return n + m, err
+	if err != nil || n+m >= int64(limit) {
+		return n + m, err
+	}
+	k, err := s.deleteBatch(ctx, "planned_migrations", "deadline < $1", before, limit-int(n+m))
+	return n + m + k, err
 }
 
 // DeletePlanChangesBefore deletes at most limit records of what events did to a plan,

@@ -174,14 +174,14 @@ func (s *Server) query(ctx context.Context, name string, result any) error {
 // forecastBody is POST /forecast's body; times are strings so that a bad one is
 // reported with its field.
 type forecastBody struct {
-	ID            string             `json:"id"`
-	VMIDs         []string           `json:"vm_ids"`
-	VMs           []workflows.VMSpec `json:"vms"`
-	EarliestStart string             `json:"earliest_start"`
-	Deadline      string             `json:"deadline"`
-	SLATier       string             `json:"sla_tier"`
-	Plan          bool               `json:"plan"`
-	WhatIf        *whatIfBody        `json:"what_if"`
+	ID            string            `json:"id"`
+	VMIDs         []string          `json:"vm_ids"`
+	VMs           []planning.VMSpec `json:"vms"`
+	EarliestStart string            `json:"earliest_start"`
+	Deadline      string            `json:"deadline"`
+	SLATier       string            `json:"sla_tier"`
+	Plan          bool              `json:"plan"`
+	WhatIf        *whatIfBody       `json:"what_if"`
 }
 
 // whatIfBody is POST /forecast's what_if section, with times and durations as strings.

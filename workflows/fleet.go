@@ -45,7 +45,15 @@ type fleet struct {
 	previous planning.Plan
 	// replanned is when the last events re-plan was made.
 	replanned time.Time
+	// plannedInStore is set in runs that keep planned migrations in PostgreSQL
+	// (plannedStoreVersion) rather than in their state.
+	plannedInStore bool
 }
+
+// plannedStoreVersion marks the runs that keep the pool's planned migrations in the
+// store and plan a tick in one activity (fa.Plan), so that neither the planned work
+// nor the demand curve passes through the history. A run decides once, as it starts.
+const plannedStoreVersion = "planned-in-store"
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
 	in = in.withDefaults()
@@ -229,6 +237,7 @@ func (f *fleet) run(ctx workflow.Context) error {
 		})
 	}
 
+	f.plannedInStore = workflow.GetVersion(ctx, plannedStoreVersion, workflow.DefaultVersion, 1) == 1
 	f.tick(ctx)
 	for {
 		interval := f.in.Tick
@@ -355,6 +364,45 @@ func (f *fleet) tick(ctx workflow.Context) {
 // plan forecasts, predicts, scales and assigns: the planning half of a tick, which
 // events also run at once. It reports whether a new plan was made.
 func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
+	if !f.plannedInStore {
+		return f.planFromState(ctx, now)
+	}
+	if len(f.st.Planned) > 0 {
+		// Planned work carried over from a run before the store held it moves there.
+		err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.SavePlanned, activities.SavePlannedInput{
+			Pool: f.in.Pool, Planned: f.st.Planned, At: now,
+		}).Get(ctx, nil)
+		if err != nil {
+			f.logger.Error("saving planned migrations failed", "error", err)
+			return false
+		}
+		f.st.Planned = nil
+	}
+	var plan planning.Plan
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Plan, activities.PlanInput{
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
+		Tick: f.in.Tick, Arrived: f.st.Arrived,
+	}).Get(ctx, &plan)
+	if err != nil {
+		f.logger.Error("plan failed", "error", err)
+		return false
+	}
+	f.st.Arrived = nil
+	f.apply(ctx, plan)
+	return true
+}
+
+// apply makes a new plan the fleet's: it scales and assigns by it.
+func (f *fleet) apply(ctx workflow.Context, plan planning.Plan) {
+	f.previous, f.st.Plan = f.st.Plan, plan
+	f.scale(ctx, plan)
+	f.assign(ctx)
+	f.recordPlanMetrics(ctx, plan)
+}
+
+// planFromState is plan in runs from before plannedStoreVersion: the planned
+// migrations in the state go to Forecast and Predict, and the demand curve between them.
+func (f *fleet) planFromState(ctx workflow.Context, now time.Time) bool {
 	var fc activities.ForecastResult
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
@@ -376,10 +424,7 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	if fc.Accuracy != nil {
 		plan.ForecastAccuracy = fc.Accuracy
 	}
-	f.previous, f.st.Plan = f.st.Plan, plan
-	f.scale(ctx, plan)
-	f.assign(ctx)
-	f.recordPlanMetrics(ctx, plan)
+	f.apply(ctx, plan)
 	return true
 }
 
@@ -614,9 +659,15 @@ func (f *fleet) pinnedToZero(site string) bool {
 }
 
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
-	// Planned work has arrived: it leaves the known demand, and its assignment tells
-	// the migration, whose history row then stays out of the ad-hoc forecast.
-	if i := slices.IndexFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.MigrationID }); i >= 0 {
+	// Planned work has arrived: it leaves the known demand at the next plan, and its
+	// history row stays out of the ad-hoc forecast (the store knows it was planned).
+	// Runs from before the store held planned work drop it from their state and tell
+	// the migration in its assignment.
+	if f.plannedInStore {
+		if !slices.Contains(f.st.Arrived, r.MigrationID) {
+			f.st.Arrived = append(f.st.Arrived, r.MigrationID)
+		}
+	} else if i := slices.IndexFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.MigrationID }); i >= 0 {
 		f.st.Planned = slices.Delete(f.st.Planned, i, i+1)
 		r.Planned = true
 	}
@@ -945,6 +996,54 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 // forecastUpdate predicts what a batch of migrations needs; with Plan set it also
 // registers the batch as known work, so that provisioning starts ahead of it.
 func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
+	if !f.plannedInStore {
+		return f.forecastFromState(ctx, r)
+	}
+	if err := f.awaitSites(ctx); err != nil {
+		return ForecastAnswer{}, err
+	}
+	for i, spec := range r.VMs {
+		if err := f.checkSite(fmt.Sprintf("vms[%d].site", i), spec.Site); err != nil {
+			return ForecastAnswer{}, err
+		}
+	}
+	in := activities.ForecastBatchInput{
+		Pool: f.in.Pool, Now: workflow.Now(ctx), ID: r.ID, VMIDs: r.VMIDs, VMs: r.VMs, SLATier: r.SLATier,
+		EarliestStart: r.EarliestStart, Deadline: r.Deadline, Sites: f.st.Sites, Size: f.in.Size,
+		HorizonHours: f.in.HorizonHours, LeadTime: f.in.LeadTime, Tick: f.in.Tick, Fleet: f.view(), Plan: r.Plan,
+	}
+	if r.WhatIf != nil {
+		w, err := f.whatIfChange(r)
+		if err != nil {
+			return ForecastAnswer{}, err
+		}
+		in.WhatIf, in.AddWave = &w, r.WhatIf.AddWave
+	}
+	var res activities.ForecastBatchResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.ForecastBatch, in).Get(ctx, &res); err != nil {
+		return ForecastAnswer{}, err
+	}
+	answer := ForecastAnswer{ID: r.ID, Sites: res.Estimate.Sites, ExpectedSeconds: res.Estimate.ExpectedSeconds,
+		Bottlenecks: res.Estimate.Bottlenecks, Reasoning: res.Estimate.Reasons, Today: res.Today, WhatIf: res.WhatIf}
+	if in.WhatIf != nil {
+		answer.Reasoning = append(answer.Reasoning, in.WhatIf.Describe()...)
+	}
+	if r.Plan {
+		answer.Planned = true
+		f.auditPlanned(ctx, r, res.Planned)
+	}
+	return answer, nil
+}
+
+// auditPlanned records that a forecast request planned n migrations.
+func (f *fleet) auditPlanned(ctx workflow.Context, r ForecastRequest, n int) {
+	f.audit(ctx, AuditEntry{Action: "plan", Who: "api", Why: "forecast " + r.ID,
+		Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", n, r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
+}
+
+// forecastFromState is forecastUpdate in runs from before plannedStoreVersion, which
+// keep planned migrations in their state.
+func (f *fleet) forecastFromState(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
 	var vms []planning.VM
 	if len(r.VMIDs) > 0 {
 		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
@@ -997,8 +1096,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 			f.st.Planned = append(f.st.Planned, p)
 		}
 		answer.Planned = true
-		f.audit(ctx, AuditEntry{Action: "plan", Who: "api", Why: "forecast " + r.ID,
-			Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", len(planned), r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
+		f.auditPlanned(ctx, r, len(planned))
 	}
 	return answer, nil
 }
@@ -1018,18 +1116,9 @@ func (f *fleet) view() planning.FleetView {
 // whatIf plans the fleet as it is and as it would be after the request's change,
 // recording neither.
 func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning.PlannedMigration, answer *ForecastAnswer) error {
-	w := planning.WhatIf{LoseLink: r.WhatIf.LoseLink, TightenSLA: r.WhatIf.TightenSLA}
-	for i, site := range w.LoseLink {
-		if err := f.checkSite(fmt.Sprintf("what_if.lose_link[%d]", i), site); err != nil {
-			return err
-		}
-	}
-	for i, b := range r.WhatIf.Blackout {
-		if err := f.checkSite(fmt.Sprintf("what_if.blackout[%d].site", i), b.Site); err != nil {
-			return err
-		}
-		b.Kind, b.Severity = "maintenance", "warning"
-		w.Blackout = append(w.Blackout, b)
+	w, err := f.whatIfChange(r)
+	if err != nil {
+		return err
 	}
 	if r.WhatIf.AddWave {
 		w.AddWave = batch
@@ -1054,6 +1143,25 @@ func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning
 	answer.Today, answer.WhatIf = &today, &then
 	answer.Reasoning = append(answer.Reasoning, w.Describe()...)
 	return nil
+}
+
+// whatIfChange is the change a what-if request asks for, its sites checked; the wave
+// it may add is the batch, which the caller knows.
+func (f *fleet) whatIfChange(r ForecastRequest) (planning.WhatIf, error) {
+	w := planning.WhatIf{LoseLink: r.WhatIf.LoseLink, TightenSLA: r.WhatIf.TightenSLA}
+	for i, site := range w.LoseLink {
+		if err := f.checkSite(fmt.Sprintf("what_if.lose_link[%d]", i), site); err != nil {
+			return w, err
+		}
+	}
+	for i, b := range r.WhatIf.Blackout {
+		if err := f.checkSite(fmt.Sprintf("what_if.blackout[%d].site", i), b.Site); err != nil {
+			return w, err
+		}
+		b.Kind, b.Severity = "maintenance", "warning"
+		w.Blackout = append(w.Blackout, b)
+	}
+	return w, nil
 }
 
 // mib prints a size in MiB, for summaries.

@@ -39,6 +39,8 @@ type fakeFleet struct {
 	leadTime    float64                     // the plan's learned lead time, in seconds
 	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
 	collected   []string                    // every connector whose process Collect was asked about
+	arrived     [][]string                  // what each plan was told had arrived
+	saved       []planning.PlannedMigration // planned work moved into the store
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -63,22 +65,32 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			}
 			return res, nil
 		})
-	env.OnActivity(fa.Forecast, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
+	env.OnActivity(fa.Plan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlanInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			res := activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10, Model: "snaive168"}}}
-			if in.Record {
-				res.Accuracy = f.accuracy
-			}
-			return res, nil
+			f.arrived = append(f.arrived, in.Arrived)
+			plan := f.plan(in.Now)
+			plan.Reasons = append(plan.Reasons, "forecast model: snaive168")
+			plan.ForecastAccuracy = f.accuracy
+			return plan, nil
+		})
+	env.OnActivity(fa.SavePlanned, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SavePlannedInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.saved = append(f.saved, in.Planned...)
+			return nil
+		})
+	env.OnActivity(fa.Forecast, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
+			return activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10, Model: "snaive168"}}}, nil
 		})
 	env.OnActivity(fa.Predict, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return planning.Plan{GeneratedAt: in.Now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}},
-				Bottlenecks: f.bottlenecks, LeadTimeSeconds: f.leadTime}, nil
+			return f.plan(in.Now), nil
 		})
 	env.OnActivity(fa.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
@@ -104,6 +116,12 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			f.overrides = append(f.overrides, in.Override.Kind+" "+in.Action)
 			return nil
 		})
+}
+
+// plan is the plan the fake makes: f.target connectors at ams1.
+func (f *fakeFleet) plan(now time.Time) planning.Plan {
+	return planning.Plan{GeneratedAt: now, Targets: []planning.SiteTarget{{Site: "ams1", Connectors: f.target}, {Site: "fra1"}},
+		Bottlenecks: f.bottlenecks, LeadTimeSeconds: f.leadTime}
 }
 
 // captureAssignment answers the fleet's assignment signals to the migration workflow
@@ -422,13 +440,21 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 	f := &fakeFleet{ready: true, leadTime: 990, accuracy: []planning.ForecastAccuracy{
 		{Site: "ams1", Scored: 72, MAE: 0.6, Bias: 0.2, Coverage: 0.75, LoLevel: 0.1, HiLevel: 0.9}}}
 	f.register(env)
+	// The batch activity as it sizes a batch, on a demand without ad-hoc work.
 	var view planning.FleetView
-	env.OnActivity(fa.Estimate, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.EstimateInput) (planning.Estimate, error) {
+	env.OnActivity(fa.ForecastBatch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ForecastBatchInput) (activities.ForecastBatchResult, error) {
 			view = in.Fleet
 			size, _ := planning.SizeNamed(in.Size)
-			return planning.EstimateBatch(planning.EstimateInput{Planned: in.Planned, Demand: in.Demand, Size: size, Fleet: in.Fleet,
-				Sites: []planning.Site{{ID: "ams1", StrictestQuantile: 0.9, StrictestTier: "gold"}}}), nil
+			var batch []planning.PlannedMigration
+			for i, v := range in.VMs {
+				batch = append(batch, planning.PlannedMigration{ID: fmt.Sprint(in.ID, "-", i), Site: v.Site, Bytes: v.DiskBytes,
+					EarliestStart: in.EarliestStart, Deadline: in.Deadline})
+			}
+			demand := []planning.Demand{{Site: "ams1", Hour: in.EarliestStart, Model: "snaive168"}}
+			est := planning.EstimateBatch(planning.EstimateInput{Planned: batch, Demand: demand, Size: size, Fleet: in.Fleet,
+				Sites: []planning.Site{{ID: "ams1", StrictestQuantile: 0.9, StrictestTier: "gold"}}})
+			return activities.ForecastBatchResult{Estimate: est}, nil
 		})
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o1", Kind: planning.OverridePin, Site: "ams1", Max: 1,
@@ -443,7 +469,7 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 				require.NoError(t, err)
 				answer = v.(ForecastAnswer)
 			},
-		}, ForecastRequest{ID: "w1", VMs: []VMSpec{{Site: "ams1", DiskBytes: 8 << 30}, {Site: "ams1", DiskBytes: 8 << 30}},
+		}, ForecastRequest{ID: "w1", VMs: []planning.VMSpec{{Site: "ams1", DiskBytes: 8 << 30}, {Site: "ams1", DiskBytes: 8 << 30}},
 			EarliestStart: start.Add(2 * time.Hour), Deadline: start.Add(3 * time.Hour)})
 	}, 2*time.Second)
 	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
@@ -481,7 +507,7 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	env.OnActivity(fa.Simulate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SimulateInput) (activities.SimulateResult, error) {
 			got = in
-			return activities.SimulateResult{Planned: len(in.Planned), Results: []sim.Result{{Name: "current"}, {Name: "proposed"}}}, nil
+			return activities.SimulateResult{Results: []sim.Result{{Name: "current"}, {Name: "proposed"}}}, nil
 		})
 	policy := planning.DefaultPolicy()
 	policy.MinConnectors = 2
@@ -519,12 +545,8 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	after := continuedState(t, env.GetWorkflowError())
 
 	require.Equal(t, []string{"hours", "policy.max_connectors"}, rejected)
-	require.Equal(t, []string{"soon"}, func() (ids []string) {
-		for _, p := range got.Planned {
-			ids = append(ids, p.ID)
-		}
-		return ids
-	}(), "only the planned migrations that start within the 24 hours")
+	require.Empty(t, got.Planned, "the simulation reads the planned work from the store")
+	require.Equal(t, []string{"started", "soon", "tomorrow"}, plannedIDs(f.saved), "the state's planned work moved there")
 	require.Equal(t, 24, got.Hours)
 	require.Equal(t, uint64(7), got.Seed)
 	require.Equal(t, []string{"ams1", "fra1"}, got.Sites)
@@ -537,48 +559,15 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	require.Equal(t, want, got.Proposed, "the change on the policy in force")
 	require.Equal(t, policy, answer.Current)
 	require.Equal(t, want, answer.Proposed)
-	require.Equal(t, 1, answer.Result.Planned)
 	require.Equal(t, policy, after.Policy, "the policy in force is unchanged")
-	require.Len(t, after.Planned, 3, "the planned work is unchanged")
+	require.Empty(t, after.Planned, "the planned work is in the store, not the state")
 	require.Empty(t, after.Audit, "nothing to audit")
 }
 
-func TestFleetTellsAMigrationWhetherItWasPlanned(t *testing.T) {
-	env := newEnv(t)
-	f := &fakeFleet{target: 1, ready: true}
-	f.register(env)
-	env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.LookupVMInput) (planning.VM, error) {
-			return planning.VM{ID: in.VMID, Site: "ams1", SLATier: "gold", DiskBytes: 1 << 20, MaxTransfer: time.Minute, MaxDowntime: time.Second}, nil
-		})
-	planned := map[string]bool{}
-	env.OnWorkflow(MigrationWorkflow, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in MigrationInput) (MigrationStatus, error) {
-			planned[in.ID] = in.Planned
-			return MigrationStatus{}, nil
-		})
-	// A wave planned through POST /forecast: its migrations' IDs are the plan's.
-	st := FleetState{Policy: planning.DefaultPolicy(), Planned: []planning.PlannedMigration{
-		{ID: "wave1-vm-1", VMID: "vm-1", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)}}}
-	env.RegisterDelayedCallback(func() {
-		for _, r := range []MigrationRequest{{ID: "wave1-vm-1", VMID: "vm-1"}, {ID: "adhoc-1", VMID: "vm-2"}} {
-			env.UpdateWorkflow(UpdateSubmitMigration, r.ID, &testsuite.TestUpdateCallback{
-				OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected %s: %v", r.ID, err) },
-				OnComplete: func(_ any, err error) { require.NoError(t, err) },
-			}, r)
-		}
-	}, 2*time.Second)
-	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2, State: &st})
-	after := continuedState(t, env.GetWorkflowError())
-
-	require.Equal(t, map[string]bool{"wave1-vm-1": true, "adhoc-1": false}, planned,
-		"the wave's migration is planned, the other ad-hoc")
-	require.Empty(t, after.Planned, "a started migration is no longer planned work")
-}
-
-// Migrations the web server started reach the fleet by their reservation: a planned
-// one leaves the plan's known demand then, and its assignment says it was planned.
-func TestFleetMarksAPlannedMigrationsAssignmentWhenItReserves(t *testing.T) {
+// Migrations reach the fleet by their reservation. The planned work lives in the
+// store: a fleet whose state still holds some (a run from before) moves it there, and
+// each plan is told which migrations arrived since the one before, once each.
+func TestFleetTellsThePlanWhichMigrationsArrived(t *testing.T) {
 	// With the site open the first reservation is assigned at once, and the repeated
 	// one is answered again; with the site in maintenance both wait, and the second
 	// takes the first's place.
@@ -608,15 +597,14 @@ func TestFleetMarksAPlannedMigrationsAssignmentWhenItReserves(t *testing.T) {
 			env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3, State: &st})
 			after := continuedState(t, env.GetWorkflowError())
 
-			// A migration acts on the first answer it gets.
-			first := func(id string) planning.Assignment {
-				i := slices.IndexFunc(told, func(a planning.Assignment) bool { return a.MigrationID == id })
-				require.GreaterOrEqual(t, i, 0, "%s was assigned", id)
-				return told[i]
+			for _, id := range []string{"wave1-vm-1", "adhoc-1"} {
+				require.True(t, slices.ContainsFunc(told, func(a planning.Assignment) bool { return a.MigrationID == id }), "%s was assigned", id)
 			}
-			require.True(t, first("wave1-vm-1").Planned, "the wave's migration is planned")
-			require.False(t, first("adhoc-1").Planned)
-			require.Equal(t, []string{"wave1-vm-2"}, plannedIDs(after.Planned), "only the wave's other VM is still to come")
+			require.Equal(t, []string{"wave1-vm-1", "wave1-vm-2"}, plannedIDs(f.saved), "the state's planned work moved to the store")
+			require.Empty(t, after.Planned)
+			require.Equal(t, [][]string{nil, {"wave1-vm-1", "adhoc-1"}, nil}, f.arrived,
+				"the second plan hears of each arrival once, the third of none")
+			require.Empty(t, after.Arrived)
 		})
 	}
 }

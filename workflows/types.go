@@ -62,15 +62,20 @@ func (in FleetInput) withDefaults() FleetInput {
 // FleetState is the fleet's desired state, small enough to carry across
 // continue-as-new.
 type FleetState struct {
-	Sites      []string                    `json:"sites"`
-	Connectors []planning.Connector        `json:"connectors"`
-	Waiting    []planning.Reservation      `json:"waiting"`
-	Planned    []planning.PlannedMigration `json:"planned"`
-	Overrides  []planning.Override         `json:"overrides"`
-	Audit      []AuditEntry                `json:"audit"`
-	Plan       planning.Plan               `json:"plan"`
-	NextSeq    int                         `json:"next_seq"`
-	LastTick   time.Time                   `json:"last_tick"`
+	Sites      []string               `json:"sites"`
+	Connectors []planning.Connector   `json:"connectors"`
+	Waiting    []planning.Reservation `json:"waiting"`
+	// Planned is the known work of runs from before plannedStoreVersion; later runs
+	// keep it in the store and move what they find here there.
+	Planned []planning.PlannedMigration `json:"planned,omitempty"`
+	// Arrived names the migrations that reserved since the last plan, which takes
+	// the planned ones among them out of the known demand.
+	Arrived   []string            `json:"arrived,omitempty"`
+	Overrides []planning.Override `json:"overrides"`
+	Audit     []AuditEntry        `json:"audit"`
+	Plan      planning.Plan       `json:"plan"`
+	NextSeq   int                 `json:"next_seq"`
+	LastTick  time.Time           `json:"last_tick"`
 	// Policy is the scaling policy in force; zero until the first run sets it.
 	Policy planning.Policy `json:"policy"`
 	// EventChanges are the last MaxEventChanges plan changes that system events
@@ -593,21 +598,15 @@ type Breach struct {
 	Site        string `json:"site"`
 }
 
-// VMSpec describes a VM that is not (yet) in the inventory, for a forecast.
-type VMSpec struct {
-	Site      string `json:"site"`
-	DiskBytes int64  `json:"disk_bytes"`
-}
-
 // ForecastRequest asks what a set of migrations needs, and optionally plans them.
 type ForecastRequest struct {
-	ID            string    `json:"id"`
-	VMIDs         []string  `json:"vm_ids,omitempty"`
-	VMs           []VMSpec  `json:"vms,omitempty"`
-	EarliestStart time.Time `json:"earliest_start"`
-	Deadline      time.Time `json:"deadline"`
-	SLATier       string    `json:"sla_tier,omitempty"`
-	Plan          bool      `json:"plan"`
+	ID            string            `json:"id"`
+	VMIDs         []string          `json:"vm_ids,omitempty"`
+	VMs           []planning.VMSpec `json:"vms,omitempty"`
+	EarliestStart time.Time         `json:"earliest_start"`
+	Deadline      time.Time         `json:"deadline"`
+	SLATier       string            `json:"sla_tier,omitempty"`
+	Plan          bool              `json:"plan"`
 	// WhatIf asks for the plan that would follow a change, beside today's; nothing
 	// changes, so it cannot be combined with Plan.
 	WhatIf *WhatIfRequest `json:"what_if,omitempty"`
