@@ -116,7 +116,12 @@ func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, er
 	if err != nil {
 		return CollectResult{}, err
 	}
-	res := CollectResult{Sites: planning.SiteIDs(sites)}
+	var res CollectResult
+	for _, site := range sites {
+		if site.Pool == in.Pool {
+			res.Sites = append(res.Sites, site.ID)
+		}
+	}
 	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)
 	if err != nil {
 		return CollectResult{}, err

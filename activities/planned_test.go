@@ -117,3 +117,20 @@ func ids(ps []planning.PlannedMigration) []string {
 	}
 	return out
 }
+
+// A fleet plans for the sites of its own pool only.
+func TestCollectSeesTheSitesOfItsPool(t *testing.T) {
+	a, s := fleetFixture(t)
+	_, err := s.Pool.Exec(context.Background(), `INSERT INTO sites (id, name, region, uplink_bytes_per_sec, pool) VALUES ('nyc1', 'New York', 'us-east', 1e9, 'americas')`)
+	require.NoError(t, err)
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	for pool, want := range map[string][]string{"default": {"ams1", "fra1"}, "americas": {"nyc1"}} {
+		v, err := aenv.ExecuteActivity(a.Collect, CollectInput{Pool: pool})
+		require.NoError(t, err)
+		var res CollectResult
+		require.NoError(t, v.Get(&res))
+		require.Equal(t, want, res.Sites, pool)
+	}
+}

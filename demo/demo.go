@@ -72,9 +72,9 @@ type site struct {
 // sites are the demo's sites in ID order. Uplinks are 10 Gbit/s at ams1 and fra1 and
 // 5 Gbit/s at lon1.
 var sites = []site{
-	{planning.SiteInfo{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9}, 0.40, 3},
-	{planning.SiteInfo{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9}, 0.35, 2.5},
-	{planning.SiteInfo{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8}, 0.25, 1.5},
+	{planning.SiteInfo{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9, Pool: planning.DefaultPool}, 0.40, 3},
+	{planning.SiteInfo{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9, Pool: planning.DefaultPool}, 0.35, 2.5},
+	{planning.SiteInfo{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8, Pool: planning.DefaultPool}, 0.25, 1.5},
 }
 
 // tiers are the SLA tiers and the share of VMs in each.
@@ -178,7 +178,7 @@ func inventory(rng *rand.Rand, n int) []planning.InventoryVM {
 		vms = append(vms, planning.InventoryVM{
 			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
-				Site: s.ID, SLATier: tier.Name,
+				Site: s.ID, Pool: s.Pool, SLATier: tier.Name,
 				DiskBytes:   storage / DemoScale,
 				MaxTransfer: tier.MaxTransfer, MaxDowntime: tier.MaxDowntime,
 			},

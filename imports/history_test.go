@@ -68,8 +68,8 @@ func TestReadsSitesAndSLATiers(t *testing.T) {
 	sites, err := readFile(t, "sites.csv", Sites, Defaults{})
 	require.NoError(t, err)
 	require.Equal(t, []planning.SiteInfo{
-		{ID: "dc-east", Name: "East", Region: "eu-west", UplinkBytesSec: 1.25e9},
-		{ID: "dc-west", Name: "West", Region: "us-west", UplinkBytesSec: 6.25e8},
+		{ID: "dc-east", Name: "East", Region: "eu-west", UplinkBytesSec: 1.25e9, Pool: "europe"},
+		{ID: "dc-west", Name: "West", Region: "us-west", UplinkBytesSec: 6.25e8, Pool: "default"},
 	}, sites.Sites)
 	require.NoError(t, sites.CheckRefs(nil, nil), "a site names nothing")
 

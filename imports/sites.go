@@ -14,12 +14,13 @@ var sitesSpec = spec[planning.SiteInfo]{
 		{"name", []string{"name"}, 1},
 		{"region", []string{"region"}, 1},
 		{"uplink_bytes_per_sec", []string{"uplink_bytes_per_sec"}, 1},
+		{"pool", []string{"pool"}, 1},
 	},
-	optional: func(string) bool { return false },
+	optional: func(name string) bool { return name == "pool" },
 	parse: func(c *cells) planning.SiteInfo {
 		return planning.SiteInfo{
 			ID: c.text("id", ""), Name: c.text("name", ""), Region: c.text("region", ""),
-			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0),
+			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0), Pool: c.text("pool", planning.DefaultPool),
 		}
 	},
 	key: func(s planning.SiteInfo) (string, string) { return "id", s.ID },

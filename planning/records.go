@@ -14,7 +14,12 @@ type SiteInfo struct {
 	Name           string
 	Region         string
 	UplinkBytesSec float64
+	// Pool is the connector pool whose fleet plans for the site.
+	Pool string
 }
+
+// DefaultPool is the pool of a site that names none.
+const DefaultPool = "default"
 
 // SiteIDs are the sites' IDs, in their order.
 func SiteIDs(sites []SiteInfo) []string {
@@ -27,9 +32,12 @@ func SiteIDs(sites []SiteInfo) []string {
 
 // VM is one VM of the inventory, with its SLA tier's bounds.
 type VM struct {
-	ID          string
-	Name        string
-	Site        string
+	ID   string
+	Name string
+	Site string
+	// Pool is the site's connector pool, whose fleet gives the VM's migration a
+	// connector.
+	Pool        string
 	SLATier     string
 	DiskURI     string
 	DiskBytes   int64

@@ -21,8 +21,8 @@ type table[T any] struct {
 }
 
 var (
-	sitesTable = table[planning.SiteInfo]{"sites", []string{"id", "name", "region", "uplink_bytes_per_sec"},
-		func(x planning.SiteInfo) []any { return []any{x.ID, x.Name, x.Region, x.UplinkBytesSec} }}
+	sitesTable = table[planning.SiteInfo]{"sites", []string{"id", "name", "region", "uplink_bytes_per_sec", "pool"},
+		func(x planning.SiteInfo) []any { return []any{x.ID, x.Name, x.Region, x.UplinkBytesSec, x.Pool} }}
 	tiersTable = table[planning.SLATier]{"sla_tiers", []string{"name", "max_transfer_seconds", "max_downtime_seconds", "plan_quantile"},
 		func(t planning.SLATier) []any {
 			return []any{t.Name, wholeSeconds(t.MaxTransfer), wholeSeconds(t.MaxDowntime), t.PlanQuantile}

@@ -28,7 +28,7 @@ func (s *Server) registerConnector(c echo.Context) error {
 		return err
 	}
 	var res workflows.RegisterConnectorResult
-	if err := s.update(c.Request().Context(), workflows.UpdateRegisterConnector, "", req, &res); err != nil {
+	if err := s.update(c, workflows.UpdateRegisterConnector, "", req, &res); err != nil {
 		return err
 	}
 	status := http.StatusCreated
@@ -62,7 +62,7 @@ func (s *Server) deregisterConnector(c echo.Context) error {
 	}
 	req := workflows.DeregisterConnectorRequest{ID: c.Param("id"), Who: ctl.Who, Why: ctl.Why}
 	var conn planning.Connector
-	if err := s.update(c.Request().Context(), workflows.UpdateDeregisterConnector, "", req, &conn); err != nil {
+	if err := s.update(c, workflows.UpdateDeregisterConnector, "", req, &conn); err != nil {
 		return notFound(err)
 	}
 	return c.JSON(http.StatusOK, viewConnector(conn))
@@ -94,7 +94,7 @@ func (s *Server) connectorMetrics(c echo.Context) error {
 		return err
 	}
 	var res workflows.ConnectorMetricsResult
-	if err := s.update(c.Request().Context(), workflows.UpdateConnectorMetrics, "", req, &res); err != nil {
+	if err := s.update(c, workflows.UpdateConnectorMetrics, "", req, &res); err != nil {
 		return notFound(err)
 	}
 	return c.JSON(http.StatusOK, res)

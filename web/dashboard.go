@@ -140,8 +140,12 @@ func (s *Server) timeline(c echo.Context) error {
 	if !slices.Contains(sites, site) {
 		return problem(http.StatusNotFound, fmt.Sprintf("no site %q (known: %s)", site, strings.Join(sites, ", ")))
 	}
+	pool, err := s.fleetPool(c)
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC()
-	rows, err := s.Store.Timeline(ctx, s.Pool, site, now.Add(-time.Duration(hours)*time.Hour), 2*hours+1, now)
+	rows, err := s.Store.Timeline(ctx, pool, site, now.Add(-time.Duration(hours)*time.Hour), 2*hours+1, now)
 	if err != nil {
 		return err
 	}

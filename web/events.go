@@ -244,7 +244,7 @@ func (s *Server) recordEvents(ctx context.Context, in activities.RecordEventsInp
 // events answers what recent system events did to the pool's plan.
 func (s *Server) events(c echo.Context) error {
 	var v workflows.EventsView
-	if err := s.query(c.Request().Context(), workflows.QueryEvents, &v); err != nil {
+	if err := s.query(c, workflows.QueryEvents, &v); err != nil {
 		return err
 	}
 	if v.Changes == nil {

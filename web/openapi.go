@@ -45,6 +45,9 @@ type operation struct {
 // queryParam is a query parameter: its name, type (string or integer) and meaning.
 type queryParam struct{ name, typ, doc string }
 
+// poolParam is what every route of a pool's fleet reads (Server.fleetPool).
+var poolParam = queryParam{"pool", "string", "the connector pool (default: the server's PMO_POOL)"}
+
 // fileMedia is an imported file: CSV or JSON rows (docs/import.md).
 var fileMedia = map[string]string{"text/csv": "the file as CSV, a header row first", "application/json": "the rows as a JSON array of objects"}
 
@@ -60,34 +63,34 @@ var operations = map[string]operation{
 	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []store.AuditRecord{},
 		query: []queryParam{{"limit", "integer", "how many, 1 to 1000 (default 100)"}}},
 	"GET /sites/:site/timeline": {summary: "A site hour by hour: arrivals forecast against actual, connectors planned against running.", status: 200,
-		answer: Timeline{}, query: []queryParam{{"hours", "integer", "hours back and ahead, 1 to 168 (default 48)"}}},
+		answer: Timeline{}, query: []queryParam{{"hours", "integer", "hours back and ahead, 1 to 168 (default 48)"}, poolParam}},
 
 	"POST /forecast": {summary: "What a batch of migrations needs, and with plan=true its registration as known work; with what_if, the plan that would follow.",
-		body: forecastBody{}, status: 200, answer: workflows.ForecastAnswer{}},
+		body: forecastBody{}, status: 200, answer: workflows.ForecastAnswer{}, query: []queryParam{poolParam}},
 	"GET /connectors": {summary: "The connector fleet: state, site, allocated, used and free resources, migrations, and why each was started.",
-		status: 200, answer: []ConnectorView{}},
+		status: 200, answer: []ConnectorView{}, query: []queryParam{poolParam}},
 	"POST /connectors": {summary: "Register an external connector (201; 200 when registered before with the same values).",
-		body: workflows.RegisterConnectorRequest{}, status: 201, answer: RegisterAnswer{}},
+		body: workflows.RegisterConnectorRequest{}, status: 201, answer: RegisterAnswer{}, query: []queryParam{poolParam}},
 	"POST /connectors/:id/deregister": {summary: "Take an external connector out of the pool once its migrations are done.",
-		body: workflows.Control{}, status: 200, answer: ConnectorView{}},
+		body: workflows.Control{}, status: 200, answer: ConnectorView{}, query: []queryParam{poolParam}},
 	"POST /connectors/:id/metrics": {summary: "An external connector's metrics: one sample, or an array of up to 100.",
-		body: planning.MetricSample{}, status: 200, answer: workflows.ConnectorMetricsResult{}},
-	"GET /plan":   {summary: "The latest plan: targets per site, bottlenecks and reasons.", status: 200, answer: planning.Plan{}},
-	"POST /scale": {summary: "Provision connectors at a site, resize one, or drain one.", body: workflows.ScaleRequest{}, status: 200, answer: ScaleAnswer{}},
-	"GET /policy": {summary: "The pool's scaling policy.", status: 200, answer: PolicyView{}},
+		body: planning.MetricSample{}, status: 200, answer: workflows.ConnectorMetricsResult{}, query: []queryParam{poolParam}},
+	"GET /plan":   {summary: "The latest plan: targets per site, bottlenecks and reasons.", status: 200, answer: planning.Plan{}, query: []queryParam{poolParam}},
+	"POST /scale": {summary: "Provision connectors at a site, resize one, or drain one.", body: workflows.ScaleRequest{}, status: 200, answer: ScaleAnswer{}, query: []queryParam{poolParam}},
+	"GET /policy": {summary: "The pool's scaling policy.", status: 200, answer: PolicyView{}, query: []queryParam{poolParam}},
 	"POST /policy": {summary: "Change the pool's scaling policy; fields not given stay as they are.",
-		body: workflows.PolicyRequest{}, status: 200, answer: PolicyView{}},
+		body: workflows.PolicyRequest{}, status: 200, answer: PolicyView{}, query: []queryParam{poolParam}},
 	"POST /simulate": {summary: "Simulate the coming hours under the policy in force and with a change; nothing changes.",
-		body: simulateBody{}, status: 200, answer: SimulationView{}},
+		body: simulateBody{}, status: 200, answer: SimulationView{}, query: []queryParam{poolParam}},
 	"POST /overrides": {summary: "Pin a site's connector count, pause or resume autoscaling, or drain a connector, until it expires.",
-		body: overrideBody{}, status: 202, answer: planning.Override{}},
-	"GET /overrides": {summary: "The overrides in force and the fleet's audit trail.", status: 200, answer: workflows.OverridesView{}},
+		body: overrideBody{}, status: 202, answer: planning.Override{}, query: []queryParam{poolParam}},
+	"GET /overrides": {summary: "The overrides in force and the fleet's audit trail.", status: 200, answer: workflows.OverridesView{}, query: []queryParam{poolParam}},
 	"POST /migrations": {summary: "Start a migration (201); the same request again gets the first answer, another under a used id the existing migration (200).",
 		body: workflows.MigrationRequest{}, status: 201, answer: SubmitAnswer{}},
 	"GET /migrations": {summary: "The pool's migrations, newest first, a page at a time.", status: 200, answer: MigrationList{},
 		query: []queryParam{{"state", "string", "a phase: waiting, preparing, transferring, paused, awaiting-cutover, cutover, recording, done"},
 			{"site", "string", "a site ID"}, {"sla_tier", "string", "an SLA tier"},
-			{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"page", "string", "the next_page of the page before"}}},
+			{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"page", "string", "the next_page of the page before"}, poolParam}},
 	"GET /migrations/:id": {summary: "A migration: phase, progress from its transfer's heartbeats, ETA, SLA time left, outcome.",
 		status: 200, answer: MigrationView{}},
 	"POST /migrations/:id/cancel":   {summary: "Cancel a migration; its partial copy is removed.", body: workflows.Control{}, status: 202, answer: ControlAnswer{}},
@@ -102,7 +105,7 @@ var operations = map[string]operation{
 	"POST /history": {summary: "Add finished migrations from another tool to the history.", media: fileMedia, status: 200, answer: imports.Counts{}},
 	"POST /events": {summary: "Record a system event (maintenance or anomaly), or an array of up to 1000; running fleets re-plan.",
 		body: eventBody{}, status: 200, answer: workflows.EventsAnswer{}},
-	"GET /events":        {summary: "What recent events changed in the plan.", status: 200, answer: workflows.EventsView{}},
+	"GET /events":        {summary: "What recent events changed in the plan.", status: 200, answer: workflows.EventsView{}, query: []queryParam{poolParam}},
 	"POST /events/close": {summary: "End an event, or cancel it before it starts.", body: closeBody{}, status: 200, answer: workflows.EventsAnswer{}},
 	"POST /events/alertmanager": {summary: "Prometheus Alertmanager's webhook: firing alerts open anomaly events, resolved ones close them.",
 		body: imports.AlertmanagerMessage{}, status: 200, answer: workflows.EventsAnswer{},

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,8 +62,8 @@ type Server struct {
 	// converter is dataConverter's, made once.
 	converter     converter.DataConverter
 	converterOnce sync.Once
-	// fleetSeen is when the pool's fleet was last seen running, in Unix nanoseconds.
-	fleetSeen atomic.Int64
+	// fleetSeen is when each pool's fleet was last seen running: pool → time.Time.
+	fleetSeen sync.Map
 }
 
 // Routes registers every endpoint on e.
@@ -139,34 +138,57 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(status, checks)
 }
 
-// update runs a fleet update to completion and decodes its result.
-func (s *Server) update(ctx context.Context, name, updateID string, arg, result any) error {
-	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.FleetWorkflowID(s.Pool), UpdateID: updateID, UpdateName: name,
+// fleetPool is the pool a fleet route addresses: its pool query parameter, or the
+// server's pool (PMO_POOL) when there is none.
+func (s *Server) fleetPool(c echo.Context) (string, error) {
+	pool := c.QueryParam("pool")
+	if pool == "" {
+		return s.Pool, nil
+	}
+	if err := validation.ID("pool", pool); err != nil {
+		return "", err
+	}
+	return pool, nil
+}
+
+// update runs an update of the request's pool's fleet to completion and decodes its
+// result.
+func (s *Server) update(c echo.Context, name, updateID string, arg, result any) error {
+	pool, err := s.fleetPool(c)
+	if err != nil {
+		return err
+	}
+	h, err := s.Temporal.UpdateWorkflow(c.Request().Context(), client.UpdateWorkflowOptions{
+		WorkflowID: workflows.FleetWorkflowID(pool), UpdateID: updateID, UpdateName: name,
 		Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return s.fleetError(err)
+		return fleetError(pool, err)
 	}
-	return s.fleetError(h.Get(ctx, result))
+	return fleetError(pool, h.Get(c.Request().Context(), result))
 }
 
 // fleetError explains a missing fleet workflow instead of a bare 404.
-func (s *Server) fleetError(err error) error {
+func fleetError(pool string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if p := toProblem(err); p.Status == http.StatusNotFound {
 		return problem(http.StatusServiceUnavailable, fmt.Sprintf(
-			"the fleet workflow %s is not running; start it with `starter fleet start`", workflows.FleetWorkflowID(s.Pool)))
+			"the fleet workflow %s is not running; start it with `starter fleet start -pool %s`", workflows.FleetWorkflowID(pool), pool))
 	}
 	return err
 }
 
-func (s *Server) query(ctx context.Context, name string, result any) error {
-	v, err := s.Temporal.QueryWorkflow(ctx, workflows.FleetWorkflowID(s.Pool), "", name)
+// query asks the request's pool's fleet a query and decodes the answer.
+func (s *Server) query(c echo.Context, name string, result any) error {
+	pool, err := s.fleetPool(c)
 	if err != nil {
-		return s.fleetError(err)
+		return err
+	}
+	v, err := s.Temporal.QueryWorkflow(c.Request().Context(), workflows.FleetWorkflowID(pool), "", name)
+	if err != nil {
+		return fleetError(pool, err)
 	}
 	return v.Get(result)
 }
@@ -260,7 +282,7 @@ func (s *Server) forecast(c echo.Context) error {
 		return err
 	}
 	var answer workflows.ForecastAnswer
-	if err := s.update(c.Request().Context(), workflows.UpdateForecast, "forecast-"+req.ID, req, &answer); err != nil {
+	if err := s.update(c, workflows.UpdateForecast, "forecast-"+req.ID, req, &answer); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, answer)
@@ -333,7 +355,7 @@ func viewConnector(c planning.Connector) ConnectorView {
 
 func (s *Server) connectors(c echo.Context) error {
 	var conns []planning.Connector
-	if err := s.query(c.Request().Context(), workflows.QueryConnectors, &conns); err != nil {
+	if err := s.query(c, workflows.QueryConnectors, &conns); err != nil {
 		return err
 	}
 	out := make([]ConnectorView, 0, len(conns))
@@ -345,7 +367,7 @@ func (s *Server) connectors(c echo.Context) error {
 
 func (s *Server) plan(c echo.Context) error {
 	var p planning.Plan
-	if err := s.query(c.Request().Context(), workflows.QueryPlan, &p); err != nil {
+	if err := s.query(c, workflows.QueryPlan, &p); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, p)
@@ -363,7 +385,7 @@ func policyView(p planning.Policy) PolicyView {
 
 func (s *Server) policy(c echo.Context) error {
 	var p planning.Policy
-	if err := s.query(c.Request().Context(), workflows.QueryPolicy, &p); err != nil {
+	if err := s.query(c, workflows.QueryPolicy, &p); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, policyView(p))
@@ -389,7 +411,7 @@ func (s *Server) setPolicy(c echo.Context) error {
 		return err
 	}
 	var p planning.Policy
-	if err := s.update(c.Request().Context(), workflows.UpdatePolicy, "", req, &p); err != nil {
+	if err := s.update(c, workflows.UpdatePolicy, "", req, &p); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, policyView(p))
@@ -429,7 +451,7 @@ func (s *Server) simulate(c echo.Context) error {
 		return err
 	}
 	var answer workflows.SimulateAnswer
-	if err := s.update(c.Request().Context(), workflows.UpdateSimulate, "", req, &answer); err != nil {
+	if err := s.update(c, workflows.UpdateSimulate, "", req, &answer); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
@@ -445,7 +467,7 @@ func (s *Server) scale(c echo.Context) error {
 		return err
 	}
 	var res workflows.ScaleResult
-	if err := s.update(c.Request().Context(), workflows.UpdateScale, "", req, &res); err != nil {
+	if err := s.update(c, workflows.UpdateScale, "", req, &res); err != nil {
 		return err
 	}
 	views := make([]ConnectorView, 0, len(res.Connectors))
@@ -501,16 +523,19 @@ func (s *Server) override(c echo.Context) error {
 	if err := workflows.CheckOverrideText(o); err != nil {
 		return err
 	}
-	err := s.Temporal.SignalWorkflow(c.Request().Context(), workflows.FleetWorkflowID(s.Pool), "", workflows.SignalOverride, o)
+	pool, err := s.fleetPool(c)
 	if err != nil {
-		return s.fleetError(err)
+		return err
+	}
+	if err := s.Temporal.SignalWorkflow(c.Request().Context(), workflows.FleetWorkflowID(pool), "", workflows.SignalOverride, o); err != nil {
+		return fleetError(pool, err)
 	}
 	return c.JSON(http.StatusAccepted, o)
 }
 
 func (s *Server) overrides(c echo.Context) error {
 	var v workflows.OverridesView
-	if err := s.query(c.Request().Context(), workflows.QueryOverrides, &v); err != nil {
+	if err := s.query(c, workflows.QueryOverrides, &v); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, v)
@@ -537,11 +562,13 @@ func (s *Server) submitMigration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := workflows.NewMigrationInput(s.Pool, req, vm)
+	// The migration belongs to the pool of its VM's site, whose fleet gives it a
+	// connector.
+	in, err := workflows.NewMigrationInput(vm.Pool, req, vm)
 	if err != nil {
 		return err
 	}
-	if err := s.fleetRunning(ctx); err != nil {
+	if err := s.fleetRunning(ctx, vm.Pool); err != nil {
 		return err
 	}
 	// A digest of the request goes into the migration's memo, so that a retry of
@@ -577,18 +604,18 @@ const fleetSeenFor = 5 * time.Second
 
 // fleetRunning refuses work while the pool's fleet workflow is not running: a
 // migration started then would find no one to give it a connector.
-func (s *Server) fleetRunning(ctx context.Context) error {
-	if time.Since(time.Unix(0, s.fleetSeen.Load())) < fleetSeenFor {
+func (s *Server) fleetRunning(ctx context.Context, pool string) error {
+	if seen, ok := s.fleetSeen.Load(pool); ok && time.Since(seen.(time.Time)) < fleetSeenFor {
 		return nil
 	}
-	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.FleetWorkflowID(s.Pool), "")
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.FleetWorkflowID(pool), "")
 	if err != nil {
-		return s.fleetError(err)
+		return fleetError(pool, err)
 	}
 	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return s.fleetError(serviceerror.NewNotFound("fleet workflow " + st.String()))
+		return fleetError(pool, serviceerror.NewNotFound("fleet workflow "+st.String()))
 	}
-	s.fleetSeen.Store(time.Now().UnixNano())
+	s.fleetSeen.Store(pool, time.Now())
 	return nil
 }
 
@@ -646,7 +673,11 @@ var migrationPhases = []string{workflows.PhaseWaiting, workflows.PhasePreparing,
 // migrations lists the pool's migrations, newest first, filtered by state (phase),
 // site and SLA tier, a page at a time.
 func (s *Server) migrations(c echo.Context) error {
-	q := fmt.Sprintf("WorkflowType = 'MigrationWorkflow' AND %s = '%s'", workflows.SearchPool.GetName(), s.Pool)
+	pool, err := s.fleetPool(c)
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf("WorkflowType = 'MigrationWorkflow' AND %s = '%s'", workflows.SearchPool.GetName(), pool)
 	for _, f := range []struct {
 		param string
 		key   string

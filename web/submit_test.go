@@ -33,9 +33,13 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer tc.Close()
 	require.NoError(t, platform.EnsureSearchAttributes(ctx, tc, "default", workflows.SearchAttributes()))
+	// The VM's site is in its own pool, not the server's: a migration goes to the
+	// fleet of its VM's pool.
 	pool := fmt.Sprintf("submit%d", time.Now().UnixNano()%1_000_000_000)
+	_, err = st.Pool.Exec(ctx, `UPDATE sites SET pool = $1`, pool)
+	require.NoError(t, err)
 	e := echo.New()
-	(&Server{Temporal: tc, Store: st, Pool: pool, Namespace: "default", Logger: slog.New(slog.DiscardHandler),
+	(&Server{Temporal: tc, Store: st, Pool: "another-pool", Namespace: "default", Logger: slog.New(slog.DiscardHandler),
 		RateLimit: unlimited}).Routes(e)
 	_, key := newKey(t, st, apikey.Operator)
 	submit := func(body string) (int, Problem, map[string]json.RawMessage) {
@@ -60,7 +64,7 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	id := pool + "-a"
 	code, p, _ := submit(`{"id":"` + id + `","vm_id":"vm-1"}`)
 	require.Equal(t, 503, code)
-	require.Contains(t, p.Detail, "starter fleet start")
+	require.Contains(t, p.Detail, "starter fleet start -pool "+pool)
 	notStarted(id)
 
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "submit-test-no-worker"},
