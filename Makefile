@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test test-cluster build tools lint bench bench-forecast bench-scaling fuzz load clean
+.PHONY: run test test-cluster build tools lint bench bench-forecast bench-scaling bench-pools fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -56,6 +56,12 @@ load:
 # the load test, e.g. make bench-scaling ARGS="-n 100 -rate 20".
 bench-scaling:
 	@bash scripts/bench-scaling.sh $(ARGS)
+
+# PMO sharded into 20 pools (2,000 external connectors, 20,000 planned migrations) on
+# the Temporal server with PostgreSQL; judges every fleet's history and tick time
+# (docs/scaling.md). ARGS go to `loadtest pools`, e.g. ARGS="-pools 5 -duration 1m".
+bench-pools:
+	@bash scripts/bench-pools.sh $(ARGS)
 
 # Remove built files. The data in .data is kept; remove it yourself to start afresh.
 clean:

@@ -38,8 +38,9 @@ type Store interface {
 	ResetConnectorReady(ctx context.Context, id string) error
 	// SiteOutcomes sums each site's recent migrations beside its history.
 	SiteOutcomes(ctx context.Context, base, recent time.Time) ([]planning.SiteOutcomes, error)
-	// RateHistory returns finished migrations with what the rate model learns from.
-	RateHistory(ctx context.Context, since time.Time) ([]planning.RateObservation, error)
+	// RateHistory returns the newest finished migrations, at most limit, with what the
+	// rate model learns from.
+	RateHistory(ctx context.Context, since time.Time, limit int) ([]planning.RateObservation, error)
 	// ReadyDelays returns how long recent connector starts took to become ready, in
 	// seconds.
 	ReadyDelays(ctx context.Context, pool string, since time.Time, limit int) ([]float64, error)

@@ -8,6 +8,11 @@
 //	go run ./loadtest -url http://127.0.0.1:8080 -key "$PMO_API_KEY" -n 200 -rate 20
 //
 // `make load` starts a private system and runs it (docs/load.md).
+//
+// `loadtest pools` instead shards PMO into many pools, each a fleet with its own
+// connectors and planned work, runs them under load and judges every fleet's history
+// against Temporal's limits and the planning tick's target (see pools.go; `make
+// bench-pools` runs it on the Temporal server with PostgreSQL, docs/scaling.md).
 package main
 
 import (
@@ -88,6 +93,9 @@ func parse(args []string, cfg config.Config) (options, error) {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (bool, error) {
+	if len(args) > 0 && args[0] == "pools" {
+		return runPools(ctx, args[1:], out)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return false, err

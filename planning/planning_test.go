@@ -116,6 +116,28 @@ func TestPredictReportsBottlenecks(t *testing.T) {
 	}
 }
 
+// A wave of a thousand migrations that all miss their tier makes one bottleneck per
+// site and cause, not one per migration: the plan goes into the fleet's history.
+func TestPlannedBottlenecksOfAWaveStayFew(t *testing.T) {
+	size := medium(t)
+	var wave []PlannedMigration
+	for i := range 1000 {
+		wave = append(wave, PlannedMigration{ID: fmt.Sprint("w-", i), Site: []string{"ams1", "fra1"}[i%2], Bytes: 64 << 30, SLATier: "bronze",
+			EarliestStart: t0.Add(time.Duration(i) * time.Minute), Deadline: t0.Add(time.Duration(i)*time.Minute + 2*time.Hour)})
+	}
+	got := PlannedBottlenecks(wave, []SLATier{{Name: "bronze", MaxTransfer: 30 * time.Minute}}, size, nil)
+	if len(got) != 4 {
+		t.Fatalf("%d bottlenecks, want 4 (2 sites × window and tier): %+v", len(got), got)
+	}
+	first := got[0]
+	if first.Site != "ams1" || !first.From.Equal(t0) || !first.To.Equal(t0.Add(998*time.Minute+2*time.Hour)) {
+		t.Fatalf("the group spans its migrations' windows: %+v", first)
+	}
+	if !strings.Contains(first.Detail, "migration w-0 needs at least 4h33m4s on a whole medium connector, window is 2h0m0s") || !strings.HasSuffix(first.Detail, "and 499 more planned migration(s) at ams1 for the same reason") {
+		t.Fatalf("detail: %s", first.Detail)
+	}
+}
+
 func conn(id, site string, state ConnectorState, tasks int) Connector {
 	c := Connector{ID: id, Site: site, State: state, Size: Sizes[1], TaskQueue: "pmo.connector." + id, CreatedAt: t0}
 	for i := range tasks {

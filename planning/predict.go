@@ -327,37 +327,69 @@ func targetBottleneck(t TargetSpace, written []hourBytes) (Bottleneck, bool) {
 
 // PlannedBottlenecks reports, for known work, each SLA that cannot be met: a migration
 // whose window is too short for one connector share, or whose window falls inside a
-// maintenance window at its site.
+// maintenance window at its site. Migrations of a site that fail for the same cause
+// make one bottleneck, which names the first and counts the others, so that a plan
+// stays small however much work is planned.
 func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, events []Event) []Bottleneck {
 	var out []Bottleneck
+	var causes []string // out[i]'s cause
+	count := map[string]int{}
+	add := func(cause string, b Bottleneck) {
+		cause = b.Site + "/" + b.Kind + "/" + cause
+		if count[cause]++; count[cause] > 1 {
+			i := slices.Index(causes, cause)
+			out[i].From, out[i].To = minTime(out[i].From, b.From), maxTime(out[i].To, b.To)
+			return
+		}
+		out, causes = append(out, b), append(causes, cause)
+	}
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	for _, p := range planned {
 		window := p.Deadline.Sub(p.EarliestStart)
 		need := time.Duration(float64(p.Bytes) / size.BandwidthBytesSec * float64(time.Second))
 		if need > window {
-			out = append(out, Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
+			add("window", Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
 				Detail: fmt.Sprintf("migration %s needs at least %s on a whole %s connector, window is %s",
 					p.ID, need.Round(time.Second), size.Name, window)})
 		} else if shared := time.Duration(float64(p.Bytes) / perTask * float64(time.Second)); shared > window {
-			out = append(out, Bottleneck{Site: p.Site, Kind: "connector", From: p.EarliestStart, To: p.Deadline,
+			add("shared", Bottleneck{Site: p.Site, Kind: "connector", From: p.EarliestStart, To: p.Deadline,
 				Detail: fmt.Sprintf("migration %s needs %s on a shared %s connector, window is %s: it needs a connector to itself",
 					p.ID, shared.Round(time.Second), size.Name, window)})
 		}
 		for _, t := range tiers {
 			if t.Name == p.SLATier && t.MaxTransfer > 0 && need > t.MaxTransfer {
-				out = append(out, Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
+				add("tier "+t.Name, Bottleneck{Site: p.Site, Kind: "sla", From: p.EarliestStart, To: p.Deadline,
 					Detail: fmt.Sprintf("migration %s needs %s, over tier %s's %s maximum transfer time",
 						p.ID, need.Round(time.Second), t.Name, t.MaxTransfer)})
 			}
 		}
-		for _, e := range events {
+		for i, e := range events {
 			if e.Site == p.Site && e.Kind == "maintenance" && e.Overlaps(p.EarliestStart, p.Deadline) {
-				out = append(out, Bottleneck{Site: p.Site, Kind: "maintenance", From: e.Starts, To: e.EndsBy(p.Deadline),
+				add(fmt.Sprint("event ", i), Bottleneck{Site: p.Site, Kind: "maintenance", From: e.Starts, To: e.EndsBy(p.Deadline),
 					Detail: fmt.Sprintf("migration %s overlaps maintenance at %s: %s", p.ID, e.Site, e.Detail)})
 			}
 		}
 	}
+	for i, cause := range causes {
+		if n := count[cause]; n > 1 {
+			out[i].Detail += fmt.Sprintf("; and %d more planned migration(s) at %s for the same reason", n-1, out[i].Site)
+		}
+	}
 	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // eventBottlenecks reports every event; an open one lasts, as far as the plan can

@@ -39,7 +39,7 @@ func modelsCommand(cfg *config.Config) *ffcli.Command {
 				return err
 			}
 			defer s.Close()
-			obs, err := s.RateHistory(ctx, now.Add(-activities.HistoryWindow))
+			obs, err := s.RateHistory(ctx, now.Add(-activities.HistoryWindow), activities.RateSamples)
 			if err != nil {
 				return err
 			}

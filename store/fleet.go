@@ -247,18 +247,23 @@ func (s *Store) SiteOutcomes(ctx context.Context, base, recent time.Time) ([]pla
 	})
 }
 
-// RateHistory returns the migrations that moved bytes since the given time, oldest
-// first, with what the rate model learns from: the VM's disk change rate and how many
-// other migrations shared the connector meanwhile.
-func (s *Store) RateHistory(ctx context.Context, since time.Time) ([]planning.RateObservation, error) {
+// RateHistory returns the newest migrations, at most limit, that moved bytes since
+// the given time, oldest first, with what the rate model learns from: the VM's disk
+// change rate and how many other migrations shared the connector meanwhile.
+func (s *Store) RateHistory(ctx context.Context, since time.Time, limit int) ([]planning.RateObservation, error) {
+	// The newest rows are picked first, so that the concurrency count runs on them only.
 	rows, err := s.Pool.Query(ctx, `
+		WITH recent AS (
+			SELECT id, vm_id, site_id, sla_tier, bytes, started_at, ended_at, connector_id, avg_bytes_per_sec, connector_bandwidth_bytes_per_sec
+			FROM migrations
+			WHERE started_at >= $1 AND outcome IN ('succeeded', 'sla_breached') AND avg_bytes_per_sec > 0
+			ORDER BY started_at DESC LIMIT $2)
 		SELECT m.site_id, m.sla_tier, m.bytes, coalesce(v.disk_change_bytes_per_sec, 0)::float8, m.started_at,
 			(SELECT count(*) FROM migrations o WHERE o.connector_id = m.connector_id AND o.id <> m.id
 				AND o.started_at < m.ended_at AND o.ended_at > m.started_at)::int,
 			m.avg_bytes_per_sec, coalesce(m.connector_bandwidth_bytes_per_sec, 0)
-		FROM migrations m LEFT JOIN vms v ON v.id = m.vm_id
-		WHERE m.started_at >= $1 AND m.outcome IN ('succeeded', 'sla_breached') AND m.avg_bytes_per_sec > 0
-		ORDER BY m.started_at`, since)
+		FROM recent m LEFT JOIN vms v ON v.id = m.vm_id
+		ORDER BY m.started_at`, since, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: rate history: %w", err)
 	}

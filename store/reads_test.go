@@ -142,7 +142,7 @@ var reads = []read{
 		return err
 	}, nil},
 	{"RateHistory", func(ctx context.Context, s *store.Store) error {
-		_, err := s.RateHistory(ctx, readsNow.Add(-28*24*time.Hour))
+		_, err := s.RateHistory(ctx, readsNow.Add(-28*24*time.Hour), 20000)
 		return err
 	}, nil},
 	{"Events", func(ctx context.Context, s *store.Store) error {

@@ -1,0 +1,478 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// poolOptions are the flags of `loadtest pools`.
+type poolOptions struct {
+	url, key                     string
+	pools, sites, conns, planned int
+	tick, duration, metricsEvery time.Duration
+	maxTicks                     int
+	maxPayload, maxEvents        int
+	maxHistoryBytes              int64
+	tickTarget                   time.Duration
+	historyDays, arrivalsPerHour int
+	concurrency                  int
+	prefix                       string
+}
+
+func parsePools(args []string, cfg config.Config) (poolOptions, error) {
+	var o poolOptions
+	fs := flag.NewFlagSet("loadtest pools", flag.ContinueOnError)
+	fs.StringVar(&o.url, "url", "http://"+cfg.HTTPAddr, "the web server's base URL")
+	fs.StringVar(&o.key, "key", os.Getenv("PMO_API_KEY"), "an admin API key, to import sites (default $PMO_API_KEY)")
+	fs.StringVar(&o.prefix, "prefix", "pool", "the pools' name prefix: pool-00, pool-01, …")
+	fs.IntVar(&o.pools, "pools", 20, "how many pools, each with its own fleet workflow")
+	fs.IntVar(&o.sites, "sites", 5, "sites per pool")
+	fs.IntVar(&o.conns, "connectors", 100, "external connectors registered per pool")
+	fs.IntVar(&o.planned, "planned", 1000, "migrations planned per pool through POST /forecast")
+	fs.IntVar(&o.historyDays, "history-days", 28, "days of migration history per site, for the forecast to learn from")
+	fs.IntVar(&o.arrivalsPerHour, "arrivals", 3, "mean migrations per site and hour in that history")
+	fs.DurationVar(&o.tick, "tick", 10*time.Second, "the fleets' planning interval")
+	fs.IntVar(&o.maxTicks, "max-ticks", 10, "ticks per run before a fleet continues as new")
+	fs.DurationVar(&o.duration, "duration", 4*time.Minute, "how long the fleets run under load once everything is registered and planned")
+	fs.DurationVar(&o.metricsEvery, "metrics-every", time.Minute, "how often each connector posts its metrics (each post is a fleet update)")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "HTTP requests in flight")
+	fs.IntVar(&o.maxPayload, "max-payload", 256<<10, "the largest history event allowed, in bytes")
+	fs.IntVar(&o.maxEvents, "max-events", 10240, "the longest run allowed, in events (Temporal warns at 10,240 and stops at 51,200)")
+	fs.Int64Var(&o.maxHistoryBytes, "max-history", 10<<20, "the largest run allowed, in bytes (Temporal warns at 10 MB and stops at 50 MB)")
+	fs.DurationVar(&o.tickTarget, "tick-target", time.Second, "the planning activity time allowed per tick (Collect and Plan)")
+	if err := fs.Parse(args); err != nil {
+		return poolOptions{}, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return poolOptions{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.key == "":
+		return poolOptions{}, errors.New("-key or PMO_API_KEY: an admin API key is needed")
+	case o.pools < 1 || o.sites < 1 || o.conns < 0 || o.planned < 0:
+		return poolOptions{}, errors.New("-pools and -sites must be at least 1, -connectors and -planned at least 0")
+	case o.planned > workflows.MaxForecastVMs*o.sites:
+		return poolOptions{}, fmt.Errorf("-planned: at most %d per pool (%d per forecast request and site)", workflows.MaxForecastVMs*o.sites, workflows.MaxForecastVMs)
+	}
+	return o, nil
+}
+
+// runPools is `loadtest pools`: PMO sharded into many pools, each a fleet workflow with
+// its own connectors and planned work, run under load; then every fleet's history is
+// read back and judged against Temporal's limits and the tick target. It sets up:
+// sites in -pools pools (PUT /sites), -history-days of hourly history per site
+// (written straight into PostgreSQL: the past needs no API), one fleet per pool in
+// forecast-only mode (so that it plans but starts no processes), -connectors external
+// connectors per pool (POST /connectors, then metrics), and -planned migrations per
+// pool (POST /forecast with plan=true). It then lets the fleets tick for -duration
+// while the connectors post metrics, and reports.
+func runPools(ctx context.Context, args []string, out io.Writer) (bool, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return false, err
+	}
+	o, err := parsePools(args, cfg)
+	if err != nil {
+		return false, err
+	}
+	tc, err := platform.DialTemporal(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return false, err
+	}
+	defer tc.Close()
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	l := &load{client: &http.Client{Timeout: 2 * time.Minute}, lat: map[string][]time.Duration{}}
+	l.o.url, l.o.key = o.url, o.key
+	b := &poolBench{o: o, l: l, tc: tc, st: st, started: time.Now()}
+	steps := []struct {
+		what string
+		do   func(context.Context) error
+	}{
+		{"sites", b.importSites}, {"history", b.writeHistory}, {"fleets", b.startFleets},
+		{"connectors", b.registerConnectors}, {"planned work", b.planWork}, {"load", b.runLoad},
+	}
+	for _, s := range steps {
+		began := time.Now()
+		if err := s.do(ctx); err != nil {
+			return false, fmt.Errorf("%s: %w", s.what, err)
+		}
+		fmt.Fprintf(out, "%-13s %.1f s\n", s.what, time.Since(began).Seconds())
+		if len(l.errors) > 0 {
+			break
+		}
+	}
+	var r poolResult
+	if len(l.errors) == 0 {
+		if r, err = b.measure(ctx); err != nil {
+			return false, fmt.Errorf("reading the histories: %w", err)
+		}
+	}
+	return r.print(out, o, l), nil
+}
+
+// poolBench is one run of `loadtest pools`.
+type poolBench struct {
+	o       poolOptions
+	l       *load
+	tc      client.Client
+	st      *store.Store
+	started time.Time
+}
+
+func (b *poolBench) pool(i int) string    { return fmt.Sprintf("%s-%02d", b.o.prefix, i) }
+func (b *poolBench) site(i, j int) string { return fmt.Sprintf("%s-%02d-s%d", b.o.prefix, i, j) }
+
+// parallel runs do(i) for i in [0, n) with -concurrency in flight.
+func (b *poolBench) parallel(n int, do func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, b.o.concurrency)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			do(i)
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *poolBench) importSites(ctx context.Context) error {
+	type siteRow struct {
+		ID     string  `json:"id"`
+		Name   string  `json:"name"`
+		Region string  `json:"region"`
+		Uplink float64 `json:"uplink_bytes_per_sec"`
+		Pool   string  `json:"pool"`
+	}
+	var rows []siteRow
+	for i := range b.o.pools {
+		for j := range b.o.sites {
+			rows = append(rows, siteRow{ID: b.site(i, j), Name: b.site(i, j), Region: b.pool(i), Uplink: 1.25e9, Pool: b.pool(i)})
+		}
+	}
+	b.l.call(ctx, "PUT /sites", "PUT", "/sites", rows, nil)
+	return nil
+}
+
+// writeHistory writes each site's past: arrivals that follow the day (busier in
+// office hours), so that the forecast has a season to fit. Rows from an earlier run
+// under the same IDs are kept.
+func (b *poolBench) writeHistory(ctx context.Context) error {
+	end := b.started.Truncate(time.Hour)
+	begin := end.Add(-time.Duration(b.o.historyDays) * 24 * time.Hour)
+	var rows [][]any
+	for i := range b.o.pools {
+		for j := range b.o.sites {
+			site := b.site(i, j)
+			n := 0
+			for at := begin; at.Before(end); at = at.Add(time.Hour) {
+				count := b.o.arrivalsPerHour / 2
+				if h := at.Hour(); h >= 8 && h < 18 {
+					count = b.o.arrivalsPerHour * 3 / 2
+				}
+				for k := range count {
+					n++
+					started := at.Add(time.Duration(k*7) * time.Minute)
+					rows = append(rows, []any{fmt.Sprintf("%s-h%d", site, n), "vm-" + site, site, "hist-" + site, "bronze",
+						int64(8 << 30), started, started.Add(20 * time.Minute), float64(8<<30) / 1200, "succeeded"})
+				}
+			}
+		}
+	}
+	tx, err := b.st.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE history_bench (LIKE migrations INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	cols := []string{"id", "vm_id", "site_id", "connector_id", "sla_tier", "bytes", "started_at", "ended_at", "avg_bytes_per_sec", "outcome"}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"history_bench"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO migrations SELECT * FROM history_bench ON CONFLICT (id) DO NOTHING`); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func (b *poolBench) startFleets(ctx context.Context) error {
+	policy := planning.DefaultPolicy()
+	policy.Mode = planning.ModeForecastOnly
+	for i := range b.o.pools {
+		in := workflows.FleetInput{Pool: b.pool(i), Tick: b.o.tick, MaxTicksPerRun: b.o.maxTicks, Policy: &policy}
+		_, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: workflows.FleetWorkflowID(in.Pool), TaskQueue: workflows.TaskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		}, workflows.FleetWorkflow, in)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connector is connector k of pool i, at one of the pool's sites in turn.
+func (b *poolBench) connector(i, k int) (id, site string) {
+	return fmt.Sprintf("ext-%s-c%03d", b.pool(i), k), b.site(i, k%b.o.sites)
+}
+
+func (b *poolBench) registerConnectors(ctx context.Context) error {
+	b.parallel(b.o.pools*b.o.conns, func(n int) {
+		i, k := n%b.o.pools, n/b.o.pools
+		id, site := b.connector(i, k)
+		req := workflows.RegisterConnectorRequest{ID: id, Site: site, Size: "medium", StaleAfter: (3 * b.o.metricsEvery).String(),
+			Who: "loadtest", Why: "pools benchmark"}
+		b.l.call(ctx, "POST /connectors", "POST", "/connectors?pool="+b.pool(i), req, nil)
+	})
+	b.postMetrics(ctx, 0)
+	return nil
+}
+
+// postMetrics posts one sample for every connector, spread over spread.
+func (b *poolBench) postMetrics(ctx context.Context, spread time.Duration) {
+	n := b.o.pools * b.o.conns
+	if n == 0 {
+		return
+	}
+	every := spread / time.Duration(n)
+	began := time.Now()
+	b.parallel(n, func(x int) {
+		if wait := time.Until(began.Add(time.Duration(x) * every)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		i, k := x%b.o.pools, x/b.o.pools
+		id, _ := b.connector(i, k)
+		sample := planning.MetricSample{At: time.Now().UTC(), CPUPercent: 20 + float64(k%50), RAMBytes: 400 << 20,
+			BandwidthUsedBytesSec: float64(int64(k%4) << 20), ActiveTasks: k % 4, BytesMoved: int64(k) << 30}
+		b.l.call(ctx, "POST /connectors/{id}/metrics", "POST", "/connectors/"+id+"/metrics?pool="+b.pool(i), sample, nil)
+	})
+}
+
+// planWork plans each pool's migrations in requests of at most MaxForecastVMs, all
+// starting within the next day.
+func (b *poolBench) planWork(ctx context.Context) error {
+	type batch struct {
+		pool int
+		req  map[string]any
+	}
+	var batches []batch
+	from := b.started.Add(time.Hour).Truncate(time.Hour)
+	for i := range b.o.pools {
+		for first := 0; first < b.o.planned; first += workflows.MaxForecastVMs {
+			var vms []planning.VMSpec
+			for k := first; k < min(first+workflows.MaxForecastVMs, b.o.planned); k++ {
+				vms = append(vms, planning.VMSpec{Site: b.site(i, k%b.o.sites), DiskBytes: int64(1+k%64) << 30})
+			}
+			start := from.Add(time.Duration(first/workflows.MaxForecastVMs) * time.Hour)
+			batches = append(batches, batch{i, map[string]any{"id": fmt.Sprintf("%s-wave%d", b.pool(i), first), "vms": vms,
+				"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(24 * time.Hour).Format(time.RFC3339), "plan": true}})
+		}
+	}
+	b.parallel(len(batches), func(n int) {
+		b.l.call(ctx, "POST /forecast", "POST", "/forecast?pool="+b.pool(batches[n].pool), batches[n].req, nil)
+	})
+	return nil
+}
+
+// runLoad lets the fleets tick for -duration while every connector posts metrics
+// every -metrics-every.
+func (b *poolBench) runLoad(ctx context.Context) error {
+	end := time.Now().Add(b.o.duration)
+	for time.Until(end) > b.o.metricsEvery/2 && ctx.Err() == nil {
+		b.postMetrics(ctx, min(b.o.metricsEvery, time.Until(end)))
+	}
+	return ctx.Err()
+}
+
+// runStats is what one run of a fleet's history holds.
+type runStats struct {
+	pool, runID     string
+	events          int
+	bytes           int64
+	largest         int
+	largestType     string
+	plans, collects []time.Duration
+	ticks           []time.Duration // Collect plus the Plan after it
+	continuedAsNew  bool
+}
+
+// poolResult is what measure read.
+type poolResult struct {
+	runs []runStats
+}
+
+// measure reads every run of every pool's fleet since the benchmark started.
+func (b *poolBench) measure(ctx context.Context) (poolResult, error) {
+	var r poolResult
+	for i := range b.o.pools {
+		query := fmt.Sprintf("WorkflowId = '%s' AND StartTime >= '%s'", workflows.FleetWorkflowID(b.pool(i)), b.started.UTC().Format(time.RFC3339))
+		var token []byte
+		for {
+			page, err := b.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+			if err != nil {
+				return r, err
+			}
+			for _, e := range page.GetExecutions() {
+				s, err := b.readRun(ctx, b.pool(i), e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+				if err != nil {
+					return r, err
+				}
+				r.runs = append(r.runs, s)
+			}
+			if token = page.GetNextPageToken(); len(token) == 0 {
+				break
+			}
+		}
+	}
+	return r, nil
+}
+
+// readRun reads one run's history: its length and size, its largest event, and the
+// time its Collect and Plan activities took.
+func (b *poolBench) readRun(ctx context.Context, pool, workflowID, runID string) (runStats, error) {
+	s := runStats{pool: pool, runID: runID}
+	it := b.tc.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]string{}
+	startedAt := map[int64]time.Time{}
+	var lastCollect time.Duration
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return s, err
+		}
+		s.events++
+		size := proto.Size(e)
+		s.bytes += int64(size)
+		if size > s.largest {
+			s.largest, s.largestType = size, e.GetEventType().String()
+		}
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			scheduled[e.GetEventId()] = e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			startedAt[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = e.GetEventTime().AsTime()
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			id := e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			took := e.GetEventTime().AsTime().Sub(startedAt[id])
+			switch scheduled[id] {
+			case "Collect":
+				s.collects = append(s.collects, took)
+				lastCollect = took
+			case "Plan":
+				s.plans = append(s.plans, took)
+				s.ticks = append(s.ticks, lastCollect+took)
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+			s.continuedAsNew = true
+		}
+	}
+	return s, nil
+}
+
+// print reports the runs and judges them; it says whether every target was met and
+// no call failed.
+func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	var plans, collects, ticks []time.Duration
+	var events []int
+	var sizes []int64
+	largest, largestType, continued := 0, "", 0
+	for _, s := range r.runs {
+		plans = append(plans, s.plans...)
+		collects = append(collects, s.collects...)
+		ticks = append(ticks, s.ticks...)
+		events = append(events, s.events)
+		sizes = append(sizes, s.bytes)
+		if s.largest > largest {
+			largest, largestType = s.largest, s.largestType
+		}
+		if s.continuedAsNew {
+			continued++
+		}
+	}
+	slices.Sort(plans)
+	slices.Sort(collects)
+	slices.Sort(ticks)
+	slices.Sort(events)
+	slices.Sort(sizes)
+	fmt.Fprintf(w, "setup        %d pools × %d sites, %d connectors, %d planned migrations; tick %s, %d ticks a run\n",
+		o.pools, o.sites, o.pools*o.conns, o.pools*o.planned, o.tick, o.maxTicks)
+	fmt.Fprintf(w, "runs         %d fleet runs read, %d of them continued as new\n", len(r.runs), continued)
+	ok := len(l.errors) == 0 && len(r.runs) > 0
+	judge := func(met bool) string {
+		if met {
+			return "met"
+		}
+		ok = false
+		return "MISSED"
+	}
+	if len(r.runs) > 0 {
+		fmt.Fprintf(w, "history      events per run p50 %d, max %d (at most %d: %s); bytes per run p50 %.0f KiB, max %.0f KiB (at most %d KiB: %s)\n",
+			events[len(events)/2], events[len(events)-1], o.maxEvents, judge(events[len(events)-1] <= o.maxEvents),
+			float64(sizes[len(sizes)/2])/1024, float64(sizes[len(sizes)-1])/1024, o.maxHistoryBytes>>10, judge(sizes[len(sizes)-1] <= o.maxHistoryBytes))
+		fmt.Fprintf(w, "payloads     largest event %.1f KiB (%s), at most %d KiB: %s\n", float64(largest)/1024, largestType, o.maxPayload>>10, judge(largest <= o.maxPayload))
+	}
+	for _, a := range []struct {
+		name string
+		d    []time.Duration
+	}{{"Collect", collects}, {"Plan", plans}, {"tick", ticks}} {
+		if len(a.d) == 0 {
+			fmt.Fprintf(w, "%-12s none recorded\n", a.name)
+			ok = false
+			continue
+		}
+		fmt.Fprintf(w, "%-12s %d, p50 %s, p99 %s, max %s\n", a.name, len(a.d), ms(percentile(a.d, 50)), ms(percentile(a.d, 99)), ms(a.d[len(a.d)-1]))
+	}
+	if len(ticks) > 0 {
+		fmt.Fprintf(w, "target       planning activity time per tick at most %s (p99): %s\n", ms(o.tickTarget), judge(percentile(ticks, 99) <= o.tickTarget))
+	}
+	fmt.Fprintf(w, "%-30s %6s %10s %10s %10s\n", "API latency", "calls", "p50", "p99", "max")
+	for _, name := range []string{"PUT /sites", "POST /connectors", "POST /connectors/{id}/metrics", "POST /forecast"} {
+		d := slices.Clone(l.lat[name])
+		slices.Sort(d)
+		if len(d) > 0 {
+			fmt.Fprintf(w, "%-30s %6d %10s %10s %10s\n", name, len(d), ms(percentile(d, 50)), ms(percentile(d, 99)), ms(d[len(d)-1]))
+		}
+	}
+	fmt.Fprintf(w, "errors       %d\n", len(l.errors))
+	for i, e := range l.errors {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more\n", len(l.errors)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", e)
+	}
+	return ok
+}
