@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,7 +223,9 @@ func (a *Fleet) forecast(ctx context.Context, in planning.DemandInput) ([]planni
 
 // PredictInput asks for a plan from a demand curve.
 type PredictInput struct {
-	Pool    string
+	Pool string
+	// Sites are the pool's sites; nil means every site (fleets from before pools).
+	Sites   []string
 	Now     time.Time
 	Demand  []planning.Demand
 	Planned []planning.PlannedMigration
@@ -245,10 +248,13 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	if !ok {
 		return planning.Plan{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
 	}
+	// The plan, its events and its anomalies are the pool's sites', not the other pools'.
+	inPool := func(site string) bool { return in.Sites == nil || slices.Contains(in.Sites, site) }
 	sites, err := a.Store.SiteProfiles(ctx, in.Now.Add(-HistoryWindow))
 	if err != nil {
 		return planning.Plan{}, err
 	}
+	sites = slices.DeleteFunc(sites, func(s planning.Site) bool { return !inPool(s.ID) })
 	tiers, err := a.Store.SLATiers(ctx)
 	if err != nil {
 		return planning.Plan{}, err
@@ -263,6 +269,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	if err != nil {
 		return planning.Plan{}, err
 	}
+	keyed = slices.DeleteFunc(keyed, func(e planning.KeyedEvent) bool { return !inPool(e.Site) })
 	events := planning.Events(keyed)
 	delays, err := a.Store.ReadyDelays(ctx, in.Pool, in.Now.Add(-AccuracyWindow), 100)
 	if err != nil {
@@ -273,6 +280,7 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	if err != nil {
 		return planning.Plan{}, err
 	}
+	outcomes = slices.DeleteFunc(outcomes, func(o planning.SiteOutcomes) bool { return !inPool(o.Site) })
 	anomalies := planning.Anomalies(outcomes)
 	if in.Record {
 		// One event per site and hour, however many ticks see the anomaly.

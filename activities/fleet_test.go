@@ -24,7 +24,7 @@ var now = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // fleetFixture is a real database with two sites, tiers, a few VMs and four weeks of
 // history in which ams1 sees h%3 migrations at hour h of each week and fra1 none.
-func fleetFixture(t *testing.T) (*Fleet, *store.Store) {
+func fleetFixture(t testing.TB) (*Fleet, *store.Store) {
 	t.Helper()
 	s := storetest.New(t)
 	ctx := context.Background()

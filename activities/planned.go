@@ -65,7 +65,7 @@ func (a *Fleet) Plan(ctx context.Context, in PlanInput) (planning.Plan, error) {
 	if err != nil {
 		return planning.Plan{}, err
 	}
-	plan, err := a.Predict(ctx, PredictInput{Pool: in.Pool, Now: in.Now, Demand: fc.Demand, Planned: planned, Size: in.Size,
+	plan, err := a.Predict(ctx, PredictInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Demand: fc.Demand, Planned: planned, Size: in.Size,
 		LeadTime: in.LeadTime, Tick: in.Tick, Record: true})
 	if err != nil {
 		return planning.Plan{}, err
@@ -177,7 +177,7 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (Forec
 		if err != nil {
 			return ForecastBatchResult{}, err
 		}
-		pin := PredictInput{Pool: in.Pool, Now: in.Now, Demand: now.Demand, Planned: planned, Size: in.Size, LeadTime: in.LeadTime, Tick: in.Tick}
+		pin := PredictInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Demand: now.Demand, Planned: planned, Size: in.Size, LeadTime: in.LeadTime, Tick: in.Tick}
 		today, err := a.Predict(ctx, pin)
 		if err != nil {
 			return ForecastBatchResult{}, err

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +134,25 @@ func TestCollectSeesTheSitesOfItsPool(t *testing.T) {
 		var res CollectResult
 		require.NoError(t, v.Get(&res))
 		require.Equal(t, want, res.Sites, pool)
+	}
+}
+
+// A pool's plan holds its own sites' events only, however many pools share the store.
+func TestPlanIsOfThePoolsSitesOnly(t *testing.T) {
+	a, s := fleetFixture(t)
+	require.NoError(t, s.InsertEvent(context.Background(), "fra1-firmware", planning.Event{Site: "fra1", Kind: "maintenance", Severity: "info",
+		Starts: now.Add(time.Hour), Ends: now.Add(2 * time.Hour), Detail: "firmware", Source: "test"}))
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	for sites, want := range map[string]bool{"ams1": false, "ams1 fra1": true} {
+		v, err := aenv.ExecuteActivity(a.Plan, PlanInput{Pool: "default", Sites: strings.Fields(sites), Now: now, Hours: 6,
+			Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second})
+		require.NoError(t, err)
+		var plan planning.Plan
+		require.NoError(t, v.Get(&plan))
+		require.Len(t, plan.Targets, len(strings.Fields(sites)))
+		require.Equal(t, want, slices.ContainsFunc(plan.Bottlenecks, func(b planning.Bottleneck) bool { return b.Site == "fra1" }), sites)
+		require.Equal(t, want, len(plan.Events) == 1, sites)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
@@ -52,9 +55,9 @@ func parsePools(args []string, cfg config.Config) (poolOptions, error) {
 	fs.IntVar(&o.planned, "planned", 1000, "migrations planned per pool through POST /forecast")
 	fs.IntVar(&o.historyDays, "history-days", 28, "days of migration history per site, for the forecast to learn from")
 	fs.IntVar(&o.arrivalsPerHour, "arrivals", 3, "mean migrations per site and hour in that history")
-	fs.DurationVar(&o.tick, "tick", 10*time.Second, "the fleets' planning interval")
-	fs.IntVar(&o.maxTicks, "max-ticks", 10, "ticks per run before a fleet continues as new")
-	fs.DurationVar(&o.duration, "duration", 4*time.Minute, "how long the fleets run under load once everything is registered and planned")
+	fs.DurationVar(&o.tick, "tick", 30*time.Second, "the fleets' planning interval (PMO_TICK's default)")
+	fs.IntVar(&o.maxTicks, "max-ticks", 4, "ticks per run before a fleet continues as new")
+	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "how long the fleets run under load once everything is registered and planned")
 	fs.DurationVar(&o.metricsEvery, "metrics-every", time.Minute, "how often each connector posts its metrics (each post is a fleet update)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "HTTP requests in flight")
 	fs.IntVar(&o.maxPayload, "max-payload", 256<<10, "the largest history event allowed, in bytes")
@@ -71,8 +74,6 @@ func parsePools(args []string, cfg config.Config) (poolOptions, error) {
 		return poolOptions{}, errors.New("-key or PMO_API_KEY: an admin API key is needed")
 	case o.pools < 1 || o.sites < 1 || o.conns < 0 || o.planned < 0:
 		return poolOptions{}, errors.New("-pools and -sites must be at least 1, -connectors and -planned at least 0")
-	case o.planned > workflows.MaxForecastVMs*o.sites:
-		return poolOptions{}, fmt.Errorf("-planned: at most %d per pool (%d per forecast request and site)", workflows.MaxForecastVMs*o.sites, workflows.MaxForecastVMs)
 	}
 	return o, nil
 }
@@ -323,6 +324,7 @@ type runStats struct {
 	bytes           int64
 	largest         int
 	largestType     string
+	largestParts    string
 	plans, collects []time.Duration
 	ticks           []time.Duration // Collect plus the Plan after it
 	continuedAsNew  bool
@@ -376,7 +378,7 @@ func (b *poolBench) readRun(ctx context.Context, pool, workflowID, runID string)
 		size := proto.Size(e)
 		s.bytes += int64(size)
 		if size > s.largest {
-			s.largest, s.largestType = size, e.GetEventType().String()
+			s.largest, s.largestType, s.largestParts = size, e.GetEventType().String(), parts(e)
 		}
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -408,7 +410,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 	var plans, collects, ticks []time.Duration
 	var events []int
 	var sizes []int64
-	largest, largestType, continued := 0, "", 0
+	largest, largestType, largestParts, continued := 0, "", "", 0
 	for _, s := range r.runs {
 		plans = append(plans, s.plans...)
 		collects = append(collects, s.collects...)
@@ -416,7 +418,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 		events = append(events, s.events)
 		sizes = append(sizes, s.bytes)
 		if s.largest > largest {
-			largest, largestType = s.largest, s.largestType
+			largest, largestType, largestParts = s.largest, s.largestType, s.largestParts
 		}
 		if s.continuedAsNew {
 			continued++
@@ -443,6 +445,9 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 			events[len(events)/2], events[len(events)-1], o.maxEvents, judge(events[len(events)-1] <= o.maxEvents),
 			float64(sizes[len(sizes)/2])/1024, float64(sizes[len(sizes)-1])/1024, o.maxHistoryBytes>>10, judge(sizes[len(sizes)-1] <= o.maxHistoryBytes))
 		fmt.Fprintf(w, "payloads     largest event %.1f KiB (%s), at most %d KiB: %s\n", float64(largest)/1024, largestType, o.maxPayload>>10, judge(largest <= o.maxPayload))
+		if largestParts != "" {
+			fmt.Fprintf(w, "             its input's largest parts: %s\n", largestParts)
+		}
 	}
 	for _, a := range []struct {
 		name string
@@ -453,7 +458,8 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 			ok = false
 			continue
 		}
-		fmt.Fprintf(w, "%-12s %d, p50 %s, p99 %s, max %s\n", a.name, len(a.d), ms(percentile(a.d, 50)), ms(percentile(a.d, 99)), ms(a.d[len(a.d)-1]))
+		fmt.Fprintf(w, "%-12s %d, p50 %s, p90 %s, p99 %s, max %s\n", a.name, len(a.d), ms(percentile(a.d, 50)), ms(percentile(a.d, 90)),
+			ms(percentile(a.d, 99)), ms(a.d[len(a.d)-1]))
 	}
 	if len(ticks) > 0 {
 		fmt.Fprintf(w, "target       planning activity time per tick at most %s (p99): %s\n", ms(o.tickTarget), judge(percentile(ticks, 99) <= o.tickTarget))
@@ -475,4 +481,35 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 		fmt.Fprintf(w, "  %s\n", e)
 	}
 	return ok
+}
+
+// parts names the biggest fields of a workflow's input (a fleet's state, carried
+// across continue-as-new), with their sizes: what makes a started event large.
+func parts(e *historypb.HistoryEvent) string {
+	payloads := e.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) == 0 {
+		return ""
+	}
+	var in map[string]json.RawMessage
+	if json.Unmarshal(payloads[0].GetData(), &in) != nil {
+		return ""
+	}
+	var state map[string]json.RawMessage
+	if json.Unmarshal(in["state"], &state) != nil {
+		return ""
+	}
+	type part struct {
+		name string
+		size int
+	}
+	var ps []part
+	for name, raw := range state {
+		ps = append(ps, part{"state." + name, len(raw)})
+	}
+	slices.SortFunc(ps, func(a, b part) int { return b.size - a.size })
+	var out []string
+	for _, p := range ps[:min(4, len(ps))] {
+		out = append(out, fmt.Sprintf("%s %.1f KiB", p.name, float64(p.size)/1024))
+	}
+	return strings.Join(out, ", ")
 }

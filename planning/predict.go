@@ -338,7 +338,12 @@ func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, 
 		cause = b.Site + "/" + b.Kind + "/" + cause
 		if count[cause]++; count[cause] > 1 {
 			i := slices.Index(causes, cause)
-			out[i].From, out[i].To = minTime(out[i].From, b.From), maxTime(out[i].To, b.To)
+			if b.From.Before(out[i].From) {
+				out[i].From = b.From
+			}
+			if b.To.After(out[i].To) {
+				out[i].To = b.To
+			}
 			return
 		}
 		out, causes = append(out, b), append(causes, cause)
@@ -376,20 +381,6 @@ func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, 
 		}
 	}
 	return out
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // eventBottlenecks reports every event; an open one lasts, as far as the plan can

@@ -14,8 +14,44 @@ import (
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/workflows"
 )
+
+// startFleet starts a pool's fleet workflow unless it runs, and says which.
+func startFleet(ctx context.Context, tc client.Client, in workflows.FleetInput) error {
+	id := workflows.FleetWorkflowID(in.Pool)
+	if d, err := tc.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+		d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		fmt.Printf("fleet %s already running: workflow %s, run %s; it keeps its settings (stop and start it to change them)\n",
+			in.Pool, id, d.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+		return nil
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.FleetWorkflow, in)
+	if err != nil {
+		return fmt.Errorf("start fleet %s: %w", in.Pool, err)
+	}
+	fmt.Printf("fleet %s running: workflow %s, run %s\n", in.Pool, run.GetID(), run.GetRunID())
+	return nil
+}
+
+// sitePools reads the pools that have sites.
+func sitePools(ctx context.Context, cfg config.Config) ([]string, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	pools, err := st.Pools(ctx)
+	if err == nil && len(pools) == 0 {
+		err = errors.New("no sites yet: import them first (PUT /sites, docs/import.md)")
+	}
+	return pools, err
+}
 
 func fleetCommand(cfg *config.Config) *ffcli.Command {
 	startFlags := flag.NewFlagSet("fleet start", flag.ContinueOnError)
@@ -23,30 +59,26 @@ func fleetCommand(cfg *config.Config) *ffcli.Command {
 	tick := startFlags.Duration("tick", cfg.Tick, "planning interval")
 	lead := startFlags.Duration("lead-time", 15*time.Minute, "how long before forecast demand connectors are started")
 	size := startFlags.String("size", "", "connector size the autoscaler provisions (small, medium, large; default medium)")
+	all := startFlags.Bool("all", false, "start the fleet of every pool that has sites (from the database), not only -pool")
 	start := &ffcli.Command{
 		Name:       "start",
-		ShortUsage: "starter fleet start [-pool P] [-tick 30s] [-lead-time 15m] [-size medium]",
-		ShortHelp:  "start the pool's fleet workflow; does nothing if it already runs",
+		ShortUsage: "starter fleet start [-pool P | -all] [-tick 30s] [-lead-time 15m] [-size medium]",
+		ShortHelp:  "start the pool's fleet workflow, or every pool's; a running fleet is left as it is",
 		FlagSet:    startFlags,
 		Exec: func(ctx context.Context, _ []string) error {
-			in := workflows.FleetInput{Pool: *pool, Tick: *tick, LeadTime: *lead, Size: *size}
+			pools := []string{*pool}
+			if *all {
+				var err error
+				if pools, err = sitePools(ctx, *cfg); err != nil {
+					return err
+				}
+			}
 			return withTemporal(*cfg, func(tc client.Client) error {
-				id := workflows.FleetWorkflowID(*pool)
-				if d, err := tc.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
-					d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-					fmt.Printf("fleet %s already running: workflow %s, run %s; it keeps its settings (stop and start it to change them)\n",
-						*pool, id, d.GetWorkflowExecutionInfo().GetExecution().GetRunId())
-					return nil
+				for _, p := range pools {
+					if err := startFleet(ctx, tc, workflows.FleetInput{Pool: p, Tick: *tick, LeadTime: *lead, Size: *size}); err != nil {
+						return err
+					}
 				}
-				run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID: id, TaskQueue: workflows.TaskQueue,
-					WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-					WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				}, workflows.FleetWorkflow, in)
-				if err != nil {
-					return fmt.Errorf("start fleet %s: %w", *pool, err)
-				}
-				fmt.Printf("fleet %s running: workflow %s, run %s\n", *pool, run.GetID(), run.GetRunID())
 				return nil
 			})
 		},

@@ -24,6 +24,15 @@ func (s *Store) Sites(ctx context.Context) ([]planning.SiteInfo, error) {
 	})
 }
 
+// Pools returns the pools that have sites, ordered by name.
+func (s *Store) Pools(ctx context.Context) ([]string, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT DISTINCT pool FROM sites ORDER BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("store: pools: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // SLATiers returns every SLA tier, ordered by name.
 func (s *Store) SLATiers(ctx context.Context) ([]planning.SLATier, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT name, max_transfer_seconds, max_downtime_seconds, plan_quantile FROM sla_tiers ORDER BY name`)

@@ -1,0 +1,89 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/pmo-dev/pmo/planning"
+)
+
+// BenchmarkPlanTick is one tick's planning activity for the pool that issue 10 names:
+// five sites with four weeks of history (about 3 migrations an hour each), 100
+// connectors with a day of metrics, and 1,000 planned migrations. It runs the real
+// Plan activity on PostgreSQL, its reads and writes included: the target is 1 s.
+//
+//	DATABASE_URL=… go test ./activities -run '^$' -bench PlanTick -benchtime 20x
+func BenchmarkPlanTick(b *testing.B) {
+	a, s := fleetFixture(b)
+	ctx := context.Background()
+	sites := []string{"ams1", "fra1"}
+	for i := range 3 {
+		id := fmt.Sprint("bench", i)
+		_, err := s.Pool.Exec(ctx, `INSERT INTO sites (id, name, region, uplink_bytes_per_sec) VALUES ($1, $1, 'eu', 1e9)`, id)
+		require.NoError(b, err)
+		sites = append(sites, id)
+	}
+	// Four weeks at each site, busier in office hours.
+	var rows [][]any
+	start := now.Add(-HistoryWindow)
+	for _, site := range sites {
+		for h := range int(HistoryWindow / time.Hour) {
+			at := start.Add(time.Duration(h) * time.Hour)
+			n := 1
+			if at.Hour() >= 8 && at.Hour() < 18 {
+				n = 5
+			}
+			for k := range n {
+				t0 := at.Add(time.Duration(k*9) * time.Minute)
+				rows = append(rows, []any{fmt.Sprintf("b-%s-%d-%d", site, h, k), "vm-1", site, "c-" + site, "bronze", int64(8 << 30),
+					t0, t0.Add(20 * time.Minute), float64(8<<30) / 1200, "succeeded"})
+			}
+		}
+	}
+	_, err := s.Pool.CopyFrom(ctx, pgx.Identifier{"migrations"},
+		[]string{"id", "vm_id", "site_id", "connector_id", "sla_tier", "bytes", "started_at", "ended_at", "avg_bytes_per_sec", "outcome"},
+		pgx.CopyFromRows(rows))
+	require.NoError(b, err)
+	// 100 connectors, each with a day of samples a minute apart.
+	size, _ := planning.SizeNamed("medium")
+	for i := range 100 {
+		c := planning.Connector{ID: fmt.Sprint("default-c", i), Site: sites[i%len(sites)], State: planning.StateWarm, Size: size,
+			TaskQueue: fmt.Sprint("pmo.connector.default-c", i), CreatedAt: now.Add(-24 * time.Hour)}
+		require.NoError(b, s.UpsertConnector(ctx, "default", c))
+		var samples []planning.MetricSample
+		for m := range 24 * 60 {
+			samples = append(samples, planning.MetricSample{At: now.Add(-time.Duration(m) * time.Minute), CPUPercent: float64(10 + i%50),
+				RAMBytes: 300 << 20, BandwidthUsedBytesSec: float64(int64(i%4) << 20), ActiveTasks: i % 4})
+		}
+		_, err := s.InsertConnectorMetrics(ctx, c.ID, samples)
+		require.NoError(b, err)
+	}
+	var planned []planning.PlannedMigration
+	for i := range 1000 {
+		at := now.Add(time.Hour + time.Duration(i)*time.Minute)
+		planned = append(planned, planning.PlannedMigration{ID: fmt.Sprint("w-", i), Site: sites[i%len(sites)], Bytes: int64(1+i%64) << 30,
+			SLATier: "bronze", EarliestStart: at, Deadline: at.Add(24 * time.Hour)})
+	}
+	require.NoError(b, s.SavePlanned(ctx, "default", planned, now))
+
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	in := PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second}
+	// The first tick of a worker trains the rate model, which then serves an hour.
+	_, err = aenv.ExecuteActivity(a.Plan, in)
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := range b.N {
+		in.Now = now.Add(time.Duration(i) * 30 * time.Second)
+		if _, err := aenv.ExecuteActivity(a.Plan, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
