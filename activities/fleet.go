@@ -39,10 +39,11 @@ type Fleet struct {
 	Now func() time.Time
 
 	// The rate model, retrained at most every RateModelTTL.
-	rateMu      sync.Mutex
-	rateModel   *planning.RateModel
-	rateAcc     planning.RateAccuracy
-	rateTrained time.Time
+	rateMu       sync.Mutex
+	rateTraining bool
+	rateModel    *planning.RateModel
+	rateAcc      planning.RateAccuracy
+	rateTrained  time.Time
 }
 
 // RateModelTTL is how long a trained rate model serves before it learns from the
@@ -63,26 +64,39 @@ const ResourceSamples = 5000
 const TargetSpaceAge = 10 * time.Minute
 
 // rate returns the rate model and its accuracy, training it when it is older than
-// RateModelTTL; nil while the history is too short.
-func (a *Fleet) rate(ctx context.Context, now time.Time) (*planning.RateModel, planning.RateAccuracy, error) {
+// RateModelTTL; nil while the history is too short. One plan trains it while the
+// others go on with the model they have (nil before the first), so that no tick waits
+// for another's training; why says what a nil model means.
+func (a *Fleet) rate(ctx context.Context, now time.Time) (model *planning.RateModel, acc planning.RateAccuracy, why string, err error) {
 	a.rateMu.Lock()
-	defer a.rateMu.Unlock()
-	if a.rateModel != nil && now.Sub(a.rateTrained) < RateModelTTL && !now.Before(a.rateTrained) {
-		return a.rateModel, a.rateAcc, nil
+	fresh := a.rateModel != nil && now.Sub(a.rateTrained) < RateModelTTL && !now.Before(a.rateTrained)
+	if fresh || a.rateTraining {
+		model, acc = a.rateModel, a.rateAcc
+		a.rateMu.Unlock()
+		return model, acc, "rate model: being trained by another plan; durations assume the connector's full share", nil
 	}
+	a.rateTraining = true
+	a.rateMu.Unlock()
+	defer func() {
+		a.rateMu.Lock()
+		a.rateTraining = false
+		if model != nil {
+			a.rateModel, a.rateAcc, a.rateTrained = model, acc, now
+		}
+		a.rateMu.Unlock()
+	}()
 	obs, err := a.Store.RateHistory(ctx, now.Add(-HistoryWindow), RateSamples)
 	if err != nil {
-		return nil, planning.RateAccuracy{}, err
+		return nil, planning.RateAccuracy{}, "", err
 	}
-	m, acc, err := planning.TrainRateModel(obs)
+	model, acc, err = planning.TrainRateModel(obs)
 	if err != nil {
-		return nil, planning.RateAccuracy{}, nil // too little history: the plan says so
+		return nil, planning.RateAccuracy{}, "rate model: too little history yet; durations assume the connector's full share", nil
 	}
-	a.rateModel, a.rateAcc, a.rateTrained = m, acc, now
 	if a.Logger != nil {
 		a.Logger.Info("rate model trained", "rows", acc.TrainingRows, "seconds", acc.TrainingSeconds, "accuracy", acc.String())
 	}
-	return m, acc, nil
+	return model, acc, "", nil
 }
 
 // NewFleet returns the fleet activities with the wall clock.
@@ -309,10 +323,10 @@ func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, er
 	}
 	plan := planning.Predict(pin)
 	plan.Events = planning.EventStates(keyed)
-	if model, acc, err := a.rate(ctx, in.Now); err != nil {
+	if model, acc, why, err := a.rate(ctx, in.Now); err != nil {
 		return planning.Plan{}, err
 	} else if model == nil {
-		plan.Reasons = append(plan.Reasons, "rate model: too little history yet; durations assume the connector's full share")
+		plan.Reasons = append(plan.Reasons, why)
 	} else {
 		plan.Reasons = append(plan.Reasons, acc.String())
 		for i, t := range plan.Targets {

@@ -47,3 +47,26 @@ func TestBadFlagsAreRefusedNamingTheFlag(t *testing.T) {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
+
+func TestPoolsFlagsAreRefusedNamingTheFlag(t *testing.T) {
+	cfg := config.Config{HTTPAddr: "127.0.0.1:8080"}
+	t.Setenv("PMO_API_KEY", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-key", "k", "-pools", "0"}, "-pools and -sites must be at least 1"},
+		{[]string{"-key", "k", "-planned", "-1"}, "-connectors and -planned at least 0"},
+		{[]string{"-key", ""}, "-key or PMO_API_KEY"},
+		{[]string{"-key", "k", "extra"}, "unexpected arguments"},
+	} {
+		_, err := parsePools(c.args, cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+	o, err := parsePools([]string{"-key", "k"}, cfg)
+	if err != nil || o.pools != 20 || o.conns != 100 || o.planned != 1000 || o.url != "http://127.0.0.1:8080" {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
