@@ -34,6 +34,7 @@
 package demo
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -72,9 +73,9 @@ type site struct {
 // sites are the demo's sites in ID order. Uplinks are 10 Gbit/s at ams1 and fra1 and
 // 5 Gbit/s at lon1.
 var sites = []site{
-	{planning.SiteInfo{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9, Pool: planning.DefaultPool}, 0.40, 3},
-	{planning.SiteInfo{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9, Pool: planning.DefaultPool}, 0.35, 2.5},
-	{planning.SiteInfo{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8, Pool: planning.DefaultPool}, 0.25, 1.5},
+	{planning.SiteInfo{ID: "ams1", Name: "Amsterdam", Region: "eu-west", UplinkBytesSec: 1.25e9}, 0.40, 3},
+	{planning.SiteInfo{ID: "fra1", Name: "Frankfurt", Region: "eu-central", UplinkBytesSec: 1.25e9}, 0.35, 2.5},
+	{planning.SiteInfo{ID: "lon1", Name: "London", Region: "eu-west", UplinkBytesSec: 6.25e8}, 0.25, 1.5},
 }
 
 // tiers are the SLA tiers and the share of VMs in each.
@@ -110,6 +111,8 @@ type Params struct {
 	VMs int
 	// DisksDir is the absolute path of the folder the disk images are in.
 	DisksDir string
+	// Pool is the connector pool of the sites; empty means planning.DefaultPool.
+	Pool string
 }
 
 // Generate builds the data set for p with arrivals shaped by shape (see ReadShape). It
@@ -124,8 +127,11 @@ func Generate(p Params, shape Shape) (planning.SeedData, error) {
 	now := p.Now.UTC().Truncate(time.Hour)
 	rng := newRand(p.Seed)
 	var d planning.SeedData
+	pool := cmp.Or(p.Pool, planning.DefaultPool)
 	for _, s := range sites {
-		d.Sites = append(d.Sites, s.row)
+		row := s.row
+		row.Pool = pool
+		d.Sites = append(d.Sites, row)
 	}
 	for _, t := range tiers {
 		d.Tiers = append(d.Tiers, t.tier)
@@ -133,6 +139,7 @@ func Generate(p Params, shape Shape) (planning.SeedData, error) {
 	d.VMs = inventory(rng, p.VMs)
 	for i, v := range d.VMs {
 		d.VMs[i].DiskURI = filepath.Join(p.DisksDir, v.ID+".img")
+		d.VMs[i].Pool = pool
 	}
 	d.History = history(rng, now, d.VMs, shape)
 	d.Events = []planning.KeyedEvent{maintenance(now)}
@@ -178,7 +185,7 @@ func inventory(rng *rand.Rand, n int) []planning.InventoryVM {
 		vms = append(vms, planning.InventoryVM{
 			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
-				Site: s.ID, Pool: s.Pool, SLATier: tier.Name,
+				Site: s.ID, SLATier: tier.Name,
 				DiskBytes:   storage / DemoScale,
 				MaxTransfer: tier.MaxTransfer, MaxDowntime: tier.MaxDowntime,
 			},

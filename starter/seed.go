@@ -29,7 +29,7 @@ func seedCommand(cfg *config.Config) *ffcli.Command {
 		Name:       "seed",
 		ShortUsage: "starter seed [-now RFC3339] [-seed N] [-vms N] [-disks DIR] [-shape CSV]",
 		ShortHelp:  "seed the demo data set and disk images into an empty database",
-		LongHelp: "Seed writes three sites, the SLA tiers, an inventory of VMs, four weeks of migration\n" +
+		LongHelp: "Seed writes three sites (in the pool PMO_POOL names), the SLA tiers, an inventory of VMs, four weeks of migration\n" +
 			"history and a maintenance window, and a disk image file per VM (see docs/demo.md).\n" +
 			"A database that already has sites is left as it is.",
 		FlagSet: fs,
@@ -72,7 +72,7 @@ func seedCommand(cfg *config.Config) *ffcli.Command {
 			if err != nil {
 				return fmt.Errorf("-shape: %w", err)
 			}
-			data, err := demo.Generate(demo.Params{Now: now, Seed: *seed, VMs: *vms, DisksDir: dir}, sh)
+			data, err := demo.Generate(demo.Params{Now: now, Seed: *seed, VMs: *vms, DisksDir: dir, Pool: cfg.Pool}, sh)
 			if err != nil {
 				return err
 			}
