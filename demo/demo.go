@@ -154,7 +154,8 @@ func newRand(seed uint64) *rand.Rand {
 
 // Inventory draws n VMs as Generate does for the same seed and n (see the package
 // comment), for other generators of demo load such as the simulator's traces. They have
-// no disk images: DiskURI is empty, and DiskBytes is still StorageBytes / DemoScale.
+// no disk images: DiskURI is empty, and DiskBytes is still StorageBytes / DemoScale. Their
+// pool is the default one.
 func Inventory(seed uint64, n int) []planning.InventoryVM {
 	return inventory(newRand(seed), n)
 }
@@ -185,7 +186,7 @@ func inventory(rng *rand.Rand, n int) []planning.InventoryVM {
 		vms = append(vms, planning.InventoryVM{
 			VM: planning.VM{
 				ID: id, Name: fmt.Sprintf("%s-%s-%04d", s.ID, roles[pick(rng, roleShares)], i+1),
-				Site: s.ID, SLATier: tier.Name,
+				Site: s.ID, Pool: planning.DefaultPool, SLATier: tier.Name,
 				DiskBytes:   storage / DemoScale,
 				MaxTransfer: tier.MaxTransfer, MaxDowntime: tier.MaxDowntime,
 			},
