@@ -365,10 +365,15 @@ func (r result) print(w io.Writer, o options) {
 		verdict = "MISSED"
 	}
 	fmt.Fprintf(w, "target       POST /migrations p99 at most %s: %s\n", ms(o.p99Target), verdict)
-	fmt.Fprintf(w, "errors       %d\n", len(r.errors))
-	for i, e := range r.errors {
+	printErrors(w, r.errors)
+}
+
+// printErrors prints how many calls failed and the first 20 failures.
+func printErrors(w io.Writer, errs []string) {
+	fmt.Fprintf(w, "errors       %d\n", len(errs))
+	for i, e := range errs {
 		if i == 20 {
-			fmt.Fprintf(w, "  … and %d more\n", len(r.errors)-i)
+			fmt.Fprintf(w, "  … and %d more\n", len(errs)-i)
 			break
 		}
 		fmt.Fprintf(w, "  %s\n", e)

@@ -472,14 +472,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 			fmt.Fprintf(w, "%-30s %6d %10s %10s %10s\n", name, len(d), ms(percentile(d, 50)), ms(percentile(d, 99)), ms(d[len(d)-1]))
 		}
 	}
-	fmt.Fprintf(w, "errors       %d\n", len(l.errors))
-	for i, e := range l.errors {
-		if i == 20 {
-			fmt.Fprintf(w, "  … and %d more\n", len(l.errors)-i)
-			break
-		}
-		fmt.Fprintf(w, "  %s\n", e)
-	}
+	printErrors(w, l.errors)
 	return ok
 }
 
