@@ -794,6 +794,26 @@ func (s *system) transferring(id string) migrationView {
 	return v
 }
 
+// slowSite waits for a warm connector at the site and slows it down before work reaches
+// it: a demo disk copies in about a second and a half on a medium connector, which a
+// test polling a loaded machine can miss.
+func (s *system) slowSite(site string) {
+	s.t.Helper()
+	var id string
+	s.eventually(60*time.Second, "a warm connector at "+site, func() bool {
+		var conns []struct{ ID, Site, State string }
+		s.call("GET", "/connectors", nil, &conns)
+		for _, c := range conns {
+			if c.Site == site && c.State == "warm" {
+				id = c.ID
+				return true
+			}
+		}
+		return false
+	})
+	s.slowDown(id)
+}
+
 // An operator pauses a copy mid-transfer, resumes it, and cancels another one, over
 // HTTP; the bytes on disk show each step.
 func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
@@ -803,12 +823,13 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	vms, disks := s.vmsBySize(db, "lon1", 2, true)
 	who := map[string]any{"who": "e2e", "why": "operator test"}
 
-	// Pause and resume.
+	// Pause and resume, on a connector slowed to 1 MiB/s so that the copy is still
+	// running when paused.
+	s.slowSite("lon1")
 	first := "pause-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": first, "vm_id": vms[0]}, nil))
 	v := s.transferring(first)
-	// Slow the connector to 1 MiB/s so that the copy is still running when paused.
-	s.slowDown(v.ConnectorID)
+	s.slowDown(v.ConnectorID) // the same one, unless the fleet started another meanwhile
 	require.Equal(t, 202, s.call("POST", "/migrations/"+first+"/pause", who, nil))
 	s.eventually(30*time.Second, first+" is paused", func() bool {
 		s.call("GET", "/migrations/"+first, nil, &v)
