@@ -73,7 +73,10 @@ func (a *Fleet) rate(ctx context.Context, now time.Time) (model *planning.RateMo
 	if fresh || a.rateTraining {
 		model, acc = a.rateModel, a.rateAcc
 		a.rateMu.Unlock()
-		return model, acc, "rate model: being trained by another plan; durations assume the connector's full share", nil
+		if model == nil {
+			return nil, acc, "rate model: being trained by another plan; durations assume the connector's full share", nil
+		}
+		return model, acc, "", nil
 	}
 	a.rateTraining = true
 	a.rateMu.Unlock()

@@ -12,26 +12,6 @@ import (
 	"github.com/pmo-dev/pmo/validation"
 )
 
-// plannedWork is the pool's known work as of now: the planned migrations the store
-// holds for it, and those given in an input, which fleets from before the store held
-// them still carry in their state.
-func (a *Fleet) plannedWork(ctx context.Context, pool string, now time.Time, given []planning.PlannedMigration) ([]planning.PlannedMigration, error) {
-	stored, err := a.Store.Planned(ctx, pool, now)
-	if err != nil {
-		return nil, err
-	}
-	if len(given) == 0 {
-		return stored, nil
-	}
-	out := slices.Clone(given)
-	for _, p := range stored {
-		if !slices.ContainsFunc(given, func(g planning.PlannedMigration) bool { return g.ID == p.ID }) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
 // PlanInput asks for one tick's plan of a pool: its demand over the horizon, forecast
 // and recorded, turned into connector targets, recorded too.
 type PlanInput struct {
@@ -56,7 +36,7 @@ func (a *Fleet) Plan(ctx context.Context, in PlanInput) (planning.Plan, error) {
 	if err := a.Store.PlannedArrived(ctx, in.Arrived, in.Now); err != nil {
 		return planning.Plan{}, err
 	}
-	planned, err := a.plannedWork(ctx, in.Pool, in.Now, nil)
+	planned, err := a.Store.Planned(ctx, in.Pool, in.Now)
 	if err != nil {
 		return planning.Plan{}, err
 	}
@@ -138,23 +118,13 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (Forec
 	if err != nil {
 		return ForecastBatchResult{}, err
 	}
-	batch := make([]planning.PlannedMigration, 0, len(vms)+len(in.VMs))
 	for i, vm := range vms {
 		if !slices.Contains(in.Sites, vm.Site) {
 			fe := validation.Field(fmt.Sprintf("vm_ids[%d]", i), "VM %s is at site %s, which is not in pool %s", vm.ID, vm.Site, in.Pool)
 			return ForecastBatchResult{}, temporal.NewNonRetryableApplicationError(fe.Error(), validation.ApplicationErrorType, nil, fe)
 		}
-		tier := vm.SLATier
-		if in.SLATier != "" {
-			tier = in.SLATier
-		}
-		batch = append(batch, planning.PlannedMigration{ID: in.ID + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
-			SLATier: tier, EarliestStart: in.EarliestStart, Deadline: in.Deadline})
 	}
-	for i, spec := range in.VMs {
-		batch = append(batch, planning.PlannedMigration{ID: fmt.Sprintf("%s-%d", in.ID, i), Site: spec.Site, Bytes: spec.DiskBytes,
-			SLATier: in.SLATier, EarliestStart: in.EarliestStart, Deadline: in.Deadline})
-	}
+	batch := planning.PlannedBatch(in.ID, vms, in.VMs, in.SLATier, in.EarliestStart, in.Deadline)
 	hours := int(in.Deadline.Sub(in.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
 	fc, err := a.Forecast(ctx, ForecastInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.EarliestStart, Hours: hours})
 	if err != nil {
@@ -169,7 +139,7 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (Forec
 		if in.AddWave {
 			w.AddWave = batch
 		}
-		planned, err := a.plannedWork(ctx, in.Pool, in.Now, nil)
+		planned, err := a.Store.Planned(ctx, in.Pool, in.Now)
 		if err != nil {
 			return ForecastBatchResult{}, err
 		}

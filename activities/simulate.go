@@ -200,3 +200,23 @@ type namedPolicy struct {
 func simulationFailed(err error) error {
 	return temporal.NewNonRetryableApplicationError("simulation: "+err.Error(), "SimulationFailed", err)
 }
+
+// plannedWork is the pool's known work as of now: the planned migrations the store
+// holds for it, and those given in an input, which fleets from before the store held
+// them still carry in their state.
+func (a *Fleet) plannedWork(ctx context.Context, pool string, now time.Time, given []planning.PlannedMigration) ([]planning.PlannedMigration, error) {
+	stored, err := a.Store.Planned(ctx, pool, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(given) == 0 {
+		return stored, nil
+	}
+	out := slices.Clone(given)
+	for _, p := range stored {
+		if !slices.ContainsFunc(given, func(g planning.PlannedMigration) bool { return g.ID == p.ID }) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

@@ -341,7 +341,6 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func (r result) print(w io.Writer, o options) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 	fmt.Fprintf(w, "submitted    %d migrations at %g requests/s in %.1f s\n", r.submitted, o.rate, r.submitFor.Seconds())
 	fmt.Fprintf(w, "ended        %d, succeeded %d, destinations checked by SHA-256 %d\n", r.ended, r.succeeded, r.verified)
 	fmt.Fprintf(w, "all ended    %.1f s after the first request\n", r.allDone.Seconds())
@@ -349,15 +348,7 @@ func (r result) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "throughput   %.2f migrations/s, %.2f MiB/s (%.1f MiB copied)\n",
 			float64(r.succeeded)/secs, float64(r.bytes)/secs/(1<<20), float64(r.bytes)/(1<<20))
 	}
-	fmt.Fprintf(w, "%-22s %6s %10s %10s %10s %10s\n", "latency", "calls", "p50", "p90", "p99", "max")
-	for _, name := range []string{"POST /migrations", "GET /migrations", "GET /migrations/{id}"} {
-		d := slices.Clone(r.lat[name])
-		slices.Sort(d)
-		if len(d) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "%-22s %6d %10s %10s %10s %10s\n", name, len(d), ms(percentile(d, 50)), ms(percentile(d, 90)), ms(percentile(d, 99)), ms(d[len(d)-1]))
-	}
+	printLatency(w, r.lat, "POST /migrations", "GET /migrations", "GET /migrations/{id}")
 	post := slices.Clone(r.lat["POST /migrations"])
 	slices.Sort(post)
 	verdict := "met"
@@ -366,6 +357,22 @@ func (r result) print(w io.Writer, o options) {
 	}
 	fmt.Fprintf(w, "target       POST /migrations p99 at most %s: %s\n", ms(o.p99Target), verdict)
 	printErrors(w, r.errors)
+}
+
+// ms prints a duration in milliseconds.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// printLatency prints the calls' count and latency percentiles, for each name in lat
+// that was called.
+func printLatency(w io.Writer, lat map[string][]time.Duration, names ...string) {
+	fmt.Fprintf(w, "%-30s %6s %10s %10s %10s %10s\n", "latency", "calls", "p50", "p90", "p99", "max")
+	for _, name := range names {
+		d := slices.Clone(lat[name])
+		slices.Sort(d)
+		if len(d) > 0 {
+			fmt.Fprintf(w, "%-30s %6d %10s %10s %10s %10s\n", name, len(d), ms(percentile(d, 50)), ms(percentile(d, 90)), ms(percentile(d, 99)), ms(d[len(d)-1]))
+		}
+	}
 }
 
 // printErrors prints how many calls failed and the first 20 failures.

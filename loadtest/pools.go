@@ -319,12 +319,10 @@ func (b *poolBench) runLoad(ctx context.Context) error {
 
 // runStats is what one run of a fleet's history holds.
 type runStats struct {
-	pool, runID     string
 	events          int
 	bytes           int64
-	largest         int
-	largestType     string
-	largestParts    string
+	largest         *historypb.HistoryEvent
+	largestSize     int
 	plans, collects []time.Duration
 	ticks           []time.Duration // Collect plus the Plan after it
 	continuedAsNew  bool
@@ -347,7 +345,7 @@ func (b *poolBench) measure(ctx context.Context) (poolResult, error) {
 				return r, err
 			}
 			for _, e := range page.GetExecutions() {
-				s, err := b.readRun(ctx, b.pool(i), e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+				s, err := b.readRun(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
 				if err != nil {
 					return r, err
 				}
@@ -363,8 +361,8 @@ func (b *poolBench) measure(ctx context.Context) (poolResult, error) {
 
 // readRun reads one run's history: its length and size, its largest event, and the
 // time its Collect and Plan activities took.
-func (b *poolBench) readRun(ctx context.Context, pool, workflowID, runID string) (runStats, error) {
-	s := runStats{pool: pool, runID: runID}
+func (b *poolBench) readRun(ctx context.Context, workflowID, runID string) (runStats, error) {
+	var s runStats
 	it := b.tc.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]string{}
 	startedAt := map[int64]time.Time{}
@@ -377,8 +375,8 @@ func (b *poolBench) readRun(ctx context.Context, pool, workflowID, runID string)
 		s.events++
 		size := proto.Size(e)
 		s.bytes += int64(size)
-		if size > s.largest {
-			s.largest, s.largestType, s.largestParts = size, e.GetEventType().String(), parts(e)
+		if size > s.largestSize {
+			s.largest, s.largestSize = e, size
 		}
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -406,19 +404,19 @@ func (b *poolBench) readRun(ctx context.Context, pool, workflowID, runID string)
 // print reports the runs and judges them; it says whether every target was met and
 // no call failed.
 func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
 	var plans, collects, ticks []time.Duration
 	var events []int
 	var sizes []int64
-	largest, largestType, largestParts, continued := 0, "", "", 0
+	var largest *historypb.HistoryEvent
+	largestSize, continued := 0, 0
 	for _, s := range r.runs {
 		plans = append(plans, s.plans...)
 		collects = append(collects, s.collects...)
 		ticks = append(ticks, s.ticks...)
 		events = append(events, s.events)
 		sizes = append(sizes, s.bytes)
-		if s.largest > largest {
-			largest, largestType, largestParts = s.largest, s.largestType, s.largestParts
+		if s.largestSize > largestSize {
+			largest, largestSize = s.largest, s.largestSize
 		}
 		if s.continuedAsNew {
 			continued++
@@ -444,9 +442,10 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 		fmt.Fprintf(w, "history      events per run p50 %d, max %d (at most %d: %s); bytes per run p50 %.0f KiB, max %.0f KiB (at most %d KiB: %s)\n",
 			events[len(events)/2], events[len(events)-1], o.maxEvents, judge(events[len(events)-1] <= o.maxEvents),
 			float64(sizes[len(sizes)/2])/1024, float64(sizes[len(sizes)-1])/1024, o.maxHistoryBytes>>10, judge(sizes[len(sizes)-1] <= o.maxHistoryBytes))
-		fmt.Fprintf(w, "payloads     largest event %.1f KiB (%s), at most %d KiB: %s\n", float64(largest)/1024, largestType, o.maxPayload>>10, judge(largest <= o.maxPayload))
-		if largestParts != "" {
-			fmt.Fprintf(w, "             its input's largest parts: %s\n", largestParts)
+		fmt.Fprintf(w, "payloads     largest event %.1f KiB (%s), at most %d KiB: %s\n", float64(largestSize)/1024,
+			largest.GetEventType(), o.maxPayload>>10, judge(largestSize <= o.maxPayload))
+		if p := parts(largest); p != "" {
+			fmt.Fprintf(w, "             its input's largest parts: %s\n", p)
 		}
 	}
 	for _, a := range []struct {
@@ -464,14 +463,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 	if len(ticks) > 0 {
 		fmt.Fprintf(w, "target       planning activity time per tick at most %s (p99): %s\n", ms(o.tickTarget), judge(percentile(ticks, 99) <= o.tickTarget))
 	}
-	fmt.Fprintf(w, "%-30s %6s %10s %10s %10s\n", "API latency", "calls", "p50", "p99", "max")
-	for _, name := range []string{"PUT /sites", "POST /connectors", "POST /connectors/{id}/metrics", "POST /forecast"} {
-		d := slices.Clone(l.lat[name])
-		slices.Sort(d)
-		if len(d) > 0 {
-			fmt.Fprintf(w, "%-30s %6d %10s %10s %10s\n", name, len(d), ms(percentile(d, 50)), ms(percentile(d, 99)), ms(d[len(d)-1]))
-		}
-	}
+	printLatency(w, l.lat, "PUT /sites", "POST /connectors", "POST /connectors/{id}/metrics", "POST /forecast")
 	printErrors(w, l.errors)
 	return ok
 }

@@ -332,21 +332,23 @@ func targetBottleneck(t TargetSpace, written []hourBytes) (Bottleneck, bool) {
 // stays small however much work is planned.
 func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, events []Event) []Bottleneck {
 	var out []Bottleneck
-	var causes []string // out[i]'s cause
-	count := map[string]int{}
+	var count []int        // migrations behind out[i]
+	at := map[string]int{} // site, kind and cause → index in out
 	add := func(cause string, b Bottleneck) {
-		cause = b.Site + "/" + b.Kind + "/" + cause
-		if count[cause]++; count[cause] > 1 {
-			i := slices.Index(causes, cause)
-			if b.From.Before(out[i].From) {
-				out[i].From = b.From
-			}
-			if b.To.After(out[i].To) {
-				out[i].To = b.To
-			}
+		key := b.Site + "/" + b.Kind + "/" + cause
+		i, seen := at[key]
+		if !seen {
+			at[key] = len(out)
+			out, count = append(out, b), append(count, 1)
 			return
 		}
-		out, causes = append(out, b), append(causes, cause)
+		count[i]++
+		if b.From.Before(out[i].From) {
+			out[i].From = b.From
+		}
+		if b.To.After(out[i].To) {
+			out[i].To = b.To
+		}
 	}
 	perTask := size.BandwidthBytesSec / float64(size.MaxTasks)
 	for _, p := range planned {
@@ -375,8 +377,8 @@ func PlannedBottlenecks(planned []PlannedMigration, tiers []SLATier, size Size, 
 			}
 		}
 	}
-	for i, cause := range causes {
-		if n := count[cause]; n > 1 {
+	for i, n := range count {
+		if n > 1 {
 			out[i].Detail += fmt.Sprintf("; and %d more planned migration(s) at %s for the same reason", n-1, out[i].Site)
 		}
 	}

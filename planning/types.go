@@ -6,7 +6,10 @@
 // scale model of the inventory (see docs/demo.md); the arithmetic does not care.
 package planning
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Size is what a connector is allocated.
 type Size struct {
@@ -160,6 +163,26 @@ type PlannedMigration struct {
 	SLATier       string    `json:"sla_tier"`
 	EarliestStart time.Time `json:"earliest_start"`
 	Deadline      time.Time `json:"deadline"`
+}
+
+// PlannedBatch is a forecast request's batch as known work, every migration between
+// start and deadline: the inventory's VMs as <id>-<vm>, in their own tier unless tier
+// is set, then the VMs given by site and size as <id>-<i>, in tier.
+func PlannedBatch(id string, vms []VM, specs []VMSpec, tier string, start, deadline time.Time) []PlannedMigration {
+	batch := make([]PlannedMigration, 0, len(vms)+len(specs))
+	for _, vm := range vms {
+		t := vm.SLATier
+		if tier != "" {
+			t = tier
+		}
+		batch = append(batch, PlannedMigration{ID: id + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
+			SLATier: t, EarliestStart: start, Deadline: deadline})
+	}
+	for i, spec := range specs {
+		batch = append(batch, PlannedMigration{ID: fmt.Sprintf("%s-%d", id, i), Site: spec.Site, Bytes: spec.DiskBytes,
+			SLATier: tier, EarliestStart: start, Deadline: deadline})
+	}
+	return batch
 }
 
 // VMSpec describes a VM that is not (yet) in the inventory, for a forecast.

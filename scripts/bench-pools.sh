@@ -23,9 +23,8 @@ TEMPORAL_SERVER_PID=""
 cleanup() {
 	set +e
 	stop_processes
-	[ -n "$TEMPORAL_SERVER_PID" ] && kill "$TEMPORAL_SERVER_PID" 2>/dev/null && wait "$TEMPORAL_SERVER_PID" 2>/dev/null
-	[ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
-	true
+	cluster_stop
+	pg_stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

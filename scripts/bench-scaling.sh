@@ -25,15 +25,12 @@ pids=()
 TEMPORAL_SERVER_PID=""
 stop_round() {
 	stop_processes
-	[ -n "$TEMPORAL_SERVER_PID" ] && kill "$TEMPORAL_SERVER_PID" 2>/dev/null && wait "$TEMPORAL_SERVER_PID" 2>/dev/null
-	TEMPORAL_SERVER_PID=""
-	true
+	cluster_stop
 }
 cleanup() {
 	set +e
 	stop_round
-	[ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
-	true
+	pg_stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

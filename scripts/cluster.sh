@@ -14,9 +14,8 @@ pgdir=""
 TEMPORAL_SERVER_PID=""
 cleanup() {
 	set +e
-	[ -n "$TEMPORAL_SERVER_PID" ] && kill "$TEMPORAL_SERVER_PID" 2>/dev/null && wait "$TEMPORAL_SERVER_PID" 2>/dev/null
-	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
-	true
+	cluster_stop
+	pg_stop_started
 }
 trap cleanup EXIT
 

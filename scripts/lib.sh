@@ -250,6 +250,19 @@ YAML
 	die "the default namespace did not become ready; see $dir/temporal.log"
 }
 
+# cluster_stop stops the Temporal server that cluster_start started, if any.
+cluster_stop() {
+	[ -n "${TEMPORAL_SERVER_PID:-}" ] && kill "$TEMPORAL_SERVER_PID" 2>/dev/null && wait "$TEMPORAL_SERVER_PID" 2>/dev/null
+	TEMPORAL_SERVER_PID=""
+	true
+}
+
+# pg_stop_started stops the cluster in pgdir if this script started it (PG_STARTED).
+pg_stop_started() {
+	[ -n "${pgdir:-}" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
+	true
+}
+
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -319,7 +332,7 @@ pmo_stop() {
 	log "stopping"
 	stop_processes
 	[ -n "${TEMPORAL_PID:-}" ] && { kill "$TEMPORAL_PID" 2>/dev/null; wait "$TEMPORAL_PID" 2>/dev/null || true; }
-	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
+	pg_stop_started
 	log "stopped; data kept in $PMO_DATA_DIR"
 }
 

@@ -12,8 +12,7 @@ pgdir=""
 cleanup() {
 	set +e # stop everything, whatever fails
 	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
-	[ -n "$pgdir" ] && [ "${PG_STARTED:-0}" = 1 ] && pg_stop "$pgdir"
-	true
+	pg_stop_started
 }
 trap cleanup EXIT
 

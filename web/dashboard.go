@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
@@ -133,19 +134,17 @@ func (s *Server) timeline(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	sites, err := s.siteIDs(ctx)
+	sites, err := s.Store.Sites(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the sites: %w", err)
 	}
-	if !slices.Contains(sites, site) {
-		return problem(http.StatusNotFound, fmt.Sprintf("no site %q (known: %s)", site, strings.Join(sites, ", ")))
-	}
-	pool, err := s.fleetPool(c)
-	if err != nil {
-		return err
+	// The forecasts and plans of a site are its pool's.
+	i := slices.IndexFunc(sites, func(x planning.SiteInfo) bool { return x.ID == site })
+	if i < 0 {
+		return problem(http.StatusNotFound, fmt.Sprintf("no site %q (known: %s)", site, strings.Join(planning.SiteIDs(sites), ", ")))
 	}
 	now := time.Now().UTC()
-	rows, err := s.Store.Timeline(ctx, pool, site, now.Add(-time.Duration(hours)*time.Hour), 2*hours+1, now)
+	rows, err := s.Store.Timeline(ctx, sites[i].Pool, site, now.Add(-time.Duration(hours)*time.Hour), 2*hours+1, now)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ var operations = map[string]operation{
 	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []store.AuditRecord{},
 		query: []queryParam{{"limit", "integer", "how many, 1 to 1000 (default 100)"}}},
 	"GET /sites/:site/timeline": {summary: "A site hour by hour: arrivals forecast against actual, connectors planned against running.", status: 200,
-		answer: Timeline{}, query: []queryParam{{"hours", "integer", "hours back and ahead, 1 to 168 (default 48)"}, poolParam}},
+		answer: Timeline{}, query: []queryParam{{"hours", "integer", "hours back and ahead, 1 to 168 (default 48)"}}},
 
 	"POST /forecast": {summary: "What a batch of migrations needs, and with plan=true its registration as known work; with what_if, the plan that would follow.",
 		body: forecastBody{}, status: 200, answer: workflows.ForecastAnswer{}, query: []queryParam{poolParam}},

@@ -999,13 +999,8 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	if !f.plannedInStore {
 		return f.forecastFromState(ctx, r)
 	}
-	if err := f.awaitSites(ctx); err != nil {
+	if err := f.checkSpecs(ctx, r); err != nil {
 		return ForecastAnswer{}, err
-	}
-	for i, spec := range r.VMs {
-		if err := f.checkSite(fmt.Sprintf("vms[%d].site", i), spec.Site); err != nil {
-			return ForecastAnswer{}, err
-		}
 	}
 	in := activities.ForecastBatchInput{
 		Pool: f.in.Pool, Now: workflow.Now(ctx), ID: r.ID, VMIDs: r.VMIDs, VMs: r.VMs, SLATier: r.SLATier,
@@ -1035,6 +1030,20 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	return answer, nil
 }
 
+// checkSpecs waits for the pool's sites and checks that each VM given by site and size
+// is at one of them.
+func (f *fleet) checkSpecs(ctx workflow.Context, r ForecastRequest) error {
+	if err := f.awaitSites(ctx); err != nil {
+		return err
+	}
+	for i, spec := range r.VMs {
+		if err := f.checkSite(fmt.Sprintf("vms[%d].site", i), spec.Site); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // auditPlanned records that a forecast request planned n migrations.
 func (f *fleet) auditPlanned(ctx workflow.Context, r ForecastRequest, n int) {
 	f.audit(ctx, AuditEntry{Action: "plan", Who: "api", Why: "forecast " + r.ID,
@@ -1050,25 +1059,10 @@ func (f *fleet) forecastFromState(ctx workflow.Context, r ForecastRequest) (Fore
 			return ForecastAnswer{}, err
 		}
 	}
-	planned := make([]planning.PlannedMigration, 0, len(vms)+len(r.VMs))
-	for _, vm := range vms {
-		tier := vm.SLATier
-		if r.SLATier != "" {
-			tier = r.SLATier
-		}
-		planned = append(planned, planning.PlannedMigration{ID: r.ID + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
-			SLATier: tier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})
-	}
-	if err := f.awaitSites(ctx); err != nil {
+	if err := f.checkSpecs(ctx, r); err != nil {
 		return ForecastAnswer{}, err
 	}
-	for i, spec := range r.VMs {
-		if err := f.checkSite(fmt.Sprintf("vms[%d].site", i), spec.Site); err != nil {
-			return ForecastAnswer{}, err
-		}
-		planned = append(planned, planning.PlannedMigration{ID: fmt.Sprintf("%s-%d", r.ID, i), Site: spec.Site, Bytes: spec.DiskBytes,
-			SLATier: r.SLATier, EarliestStart: r.EarliestStart, Deadline: r.Deadline})
-	}
+	planned := planning.PlannedBatch(r.ID, vms, r.VMs, r.SLATier, r.EarliestStart, r.Deadline)
 	hours := int(r.Deadline.Sub(r.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
 	var fc activities.ForecastResult
 	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
