@@ -25,8 +25,8 @@ func TestClusterRunsAWaveWithAWorkerKilled(t *testing.T) {
 		t.Skip("PMO_CLUSTER_ADDRESS is not set: make test runs this test through scripts/cluster.sh")
 	}
 	s := startSystemOn(t, addr, storetest.NewDatabase(t))
-	// A second worker on the same task queues, with its own metrics address.
-	s.spawn("worker", "PMO_METRICS_ADDR="+freePort(t))
+	// A second worker on the same task queues.
+	s.spawn("worker")
 	require.Len(t, s.procs, 3, "worker, web, worker")
 	db := s.connect()
 	// The site's largest disks, so that the wave is still copying when a worker dies.

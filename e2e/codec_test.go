@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/platform"
-	"github.com/pmo-dev/pmo/testenv"
 )
 
 // With PMO_PAYLOAD_KEY set, every process encrypts what it puts in Temporal: a
@@ -58,7 +58,7 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
 
 	// Read without the key, as anyone with access to Temporal would.
-	raw, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
+	raw, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace})
 	require.NoError(t, err)
 	defer raw.Close()
 	var input, result *commonpb.Payload
@@ -129,13 +129,16 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 
 	// The Web UI cannot send a PMO key, so an operator runs `starter codec-proxy` with
 	// theirs and points the UI at it; it answers the UI's origin only.
-	proxyAddr := freePort(t)
-	proxy := exec.Command(filepath.Join(s.bin, "starter"), "codec-proxy", "-listen", proxyAddr, "-api", s.api)
+	proxyLogPath := filepath.Join(s.dataDir, "codec-proxy.log")
+	proxyLog, err := os.Create(proxyLogPath)
+	require.NoError(t, err)
+	defer proxyLog.Close()
+	proxy := exec.Command(filepath.Join(s.bin, "starter"), "codec-proxy", "-listen", "127.0.0.1:0", "-api", s.api)
 	proxy.Env = append(s.env, "PMO_API_KEY="+viewer)
-	var proxyLog bytes.Buffer
-	proxy.Stdout, proxy.Stderr = &proxyLog, &proxyLog
+	proxy.Stdout, proxy.Stderr = proxyLog, proxyLog
 	require.NoError(t, proxy.Start())
 	t.Cleanup(func() { _ = proxy.Process.Kill(); _ = proxy.Wait() })
+	proxyAddr := s.listening(proxy, proxyLogPath, 0, "codec proxy listening")
 	viaProxy := func(origin string) (int, *commonpb.Payloads) {
 		var resp *http.Response
 		s.eventually(10*time.Second, "the codec proxy answers", func() bool {
@@ -159,7 +162,8 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 		return resp.StatusCode, &out
 	}
 	status, viaUI := viaProxy("http://127.0.0.1:8233")
-	require.Equal(t, 200, status, "%s", proxyLog.String())
+	proxyOut, _ := os.ReadFile(proxyLogPath)
+	require.Equal(t, 200, status, "%s", proxyOut)
 	require.True(t, proto.Equal(decoded, viaUI))
 	status, _ = viaProxy("http://evil.example")
 	require.Equal(t, 403, status)
@@ -176,7 +180,7 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 	// The Temporal CLI, a real codec client, shows the history decoded through PMO.
 	started := func(args ...string) *commonpb.Payload {
 		cmd := exec.Command(filepath.Join(repoRoot(t), ".bin", "temporal"), append([]string{"workflow", "show",
-			"--address", testenv.TemporalAddress(t), "-w", "migration-" + id, "-o", "json"}, args...)...)
+			"--address", s.temporal, "--namespace", s.namespace, "-w", "migration-" + id, "-o", "json"}, args...)...)
 		out, err := cmd.Output()
 		require.NoError(t, err, "%s", out)
 		var h historypb.History
@@ -188,7 +192,7 @@ func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
 	require.Contains(t, string(started("--codec-endpoint", s.api+"/codec", "--codec-auth", "Bearer "+viewer).GetData()), vm)
 
 	// The encrypted histories replay with the key.
-	replayHistories(t, map[string]string{"encrypted-migration": "migration-" + id, "encrypted-fleet": "fleet-" + s.pool})
+	s.replayHistories(map[string]string{"encrypted-migration": "migration-" + id, "encrypted-fleet": "fleet-" + s.pool})
 }
 
 // checkEncrypted fails unless every payload of the event's attributes is encrypted,
@@ -220,7 +224,7 @@ func (s *system) codec(key, path string, body []byte) *commonpb.Payloads {
 	require.NoError(s.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("X-Namespace", "default")
+	req.Header.Set("X-Namespace", s.namespace)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
@@ -233,21 +237,22 @@ func (s *system) codec(key, path string, body []byte) *commonpb.Payloads {
 	return &out
 }
 
-// loadConfig reads the settings the system's processes get, for the test's own client.
-func loadConfig(t *testing.T) config.Config {
-	t.Helper()
+// config is the settings the system's processes get, for the test's own client.
+func (s *system) config() config.Config {
+	s.t.Helper()
 	cfg, err := config.Load()
-	require.NoError(t, err)
-	cfg.TemporalAddress = testenv.TemporalAddress(t)
+	require.NoError(s.t, err)
+	cfg.TemporalAddress, cfg.TemporalNamespace = s.temporal, s.namespace
 	return cfg
 }
 
-// dialTemporal connects as the system's processes do (platform.DialTemporal), so that
-// the test reads what they write, encrypted or not.
-func dialTemporal(t *testing.T) client.Client {
-	t.Helper()
-	c, err := platform.DialTemporal(loadConfig(t), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
+// dialTemporal connects to the system's namespace as its processes do
+// (platform.DialTemporal), so that the test reads what they write, encrypted or not.
+// The client is closed when the test ends.
+func (s *system) dialTemporal() client.Client {
+	s.t.Helper()
+	c, err := platform.DialTemporal(s.config(), slog.New(slog.DiscardHandler))
+	require.NoError(s.t, err)
+	s.t.Cleanup(c.Close)
 	return c
 }

@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -48,11 +48,15 @@ type system struct {
 	dbURL   string
 	// temporal is the Temporal server's address.
 	temporal string
-	pool     string
-	api      string
+	// namespace is the system's own Temporal namespace: its workers poll the production
+	// task queues there, out of every other system's way.
+	namespace string
+	pool      string
+	// api is the web server's base URL, read from its log: it listens on port 0.
+	api string
 	// key is an admin API key, made with the real starter and sent on every call.
 	key string
-	// metrics is the worker's metrics address (PMO_METRICS_ADDR).
+	// metrics is the first worker's metrics address, read from its log.
 	metrics string
 	env     []string
 	procs   []*exec.Cmd
@@ -74,14 +78,6 @@ func build(t *testing.T, dir string) {
 	require.NoError(t, err, "go build: %s", out)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startSystem starts a system on the Temporal dev server and PostgreSQL that make test
 // started.
 func startSystem(t *testing.T) *system {
@@ -95,12 +91,10 @@ func startSystemOn(t *testing.T, temporal, dbURL string) *system {
 	t.Helper()
 	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: dbURL, temporal: temporal}
 	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
-	addr := freePort(t)
-	s.api = "http://" + addr
-	s.metrics = freePort(t)
+	s.namespace = testenv.Namespace(t, temporal)
 	build(t, s.bin)
 	s.env = append(os.Environ(),
-		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "PMO_POOL="+s.pool, "PMO_HTTP_ADDR="+addr, "PMO_METRICS_ADDR="+s.metrics,
+		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "TEMPORAL_NAMESPACE="+s.namespace, "PMO_POOL="+s.pool,
 		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s")
 	t.Cleanup(s.stop)
 	s.run("migrate")
@@ -108,8 +102,13 @@ func startSystemOn(t *testing.T, temporal, dbURL string) *system {
 	s.run("seed", "-disks", filepath.Join(s.dataDir, "disks"), "-shape", filepath.Join(repoRoot(t), "..", "shared", "data", "traces", "azure2019-vm-cpu-5min.csv"))
 	s.spawn("worker")
 	s.spawn("web")
+	// Ready means ready: not before the fleet runs, and then every route answers.
+	var ready struct{ Fleet string }
+	require.Equal(t, 503, s.sendAs("", "GET", "/readyz", "", nil, &ready), "ready without a fleet")
+	require.Contains(t, ready.Fleet, "starter fleet start -pool "+s.pool)
 	s.run("fleet", "start", "-tick", "3s", "-lead-time", "1h")
 	s.waitReady()
+	require.Equal(t, 200, s.call("GET", "/connectors", nil, nil), "the fleet's routes answer once the API is ready")
 	return s
 }
 
@@ -204,14 +203,65 @@ func (s *system) createKey(name, role string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// spawn starts one of the system's binaries with the system's environment and env,
+// logging to <name>.log. The web server and the worker listen on port 0 and log the
+// address they got, which spawn reads back (s.api; s.metrics for the first worker), so
+// no port is picked for them ahead of time for another process to take.
 func (s *system) spawn(name string, env ...string) {
 	s.t.Helper()
-	log, err := os.OpenFile(filepath.Join(s.dataDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	path := filepath.Join(s.dataDir, name+".log")
+	log, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(s.t, err)
+	defer log.Close()
+	offset, err := log.Seek(0, io.SeekEnd)
+	require.NoError(s.t, err)
+	switch name {
+	case "web":
+		env = append([]string{"PMO_HTTP_ADDR=127.0.0.1:0"}, env...)
+	case "worker":
+		env = append([]string{"PMO_METRICS_ADDR=127.0.0.1:0"}, env...)
+	}
 	cmd := exec.Command(filepath.Join(s.bin, name))
 	cmd.Env, cmd.Stdout, cmd.Stderr = append(append([]string{}, s.env...), env...), log, log
 	require.NoError(s.t, cmd.Start())
 	s.procs = append(s.procs, cmd)
+	switch name {
+	case "web":
+		addr := s.listening(cmd, path, offset, "PMO API listening")
+		s.api = "http://" + addr
+		s.setEnv("PMO_HTTP_ADDR", addr) // for the CLI
+	case "worker":
+		if addr := s.listening(cmd, path, offset, "metrics listening"); s.metrics == "" {
+			s.metrics = addr
+		}
+	}
+}
+
+// listenAddr is the address in a "listening" log line.
+var listenAddr = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
+
+// listening waits until the process logs msg, after offset in its log file, and
+// returns the http://host:port address on that line.
+func (s *system) listening(cmd *exec.Cmd, path string, offset int64, msg string) string {
+	s.t.Helper()
+	var addr string
+	s.eventually(30*time.Second, filepath.Base(cmd.Path)+" logs "+msg, func() bool {
+		b, err := os.ReadFile(path)
+		require.NoError(s.t, err)
+		for line := range strings.Lines(string(b[offset:])) {
+			if m := listenAddr.FindStringSubmatch(line); m != nil && strings.Contains(line, msg) {
+				addr = m[1]
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+// setEnv sets a variable of the system's environment.
+func (s *system) setEnv(name, value string) {
+	s.env = append(slices.DeleteFunc(s.env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") }), name+"="+value)
 }
 
 // stop ends the processes, the connectors the worker started, and the fleet.
@@ -656,17 +706,18 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 
 	// The histories that the live system wrote replay against today's workflow code:
 	// the workflows are deterministic.
-	replayHistories(t, map[string]string{"migration-succeeded": "migration-" + mid, "fleet": "fleet-" + s.pool})
+	s.replayHistories(map[string]string{"migration-succeeded": "migration-" + mid, "fleet": "fleet-" + s.pool})
 }
 
 // replayHistories fetches each workflow's history from the dev server and replays it
 // against today's workflow code. With PMO_RECORD_HISTORIES set to a folder, it also
 // writes each history there as <name>.json, for workflows/replay_test.go to replay on
 // every test run (see workflows/testdata/replay/README.md).
-func replayHistories(t *testing.T, named map[string]string) {
+func (s *system) replayHistories(named map[string]string) {
+	t := s.t
 	t.Helper()
-	c := dialTemporal(t)
-	dc, err := platform.DataConverter(loadConfig(t))
+	c := s.dialTemporal()
+	dc, err := platform.DataConverter(s.config())
 	require.NoError(t, err)
 	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
 	require.NoError(t, err)
@@ -696,9 +747,10 @@ func replayHistories(t *testing.T, named map[string]string) {
 // newestWorkflow returns the ID of the newest workflow that the visibility query
 // matches, for workflows whose ID the test does not know (an import's, named by a
 // hash of the staged file).
-func newestWorkflow(t *testing.T, query string) string {
+func (s *system) newestWorkflow(query string) string {
+	t := s.t
 	t.Helper()
-	c := dialTemporal(t)
+	c := s.dialTemporal()
 	var id string
 	require.Eventually(t, func() bool {
 		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1})
@@ -890,7 +942,7 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	require.Equal(t, 200, s.call("GET", "/migrations?state=transferring", nil, &list))
 	require.Empty(t, list.Migrations, "nothing of this pool is still copying")
 
-	replayHistories(t, map[string]string{"migration-paused-resumed": "migration-" + first, "migration-cancelled": "migration-" + second})
+	s.replayHistories(map[string]string{"migration-paused-resumed": "migration-" + first, "migration-cancelled": "migration-" + second})
 }
 
 // A connector killed mid-copy (SIGKILL): the migration fails over to another connector
@@ -934,41 +986,30 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	require.NotEqual(t, victim, st.ConnectorID)
 	require.Equal(t, 1, st.Failovers)
 	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", st.Destination)), "not a byte lost or corrupted")
+	s.ranOnce(s.dialTemporal(), id, disk)
+	s.onlyCopies(id)
 	var conns []struct{ ID string }
 	s.call("GET", "/connectors", nil, &conns)
 	require.False(t, slices.ContainsFunc(conns, func(c struct{ ID string }) bool { return c.ID == victim }), "the dead connector is out of the fleet")
 }
 
 // The worker killed (SIGKILL) mid-copy and started again: the migration goes on where
-// it was, and its history holds one copy, not two.
+// it was, with one copy, not two.
 func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	s := startSystem(t)
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, true)
-	vm, disk := vms[0], disks[0]
 	id := "worker-" + s.pool
-	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
+	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0]}, nil))
 	v := s.transferring(id)
 	s.slowDown(v.ConnectorID)
 
-	worker := s.procs[0] // spawned first, by startSystem
-	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
-	_ = worker.Wait()
-	time.Sleep(2 * time.Second)
-	s.procs = s.procs[1:]
+	s.kill("worker")
 	s.spawn("worker")
 
-	s.eventually(3*time.Minute, id+" finishes", func() bool {
-		s.call("GET", "/migrations/"+id, nil, &v)
-		return v.Phase == "done"
-	})
-	require.Equal(t, "succeeded", v.Outcome)
-	require.Equal(t, 1, v.Attempts)
-	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
-
-	scheduled := s.activityCounts(s.temporalClient(), "migration-"+id).Scheduled
-	require.Equal(t, 1, scheduled["Transfer"], "one copy in the history: %v", scheduled)
-	require.Equal(t, 1, scheduled["RecordOutcome"], "%v", scheduled)
+	n := s.ranOnce(s.dialTemporal(), id, disks[0])
+	require.Equal(t, 1, n.Scheduled["Transfer"], "the copy went on, not again: %+v", n)
+	s.onlyCopies(id)
 }
 
 // The VM writes to its disk during the bulk copy; the cutover, once approved, copies
@@ -1094,7 +1135,7 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT outcome FROM migrations WHERE id = $1`, late).Scan(&outcome))
 	require.Equal(t, "sla_breached", outcome)
 
-	replayHistories(t, map[string]string{"migration-cutover": "migration-" + id, "migration-rolled-back": "migration-" + tight})
+	s.replayHistories(map[string]string{"migration-cutover": "migration-" + id, "migration-rolled-back": "migration-" + tight})
 }
 
 // A wave planned through POST /forecast has warm connectors at its site before it
@@ -1247,8 +1288,8 @@ func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM migrations WHERE id LIKE 'hist-imp-%'`).Scan(&n))
 	require.Equal(t, 2, n, "retention keeps the migration history")
 
-	replayHistories(t, map[string]string{
-		"import":    newestWorkflow(t, "WorkflowType = 'ImportWorkflow' AND ExecutionStatus = 'Completed'"),
+	s.replayHistories(map[string]string{
+		"import":    s.newestWorkflow("WorkflowType = 'ImportWorkflow' AND ExecutionStatus = 'Completed'"),
 		"retention": workflows.RetentionWorkflowID + "-now",
 	})
 }

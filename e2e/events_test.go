@@ -142,8 +142,8 @@ func TestAlertmanagerAlertChangesARunningFleetsPlan(t *testing.T) {
 	require.Zero(t, rows)
 
 	importsACalendar(t, s, fleet)
-	replayHistories(t, map[string]string{"fleet-events": fleet,
-		"events": newestWorkflow(t, "WorkflowType = 'EventsWorkflow' AND ExecutionStatus = 'Completed'")})
+	s.replayHistories(map[string]string{"fleet-events": fleet,
+		"events": s.newestWorkflow("WorkflowType = 'EventsWorkflow' AND ExecutionStatus = 'Completed'")})
 }
 
 // maintenanceCalendar is a calendar of one daily maintenance window at lon1, from

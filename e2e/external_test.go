@@ -148,5 +148,5 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	require.Contains(t, s.run("connector", "deregister", "-id", id, "-why", "contract ended"), "left pool")
 	_, ok := s.connectorView(id)
 	require.False(t, ok, "deregistered")
-	replayHistories(t, map[string]string{"fleet-external": "fleet-" + s.pool})
+	s.replayHistories(map[string]string{"fleet-external": "fleet-" + s.pool})
 }

@@ -77,6 +77,7 @@ func cutOverOnConnector(ctx workflow.Context, queue string, in activities.Cutove
 
 func TestRealConnectorProcess(t *testing.T) {
 	addr := testenv.TemporalAddress(t)
+	namespace := testenv.Namespace(t, addr)
 	dbURL := storetest.NewDatabase(t)
 	ctx := context.Background()
 	s, err := store.Open(ctx, dbURL)
@@ -94,7 +95,7 @@ func TestRealConnectorProcess(t *testing.T) {
 	require.NoError(t, err)
 
 	dataDir := t.TempDir()
-	p, err := provisioner.NewProcess(bin, dataDir, []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + addr, "PMO_DATA_DIR=" + dataDir}, nil)
+	p, err := provisioner.NewProcess(bin, dataDir, []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + addr, "TEMPORAL_NAMESPACE=" + namespace, "PMO_DATA_DIR=" + dataDir}, nil)
 	require.NoError(t, err)
 	logPath := filepath.Join(dataDir, "logs", "connector-"+id+".log")
 	t.Cleanup(func() {
@@ -134,7 +135,7 @@ func TestRealConnectorProcess(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "vm-it.img")
 	require.NoError(t, os.WriteFile(src, data, 0o644))
 
-	tc, err := client.Dial(client.Options{HostPort: addr,
+	tc, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace,
 		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)

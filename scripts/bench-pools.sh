@@ -46,6 +46,8 @@ done
 # the per-key rate limit is raised so that it does not pace the benchmark.
 PMO_RATE_LIMIT=1000 PMO_RATE_BURST=2000 bin/web >"$PMO_DATA_DIR/logs/web.log" 2>&1 &
 pids+=($!)
-pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log"
+# The load test starts the pools' fleets itself: the web server is waited for until it
+# answers, not until a fleet does.
+pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log" /healthz
 log "loadtest pools $*"
 bin/loadtest pools -url "http://$PMO_HTTP_ADDR" "$@"

@@ -73,8 +73,8 @@ for n in $workers; do
 	done
 	bin/web >"$PMO_DATA_DIR/logs/web.log" 2>&1 &
 	pids+=($!)
-	pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log"
 	bin/starter fleet start >/dev/null
+	pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log"
 	sleep 10 # the first tick warms the connectors
 	conn_pid=$(cat "$(ls "$PMO_DATA_DIR"/connectors/*.pid | head -1)")
 	worker_rest=$(rss_mib "${worker_pids[0]}")

@@ -336,12 +336,14 @@ pmo_stop() {
 	log "stopped; data kept in $PMO_DATA_DIR"
 }
 
-# pmo_wait_ready waits up to 30 s for the web server on PMO_HTTP_ADDR to be ready; the
-# argument says where to look if it is not.
+# pmo_wait_ready waits up to 30 s for the web server on PMO_HTTP_ADDR to be ready
+# (GET /readyz: Temporal and PostgreSQL answer and so does the pool's fleet), or to
+# answer the path given as the second argument; the first says where to look if it
+# does not.
 pmo_wait_ready() {
 	local i
 	for i in $(seq 1 60); do
-		curl -fs "http://$PMO_HTTP_ADDR/readyz" >/dev/null 2>&1 && return
+		curl -fs "http://$PMO_HTTP_ADDR${2:-/readyz}" >/dev/null 2>&1 && return
 		sleep 0.5
 	done
 	die "the web server did not become ready; $1"

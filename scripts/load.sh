@@ -45,8 +45,8 @@ bin/worker >"$PMO_DATA_DIR/logs/worker.log" 2>&1 &
 pids+=($!)
 bin/web >"$PMO_DATA_DIR/logs/web.log" 2>&1 &
 pids+=($!)
-pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log"
 bin/starter fleet start
+pmo_wait_ready "see $PMO_DATA_DIR/logs/web.log"
 
 log "load test; the system's logs are in $PMO_DATA_DIR/logs"
 echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -59,8 +59,10 @@ PMO_METRICS_ADDR=${PMO_METRICS_ADDR:-127.0.0.1:9464} bin/worker > >(tee -a "$PMO
 pids+=($!)
 bin/web > >(tee -a "$PMO_DATA_DIR/logs/web.log" | sed -u 's/^/web    | /') 2>&1 &
 pids+=($!)
-pmo_wait_ready "see its output above"
 bin/starter fleet start
+# Ready means the API serves every route: Temporal and PostgreSQL answer, and a worker
+# answers the fleet. The banner comes then, so that what it says to try works at once.
+pmo_wait_ready "see its output above"
 
 ui=${ui:-"your Temporal cluster's Web UI"}
 if [ -n "$newkey" ]; then

@@ -15,13 +15,14 @@ import (
 	"github.com/pmo-dev/pmo/workflows"
 )
 
-// `fleet start -all` starts one fleet per pool that has sites; none runs a worker here,
-// so each stays as it was started, and is terminated at the end.
+// `fleet start -all` starts one fleet per pool that has sites; no worker polls the test's
+// own namespace, so each stays as it was started, and is terminated at the end.
 func TestFleetStartAllStartsEveryPoolsFleetOnce(t *testing.T) {
 	url := storetest.NewDatabase(t)
 	s := storetest.Open(t, url)
 	ctx := context.Background()
-	cfg := config.Config{DatabaseURL: url, TemporalAddress: testenv.TemporalAddress(t), TemporalNamespace: "default", Pool: "default"}
+	addr := testenv.TemporalAddress(t)
+	cfg := config.Config{DatabaseURL: url, TemporalAddress: addr, TemporalNamespace: testenv.Namespace(t, addr), Pool: "default"}
 	run := func(args ...string) error { return fleetCommand(&cfg).ParseAndRun(ctx, args) }
 	require.ErrorContains(t, run("start", "-all"), "no sites yet")
 
@@ -32,7 +33,7 @@ func TestFleetStartAllStartsEveryPoolsFleetOnce(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, run("start", "-all", "-tick", "1m"))
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress})
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace})
 	require.NoError(t, err)
 	defer tc.Close()
 	runs := map[string]string{}
@@ -40,7 +41,6 @@ func TestFleetStartAllStartsEveryPoolsFleetOnce(t *testing.T) {
 		d, err := tc.DescribeWorkflowExecution(ctx, workflows.FleetWorkflowID(p), "")
 		require.NoError(t, err, "pool %s has its fleet", p)
 		runs[p] = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-		t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), workflows.FleetWorkflowID(p), "", "test over") })
 	}
 	require.NoError(t, run("start", "-all"), "a second start leaves the running fleets alone")
 	for _, p := range pools {

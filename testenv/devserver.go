@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,17 +44,6 @@ func TemporalCLI(t testing.TB) string {
 	return ""
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // DevServer is a Temporal dev server of the test's own, kept in a SQLite file so that
 // it can be killed and started again with its workflows, as a crashed server would be.
 type DevServer struct {
@@ -74,7 +62,7 @@ type DevServer struct {
 func StartDevServer(t testing.TB) *DevServer {
 	t.Helper()
 	dir := t.TempDir()
-	d := &DevServer{t: t, cli: TemporalCLI(t), dbFile: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"), port: FreePort(t)}
+	d := &DevServer{t: t, cli: TemporalCLI(t), dbFile: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"), port: ReservePort(t)}
 	d.Address = fmt.Sprintf("127.0.0.1:%d", d.port)
 	t.Cleanup(func() {
 		if d.proc != nil {

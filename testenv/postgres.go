@@ -27,7 +27,7 @@ type Postgres struct {
 // StartPostgres makes and starts a cluster, removed when the test ends.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	p := &Postgres{t: t, bin: pgBin(t), port: FreePort(t)}
+	p := &Postgres{t: t, bin: pgBin(t), port: ReservePort(t)}
 	p.URL = fmt.Sprintf("postgres://pmo@127.0.0.1:%d/postgres?sslmode=disable", p.port)
 	// Not t.TempDir: its folders are closed to the postgres user.
 	dir, err := os.MkdirTemp("", "pmo-pg-")
@@ -74,6 +74,16 @@ func (p *Postgres) Stop() {
 	p.t.Helper()
 	if out, err := p.asOwner(filepath.Join(p.bin, "pg_ctl"), "-D", p.dir, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
 		p.t.Fatalf("pg_ctl stop: %v: %s", err, out)
+	}
+}
+
+// Crash stops the cluster the hard way, as a power cut or a killed server would: an
+// immediate shutdown, which writes no checkpoint, so that the next Start replays the
+// write-ahead log (crash recovery).
+func (p *Postgres) Crash() {
+	p.t.Helper()
+	if out, err := p.asOwner(filepath.Join(p.bin, "pg_ctl"), "-D", p.dir, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+		p.t.Fatalf("pg_ctl stop -m immediate: %v: %s", err, out)
 	}
 }
 

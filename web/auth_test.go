@@ -16,10 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/apikey"
-	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
-	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -91,19 +89,15 @@ func serve(e *echo.Echo, authorization, requestID, method, path, body string) *h
 func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer tc.Close()
-	require.NoError(t, platform.EnsureSearchAttributes(ctx, tc, "default", workflows.SearchAttributes()))
+	tc, namespace := devServer(t)
 	pool := fmt.Sprintf("auth%d", time.Now().UnixNano()%1_000_000_000)
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "auth-test-no-worker"},
+	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "auth-test-no-worker"},
 		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
 
 	var logs bytes.Buffer
 	e := echo.New()
-	(&Server{Temporal: tc, Store: st, Pool: pool, Namespace: "default", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	(&Server{Temporal: tc, Store: st, Pool: pool, Namespace: namespace, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		KeyCacheTTL: 100 * time.Millisecond}).Routes(e)
 	viewerID, viewer := newKey(t, st, apikey.Viewer)
 	operatorID, operator := newKey(t, st, apikey.Operator)
@@ -117,7 +111,6 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 		detail                        string
 	}{
 		{"health needs no key", "", "GET", "/healthz", "", 200, ""},
-		{"readiness needs no key", "", "GET", "/readyz", "", 200, ""},
 		{"no key", "", "GET", "/migrations", "", 401, "needs an API key"},
 		{"not a bearer token", "Basic " + viewer, "GET", "/migrations", "", 401, "needs an API key"},
 		{"unknown key", "pmo_000000000000_" + strings.Repeat("A", 43), "GET", "/migrations", "", 401, "not known"},
@@ -153,6 +146,16 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 			}
 		})
 	}
+
+	// Readiness needs no key. The test's fleet runs, but no worker answers it: the fleet
+	// routes could not be served, so the server is not ready, and says why.
+	rec := serve(e, "", "", "GET", "/readyz", "")
+	require.Equal(t, 503, rec.Code, rec.Body.String())
+	var ready ReadyAnswer
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ready))
+	require.Equal(t, "ok", ready.Temporal)
+	require.Equal(t, "ok", ready.Postgres)
+	require.Contains(t, ready.Fleet, "fleet-"+pool+" does not answer (is a worker running?)")
 
 	// Every call that is not a read and came with a valid key is audited with its
 	// key, role, route and result; reads and calls without a key are not.
@@ -190,7 +193,7 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	_, _, err = st.RevokeAPIKey(ctx, operatorID)
 	require.NoError(t, err)
 	time.Sleep(150 * time.Millisecond)
-	rec := serve(e, "Bearer "+operator, "revoked", "POST", "/overrides", override)
+	rec = serve(e, "Bearer "+operator, "revoked", "POST", "/overrides", override)
 	require.Equal(t, 401, rec.Code)
 	require.Contains(t, rec.Body.String(), "was revoked")
 	require.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`)

@@ -54,7 +54,7 @@ var fileMedia = map[string]string{"text/csv": "the file as CSV, a header row fir
 // operations describes every route; the key is routeRoles'.
 var operations = map[string]operation{
 	"GET /healthz":      {summary: "The process is up.", status: 200, answer: HealthAnswer{}},
-	"GET /readyz":       {summary: "Temporal and PostgreSQL answer; 503 names the one that does not.", status: 200, answer: ReadyAnswer{}},
+	"GET /readyz":       {summary: "The API serves every route: Temporal and PostgreSQL answer, and so does the pool's fleet (a worker runs it); 503 says what does not.", status: 200, answer: ReadyAnswer{}},
 	"GET /":             {summary: "The dashboard's page.", status: 200, answerMedia: "text/html"},
 	"GET /dashboard/*":  {summary: "The dashboard's script, styles and vendored chart library.", status: 200, answerMedia: "application/octet-stream"},
 	"GET /openapi.yaml": {summary: "This document.", status: 200, answerMedia: "application/yaml"},

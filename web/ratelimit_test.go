@@ -20,8 +20,10 @@ import (
 
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 // unlimited is a rate limit that tests about other things never reach: they send
@@ -33,17 +35,29 @@ var unlimited = config.RateLimit{PerKey: 1e9, Burst: 1 << 30, Unauthenticated: 1
 func limitedServer(t *testing.T, limit config.RateLimit) (*httptest.Server, *Server, *bytes.Buffer) {
 	t.Helper()
 	st := storetest.New(t)
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
+	tc, namespace := devServer(t)
 	var logs bytes.Buffer
-	srv := &Server{Temporal: tc, Store: st, Pool: "ratelimit", Namespace: "default",
+	srv := &Server{Temporal: tc, Store: st, Pool: "ratelimit", Namespace: namespace,
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), RateLimit: limit}
 	e := echo.New()
 	srv.Routes(e)
 	ts := httptest.NewServer(e)
 	t.Cleanup(ts.Close)
 	return ts, srv, &logs
+}
+
+// devServer dials the Temporal dev server that make test starts, in a namespace of the
+// test's own that knows PMO's search attributes; nothing the test starts there outlives
+// it. The client is closed when the test ends.
+func devServer(t *testing.T) (client.Client, string) {
+	t.Helper()
+	addr := testenv.TemporalAddress(t)
+	namespace := testenv.Namespace(t, addr)
+	tc, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	require.NoError(t, platform.EnsureSearchAttributes(context.Background(), tc, namespace, workflows.SearchAttributes()))
+	return tc, namespace
 }
 
 // syncWriter lets the server's goroutines log into one buffer.
@@ -109,8 +123,9 @@ func TestEachKeyHasItsOwnRateLimit(t *testing.T) {
 		resp, _ = call(t, ts, "", "GET", "/healthz")
 		require.Equal(t, 200, resp.StatusCode)
 	}
+	// Answered, not limited: not ready, since no fleet runs for this test's pool.
 	resp, _ = call(t, ts, "", "GET", "/readyz")
-	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, 503, resp.StatusCode)
 
 	// After the wait it names, the key gets through again.
 	time.Sleep(time.Duration(retry) * time.Second)

@@ -117,25 +117,48 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, HealthAnswer{Status: "ok"})
 }
 
-// ReadyAnswer is GET /readyz: "ok" or the error of each dependency.
+// ReadyAnswer is GET /readyz: "ok", or what is wrong, for each thing the API needs.
 type ReadyAnswer struct {
 	Temporal string `json:"temporal"`
 	Postgres string `json:"postgres"`
+	// Fleet is the server's pool's fleet workflow: the fleet routes need it running,
+	// with a worker that answers it.
+	Fleet string `json:"fleet"`
 }
 
-// readyz reports whether Temporal and PostgreSQL answer, each with its error.
+// readyz reports whether the API can serve its routes: Temporal and PostgreSQL answer,
+// and the fleet of the server's pool runs and answers a query. A client that waits for
+// readiness, as make run and orchestrators do, can then call any route at once.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
-	checks := ReadyAnswer{Temporal: "ok", Postgres: "ok"}
+	checks := ReadyAnswer{Temporal: "ok", Postgres: "ok", Fleet: "ok"}
 	status := http.StatusOK
-	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks.Temporal, status = err.Error(), http.StatusServiceUnavailable
-	}
 	if err := s.Store.Ping(ctx); err != nil {
 		checks.Postgres, status = err.Error(), http.StatusServiceUnavailable
 	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks.Temporal, checks.Fleet, status = err.Error(), "not asked: Temporal does not answer", http.StatusServiceUnavailable
+	} else if err := s.fleetAnswers(ctx); err != nil {
+		checks.Fleet, status = err.Error(), http.StatusServiceUnavailable
+	}
 	return c.JSON(status, checks)
+}
+
+// fleetAnswers checks that the server's pool's fleet runs and that a worker answers
+// it: a query is answered by a worker, as updates and signals are handled.
+func (s *Server) fleetAnswers(ctx context.Context) error {
+	if err := s.fleetRunning(ctx, s.Pool); err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			return errors.New(p.Detail)
+		}
+		return err
+	}
+	if _, err := s.Temporal.QueryWorkflow(ctx, workflows.FleetWorkflowID(s.Pool), "", workflows.QueryPolicy); err != nil {
+		return fmt.Errorf("the fleet workflow %s does not answer (is a worker running?): %w", workflows.FleetWorkflowID(s.Pool), err)
+	}
+	return nil
 }
 
 // fleetPool is the pool a fleet route addresses: its pool query parameter, or the
@@ -785,12 +808,12 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 	}
 }
 
-// existingMigration answers a repeated POST /migrations with the migration that has
-// that ID (200), in the shape of the first answer.
 // existingMigration answers a submission under a used migration ID with that
-// migration as it is now: 201, as the first time, when the submission is a retry of
-// the request that started it (request is its digest); 200 with existing set when it
-// is another.
+// migration: 201, as the first time, when the submission is a retry of the request that
+// started it (request is its digest); 200 with existing set when it is another. It
+// reads what Temporal holds (the run, its memo and its input) rather than querying the
+// workflow: a query needs a worker to answer it and can time out while the migration
+// has only just started, which is when a client's retry comes.
 func (s *Server) existingMigration(c echo.Context, id, request string) error {
 	ctx := c.Request().Context()
 	wid := workflows.MigrationWorkflowID(id)
@@ -798,23 +821,29 @@ func (s *Server) existingMigration(c echo.Context, id, request string) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryMigration)
+	info := desc.GetWorkflowExecutionInfo()
+	hist, err := s.Temporal.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
+		Namespace: s.Namespace, Execution: info.GetExecution(), MaximumPageSize: 1})
 	if err != nil {
 		return err
 	}
-	var st workflows.MigrationStatus
-	if err := v.Get(&st); err != nil {
-		return err
+	var in workflows.MigrationInput
+	events := hist.GetHistory().GetEvents()
+	if len(events) == 0 || events[0].GetWorkflowExecutionStartedEventAttributes() == nil {
+		return fmt.Errorf("migration %s: its history does not begin with its start", id)
+	}
+	if err := s.dataConverter().FromPayloads(events[0].GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil {
+		return fmt.Errorf("migration %s: its input: %w", id, err)
 	}
 	var first string
-	if p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoRequest]; p != nil {
+	if p := info.GetMemo().GetFields()[workflows.MemoRequest]; p != nil {
 		// Migrations started before the digest was kept have none: never a retry.
 		_ = s.dataConverter().FromPayload(p, &first)
 	}
 	retry := first == request
 	started := workflows.MigrationStarted{
-		ID: id, WorkflowID: wid, RunID: desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), VMID: st.VMID,
-		Site: st.Site, SLATier: st.SLATier, Bytes: st.Bytes, Deadline: st.Deadline, Existing: !retry,
+		ID: id, WorkflowID: wid, RunID: info.GetExecution().GetRunId(), VMID: in.VMID, Site: in.Site, SLATier: in.SLATier,
+		Bytes: in.Bytes, Deadline: info.GetStartTime().AsTime().Add(in.MaxTransfer), Existing: !retry,
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(id))
 	status := http.StatusOK

@@ -16,9 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/apikey"
-	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
-	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -29,17 +27,14 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	st := storetest.New(t)
 	addVM(t, st)
 	ctx := context.Background()
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t)})
-	require.NoError(t, err)
-	defer tc.Close()
-	require.NoError(t, platform.EnsureSearchAttributes(ctx, tc, "default", workflows.SearchAttributes()))
+	tc, namespace := devServer(t)
 	// The VM's site is in its own pool, not the server's: a migration goes to the
 	// fleet of its VM's pool.
 	pool := fmt.Sprintf("submit%d", time.Now().UnixNano()%1_000_000_000)
-	_, err = st.Pool.Exec(ctx, `UPDATE sites SET pool = $1`, pool)
+	_, err := st.Pool.Exec(ctx, `UPDATE sites SET pool = $1`, pool)
 	require.NoError(t, err)
 	e := echo.New()
-	(&Server{Temporal: tc, Store: st, Pool: "another-pool", Namespace: "default", Logger: slog.New(slog.DiscardHandler),
+	(&Server{Temporal: tc, Store: st, Pool: "another-pool", Namespace: namespace, Logger: slog.New(slog.DiscardHandler),
 		RateLimit: unlimited}).Routes(e)
 	_, key := newKey(t, st, apikey.Operator)
 	submit := func(body string) (int, Problem, map[string]json.RawMessage) {
@@ -67,10 +62,9 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.Contains(t, p.Detail, "starter fleet start -pool "+pool)
 	notStarted(id)
 
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "submit-test-no-worker"},
+	_, err = tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "submit-test-no-worker"},
 		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
 
 	// Requests the inventory or the tier refuse start nothing.
 	code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-404"}`)
@@ -113,5 +107,21 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in))
 	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Destination: "vm-1.img",
 		Bytes: 1 << 20, SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute, Priority: 7}, in)
-	require.NoError(t, tc.TerminateWorkflow(ctx, started.WorkflowID, "", "test over"))
+
+	// A client's retry gets the first answer, and another request under the ID the
+	// migration as it is, both from what Temporal holds: no worker runs the migration
+	// here, as none may have reached it yet when a retry comes.
+	code, _, ok = submit(`{"id":"` + id + `","vm_id":"vm-1","max_transfer":"1h","priority":7}`)
+	require.Equal(t, 201, code, "a retry")
+	var retried workflows.MigrationStarted
+	require.NoError(t, json.Unmarshal(ok["migration"], &retried))
+	require.WithinDuration(t, started.Deadline, retried.Deadline, time.Second)
+	retried.Deadline = started.Deadline
+	require.Equal(t, started, retried)
+	code, _, ok = submit(`{"id":"` + id + `","vm_id":"vm-1"}`)
+	require.Equal(t, 200, code, "another request")
+	var existing workflows.MigrationStarted
+	require.NoError(t, json.Unmarshal(ok["migration"], &existing))
+	require.True(t, existing.Existing)
+	require.Equal(t, started.RunID, existing.RunID)
 }

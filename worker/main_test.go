@@ -37,9 +37,12 @@ func startWorker(t *testing.T, tc client.Client, cfg config.Config) {
 // With payloads encrypted too: the schedule's stored arguments are then ciphertext,
 // different on every write, and the worker must still see that they did not change.
 func TestWorkerStartUpCreatesTheRetentionScheduleAndKeepsItInStep(t *testing.T) {
-	testenv.TemporalAddress(t)
+	addr := testenv.TemporalAddress(t)
 	for _, encrypted := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "encrypted"}[encrypted], func(t *testing.T) {
+			// The worker polls the production task queue: in a namespace of its own, it
+			// takes no other test's tasks.
+			t.Setenv("TEMPORAL_NAMESPACE", testenv.Namespace(t, addr))
 			if encrypted {
 				t.Setenv("PMO_PAYLOAD_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
 			}
@@ -56,8 +59,6 @@ func retentionScheduleKeptInStep(t *testing.T, encrypted bool) {
 	t.Cleanup(tc.Close) // after the schedule's deletion below
 	ctx := context.Background()
 	handle := tc.ScheduleClient().GetHandle(ctx, workflows.RetentionScheduleID)
-	_ = handle.Delete(ctx) // a schedule left by an earlier run of this test
-	t.Cleanup(func() { _ = handle.Delete(context.Background()) })
 
 	startWorker(t, tc, cfg)
 	desc, err := handle.Describe(ctx)
