@@ -29,10 +29,13 @@ fresh_dir "$data"
 export FAKETIME=+${days}d LIBFAKETIME=$lib DONT_FAKE_MONOTONIC=1
 LD_PRELOAD=$lib pg_start "$pgdir" "${PMO_AHEAD_PG_PORT:-55435}" pmo_ahead >"$data/database_url"
 DATABASE_URL=$(cat "$data/database_url")
+# Both clocks must have moved, or the tests would prove nothing.
+moved() { [ "$2" -gt $((days * 86400 - 3600)) ] || die "$1's clock is $2 s ahead, not $days days"; }
 psql=$(pg_bin)/psql
 [ -x "$psql" ] || psql=psql
-ahead=$(($("$psql" "$DATABASE_URL" -tAc 'SELECT extract(epoch FROM now())::bigint') - $(date +%s)))
-[ "$ahead" -gt $((days * 86400 - 3600)) ] || die "PostgreSQL's clock is $ahead s ahead, not $days days: libfaketime ($lib) did not take"
+moved "PostgreSQL (under $lib)" $(($("$psql" "$DATABASE_URL" -tAc 'SELECT extract(epoch FROM now())::bigint') - $(date +%s)))
+printf 'package main\n\nimport (\n\t"fmt"\n\t"time"\n)\n\nfunc main() { fmt.Println(time.Now().Unix()) }\n' >"$data/now.go"
+moved "Go (with $overlay)" $(($(go run "$data/now.go") - $(date +%s)))
 port=${PMO_AHEAD_TEMPORAL_PORT:-17633}
 temporal_start "$port" "$data/temporal.log" --headless
 export DATABASE_URL TEMPORAL_ADDRESS=127.0.0.1:$port
@@ -43,7 +46,8 @@ runs=()
 while read -r pkg tests; do
 	case $pkg in '' | '#'*) continue ;; esac
 	if [ -n "$tests" ]; then
-		runs+=("$pkg" "^(${tests// /|})\$")
+		read -ra names <<<"$tests"
+		runs+=("$pkg" "^($(IFS='|' && echo "${names[*]}"))\$")
 	else
 		pkgs+=("$pkg")
 	fi
