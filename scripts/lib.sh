@@ -406,7 +406,7 @@ temporal_cli_ahead() {
 	local overlay=$1 dir=$PWD/.bin/ahead
 	local want="$TEMPORAL_CLI_VERSION $(go env GOVERSION)"
 	if [ ! -x "$dir/temporal" ] || [ "$(cat "$dir/temporal.version" 2>/dev/null)" != "$want" ]; then
-		log "building the Temporal CLI $TEMPORAL_CLI_VERSION with a movable clock (about two minutes, once)"
+		log "building the Temporal CLI $TEMPORAL_CLI_VERSION with a movable clock (a few minutes, once)"
 		GOFLAGS=-overlay=$overlay GOBIN=$dir go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ||
 			die "could not build the Temporal CLI with the clock overlay"
 		echo "$want" >"$dir/temporal.version"
