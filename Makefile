@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test test-cluster build tools lint bench bench-forecast bench-scaling bench-pools fuzz load clean
+.PHONY: run test test-ahead test-cluster build tools lint bench bench-forecast bench-scaling bench-pools fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -8,6 +8,11 @@ run:
 # Start what the tests need, then vet and run every test (see scripts/test.sh).
 test:
 	@bash scripts/test.sh
+
+# The date-sensitive packages' tests (scripts/ahead-packages) with every clock a year
+# ahead (see scripts/test-ahead.sh); make test runs it too.
+test-ahead:
+	@bash scripts/test-ahead.sh
 
 # PMO on Temporal's production server (built from the Go module proxy) with PostgreSQL
 # persistence and visibility, two workers, one killed mid-wave (see scripts/cluster.sh);
@@ -19,10 +24,10 @@ test-cluster:
 build:
 	go build -o bin/ ./worker ./web ./starter ./connector
 
-# Build the pinned Temporal CLI, and the Temporal server and SQL tool for cluster mode,
-# into .bin/.
+# Build the pinned Temporal CLI, the Temporal server and SQL tool for cluster mode, and
+# the CLI with a movable clock for test-ahead, into .bin/.
 tools:
-	@bash -c '. scripts/lib.sh && temporal_cli && temporal_server'
+	@bash -c '. scripts/lib.sh && temporal_cli && temporal_server && temporal_cli_ahead "$$(clock_overlay .bin/ahead/overlay)"'
 
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

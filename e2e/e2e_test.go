@@ -1254,9 +1254,13 @@ func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 	var quantile float64
 	require.NoError(t, db.QueryRow(ctx, `SELECT plan_quantile FROM sla_tiers WHERE name = 'tin'`).Scan(&quantile))
 	require.Equal(t, 0.5, quantile, "the default quantile")
+	// Older than every retention window (PMO_RETENTION_EVENTS, 180 days, is the longest),
+	// so that the retention run below would delete it if it touched migration history.
+	started := time.Now().UTC().AddDate(0, 0, -200).Truncate(time.Hour)
+	at := func(d time.Duration) string { return started.Add(d).Format(time.RFC3339) }
 	history := "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome,planned\n" +
-		"hist-imp-1,vm-9001,edge1,tin,3600000,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,succeeded,\n" +
-		"hist-imp-2,vm-9002,ams1,gold,0,2026-11-02T09:00:00Z,2026-11-02T09:05:00Z,failed,true\n"
+		"hist-imp-1,vm-9001,edge1,tin,3600000," + at(0) + "," + at(time.Hour) + ",succeeded,\n" +
+		"hist-imp-2,vm-9002,ams1,gold,0," + at(0) + "," + at(5*time.Minute) + ",failed,true\n"
 	require.Equal(t, 200, s.send("POST", "/history", "text/csv", strings.NewReader(history), &counts))
 	require.Equal(t, 2, counts.Inserted, "%+v", counts)
 	require.Equal(t, 200, s.send("POST", "/history", "text/csv", strings.NewReader(history), &counts))

@@ -263,6 +263,14 @@ pg_stop_started() {
 	true
 }
 
+# test_stop is a test script's cleanup: it stops the dev server in TEMPORAL_PID and, if
+# this script started it, the cluster in pgdir.
+test_stop() {
+	set +e # stop everything, whatever fails
+	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
+	pg_stop_started
+}
+
 # port_open reports whether something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -275,11 +283,12 @@ temporal_sqlite=(--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=no
 
 # temporal_start starts a dev server on 127.0.0.1:<port> in the background, logging to
 # <logfile>, and waits until it serves. Extra arguments go to `temporal server start-dev`.
-# It sets TEMPORAL_PID.
+# The CLI is TEMPORAL_CLI when it is set (test-ahead.sh's has a movable clock), else the
+# pinned one. It sets TEMPORAL_PID.
 temporal_start() {
 	local port=$1 logfile=$2 cli
 	shift 2
-	cli=$(temporal_cli)
+	cli=${TEMPORAL_CLI:-$(temporal_cli)}
 	port_open "$port" && die "port $port is taken; stop what runs there or set TEMPORAL_ADDRESS"
 	log "starting the Temporal dev server on 127.0.0.1:$port"
 	"$cli" server start-dev --ip 127.0.0.1 --port "$port" --log-level warn "$@" >"$logfile" 2>&1 &
@@ -347,4 +356,85 @@ pmo_wait_ready() {
 		sleep 0.5
 	done
 	die "the web server did not become ready; $1"
+}
+
+# clock_overlay writes a `go build -overlay` file into <dir> that patches the standard
+# library's time.Now to add PMO_CLOCK_SHIFT (a Go duration, read once) to the wall clock,
+# and prints the overlay's path. Without PMO_CLOCK_SHIFT the clock is the real one. It
+# is how test-ahead.sh moves Go programs' clock: libfaketime cannot, since Go reads the
+# clock through the vDSO, not libc. The monotonic clock is left alone, so durations and
+# timers are unaffected.
+clock_overlay() {
+	local dir=$1 src
+	src=$(go env GOROOT)/src/time
+	mkdir -p "$dir"
+	sed 's/^\tsec, nsec, mono := runtimeNow()$/&\n\tsec += clockShift()/' "$src/time.go" >"$dir/time.go"
+	[ "$(grep -c 'clockShift()' "$dir/time.go")" = 1 ] ||
+		die "could not patch time.Now in $src/time.go: Go's source changed; update clock_overlay in scripts/lib.sh"
+	cat >"$dir/zz_clockshift.go" <<'GO'
+package time
+
+import (
+	"sync"
+	"syscall"
+)
+
+var (
+	clockShiftOnce sync.Once
+	clockShiftSec  int64
+)
+
+// clockShift is PMO_CLOCK_SHIFT in seconds, added to every reading of the wall clock.
+func clockShift() int64 {
+	clockShiftOnce.Do(func() {
+		if v, ok := syscall.Getenv("PMO_CLOCK_SHIFT"); ok {
+			if d, err := ParseDuration(v); err == nil {
+				clockShiftSec = int64(d / Second)
+			}
+		}
+	})
+	return clockShiftSec
+}
+GO
+	printf '{"Replace":{"%s/time.go":"%s/time.go","%s/zz_clockshift.go":"%s/zz_clockshift.go"}}\n' \
+		"$src" "$(cd "$dir" && pwd)" "$src" "$(cd "$dir" && pwd)" >"$dir/overlay.json"
+	echo "$(cd "$dir" && pwd)/overlay.json"
+}
+
+# temporal_cli_ahead builds the pinned Temporal CLI with the clock overlay <overlay>
+# into .bin/temporal-ahead, once, and prints its path: a dev server whose clock
+# PMO_CLOCK_SHIFT moves, for test-ahead.sh.
+temporal_cli_ahead() {
+	local overlay=$1 dir=$PWD/.bin/ahead
+	local want="$TEMPORAL_CLI_VERSION $(go env GOVERSION)"
+	if [ ! -x "$dir/temporal" ] || [ "$(cat "$dir/temporal.version" 2>/dev/null)" != "$want" ]; then
+		log "building the Temporal CLI $TEMPORAL_CLI_VERSION with a movable clock (a few minutes, once)"
+		GOFLAGS=-overlay=$overlay GOBIN=$dir go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ||
+			die "could not build the Temporal CLI with the clock overlay"
+		echo "$want" >"$dir/temporal.version"
+	fi
+	echo "$dir/temporal"
+}
+
+# libfaketime_lib prints libfaketime's library, which moves the clock of C programs
+# such as PostgreSQL: LIBFAKETIME, or Debian's, which it installs from Debian's packages
+# when it is missing and it can (as root, with apt-get).
+libfaketime_lib() {
+	if [ -n "${LIBFAKETIME:-}" ]; then
+		echo "$LIBFAKETIME"
+		return
+	fi
+	local f
+	for f in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1; do
+		[ -e "$f" ] && { echo "$f"; return; }
+	done
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing libfaketime from Debian's packages for the tests with the clock ahead (once)"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime; } >&2 ||
+			die "could not install libfaketime; install it yourself or set LIBFAKETIME"
+		for f in /usr/lib/*/faketime/libfaketime.so.1; do
+			[ -e "$f" ] && { echo "$f"; return; }
+		done
+	fi
+	die "the tests with the clock ahead need libfaketime: apt-get install libfaketime, or set LIBFAKETIME"
 }

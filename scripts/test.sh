@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is `make test`: it starts the PostgreSQL cluster and Temporal dev server that
 # the tests need (unless DATABASE_URL and TEMPORAL_ADDRESS are given), runs go vet and
-# every test, and stops what it started.
+# every test, then cluster mode (cluster.sh) and the date-sensitive tests with the clock
+# a year ahead (test-ahead.sh), and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,12 +10,8 @@ cd "$(dirname "$0")/.."
 data=${PMO_TEST_DATA_DIR:-.data/test}
 mkdir -p "$data"
 pgdir=""
-cleanup() {
-	set +e # stop everything, whatever fails
-	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
-	pg_stop_started
-}
-trap cleanup EXIT
+TEMPORAL_PID=""
+trap test_stop EXIT
 
 test_postgres "$data" "${PMO_TEST_PG_PORT:-55433}" pmo_test
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
@@ -36,3 +33,5 @@ log "go test (DATABASE_URL=$DATABASE_URL TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS)"
 go test -count=1 -timeout 12m ./...
 # Cluster mode on the same PostgreSQL: Temporal's production server, two workers.
 bash scripts/cluster.sh
+# The date-sensitive tests again, with every clock a year ahead.
+bash scripts/test-ahead.sh

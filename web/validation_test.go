@@ -27,7 +27,8 @@ func edgeServer(t *testing.T) (*echo.Echo, string) {
 
 // These requests are refused at the edge, before any workflow is touched.
 func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
-	recent := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	now := time.Now().UTC()
+	recent := now.Add(-time.Minute).Format(time.RFC3339)
 	e, key := edgeServer(t)
 	cases := []struct {
 		name, method, path, body string
@@ -105,9 +106,10 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"register id", "POST", "/connectors", `{"id":"app 1","site":"ams1","size":"small","who":"ann","why":"x"}`, 422, "id"},
 		{"register why", "POST", "/connectors", `{"id":"app-1","site":"ams1","size":"small","who":"ann"}`, 422, "why"},
 		{"deregister who", "POST", "/connectors/app-1/deregister", `{"why":"x"}`, 422, "who"},
-		{"metrics negative", "POST", "/connectors/app-1/metrics", `{"at":"2026-11-25T00:00:00Z","ram_bytes":-1}`, 422, "ram_bytes"},
+		{"metrics negative", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","ram_bytes":-1}`, 422, "ram_bytes"},
 		{"metrics no time", "POST", "/connectors/app-1/metrics", `{"cpu_percent":1}`, 422, "at"},
-		{"metrics future", "POST", "/connectors/app-1/metrics", `{"at":"2999-01-01T00:00:00Z"}`, 422, "at"},
+		{"metrics future", "POST", "/connectors/app-1/metrics", `{"at":"` + now.Add(time.Hour).Format(time.RFC3339) + `"}`, 422, "at"},
+		{"metrics old", "POST", "/connectors/app-1/metrics", `{"at":"` + now.Add(-8*24*time.Hour).Format(time.RFC3339) + `"}`, 422, "at"},
 		{"metrics latency", "POST", "/connectors/app-1/metrics", `[{"at":"` + recent + `"},{"at":"` + recent + `","read_latency_seconds":-0.5}]`, 422, "samples[1].read_latency_seconds"},
 		{"metrics none", "POST", "/connectors/app-1/metrics", `[]`, 422, "samples"},
 		{"metrics unknown field", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","temperature":40}`, 400, "temperature"},

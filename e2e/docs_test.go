@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// docsFixtures are the files the examples send (curl's @name), by the name the docs
+// give them: the samples docs/import.md and docs/events.md point to.
+var docsFixtures = map[string]string{
+	"sites.csv":         "imports/testdata/sites.csv",
+	"slas.json":         "imports/testdata/slas.json",
+	"vinfo.csv":         "imports/testdata/rvtools-vinfo.csv",
+	"history.csv":       "imports/testdata/history.csv",
+	"notification.json": "imports/testdata/alertmanager-firing.json",
+	"ops.ics":           "e2e/testdata/ops.ics",
+}
+
+// docsExcluded are the API examples that cannot answer 2xx on the demo system, each
+// with the reason; the key is a part of the command that only it has.
+var docsExcluded = map[string]string{
+	`/codec/decode`: "the codec endpoints exist only with PMO_PAYLOAD_KEY set, and the body stands for " +
+		"payloads copied from a workflow's history (`[...]`); TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem covers them",
+}
+
+// docExample is one command of a shell example, and where it is.
+type docExample struct {
+	where, text string
+}
+
+// Every shell example in the README and docs/ that calls the API answers 2xx when it is
+// pasted, in order, into a shell while the demo system runs, on any day: the examples
+// give times relative to now. The commands of those examples that set variables run
+// too (export PMO_API_KEY=$(cat .data/admin.key), as the README says); their other
+// commands (the starter, psql, temporal) are tested elsewhere and skipped here.
+func TestDocsExamplesAnswer2xx(t *testing.T) {
+	root := repoRoot(t)
+	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	require.NoError(t, err)
+	files = append([]string{filepath.Join(root, "README.md")}, files...)
+	var script []docExample // what runs, in order
+	var calls []docExample  // the API calls among them
+	excludedSeen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		rel, err := filepath.Rel(root, f)
+		require.NoError(t, err)
+		for _, block := range shellBlocks(rel, string(b)) {
+			if !slices.ContainsFunc(block, callsAPI) {
+				continue
+			}
+			for _, c := range block {
+				switch part := excludedBy(c); {
+				case part != "":
+					excludedSeen[part] = true
+					t.Logf("%s: excluded: %s", c.where, docsExcluded[part])
+				case callsAPI(c):
+					script, calls = append(script, c), append(calls, c)
+				case setsVariables(c.text):
+					script = append(script, c)
+				default:
+					t.Logf("%s: not an API call, skipped: %s", c.where, strings.SplitN(c.text, "\n", 2)[0])
+				}
+			}
+		}
+	}
+	require.Greater(t, len(calls), 40, "the README alone has more API examples than that; is the extraction broken?")
+	for part := range docsExcluded {
+		require.True(t, excludedSeen[part], "docsExcluded names %q, which no example has any more", part)
+	}
+
+	s := startSystem(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".data"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".data", "admin.key"), []byte(s.key+"\n"), 0o600))
+	for name, src := range docsFixtures {
+		b, err := os.ReadFile(filepath.Join(root, src))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	// The published calendar of docs/events.md, served here.
+	ics, err := os.ReadFile(filepath.Join(root, docsFixtures["ops.ics"]))
+	require.NoError(t, err)
+	calendar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/calendar")
+		_, _ = w.Write(ics)
+	}))
+	t.Cleanup(calendar.Close)
+	addr := strings.TrimPrefix(s.api, "http://")
+	rewrite := strings.NewReplacer(
+		"localhost:8080", addr, "127.0.0.1:8080", addr,
+		// make run's pool is default; the test system has a pool of its own.
+		"default-ams1-", s.pool+"-ams1-",
+		"https://calendar.example.com/ops.ics", calendar.URL+"/ops.ics",
+	)
+
+	// curl is the real one, printing "pmo-docs <status>" after each call and the
+	// body of an answer that is not 2xx.
+	var sh strings.Builder
+	sh.WriteString(`set -eo pipefail
+curl() {
+	local body code
+	body=$(mktemp)
+	code=$(command curl -sS --max-time 60 -o "$body" -w '%{http_code}' "$@") || true
+	echo "pmo-docs $code"
+	case $code in 2??) ;; *) cat "$body"; echo ;; esac
+	rm -f "$body"
+}
+`)
+	for _, e := range script {
+		sh.WriteString(rewrite.Replace(e.text) + "\n")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", sh.String())
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PMO_API_KEY="+s.key, "DATABASE_URL="+s.dbURL)
+	if lib := os.Getenv("LIBFAKETIME"); lib != "" && os.Getenv("FAKETIME") != "" {
+		// Under scripts/test-ahead.sh, the examples' date reads the system's moved clock.
+		cmd.Env = append(cmd.Env, "LD_PRELOAD="+lib)
+	}
+	began := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the examples stopped: %s", out)
+	t.Logf("%d API examples answered in %.1f s", len(calls), time.Since(began).Seconds())
+
+	// Each answer belongs to the next API call, in order.
+	answers := strings.Split(string(out), "pmo-docs ")[1:]
+	require.Len(t, answers, len(calls), "every API example answered once: %s", out)
+	var failed []string
+	for i, a := range answers {
+		code, body, _ := strings.Cut(a, "\n")
+		if n, err := strconv.Atoi(code); err != nil || n < 200 || n > 299 {
+			failed = append(failed, fmt.Sprintf("%s answered %s: %s\n  %s", calls[i].where, code, strings.TrimSpace(body), calls[i].text))
+		}
+	}
+	require.Empty(t, failed, "examples that did not answer 2xx:\n%s", strings.Join(failed, "\n"))
+}
+
+// excludedBy returns the docsExcluded entry of an API example, or "".
+func excludedBy(e docExample) string {
+	for part := range docsExcluded {
+		if callsAPI(e) && strings.Contains(e.text, part) {
+			return part
+		}
+	}
+	return ""
+}
+
+var fence = regexp.MustCompile("^( *)```(\\w*)\\s*$")
+
+// shellBlocks returns the commands of each ```sh block of a Markdown file, a block
+// indented in a list item included.
+func shellBlocks(file, text string) [][]docExample {
+	var blocks [][]docExample
+	var lines []string
+	var first, indent int
+	in, isShell := false, false
+	for n, line := range strings.Split(text, "\n") {
+		m := fence.FindStringSubmatch(line)
+		switch {
+		case m != nil && !in:
+			in, isShell, indent, first, lines = true, m[2] == "sh", len(m[1]), n+2, nil
+		case m != nil && in:
+			in = false
+			if isShell {
+				blocks = append(blocks, splitCommands(file, first, lines))
+			}
+		case in:
+			lines = append(lines, strings.TrimPrefix(line, strings.Repeat(" ", indent)))
+		}
+	}
+	return blocks
+}
+
+// splitCommands splits a shell block, whose first line is line first of file, into its
+// commands: a command goes on over lines while a quote or a $( is open or a line ends
+// in a backslash. Comments are dropped.
+func splitCommands(file string, first int, lines []string) []docExample {
+	var out []docExample
+	var cur []string
+	var sc shellScanner
+	at := 0
+	for i, line := range lines {
+		if len(cur) == 0 {
+			if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+				continue
+			}
+			at = first + i
+		}
+		kept, _ := sc.scan(line)
+		cur = append(cur, kept)
+		if sc.closed() && !strings.HasSuffix(kept, "\\") {
+			out = append(out, docExample{where: fmt.Sprintf("%s:%d", file, at), text: strings.Join(cur, "\n")})
+			cur = nil
+		}
+	}
+	return out
+}
+
+// shellScanner follows the shell's quotes and $( ) nesting over the lines of a
+// command, enough for the docs' examples.
+type shellScanner struct {
+	quote byte
+	depth int
+}
+
+// scan reads a line and returns it without its comment, and its words outside quotes
+// and $( ).
+func (s *shellScanner) scan(line string) (kept string, words []string) {
+	word := -1 // where the current top-level word began
+	end := func(j int) {
+		if word >= 0 {
+			words = append(words, line[word:j])
+			word = -1
+		}
+	}
+	for j := 0; j < len(line); j++ {
+		c := line[j]
+		top := s.quote == 0 && s.depth == 0
+		if top && word < 0 && c != ' ' && c != '\t' {
+			if c == '#' {
+				return strings.TrimRight(line[:j], " \t"), words
+			}
+			word = j
+		}
+		switch {
+		case s.quote == '\'':
+			if c == '\'' {
+				s.quote = 0
+			}
+		case c == '\\':
+			j++
+		case s.quote == '"':
+			if c == '"' {
+				s.quote = 0
+			}
+		case c == '\'' || c == '"':
+			s.quote = c
+		case c == '$' && j+1 < len(line) && line[j+1] == '(':
+			s.depth++
+			j++
+		case c == ')' && s.depth > 0:
+			s.depth--
+		case top && (c == ' ' || c == '\t'):
+			end(j)
+		}
+	}
+	end(len(line))
+	return line, words
+}
+
+// closed reports whether no quote or $( is open.
+func (s *shellScanner) closed() bool { return s.quote == 0 && s.depth == 0 }
+
+// callsAPI reports whether a command is a curl call to make run's API.
+func callsAPI(e docExample) bool {
+	return strings.HasPrefix(e.text, "curl ") &&
+		(strings.Contains(e.text, "localhost:8080") || strings.Contains(e.text, "127.0.0.1:8080"))
+}
+
+var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// setsVariables reports whether a command only sets shell variables, such as
+// `export PMO_API_KEY=$(cat .data/admin.key)` or `vms=$(...); vms="[${vms%,}]"`.
+func setsVariables(cmd string) bool {
+	var sc shellScanner
+	_, words := sc.scan(cmd)
+	for i, w := range words {
+		if !(i == 0 && w == "export") && !assignment.MatchString(w) {
+			return false
+		}
+	}
+	return len(words) > 0
+}
