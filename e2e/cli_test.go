@@ -36,6 +36,7 @@ func (s *system) cli(key string, args ...string) (stdout, stderr string, status 
 // while approving it from another terminal, run a wave from a CSV file, override a
 // site, and get exit statuses a script can trust.
 func TestOperatorCLIRunsMigrationsAndWavesThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	db := s.connect()
 	vms, _ := s.vmsBySize(db, "lon1", 4, false)

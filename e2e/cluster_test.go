@@ -20,6 +20,7 @@ import (
 // wave of migrations, and one worker is killed while it runs. Every migration
 // succeeds once, with its destination matching its source and one history row.
 func TestClusterRunsAWaveWithAWorkerKilled(t *testing.T) {
+	t.Parallel()
 	addr := os.Getenv("PMO_CLUSTER_ADDRESS")
 	if addr == "" {
 		t.Skip("PMO_CLUSTER_ADDRESS is not set: make test runs this test through scripts/cluster.sh")

@@ -32,12 +32,11 @@ import (
 // the web server's codec endpoint gives the payloads back, as the Temporal CLI and the
 // Web UI ask for them, to a viewer's key and to nobody without one.
 func TestPayloadsAreEncryptedAndTheCodecEndpointDecodesThem(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, 32)
 	_, err := rand.Read(key)
 	require.NoError(t, err)
-	t.Setenv("PMO_PAYLOAD_KEY", base64.StdEncoding.EncodeToString(key)) // startSystem passes the environment on
-	t.Setenv("PMO_RECORD_HISTORIES", "")                                // encrypted histories are not replay fixtures
-	s := startSystem(t)
+	s := startSystem(t, "PMO_PAYLOAD_KEY="+base64.StdEncoding.EncodeToString(key))
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, false)
 	vm, disk := vms[0], disks[0]
@@ -243,6 +242,7 @@ func (s *system) config() config.Config {
 	cfg, err := config.Load()
 	require.NoError(s.t, err)
 	cfg.TemporalAddress, cfg.TemporalNamespace = s.temporal, s.namespace
+	cfg.PayloadKeys.Current = s.getenv("PMO_PAYLOAD_KEY")
 	return cfg
 }
 

@@ -78,6 +78,7 @@ func (p page) setFilter(id, value string) {
 // no buttons, and a bad key is refused. PMO_SCREENSHOT names a file to keep the
 // screenshot in (docs/dashboard.png for the README).
 func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	p := page{t, browser(t)}
 	db := s.connect()

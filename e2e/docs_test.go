@@ -47,6 +47,7 @@ type docExample struct {
 // too (export PMO_API_KEY=$(cat .data/admin.key), as the README says); their other
 // commands (the starter, psql, temporal) are tested elsewhere and skipped here.
 func TestDocsExamplesAnswer2xx(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	require.NoError(t, err)

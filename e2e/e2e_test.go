@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,33 +71,59 @@ func repoRoot(t *testing.T) string {
 	return filepath.Dir(wd)
 }
 
-// build compiles the four binaries once per test binary.
-func build(t *testing.T, dir string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./worker", "./web", "./starter", "./connector")
-	cmd.Dir = repoRoot(t)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+// binaries is the folder of the four binaries that every system runs, built once per
+// test binary: a build takes seconds of both cores, and the tests start a system each.
+var binaries struct {
+	once sync.Once
+	dir  string
+	err  error
 }
 
-// startSystem starts a system on the Temporal dev server and PostgreSQL that make test
-// started.
-func startSystem(t *testing.T) *system {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaries.dir != "" {
+		_ = os.RemoveAll(binaries.dir)
+	}
+	os.Exit(code)
+}
+
+// build returns the folder of the four binaries, building them the first time.
+func build(t *testing.T) string {
 	t.Helper()
-	return startSystemOn(t, testenv.TemporalAddress(t), storetest.NewDatabase(t))
+	binaries.once.Do(func() {
+		if binaries.dir, binaries.err = os.MkdirTemp("", "pmo-e2e-bin-"); binaries.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binaries.dir+"/", "./worker", "./web", "./starter", "./connector")
+		cmd.Dir = repoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binaries.err = fmt.Errorf("go build: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, binaries.err)
+	return binaries.dir
+}
+
+// systems numbers the systems this test binary starts, for their pool names.
+var systems atomic.Int64
+
+// startSystem starts a system on the Temporal dev server and PostgreSQL that make test
+// started, its processes given env beside the system's own settings.
+func startSystem(t *testing.T, env ...string) *system {
+	t.Helper()
+	return startSystemOn(t, testenv.TemporalAddress(t), storetest.NewDatabase(t), env...)
 }
 
 // startSystemOn starts a system on the Temporal server at temporal and the database at
 // dbURL: a test that breaks one of them brings its own.
-func startSystemOn(t *testing.T, temporal, dbURL string) *system {
+func startSystemOn(t *testing.T, temporal, dbURL string, env ...string) *system {
 	t.Helper()
-	s := &system{t: t, bin: t.TempDir(), dataDir: t.TempDir(), dbURL: dbURL, temporal: temporal}
-	s.pool = fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000_000)
+	s := &system{t: t, bin: build(t), dataDir: t.TempDir(), dbURL: dbURL, temporal: temporal}
+	s.pool = fmt.Sprintf("e2e%d%03d", time.Now().UnixNano()%1_000_000, systems.Add(1))
 	s.namespace = testenv.Namespace(t, temporal)
-	build(t, s.bin)
-	s.env = append(os.Environ(),
+	s.env = append(append(os.Environ(),
 		"DATABASE_URL="+s.dbURL, "TEMPORAL_ADDRESS="+temporal, "TEMPORAL_NAMESPACE="+s.namespace, "PMO_POOL="+s.pool,
-		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s")
+		"PMO_DATA_DIR="+s.dataDir, "PMO_CONNECTOR_BIN="+filepath.Join(s.bin, "connector"), "PMO_TICK=3s"), env...)
 	t.Cleanup(s.stop)
 	s.run("migrate")
 	s.key = s.createKey("e2e", "admin")
@@ -257,6 +285,16 @@ func (s *system) listening(cmd *exec.Cmd, path string, offset int64, msg string)
 		return false
 	})
 	return addr
+}
+
+// getenv is a variable of the system's environment, the last value given.
+func (s *system) getenv(name string) string {
+	for _, kv := range slices.Backward(s.env) {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // setEnv sets a variable of the system's environment.
@@ -433,6 +471,7 @@ type problem struct {
 }
 
 func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
 	db := s.connect()
@@ -725,6 +764,9 @@ func (s *system) replayHistories(named map[string]string) {
 		replayer.RegisterWorkflow(wf)
 	}
 	record := os.Getenv("PMO_RECORD_HISTORIES")
+	if s.getenv("PMO_PAYLOAD_KEY") != "" {
+		record = "" // encrypted histories are not replay fixtures
+	}
 	for _, name := range slices.Sorted(maps.Keys(named)) {
 		id := named[name]
 		hist := &historypb.History{}
@@ -766,6 +808,7 @@ func (s *system) newestWorkflow(query string) string {
 // A restart of everything but Temporal and PostgreSQL, as a second make run does, keeps
 // the data, the fleet workflow and its connectors.
 func TestRestartKeepsTheDataTheFleetAndItsConnectors(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
 	db := s.connect()
@@ -869,6 +912,7 @@ func (s *system) slowSite(site string) {
 // An operator pauses a copy mid-transfer, resumes it, and cancels another one, over
 // HTTP; the bytes on disk show each step.
 func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
 	db := s.connect()
@@ -948,6 +992,7 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 // A connector killed mid-copy (SIGKILL): the migration fails over to another connector
 // at its site, continues from the partial copy, and the fleet replaces the dead one.
 func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "fra1", 1, true)
@@ -996,6 +1041,7 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 // The worker killed (SIGKILL) mid-copy and started again: the migration goes on where
 // it was, with one copy, not two.
 func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, true)
@@ -1016,6 +1062,7 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 // only the changed block under the downtime timer, and the copy matches the source. A
 // downtime SLA too tight for any cutover is rolled back with the reason.
 func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
 	db := s.connect()
@@ -1141,6 +1188,7 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 // A wave planned through POST /forecast has warm connectors at its site before it
 // starts, and its migrations start without waiting for one.
 func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	db := s.connect()
 	vms, _ := s.vmsBySize(db, "lon1", 6, false)
@@ -1203,6 +1251,7 @@ func TestPlannedWaveFindsWarmConnectors(t *testing.T) {
 }
 
 func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	db := s.connect()
 	ctx := context.Background()

@@ -69,6 +69,7 @@ type planChanges struct {
 // the event did it. The same notification again changes nothing; the resolved one
 // closes the event and the plan goes back.
 func TestAlertmanagerAlertChangesARunningFleetsPlan(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	fleet := workflows.FleetWorkflowID(s.pool)
 	key := "alertmanager/cfb6233f59b105f3/2026-11-25T21:14:07.512Z"

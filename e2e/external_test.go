@@ -48,6 +48,7 @@ func (s *system) runFails(args ...string) string {
 // it copies a migration's disk, the fleet never stops it, and when its metrics stop it
 // is marked unhealthy.
 func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
 	db := s.connect()

@@ -217,6 +217,7 @@ func (s *system) startSlowMigrations(db *pgx.Conn, prefix string) (ids, vms, dis
 // still sending its body, so it cannot have. Temporal, not the dead server, says which
 // did, and each retry's answer is checked against that.
 func TestMigrationSurvivesTheWebServerBeingKilled(t *testing.T) {
+	t.Parallel()
 	s := startSystem(t)
 	c := s.dialTemporal()
 	db := s.connect()
@@ -312,6 +313,7 @@ func TestMigrationSurvivesTheWebServerBeingKilled(t *testing.T) {
 // not heartbeat, and the migrations fail over to other connectors, which continue
 // from the partial copies while the first attempts may still be writing them.
 func TestMigrationSurvivesATemporalServerOutage(t *testing.T) {
+	t.Parallel()
 	dev := testenv.StartDevServer(t)
 	s := startSystemOn(t, dev.Address, storetest.NewDatabase(t))
 	c := s.dialTemporal()
@@ -344,6 +346,7 @@ func TestMigrationSurvivesATemporalServerOutage(t *testing.T) {
 // for the database to record them, and every row committed before the outage is still
 // there after it.
 func TestMigrationSurvivesPostgreSQLOutages(t *testing.T) {
+	t.Parallel()
 	for _, outage := range []struct {
 		name string
 		stop func(*testenv.Postgres)
@@ -353,6 +356,7 @@ func TestMigrationSurvivesPostgreSQLOutages(t *testing.T) {
 		{"crashed for 15 s", (*testenv.Postgres).Crash, 15 * time.Second},
 	} {
 		t.Run(outage.name, func(t *testing.T) {
+			t.Parallel()
 			pg := testenv.StartPostgres(t)
 			s := startSystemOn(t, testenv.TemporalAddress(t), pg.URL)
 			c := s.dialTemporal()
