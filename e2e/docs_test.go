@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // docsFixtures are the files the examples send (curl's @name), by the name the docs
@@ -39,6 +40,7 @@ var docsExcluded = map[string]string{
 // docExample is one command of a shell example, and where it is.
 type docExample struct {
 	where, text string
+	stmt        *syntax.Stmt
 }
 
 // Every shell example in the README and docs/ that calls the API answers 2xx when it is
@@ -60,7 +62,7 @@ func TestDocsExamplesAnswer2xx(t *testing.T) {
 		require.NoError(t, err)
 		rel, err := filepath.Rel(root, f)
 		require.NoError(t, err)
-		for _, block := range shellBlocks(rel, string(b)) {
+		for _, block := range shellBlocks(t, rel, string(b)) {
 			if !slices.ContainsFunc(block, callsAPI) {
 				continue
 			}
@@ -71,7 +73,7 @@ func TestDocsExamplesAnswer2xx(t *testing.T) {
 					t.Logf("%s: excluded: %s", c.where, docsExcluded[part])
 				case callsAPI(c):
 					script, calls = append(script, c), append(calls, c)
-				case setsVariables(c.text):
+				case setsVariables(c):
 					script = append(script, c)
 				default:
 					t.Logf("%s: not an API call, skipped: %s", c.where, strings.SplitN(c.text, "\n", 2)[0])
@@ -166,7 +168,8 @@ var fence = regexp.MustCompile("^( *)```(\\w*)\\s*$")
 
 // shellBlocks returns the commands of each ```sh block of a Markdown file, a block
 // indented in a list item included.
-func shellBlocks(file, text string) [][]docExample {
+func shellBlocks(t *testing.T, file, text string) [][]docExample {
+	t.Helper()
 	var blocks [][]docExample
 	var lines []string
 	var first, indent int
@@ -179,7 +182,7 @@ func shellBlocks(file, text string) [][]docExample {
 		case m != nil && in:
 			in = false
 			if isShell {
-				blocks = append(blocks, splitCommands(file, first, lines))
+				blocks = append(blocks, splitCommands(t, file, first, strings.Join(lines, "\n")))
 			}
 		case in:
 			lines = append(lines, strings.TrimPrefix(line, strings.Repeat(" ", indent)))
@@ -188,103 +191,35 @@ func shellBlocks(file, text string) [][]docExample {
 	return blocks
 }
 
-// splitCommands splits a shell block, whose first line is line first of file, into its
-// commands: a command goes on over lines while a quote or a $( is open or a line ends
-// in a backslash. Comments are dropped.
-func splitCommands(file string, first int, lines []string) []docExample {
+// splitCommands parses a shell block, whose first line is line first of file, into its
+// commands, as the shell would, without their comments.
+func splitCommands(t *testing.T, file string, first int, block string) []docExample {
+	t.Helper()
+	f, err := syntax.NewParser().Parse(strings.NewReader(block), file)
+	require.NoError(t, err, "%s:%d: a shell example that does not parse", file, first)
 	var out []docExample
-	var cur []string
-	var sc shellScanner
-	at := 0
-	for i, line := range lines {
-		if len(cur) == 0 {
-			if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
-				continue
-			}
-			at = first + i
-		}
-		kept, _ := sc.scan(line)
-		cur = append(cur, kept)
-		if sc.closed() && !strings.HasSuffix(kept, "\\") {
-			out = append(out, docExample{where: fmt.Sprintf("%s:%d", file, at), text: strings.Join(cur, "\n")})
-			cur = nil
-		}
+	for _, st := range f.Stmts {
+		out = append(out, docExample{where: fmt.Sprintf("%s:%d", file, first+int(st.Pos().Line())-1),
+			text: block[st.Pos().Offset():st.End().Offset()], stmt: st})
 	}
 	return out
 }
 
-// shellScanner follows the shell's quotes and $( ) nesting over the lines of a
-// command, enough for the docs' examples.
-type shellScanner struct {
-	quote byte
-	depth int
-}
-
-// scan reads a line and returns it without its comment, and its words outside quotes
-// and $( ).
-func (s *shellScanner) scan(line string) (kept string, words []string) {
-	word := -1 // where the current top-level word began
-	end := func(j int) {
-		if word >= 0 {
-			words = append(words, line[word:j])
-			word = -1
-		}
-	}
-	for j := 0; j < len(line); j++ {
-		c := line[j]
-		top := s.quote == 0 && s.depth == 0
-		if top && word < 0 && c != ' ' && c != '\t' {
-			if c == '#' {
-				return strings.TrimRight(line[:j], " \t"), words
-			}
-			word = j
-		}
-		switch {
-		case s.quote == '\'':
-			if c == '\'' {
-				s.quote = 0
-			}
-		case c == '\\':
-			j++
-		case s.quote == '"':
-			if c == '"' {
-				s.quote = 0
-			}
-		case c == '\'' || c == '"':
-			s.quote = c
-		case c == '$' && j+1 < len(line) && line[j+1] == '(':
-			s.depth++
-			j++
-		case c == ')' && s.depth > 0:
-			s.depth--
-		case top && (c == ' ' || c == '\t'):
-			end(j)
-		}
-	}
-	end(len(line))
-	return line, words
-}
-
-// closed reports whether no quote or $( is open.
-func (s *shellScanner) closed() bool { return s.quote == 0 && s.depth == 0 }
-
 // callsAPI reports whether a command is a curl call to make run's API.
 func callsAPI(e docExample) bool {
-	return strings.HasPrefix(e.text, "curl ") &&
+	call, ok := e.stmt.Cmd.(*syntax.CallExpr)
+	return ok && len(call.Args) > 0 && call.Args[0].Lit() == "curl" &&
 		(strings.Contains(e.text, "localhost:8080") || strings.Contains(e.text, "127.0.0.1:8080"))
 }
 
-var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
-
 // setsVariables reports whether a command only sets shell variables, such as
-// `export PMO_API_KEY=$(cat .data/admin.key)` or `vms=$(...); vms="[${vms%,}]"`.
-func setsVariables(cmd string) bool {
-	var sc shellScanner
-	_, words := sc.scan(cmd)
-	for i, w := range words {
-		if !(i == 0 && w == "export") && !assignment.MatchString(w) {
-			return false
-		}
+// `export PMO_API_KEY=$(cat .data/admin.key)` or `vms="[${vms%,}]"`.
+func setsVariables(e docExample) bool {
+	switch cmd := e.stmt.Cmd.(type) {
+	case *syntax.CallExpr:
+		return len(cmd.Args) == 0 && len(cmd.Assigns) > 0
+	case *syntax.DeclClause:
+		return cmd.Variant.Value == "export" && len(cmd.Args) > 0 && !slices.ContainsFunc(cmd.Args, func(a *syntax.Assign) bool { return a.Naked })
 	}
-	return len(words) > 0
+	return false
 }

@@ -889,24 +889,27 @@ func (s *system) transferring(id string) migrationView {
 	return v
 }
 
-// slowSite waits for a warm connector at the site and slows it down before work reaches
-// it: a demo disk copies in about a second and a half on a medium connector, which a
-// test polling a loaded machine can miss.
+// slowSite waits until a connector at the site is warm and slows every warm one there
+// to 1 MiB/s before work reaches it: a demo disk copies in about a second and a half on
+// a medium connector, which a test polling a loaded machine can miss. A connector the
+// fleet starts later is medium, so a test also slows the one its migration got.
 func (s *system) slowSite(site string) {
 	s.t.Helper()
-	var id string
+	var warm []string
 	s.eventually(60*time.Second, "a warm connector at "+site, func() bool {
 		var conns []struct{ ID, Site, State string }
 		s.call("GET", "/connectors", nil, &conns)
+		warm = warm[:0]
 		for _, c := range conns {
 			if c.Site == site && c.State == "warm" {
-				id = c.ID
-				return true
+				warm = append(warm, c.ID)
 			}
 		}
-		return false
+		return len(warm) > 0
 	})
-	s.slowDown(id)
+	for _, id := range warm {
+		s.slowDown(id)
+	}
 }
 
 // An operator pauses a copy mid-transfer, resumes it, and cancels another one, over
@@ -950,6 +953,7 @@ func TestOperatorPausesResumesAndCancelsMigrations(t *testing.T) {
 	require.Equal(t, 409, s.call("POST", "/migrations/"+first+"/pause", who, &p), "a finished migration cannot be paused")
 
 	// Cancel mid-copy.
+	s.slowSite("lon1")
 	second := "cancel-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": second, "vm_id": vms[1]}, nil))
 	v = s.transferring(second)
@@ -1005,6 +1009,7 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 		s.waitWarm(c.ID)
 	}
 
+	s.slowSite("fra1")
 	id := "failover-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
 	v := s.transferring(id)
@@ -1045,6 +1050,7 @@ func TestMigrationSurvivesTheWorkerBeingKilled(t *testing.T) {
 	s := startSystem(t)
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "ams1", 1, true)
+	s.slowSite("ams1")
 	id := "worker-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0]}, nil))
 	v := s.transferring(id)
@@ -1069,6 +1075,7 @@ func TestCutoverSyncsWhatChangedAndRollsBackWhenTooSlow(t *testing.T) {
 	vms, disks := s.vmsBySize(db, "ams1", 2, true)
 	who := map[string]any{"who": "e2e", "why": "maintenance window"}
 
+	s.slowSite("ams1")
 	id := "cutover-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0], "require_approval": true}, nil))
 	v := s.transferring(id)

@@ -200,6 +200,7 @@ func (s *system) onlyCopies(ids ...string) {
 func (s *system) startSlowMigrations(db *pgx.Conn, prefix string) (ids, vms, disks []string) {
 	s.t.Helper()
 	vms, disks = s.vmsBySize(db, "ams1", 2, true)
+	s.slowSite("ams1")
 	ids = []string{prefix + "-" + s.pool, prefix + "-2-" + s.pool}
 	for i, id := range ids {
 		require.Equal(s.t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[i]}, nil))
@@ -224,6 +225,7 @@ func TestMigrationSurvivesTheWebServerBeingKilled(t *testing.T) {
 	ctx := context.Background()
 	vms, disks := s.vmsBySize(db, "lon1", 3, true)
 	first, sent, sending := "web-"+s.pool, "web-sent-"+s.pool, "web-sending-"+s.pool
+	s.slowSite("lon1")
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": first, "vm_id": vms[0]}, nil))
 	v := s.transferring(first)
 	s.slowDown(v.ConnectorID)
