@@ -124,6 +124,13 @@ curl() {
 	rm -f "$body"
 }
 `)
+	if os.Getenv("LIBFAKETIME") != "" && os.Getenv("FAKETIME") != "" {
+		// Under scripts/test-ahead.sh, the examples' date reads the system's moved clock.
+		// Only date runs under libfaketime: a process under it shares its state with its
+		// children through shared memory that a forked subshell removes when it exits,
+		// after which the next command under it cannot start.
+		sh.WriteString(`date() { LD_PRELOAD="$LIBFAKETIME" command date "$@"; }` + "\n")
+	}
 	for _, e := range script {
 		sh.WriteString(rewrite.Replace(e.text) + "\n")
 	}
@@ -132,10 +139,6 @@ curl() {
 	cmd := exec.CommandContext(ctx, "bash", "-c", sh.String())
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PMO_API_KEY="+s.key, "DATABASE_URL="+s.dbURL)
-	if lib := os.Getenv("LIBFAKETIME"); lib != "" && os.Getenv("FAKETIME") != "" {
-		// Under scripts/test-ahead.sh, the examples' date reads the system's moved clock.
-		cmd.Env = append(cmd.Env, "LD_PRELOAD="+lib)
-	}
 	began := time.Now()
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the examples stopped: %s", out)
