@@ -55,6 +55,54 @@ type Config struct {
 	// RateLimit bounds how fast each API key, and each address that fails to
 	// authenticate, may call the web server.
 	RateLimit RateLimit
+	// HTTP bounds how long the web server gives a client and a call.
+	HTTP HTTPTimeouts
+}
+
+// HTTPTimeouts bound how long the web server holds a connection and waits on a call
+// (docs/security.md, "Limits"), so that slow or idle clients cannot hold its
+// connections and a call never waits on Temporal without end.
+type HTTPTimeouts struct {
+	// ReadHeader is how long a client has to send a request's headers; a connection
+	// that has sent none, or half of them, is closed then.
+	ReadHeader time.Duration `env:"PMO_HTTP_READ_HEADER_TIMEOUT" envDefault:"10s"`
+	// Read is how long a client has to send a whole request, body included: an
+	// import's 256 MiB need 0.5 MiB/s at the default.
+	Read time.Duration `env:"PMO_HTTP_READ_TIMEOUT" envDefault:"10m"`
+	// Idle is how long a kept-alive connection may wait for its next request.
+	Idle time.Duration `env:"PMO_HTTP_IDLE_TIMEOUT" envDefault:"2m"`
+	// Wait is how long a call waits on Temporal and PostgreSQL (a workflow's answer,
+	// an update, a query) before it is answered 504; what it started goes on, and the
+	// same call again finds it.
+	Wait time.Duration `env:"PMO_HTTP_WAIT_TIMEOUT" envDefault:"1m"`
+}
+
+// Write is how long the server gives a call, from its headers to the end of its
+// answer: a whole body's read, the wait, and a minute to write the answer.
+func (h HTTPTimeouts) Write() time.Duration { return h.Read + h.Wait + time.Minute }
+
+// Check reports the first setting that cannot work, naming its variable.
+func (h HTTPTimeouts) Check() error {
+	switch {
+	case h.ReadHeader < 100*time.Millisecond:
+		return fmt.Errorf("PMO_HTTP_READ_HEADER_TIMEOUT must be at least 100ms, got %s", h.ReadHeader)
+	case h.Read < h.ReadHeader:
+		return fmt.Errorf("PMO_HTTP_READ_TIMEOUT must be at least PMO_HTTP_READ_HEADER_TIMEOUT (%s), got %s", h.ReadHeader, h.Read)
+	case h.Idle < time.Second:
+		return fmt.Errorf("PMO_HTTP_IDLE_TIMEOUT must be at least 1s, got %s", h.Idle)
+	case h.Wait < time.Second:
+		return fmt.Errorf("PMO_HTTP_WAIT_TIMEOUT must be at least 1s, got %s", h.Wait)
+	}
+	return nil
+}
+
+// DefaultHTTPTimeouts is HTTPTimeouts with every variable unset.
+func DefaultHTTPTimeouts() HTTPTimeouts {
+	var h HTTPTimeouts
+	if err := env.ParseWithOptions(&h, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(err) // the defaults above are constants
+	}
+	return h
 }
 
 // RateLimit holds the web server's token buckets (docs/security.md, "Rate limits").
@@ -275,6 +323,9 @@ func Load() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.RateLimit.Check(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.HTTP.Check(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

@@ -72,6 +72,38 @@ func TestRateLimitDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
 	}
 }
 
+func TestHTTPTimeoutDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
+	d := DefaultHTTPTimeouts()
+	if err := d.Check(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if d.Write() <= d.Read+d.Wait {
+		t.Errorf("the write timeout %s leaves a call that read its body for %s and waited %s no time to answer", d.Write(), d.Read, d.Wait)
+	}
+	for variable, change := range map[string]func(*HTTPTimeouts){
+		"PMO_HTTP_READ_HEADER_TIMEOUT": func(h *HTTPTimeouts) { h.ReadHeader = 0 },
+		"PMO_HTTP_READ_TIMEOUT":        func(h *HTTPTimeouts) { h.Read = h.ReadHeader / 2 },
+		"PMO_HTTP_IDLE_TIMEOUT":        func(h *HTTPTimeouts) { h.Idle = 0 },
+		"PMO_HTTP_WAIT_TIMEOUT":        func(h *HTTPTimeouts) { h.Wait = -time.Second },
+	} {
+		h := d
+		change(&h)
+		err := h.Check()
+		if err == nil || !strings.HasPrefix(err.Error(), variable+" ") {
+			t.Errorf("%s: got %v, want an error naming it first", variable, err)
+		}
+	}
+	t.Setenv("PMO_HTTP_READ_HEADER_TIMEOUT", "2s")
+	c, err := Load()
+	if err != nil || c.HTTP.ReadHeader != 2*time.Second {
+		t.Errorf("PMO_HTTP_READ_HEADER_TIMEOUT=2s: got %s, %v", c.HTTP.ReadHeader, err)
+	}
+	t.Setenv("PMO_HTTP_WAIT_TIMEOUT", "0s")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PMO_HTTP_WAIT_TIMEOUT") {
+		t.Errorf("Load with PMO_HTTP_WAIT_TIMEOUT=0s: got %v", err)
+	}
+}
+
 // Bad TLS and payload-key settings stop Load with an error that names the variable,
 // and never shows a key.
 func TestTemporalTLSAndPayloadKeySettingsAreCheckedAtLoad(t *testing.T) {

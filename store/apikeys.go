@@ -96,6 +96,20 @@ func (s *Store) UseAPIKey(ctx context.Context, hash []byte) (APIKey, error) {
 	return k, nil
 }
 
+// APIKeyHashes returns the hash of every key, revoked ones too: the web server answers
+// a token whose hash is not among them without a query of its own.
+func (s *Store) APIKeyHashes(ctx context.Context) ([][]byte, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT hash FROM api_keys`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list API key hashes: %w", err)
+	}
+	hashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("store: list API key hashes: %w", err)
+	}
+	return hashes, nil
+}
+
 // APIKeys lists every key, revoked ones too, oldest first.
 func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)

@@ -102,18 +102,34 @@ func unmappedRoutes(e *echo.Echo) []string {
 // a revoked key keeps working for at most this long on each web server.
 const defaultKeyCacheTTL = 10 * time.Second
 
+// knownReloadEvery is how often, at most, the hashes of every key are read again to
+// answer a token the cache does not hold: a flood of made-up keys, from any number of
+// addresses, costs PostgreSQL one query a second.
+const knownReloadEvery = time.Second
+
 // keyCache remembers the keys found in PostgreSQL for a short while, so that a
 // request costs no query. The web server reads the keys itself, rather than through a
 // workflow, because every request needs one: a workflow round trip per request would
-// be slow and would make Temporal's history the place API keys are checked. Only keys
-// that exist are kept, so its size is bounded by the table's; an unknown key costs a
-// query every time.
+// be slow and would make Temporal's history the place API keys are checked.
+//
+// A token it does not hold is first looked for among the hashes of every key (known),
+// read again when the token arrived after the last read, at most once every
+// knownReloadEvery; only a token found there costs a query of its own. So a valid key
+// is always checked, even from an address that has spent its failure budget on bad
+// ones, and bad keys cost no query each. Both maps are bounded by the table's size.
 type keyCache struct {
 	store *store.Store
 	ttl   time.Duration
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]cachedKey
+	known   map[[sha256.Size]byte]bool
+
+	// reload serialises the reads of known; knownRead is when the last one began.
+	reload    sync.Mutex
+	knownRead time.Time
+	// reads counts them, for tests.
+	reads int
 }
 
 type cachedKey struct {
@@ -125,33 +141,70 @@ func newKeyCache(s *store.Store, ttl time.Duration) *keyCache {
 	return &keyCache{store: s, ttl: ttl, entries: map[[sha256.Size]byte]cachedKey{}}
 }
 
-// cached reports whether the token's key is in the cache and still trusted.
-func (kc *keyCache) cached(token string) bool {
-	h := [sha256.Size]byte(apikey.Hash(token))
-	kc.mu.Lock()
-	e, ok := kc.entries[h]
-	kc.mu.Unlock()
-	return ok && time.Now().Before(e.until)
-}
-
-// lookup returns the stored key whose hash the token has.
+// lookup returns the stored key whose hash the token has, or store.ErrUnknownAPIKey.
 func (kc *keyCache) lookup(ctx context.Context, token string) (store.APIKey, error) {
 	h := [sha256.Size]byte(apikey.Hash(token))
-	now := time.Now()
+	arrived := time.Now()
 	kc.mu.Lock()
 	e, ok := kc.entries[h]
 	kc.mu.Unlock()
-	if ok && now.Before(e.until) {
+	if ok && arrived.Before(e.until) {
 		return e.key, nil
+	}
+	if !ok {
+		known, err := kc.isKnown(ctx, h, arrived)
+		if err != nil {
+			return store.APIKey{}, err
+		}
+		if !known {
+			return store.APIKey{}, store.ErrUnknownAPIKey
+		}
 	}
 	k, err := kc.store.UseAPIKey(ctx, h[:])
 	if err != nil {
 		return store.APIKey{}, err
 	}
 	kc.mu.Lock()
-	kc.entries[h] = cachedKey{key: k, until: now.Add(kc.ttl)}
+	kc.entries[h] = cachedKey{key: k, until: arrived.Add(kc.ttl)}
 	kc.mu.Unlock()
 	return k, nil
+}
+
+// isKnown reports whether a key with hash h existed when the call arrived: it waits
+// for a read of every key's hash begun after that moment, making one when it is
+// allowed to (one a knownReloadEvery) if none is.
+func (kc *keyCache) isKnown(ctx context.Context, h [sha256.Size]byte, arrived time.Time) (bool, error) {
+	kc.reload.Lock()
+	defer kc.reload.Unlock()
+	if kc.knownRead.Before(arrived) {
+		if wait := time.Until(kc.knownRead.Add(knownReloadEvery)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
+		kc.knownRead = time.Now()
+		kc.reads++
+		hashes, err := kc.store.APIKeyHashes(ctx)
+		if err != nil {
+			// The next call reads again rather than trusting a read that failed.
+			kc.knownRead = time.Time{}
+			return false, err
+		}
+		known := make(map[[sha256.Size]byte]bool, len(hashes))
+		for _, b := range hashes {
+			if len(b) == sha256.Size {
+				known[[sha256.Size]byte(b)] = true
+			}
+		}
+		kc.mu.Lock()
+		kc.known = known
+		kc.mu.Unlock()
+	}
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return kc.known[h], nil
 }
 
 // unauthorized is a 401 that tells the client how to authenticate (RFC 6750).
@@ -188,13 +241,6 @@ func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc
 			token, ok := bearer(c)
 			if !ok {
 				return limit.unauthenticated(c, unauthorized(c, "this call needs an API key: send the header Authorization: Bearer <key> (docs/security.md)", false))
-			}
-			if !keys.cached(token) {
-				// An address that keeps sending unknown keys is refused before they
-				// cost a query.
-				if err := limit.exhausted(c); err != nil {
-					return err
-				}
 			}
 			key, err := keys.lookup(req.Context(), token)
 			if errors.Is(err, store.ErrUnknownAPIKey) {
@@ -288,5 +334,13 @@ func (s *Server) protect(e *echo.Echo) {
 	if limit == (config.RateLimit{}) {
 		limit = config.DefaultRateLimit()
 	}
-	e.Use(s.authenticate(newKeyCache(s.Store, cmp.Or(s.KeyCacheTTL, defaultKeyCacheTTL)), newLimits(limit)))
+	s.keys = newKeyCache(s.Store, cmp.Or(s.KeyCacheTTL, defaultKeyCacheTTL))
+	e.Use(s.authenticate(s.keys, newLimits(limit)))
+}
+
+// readCount is how many times the keys' hashes were read.
+func (kc *keyCache) readCount() int {
+	kc.reload.Lock()
+	defer kc.reload.Unlock()
+	return kc.reads
 }

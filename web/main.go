@@ -38,7 +38,7 @@ func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog
 		return nil, err
 	}
 	return &Server{Codec: codec, Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
-		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit, Metrics: m}, nil
+		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit, Timeouts: cfg.HTTP, Metrics: m}, nil
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the
@@ -46,6 +46,7 @@ func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog
 func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	limitConnections(e.Server, cfg.HTTP)
 	e.Use(middleware.Recover())
 	// Each handler bounds its own body (maxBody for JSON, maxImportBody for a file,
 	// activities.MaxCalendarBytes for a calendar); this is the backstop, and so the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,11 @@ type Problem struct {
 	Field  string             `json:"field,omitempty"`
 	Reason string             `json:"reason,omitempty"`
 	Errors []imports.RowError `json:"errors,omitempty"`
+	// retryAfter, when set, is sent as the Retry-After header, in seconds.
+	retryAfter int
+	// cause is the error behind a 500, logged and never shown: its text may say
+	// what the server holds inside.
+	cause error
 }
 
 // Error implements error.
@@ -43,19 +49,29 @@ func fieldProblem(status int, fe *validation.Error) *Problem {
 	return p
 }
 
-// errorHandler writes every error as application/problem+json.
-func errorHandler(err error, c echo.Context) {
+// errorHandler writes every error as application/problem+json. A 500's cause is
+// logged under the request's ID, which the answer gives instead.
+func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	p := toProblem(err)
-	if p.Status >= 500 {
-		c.Logger().Error(err)
+	if p.cause != nil {
+		id := requestID(c)
+		s.Logger.Error("internal error", "error", p.cause, "method", c.Request().Method, "path", c.Request().URL.Path, "request_id", id)
+		p = problem(http.StatusInternalServerError, "the server could not answer; its log says why under request ID "+id)
+	}
+	if p.retryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)
 	_ = json.NewEncoder(c.Response()).Encode(p)
 }
+
+// retryAfterBusy is the Retry-After of a 503 or 504: a few seconds, in which an outage
+// of Temporal or PostgreSQL may end or a call that was too slow may finish.
+const retryAfterBusy = 5
 
 // toProblem maps our errors, Echo's and Temporal's to a problem.
 func toProblem(err error) *Problem {
@@ -99,11 +115,28 @@ func toProblem(err error) *Problem {
 	if errors.As(err, &notFound) {
 		return problem(http.StatusNotFound, notFound.Error())
 	}
-	var unavailable *serviceerror.Unavailable
-	if errors.As(err, &unavailable) {
-		return problem(http.StatusServiceUnavailable, "Temporal is unavailable: "+unavailable.Error())
+	var (
+		unavailable *serviceerror.Unavailable
+		exhausted   *serviceerror.ResourceExhausted
+		deadline    *serviceerror.DeadlineExceeded
+	)
+	switch {
+	case errors.As(err, &unavailable):
+		return busy(http.StatusServiceUnavailable, "Temporal is unavailable; retry later")
+	case errors.As(err, &exhausted):
+		return busy(http.StatusServiceUnavailable, "Temporal is overloaded; retry later")
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline):
+		return busy(http.StatusGatewayTimeout, "Temporal or PostgreSQL did not answer in time (PMO_HTTP_WAIT_TIMEOUT); "+
+			"what the call started goes on, and the same call again answers for it")
 	}
-	return problem(http.StatusInternalServerError, err.Error())
+	return &Problem{Status: http.StatusInternalServerError, cause: err}
+}
+
+// busy is a 503 or 504 with a Retry-After.
+func busy(status int, detail string) *Problem {
+	p := problem(status, detail)
+	p.retryAfter = retryAfterBusy
+	return p
 }
 
 // maxBody bounds request bodies.

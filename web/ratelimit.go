@@ -96,18 +96,6 @@ func (b *buckets) take(name string, now time.Time) (time.Duration, bool) {
 	return b.wait(bk, now), false
 }
 
-// empty reports whether name's bucket has no token left, and how long until it has
-// one, without spending any.
-func (b *buckets) empty(name string, now time.Time) (time.Duration, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	bk, ok := b.byName[name]
-	if !ok || bk.lim.TokensAt(now) >= 1 {
-		return 0, false
-	}
-	return b.wait(bk, now), true
-}
-
 // wait is how long until bk holds a whole token.
 func (b *buckets) wait(bk *bucket, now time.Time) time.Duration {
 	missing := 1 - bk.lim.TokensAt(now)
@@ -154,16 +142,6 @@ func (l *limits) unauthenticated(c echo.Context, answer error) error {
 		return answer
 	}
 	return l.tooManyFailures(c, wait)
-}
-
-// exhausted returns the 429 to answer when the client address has no token left for a
-// failed call, so that a flood of unknown keys costs no PostgreSQL query; nil
-// otherwise.
-func (l *limits) exhausted(c echo.Context) error {
-	if wait, empty := l.address.empty(clientAddress(c), time.Now()); empty {
-		return l.tooManyFailures(c, wait)
-	}
-	return nil
 }
 
 func (l *limits) tooManyFailures(c echo.Context, wait time.Duration) error {

@@ -59,16 +59,21 @@ type Server struct {
 	RateLimit config.RateLimit
 	// Metrics is the process's registry, served at /metrics; nil serves an empty one.
 	Metrics *platform.Metrics
+	// Timeouts bound a call's wait on Temporal and PostgreSQL (Wait, and Read more
+	// for a file's upload); zero means config.DefaultHTTPTimeouts.
+	Timeouts config.HTTPTimeouts
 	// converter is dataConverter's, made once.
 	converter     converter.DataConverter
 	converterOnce sync.Once
 	// fleetSeen is when each pool's fleet was last seen running: pool → time.Time.
 	fleetSeen sync.Map
+	// keys is the API keys' cache that authenticate checks tokens with.
+	keys *keyCache
 }
 
 // Routes registers every endpoint on e.
 func (s *Server) Routes(e *echo.Echo) {
-	e.HTTPErrorHandler = errorHandler
+	e.HTTPErrorHandler = s.errorHandler
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.POST("/forecast", s.forecast)
@@ -104,6 +109,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	s.dashboardRoutes(e)
 	s.metricsRoutes(e)
 	s.openAPIRoutes(e)
+	e.Use(s.deadline)
 	s.protect(e)
 	checkOperations(e)
 }
