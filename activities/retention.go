@@ -28,6 +28,8 @@ type RetentionStore interface {
 	// DeletePlanChangesBefore deletes the records of what events did to plans, made
 	// before a time.
 	DeletePlanChangesBefore(ctx context.Context, before time.Time, limit int) (int64, error)
+	// DeleteAuditBefore deletes the API's audit entries made before a time.
+	DeleteAuditBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // Retention holds the retention activity and its dependencies.
@@ -63,12 +65,14 @@ type RetentionResult struct {
 	ForecastsDeleted   int64
 	PlansDeleted       int64
 	PlanChangesDeleted int64 // what events did to plans, kept as long as the plans
+	AuditDeleted       int64 // the API's audit entries
 }
 
 // ApplyRetention expires connector metrics older than Settings.Metrics, downsamples
 // the rest older than Settings.MetricsRaw, and expires system events that ended more
 // than Settings.Events ago, forecasts of hours more than Settings.Forecasts ago, and
-// plans and the records of what events changed in them older than Settings.Plans. Migration history is never touched. It works in
+// plans and the records of what events changed in them older than Settings.Plans, and
+// the API's audit entries older than Settings.Audit. Migration history is never touched. It works in
 // transactions of at most Batch rows and heartbeats after each, so a retry starts
 // where the last attempt stopped and counts nothing twice (its counts cover only the
 // attempt that returns them).
@@ -107,6 +111,12 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 		{"plan changes expired", func() (int64, error) {
 			return r.Store.DeletePlanChangesBefore(ctx, in.Now.Add(-set.Plans), batch)
 		}, &res.PlanChangesDeleted, false},
+		{"audit expired", func() (int64, error) {
+			if set.Audit == 0 { // kept for good
+				return 0, nil
+			}
+			return r.Store.DeleteAuditBefore(ctx, in.Now.Add(-set.Audit), batch)
+		}, &res.AuditDeleted, false},
 	}
 	for _, step := range steps {
 		start := time.Now()
@@ -128,6 +138,6 @@ func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (Rete
 	}
 	r.Logger.Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 		"metrics_downsampled_rows", res.MetricsDownsampled, "events_expired", res.EventsDeleted,
-		"forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted, "plan_changes_expired", res.PlanChangesDeleted)
+		"forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted, "plan_changes_expired", res.PlanChangesDeleted, "audit_expired", res.AuditDeleted)
 	return res, nil
 }

@@ -33,6 +33,11 @@ func TestApplyRetentionInBatchesKeepsHistory(t *testing.T) {
 		SELECT 'c1', g, 50, 1, 1, 1 FROM generate_series($1::timestamptz - interval '100 days', $1::timestamptz, interval '1 minute') g`, now)
 	exec(`INSERT INTO plans (pool, generated_at, body)
 		SELECT 'default', g, '{}' FROM generate_series($1::timestamptz - interval '31 days', $1::timestamptz, interval '1 day') g`, now)
+	// An audit entry a week for 60 weeks: those of weeks 53 to 59 are older than a year.
+	exec(`INSERT INTO api_keys (id, name, role, hash) VALUES ('k1', 'ci', 'operator', sha256('k1'))`)
+	exec(`INSERT INTO api_audit (at, key_id, role, method, path, route, status)
+		SELECT g, 'k1', 'operator', 'POST', '/scale', '/scale', 202
+		FROM generate_series($1::timestamptz - interval '59 weeks', $1::timestamptz, interval '1 week') g`, now)
 	var history int
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM migrations`).Scan(&history))
 
@@ -55,6 +60,19 @@ func TestApplyRetentionInBatchesKeepsHistory(t *testing.T) {
 	require.Equal(t, int64(83*24*60), res.MetricsFolded)
 	require.Equal(t, int64(83*24), res.MetricsDownsampled, "one row per hour")
 	require.Equal(t, int64(1), res.PlansDeleted, "the plan of 31 days ago")
+	require.Equal(t, int64(7), res.AuditDeleted, "the audit entries of weeks 53 to 59")
+
+	// Zero keeps it all, as do the settings of a schedule made before it had a
+	// retention.
+	old := cfg.Retention
+	old.Audit = 0
+	exec(`INSERT INTO api_audit (at, key_id, role, method, path, route, status) VALUES ($1::timestamptz - interval '2 years', 'k1', 'operator', 'POST', '/scale', '/scale', 202)`, now)
+	v, err := env.ExecuteActivity(r.ApplyRetention, RetentionInput{Settings: old, Now: now})
+	require.NoError(t, err)
+	var kept RetentionResult
+	require.NoError(t, v.Get(&kept))
+	require.Zero(t, kept.AuditDeleted)
+	exec(`DELETE FROM api_audit WHERE at < $1::timestamptz - interval '1 year'`, now)
 	require.Equal(t, RetentionResult{}, run(), "a second run finds nothing to do")
 
 	var after, raw int

@@ -162,6 +162,9 @@ type Retention struct {
 	Forecasts time.Duration `env:"PMO_RETENTION_FORECASTS" envDefault:"720h"`
 	// Plans is how long the fleet's recorded plans are kept.
 	Plans time.Duration `env:"PMO_RETENTION_PLANS" envDefault:"720h"`
+	// Audit is how long the API's audit trail (api_audit) is kept; zero keeps it all,
+	// as the settings of a schedule made before it existed do.
+	Audit time.Duration `env:"PMO_RETENTION_AUDIT" envDefault:"8760h"`
 }
 
 // MinForecastRetention is the shortest forecast retention allowed: the fleet scores
@@ -185,6 +188,8 @@ func (r Retention) Check() error {
 		return fmt.Errorf("PMO_RETENTION_FORECASTS must be at least %s, the forecast accuracy window, got %s", MinForecastRetention, r.Forecasts)
 	case r.Plans < time.Hour:
 		return fmt.Errorf("PMO_RETENTION_PLANS must be at least 1h, got %s", r.Plans)
+	case r.Audit != 0 && r.Audit < 24*time.Hour:
+		return fmt.Errorf("PMO_RETENTION_AUDIT must be at least 24h, or 0 to keep it all, got %s", r.Audit)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func TestRetentionDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
 		"PMO_RETENTION_EVENTS":         func(r *Retention) { r.Events = 0 },
 		"PMO_RETENTION_FORECASTS":      func(r *Retention) { r.Forecasts = 6 * 24 * time.Hour },
 		"PMO_RETENTION_PLANS":          func(r *Retention) { r.Plans = time.Minute },
+		"PMO_RETENTION_AUDIT":          func(r *Retention) { r.Audit = time.Hour },
 	} {
 		r := c.Retention
 		change(&r)

@@ -39,9 +39,9 @@ func retentionCommand(cfg *config.Config) *ffcli.Command {
 				if err := run.Get(ctx, &res); err != nil {
 					return fmt.Errorf("retention: %w", err)
 				}
-				fmt.Printf("retention done in %s: metrics %d expired, %d samples downsampled into %d rows; events %d, forecasts %d, plans %d, plan changes %d expired\n",
+				fmt.Printf("retention done in %s: metrics %d expired, %d samples downsampled into %d rows; events %d, forecasts %d, plans %d, plan changes %d, audit entries %d expired\n",
 					time.Since(started).Round(time.Millisecond), res.MetricsDeleted, res.MetricsFolded, res.MetricsDownsampled,
-					res.EventsDeleted, res.ForecastsDeleted, res.PlansDeleted, res.PlanChangesDeleted)
+					res.EventsDeleted, res.ForecastsDeleted, res.PlansDeleted, res.PlanChangesDeleted, res.AuditDeleted)
 				return nil
 			})
 		},

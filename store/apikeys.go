@@ -147,19 +147,31 @@ type AuditEntry struct {
 	Method string      `json:"method"`
 	// Path is the path called; Route the pattern it matched, such as
 	// /migrations/:id/cancel.
-	Path      string `json:"path"`
-	Route     string `json:"route"`
+	Path  string `json:"path"`
+	Route string `json:"route"`
+	// Status is the HTTP status the call answered; 0 while it runs, or when its
+	// answer was not recorded.
 	Status    int    `json:"status"`
 	RequestID string `json:"request_id"`
 }
 
-// RecordAudit appends an entry to the audit trail, timed now.
-func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
-	_, err := s.Pool.Exec(ctx, `
-		INSERT INTO api_audit (key_id, role, method, path, route, status, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.KeyID, e.Role, e.Method, e.Path, e.Route, e.Status, e.RequestID)
+// BeginAudit appends an entry to the audit trail, timed now, before the call it
+// records runs; its status is left for FinishAudit. It returns the entry's ID.
+func (s *Store) BeginAudit(ctx context.Context, e AuditEntry) (int64, error) {
+	var id int64
+	err := s.Pool.QueryRow(ctx, `
+		INSERT INTO api_audit (key_id, role, method, path, route, request_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		e.KeyID, e.Role, e.Method, e.Path, e.Route, e.RequestID).Scan(&id)
 	if err != nil {
-		return fmt.Errorf("store: audit %s %s: %w", e.Method, e.Path, err)
+		return 0, fmt.Errorf("store: audit %s %s: %w", e.Method, e.Route, err)
+	}
+	return id, nil
+}
+
+// FinishAudit records the status a call answered in the entry BeginAudit made for it.
+func (s *Store) FinishAudit(ctx context.Context, id int64, status int) error {
+	if _, err := s.Pool.Exec(ctx, `UPDATE api_audit SET status = $2 WHERE id = $1`, id, status); err != nil {
+		return fmt.Errorf("store: audit entry %d: %w", id, err)
 	}
 	return nil
 }
@@ -176,7 +188,7 @@ type AuditRecord struct {
 // limit of them.
 func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditRecord, error) {
 	rows, err := s.Pool.Query(ctx, `
-		SELECT a.at, a.key_id, k.name, a.role, a.method, a.path, a.route, a.status, a.request_id
+		SELECT a.at, a.key_id, k.name, a.role, a.method, a.path, a.route, coalesce(a.status, 0), a.request_id
 		FROM api_audit a JOIN api_keys k ON k.id = a.key_id
 		ORDER BY a.at DESC, a.id DESC LIMIT $1`, limit)
 	if err != nil {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -76,19 +77,31 @@ func TestAuditEntriesNameTheirKey(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, s.CreateAPIKey(ctx, "k1", "ci", apikey.Operator, apikey.Hash("k1")))
 	e := store.AuditEntry{KeyID: "k1", Role: apikey.Operator, Method: "POST", Path: "/migrations/m1/cancel",
-		Route: "/migrations/:id/cancel", Status: 202, RequestID: "r1"}
-	require.NoError(t, s.RecordAudit(ctx, e))
+		Route: "/migrations/:id/cancel", RequestID: "r1"}
+	id, err := s.BeginAudit(ctx, e)
+	require.NoError(t, err)
+	// Written before the call runs, without an answer yet.
+	recent, err := s.RecentAudit(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, recent, 1)
+	require.Equal(t, e, recent[0].AuditEntry)
+	require.NoError(t, s.FinishAudit(ctx, id, 202))
+	e.Status = 202
 	var got store.AuditEntry
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT key_id, role, method, path, route, status, request_id FROM api_audit`).
 		Scan(&got.KeyID, &got.Role, &got.Method, &got.Path, &got.Route, &got.Status, &got.RequestID))
 	require.Equal(t, e, got)
 	e.KeyID = "nobody"
-	require.Error(t, s.RecordAudit(ctx, e), "an entry names a key that exists")
+	_, err = s.BeginAudit(ctx, e)
+	require.Error(t, err, "an entry names a key that exists")
 
 	// Read back newest first, with the key's name, at most the limit.
-	later := store.AuditEntry{KeyID: "k1", Role: apikey.Operator, Method: "POST", Path: "/scale", Route: "/scale", Status: 422, RequestID: "r2"}
-	require.NoError(t, s.RecordAudit(ctx, later))
-	recent, err := s.RecentAudit(ctx, 10)
+	later := store.AuditEntry{KeyID: "k1", Role: apikey.Operator, Method: "POST", Path: "/scale", Route: "/scale", RequestID: "r2"}
+	id, err = s.BeginAudit(ctx, later)
+	require.NoError(t, err)
+	require.NoError(t, s.FinishAudit(ctx, id, 422))
+	later.Status = 422
+	recent, err = s.RecentAudit(ctx, 10)
 	require.NoError(t, err)
 	require.Len(t, recent, 2)
 	require.Equal(t, later, recent[0].AuditEntry)
@@ -97,4 +110,15 @@ func TestAuditEntriesNameTheirKey(t *testing.T) {
 	one, err := s.RecentAudit(ctx, 1)
 	require.NoError(t, err)
 	require.Len(t, one, 1)
+
+	// The trail is kept for the retention's time, then deleted.
+	_, err = s.Pool.Exec(ctx, `UPDATE api_audit SET at = now() - interval '400 days' WHERE request_id = 'r1'`)
+	require.NoError(t, err)
+	n, err := s.DeleteAuditBefore(ctx, time.Now().Add(-365*24*time.Hour), 100)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	recent, err = s.RecentAudit(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, recent, 1)
+	require.Equal(t, "r2", recent[0].RequestID)
 }

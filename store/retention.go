@@ -68,6 +68,12 @@ func (s *Store) DeletePlanChangesBefore(ctx context.Context, before time.Time, l
 	return s.deleteBatch(ctx, "event_plan_changes", "at < $1", before, limit)
 }
 
+// DeleteAuditBefore deletes at most limit entries of the API's audit trail made before
+// the given time.
+func (s *Store) DeleteAuditBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return s.deleteBatch(ctx, "api_audit", "at < $1", before, limit)
+}
+
 // DownsampleMetrics folds the oldest raw connector metrics samples taken before the
 // given time into one row per connector and bucket, about limit raw samples at a time
 // (whole buckets: more when one bucket holds more). It returns how many raw samples it

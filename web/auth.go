@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/config"
@@ -249,7 +250,7 @@ func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc
 			}
 			if err != nil {
 				s.Logger.Error("cannot check an API key", "error", err)
-				return problem(http.StatusServiceUnavailable, "cannot check the API key: PostgreSQL does not answer")
+				return busy(http.StatusServiceUnavailable, "cannot check the API key: PostgreSQL does not answer; retry later")
 			}
 			if key.Revoked() {
 				s.Logger.Warn("revoked API key", "key_id", key.ID, "method", req.Method, "path", req.URL.Path, "remote", c.RealIP())
@@ -260,37 +261,44 @@ func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc
 			if err := limit.key(c, key.ID); err != nil {
 				return err
 			}
-			entry := store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: req.Method, Path: req.URL.Path,
-				Route: c.Path(), RequestID: requestID(c)}
-			if !isRead(req.Method) {
-				// A handler that panics may have done part of its work: the call is
-				// audited as the 500 that Recover answers, then the panic goes on.
-				defer func() {
-					if r := recover(); r != nil {
-						entry.Status = http.StatusInternalServerError
-						s.audit(req.Context(), entry)
-						panic(r)
-					}
-				}()
-			}
+			entry := store.AuditEntry{KeyID: key.ID, Role: key.Role, Method: cut(req.Method, maxAuditMethod),
+				Path: cut(req.URL.EscapedPath(), maxAuditPath), Route: c.Path(), RequestID: requestID(c)}
 			c.Set(apiKeyContext, key)
-			if routed && !key.Role.Allows(need) {
-				err = problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
-					req.Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))
-			} else {
-				err = next(c)
-			}
 			if isRead(req.Method) {
+				return s.authorize(c, next, need, routed, key)
+			}
+			// The call is audited before it runs, so that one that cannot be audited
+			// is refused, not served; its answer is recorded after.
+			auditID, err := s.beginAudit(req.Context(), entry)
+			if err != nil {
 				return err
 			}
-			entry.Status = c.Response().Status
+			// A handler that panics may have done part of its work: the call is
+			// recorded as the 500 that Recover answers, then the panic goes on.
+			defer func() {
+				if r := recover(); r != nil {
+					s.finishAudit(req.Context(), auditID, entry, http.StatusInternalServerError)
+					panic(r)
+				}
+			}()
+			err = s.authorize(c, next, need, routed, key)
+			status := c.Response().Status
 			if err != nil && !c.Response().Committed {
-				entry.Status = toProblem(err).Status
+				status = toProblem(err).Status
 			}
-			s.audit(req.Context(), entry)
+			s.finishAudit(req.Context(), auditID, entry, status)
 			return err
 		}
 	}
+}
+
+// authorize runs the call if the key's role allows the route, and answers 403 if not.
+func (s *Server) authorize(c echo.Context, next echo.HandlerFunc, need apikey.Role, routed bool, key store.APIKey) error {
+	if routed && !key.Role.Allows(need) {
+		return problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
+			c.Request().Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))
+	}
+	return next(c)
 }
 
 // isRead reports whether a method only reads; reads are not audited.
@@ -298,28 +306,84 @@ func isRead(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
-// requestID is the request's ID, the client's or the one Echo gave it, cut short: it
-// is the client's text.
-func requestID(c echo.Context) string {
-	id := c.Request().Header.Get(echo.HeaderXRequestID)
-	if id == "" {
-		id = c.Response().Header().Get(echo.HeaderXRequestID)
+// Bounds of what the audit trail keeps of a call: a method or path longer than these
+// (a client's text) is cut, so that no call makes a large row.
+const (
+	maxAuditMethod = 16
+	maxAuditPath   = 1024
+)
+
+// cut returns s, cut to at most n bytes and marked so when it was longer. Callers pass
+// text that is ASCII (a method, an escaped path).
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	if len(id) > 200 {
-		id = id[:200]
-	}
-	return id
+	return s[:n] + "..."
 }
 
-// audit records a call after it ran. The call has done what it did by then, so a
-// failed write is logged, with everything it would have recorded, and the caller still
-// gets the call's answer.
-func (s *Server) audit(ctx context.Context, e store.AuditEntry) {
+// requestID is the request's ID: the client's (safeRequestID has checked it) or the
+// one Echo gave it.
+func requestID(c echo.Context) string {
+	if id := c.Request().Header.Get(echo.HeaderXRequestID); id != "" {
+		return id
+	}
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// maxRequestID is the longest X-Request-Id a client may choose.
+const maxRequestID = 128
+
+// validRequestID reports whether a client's X-Request-Id is 1 to maxRequestID
+// printable ASCII characters: it is logged, answered and audited as it is.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// safeRequestID runs before routing and replaces a client's X-Request-Id that is not
+// valid with a new one, so that no log line, answer or audit row carries bytes a
+// client chose to break them (text that is not UTF-8 made the audit insert fail).
+func (s *Server) safeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			fresh := middleware.DefaultRequestIDConfig.Generator()
+			h.Set(echo.HeaderXRequestID, fresh)
+			s.Logger.Warn("request ID replaced: want 1 to 128 printable ASCII characters", "request_id", fresh, "length", len(id))
+		}
+		return next(c)
+	}
+}
+
+// beginAudit writes a call's audit entry before it runs; a call whose entry cannot be
+// written is refused with a 503 and does nothing.
+func (s *Server) beginAudit(ctx context.Context, e store.AuditEntry) (int64, error) {
+	id, err := s.Store.BeginAudit(ctx, e)
+	if err != nil {
+		s.Logger.Error("audit entry not written; the call is refused", "error", err, "key_id", e.KeyID, "method", e.Method,
+			"path", e.Path, "request_id", e.RequestID)
+		return 0, busy(http.StatusServiceUnavailable, "the call cannot be audited (PostgreSQL does not answer), so nothing was done; retry later")
+	}
+	return id, nil
+}
+
+// finishAudit records the answer of a call in its audit entry. The call has done what
+// it did by then, so a failed write is logged, with the answer, and the caller still
+// gets it; the entry shows status 0.
+func (s *Server) finishAudit(ctx context.Context, id int64, e store.AuditEntry, status int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	if err := s.Store.RecordAudit(ctx, e); err != nil {
-		s.Logger.Error("audit entry not recorded", "error", err, "key_id", e.KeyID, "role", e.Role, "method", e.Method,
-			"path", e.Path, "status", e.Status, "request_id", e.RequestID)
+	if err := s.Store.FinishAudit(ctx, id, status); err != nil {
+		s.Logger.Error("audit entry's answer not recorded", "error", err, "audit_id", id, "key_id", e.KeyID,
+			"method", e.Method, "path", e.Path, "status", status, "request_id", e.RequestID)
 	}
 }
 

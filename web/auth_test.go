@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/apikey"
@@ -198,14 +199,60 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	require.Contains(t, rec.Body.String(), "was revoked")
 	require.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
 
-	// An audit trail that cannot be written is logged; the call has happened and
-	// answers as it did.
+	// A client's request ID that is not a short run of safe characters (here bytes
+	// that are not UTF-8, which PostgreSQL refuses) is replaced before anything logs
+	// or audits it, and a long path is cut: the call is audited all the same.
+	signals := func() int {
+		t.Helper()
+		n := 0
+		it := tc.GetWorkflowHistory(ctx, workflows.FleetWorkflowID(pool), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+				n++
+			}
+		}
+		return n
+	}
+	before := signals()
+	for _, id := range []string{"a\xff", "a" + strings.Repeat("é", 100), strings.Repeat("x", 129)} {
+		rec = serve(e, "Bearer "+admin, id, "POST", "/overrides", override)
+		require.Equal(t, 202, rec.Code, rec.Body.String())
+	}
+	long := "/" + strings.Repeat("x", 100_000)
+	rec = serve(e, "Bearer "+viewer, "long-path", "POST", long, "")
+	require.Equal(t, 404, rec.Code)
+	require.Equal(t, before+3, signals())
+	var ids []string
+	rows, err = st.Pool.Query(ctx, `SELECT request_id FROM api_audit WHERE key_id = $1 AND route = '/overrides' ORDER BY id DESC LIMIT 3`, adminID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		require.True(t, validRequestID(id), "audited request ID %q", id)
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, ids, 3)
+	var path string
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT path FROM api_audit WHERE request_id = 'long-path'`).Scan(&path))
+	require.Equal(t, long[:maxAuditPath]+"...", path)
+
+	// A call that cannot be audited is refused and does nothing: the override's signal
+	// never reaches the fleet. The failure is logged with who tried.
 	_, err = st.Pool.Exec(ctx, `ALTER TABLE api_audit RENAME TO api_audit_away`)
 	require.NoError(t, err)
 	rec = serve(e, "Bearer "+admin, "unaudited", "POST", "/overrides", override)
-	require.Equal(t, 202, rec.Code, rec.Body.String())
-	require.Contains(t, logs.String(), "audit entry not recorded")
+	require.Equal(t, 503, rec.Code, rec.Body.String())
+	require.Equal(t, "5", rec.Header().Get("Retry-After"))
+	require.Contains(t, rec.Body.String(), "cannot be audited")
+	require.Equal(t, before+3, signals(), "a refused call sent no signal")
+	require.Contains(t, logs.String(), "audit entry not written; the call is refused")
 	require.Contains(t, logs.String(), "key_id="+adminID)
+	// Reads are not audited, so they are still served.
+	rec = serve(e, "Bearer "+admin, "read", "GET", "/migrations", "")
+	require.Equal(t, 200, rec.Code, rec.Body.String())
 }
 
 // A call that panics half-way is still audited, as the 500 it answers.

@@ -74,6 +74,7 @@ type Server struct {
 // Routes registers every endpoint on e.
 func (s *Server) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(s.safeRequestID)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.POST("/forecast", s.forecast)

@@ -45,7 +45,7 @@ func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activit
 	if err == nil {
 		workflow.GetLogger(ctx).Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 			"events_expired", res.EventsDeleted, "forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted,
-			"plan_changes_expired", res.PlanChangesDeleted)
+			"plan_changes_expired", res.PlanChangesDeleted, "audit_expired", res.AuditDeleted)
 	}
 	return res, err
 }
