@@ -56,7 +56,7 @@ func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, err
 		return imports.Counts{}, err // the database: worth a retry
 	}
 	unstage(a.Logger, in.Path)
-	a.Logger.Info("file imported", "kind", in.Kind, "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged)
+	a.Logger.Info("file imported", "kind", in.Kind, "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged, "kept", len(counts.Kept))
 	return counts, nil
 }
 

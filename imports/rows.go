@@ -459,4 +459,14 @@ type Counts struct {
 	Inserted  int `json:"inserted"`
 	Updated   int `json:"updated"`
 	Unchanged int `json:"unchanged"`
+	// Kept are the history rows not written because PMO recorded that migration
+	// itself: its outcome is what happened, and an import does not overwrite it.
+	Kept []KeptRow `json:"kept,omitempty"`
+}
+
+// KeptRow is a row of a file that was not written, and why.
+type KeptRow struct {
+	Line   int    `json:"line"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
 }

@@ -99,8 +99,11 @@ func importFileCommand(cfg *config.Config, kind imports.Kind) *ffcli.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			fmt.Printf("%d rows: %d inserted, %d updated, %d unchanged in %.2f s\n",
-				counts.Rows, counts.Inserted, counts.Updated, counts.Unchanged, took.Seconds())
+			for _, k := range counts.Kept {
+				fmt.Fprintf(os.Stderr, "line %d: %s kept: %s\n", k.Line, k.ID, k.Reason)
+			}
+			fmt.Printf("%d rows: %d inserted, %d updated, %d unchanged, %d kept in %.2f s\n",
+				counts.Rows, counts.Inserted, counts.Updated, counts.Unchanged, len(counts.Kept), took.Seconds())
 			return nil
 		},
 	}

@@ -58,17 +58,24 @@ func (s *Store) SmallestVMs(ctx context.Context, n int) ([]planning.VM, error) {
 	return out, nil
 }
 
-// InsertMigration records a finished migration. A second insert of the same ID is
-// ignored, so a retried activity writes one row. A migration that was planned (a row
-// of planned_migrations has its ID) is recorded as planned work.
+// InsertMigration records a finished migration that PMO ran. A second insert of the
+// same ID is ignored, so a retried activity writes one row; it replaces a row of the
+// same ID that an imported file wrote, since PMO's own outcome is the one that
+// happened. A migration that was planned (a row of planned_migrations has its ID) is
+// recorded as planned work.
 func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
-			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned)
+			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned, recorded_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
 			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)),
-			$14 OR EXISTS (SELECT 1 FROM planned_migrations WHERE id = $1))
-		ON CONFLICT (id) DO NOTHING`,
+			$14 OR EXISTS (SELECT 1 FROM planned_migrations WHERE id = $1), 'pmo')
+		ON CONFLICT (id) DO UPDATE SET vm_id = EXCLUDED.vm_id, site_id = EXCLUDED.site_id, connector_id = EXCLUDED.connector_id,
+			sla_tier = EXCLUDED.sla_tier, bytes = EXCLUDED.bytes, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
+			avg_bytes_per_sec = EXCLUDED.avg_bytes_per_sec, outcome = EXCLUDED.outcome, downtime_seconds = EXCLUDED.downtime_seconds,
+			detail = EXCLUDED.detail, connector_bandwidth_bytes_per_sec = EXCLUDED.connector_bandwidth_bytes_per_sec,
+			planned = EXCLUDED.planned, recorded_by = 'pmo'
+		WHERE migrations.recorded_by = 'import'`,
 		m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt, m.EndedAt,
 		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec), m.Planned)
 	if err != nil {

@@ -153,6 +153,34 @@ func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 5, Unchanged: 5}, got)
 
+	// History is append-only for PMO's own outcomes: a file that says otherwise does
+	// not overwrite one, and the answer names the row.
+	file.History[4].Outcome = "failed"
+	got, err = s.Import(ctx, file, nil)
+	require.NoError(t, err)
+	require.Equal(t, imports.Counts{Rows: 5, Unchanged: 4, Kept: []imports.KeptRow{{Line: 6, ID: "live-1",
+		Reason: "PMO recorded this migration's outcome itself; an import does not overwrite it"}}}, got)
+	m, err = s.MigrationByID(ctx, "live-1")
+	require.NoError(t, err)
+	require.Equal(t, rec.Outcome, m.Outcome)
+	file.History[4].Outcome = rec.Outcome
+
+	// The other way, PMO's outcome replaces a row a file wrote before it ran the
+	// migration (a pre-written row), and a retry of its write changes nothing.
+	pmo := file.History[0]
+	pmo.Outcome, pmo.Detail = "cancelled", "by PMO"
+	require.NoError(t, s.InsertMigration(ctx, pmo))
+	m, err = s.MigrationByID(ctx, pmo.ID)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", m.Outcome)
+	again := pmo
+	again.Outcome = "succeeded"
+	require.NoError(t, s.InsertMigration(ctx, again))
+	m, err = s.MigrationByID(ctx, pmo.ID)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", m.Outcome, "a second write of PMO's outcome is ignored")
+	file.History[0] = pmo
+
 	// One bad reference rejects the file, its good new rows too.
 	file.History[1].Outcome = "cancelled"
 	file.History = append(file.History, rec)

@@ -119,7 +119,7 @@ func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
 	if err := run.Get(ctx, &counts); err != nil {
 		return err // bad rows: toProblem lists them
 	}
-	s.Logger.Info("file imported", "kind", in.Kind, "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated)
+	s.Logger.Info("file imported", "kind", in.Kind, "workflow", run.GetID(), "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "kept", len(counts.Kept))
 	return c.JSON(http.StatusOK, counts)
 }
 

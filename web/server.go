@@ -610,6 +610,20 @@ func (s *Server) submitMigration(c echo.Context) error {
 	}
 	digest := sha256.Sum256(body)
 	request := hex.EncodeToString(digest[:16])
+	// An ID already in the history whose workflow Temporal has forgotten (its
+	// retention is over) is not used again: the new run's outcome could not be
+	// recorded under it.
+	if rec, err := s.Store.MigrationByID(ctx, req.ID); err == nil {
+		err := s.existingMigration(c, req.ID, request)
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			return fieldProblem(http.StatusConflict, &validation.Error{Field: "id", Reason: fmt.Sprintf(
+				"migration %s is in the history (%s, ended %s); choose another id", req.ID, rec.Outcome, rec.EndedAt.UTC().Format(time.RFC3339))})
+		}
+		return err
+	} else if !errors.Is(err, planning.ErrNotFound) {
+		return err
+	}
 	deadline := time.Now().Add(in.MaxTransfer)
 	run, err := s.Temporal.ExecuteWorkflow(ctx, workflows.MigrationStartOptions(in, request), workflows.MigrationWorkflow, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted

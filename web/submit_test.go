@@ -124,4 +124,24 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.NoError(t, json.Unmarshal(ok["migration"], &existing))
 	require.True(t, existing.Existing)
 	require.Equal(t, started.RunID, existing.RunID)
+
+	// Once in the history, a retry still gets the run Temporal holds...
+	_, err = st.Pool.Exec(ctx, `INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
+		avg_bytes_per_sec, outcome, recorded_by) VALUES ($1, 'vm-1', 'ams1', 'c1', 'gold', 1, now(), now(), 1, 'succeeded', 'pmo')`, id)
+	require.NoError(t, err)
+	code, _, ok = submit(`{"id":"` + id + `","vm_id":"vm-1","max_transfer":"1h","priority":7}`)
+	require.Equal(t, 201, code, "a retry of a recorded migration")
+	require.NoError(t, json.Unmarshal(ok["migration"], &retried))
+	require.Equal(t, started.RunID, retried.RunID)
+	// ...but an ID whose workflow Temporal has forgotten (its retention over; here one
+	// it never had) is not used again: the new outcome could not be recorded under it.
+	gone := pool + "-gone"
+	_, err = st.Pool.Exec(ctx, `INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
+		avg_bytes_per_sec, outcome, recorded_by) VALUES ($1, 'vm-1', 'ams1', 'c1', 'gold', 1, now(), now(), 1, 'failed', 'pmo')`, gone)
+	require.NoError(t, err)
+	code, p, _ = submit(`{"id":"` + gone + `","vm_id":"vm-1"}`)
+	require.Equal(t, 409, code)
+	require.Equal(t, "id", p.Field)
+	require.Contains(t, p.Reason, "is in the history (failed, ended ")
+	notStarted(gone)
 }
