@@ -383,6 +383,10 @@ func (m *migration) drainControls(ctx workflow.Context) {
 	}
 }
 
+// approvalPerTryVersion marks runs in which an approval sent during a cutover try is
+// ignored; runs from before it keep it for the next try.
+const approvalPerTryVersion = "approval-per-try"
+
 // onControl applies one operator signal. Signals cannot be refused, so an invalid one
 // (the API validates them first) is logged and ignored.
 func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, action string) {
@@ -407,6 +411,16 @@ func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, a
 	case SignalResume:
 		m.paused = false
 	case SignalApprove:
+		// An approval is for the next cutover try: one sent while a try runs (a
+		// double click) would otherwise be banked and let the try after a rollback
+		// go with no fresh decision. Approvals before a try are one approval.
+		if m.status.Phase == PhaseCutover &&
+			workflow.GetVersion(ctx, approvalPerTryVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+			m.status.Controls = append(m.status.Controls, ControlEvent{At: workflow.Now(ctx), Action: action, Who: p.Who, Why: p.Why,
+				Ignored: "a cutover try was running; approve the next one once it awaits approval"})
+			m.logger.Warn("operator approve ignored: a cutover try was running", "who", p.Who)
+			return
+		}
 		m.approved = true
 	case SignalPriority:
 		m.in.Priority, m.status.Priority, m.requeue = p.Priority, p.Priority, true

@@ -373,6 +373,40 @@ func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 	require.Equal(t, 1.0, st.DowntimeSeconds)
 }
 
+// An approval counts once, for the cutover it was given for: a second one sent while
+// that try runs (a double click) is not banked for the next try after a rollback,
+// which waits for a fresh decision.
+func TestMigrationApprovalIsNotBankedForTheNextTry(t *testing.T) {
+	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+	})
+	env := m.env
+	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	in := migrationIn
+	in.RequireApproval = true
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalApprove, ann) }, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, PhaseCutover, queryStatus(t, env).Phase)
+		env.SignalWorkflow(SignalApprove, ann)
+	}, time.Minute+5*time.Second)
+	env.RegisterDelayedCallback(func() {
+		st := queryStatus(t, env)
+		require.Equal(t, PhaseAwaitingCutover, st.Phase, "rolled back, the next try waits for a fresh approval")
+		require.Equal(t, 1, st.Rollbacks)
+		env.SignalWorkflow(SignalApprove, ann)
+	}, 5*time.Minute)
+	env.ExecuteWorkflow(MigrationWorkflow, in)
+	require.NoError(t, env.GetWorkflowError())
+	var st MigrationStatus
+	require.NoError(t, env.GetWorkflowResult(&st))
+	require.Equal(t, 1, st.Rollbacks)
+	require.Equal(t, start.Add(5*time.Minute+time.Second), m.outcome.EndedAt, "cut over after the third approval, in 1 s")
+	require.Len(t, st.Controls, 3)
+	require.Empty(t, st.Controls[0].Ignored)
+	require.Equal(t, "a cutover try was running; approve the next one once it awaits approval", st.Controls[1].Ignored)
+	require.Empty(t, st.Controls[2].Ignored)
+}
+
 func TestMigrationCutoverWaitsForItsWindow(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env

@@ -537,6 +537,8 @@ type ControlEvent struct {
 	Action string    `json:"action"`
 	Who    string    `json:"who"`
 	Why    string    `json:"why"`
+	// Ignored says why the signal changed nothing, if it did not.
+	Ignored string `json:"ignored,omitempty"`
 }
 
 // MigrationStatus answers the migration's status query.
