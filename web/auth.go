@@ -337,11 +337,13 @@ const maxRequestID = 128
 // validRequestID reports whether a client's X-Request-Id is 1 to maxRequestID
 // printable ASCII characters: it is logged, answered and audited as it is.
 func validRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestID {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < ' ' || id[i] > '~' {
+	return id != "" && len(id) <= maxRequestID && printableASCII(id)
+}
+
+// printableASCII reports whether s holds only printable ASCII characters.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
 			return false
 		}
 	}

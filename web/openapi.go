@@ -85,7 +85,7 @@ var operations = map[string]operation{
 	"POST /overrides": {summary: "Pin a site's connector count, pause or resume autoscaling, or drain a connector, until it expires.",
 		body: overrideBody{}, status: 202, answer: planning.Override{}, query: []queryParam{poolParam}},
 	"GET /overrides": {summary: "The overrides in force and the fleet's audit trail.", status: 200, answer: workflows.OverridesView{}, query: []queryParam{poolParam}},
-	"POST /migrations": {summary: "Start a migration (201); the same request again gets the first answer, another under a used id the existing migration (200).",
+	"POST /migrations": {summary: "Start a migration (201); the same request again gets the first answer, another under a used id the existing migration (200); without an id, the Idempotency-Key header names it; a VM with a running migration is a 409.",
 		body: workflows.MigrationRequest{}, status: 201, answer: SubmitAnswer{}},
 	"GET /migrations": {summary: "The pool's migrations, newest first, a page at a time.", status: 200, answer: MigrationList{},
 		query: []queryParam{{"state", "string", "a phase: waiting, preparing, transferring, paused, awaiting-cutover, cutover, recording, done"},

@@ -577,7 +577,11 @@ func (s *Server) submitMigration(c echo.Context) error {
 		return err
 	}
 	if req.ID == "" {
-		req.ID = uuid.NewString()
+		id, err := idempotentID(c)
+		if err != nil {
+			return err
+		}
+		req.ID = id
 	}
 	if err := req.Validate(); err != nil {
 		return err
@@ -624,6 +628,9 @@ func (s *Server) submitMigration(c echo.Context) error {
 	} else if !errors.Is(err, planning.ErrNotFound) {
 		return err
 	}
+	if err := s.claimVM(ctx, in.VMID, in.ID); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(in.MaxTransfer)
 	run, err := s.Temporal.ExecuteWorkflow(ctx, workflows.MigrationStartOptions(in, request), workflows.MigrationWorkflow, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
@@ -640,6 +647,68 @@ func (s *Server) submitMigration(c echo.Context) error {
 		Bytes: in.Bytes, Deadline: deadline,
 	}
 	return c.JSON(http.StatusCreated, SubmitAnswer{Migration: started, WebUI: s.workflowURL(started.WorkflowID)})
+}
+
+// maxIdempotencyKey is the longest Idempotency-Key a client may send.
+const maxIdempotencyKey = 255
+
+// idempotencyIDs is the UUID namespace of the migration IDs made from an
+// Idempotency-Key.
+var idempotencyIDs = uuid.MustParse("4f1d6a8e-3c2b-4d7e-9a51-6b0c2e8f7d13")
+
+// idempotentID is the ID of a migration requested without one: made from the
+// request's Idempotency-Key and the caller's API key, so that a client's retry names
+// the migration its first try started, or a new UUID when the request has no key.
+func idempotentID(c echo.Context) (string, error) {
+	k := c.Request().Header.Get("Idempotency-Key")
+	if k == "" {
+		return uuid.NewString(), nil
+	}
+	if len(k) > maxIdempotencyKey || !printableASCII(k) {
+		return "", validation.Field("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdempotencyKey)
+	}
+	key, _ := c.Get(apiKeyContext).(store.APIKey)
+	return uuid.NewSHA1(idempotencyIDs, []byte(key.ID+"\x00"+k)).String(), nil
+}
+
+// claimGrace is how long a VM's claim holds for a migration Temporal does not know: one
+// that is being started. A start that failed frees the VM after it.
+const claimGrace = time.Minute
+
+// claimVM makes the migration the VM's one migration, or answers 409 naming the
+// migration that holds it while that one runs: two migrations of a VM would write
+// over each other's copy and cancel each other's.
+func (s *Server) claimVM(ctx context.Context, vmID, migrationID string) error {
+	holder, since, err := s.Store.ClaimVM(ctx, vmID, migrationID)
+	if err != nil || holder == migrationID {
+		return err
+	}
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.MigrationWorkflowID(holder), "")
+	var gone *serviceerror.NotFound
+	switch {
+	case errors.As(err, &gone):
+		if time.Since(since) < claimGrace {
+			return s.vmBusy(vmID, holder, "being started")
+		}
+	case err != nil:
+		return err
+	case desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return s.vmBusy(vmID, holder, "running")
+	}
+	took, err := s.Store.TakeVM(ctx, vmID, holder, migrationID)
+	if err != nil {
+		return err
+	}
+	if !took {
+		return s.vmBusy(vmID, "another", "just started")
+	}
+	return nil
+}
+
+// vmBusy is the 409 of a VM another migration holds.
+func (s *Server) vmBusy(vmID, holder, state string) error {
+	return fieldProblem(http.StatusConflict, &validation.Error{Field: "vm_id", Reason: fmt.Sprintf(
+		"%s is being migrated by migration %s (%s); a VM has one migration at a time: wait for it to end or cancel it", vmID, holder, state)})
 }
 
 // fleetSeenFor is how long a fleet seen running is trusted to be, so that most

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +107,7 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	var in workflows.MigrationInput
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in))
-	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Destination: "vm-1.img",
+	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Destination: "vm-1/" + id + ".img",
 		Bytes: 1 << 20, SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute, Priority: 7}, in)
 
 	// A client's retry gets the first answer, and another request under the ID the
@@ -144,4 +146,50 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.Equal(t, "id", p.Field)
 	require.Contains(t, p.Reason, "is in the history (failed, ended ")
 	notStarted(gone)
+
+	// A VM has one migration at a time: another one is refused while the first runs,
+	// and starts once it has ended.
+	second := pool + "-b"
+	code, p, _ = submit(`{"id":"` + second + `","vm_id":"vm-1"}`)
+	require.Equal(t, 409, code)
+	require.Equal(t, "vm_id", p.Field)
+	require.Contains(t, p.Reason, "vm-1 is being migrated by migration "+id+" (running)")
+	notStarted(second)
+	require.NoError(t, tc.TerminateWorkflow(ctx, workflows.MigrationWorkflowID(id), "", "test: the first migration ends"))
+	code, _, ok = submit(`{"id":"` + second + `","vm_id":"vm-1"}`)
+	require.Equal(t, 201, code)
+	require.NoError(t, json.Unmarshal(ok["migration"], &started))
+	require.NoError(t, tc.TerminateWorkflow(ctx, started.WorkflowID, "", "test: the second migration ends"))
+
+	// A request without an ID but with an Idempotency-Key names the same migration
+	// when it is sent again: the retry gets the first answer, not a second migration.
+	withKey := func(idempotencyKey string) (int, workflows.MigrationStarted, Problem) {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/migrations", strings.NewReader(`{"vm_id":"vm-1"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		var answer struct{ Migration workflows.MigrationStarted }
+		var p Problem
+		if rec.Code < 300 {
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &answer))
+		} else {
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		}
+		return rec.Code, answer.Migration, p
+	}
+	code, first, _ := withKey("order-42")
+	require.Equal(t, 201, code)
+	code, again, _ := withKey("order-42")
+	require.Equal(t, 201, code, "a retry")
+	require.Equal(t, first.ID, again.ID)
+	require.Equal(t, first.RunID, again.RunID)
+	code, _, p = withKey("order-43")
+	require.Equal(t, 409, code, "another request for the VM while the first runs")
+	require.Contains(t, p.Reason, "by migration "+first.ID)
+	code, _, p = withKey(strings.Repeat("k", 256))
+	require.Equal(t, 422, code)
+	require.Equal(t, "Idempotency-Key", p.Field)
 }

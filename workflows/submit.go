@@ -29,11 +29,16 @@ func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (Migrati
 		return MigrationInput{}, err
 	}
 	return MigrationInput{
-		ID: r.ID, Pool: pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: vm.ID + ".img",
+		ID: r.ID, Pool: pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: Destination(vm.ID, r.ID),
 		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
 		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
 	}, nil
 }
+
+// Destination is where a migration writes its copy, under the connectors' target
+// folder: a folder per VM and a file per migration, so that one migration of a VM
+// never writes, or on cancel deletes, another's copy.
+func Destination(vmID, migrationID string) string { return vmID + "/" + migrationID + ".img" }
 
 // tightened is a request's SLA bound, or the tier's where the request sets none; a
 // request may tighten its tier, never loosen it.
