@@ -186,7 +186,7 @@ func (c *Connector) Prepare(ctx context.Context, in PrepareInput) (PrepareResult
 		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("prepare %s: bytes must not be negative, got %d", in.MigrationID, in.Bytes), ErrTypeBadSize, nil)
 	}
-	if err := os.MkdirAll(c.TargetDir, 0o755); err != nil {
+	if err := os.MkdirAll(c.TargetDir, 0o700); err != nil {
 		return PrepareResult{}, fmt.Errorf("prepare %s: target directory: %w", in.MigrationID, err)
 	}
 	probe, err := os.CreateTemp(c.TargetDir, ".prepare-*")

@@ -22,6 +22,16 @@ func TestValuesOutOfBoundsAreRowErrors(t *testing.T) {
 			SLAs, "max_transfer_seconds", "is over 31622400 seconds"},
 		{"control character", "id,name,region,uplink_bytes_per_sec\nams\x01,Amsterdam,eu,1e9\n",
 			Sites, "id", "must not hold the control character U+0001"},
+		// IDs name workflows, task queues and files: a site "ams 1" could never get a
+		// connector, so it is a bad row.
+		{"site ID with a space", "id,name,region,uplink_bytes_per_sec\nams 1,Amsterdam,eu,1e9\n",
+			Sites, "id", "may hold only letters, digits, '-', '_' and '.'"},
+		{"pool with a space", "id,name,region,uplink_bytes_per_sec,pool\nams1,Amsterdam,eu,1e9,blue pool\n",
+			Sites, "pool", "may hold only letters"},
+		{"VM's site with a space", "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,ams 1,1,1,1,gold\n",
+			Inventory, "site", "may hold only letters"},
+		{"history's VM with a slash", "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\nm1,vm/1,a,gold,1,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,succeeded\n",
+			History, "vm_id", "may hold only letters"},
 		{"cell too long", "id,name,region,uplink_bytes_per_sec\nams," + strings.Repeat("x", 2001) + ",eu,1e9\n",
 			Sites, "name", "must be at most 2000 bytes"},
 	} {

@@ -43,8 +43,8 @@ var historySpec = spec[planning.MigrationRecord]{
 	},
 	parse: func(c *cells) planning.MigrationRecord {
 		m := planning.MigrationRecord{
-			ID: c.text("id", ""), VMID: c.text("vm_id", ""), Site: c.text("site", ""),
-			ConnectorID: c.text("connector_id", ExternalConnector), SLATier: c.text("sla_tier", ""),
+			ID: c.id("id", ""), VMID: c.id("vm_id", ""), Site: c.id("site", ""),
+			ConnectorID: c.id("connector_id", ExternalConnector), SLATier: c.text("sla_tier", ""),
 			Bytes: c.whole("bytes", false), StartedAt: c.time("started_at"), EndedAt: c.time("ended_at"),
 		}
 		if !m.StartedAt.IsZero() && !m.EndedAt.IsZero() && m.EndedAt.Before(m.StartedAt) {

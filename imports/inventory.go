@@ -61,9 +61,9 @@ func inventorySpec(def Defaults) spec[planning.InventoryVM] {
 		},
 		parse: func(c *cells) planning.InventoryVM {
 			var vm planning.InventoryVM
-			vm.ID = c.text("id", "")
+			vm.ID = c.id("id", "")
 			vm.Name = c.text("name", "")
-			vm.Site = c.text("site", def.Site)
+			vm.Site = c.id("site", def.Site)
 			vm.CPUCores = int(c.whole("cpu_cores", true))
 			vm.RAMBytes = c.bytes("ram_bytes")
 			vm.StorageBytes = c.bytes("storage_bytes")

@@ -249,6 +249,18 @@ func (c *cells) text(name, fallback string) string {
 	return v
 }
 
+// id is a column's ID, or fallback where it is blank: an ID names workflows, task
+// queues and files (validation.ID), so one that could not is a bad row here rather
+// than a site that can never get a connector.
+func (c *cells) id(name, fallback string) string {
+	v := c.text(name, fallback)
+	var fe *validation.Error
+	if v != "" && errors.As(validation.ID(name, v), &fe) {
+		c.bad(name, "%s", fe.Reason)
+	}
+	return v
+}
+
 // whole is a column's whole number, which must be positive or, if not, at least 0;
 // 0 where it is blank.
 func (c *cells) whole(name string, positive bool) int64 {

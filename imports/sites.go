@@ -19,8 +19,8 @@ var sitesSpec = spec[planning.SiteInfo]{
 	optional: func(name string) bool { return name == "pool" },
 	parse: func(c *cells) planning.SiteInfo {
 		return planning.SiteInfo{
-			ID: c.text("id", ""), Name: c.text("name", ""), Region: c.text("region", ""),
-			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0), Pool: c.text("pool", planning.DefaultPool),
+			ID: c.id("id", ""), Name: c.text("name", ""), Region: c.text("region", ""),
+			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0), Pool: c.id("pool", planning.DefaultPool),
 		}
 	},
 	key: func(s planning.SiteInfo) (string, string) { return "id", s.ID },

@@ -140,7 +140,7 @@ func collect(ctx context.Context, s source, journal string, have [][sha256.Size]
 	if start != 0 {
 		return res, fmt.Errorf("%w: %s did not start at byte 0", ErrBadSource, s)
 	}
-	j, err := os.Create(journal)
+	j, err := os.OpenFile(journal, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return res, fmt.Errorf("transfer: journal: %w", err)
 	}

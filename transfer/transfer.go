@@ -112,7 +112,7 @@ func Copy(ctx context.Context, src, dest string, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return Result{}, fmt.Errorf("transfer: destination directory: %w", err)
 	}
 	c := &copier{src: s, dest: dest, partial: dest + PartialSuffix, opt: opt,
@@ -135,7 +135,7 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 
-	f, err := os.OpenFile(c.partial, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(c.partial, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return Result{}, fmt.Errorf("transfer: open %s: %w", c.partial, err)
 	}

@@ -71,6 +71,13 @@ func TestCopyLocalFileProducesIdenticalBytesAndHash(t *testing.T) {
 	require.Equal(t, int64(len(data)), last.Load(), "the last progress report is the full size")
 	require.Equal(t, int64(len(data)), moved.Load())
 	require.NoFileExists(t, dest+PartialSuffix)
+	// A copy is a customer's disk: only the connector's user may read it.
+	info, err := os.Stat(dest)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	info, err = os.Stat(filepath.Dir(dest))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
 }
 
 func TestCopyAcceptsFileURI(t *testing.T) {
