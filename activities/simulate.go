@@ -150,8 +150,12 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 		res.Results = append(res.Results, r)
 	}
 	for i, r := range res.Results {
-		res.Reasoning = append(res.Reasoning, fmt.Sprintf("%s policy, %s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",
-			r.Name, policies[i].policy, r.Migrations, r.SLABreaches, r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents))
+		line := fmt.Sprintf("%s policy, %s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",
+			r.Name, policies[i].policy, r.Migrations, r.SLABreaches, r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents)
+		if r.Unserved > 0 {
+			line += fmt.Sprintf("; %d never served: the policy leaves them no connector", r.Unserved)
+		}
+		res.Reasoning = append(res.Reasoning, line)
 	}
 	return res, nil
 }

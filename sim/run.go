@@ -54,7 +54,7 @@ func (e *events) Pop() any {
 }
 
 // stuckAfter is how long after the last arrival a run gives up on migrations that no
-// connector takes.
+// connector takes, and reports them unserved.
 const stuckAfter = 7 * 24 * time.Hour
 
 // start is a connector's start.
@@ -135,8 +135,12 @@ func Run(w *World, p Policy) (Result, error) {
 			}
 		case evTick:
 			if e.at.Sub(last) > stuckAfter {
-				return Result{}, fmt.Errorf("%s: %d migration(s) still not done %s after the last arrival: the policy leaves them no connector",
-					p.Name(), left, stuckAfter)
+				// The policy leaves them no connector: that is its result, not an
+				// error of the run. They are counted unserved, past their SLA.
+				r.lastDone = e.at
+				r.res.Unserved = left
+				left = 0
+				continue
 			}
 			if err := r.tick(e.at); err != nil {
 				return Result{}, err
@@ -299,8 +303,12 @@ func (r *run) close() {
 	}
 	r.res.Waits = make([]float64, len(r.w.Requests))
 	for i, req := range r.w.Requests {
-		r.res.Waits[i] = r.assigned[i].Sub(req.Arrival).Seconds()
-		if r.done[i].After(req.Deadline) {
+		assigned := r.assigned[i]
+		if assigned.IsZero() { // unserved: it waited until the run gave up
+			assigned = end
+		}
+		r.res.Waits[i] = assigned.Sub(req.Arrival).Seconds()
+		if r.done[i].IsZero() || r.done[i].After(req.Deadline) {
 			r.res.SLABreaches++
 		}
 	}

@@ -107,6 +107,9 @@ type Result struct {
 	ScaleEvents int `json:"scale_events"`
 	// Failures are the transfers that failed and resumed elsewhere.
 	Failures int `json:"failures"`
+	// Unserved are the migrations still not done a week after the last arrival: the
+	// policy left them no connector. They count as SLA breaches.
+	Unserved int `json:"unserved"`
 	// Waits are every migration's wait for its first connector, in seconds, in trace
 	// order; Series is the fleet every Sample.
 	Waits  []float64 `json:"-"`

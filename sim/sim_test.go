@@ -90,6 +90,24 @@ func TestFailedTransfersResume(t *testing.T) {
 	}
 }
 
+// A policy that starts no connector leaves its migrations unserved: the run says so
+// and counts them past their SLA, rather than failing (POST /simulate answered 500
+// for a proposed policy that starved its work).
+func TestAPolicyThatStarvesItsWorkLeavesItUnserved(t *testing.T) {
+	reqs := []trace.Request{req("a", 0, 1, time.Hour), req("b", time.Minute, 1, time.Hour)}
+	res := mustRun(t, exact(), reqs, fixed{0})
+	if res.Unserved != 2 || res.SLABreaches != 2 || res.ConnectorHours != 0 {
+		t.Fatalf("unserved %d, breaches %d, connector-hours %v; want 2, 2, 0", res.Unserved, res.SLABreaches, res.ConnectorHours)
+	}
+	if res.Waits[1] < stuckAfter.Seconds() {
+		t.Fatalf("b waited %v s, less than the week the run waited for it", res.Waits[1])
+	}
+	// Served work is not unserved.
+	if res := mustRun(t, exact(), reqs, fixed{1}); res.Unserved != 0 {
+		t.Fatalf("unserved %d with a connector", res.Unserved)
+	}
+}
+
 func TestReactiveWaitsOneProvisioningDelay(t *testing.T) {
 	// A request at 30 s: the tick at 60 s starts a connector, ready at 120 s.
 	reqs := []trace.Request{req("a", 30*time.Second, 1, time.Hour)}
