@@ -931,9 +931,13 @@ func (s *Server) existingMigration(c echo.Context, id, request string) error {
 		_ = s.dataConverter().FromPayload(p, &first)
 	}
 	retry := first == request
+	deadline := info.GetStartTime().AsTime().Add(in.MaxTransfer)
+	if in.Continued != nil { // a run that continued as new keeps the first run's deadline
+		deadline = in.Continued.Status.Deadline
+	}
 	started := workflows.MigrationStarted{
 		ID: id, WorkflowID: wid, RunID: info.GetExecution().GetRunId(), VMID: in.VMID, Site: in.Site, SLATier: in.SLATier,
-		Bytes: in.Bytes, Deadline: info.GetStartTime().AsTime().Add(in.MaxTransfer), Existing: !retry,
+		Bytes: in.Bytes, Deadline: deadline, Existing: !retry,
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/migrations/"+url.PathEscape(id))
 	status := http.StatusOK

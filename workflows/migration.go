@@ -27,7 +27,29 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (MigrationStatus
 	if err != nil {
 		return MigrationStatus{}, err
 	}
-	return m.run(ctx)
+	return m.run(ctx, in.Continued)
+}
+
+// waitResends is how many reservations a run re-sends while it waits before it
+// continues as new (sooner if Temporal suggests it): each adds some eight events to the
+// history, which would otherwise reach Temporal's limit in about a week of waiting,
+// while an SLA may allow a month. A thousand is 33 hours and some 8,000 events.
+var waitResends = 1000
+
+// waitContinueVersion marks runs that continue as new while they wait.
+const waitContinueVersion = "wait-continue-as-new"
+
+// errContinue tells run that the migration continues as new while it waits.
+var errContinue = errors.New("continue as new")
+
+// longWait counts a re-sent reservation and reports whether the run has waited long
+// enough to continue as new; runs from before it never do.
+func (m *migration) longWait(ctx workflow.Context) bool {
+	m.resends++
+	if m.resends < waitResends && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		return false
+	}
+	return workflow.GetVersion(ctx, waitContinueVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 }
 
 type migration struct {
@@ -44,6 +66,8 @@ type migration struct {
 	// sticky, when set, is the connector to use again without asking the fleet: a
 	// retry after a passing failure stays where the partial copy is being written.
 	sticky *planning.Assignment
+	// resends counts the reservations this run re-sent while it waited.
+	resends int
 }
 
 // errCancelled ends a migration that an operator cancelled while it waited.
@@ -65,6 +89,10 @@ func newMigration(ctx workflow.Context, in MigrationInput) (*migration, error) {
 		ID: in.ID, VMID: in.VMID, Site: in.Site, SLATier: in.SLATier, Phase: PhaseWaiting, Bytes: in.Bytes,
 		StartedAt: now, Deadline: now.Add(in.MaxTransfer), Destination: in.Destination, Priority: in.Priority,
 	}
+	if c := in.Continued; c != nil {
+		m.status, m.slaFired, m.paused, m.avoid = c.Status, c.SLAFired, c.Paused, c.Avoid
+		m.in.Continued = nil
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryMigration, func() (MigrationStatus, error) { return m.status, nil }); err != nil {
 		return nil, err
 	}
@@ -78,13 +106,25 @@ const maxFailovers = 3
 // error, a checksum mismatch) on a healthy connector.
 const maxRetries = 5
 
-func (m *migration) run(ctx workflow.Context) (MigrationStatus, error) {
-	slaTimer := workflow.NewTimerWithOptions(ctx, m.in.MaxTransfer, workflow.TimerOptions{
+func (m *migration) run(ctx workflow.Context, carried *MigrationCarry) (MigrationStatus, error) {
+	// A continued run times the SLA from the first run's start.
+	sla := m.in.MaxTransfer
+	resume, retries := false, 0
+	if carried != nil {
+		sla = max(m.status.Deadline.Sub(workflow.Now(ctx)), time.Second)
+		resume, retries = carried.Resume, carried.Retries
+	}
+	slaTimer := workflow.NewTimerWithOptions(ctx, sla, workflow.TimerOptions{
 		Summary: fmt.Sprintf("SLA: %s to copy %s", m.in.MaxTransfer, m.in.VMID)})
-	resume := false
-	retries := 0
 	for {
 		assignment, err := m.reserve(ctx, slaTimer)
+		if errors.Is(err, errContinue) {
+			m.logger.Info("waiting on: continued as new", "reservations_resent", m.resends)
+			in := m.in
+			in.Continued = &MigrationCarry{Status: m.status, SLAFired: m.slaFired, Paused: m.paused, Avoid: m.avoid,
+				Resume: resume, Retries: retries}
+			return MigrationStatus{}, workflow.NewContinueAsNewError(ctx, MigrationWorkflow, in)
+		}
 		if errors.Is(err, errCancelled) {
 			return m.finish(ctx, OutcomeCancelled, nil)
 		}
@@ -488,6 +528,18 @@ func (m *migration) reserve(ctx workflow.Context, slaTimer workflow.Future) (pla
 		cancel()
 		if got {
 			return a, nil
+		}
+		// Waiting long: the next run waits on, its history fresh. An assignment or a
+		// control that came meanwhile is taken first; none is lost.
+		if !m.requeue && m.longWait(ctx) {
+			if assignedCh.ReceiveAsync(&a) {
+				return a, nil
+			}
+			m.drainControls(ctx)
+			if m.cancelled {
+				return planning.Assignment{}, errCancelled
+			}
+			return planning.Assignment{}, errContinue
 		}
 		// Queue again: the resend timer fired, or the priority changed.
 		m.requeue = false

@@ -474,6 +474,25 @@ type MigrationInput struct {
 	// Planned says that the migration was known work, planned through POST /forecast:
 	// its history row is kept out of the forecast of ad-hoc arrivals.
 	Planned bool `json:"planned,omitempty"`
+	// Continued is what a run that continued as new while it waited for a connector
+	// hands to the next; nil on a migration's first run.
+	Continued *MigrationCarry `json:"continued,omitempty"`
+}
+
+// MigrationCarry is a waiting migration's state, carried over when it continues as new
+// so that it can wait as long as its SLA allows without its history growing without
+// end.
+type MigrationCarry struct {
+	Status MigrationStatus `json:"status"`
+	// SLAFired says the SLA timer has fired (and the breach was recorded).
+	SLAFired bool `json:"sla_fired,omitempty"`
+	Paused   bool `json:"paused,omitempty"`
+	// Avoid are the connectors that failed under the migration.
+	Avoid []string `json:"avoid,omitempty"`
+	// Resume says a partial copy exists to continue from; Retries counts the passing
+	// failures so far.
+	Resume  bool `json:"resume,omitempty"`
+	Retries int  `json:"retries,omitempty"`
 }
 
 // Migration phases.
