@@ -24,7 +24,7 @@ import (
 // updated, and the staged file is gone once recorded.
 func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	_, s := fleetFixture(t)
-	a := &Events{Store: s, Logger: slog.Default()}
+	a := &Events{Store: s, Logger: slog.Default(), Uploads: t.TempDir()}
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
@@ -52,7 +52,7 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 		return n
 	}
 
-	staged := filepath.Join(t.TempDir(), "calendar-1.ics")
+	staged := filepath.Join(a.Uploads, "calendar-1.ics")
 	require.NoError(t, os.WriteFile(staged, ics, 0o644))
 	require.Equal(t, map[string]int{planning.EventRecorded: len(want)}, statuses(record(CalendarSource{Path: staged})))
 	require.NoFileExists(t, staged, "the staged calendar is removed once recorded")
@@ -107,13 +107,13 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 // A calendar with bad events records nothing and lists each; a staged one is removed.
 func TestRecordEventsRejectsABadCalendarWhole(t *testing.T) {
 	_, s := fleetFixture(t)
-	a := &Events{Store: s, Logger: slog.Default()}
+	a := &Events{Store: s, Logger: slog.Default(), Uploads: t.TempDir()}
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	bad, err := os.ReadFile("../imports/testdata/malformed.ics")
 	require.NoError(t, err)
-	staged := filepath.Join(t.TempDir(), "calendar-2.ics")
+	staged := filepath.Join(a.Uploads, "calendar-2.ics")
 	require.NoError(t, os.WriteFile(staged, bad, 0o644))
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", Path: staged, Site: "fra1", From: from, To: from.AddDate(0, 3, 0)}})

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -34,11 +35,14 @@ type Events struct {
 	// Temporal finds the running fleet workflows through visibility.
 	Temporal client.Client
 	Logger   *slog.Logger
+	// Uploads is the folder where the web server stages calendar files; RecordEvents
+	// opens nothing else.
+	Uploads string
 }
 
 // NewEvents returns the events activities.
-func NewEvents(s EventStore, tc client.Client, logger *slog.Logger) *Events {
-	return &Events{Store: s, Temporal: tc, Logger: logger}
+func NewEvents(s EventStore, tc client.Client, cfg config.Config, logger *slog.Logger) *Events {
+	return &Events{Store: s, Temporal: tc, Logger: logger, Uploads: config.UploadsDir(cfg)}
 }
 
 // RecordEventsInput is a batch of events to record and of events to close, at most
@@ -71,6 +75,9 @@ func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ Reco
 	known := planning.SiteIDs(sites)
 	if c := in.Calendar; c != nil {
 		if c.Path != "" {
+			if err := staged(a.Uploads, c.Path); err != nil {
+				return RecordEventsResult{}, err
+			}
 			// Recorded or refused, the file has served; a retry after a lost
 			// answer finds the events recorded and no file, and says so.
 			defer func() {

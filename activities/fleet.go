@@ -37,6 +37,9 @@ type Fleet struct {
 	Logger        *slog.Logger
 	// Now is the clock; tests may pin it.
 	Now func() time.Time
+	// Uploads is the folder where the web server stages imported files; Import opens
+	// nothing else.
+	Uploads string
 
 	// The rate model, retrained at most every RateModelTTL.
 	rateMu       sync.Mutex
@@ -109,7 +112,7 @@ func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slo
 			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
 		}
 	}
-	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now}, nil
+	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now, Uploads: config.UploadsDir(cfg)}, nil
 }
 
 // CollectInput names the connectors whose health the fleet wants.

@@ -3,8 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -31,6 +33,9 @@ type ImportInput struct {
 // again changes nothing, so a retry is safe; the staged file is removed once it is
 // imported.
 func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, error) {
+	if err := staged(a.Uploads, in.Path); err != nil {
+		return imports.Counts{}, err
+	}
 	f, err := os.Open(in.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return imports.Counts{}, temporal.NewNonRetryableApplicationError("the staged file "+in.Path+" is gone", "StagedFileGone", err)
@@ -67,6 +72,28 @@ func rejected(err error) error {
 		return temporal.NewNonRetryableApplicationError(bad.Count()+"; nothing imported", ErrTypeInvalidRows, err, bad)
 	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRows, err)
+}
+
+// ErrTypeNotStaged is the application error type of a path that is not a file staged
+// in the uploads folder.
+const ErrTypeNotStaged = "NotStaged"
+
+// staged refuses, for good, a path that is not a regular file directly in the uploads
+// folder: the file activities open, and delete once done, only what the web server
+// staged, whatever path their input names.
+func staged(uploads, path string) error {
+	dir, errDir := filepath.Abs(uploads)
+	p, errPath := filepath.Abs(path)
+	ok := uploads != "" && errDir == nil && errPath == nil && filepath.Dir(p) == dir
+	if ok {
+		// A link there could point anywhere.
+		info, err := os.Lstat(p)
+		ok = err != nil || info.Mode().IsRegular()
+	}
+	if !ok {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a file staged in the uploads folder %s", path, uploads), ErrTypeNotStaged, nil)
+	}
+	return nil
 }
 
 // unstage removes a staged file once it is imported or rejected.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -295,6 +296,10 @@ func decodePayloadKey(s string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// UploadsDir is where the web server stages imported files for the worker to read: a
+// folder of DataDir that both processes see.
+func UploadsDir(c Config) string { return filepath.Join(c.DataDir, "uploads") }
 
 // Origin is the scheme://host[:port] of a URL, as a browser sends it in the Origin
 // header; the codec endpoints allow the Web UI's (TEMPORAL_UI_URL).

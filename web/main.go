@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -38,7 +37,7 @@ func NewServer(cfg config.Config, tc client.Client, s *store.Store, logger *slog
 		return nil, err
 	}
 	return &Server{Codec: codec, Temporal: tc, Store: s, Pool: cfg.Pool, Namespace: cfg.TemporalNamespace, UIURL: cfg.TemporalUIURL, Logger: logger,
-		Uploads: filepath.Join(cfg.DataDir, "uploads"), RateLimit: cfg.RateLimit, Timeouts: cfg.HTTP, Metrics: m}, nil
+		Uploads: config.UploadsDir(cfg), RateLimit: cfg.RateLimit, Timeouts: cfg.HTTP, Metrics: m}, nil
 }
 
 // NewEcho listens on the configured address when the app starts and serves in the

@@ -28,7 +28,7 @@ func startWorker(t *testing.T, tc client.Client, cfg config.Config) {
 	s := storetest.New(t)
 	logger := slog.New(slog.DiscardHandler)
 	lc := fxtest.NewLifecycle(t)
-	NewWorker(lc, cfg, tc, &activities.Fleet{Store: s, Logger: logger}, activities.NewEvents(s, tc, logger),
+	NewWorker(lc, cfg, tc, &activities.Fleet{Store: s, Logger: logger}, activities.NewEvents(s, tc, cfg, logger),
 		activities.NewRetention(s, logger), s, logger)
 	lc.RequireStart()
 	t.Cleanup(lc.RequireStop)
