@@ -280,8 +280,31 @@ func (f *fleet) validateRegister(ctx workflow.Context, r RegisterConnectorReques
 			return err
 		}
 	}
+	if err := f.checkTaskQueue(r); err != nil {
+		return err
+	}
 	_, err := f.registered(r)
 	return err
+}
+
+// checkTaskQueue refuses a task queue that is PMO's or another connector's: work sent
+// there would reach the wrong poller (the worker, or another site's connector).
+func (f *fleet) checkTaskQueue(r RegisterConnectorRequest) error {
+	want, err := r.spec()
+	if err != nil {
+		return invalid(err)
+	}
+	tq := want.TaskQueue
+	if tq == TaskQueue || (strings.HasPrefix(tq, ConnectorTaskQueue("")) && tq != ConnectorTaskQueue(r.ID)) {
+		return invalid(validation.Field("task_queue", "%q is PMO's; leave task_queue out (the connector polls %s) or name a queue of its own",
+			tq, ConnectorTaskQueue(r.ID)))
+	}
+	for _, c := range f.st.Connectors {
+		if c.ID != r.ID && c.TaskQueue == tq {
+			return failure(validation.ConflictErrorType, "task_queue", "connector %q polls %q; each connector needs a task queue of its own", c.ID, tq)
+		}
+	}
+	return nil
 }
 
 // registered returns the connector already in the pool under the request's ID, if it

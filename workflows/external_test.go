@@ -180,6 +180,19 @@ func TestFleetExternalConnectorUpdatesAreValidatedAndItIsNeverStoppedOrResized(t
 		both := appliance
 		both.ID, both.MaxTasks = "appliance-3", 4
 		env.UpdateWorkflow(UpdateRegisterConnector, "", rejected(t, "a size and amounts", validation.ApplicationErrorType, "size"), both)
+		// A task queue of PMO's or of another connector would send work to the wrong
+		// poller: the worker, or another site's connector.
+		for _, c := range []struct {
+			name, queue, errType string
+		}{
+			{"the worker's task queue", TaskQueue, validation.ApplicationErrorType},
+			{"PMO's connector's task queue", ConnectorTaskQueue("default-fra1-1"), validation.ApplicationErrorType},
+			{"another appliance's task queue", ConnectorTaskQueue(appliance.ID), validation.ApplicationErrorType},
+		} {
+			thief := appliance
+			thief.ID, thief.TaskQueue = "appliance-4", c.queue
+			env.UpdateWorkflow(UpdateRegisterConnector, "", rejected(t, c.name, c.errType, "task_queue"), thief)
+		}
 
 		sample := planning.MetricSample{At: start.Add(5 * time.Second), CPUPercent: 1}
 		env.UpdateWorkflow(UpdateConnectorMetrics, "", rejected(t, "metrics of an unknown connector", validation.NotFoundErrorType, "connector_id"),
@@ -257,4 +270,21 @@ func TestRegisterConnectorRequestNamesTheBadField(t *testing.T) {
 		require.Equal(t, c.field, fe.Field, "%+v: %v", r, fe)
 	}
 	require.NoError(t, appliance.Validate())
+}
+
+// Two external connectors cannot share a task queue of their own choosing.
+func TestExternalConnectorsDoNotShareATaskQueue(t *testing.T) {
+	f := &fleet{in: FleetInput{Pool: "default"}, st: FleetState{Connectors: []planning.Connector{
+		{ID: "appliance-1", Site: "ams1", External: true, TaskQueue: "ams-appliances"}}}}
+	other := appliance
+	other.ID, other.TaskQueue = "appliance-2", "ams-appliances"
+	err := f.checkTaskQueue(other)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, validation.ConflictErrorType, app.Type())
+	require.Contains(t, app.Error(), `connector "appliance-1" polls "ams-appliances"`)
+	// Its own registration again is not a collision with itself.
+	again := appliance
+	again.TaskQueue = "ams-appliances"
+	require.NoError(t, f.checkTaskQueue(again))
 }
