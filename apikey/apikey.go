@@ -29,14 +29,19 @@ const (
 // Roles lists the roles, weakest first.
 var Roles = []Role{Viewer, Operator, Admin}
 
+// Connector is the role of one external connector's key (an appliance at a customer's
+// site): it may only post that connector's metrics. It is outside the order of Roles:
+// it allows nothing they allow, and they do not allow it.
+const Connector Role = "connector"
+
 // ParseRole returns the role named s, or an error that lists the roles.
 func ParseRole(s string) (Role, error) {
-	for _, r := range Roles {
+	for _, r := range append(Roles, Connector) {
 		if string(r) == s {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("unknown role %q: want viewer, operator or admin", s)
+	return "", fmt.Errorf("unknown role %q: want viewer, operator, admin or connector", s)
 }
 
 func (r Role) rank() int {

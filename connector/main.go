@@ -64,6 +64,8 @@ type options struct {
 	MaxTasks        int
 	TargetDir       string
 	MetricsInterval time.Duration
+	// ReportEvery is how often samples are posted to ReportURL, several at a time.
+	ReportEvery time.Duration
 	// ReportURL is PMO's API, where an external connector posts its metrics; empty
 	// means PostgreSQL.
 	ReportURL string
@@ -89,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.TargetDir, "target-dir", "", "where destinations are written (default $PMO_DATA_DIR/target)")
 	fs.DurationVar(&o.MetricsInterval, "metrics-interval", 2*time.Second, "how often to record metrics")
 	fs.StringVar(&o.ReportURL, "report-url", "", "PMO's API base URL: post metrics there instead of writing PostgreSQL, as an appliance PMO did not start does")
+	fs.DurationVar(&o.ReportEvery, "report-every", 30*time.Second, "with -report-url, how often to post the samples taken since the last post (each post is an update of the fleet's workflow); keep it well under the connector's stale_after")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics here, e.g. 127.0.0.1:9465 (port 0: any free one)")
 	fs.StringVar(&o.MetricsTargets, "metrics-targets", "", "write a Prometheus file_sd file with the metrics address into this folder (needs -metrics-addr)")
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +108,9 @@ func parseFlags(args []string) (options, error) {
 		return options{}, fmt.Errorf("-max-tasks must be at least 1, got %d", o.MaxTasks)
 	case o.MetricsInterval < 100*time.Millisecond:
 		return options{}, fmt.Errorf("-metrics-interval must be at least 100ms, got %s", o.MetricsInterval)
+	case o.ReportEvery < o.MetricsInterval || o.ReportEvery > time.Duration(MaxPending)*o.MetricsInterval:
+		return options{}, fmt.Errorf("-report-every must be from -metrics-interval (%s) to %d of them, what one post carries, got %s",
+			o.MetricsInterval, MaxPending, o.ReportEvery)
 	case o.MetricsTargets != "" && o.MetricsAddr == "":
 		return options{}, errors.New("-metrics-targets needs -metrics-addr")
 	}
@@ -118,7 +124,7 @@ func parseFlags(args []string) (options, error) {
 			return options{}, fmt.Errorf("-report-url must be an http or https URL such as http://pmo:8080, got %q", o.ReportURL)
 		}
 		if o.APIKey = os.Getenv("PMO_API_KEY"); o.APIKey == "" {
-			return options{}, errors.New("-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
+			return options{}, errors.New("-report-url needs PMO_API_KEY set to the connector's API key (starter apikey create -role connector -connector " + o.ID + ")")
 		}
 	}
 	if o.TaskQueue == "" {
@@ -214,6 +220,9 @@ func sinkOption(opts options) fx.Option {
 // before it.
 func NewReporter(lc fx.Lifecycle, _ worker.Worker, opts options, sink Sink, conn *activities.Connector, logger *slog.Logger) *Reporter {
 	r := &Reporter{ID: opts.ID, Sink: sink, Stats: &conn.Stats, Interval: opts.MetricsInterval, Logger: logger}
+	if opts.ReportURL != "" {
+		r.WriteEvery = opts.ReportEvery
+	}
 	var cancel context.CancelFunc
 	done := make(chan struct{})
 	lc.Append(fx.Hook{

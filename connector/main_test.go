@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
@@ -30,12 +32,13 @@ func TestParseFlags(t *testing.T) {
 
 	t.Setenv("PMO_API_KEY", "")
 	_, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
-	require.EqualError(t, err, "-report-url needs PMO_API_KEY set to an operator API key (starter apikey create -role operator)")
+	require.EqualError(t, err, "-report-url needs PMO_API_KEY set to the connector's API key (starter apikey create -role connector -connector c1)")
 	t.Setenv("PMO_API_KEY", "pmo_key")
 	o, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
 	require.NoError(t, err)
 	require.Equal(t, "http://pmo.example:8080", o.ReportURL)
 	require.Equal(t, "pmo_key", o.APIKey)
+	require.Equal(t, 30*time.Second, o.ReportEvery, "an appliance posts every 30 s, several samples at a time")
 
 	for _, args := range [][]string{
 		{},
@@ -47,6 +50,8 @@ func TestParseFlags(t *testing.T) {
 		{"-id", "c1", "-report-url", "ftp://pmo.example"},
 		{"-id", "c1", "-metrics-targets", "/tmp/targets"},
 		{"-id", "c1", "-metrics-addr", "9465"},
+		{"-id", "c1", "-metrics-interval", "2s", "-report-every", "1s"},
+		{"-id", "c1", "-metrics-interval", "1s", "-report-every", "101s"},
 	} {
 		_, err := parseFlags(args)
 		require.Error(t, err, "%q", args)
@@ -134,6 +139,44 @@ func TestReporterWaitsForItsRowThenReports(t *testing.T) {
 	require.Positive(t, ram)
 	require.Positive(t, free, "the target directory's free space")
 	require.Nil(t, latency, "an idle connector read nothing")
+}
+
+// sinkRecorder records what a reporter writes.
+type sinkRecorder struct {
+	mu     sync.Mutex
+	writes []int
+}
+
+func (s *sinkRecorder) Ready(context.Context, string) error { return nil }
+func (s *sinkRecorder) Write(_ context.Context, _ string, samples []planning.MetricSample) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes = append(s.writes, len(samples))
+	return nil
+}
+
+// An appliance samples every interval but posts the samples together, every
+// WriteEvery (each post is an update of the fleet's workflow), its first at once.
+func TestReporterPostsSamplesTogether(t *testing.T) {
+	sink := &sinkRecorder{}
+	conn := activities.NewConnector("c1", nil, t.TempDir(), 1, nil)
+	r := &Reporter{ID: "c1", Sink: sink, Stats: &conn.Stats, Interval: 20 * time.Millisecond, WriteEvery: 200 * time.Millisecond, Logger: slog.Default()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.writes) >= 3
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	require.Equal(t, 1, sink.writes[0], "the first sample goes at once")
+	for _, n := range sink.writes[1:3] {
+		require.Greater(t, n, 1, "later ones go together: %v", sink.writes)
+	}
 }
 
 // With -metrics-targets the connector tells Prometheus where its metrics are, and

@@ -37,7 +37,10 @@ type Reporter struct {
 	Sink     Sink
 	Stats    *activities.ConnectorStats
 	Interval time.Duration
-	Logger   *slog.Logger
+	// WriteEvery, when set, is how often the samples taken since the last write are
+	// written together; zero writes each as it is taken.
+	WriteEvery time.Duration
+	Logger     *slog.Logger
 
 	// pending are the samples not recorded yet, oldest first.
 	pending []planning.MetricSample
@@ -65,6 +68,7 @@ func (r *Reporter) Run(ctx context.Context) {
 	tick := time.NewTicker(r.Interval)
 	defer tick.Stop()
 	var lastErr string
+	var lastWrite time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,6 +84,11 @@ func (r *Reporter) Run(ctx context.Context) {
 			r.pending = slices.Delete(r.pending, 0, len(r.pending)-MaxPending)
 		}
 		prev = cur
+		// The first sample goes at once: an external connector takes work from it.
+		if r.WriteEvery > 0 && !lastWrite.IsZero() && time.Since(lastWrite) < r.WriteEvery && len(r.pending) < MaxPending {
+			continue
+		}
+		lastWrite = time.Now()
 		err := r.write(ctx)
 		var rejected *rejectedError
 		if errors.As(err, &rejected) {

@@ -222,9 +222,9 @@ func (s *system) starter(args ...string) (string, error) {
 
 // createKey makes an API key with `starter apikey create` and returns it: the only
 // thing the command prints on stdout.
-func (s *system) createKey(name, role string) string {
+func (s *system) createKey(name, role string, flags ...string) string {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, "starter"), "apikey", "create", "-name", name, "-role", role)
+	cmd := exec.Command(filepath.Join(s.bin, "starter"), append([]string{"apikey", "create", "-name", name, "-role", role}, flags...)...)
 	cmd.Env = s.env
 	out, err := cmd.Output()
 	require.NoError(s.t, err, "starter apikey create")

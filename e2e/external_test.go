@@ -73,13 +73,15 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	// The appliance reaches PMO only through the API, with an operator key of its own.
-	env = append(env, "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?sslmode=disable", "PMO_API_KEY="+s.createKey("appliance", "operator"))
+	// The appliance reaches PMO only through the API, with a connector key of its own,
+	// which may post its metrics and nothing else.
+	key := s.createKey("appliance", "connector", "-connector", id)
+	env = append(env, "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?sslmode=disable", "PMO_API_KEY="+key)
 	log, err := os.Create(filepath.Join(s.dataDir, "appliance.log"))
 	require.NoError(t, err)
 	defer log.Close()
 	appliance := exec.Command(filepath.Join(s.bin, "connector"), "-id", id, "-site", "ams1", "-bandwidth", "33554432", "-max-tasks", "4",
-		"-metrics-interval", "1s", "-report-url", s.api, "-target-dir", filepath.Join(s.dataDir, "target"))
+		"-metrics-interval", "1s", "-report-every", "2s", "-report-url", s.api, "-target-dir", filepath.Join(s.dataDir, "target"))
 	appliance.Env, appliance.Stdout, appliance.Stderr = env, log, log
 	require.NoError(t, appliance.Start())
 	exited := make(chan error, 1)
@@ -111,6 +113,11 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	require.Equal(t, "samples[1].at", p.Field)
 	require.Equal(t, 404, s.call("POST", "/connectors/nobody/metrics", map[string]any{"at": now}, &p))
 	require.Equal(t, "connector_id", p.Field)
+	// The appliance's key posts its own metrics and does nothing else.
+	sample := strings.NewReader(`{"at": "` + now.Format(time.RFC3339Nano) + `"}`)
+	require.Equal(t, 403, s.sendAs(key, "POST", "/connectors/other-appliance/metrics", "application/json", sample, nil))
+	require.Equal(t, 403, s.sendAs(key, "GET", "/migrations", "application/json", nil, nil))
+	require.Equal(t, 403, s.sendAs(key, "POST", "/connectors/"+id+"/deregister", "application/json", strings.NewReader(`{"who":"x","why":"y"}`), nil))
 
 	// A migration at its site is assigned to it and copies the disk.
 	vms, disks := s.vmsBySize(db, "ams1", 1, false)

@@ -14,6 +14,7 @@ import (
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 // maxKeyName bounds a key's name, which is shown in lists and problems.
@@ -25,11 +26,12 @@ const maxKeyName = 100
 func apikeyCommand(cfg *config.Config, out, msgs io.Writer) *ffcli.Command {
 	createFlags := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	name := createFlags.String("name", "", "who or what uses the key, e.g. ann or alertmanager (required)")
-	role := createFlags.String("role", "", "viewer (reads), operator (runs migrations and the fleet) or admin (also the policy) (required)")
+	role := createFlags.String("role", "", "viewer (reads), operator (runs migrations and the fleet), admin (also the policy), or connector (posts one connector's metrics) (required)")
+	connectorID := createFlags.String("connector", "", "the external connector a key of the connector role belongs to (required with -role connector)")
 	first := createFlags.Bool("first", false, "create the key only if the database holds no key yet; otherwise create nothing")
 	create := &ffcli.Command{
 		Name:       "create",
-		ShortUsage: "starter apikey create -name NAME -role viewer|operator|admin [-first]",
+		ShortUsage: "starter apikey create -name NAME -role viewer|operator|admin|connector [-connector ID] [-first]",
 		ShortHelp:  "make an API key and print it, once: only its hash is stored",
 		FlagSet:    createFlags,
 		Exec: func(ctx context.Context, args []string) error {
@@ -42,6 +44,19 @@ func apikeyCommand(cfg *config.Config, out, msgs io.Writer) *ffcli.Command {
 			r, err := apikey.ParseRole(*role)
 			if err != nil {
 				return fmt.Errorf("-role: %w", err)
+			}
+			switch {
+			case r == apikey.Connector && *connectorID == "":
+				return errors.New("-connector is required with -role connector: the ID of the connector the key posts metrics for")
+			case r != apikey.Connector && *connectorID != "":
+				return errors.New("-connector goes with -role connector only")
+			case r == apikey.Connector && *first:
+				return errors.New("-first makes an admin's first key, not a connector's")
+			}
+			if *connectorID != "" {
+				if err := validation.ID("connector", *connectorID); err != nil {
+					return fmt.Errorf("-%w", err)
+				}
 			}
 			return withStore(ctx, *cfg, func(s *store.Store) error {
 				id, key, hash, err := apikey.New()
@@ -56,6 +71,10 @@ func apikeyCommand(cfg *config.Config, out, msgs io.Writer) *ffcli.Command {
 					if !created {
 						fmt.Fprintln(msgs, "the database has API keys already; none created (starter apikey list shows them)")
 						return nil
+					}
+				} else if r == apikey.Connector {
+					if err := s.CreateConnectorAPIKey(ctx, id, *name, *connectorID, hash); err != nil {
+						return err
 					}
 				} else if err := s.CreateAPIKey(ctx, id, *name, r, hash); err != nil {
 					return err

@@ -66,8 +66,8 @@ func TestAPIKeysAreCreatedListedAndRevoked(t *testing.T) {
 		err  string
 	}{
 		{[]string{"create", "-role", "admin"}, "-name is required, at most 100 characters: who or what uses the key"},
-		{[]string{"create", "-name", "bob", "-role", "root"}, `-role: unknown role "root": want viewer, operator or admin`},
-		{[]string{"create", "-name", "bob"}, `-role: unknown role "": want viewer, operator or admin`},
+		{[]string{"create", "-name", "bob", "-role", "root"}, `-role: unknown role "root": want viewer, operator, admin or connector`},
+		{[]string{"create", "-name", "bob"}, `-role: unknown role "": want viewer, operator, admin or connector`},
 		{[]string{"revoke", "nosuchkey"}, `no API key "nosuchkey" (starter apikey list shows them)`},
 		{[]string{"revoke"}, "apikey revoke takes one key ID (starter apikey list shows them)"},
 	} {
@@ -108,7 +108,21 @@ func TestAPIKeyCommandExitCodes(t *testing.T) {
 
 	_, stderr, code := starter("apikey", "create", "-name", "ci", "-role", "superuser")
 	require.Equal(t, 1, code)
-	require.Equal(t, "starter: -role: unknown role \"superuser\": want viewer, operator or admin\n", stderr)
+	require.Equal(t, "starter: -role: unknown role \"superuser\": want viewer, operator, admin or connector\n", stderr)
+
+	// A connector's key names its connector, and only a connector's key does.
+	_, stderr, code = starter("apikey", "create", "-name", "appliance", "-role", "connector")
+	require.Equal(t, 1, code)
+	require.Equal(t, "starter: -connector is required with -role connector: the ID of the connector the key posts metrics for\n", stderr)
+	_, stderr, code = starter("apikey", "create", "-name", "ci", "-role", "operator", "-connector", "appliance-1")
+	require.Equal(t, 1, code)
+	require.Equal(t, "starter: -connector goes with -role connector only\n", stderr)
+	_, stderr, code = starter("apikey", "create", "-name", "appliance", "-role", "connector", "-connector", "ams 1")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "starter: -connector: may hold only letters")
+	stdout, _, code = starter("apikey", "create", "-name", "appliance", "-role", "connector", "-connector", "appliance-1")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `^pmo_[0-9a-f]{12}_`, stdout)
 
 	_, stderr, code = starter("apikey", "revoke", "0123456789ab")
 	require.Equal(t, 1, code)

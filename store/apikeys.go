@@ -25,18 +25,20 @@ type APIKey struct {
 	RevokedAt time.Time
 	// LastUsedAt is zero until the web server first looks the key up.
 	LastUsedAt time.Time
+	// ConnectorID is the connector a key of the connector role belongs to.
+	ConnectorID string
 }
 
 // Revoked reports whether the key has been revoked.
 func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
 
-const apiKeyColumns = `id, name, role, created_at, revoked_at, last_used_at`
+const apiKeyColumns = `id, name, role, created_at, revoked_at, last_used_at, coalesce(connector_id, '')`
 
 // scanAPIKey reads apiKeyColumns, then any extra columns into extra.
 func scanAPIKey(r pgx.Row, extra ...any) (APIKey, error) {
 	var k APIKey
 	var revoked, used *time.Time
-	if err := r.Scan(append([]any{&k.ID, &k.Name, &k.Role, &k.CreatedAt, &revoked, &used}, extra...)...); err != nil {
+	if err := r.Scan(append([]any{&k.ID, &k.Name, &k.Role, &k.CreatedAt, &revoked, &used, &k.ConnectorID}, extra...)...); err != nil {
 		return APIKey{}, err
 	}
 	if revoked != nil {
@@ -51,6 +53,16 @@ func scanAPIKey(r pgx.Row, extra ...any) (APIKey, error) {
 // CreateAPIKey stores a key's ID, name, role and hash.
 func (s *Store) CreateAPIKey(ctx context.Context, id, name string, role apikey.Role, hash []byte) error {
 	if _, err := s.Pool.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash) VALUES ($1, $2, $3, $4)`, id, name, role, hash); err != nil {
+		return fmt.Errorf("store: create API key: %w", err)
+	}
+	return nil
+}
+
+// CreateConnectorAPIKey stores a key of the connector role for one connector: it may
+// only post that connector's metrics.
+func (s *Store) CreateConnectorAPIKey(ctx context.Context, id, name, connectorID string, hash []byte) error {
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO api_keys (id, name, role, hash, connector_id) VALUES ($1, $2, 'connector', $3, $4)`,
+		id, name, hash, connectorID); err != nil {
 		return fmt.Errorf("store: create API key: %w", err)
 	}
 	return nil

@@ -292,8 +292,20 @@ func (s *Server) authenticate(keys *keyCache, limit *limits) echo.MiddlewareFunc
 	}
 }
 
+// connectorRoutes are the routes a connector key may call: its own metrics (the
+// route's :id must be its connector) and who it is.
+var connectorRoutes = map[string]bool{"POST /connectors/:id/metrics": true, "GET /me": true}
+
 // authorize runs the call if the key's role allows the route, and answers 403 if not.
 func (s *Server) authorize(c echo.Context, next echo.HandlerFunc, need apikey.Role, routed bool, key store.APIKey) error {
+	if key.Role == apikey.Connector {
+		id := c.Param("id")
+		if !connectorRoutes[routeKey(c.Request().Method, c.Path())] || (id != "" && id != key.ConnectorID) {
+			return problem(http.StatusForbidden, fmt.Sprintf("the key %s (%q) belongs to connector %s: it may only post that connector's metrics, POST /connectors/%s/metrics",
+				apikey.Display(key.ID), key.Name, key.ConnectorID, key.ConnectorID))
+		}
+		return next(c)
+	}
 	if routed && !key.Role.Allows(need) {
 		return problem(http.StatusForbidden, fmt.Sprintf("%s %s needs the %s role; the key %s (%q) has the %s role",
 			c.Request().Method, c.Path(), need, apikey.Display(key.ID), key.Name, key.Role))

@@ -199,6 +199,24 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	require.Contains(t, rec.Body.String(), "was revoked")
 	require.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
 
+	// A connector's key posts its own connector's metrics, and nothing else: another
+	// connector's are refused, as are the other routes. (The bad sample shows the call
+	// reached the handler, which checks it.)
+	connectorKeyID, connectorKey, hash, err := apikey.New()
+	require.NoError(t, err)
+	require.NoError(t, st.CreateConnectorAPIKey(ctx, connectorKeyID, "ams1 appliance", "appliance-1", hash))
+	rec = serve(e, "Bearer "+connectorKey, "own-metrics", "POST", "/connectors/appliance-1/metrics", `{"cpu_percent": -1}`)
+	require.Equal(t, 422, rec.Code, rec.Body.String())
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/connectors/appliance-2/metrics"}, {"GET", "/migrations"}, {"POST", "/overrides"}, {"POST", "/connectors/appliance-1/deregister"},
+	} {
+		rec = serve(e, "Bearer "+connectorKey, "", c.method, c.path, `{}`)
+		require.Equal(t, 403, rec.Code, "%s %s: %s", c.method, c.path, rec.Body.String())
+		require.Contains(t, rec.Body.String(), "belongs to connector appliance-1")
+	}
+	rec = serve(e, "Bearer "+connectorKey, "", "GET", "/me", "")
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+
 	// A client's request ID that is not a short run of safe characters (here bytes
 	// that are not UTF-8, which PostgreSQL refuses) is replaced before anything logs
 	// or audits it, and a long path is cut: the call is audited all the same.
