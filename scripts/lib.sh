@@ -59,20 +59,36 @@ pg_dir() {
 }
 
 # pg_start makes (first time) and starts a private cluster listening only on
-# 127.0.0.1:<port>, with trust auth for the local superuser "pmo", and creates database
-# <db>. It prints the DATABASE_URL. It leaves an already running cluster alone and sets
-# PG_STARTED=1 only when it started one.
+# 127.0.0.1:<port>, whose superuser "pmo" logs in with a password (scram-sha-256),
+# generated at the first start and kept in <dir>.password, readable by this user only,
+# and creates database <db>. It prints the DATABASE_URL, password included (write it
+# to a file only this user can read). It leaves an already running cluster alone and
+# sets PG_STARTED=1 only when it started one. A cluster made before passwords (trust
+# auth, no <dir>.password) is used as it is.
 pg_start() {
-	local dir=$1 port=$2 db=$3 bin
+	local dir=$1 port=$2 db=$3 bin pwfile userinfo=pmo
 	bin=$(pg_bin)
 	PG_STARTED=0
+	pwfile=$dir.password
 	if [ ! -f "$dir/PG_VERSION" ]; then
 		log "creating a PostgreSQL cluster in $dir"
 		mkdir -p "$dir"
 		[ "$(id -u)" = 0 ] && chown postgres: "$dir"
 		chmod 700 "$dir"
-		as_pg "$bin/initdb" -D "$dir" -U pmo --auth=trust --encoding=UTF8 --no-instructions >"$dir.initdb.log" 2>&1 ||
-			die "initdb failed; see $dir.initdb.log"
+		(umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$pwfile")
+		# initdb reads the password as the cluster's owner, from a file only it can read.
+		local tmp
+		tmp=$(mktemp)
+		cp "$pwfile" "$tmp"
+		[ "$(id -u)" = 0 ] && chown postgres: "$tmp"
+		as_pg "$bin/initdb" -D "$dir" -U pmo --auth=scram-sha-256 --pwfile="$tmp" --encoding=UTF8 --no-instructions >"$dir.initdb.log" 2>&1 ||
+			{ rm -f "$tmp"; die "initdb failed; see $dir.initdb.log"; }
+		rm -f "$tmp"
+	fi
+	if [ -f "$pwfile" ]; then
+		PGPASSWORD=$(cat "$pwfile")
+		export PGPASSWORD
+		userinfo=pmo:$PGPASSWORD
 	fi
 	if ! as_pg "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
 		port_open "$port" && die "port $port is taken by another server; stop it, or set DATABASE_URL"
@@ -87,7 +103,7 @@ pg_start() {
 	if ! "$psql" -h 127.0.0.1 -p "$port" -U pmo -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
 		"$psql" -h 127.0.0.1 -p "$port" -U pmo -d postgres -qc "CREATE DATABASE \"$db\"" >/dev/null || die "could not create database $db"
 	fi
-	echo "postgres://pmo@127.0.0.1:$port/$db?sslmode=disable"
+	echo "postgres://$userinfo@127.0.0.1:$port/$db?sslmode=disable"
 }
 
 # pg_stop stops the cluster in <dir>.
@@ -136,6 +152,8 @@ chromium_bin() {
 test_postgres() {
 	[ -n "${DATABASE_URL:-}" ] && return
 	pgdir=$(pg_dir "$1/postgres")
+	# The URL holds the database password: only this user may read it.
+	install -m 600 /dev/null "$1/database_url"
 	pg_start "$pgdir" "$2" "$3" >"$1/database_url"
 	DATABASE_URL=$(cat "$1/database_url")
 	export DATABASE_URL
@@ -166,7 +184,7 @@ temporal_server() {
 }
 
 # cluster_start starts Temporal's server on PostgreSQL, as the compose stack runs it:
-# the server of DATABASE_URL (its user, trust or PGPASSWORD authentication) holds the
+# the server of DATABASE_URL (its user and password, or PGPASSWORD) holds the
 # databases temporal_<name> and temporal_<name>_visibility, which temporal-sql-tool
 # creates afresh and brings to the server's schema. The frontend listens on
 # 127.0.0.1:<port>, the other services on the ports after it; the config and the log go
@@ -181,13 +199,15 @@ cluster_start() {
 	[[ $rest == *@* ]] && userinfo=${rest%%@*}
 	hostport=${rest#*@}
 	user=${userinfo%%:*}
+	local pw=${PGPASSWORD:-}
+	[[ $userinfo == *:* ]] && pw=${userinfo#*:}
 	host=${hostport%%:*}
 	pgport=5432
 	[[ $hostport == *:* ]] && pgport=${hostport##*:}
 	# The schema files are those of the module the server was built from.
 	schema=$(go mod download -json "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')/schema/postgresql/v12
 	[ -d "$schema" ] || die "no Temporal schema files in $schema"
-	tool() { "$PWD/.bin/temporal-sql-tool" --plugin postgres12 --ep "$host" -p "$pgport" -u "$user" --pw "${PGPASSWORD:-}" "$@"; }
+	tool() { "$PWD/.bin/temporal-sql-tool" --plugin postgres12 --ep "$host" -p "$pgport" -u "$user" --pw "$pw" "$@"; }
 	local db
 	for db in "temporal_$name:temporal" "temporal_${name}_visibility:visibility"; do
 		tool --db "${db%%:*}" drop-database -f --defaultdb postgres >/dev/null 2>&1 || true
@@ -209,10 +229,10 @@ persistence:
   datastores:
     default:
       sql: {pluginName: postgres12, databaseName: temporal_$name, connectAddr: "$host:$pgport", connectProtocol: tcp,
-            user: "$user", password: "${PGPASSWORD:-}", maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
+            user: "$user", password: "$pw", maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
     visibility:
       sql: {pluginName: postgres12, databaseName: temporal_${name}_visibility, connectAddr: "$host:$pgport", connectProtocol: tcp,
-            user: "$user", password: "${PGPASSWORD:-}", maxConns: 4, maxIdleConns: 4, maxConnLifetime: 1h}
+            user: "$user", password: "$pw", maxConns: 4, maxIdleConns: 4, maxConnLifetime: 1h}
 global:
   membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
 services:

@@ -33,6 +33,8 @@ temporal_db=(--db-filename "$PMO_DATA_DIR/temporal/temporal.db" "${temporal_sqli
 temporal_start "$tport" "$PMO_DATA_DIR/logs/temporal.log" --headless "${temporal_db[@]}"
 export TEMPORAL_ADDRESS=127.0.0.1:$tport
 # Not in $(...): pg_start sets PG_STARTED, which pmo_stop reads.
+# The URL holds the database password: only this user may read it.
+install -m 600 /dev/null "$PMO_DATA_DIR/database_url"
 pg_start "$pgdir" "$pgport" pmo >"$PMO_DATA_DIR/database_url"
 DATABASE_URL=$(cat "$PMO_DATA_DIR/database_url")
 export DATABASE_URL

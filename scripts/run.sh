@@ -32,6 +32,8 @@ fi
 if [ -z "${DATABASE_URL:-}" ]; then
 	pgdir=$(pg_dir "$PMO_DATA_DIR/postgres")
 	# Not in $(...): pg_start sets PG_STARTED, which cleanup reads.
+	# The URL holds the database password: only this user may read it.
+	install -m 600 /dev/null "$PMO_DATA_DIR/database_url"
 	pg_start "$pgdir" 55432 pmo >"$PMO_DATA_DIR/database_url"
 	DATABASE_URL=$(cat "$PMO_DATA_DIR/database_url")
 	export DATABASE_URL

@@ -27,6 +27,8 @@ fresh_dir "$data"
 # FAKETIME and LIBFAKETIME also move the clock of the shell that e2e/docs_test.go runs
 # the examples in. The monotonic clock stays, as it does for Go: timeouts are not moved.
 export FAKETIME=+${days}d LIBFAKETIME=$lib DONT_FAKE_MONOTONIC=1
+# The URL holds the database password: only this user may read it.
+install -m 600 /dev/null "$data/database_url"
 LD_PRELOAD=$lib pg_start "$pgdir" "${PMO_AHEAD_PG_PORT:-55435}" pmo_ahead >"$data/database_url"
 DATABASE_URL=$(cat "$data/database_url")
 # Both clocks must have moved, or the tests would prove nothing.

@@ -29,7 +29,7 @@ export CI=${CI:-1} # tests that need a service fail instead of skipping
 
 log "go vet"
 go vet ./...
-log "go test (DATABASE_URL=$DATABASE_URL TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS)"
+log "go test (DATABASE_URL=$(sed 's#//\([^:/@]*\):[^@]*@#//\1:***@#' <<<"$DATABASE_URL") TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS)"
 go test -count=1 -timeout 12m ./...
 # Cluster mode on the same PostgreSQL: Temporal's production server, two workers.
 bash scripts/cluster.sh
