@@ -14,6 +14,15 @@ TEMPORAL_PID=""
 trap test_stop EXIT
 
 test_postgres "$data" "${PMO_TEST_PG_PORT:-55433}" pmo_test
+# The cluster pg_start made asks for its password: a login without it is refused.
+if [ -n "$pgdir" ] && [ -f "$pgdir.password" ]; then
+	psql_bin=$(pg_bin)/psql
+	[ -x "$psql_bin" ] || psql_bin=psql
+	if env -u PGPASSWORD PGPASSFILE=/dev/null "$psql_bin" -w -h 127.0.0.1 -p "${PMO_TEST_PG_PORT:-55433}" -U pmo -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+		die "PostgreSQL let pmo in without a password"
+	fi
+	log "PostgreSQL refuses a login without the password"
+fi
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	port=${PMO_TEST_TEMPORAL_PORT:-17233}
 	# In memory: every test run starts from an empty Temporal.
