@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -73,12 +77,12 @@ func CalendarURL(raw string) (string, error) {
 // [src.From, src.To) at the known sites. A calendar that cannot be imported (bad
 // events, listed as imports.Errors in the details; not iCalendar; larger than
 // MaxCalendarBytes) fails for good with ErrTypeInvalidRows; a download that fails
-// now may be retried.
-func LoadCalendar(ctx context.Context, src CalendarSource, sites []string) ([]planning.KeyedEvent, error) {
+// now may be retried. hosts are those a URL may name (config.Config.CalendarHosts).
+func LoadCalendar(ctx context.Context, src CalendarSource, sites, hosts []string) ([]planning.KeyedEvent, error) {
 	var r io.ReadCloser
 	switch {
 	case src.URL != "":
-		body, err := fetchCalendar(ctx, src.URL)
+		body, err := fetchCalendar(ctx, src.URL, hosts)
 		if err != nil {
 			return nil, err
 		}
@@ -119,11 +123,11 @@ func calendarPrefix(name string) string { return "ics/" + name + "/" }
 // each event that an earlier import of the calendar of that name recorded in the
 // window and the calendar no longer holds, so that a window moved, cancelled or
 // deleted in the calendar leaves the plan.
-func CalendarBatch(ctx context.Context, s EventStore, src CalendarSource, sites []string) (RecordEventsInput, error) {
+func CalendarBatch(ctx context.Context, s EventStore, src CalendarSource, sites, hosts []string) (RecordEventsInput, error) {
 	if err := CalendarName(src.Name); err != nil {
 		return RecordEventsInput{}, temporal.NewNonRetryableApplicationError("calendar: name "+err.Error(), ErrTypeInvalidRows, nil)
 	}
-	events, err := LoadCalendar(ctx, src, sites)
+	events, err := LoadCalendar(ctx, src, sites, hosts)
 	if err != nil {
 		return RecordEventsInput{}, err
 	}
@@ -149,12 +153,65 @@ func CalendarBatch(ctx context.Context, s EventStore, src CalendarSource, sites 
 	return batch, nil
 }
 
-// fetchCalendar downloads a calendar. A server that refuses it (4xx) fails for good;
-// one that cannot answer now is worth a retry.
-func fetchCalendar(ctx context.Context, raw string) (io.ReadCloser, error) {
+// errPrivateAddress is a calendar host that resolves to an address of this network.
+var errPrivateAddress = errors.New("is an address of this network (loopback, link-local or private); name the host in PMO_CALENDAR_HOSTS to allow it")
+
+// calendarClient fetches calendars from the hosts allowed: with hosts, those hosts
+// only (an intranet server among them), redirects too; without, any host whose
+// addresses are public, checked when connecting, so that a name that resolves to this
+// network (or is made to, later) cannot reach the worker's neighbours.
+func calendarClient(hosts []string) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if len(hosts) == 0 {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip, err := netip.ParseAddr(host); err == nil && !publicAddr(ip) {
+				return fmt.Errorf("calendar: %s %w", host, errPrivateAddress)
+			}
+			return nil
+		}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy, transport.DialContext = nil, dialer.DialContext
+	return &http.Client{Transport: transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("calendar: more than 10 redirects")
+		}
+		return allowedHost(req.URL, hosts)
+	}}
+}
+
+// publicAddr reports whether ip is an address of the internet, not of this network.
+func publicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast()
+}
+
+// errHostNotAllowed is a calendar URL whose host PMO_CALENDAR_HOSTS does not list.
+var errHostNotAllowed = errors.New("is not in PMO_CALENDAR_HOSTS")
+
+// allowedHost refuses a URL whose host (or host:port) hosts do not list, when they
+// list any.
+func allowedHost(u *url.URL, hosts []string) error {
+	if len(hosts) == 0 || slices.Contains(hosts, u.Host) || slices.Contains(hosts, u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("calendar: host %s %w", u.Host, errHostNotAllowed)
+}
+
+// fetchCalendar downloads a calendar from a host allowed (calendarClient). A server
+// that refuses it (4xx) or a host not allowed fails for good; other failures may pass.
+func fetchCalendar(ctx context.Context, raw string, hosts []string) (io.ReadCloser, error) {
 	u, err := CalendarURL(raw)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("calendar: "+err.Error(), ErrTypeInvalidRows, nil)
+	}
+	parsed, _ := url.Parse(u)
+	if err := allowedHost(parsed, hosts); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRows, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, calendarFetchTimeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -163,10 +220,14 @@ func fetchCalendar(ctx context.Context, raw string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/calendar")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := calendarClient(hosts).Do(req)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("calendar: fetch %s: %w", u, err)
+		err = fmt.Errorf("calendar: fetch %s: %w", u, err)
+		if errors.Is(err, errPrivateAddress) || errors.Is(err, errHostNotAllowed) {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRows, err)
+		}
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +75,8 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 		_, _ = w.Write([]byte(served))
 	}))
 	defer srv.Close()
+	// The test's server is on this machine: only a host named in PMO_CALENDAR_HOSTS may be.
+	a.CalendarHosts = []string{strings.TrimPrefix(srv.URL, "http://")}
 	require.Equal(t, map[string]int{planning.EventUnchanged: len(want)}, statuses(record(CalendarSource{URL: srv.URL + "/team.ics"})),
 		"the same calendar from a URL changes nothing")
 
@@ -102,6 +105,59 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.True(t, appErr.NonRetryable())
 	require.Contains(t, appErr.Error(), "404")
+}
+
+// A calendar URL reaches only the hosts allowed: without PMO_CALENDAR_HOSTS, none of
+// this network (the worker's neighbours: loopback here), and with it, only those
+// named, redirects included. Each refusal fails for good and says why.
+func TestCalendarURLsReachOnlyTheHostsAllowed(t *testing.T) {
+	_, s := fleetFixture(t)
+	ics, err := os.ReadFile("../imports/testdata/maintenance.ics")
+	require.NoError(t, err)
+	var hits atomic.Int32
+	inside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write(ics)
+	}))
+	defer inside.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(inside.URL+"/ops.ics", http.StatusFound))
+	defer redirect.Close()
+	host := func(srv *httptest.Server) string { return strings.TrimPrefix(srv.URL, "http://") }
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	var env testsuite.WorkflowTestSuite
+	for _, c := range []struct {
+		name   string
+		hosts  []string
+		url    string
+		reason string
+	}{
+		{"loopback, no hosts named", nil, inside.URL + "/ops.ics", "is an address of this network"},
+		{"localhost by name", nil, "http://localhost:" + strings.Split(host(inside), ":")[1] + "/ops.ics", "is an address of this network"},
+		{"a host not named", []string{"calendar.example.com"}, inside.URL + "/ops.ics", "is not in PMO_CALENDAR_HOSTS"},
+		{"a redirect to a host not named", []string{host(redirect)}, redirect.URL + "/ops.ics", "is not in PMO_CALENDAR_HOSTS"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := &Events{Store: s, Logger: slog.Default(), CalendarHosts: c.hosts}
+			aenv := env.NewTestActivityEnvironment()
+			aenv.RegisterActivity(a)
+			_, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: c.url, Site: "fra1",
+				From: from, To: from.AddDate(0, 3, 0)}})
+			var appErr *temporal.ApplicationError
+			require.True(t, errors.As(err, &appErr), "%v", err)
+			require.True(t, appErr.NonRetryable())
+			require.Contains(t, appErr.Error(), c.reason)
+		})
+	}
+	require.Zero(t, hits.Load(), "nothing reached the server inside")
+
+	// Named, it is reached, through the redirect too.
+	a := &Events{Store: s, Logger: slog.Default(), CalendarHosts: []string{host(redirect), host(inside)}}
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: redirect.URL + "/ops.ics", Site: "fra1",
+		From: from, To: from.AddDate(0, 3, 0)}})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, hits.Load())
 }
 
 // A calendar with bad events records nothing and lists each; a staged one is removed.

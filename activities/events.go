@@ -38,11 +38,13 @@ type Events struct {
 	// Uploads is the folder where the web server stages calendar files; RecordEvents
 	// opens nothing else.
 	Uploads string
+	// CalendarHosts are the hosts a calendar URL may name; none means any public one.
+	CalendarHosts []string
 }
 
 // NewEvents returns the events activities.
 func NewEvents(s EventStore, tc client.Client, cfg config.Config, logger *slog.Logger) *Events {
-	return &Events{Store: s, Temporal: tc, Logger: logger, Uploads: config.UploadsDir(cfg)}
+	return &Events{Store: s, Temporal: tc, Logger: logger, Uploads: config.UploadsDir(cfg), CalendarHosts: cfg.CalendarHosts}
 }
 
 // RecordEventsInput is a batch of events to record and of events to close, at most
@@ -86,7 +88,7 @@ func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ Reco
 				}
 			}()
 		}
-		batch, err := CalendarBatch(ctx, a.Store, *c, known)
+		batch, err := CalendarBatch(ctx, a.Store, *c, known, a.CalendarHosts)
 		if err != nil {
 			return RecordEventsResult{}, err
 		}

@@ -58,6 +58,9 @@ type Config struct {
 	RateLimit RateLimit
 	// HTTP bounds how long the web server gives a client and a call.
 	HTTP HTTPTimeouts
+	// CalendarHosts are the hosts (host or host:port) a calendar URL may name; empty
+	// means any host whose addresses are public, never one of this network.
+	CalendarHosts []string `env:"PMO_CALENDAR_HOSTS" envSeparator:","`
 }
 
 // HTTPTimeouts bound how long the web server holds a connection and waits on a call

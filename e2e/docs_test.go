@@ -86,7 +86,17 @@ func TestDocsExamplesAnswer2xx(t *testing.T) {
 		require.True(t, excludedSeen[part], "docsExcluded names %q, which no example has any more", part)
 	}
 
-	s := startSystem(t)
+	// The published calendar of docs/events.md, served here: on this machine, so the
+	// worker may fetch it only as a host PMO_CALENDAR_HOSTS names.
+	ics, err := os.ReadFile(filepath.Join(root, docsFixtures["ops.ics"]))
+	require.NoError(t, err)
+	calendar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/calendar")
+		_, _ = w.Write(ics)
+	}))
+	t.Cleanup(calendar.Close)
+
+	s := startSystem(t, "PMO_CALENDAR_HOSTS="+strings.TrimPrefix(calendar.URL, "http://"))
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".data"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".data", "admin.key"), []byte(s.key+"\n"), 0o600))
@@ -95,14 +105,6 @@ func TestDocsExamplesAnswer2xx(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 	}
-	// The published calendar of docs/events.md, served here.
-	ics, err := os.ReadFile(filepath.Join(root, docsFixtures["ops.ics"]))
-	require.NoError(t, err)
-	calendar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/calendar")
-		_, _ = w.Write(ics)
-	}))
-	t.Cleanup(calendar.Close)
 	addr := strings.TrimPrefix(s.api, "http://")
 	rewrite := strings.NewReplacer(
 		"localhost:8080", addr, "127.0.0.1:8080", addr,

@@ -62,7 +62,7 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			batch, err := activities.CalendarBatch(ctx, s, src, planning.SiteIDs(sites))
+			batch, err := activities.CalendarBatch(ctx, s, src, planning.SiteIDs(sites), cfg.CalendarHosts)
 			var bad imports.Errors
 			if errors.As(err, &bad) {
 				for _, e := range bad {

@@ -305,7 +305,7 @@ func (s *Server) calendar(c echo.Context) error {
 			os.Remove(path)
 			return err
 		}
-		events, err := activities.LoadCalendar(c.Request().Context(), src, sites)
+		events, err := activities.LoadCalendar(c.Request().Context(), src, sites, nil) // a file: no host to allow
 		if err != nil {
 			os.Remove(path)
 			return rejected(err)
