@@ -120,6 +120,7 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 	pid := cmd.Process.Pid
 	// Reap the child when it exits, so that it does not linger as a zombie.
 	go func() { _ = cmd.Wait() }()
+	awaitArgs(pid)
 	if err := p.writePID(spec.ID, pid); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return Status{}, err
@@ -211,6 +212,20 @@ func (p *Process) running(id string) (int, bool) {
 		return 0, false
 	}
 	return pid, isConnector(pid, id)
+}
+
+// awaitArgs waits, up to a second, until the kernel shows the started process's
+// arguments. exec returns to the parent before the new program's arguments are set
+// up, and until they are, /proc/<pid>/cmdline is empty: a Start or Status in that
+// window would not recognise the connector (and a second Start started another one,
+// once in nine runs of make test).
+func awaitArgs(pid int) {
+	path := filepath.Join("/proc", strconv.Itoa(pid), "cmdline")
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(path); err != nil || len(b) > 0 {
+			return // gone, or shown
+		}
+	}
 }
 
 // isConnector reports whether pid is alive and was started with "-id <id>".
