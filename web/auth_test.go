@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/store"
@@ -92,9 +91,7 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	ctx := context.Background()
 	tc, namespace := devServer(t)
 	pool := fmt.Sprintf("auth%d", time.Now().UnixNano()%1_000_000_000)
-	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "auth-test-no-worker"},
-		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
-	require.NoError(t, err)
+	idleFleet(t, tc, pool)
 
 	var logs bytes.Buffer
 	e := echo.New()

@@ -60,6 +60,15 @@ func devServer(t *testing.T) (client.Client, string) {
 	return tc, namespace
 }
 
+// idleFleet starts the pool's fleet workflow on a task queue no worker polls: signals
+// to it are accepted, an update is never, and nothing runs.
+func idleFleet(t *testing.T, tc client.Client, pool string) {
+	t.Helper()
+	_, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: pool + "-no-worker"},
+		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
+	require.NoError(t, err)
+}
+
 // syncWriter lets the server's goroutines log into one buffer.
 type syncWriter struct {
 	mu sync.Mutex

@@ -110,7 +110,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	s.dashboardRoutes(e)
 	s.metricsRoutes(e)
 	s.openAPIRoutes(e)
-	e.Use(s.deadline)
+	e.Use(s.deadline())
 	s.protect(e)
 	checkOperations(e)
 }

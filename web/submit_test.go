@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/pmo-dev/pmo/apikey"
@@ -64,9 +63,7 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.Contains(t, p.Detail, "starter fleet start -pool "+pool)
 	notStarted(id)
 
-	_, err = tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "submit-test-no-worker"},
-		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
-	require.NoError(t, err)
+	idleFleet(t, tc, pool)
 
 	// Requests the inventory or the tier refuse start nothing.
 	code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-404"}`)

@@ -27,20 +27,23 @@ var fileRoutes = map[string]bool{
 
 // deadline is the middleware that bounds how long a call waits on Temporal and
 // PostgreSQL: its context ends after the wait timeout (more the read timeout for a
-// file's upload), and what it waited on answers 504.
-func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		t := s.Timeouts
-		if t == (config.HTTPTimeouts{}) {
-			t = config.DefaultHTTPTimeouts()
+// file's upload), and what it waited on answers 504. The timeouts are resolved once,
+// not per call.
+func (s *Server) deadline() echo.MiddlewareFunc {
+	t := s.Timeouts
+	if t == (config.HTTPTimeouts{}) {
+		t = config.DefaultHTTPTimeouts()
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			wait := t.Wait
+			if fileRoutes[routeKey(c.Request().Method, c.Path())] {
+				wait += t.Read
+			}
+			ctx, cancel := context.WithTimeout(c.Request().Context(), wait)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
 		}
-		wait := t.Wait
-		if fileRoutes[routeKey(c.Request().Method, c.Path())] {
-			wait += t.Read
-		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), wait)
-		defer cancel()
-		c.SetRequest(c.Request().WithContext(ctx))
-		return next(c)
 	}
 }

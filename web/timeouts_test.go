@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +15,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/store/storetest"
-	"github.com/pmo-dev/pmo/workflows"
 )
 
 // Five hundred connections that send no headers, or half of them, hold the server for
@@ -79,14 +76,11 @@ func TestSlowClientsAreClosedAfterTheReadHeaderTimeout(t *testing.T) {
 // only the request ID under which the log keeps it.
 func TestAWaitThatRunsOutIs504AndAFailureShowsNoInternals(t *testing.T) {
 	st := storetest.New(t)
-	ctx := context.Background()
 	tc, namespace := devServer(t)
 	// The pool's fleet runs on a task queue no worker polls: an update to it is never
 	// accepted.
 	pool := fmt.Sprintf("wait%d", time.Now().UnixNano()%1_000_000_000)
-	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.FleetWorkflowID(pool), TaskQueue: "wait-test-no-worker"},
-		workflows.FleetWorkflow, workflows.FleetInput{Pool: pool})
-	require.NoError(t, err)
+	idleFleet(t, tc, pool)
 	var logs bytes.Buffer
 	timeouts := config.DefaultHTTPTimeouts()
 	timeouts.Wait = time.Second
