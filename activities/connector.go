@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/transfer"
 )
 
@@ -49,6 +50,12 @@ type Connector struct {
 	MaxTasks int
 	// Logger logs with the connector's attributes; nil means slog.Default().
 	Logger *slog.Logger
+	// Site, when set, is the only site whose transfers the connector runs.
+	Site string
+	// Sources, when not nil, is the connector's own list of where disks may be read
+	// (an appliance's -source flags): a source must be under it as well as under the
+	// migration's site's list, and redirects stay within it.
+	Sources *sources.List
 
 	// Stats are the counters the metrics reporter reads. They sit in a field rather
 	// than behind methods of Connector because the worker registers every exported
@@ -214,7 +221,12 @@ func (c *Connector) Prepare(ctx context.Context, in PrepareInput) (PrepareResult
 // TransferInput says what to copy where. Source is a local path, a file:// URI or an
 // http(s) URL; Destination is a file name relative to the connector's target directory.
 type TransferInput struct {
-	MigrationID   string
+	MigrationID string
+	// Site is the migration's site and Sources its list of where disks may be read
+	// (sources.Entry), from PMO's database when the migration started: a source
+	// outside it is refused before anything is opened.
+	Site          string
+	Sources       []string
 	Source        string
 	Destination   string
 	ExpectedBytes int64
@@ -249,6 +261,11 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		return TransferResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("transfer %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
+	allowed, err := c.allowed(in.Site, in.Sources, in.Source)
+	if err != nil {
+		c.logger().Warn("transfer refused", "migration", in.MigrationID, "error", err)
+		return TransferResult{}, classify(in.MigrationID, err)
+	}
 	var offset int64
 	if in.Resume {
 		offset = math.MaxInt64 // Copy keeps what the partial file holds
@@ -281,6 +298,7 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 		ExpectedSize:   in.ExpectedBytes,
 		ExpectedSHA256: in.SHA256,
 		Live:           in.Live,
+		Sources:        allowed,
 		Throttle:       c.Throttle,
 		// The heartbeat carries the offset (what a retry resumes from) and, second,
 		// where this attempt began, so that watchers can tell its rate. The offset
@@ -316,6 +334,31 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 	log.Info("transfer done", "bytes", res.Bytes, "copied", res.Copied, "resumed_from", res.ResumedFrom,
 		"already_complete", res.AlreadyComplete, "seconds", out.Seconds, "sha256", res.SHA256)
 	return out, nil
+}
+
+// allowed is the list a source of a migration at site, whose site allows entries, is
+// read under: the connector's own list where it has one (the source must then be
+// under both), else the migration's. A transfer for another site than the
+// connector's, or whose site allows nothing, is refused.
+func (c *Connector) allowed(site string, entries []string, source string) (*sources.List, error) {
+	if c.Site != "" && site != c.Site {
+		return nil, fmt.Errorf("%w: the migration is at site %q; connector %s serves only %q", transfer.ErrBadSource, site, c.ID, c.Site)
+	}
+	l, err := sources.Parse(entries)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the site's sources: %w", transfer.ErrBadSource, err)
+	}
+	if l.Empty() {
+		return nil, fmt.Errorf("%w: site %q allows no sources (a migration started before PMO checked sources: submit it again)",
+			transfer.ErrBadSource, site)
+	}
+	if c.Sources == nil {
+		return &l, nil
+	}
+	if err := l.Check(source); err != nil {
+		return nil, fmt.Errorf("%w: %w", transfer.ErrBadSource, err)
+	}
+	return c.Sources, nil
 }
 
 // destination resolves a relative destination inside the target directory, refusing
@@ -412,6 +455,9 @@ func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
 // CutoverInput names the migration whose copy the final delta sync brings up to date.
 type CutoverInput struct {
 	MigrationID string
+	// Site and Sources are as in TransferInput.
+	Site        string
+	Sources     []string
 	Source      string
 	Destination string
 }
@@ -437,7 +483,13 @@ func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult
 			fmt.Sprintf("cutover %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
 	log := c.logger().With("migration", in.MigrationID, "destination", dest)
+	allowed, err := c.allowed(in.Site, in.Sources, in.Source)
+	if err != nil {
+		log.Warn("cutover refused", "error", err)
+		return CutoverResult{}, classify(in.MigrationID, err)
+	}
 	res, err := transfer.Sync(ctx, in.Source, dest, transfer.SyncOptions{
+		Sources:  allowed,
 		Throttle: c.Throttle,
 		Progress: func(off int64) { activity.RecordHeartbeat(ctx, off) },
 		OnCopy:   func(n int) { c.Stats.moved.Add(int64(n)) },

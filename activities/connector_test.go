@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/transfer"
 )
 
@@ -34,6 +35,9 @@ func sourceDisk(t *testing.T, n int, seed uint64) (string, []byte) {
 	require.NoError(t, os.WriteFile(path, data, 0o644))
 	return path, data
 }
+
+// testSources allows every test's disks: they are under the system's temporary folder.
+var testSources = []string{os.TempDir()}
 
 func newConnector(t *testing.T, bytesPerSec float64) *Connector {
 	t.Helper()
@@ -76,7 +80,7 @@ func TestTransferCopiesIntoTheTargetDirectory(t *testing.T) {
 	env, beats := activityEnv(c)
 	src, data := sourceDisk(t, 700_000, 1)
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
+	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	var res TransferResult
 	require.NoError(t, v.Get(&res))
@@ -95,7 +99,7 @@ func TestTransferCopiesIntoTheTargetDirectory(t *testing.T) {
 	require.Equal(t, int64(len(data)), beats()[len(beats())-1], "the last heartbeat carries the full offset")
 
 	// A retry after success copies nothing.
-	v, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
+	v, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, hexSum(data), res.SHA256)
@@ -113,7 +117,7 @@ func TestTransferResumesFromTheHeartbeatOffset(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix), partial, 0o644))
 	env.SetHeartbeatDetails(int64(offset))
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m2", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
+	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m2", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	var res TransferResult
 	require.NoError(t, v.Get(&res))
@@ -135,7 +139,7 @@ func TestTransferWithCorruptPartialFailsRetryablyAndStartsOver(t *testing.T) {
 	require.NoError(t, os.WriteFile(partial, bad, 0o644))
 	env.SetHeartbeatDetails(int64(100_000))
 
-	in := TransferInput{MigrationID: "m3", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))}
+	in := TransferInput{MigrationID: "m3", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))}
 	_, err := env.ExecuteActivity(c.Transfer, in)
 	app := appError(t, err)
 	require.Equal(t, ErrTypeChecksumMismatch, app.Type())
@@ -155,7 +159,7 @@ func TestTransferRejectsBadDestinations(t *testing.T) {
 	env, _ := activityEnv(c)
 	src, _ := sourceDisk(t, 1000, 4)
 	for _, dest := range []string{"", "../escape.img", "a/../../escape.img", "/etc/passwd", "..", "vm.img.partial"} {
-		_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m4", Source: src, Destination: dest})
+		_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m4", Sources: testSources, Source: src, Destination: dest})
 		app := appError(t, err)
 		require.Equal(t, ErrTypeBadDestination, app.Type(), dest)
 		require.True(t, app.NonRetryable(), dest)
@@ -169,13 +173,13 @@ func TestTransferRejectsBadDestinations(t *testing.T) {
 func TestTransferFailsWithoutRetryOnMissingSourceOrWrongSize(t *testing.T) {
 	c := newConnector(t, 0)
 	env, _ := activityEnv(c)
-	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Source: filepath.Join(t.TempDir(), "missing.img"), Destination: "vm.img"})
+	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: filepath.Join(t.TempDir(), "missing.img"), Destination: "vm.img"})
 	app := appError(t, err)
 	require.Equal(t, ErrTypeBadSource, app.Type())
 	require.True(t, app.NonRetryable())
 
 	src, data := sourceDisk(t, 1000, 5)
-	_, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)) * 2})
+	_, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)) * 2})
 	app = appError(t, err)
 	require.Equal(t, ErrTypeSizeMismatch, app.Type())
 	require.True(t, app.NonRetryable())
@@ -205,7 +209,7 @@ func TestTransfersBeyondMaxTasksWaitForASlot(t *testing.T) {
 		wg.Go(func() {
 			env, _ := activityEnv(c)
 			src, data := sourceDisk(t, 256<<10, uint64(10+i))
-			v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Source: src, Destination: filepath.Join("vm", string(rune('a'+i))+".img")})
+			v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: filepath.Join("vm", string(rune('a'+i))+".img")})
 			require.NoError(t, err)
 			var res TransferResult
 			require.NoError(t, v.Get(&res))
@@ -276,7 +280,7 @@ func TestTransferResumeContinuesFromThePartialCopy(t *testing.T) {
 	require.NoError(t, os.MkdirAll(c.TargetDir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix), data[:kept], 0o644))
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)), Resume: true})
+	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)), Resume: true})
 	require.NoError(t, err)
 	var res TransferResult
 	require.NoError(t, v.Get(&res))
@@ -308,8 +312,8 @@ func TestStorageHeldFollowsEachCopyUntilCutoverOrDiscard(t *testing.T) {
 	env, _ := activityEnv(c)
 	srcA, a := sourceDisk(t, 700_000, 30)
 	srcB, b := sourceDisk(t, 500_000, 31)
-	inA := TransferInput{MigrationID: "ma", Source: srcA, Destination: "a.img", ExpectedBytes: int64(len(a))}
-	inB := TransferInput{MigrationID: "mb", Source: srcB, Destination: "b.img", ExpectedBytes: int64(len(b))}
+	inA := TransferInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img", ExpectedBytes: int64(len(a))}
+	inB := TransferInput{MigrationID: "mb", Sources: testSources, Source: srcB, Destination: "b.img", ExpectedBytes: int64(len(b))}
 
 	_, err := env.ExecuteActivity(c.Transfer, inA)
 	require.NoError(t, err)
@@ -342,10 +346,10 @@ func TestStorageHeldFollowsEachCopyUntilCutoverOrDiscard(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes())
 
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Source: srcA, Destination: "a.img"})
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
 	require.NoError(t, err)
 	require.Zero(t, c.Stats.StorageUsedBytes(), "a cut over copy is the provider's")
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Source: srcA, Destination: "a.img"})
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
 	require.NoError(t, err)
 	require.Zero(t, c.Stats.StorageUsedBytes(), "a repeated cutover changes nothing")
 }
@@ -364,11 +368,11 @@ func TestReadLatencyIsTheMeanSinceTheLastSample(t *testing.T) {
 	c := newConnector(t, 0)
 	env, _ := activityEnv(c)
 	src, data := sourceDisk(t, 300_000, 32)
-	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
+	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	require.Positive(t, c.Stats.TakeReadLatency())
 	require.Zero(t, c.Stats.TakeReadLatency())
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m", Source: src, Destination: "vm.img"})
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img"})
 	require.NoError(t, err)
 	require.Positive(t, c.Stats.TakeReadLatency())
 }
@@ -387,4 +391,46 @@ func TestTargetFreeBytesIsTheTargetFilesystems(t *testing.T) {
 	var none ConnectorStats
 	_, err = none.TargetFreeBytes()
 	require.Error(t, err, "stats without a target directory cannot say")
+}
+
+// A connector reads only under the migration's site's sources and, where it has its
+// own list, under that too; it runs only its own site's transfers. Each refusal is a
+// BadSource that Temporal does not retry, and nothing is written.
+func TestTransferReadsOnlyAllowedSources(t *testing.T) {
+	c := newConnector(t, 0)
+	env, _ := activityEnv(c)
+	src, data := sourceDisk(t, 10_000, 9)
+	other, _ := sourceDisk(t, 17, 10)
+	site := []string{filepath.Dir(src)}
+	refused := func(in TransferInput, why string) {
+		t.Helper()
+		_, err := env.ExecuteActivity(c.Transfer, in)
+		require.Error(t, err, why)
+		app := appError(t, err)
+		require.Equal(t, ErrTypeBadSource, app.Type(), why)
+		require.True(t, app.NonRetryable(), why)
+		require.NotContains(t, err.Error(), "17 bytes", "what is outside is not described")
+		require.NoFileExists(t, filepath.Join(c.TargetDir, in.Destination+transfer.PartialSuffix))
+	}
+	refused(TransferInput{MigrationID: "m1", Site: "ams1", Sources: site, Source: other, Destination: "vm/m1.img", ExpectedBytes: 1 << 20},
+		"a source outside the site's list")
+	refused(TransferInput{MigrationID: "m2", Site: "ams1", Source: src, Destination: "vm/m2.img"}, "a site that allows nothing")
+
+	c.Site = "ams1"
+	refused(TransferInput{MigrationID: "m3", Site: "fra1", Sources: site, Source: src, Destination: "vm/m3.img"}, "another site's transfer")
+	own, err := sources.Parse([]string{filepath.Dir(other)})
+	require.NoError(t, err)
+	c.Sources = &own
+	refused(TransferInput{MigrationID: "m4", Site: "ams1", Sources: site, Source: src, Destination: "vm/m4.img"},
+		"allowed by the site but not by the connector's own list")
+	refused(TransferInput{MigrationID: "m5", Site: "ams1", Sources: site, Source: other, Destination: "vm/m5.img"},
+		"allowed by the connector but not by the site")
+
+	c.Sources = nil
+	_, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m6", Site: "ams1", Sources: site, Source: src,
+		Destination: "vm/m6.img", ExpectedBytes: int64(len(data))})
+	require.NoError(t, err, "the site's own source, on its own connector")
+	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m6", Site: "ams1", Sources: []string{filepath.Dir(other)},
+		Source: src, Destination: "vm/m6.img"})
+	require.Equal(t, ErrTypeBadSource, appError(t, err).Type(), "the cutover checks its source too")
 }

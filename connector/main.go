@@ -39,6 +39,7 @@ import (
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/transfer"
 	"github.com/pmo-dev/pmo/workflows"
@@ -56,9 +57,12 @@ const stopGrace = 3 * time.Second
 
 // options are the connector's command-line flags.
 type options struct {
-	ID              string
-	Pool            string
-	Site            string
+	ID   string
+	Pool string
+	Site string
+	// Sources is the connector's own list of where disks may be read (-source);
+	// empty means the migration's site's list alone.
+	Sources         []string
 	TaskQueue       string
 	Bandwidth       float64
 	MaxTasks        int
@@ -84,7 +88,12 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.StringVar(&o.ID, "id", "", "connector ID (required)")
 	fs.StringVar(&o.Pool, "pool", "default", "connector pool, for logs")
-	fs.StringVar(&o.Site, "site", "", "site the connector serves, for logs")
+	fs.StringVar(&o.Site, "site", "", "site the connector serves: it refuses other sites' transfers")
+	fs.Func("source", "a folder or http(s) URL prefix disks may be read from; repeat for each (default: whatever the migration's site allows)", func(v string) error {
+		e, err := sources.Entry(v)
+		o.Sources = append(o.Sources, e)
+		return err
+	})
 	fs.StringVar(&o.TaskQueue, "task-queue", "", "task queue to poll (default pmo.connector.<id>)")
 	fs.Float64Var(&o.Bandwidth, "bandwidth", 0, "bandwidth limit in bytes per second shared by all transfers; 0 means unlimited")
 	fs.IntVar(&o.MaxTasks, "max-tasks", 4, "transfers that may run at once")
@@ -171,7 +180,16 @@ func NewActivities(opts options, cfg config.Config, logger *slog.Logger) (*activ
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("target directory: %w", err)
 	}
-	return activities.NewConnector(opts.ID, transfer.NewThrottle(opts.Bandwidth), dir, opts.MaxTasks, logger), nil
+	conn := activities.NewConnector(opts.ID, transfer.NewThrottle(opts.Bandwidth), dir, opts.MaxTasks, logger)
+	conn.Site = opts.Site
+	if len(opts.Sources) > 0 {
+		own, err := sources.Parse(opts.Sources)
+		if err != nil {
+			return nil, fmt.Errorf("-source: %w", err)
+		}
+		conn.Sources = &own
+	}
+	return conn, nil
 }
 
 // NewWorker registers the connector's activities on its task queue; it polls from
@@ -192,7 +210,7 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities
 				return fmt.Errorf("start worker on %s: %w", opts.TaskQueue, err)
 			}
 			logger.Info("connector polling", "task_queue", opts.TaskQueue, "bandwidth_bytes_per_sec", conn.Throttle.BytesPerSec(),
-				"max_tasks", opts.MaxTasks, "target_dir", conn.TargetDir)
+				"max_tasks", opts.MaxTasks, "target_dir", conn.TargetDir, "sources", opts.Sources)
 			return nil
 		},
 		OnStop: func(context.Context) error {

@@ -29,6 +29,11 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, 2, o.MaxTasks)
 	require.Equal(t, 2*time.Second, o.MetricsInterval)
 	require.Empty(t, o.ReportURL, "metrics go to PostgreSQL unless asked")
+	require.Empty(t, o.Sources, "without -source the site's list alone applies")
+
+	o, err = parseFlags([]string{"-id", "c1", "-source", "/srv/disks", "-source", "https://nas.example/ams1"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"/srv/disks/", "https://nas.example/ams1/"}, o.Sources)
 
 	t.Setenv("PMO_API_KEY", "")
 	_, err = parseFlags([]string{"-id", "c1", "-report-url", "http://pmo.example:8080"})
@@ -52,6 +57,8 @@ func TestParseFlags(t *testing.T) {
 		{"-id", "c1", "-metrics-addr", "9465"},
 		{"-id", "c1", "-metrics-interval", "2s", "-report-every", "1s"},
 		{"-id", "c1", "-metrics-interval", "1s", "-report-every", "101s"},
+		{"-id", "c1", "-source", "/"},
+		{"-id", "c1", "-source", "disks"},
 	} {
 		_, err := parseFlags(args)
 		require.Error(t, err, "%q", args)

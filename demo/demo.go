@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // DemoScale is how many bytes of a VM's real storage one byte of its demo disk image
@@ -128,9 +129,15 @@ func Generate(p Params, shape Shape) (planning.SeedData, error) {
 	rng := newRand(p.Seed)
 	var d planning.SeedData
 	pool := cmp.Or(p.Pool, planning.DefaultPool)
+	// Every site's disks are read from the disks folder alone.
+	disks, err := sources.Entry(p.DisksDir)
+	if err != nil {
+		return planning.SeedData{}, fmt.Errorf("demo: the disks folder: %w", err)
+	}
 	for _, s := range sites {
 		row := s.row
 		row.Pool = pool
+		row.Sources = []string{disks}
 		d.Sites = append(d.Sites, row)
 	}
 	for _, t := range tiers {

@@ -66,6 +66,9 @@ func TestGenerateBuildsTheDemo(t *testing.T) {
 
 	require.Len(t, d.Sites, 3)
 	siteIDs := []string{d.Sites[0].ID, d.Sites[1].ID, d.Sites[2].ID}
+	for _, site := range d.Sites {
+		require.Equal(t, []string{p.DisksDir + "/"}, site.Sources, "%s reads its disks from the disks folder alone", site.ID)
+	}
 	require.Equal(t, []string{"ams1", "fra1", "lon1"}, siteIDs)
 	require.Len(t, d.Tiers, 3)
 	require.Equal(t, "gold", d.Tiers[0].Name)

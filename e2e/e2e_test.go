@@ -1302,8 +1302,11 @@ func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 
 	// A new site and tier, and history that names them, through the same workflow.
 	require.Equal(t, 200, s.send("PUT", "/sites", "text/csv",
-		strings.NewReader("id,name,region,uplink_bytes_per_sec\nedge1,Edge,eu-north,1.25e8\n"), &counts))
+		strings.NewReader("id,name,region,uplink_bytes_per_sec,sources\nedge1,Edge,eu-north,1.25e8,/srv/edge1 https://nas.edge1.example/disks\n"), &counts))
 	require.Equal(t, 1, counts.Inserted, "%+v", counts)
+	var edgeSources []string
+	require.NoError(t, db.QueryRow(ctx, `SELECT sources FROM sites WHERE id = 'edge1'`).Scan(&edgeSources))
+	require.Equal(t, []string{"/srv/edge1/", "https://nas.edge1.example/disks/"}, edgeSources, "a site's sources, in normal form")
 	slas := `[{"name": "tin", "max_transfer_seconds": 7200, "max_downtime_seconds": 900}]`
 	require.Equal(t, 200, s.send("PUT", "/slas", "application/json", strings.NewReader(slas), &counts))
 	require.Equal(t, 1, counts.Inserted, "%+v", counts)

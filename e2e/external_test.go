@@ -81,7 +81,9 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	require.NoError(t, err)
 	defer log.Close()
 	appliance := exec.Command(filepath.Join(s.bin, "connector"), "-id", id, "-site", "ams1", "-bandwidth", "33554432", "-max-tasks", "4",
-		"-metrics-interval", "1s", "-report-every", "2s", "-report-url", s.api, "-target-dir", filepath.Join(s.dataDir, "target"))
+		"-metrics-interval", "1s", "-report-every", "2s", "-report-url", s.api, "-target-dir", filepath.Join(s.dataDir, "target"),
+		// An appliance reads only where its own site keeps disks, whatever a migration says.
+		"-source", filepath.Join(s.dataDir, "disks"))
 	appliance.Env, appliance.Stdout, appliance.Stderr = env, log, log
 	require.NoError(t, appliance.Start())
 	exited := make(chan error, 1)

@@ -2,6 +2,7 @@ package imports
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,10 @@ func TestValuesOutOfBoundsAreRowErrors(t *testing.T) {
 			Inventory, "site", "may hold only letters"},
 		{"history's VM with a slash", "id,vm_id,site,sla_tier,bytes,started_at,ended_at,outcome\nm1,vm/1,a,gold,1,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,succeeded\n",
 			History, "vm_id", "may hold only letters"},
+		{"source in the root folder", "id,name,region,uplink_bytes_per_sec,sources\nams1,Amsterdam,eu,1e9,/srv/disks /\n",
+			Sites, "sources", "is the root folder"},
+		{"source with a query", "id,name,region,uplink_bytes_per_sec,sources\nams1,Amsterdam,eu,1e9,https://nas/x?sig=1\n",
+			Sites, "sources", "no user, query or fragment"},
 		{"cell too long", "id,name,region,uplink_bytes_per_sec\nams," + strings.Repeat("x", 2001) + ",eu,1e9\n",
 			Sites, "name", "must be at most 2000 bytes"},
 	} {
@@ -45,5 +50,35 @@ func TestValuesOutOfBoundsAreRowErrors(t *testing.T) {
 				t.Fatalf("got %+v, want line 2, %s: %s", rows, c.column, c.reason)
 			}
 		})
+	}
+}
+
+// A site's sources are a list of words in CSV and an array in JSON, both read in
+// normal form; a blank cell or a file without the column says nothing (nil), which
+// keeps what the site has.
+func TestSiteSources(t *testing.T) {
+	csv := "id,name,region,uplink_bytes_per_sec,sources\nams1,Amsterdam,eu,1e9,/srv/disks/ams1  https://NAS.example/ams1\nfra1,Frankfurt,eu,1e9,\n"
+	f, err := Read(strings.NewReader(csv), Sites, CSV, Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/srv/disks/ams1/", "https://nas.example/ams1/"}
+	if got := f.Sites[0].Sources; !slices.Equal(got, want) {
+		t.Fatalf("csv: got %q, want %q", got, want)
+	}
+	if f.Sites[1].Sources != nil {
+		t.Fatalf("a blank cell keeps the site's list, got %q", f.Sites[1].Sources)
+	}
+	js := `[{"id":"ams1","name":"Amsterdam","region":"eu","uplink_bytes_per_sec":1e9,"sources":["/srv/disks/ams1","https://nas.example/ams1/"]},
+	{"id":"fra1","name":"Frankfurt","region":"eu","uplink_bytes_per_sec":1e9}]`
+	f, err = Read(strings.NewReader(js), Sites, JSON, Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Sites[0].Sources; !slices.Equal(got, want) {
+		t.Fatalf("json: got %q, want %q", got, want)
+	}
+	if f.Sites[1].Sources != nil {
+		t.Fatalf("a row without sources keeps the site's list, got %q", f.Sites[1].Sources)
 	}
 }

@@ -419,6 +419,14 @@ func readJSON(r io.Reader) ([]record, error) {
 				values[normalise(k)] = v
 			case json.Number:
 				values[normalise(k)] = v.String()
+			case []any:
+				// A list of words, such as a site's sources, is a cell of words
+				// separated by spaces; anything else in it fails as a value below.
+				words := make([]string, len(v))
+				for i, w := range v {
+					words[i] = fmt.Sprint(w)
+				}
+				values[normalise(k)] = strings.Join(words, " ")
 			default:
 				values[normalise(k)] = fmt.Sprint(v) // a bool reads as true or false; an object fails as a value below
 			}

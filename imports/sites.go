@@ -1,9 +1,11 @@
 package imports
 
 import (
+	"strings"
 	"time"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // sitesSpec reads sites: where VMs run and connectors are placed.
@@ -15,12 +17,14 @@ var sitesSpec = spec[planning.SiteInfo]{
 		{"region", []string{"region"}, 1},
 		{"uplink_bytes_per_sec", []string{"uplink_bytes_per_sec"}, 1},
 		{"pool", []string{"pool"}, 1},
+		{"sources", []string{"sources"}, 1},
 	},
-	optional: func(name string) bool { return name == "pool" },
+	optional: func(name string) bool { return name == "pool" || name == "sources" },
 	parse: func(c *cells) planning.SiteInfo {
 		return planning.SiteInfo{
 			ID: c.id("id", ""), Name: c.text("name", ""), Region: c.text("region", ""),
 			UplinkBytesSec: c.number("uplink_bytes_per_sec", true, 0), Pool: c.id("pool", planning.DefaultPool),
+			Sources: c.sources("sources"),
 		}
 	},
 	key: func(s planning.SiteInfo) (string, string) { return "id", s.ID },
@@ -51,6 +55,22 @@ var tiersSpec = spec[planning.SLATier]{
 		return t
 	},
 	key: func(t planning.SLATier) (string, string) { return "name", t.Name },
+}
+
+// sources is a column's list of where disks may be read (sources.Entry), separated
+// by spaces in CSV or an array in JSON, in normal form; nil where it is blank, which
+// keeps the list the site has.
+func (c *cells) sources(name string) []string {
+	v, _ := c.get(name, "")
+	if v == "" {
+		return nil
+	}
+	l, err := sources.Parse(strings.Fields(v))
+	if err != nil {
+		c.bad(name, "%v", err)
+		return nil
+	}
+	return l.Entries()
 }
 
 // maxTierSeconds bounds a tier's times: a year, far under where seconds overflow a

@@ -35,6 +35,8 @@ var forbidden = map[string][]string{
 	// from the store to pick VMs, and `loadtest pools` starts fleets with its own
 	// settings and reads their histories back from Temporal to judge them.
 	"github.com/pmo-dev/pmo/loadtest": {"github.com/labstack/echo", "github.com/pmo-dev/pmo/web"},
+	// A site's sources are checked as text, by the web server and the connector alike.
+	"github.com/pmo-dev/pmo/sources": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
 	// API keys and roles are plain Go: the store keeps the hashes, the web checks them.
 	"github.com/pmo-dev/pmo/apikey": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
 }

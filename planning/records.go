@@ -16,6 +16,10 @@ type SiteInfo struct {
 	UplinkBytesSec float64
 	// Pool is the connector pool whose fleet plans for the site.
 	Pool string
+	// Sources are where the site's disks may be read: folders and http(s) URL
+	// prefixes (package sources). Nil, when a file gives none, keeps what the site
+	// had.
+	Sources []string
 }
 
 // DefaultPool is the pool of a site that names none.
@@ -37,7 +41,9 @@ type VM struct {
 	Site string
 	// Pool is the site's connector pool, whose fleet gives the VM's migration a
 	// connector.
-	Pool        string
+	Pool string
+	// Sources are the site's: where the VM's disk may be read from.
+	Sources     []string
 	SLATier     string
 	DiskURI     string
 	DiskBytes   int64

@@ -146,7 +146,28 @@ func TestRealConnectorProcess(t *testing.T) {
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	in := activities.TransferInput{MigrationID: "it-1", Source: src, Destination: "vm-it/disk.img", ExpectedBytes: int64(len(data))}
+	// The connector serves ams1 (the provisioner starts it with -site) and reads only
+	// under the site's sources: another site's transfer, or a source outside, is
+	// refused at once, with nothing opened or written.
+	site := []string{filepath.Dir(src)}
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("not a disk"), 0o600))
+	for i, bad := range []activities.TransferInput{
+		{MigrationID: "it-bad-0", Site: "fra1", Sources: site, Source: src, Destination: "vm-it/bad0.img"},
+		{MigrationID: "it-bad-1", Site: "ams1", Sources: site, Source: secret, Destination: "vm-it/bad1.img", ExpectedBytes: 1 << 20},
+	} {
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("provisioner-test-bad-%d-%s", i, id), TaskQueue: testQueue,
+			WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-move", queue, bad)
+		require.NoError(t, err)
+		err = run.Get(ctx, nil)
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, err, &app, bad.MigrationID)
+		require.Equal(t, activities.ErrTypeBadSource, app.Type(), bad.MigrationID)
+		require.NotContains(t, err.Error(), "10 bytes", "nothing is said of what lies outside")
+		require.NoFileExists(t, filepath.Join(dataDir, "target", bad.Destination+".partial"))
+	}
+
+	in := activities.TransferInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img", ExpectedBytes: int64(len(data))}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-" + id, TaskQueue: testQueue,
 		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-move", queue, in)
 	require.NoError(t, err)
@@ -183,7 +204,7 @@ func TestRealConnectorProcess(t *testing.T) {
 
 	cut, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-cutover-" + id, TaskQueue: testQueue,
 		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-cutover", queue,
-		activities.CutoverInput{MigrationID: "it-1", Source: src, Destination: "vm-it/disk.img"})
+		activities.CutoverInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img"})
 	require.NoError(t, err)
 	var cres activities.CutoverResult
 	require.NoError(t, cut.Get(ctx, &cres))

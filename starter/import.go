@@ -25,7 +25,7 @@ const barRows = 10_000
 
 // importHelp says what each kind of file holds.
 var importHelp = map[imports.Kind]string{
-	imports.Sites:     "upsert the sites of a CSV or JSON file: id, name, region, uplink_bytes_per_sec (docs/import.md)",
+	imports.Sites:     "upsert the sites of a CSV or JSON file: id, name, region, uplink_bytes_per_sec, pool, sources (docs/import.md)",
 	imports.SLAs:      "upsert the SLA tiers of a CSV or JSON file: name, max_transfer_seconds, max_downtime_seconds, plan_quantile",
 	imports.Inventory: "upsert the VMs of a CSV or JSON file, PMO's columns or an RVTools vInfo export (docs/import.md)",
 	imports.History:   "upsert the finished migrations of a CSV or JSON file, the columns of the history (docs/import.md)",

@@ -14,13 +14,13 @@ import (
 
 // Sites returns every site, ordered by ID.
 func (s *Store) Sites(ctx context.Context) ([]planning.SiteInfo, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, name, region, uplink_bytes_per_sec, pool FROM sites ORDER BY id`)
+	rows, err := s.Pool.Query(ctx, `SELECT id, name, region, uplink_bytes_per_sec, pool, sources FROM sites ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: sites: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.SiteInfo, error) {
 		var x planning.SiteInfo
-		return x, r.Scan(&x.ID, &x.Name, &x.Region, &x.UplinkBytesSec, &x.Pool)
+		return x, r.Scan(&x.ID, &x.Name, &x.Region, &x.UplinkBytesSec, &x.Pool, &x.Sources)
 	})
 }
 

@@ -12,14 +12,14 @@ import (
 )
 
 // vmSelect reads inventory rows with their tier's limits, for scanVM.
-const vmSelect = `SELECT v.id, v.name, v.site_id, s.pool, v.sla_tier, v.disk_uri, v.disk_bytes, t.max_transfer_seconds, t.max_downtime_seconds
+const vmSelect = `SELECT v.id, v.name, v.site_id, s.pool, s.sources, v.sla_tier, v.disk_uri, v.disk_bytes, t.max_transfer_seconds, t.max_downtime_seconds
 		FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier JOIN sites s ON s.id = v.site_id`
 
 // scanVM scans a row of vmSelect.
 func scanVM(row pgx.Row) (planning.VM, error) {
 	var v planning.VM
 	var transfer, downtime int
-	err := row.Scan(&v.ID, &v.Name, &v.Site, &v.Pool, &v.SLATier, &v.DiskURI, &v.DiskBytes, &transfer, &downtime)
+	err := row.Scan(&v.ID, &v.Name, &v.Site, &v.Pool, &v.Sources, &v.SLATier, &v.DiskURI, &v.DiskBytes, &transfer, &downtime)
 	v.MaxTransfer, v.MaxDowntime = time.Duration(transfer)*time.Second, time.Duration(downtime)*time.Second
 	return v, err
 }

@@ -20,21 +20,28 @@ type table[T any] struct {
 	columns []string
 	values  func(T) []any
 	keep    string
+	// optional names the columns a file may leave out (a nil value): a row already
+	// in the table keeps its value, and a new row gets the one given here.
+	optional map[string]string
 }
 
 var (
-	sitesTable = table[planning.SiteInfo]{"sites", []string{"id", "name", "region", "uplink_bytes_per_sec", "pool"},
-		func(x planning.SiteInfo) []any { return []any{x.ID, x.Name, x.Region, x.UplinkBytesSec, x.Pool} }, ""}
+	sitesTable = table[planning.SiteInfo]{"sites", []string{"id", "name", "region", "uplink_bytes_per_sec", "pool", "sources"},
+		func(x planning.SiteInfo) []any {
+			return []any{x.ID, x.Name, x.Region, x.UplinkBytesSec, x.Pool, x.Sources}
+		}, "",
+		// A sites file written before sites had sources does not take them away.
+		map[string]string{"sources": "'{}'"}}
 	tiersTable = table[planning.SLATier]{"sla_tiers", []string{"name", "max_transfer_seconds", "max_downtime_seconds", "plan_quantile"},
 		func(t planning.SLATier) []any {
 			return []any{t.Name, wholeSeconds(t.MaxTransfer), wholeSeconds(t.MaxDowntime), t.PlanQuantile}
-		}, ""}
+		}, "", nil}
 	vmsTable = table[planning.InventoryVM]{"vms", []string{"id", "name", "site_id", "cpu_cores", "ram_bytes", "storage_bytes",
 		"network_bytes_per_sec", "disk_change_bytes_per_sec", "sla_tier", "disk_uri", "disk_bytes"},
 		func(v planning.InventoryVM) []any {
 			return []any{v.ID, v.Name, v.Site, v.CPUCores, v.RAMBytes, v.StorageBytes,
 				v.NetworkBytesSec, v.DiskChangeBytesSec, v.SLATier, v.DiskURI, v.DiskBytes}
-		}, ""}
+		}, "", nil}
 	migrationsTable = table[planning.MigrationRecord]{"migrations", []string{"id", "vm_id", "site_id", "connector_id", "sla_tier", "bytes",
 		"started_at", "ended_at", "avg_bytes_per_sec", "outcome", "downtime_seconds", "detail", "connector_bandwidth_bytes_per_sec", "planned"},
 		func(m planning.MigrationRecord) []any {
@@ -43,7 +50,7 @@ var (
 		},
 		// PMO's own outcome of a migration it ran is what happened: a file does not
 		// overwrite it (InsertMigration, the other way, replaces an imported row).
-		"migrations.recorded_by = 'pmo'"}
+		"migrations.recorded_by = 'pmo'", nil}
 )
 
 // upsertChunk is how many staged rows one upsert statement writes, so that progress
@@ -65,9 +72,26 @@ func upsert[T any](ctx context.Context, tx pgx.Tx, t table[T], rows []T, progres
 	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS, ord integer NOT NULL) ON COMMIT DROP`, stage, t.name)); err != nil {
 		return 0, 0, nil, fmt.Errorf("stage %s: %w", t.name, err)
 	}
+	for _, c := range t.columns {
+		if _, ok := t.optional[c]; ok {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL`, stage, c)); err != nil {
+				return 0, 0, nil, fmt.Errorf("stage %s: %w", t.name, err)
+			}
+		}
+	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return append(t.values(rows[i]), i), nil })
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, append(t.columns[:len(t.columns):len(t.columns)], "ord"), src); err != nil {
 		return 0, 0, nil, fmt.Errorf("stage %s: %w", t.name, err)
+	}
+	// A column the file left out takes the table's value, or a new row's.
+	for _, c := range t.columns {
+		if value, ok := t.optional[c]; ok {
+			fill := fmt.Sprintf(`UPDATE %[1]s s SET %[3]s = coalesce((SELECT t.%[3]s FROM %[2]s t WHERE t.%[4]s = s.%[4]s), %[5]s) WHERE s.%[3]s IS NULL`,
+				stage, t.name, c, t.columns[0], value)
+			if _, err := tx.Exec(ctx, fill); err != nil {
+				return 0, 0, nil, fmt.Errorf("stage %s: %w", t.name, err)
+			}
+		}
 	}
 	// xmax is 0 on a freshly inserted row, which tells inserts from updates.
 	cols, key := strings.Join(t.columns, ", "), t.columns[0]

@@ -115,7 +115,48 @@ func TestImportSitesAndTiersUpdatesWhatChanged(t *testing.T) {
 	require.Equal(t, imports.Counts{Rows: 2, Updated: 1, Unchanged: 1}, got)
 	read2, err := s.Sites(ctx)
 	require.NoError(t, err)
+	for i := range sites.Sites {
+		sites.Sites[i].Sources = []string{} // the file has no sources column: the sites allow none yet
+	}
 	require.Equal(t, sites.Sites, read2)
+}
+
+// A sites file with a sources column sets each site's list; one without it, or a
+// blank cell, keeps the list the site has, so that an old file does not take them
+// away.
+func TestImportKeepsSourcesAFileLeavesOut(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	read := func(file string) imports.File {
+		t.Helper()
+		f, err := imports.Read(strings.NewReader(file), imports.Sites, imports.CSV, imports.Defaults{})
+		require.NoError(t, err)
+		return f
+	}
+	sources := func() map[string][]string {
+		t.Helper()
+		sites, err := s.Sites(ctx)
+		require.NoError(t, err)
+		out := map[string][]string{}
+		for _, x := range sites {
+			out[x.ID] = x.Sources
+		}
+		return out
+	}
+	got, err := s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a https://nas/a\nb,B,eu,1e9,\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, imports.Counts{Rows: 2, Inserted: 2}, got)
+	require.Equal(t, map[string][]string{"a": {"/srv/a/", "https://nas/a/"}, "b": {}}, sources(), "a new site with a blank cell allows nothing")
+
+	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec\na,A,eu,1e9\nb,B,eu,1e9\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, imports.Counts{Rows: 2, Unchanged: 2}, got, "a file without sources changes nothing")
+	require.Equal(t, map[string][]string{"a": {"/srv/a/", "https://nas/a/"}, "b": {}}, sources())
+
+	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a2\nb,B,eu,1e9,/srv/b\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, imports.Counts{Rows: 2, Updated: 2}, got)
+	require.Equal(t, map[string][]string{"a": {"/srv/a2/"}, "b": {"/srv/b/"}}, sources())
 }
 
 // importHistory imports imports/testdata/history.csv into a fresh database and

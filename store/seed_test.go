@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,9 @@ func TestSeedWritesTheWholeDataSetOnce(t *testing.T) {
 	require.ElementsMatch(t, d.Tiers, tiers)
 	vm, err := s.VM(ctx, d.VMs[0].ID)
 	require.NoError(t, err)
-	require.Equal(t, d.VMs[0].VM, vm)
+	wantVM := d.VMs[0].VM
+	wantVM.Sources = d.Sites[0].Sources // the VM comes with its site's sources
+	require.Equal(t, wantVM, vm)
 	smallest, err := s.SmallestVMs(ctx, 5)
 	require.NoError(t, err)
 	require.Len(t, smallest, 5)
@@ -167,7 +170,7 @@ func TestTheImportFormatsCarryEverythingTheSeedWrites(t *testing.T) {
 	files := []struct {
 		kind imports.Kind
 		rows [][]string
-	}{{imports.Sites, [][]string{{"id", "name", "region", "uplink_bytes_per_sec"}}},
+	}{{imports.Sites, [][]string{{"id", "name", "region", "uplink_bytes_per_sec", "sources"}}},
 		{imports.SLAs, [][]string{{"name", "max_transfer_seconds", "max_downtime_seconds", "plan_quantile"}}},
 		{imports.Inventory, [][]string{{"id", "name", "site", "cpu_cores", "ram_bytes", "storage_bytes", "network_bytes_per_sec",
 			"disk_change_bytes_per_sec", "sla_tier", "disk_uri", "disk_bytes"}}},
@@ -175,7 +178,7 @@ func TestTheImportFormatsCarryEverythingTheSeedWrites(t *testing.T) {
 			"avg_bytes_per_sec", "outcome", "downtime_seconds", "detail", "connector_bandwidth_bytes_per_sec", "planned"}}},
 	}
 	for _, x := range d.Sites {
-		files[0].rows = append(files[0].rows, []string{x.ID, x.Name, x.Region, num(x.UplinkBytesSec)})
+		files[0].rows = append(files[0].rows, []string{x.ID, x.Name, x.Region, num(x.UplinkBytesSec), strings.Join(x.Sources, " ")})
 	}
 	for _, x := range d.Tiers {
 		files[1].rows = append(files[1].rows, []string{x.Name, fmt.Sprint(x.MaxTransfer.Seconds()), fmt.Sprint(x.MaxDowntime.Seconds()), num(x.PlanQuantile)})

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // source is where a disk image is read from.
@@ -29,16 +31,29 @@ type source interface {
 }
 
 // openSource picks the source driver for a path, file:// URI or http(s) URL. A
-// non-nil onRead is called with the duration of every read from it.
-func openSource(spec string, client *http.Client, onRead func(time.Duration)) (source, error) {
-	s, err := sourceFor(spec, client)
+// non-nil allowed must hold the source, and a redirect's target, before anything is
+// opened. A non-nil onRead is called with the duration of every read from it.
+func openSource(spec string, allowed *sources.List, client *http.Client, onRead func(time.Duration)) (source, error) {
+	s, err := sourceFor(spec, allowed, client)
 	if err != nil || onRead == nil {
 		return s, err
 	}
 	return timedSource{source: s, onRead: onRead}, nil
 }
 
-func sourceFor(spec string, client *http.Client) (source, error) {
+func sourceFor(spec string, allowed *sources.List, client *http.Client) (source, error) {
+	switch {
+	case spec == "":
+		return nil, fmt.Errorf("%w: empty source", ErrBadSource)
+	case strings.Contains(spec, "://") && !strings.HasPrefix(spec, "http://") && !strings.HasPrefix(spec, "https://") &&
+		!strings.HasPrefix(spec, "file://"):
+		return nil, fmt.Errorf("%w: %q: unsupported scheme (want a path, file://, http:// or https://)", ErrBadSource, spec)
+	}
+	if allowed != nil {
+		if err := allowed.Check(spec); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadSource, err)
+		}
+	}
 	switch {
 	case strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
 		if _, err := url.Parse(spec); err != nil {
@@ -47,7 +62,21 @@ func sourceFor(spec string, client *http.Client) (source, error) {
 		if client == nil {
 			client = http.DefaultClient
 		}
+		if allowed != nil {
+			client = withinList(client, allowed)
+		}
 		return &httpSource{url: spec, client: client}, nil
+	case allowed != nil:
+		// The file is opened by the path its links resolve to, so that a link inside
+		// an allowed folder cannot lead out of it.
+		p, err := allowed.ResolvedFile(spec)
+		if errors.Is(err, sources.ErrOutside) {
+			return nil, fmt.Errorf("%w: %w", ErrBadSource, err)
+		}
+		if err != nil {
+			return nil, sourceErr(stringer(spec), err)
+		}
+		return fileSource(p), nil
 	case strings.HasPrefix(spec, "file://"):
 		u, err := url.Parse(spec)
 		if err != nil {
@@ -57,14 +86,34 @@ func sourceFor(spec string, client *http.Client) (source, error) {
 			return nil, fmt.Errorf("%w: %q names host %q; only local file URIs are supported", ErrBadSource, spec, u.Host)
 		}
 		return fileSource(u.Path), nil
-	case spec == "":
-		return nil, fmt.Errorf("%w: empty source", ErrBadSource)
-	case strings.Contains(spec, "://"):
-		return nil, fmt.Errorf("%w: %q: unsupported scheme (want a path, file://, http:// or https://)", ErrBadSource, spec)
 	default:
 		return fileSource(spec), nil
 	}
 }
+
+// withinList is client with redirects followed only to URLs the list allows.
+func withinList(client *http.Client, allowed *sources.List) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := allowed.CheckURL(req.URL); err != nil {
+			return fmt.Errorf("%w: redirected: %w", ErrBadSource, err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+// stringer names a source in an error before it has a driver.
+type stringer string
+
+func (s stringer) String() string { return string(s) }
 
 // fileSource is a local file.
 type fileSource string

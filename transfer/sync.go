@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // DeltaSuffix names the journal of changed blocks that Sync collects before it
@@ -40,6 +42,8 @@ type SyncOptions struct {
 	OnRead func(d time.Duration)
 	// HTTPClient fetches http(s) sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Sources is as Options.Sources.
+	Sources *sources.List
 }
 
 // SyncResult describes a finished Sync.
@@ -72,7 +76,7 @@ func Sync(ctx context.Context, src, dest string, opt SyncOptions) (SyncResult, e
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = DefaultProgressInterval
 	}
-	s, err := openSource(src, opt.HTTPClient, opt.OnRead)
+	s, err := openSource(src, opt.Sources, opt.HTTPClient, opt.OnRead)
 	if err != nil {
 		return SyncResult{}, err
 	}

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // PartialSuffix is appended to the destination while the copy is incomplete.
@@ -73,6 +75,10 @@ type Options struct {
 	StallTimeout time.Duration
 	// HTTPClient fetches http(s) sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Sources, when not nil, must hold the source (and every redirect's target)
+	// before it is opened; a source outside is ErrBadSource. Nil reads any source,
+	// for callers that checked it themselves.
+	Sources *sources.List
 	// Live says the source is a running VM's disk, which changes while it is read:
 	// the copy is then not checked against the source (it cannot match), and the
 	// cutover's Sync makes it exact and verifies it.
@@ -108,7 +114,7 @@ func Copy(ctx context.Context, src, dest string, opt Options) (Result, error) {
 	if opt.StallTimeout <= 0 {
 		opt.StallTimeout = DefaultStallTimeout
 	}
-	s, err := openSource(src, opt.HTTPClient, opt.OnRead)
+	s, err := openSource(src, opt.Sources, opt.HTTPClient, opt.OnRead)
 	if err != nil {
 		return Result{}, err
 	}

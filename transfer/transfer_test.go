@@ -11,12 +11,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/sources"
 )
 
 // disk writes n seeded pseudo-random bytes to a file and returns its path and content.
@@ -493,4 +496,77 @@ func TestOnReadSeesASlowSource(t *testing.T) {
 	require.Equal(t, sum(data), res.SHA256)
 	// The copy reaches the stall within milliseconds, so the waiting read lasts most of it.
 	require.GreaterOrEqual(t, longest, stall/2)
+}
+
+// allowOnly is a list of the given entries.
+func allowOnly(t *testing.T, entries ...string) *sources.List {
+	t.Helper()
+	l, err := sources.Parse(entries)
+	require.NoError(t, err)
+	return &l
+}
+
+// A source outside the allowed list is refused before it is opened, whether it exists
+// or not, so the error cannot tell a caller which files exist; a link inside the list
+// that leads outside is refused the same way.
+func TestSourceOutsideTheListIsRefusedUnopened(t *testing.T) {
+	src, data := disk(t, 4096, 30)
+	other := t.TempDir()
+	allowed := allowOnly(t, filepath.Dir(src))
+	dest := filepath.Join(t.TempDir(), "vm.img")
+
+	res, err := Copy(context.Background(), src, dest, Options{Sources: allowed, ExpectedSize: int64(len(data))})
+	require.NoError(t, err, "inside the list")
+	require.Equal(t, sum(data), res.SHA256)
+
+	secret := filepath.Join(other, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("seventeen bytes!!"), 0o600))
+	var msgs []string
+	for _, s := range []string{secret, filepath.Join(other, "missing"), "file://" + secret} {
+		_, err := Copy(context.Background(), s, filepath.Join(t.TempDir(), "x.img"), Options{Sources: allowed, ExpectedSize: 1 << 20})
+		require.ErrorIs(t, err, ErrBadSource, s)
+		require.ErrorIs(t, err, sources.ErrOutside, s)
+		require.NotContains(t, err.Error(), "17", "the size of what is outside is not told")
+		msgs = append(msgs, strings.ReplaceAll(err.Error(), s, "SOURCE"))
+	}
+	require.Equal(t, msgs[0], msgs[1], "a file outside that exists and one that does not are refused alike")
+
+	link := filepath.Join(filepath.Dir(src), "escape.img")
+	require.NoError(t, os.Symlink(secret, link))
+	_, err = Copy(context.Background(), link, filepath.Join(t.TempDir(), "x.img"), Options{Sources: allowed})
+	require.ErrorIs(t, err, sources.ErrOutside)
+	require.NoFileExists(t, filepath.Join(t.TempDir(), "x.img"))
+}
+
+// An http source is read only under the listed prefixes, and a redirect is followed
+// only to a URL the list allows.
+func TestHTTPRedirectsStayWithinTheList(t *testing.T) {
+	_, data := disk(t, 100_000, 31)
+	disks, _ := serve(t, data)
+	var secretHits atomic.Int64
+	secret := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		secretHits.Add(1)
+		_, _ = w.Write([]byte("metadata"))
+	}))
+	defer secret.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to := disks.URL + "/disk.img"
+		if r.URL.Path == "/ams1/escape.img" {
+			to = secret.URL + "/latest/meta-data"
+		}
+		http.Redirect(w, r, to, http.StatusFound)
+	}))
+	defer redirector.Close()
+	allowed := allowOnly(t, redirector.URL+"/ams1/", disks.URL+"/")
+
+	res, err := Copy(context.Background(), redirector.URL+"/ams1/vm-1.img", filepath.Join(t.TempDir(), "vm.img"), Options{Sources: allowed})
+	require.NoError(t, err, "a redirect to another allowed prefix is followed")
+	require.Equal(t, sum(data), res.SHA256)
+
+	_, err = Copy(context.Background(), redirector.URL+"/ams1/escape.img", filepath.Join(t.TempDir(), "vm.img"), Options{Sources: allowed})
+	require.ErrorIs(t, err, ErrBadSource)
+	require.ErrorIs(t, err, sources.ErrOutside)
+	_, err = Copy(context.Background(), secret.URL+"/latest/meta-data", filepath.Join(t.TempDir(), "vm.img"), Options{Sources: allowed})
+	require.ErrorIs(t, err, sources.ErrOutside)
+	require.Zero(t, secretHits.Load(), "nothing outside the list was ever asked for")
 }

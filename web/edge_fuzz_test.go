@@ -97,9 +97,9 @@ func addVM(t testing.TB, st *store.Store) {
 		kind imports.Kind
 		csv  string
 	}{
-		{imports.Sites, "id,name,region,uplink_bytes_per_sec\nams1,Amsterdam,eu,1.25e9\n"},
+		{imports.Sites, "id,name,region,uplink_bytes_per_sec,sources\nams1,Amsterdam,eu,1.25e9,/disks\n"},
 		{imports.SLAs, "name,max_transfer_seconds,max_downtime_seconds\ngold,14400,60\n"},
-		{imports.Inventory, "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,ams1,1,1073741824,1048576,gold\n"},
+		{imports.Inventory, "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier,disk_uri\nvm-1,one,ams1,1,1073741824,1048576,gold,/disks/vm-1.img\n"},
 	} {
 		file, err := imports.Read(strings.NewReader(f.csv), f.kind, imports.CSV, imports.Defaults{})
 		if err != nil {

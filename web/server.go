@@ -598,6 +598,9 @@ func (s *Server) submitMigration(c echo.Context) error {
 	}
 	// The migration belongs to the pool of its VM's site, whose fleet gives it a
 	// connector.
+	if err := workflows.CheckSource(req, vm); err != nil {
+		return err
+	}
 	in, err := workflows.NewMigrationInput(vm.Pool, req, vm)
 	if err != nil {
 		return err

@@ -73,6 +73,22 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.Equal(t, 422, code)
 	require.Equal(t, "max_transfer", p.Field)
 	require.Contains(t, p.Reason, "gold tier's 4h0m0s")
+	// A source outside the site's sources is refused the same way, whether it exists
+	// or not, and so is an inventory disk_uri outside them.
+	for _, source := range []string{"/etc/passwd", "/etc/no-such-file", "/disks/../etc/passwd", "http://169.254.169.254/latest/meta-data/"} {
+		code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-1","source":"` + source + `"}`)
+		require.Equal(t, 422, code, source)
+		require.Equal(t, "source", p.Field, source)
+		require.Contains(t, p.Reason, "is not under the allowed sources (/disks/)", source)
+	}
+	_, err = st.Pool.Exec(ctx, `UPDATE vms SET disk_uri = '/srv/elsewhere/vm-1.img' WHERE id = 'vm-1'`)
+	require.NoError(t, err)
+	code, p, _ = submit(`{"id":"` + id + `","vm_id":"vm-1"}`)
+	require.Equal(t, 422, code)
+	require.Equal(t, "vm_id", p.Field)
+	require.Contains(t, p.Reason, "add its folder to site ams1's sources")
+	_, err = st.Pool.Exec(ctx, `UPDATE vms SET disk_uri = '/disks/vm-1.img' WHERE id = 'vm-1'`)
+	require.NoError(t, err)
 	notStarted(id)
 
 	// A good one starts the migration, with the tier's bounds tightened as asked.
@@ -104,7 +120,8 @@ func TestSubmittingAMigrationStartsItsWorkflowOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	var in workflows.MigrationInput
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in))
-	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Destination: "vm-1/" + id + ".img",
+	require.Equal(t, workflows.MigrationInput{ID: id, Pool: pool, VMID: "vm-1", Site: "ams1", Source: "/disks/vm-1.img",
+		Sources: []string{"/disks/"}, Destination: "vm-1/" + id + ".img",
 		Bytes: 1 << 20, SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute, Priority: 7}, in)
 
 	// A client's retry gets the first answer, and another request under the ID the

@@ -234,8 +234,9 @@ func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a pl
 		m.setPhase(ctx, PhaseCutover)
 		began := workflow.Now(ctx)
 		syncCtx, stop := workflow.WithCancel(cutCtx)
+		m.siteSources(ctx, siteSourcesCutoverVersion)
 		future := workflow.ExecuteActivity(syncCtx, ca.Cutover, activities.CutoverInput{
-			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination,
+			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
 		})
 		downtime := workflow.NewTimerWithOptions(syncCtx, m.in.MaxDowntime, workflow.TimerOptions{
 			Summary: fmt.Sprintf("downtime SLA: %s to cut over", m.in.MaxDowntime)})
@@ -314,8 +315,10 @@ func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignmen
 		}
 		attemptCtx, stop := workflow.WithCancel(workflow.WithActivityOptions(transferCtx,
 			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
+		m.siteSources(ctx, siteSourcesTransferVersion)
 		future := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
-			MigrationID: m.in.ID, Source: m.in.Source, Destination: m.in.Destination, ExpectedBytes: m.in.Bytes, Resume: resume,
+			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
+			ExpectedBytes: m.in.Bytes, Resume: resume,
 			// The VM runs on during the bulk copy; the cutover makes the copy exact.
 			Live: true,
 		})
@@ -421,6 +424,32 @@ func (m *migration) drainControls(ctx workflow.Context) {
 		}
 		sel.Select(ctx)
 	}
+}
+
+// siteSourcesTransferVersion and siteSourcesCutoverVersion mark runs started before
+// migrations carried their site's sources that look the list up before their next
+// transfer or cutover; one ID each, since a run may have copied before the change and
+// cut over after it.
+const (
+	siteSourcesTransferVersion = "site-sources-transfer"
+	siteSourcesCutoverVersion  = "site-sources-cutover"
+)
+
+// siteSources gives a run whose input has no sources its site's list from the
+// inventory, so that a migration in flight across the upgrade is not refused by its
+// connector. Runs started since carry the list in their input and look nothing up.
+func (m *migration) siteSources(ctx workflow.Context, changeID string) {
+	if m.in.Sources != nil || workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	var vm planning.VM
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, activities.LookupVMInput{VMID: m.in.VMID}).Get(ctx, &vm)
+	if err != nil {
+		// The connector then refuses the copy and says why.
+		workflow.GetLogger(ctx).Warn("the site's sources could not be looked up", "vm", m.in.VMID, "error", err)
+		return
+	}
+	m.in.Sources = vm.Sources
 }
 
 // approvalPerTryVersion marks runs in which an approval sent during a cutover try is

@@ -18,7 +18,7 @@ import (
 )
 
 var migrationIn = MigrationInput{
-	ID: "m1", Pool: "default", VMID: "vm-0001", Site: "ams1", Source: "/disks/vm-0001.img", Destination: "vm-0001.img",
+	ID: "m1", Pool: "default", VMID: "vm-0001", Site: "ams1", Source: "/disks/vm-0001.img", Sources: []string{"/disks/"}, Destination: "vm-0001.img",
 	Bytes: 4 << 20, SLATier: "gold", MaxTransfer: 2 * time.Minute, MaxDowntime: 10 * time.Second,
 }
 
@@ -420,4 +420,46 @@ func TestMigrationCutoverWaitsForItsWindow(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome, "a window past the 2-minute transfer SLA breaches it")
 	require.Equal(t, start.Add(10*time.Minute+time.Second), m.outcome.EndedAt, "cut over when the window opened, in 1 s")
+}
+
+// The connector reads only under the site's sources, which the migration hands it
+// with the site; a run started before migrations carried them looks them up once for
+// its copy and once for its cutover.
+func TestMigrationHandsItsConnectorTheSiteSources(t *testing.T) {
+	for _, carried := range []bool{true, false} {
+		t.Run(fmt.Sprintf("carried=%v", carried), func(t *testing.T) {
+			var lookups int
+			var copyIn activities.TransferInput
+			var cutIn activities.CutoverInput
+			m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
+				env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(
+					func(context.Context, activities.LookupVMInput) (planning.VM, error) {
+						lookups++
+						return planning.VM{ID: "vm-0001", Site: "ams1", Sources: []string{"/looked/up/"}}, nil
+					}).Maybe()
+				env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).Return(
+					func(_ context.Context, in activities.CutoverInput) (activities.CutoverResult, error) {
+						cutIn = in
+						return activities.CutoverResult{Blocks: 1}, nil
+					})
+			})
+			m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+					copyIn = in
+					return activities.TransferResult{Bytes: 4 << 20}, nil
+				})
+			in := migrationIn
+			want, wantLookups := []string{"/disks/"}, 0
+			if !carried {
+				in.Sources, want, wantLookups = nil, []string{"/looked/up/"}, 1
+			}
+			m.env.ExecuteWorkflow(MigrationWorkflow, in)
+			require.NoError(t, m.env.GetWorkflowError())
+			require.Equal(t, wantLookups, lookups, "looked up only when the input has none, and then once")
+			require.Equal(t, "ams1", copyIn.Site)
+			require.Equal(t, want, copyIn.Sources)
+			require.Equal(t, "ams1", cutIn.Site)
+			require.Equal(t, want, cutIn.Sources)
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -9,17 +10,18 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/validation"
 )
 
 // NewMigrationInput is the migration a request asks for, filled in from the VM's
 // inventory row. A request may tighten its tier's SLA bounds, never loosen them; a
 // bad one is a *validation.Error naming the field.
+// The source is not checked here (see CheckSource): runs of the fleet's old
+// submit-migration update replay through this function with VMs read before sites had
+// sources.
 func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (MigrationInput, error) {
-	source := r.Source
-	if source == "" {
-		source = vm.DiskURI
-	}
+	source := cmp.Or(r.Source, vm.DiskURI)
 	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)
 	if err != nil {
 		return MigrationInput{}, err
@@ -29,10 +31,38 @@ func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (Migrati
 		return MigrationInput{}, err
 	}
 	return MigrationInput{
-		ID: r.ID, Pool: pool, VMID: vm.ID, Site: vm.Site, Source: source, Destination: Destination(vm.ID, r.ID),
+		ID: r.ID, Pool: pool, VMID: vm.ID, Site: vm.Site, Source: source, Sources: vm.Sources, Destination: Destination(vm.ID, r.ID),
 		Bytes: vm.DiskBytes, SLATier: vm.SLATier, MaxTransfer: maxTransfer, MaxDowntime: downtime, Priority: r.Priority,
 		RequireApproval: r.RequireApproval, CutoverAfter: r.CutoverAfter,
 	}, nil
+}
+
+// CheckSource checks where a requested migration would read the VM's disk: the
+// request's source, or else the inventory's disk_uri, must be under the site's sources
+// (package sources). A bad one is a *validation.Error naming the list but never saying
+// whether anything outside it exists.
+func CheckSource(r MigrationRequest, vm planning.VM) error {
+	field, source := "source", r.Source
+	if source == "" {
+		field, source = "vm_id", vm.DiskURI
+	}
+	if source == "" {
+		return validation.Field(field, "VM %s has no disk_uri in the inventory; give a source", vm.ID)
+	}
+	allowed, err := sources.Parse(vm.Sources)
+	if err != nil {
+		return validation.Field(field, "site %s's sources are not usable (%v); import the site again with its sources", vm.Site, err)
+	}
+	if allowed.Empty() {
+		return validation.Field(field, "site %s allows no sources: import the site with a sources column naming where its disks may be read", vm.Site)
+	}
+	if err := allowed.Check(source); err != nil {
+		if field == "vm_id" {
+			return validation.Field(field, "VM %s's disk_uri: %v; add its folder to site %s's sources", vm.ID, err, vm.Site)
+		}
+		return validation.Field(field, "%v", err)
+	}
+	return nil
 }
 
 // Destination is where a migration writes its copy, under the connectors' target

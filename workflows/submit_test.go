@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 // Two migrations of one VM write two files: cancelling one (which deletes its copy)
 // cannot delete the other's.
 func TestEachMigrationOfAVMHasItsOwnDestination(t *testing.T) {
-	vm := planning.VM{ID: "vm-0100", Site: "ams1", DiskURI: "/disks/vm-0100.img", DiskBytes: 1 << 20, SLATier: "gold",
+	vm := planning.VM{ID: "vm-0100", Site: "ams1", Sources: []string{"/disks/"}, DiskURI: "/disks/vm-0100.img", DiskBytes: 1 << 20, SLATier: "gold",
 		MaxTransfer: time.Hour, MaxDowntime: time.Minute}
 	a, err := NewMigrationInput("default", MigrationRequest{ID: "m-1", VMID: vm.ID}, vm)
 	require.NoError(t, err)
@@ -20,4 +21,35 @@ func TestEachMigrationOfAVMHasItsOwnDestination(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "vm-0100/m-1.img", a.Destination)
 	require.Equal(t, "vm-0100/m-2.img", b.Destination)
+}
+
+// A migration reads only under its site's sources: a source outside is refused naming
+// the field it came from, and a site that declares none refuses every migration.
+func TestCheckSource(t *testing.T) {
+	vm := planning.VM{ID: "vm-0100", Site: "ams1", Sources: []string{"/disks/", "https://nas.example/ams1/"}, DiskURI: "/disks/vm-0100.img"}
+	for _, ok := range []MigrationRequest{{}, {Source: "/disks/other.img"}, {Source: "https://nas.example/ams1/vm-0100.img"}} {
+		require.NoError(t, CheckSource(ok, vm), ok.Source)
+	}
+	field := func(err error) string {
+		var fe *validation.Error
+		require.ErrorAs(t, err, &fe)
+		return fe.Field
+	}
+	for _, bad := range []string{"/etc/passwd", "/disks/../etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/",
+		"https://nas.example/fra1/vm-0100.img"} {
+		err := CheckSource(MigrationRequest{Source: bad}, vm)
+		require.Equal(t, "source", field(err), bad)
+		require.ErrorContains(t, err, "not under the allowed sources (/disks/, https://nas.example/ams1/)")
+	}
+	outside := vm
+	outside.DiskURI = "/srv/elsewhere/vm-0100.img"
+	err := CheckSource(MigrationRequest{}, outside)
+	require.Equal(t, "vm_id", field(err), "the inventory's disk_uri is the VM's")
+	require.ErrorContains(t, err, "add its folder to site ams1's sources")
+	none := vm
+	none.Sources = nil
+	require.ErrorContains(t, CheckSource(MigrationRequest{}, none), "site ams1 allows no sources")
+	noDisk := vm
+	noDisk.DiskURI = ""
+	require.ErrorContains(t, CheckSource(MigrationRequest{}, noDisk), "no disk_uri")
 }

@@ -362,7 +362,8 @@ type MigrationRequest struct {
 	ID       string `json:"id"`
 	VMID     string `json:"vm_id"`
 	Priority int    `json:"priority"`
-	// Source overrides the inventory's disk location: a path or an http(s) URL.
+	// Source overrides the inventory's disk location: a path or an http(s) URL under
+	// one of the VM's site's sources.
 	Source string `json:"source,omitempty"`
 	// RequireApproval makes the cutover wait for POST /migrations/{id}/approve.
 	RequireApproval bool `json:"require_approval,omitempty"`
@@ -457,11 +458,15 @@ type MigrationStarted struct {
 // MigrationInput is what a migration workflow needs; the fleet fills it from the
 // inventory.
 type MigrationInput struct {
-	ID          string        `json:"id"`
-	Pool        string        `json:"pool"`
-	VMID        string        `json:"vm_id"`
-	Site        string        `json:"site"`
-	Source      string        `json:"source"`
+	ID     string `json:"id"`
+	Pool   string `json:"pool"`
+	VMID   string `json:"vm_id"`
+	Site   string `json:"site"`
+	Source string `json:"source"`
+	// Sources are the site's list of where disks may be read when the migration
+	// started; the connector reads Source only under it. Nil on runs started before
+	// sites had sources: the migration looks the list up then.
+	Sources     []string      `json:"sources,omitempty"`
 	Destination string        `json:"destination"`
 	Bytes       int64         `json:"bytes"`
 	SLATier     string        `json:"sla_tier"`
