@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,17 +44,15 @@ func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, err
 	if err != nil {
 		return imports.Counts{}, err
 	}
-	file, err := imports.Read(f, in.Kind, in.Format, in.Defaults)
+	// The file is read a batch at a time as it is written, so that the worker holds a
+	// batch, not the file.
+	src := imports.NewSource(bufio.NewReaderSize(f, 1<<20), in.Kind, in.Format, in.Defaults)
+	counts, err := a.Store.Import(ctx, src, func(done int) { activity.RecordHeartbeat(ctx, done) })
 	f.Close()
-	if err != nil {
+	var bad imports.Errors
+	if errors.As(err, &bad) || errors.Is(err, imports.ErrUnreadable) {
 		// A file that cannot be read or has bad rows fails the same way every time: it
 		// is rejected for good, and not kept.
-		unstage(a.Logger, in.Path)
-		return imports.Counts{}, rejected(err)
-	}
-	counts, err := a.Store.Import(ctx, file, func(done int) { activity.RecordHeartbeat(ctx, done) })
-	var bad imports.Errors
-	if errors.As(err, &bad) { // unknown sites or tiers
 		unstage(a.Logger, in.Path)
 		return imports.Counts{}, rejected(err)
 	}

@@ -61,7 +61,7 @@ type Store interface {
 	VM(ctx context.Context, id string) (planning.VM, error)
 	// Import writes a file's rows in one transaction; unknown sites and tiers reject
 	// it with imports.Errors.
-	Import(ctx context.Context, f imports.File, progress func(done int)) (imports.Counts, error)
+	Import(ctx context.Context, src imports.Source, progress func(done int)) (imports.Counts, error)
 	// SavePlanned records a pool's planned migrations, each once per ID.
 	SavePlanned(ctx context.Context, pool string, planned []planning.PlannedMigration, at time.Time) error
 	// Planned returns a pool's planned migrations that have not arrived and are not

@@ -66,5 +66,4 @@ var historySpec = spec[planning.MigrationRecord]{
 		m.Planned = c.boolean("planned")
 		return m
 	},
-	key: func(m planning.MigrationRecord) (string, string) { return "id", m.ID },
 }

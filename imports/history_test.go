@@ -37,7 +37,6 @@ func TestListsEveryBadHistoryRow(t *testing.T) {
 		`line 3: started_at: "2026-11-02 10:00" is not an RFC 3339 time such as 2026-11-24T10:00:00Z`,
 		`line 3: outcome: "finished" is not an outcome: want succeeded, failed, sla_breached, cancelled`,
 		`line 4: planned: "maybe" is not true or false`,
-		`line 4: id: "m-1" is also on line 2`,
 		`line 5: vm_id: is missing`,
 		`line 5: sla_tier: is missing`,
 		`line 5: bytes: -1 is negative`,
@@ -90,7 +89,6 @@ func TestReadsSitesAndSLATiers(t *testing.T) {
 		`line 3: max_downtime_seconds: 0 is not positive`,
 		`line 3: plan_quantile: 1 is not below 1: it is the quantile of demand that capacity is sized to`,
 		`line 4: plan_quantile: 0 is not positive`,
-		`line 4: name: "gold" is also on line 2`,
 	}, lines(t, err))
 
 	_, err = Read(strings.NewReader("id,name,region,uplink_bytes_per_sec\nams1,Amsterdam,eu,fast\n"), Sites, CSV, Defaults{})

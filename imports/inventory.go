@@ -77,7 +77,6 @@ func inventorySpec(def Defaults) spec[planning.InventoryVM] {
 			}
 			return vm
 		},
-		key: func(vm planning.InventoryVM) (string, string) { return "id", vm.ID },
 	}
 }
 

@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -51,6 +52,8 @@ func TestReadsAnRVToolsVInfoExport(t *testing.T) {
 	require.Equal(t, "bronze", vms[2].SLATier)
 }
 
+// Every bad row is listed; a repeated ID is not one of them here (line 4 repeats
+// vm-1): the store finds repeats as it writes (TestImportRefusesRepeatedKeys).
 func TestListsEveryBadRow(t *testing.T) {
 	file, err := readFile(t, "malformed.csv", Inventory, Defaults{})
 	require.Zero(t, file.Len())
@@ -59,7 +62,6 @@ func TestListsEveryBadRow(t *testing.T) {
 		`line 3: name: is missing`,
 		`line 3: cpu_cores: 0 is not positive`,
 		`line 4: storage_bytes: -5 is not positive`,
-		`line 4: id: "vm-1" is also on line 2`,
 		`line 5: storage_bytes: is missing`,
 		`line 5: sla_tier: is missing`,
 	}, lines(t, err))
@@ -102,4 +104,66 @@ func TestAMissingColumnIsOneErrorOnTheHeader(t *testing.T) {
 	}, err)
 	_, err = Read(strings.NewReader(in), Inventory, CSV, Defaults{})
 	require.Contains(t, err.(Errors)[2].Reason, "or -tier for all rows")
+}
+
+// Scan hands the good rows on in batches, in file order with their lines, holding no
+// more than a batch; once a row is bad it hands nothing more and lists the bad rows.
+func TestScanHandsRowsOnInBatches(t *testing.T) {
+	var csvFile, jsonFile strings.Builder
+	csvFile.WriteString("id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\n")
+	jsonFile.WriteString("[\n")
+	for i := range 25 {
+		fmt.Fprintf(&csvFile, "vm-%d,n,s1,1,1,1,gold\n", i)
+		if i > 0 {
+			jsonFile.WriteString(",\n")
+		}
+		fmt.Fprintf(&jsonFile, "{\"id\": \"vm-%d\", \"name\": \"n\", \"site\": \"s1\",\n \"cpu_cores\": 1, \"ram_bytes\": 1, \"storage_bytes\": 1, \"sla_tier\": \"gold\"}", i)
+	}
+	jsonFile.WriteString("\n]\n")
+	for _, c := range []struct {
+		format Format
+		text   string
+		line   func(i int) int
+	}{{CSV, csvFile.String(), func(i int) int { return i + 2 }}, {JSON, jsonFile.String(), func(i int) int { return 2*i + 2 }}} {
+		var sizes, lines []int
+		n, err := Scan(strings.NewReader(c.text), Inventory, c.format, Options{Batch: 10, Sites: []string{"s1"}, Tiers: []string{"gold"}}, func(f File) error {
+			sizes = append(sizes, f.Len())
+			require.Equal(t, Inventory, f.Kind)
+			for i, vm := range f.VMs {
+				require.Equal(t, fmt.Sprintf("vm-%d", len(lines)+i), vm.ID)
+			}
+			lines = append(lines, f.Lines...)
+			return nil
+		})
+		require.NoError(t, err, c.format)
+		require.Equal(t, 25, n)
+		require.Equal(t, []int{10, 10, 5}, sizes, c.format)
+		for i, l := range lines {
+			require.Equal(t, c.line(i), l, "%s row %d", c.format, i)
+		}
+	}
+	// A site that is not known, on the 13th row: the first batch went on, nothing
+	// after it does, and the row is listed.
+	bad := strings.Replace(csvFile.String(), "vm-12,n,s1", "vm-12,n,s2", 1)
+	var sizes []int
+	_, err := Scan(strings.NewReader(bad), Inventory, CSV, Options{Batch: 10, Sites: []string{"s1"}, Tiers: []string{"gold"}},
+		func(f File) error { sizes = append(sizes, f.Len()); return nil })
+	require.Equal(t, []string{`line 14: site: "s2" is not a known site (known: s1)`}, lines(t, err))
+	require.Equal(t, []int{10}, sizes, "nothing is handed on after a bad row")
+}
+
+// A file with very many bad rows lists the first MaxListed and stops reading there,
+// so that its answer stays small.
+func TestScanListsAtMostMaxListedBadRows(t *testing.T) {
+	var f strings.Builder
+	f.WriteString("id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\n")
+	for i := range 3 * MaxListed {
+		fmt.Fprintf(&f, "vm-%d,n,s1,0,1,1,gold\n", i)
+	}
+	n, err := Scan(strings.NewReader(f.String()), Inventory, CSV, Options{}, nil)
+	var bad Errors
+	require.ErrorAs(t, err, &bad)
+	require.Len(t, bad, MaxListed+1)
+	require.Equal(t, MaxListed, n, "reading stopped at the limit")
+	require.Equal(t, RowError{Line: MaxListed + 1, Column: "file", Reason: "1000 bad rows already; reading stopped here"}, bad[MaxListed])
 }

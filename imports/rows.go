@@ -48,28 +48,114 @@ type File struct {
 // Len is how many rows the file has.
 func (f File) Len() int { return len(f.Lines) }
 
-// Read parses a whole file of a kind and checks every row. If any row is bad it
-// returns no rows and Errors listing each bad one; other errors mean the file could
-// not be read. def fills an inventory's blank sites and tiers.
-func Read(r io.Reader, kind Kind, format Format, def Defaults) (File, error) {
-	f := File{Kind: kind}
-	var err error
+// DefaultBatch is how many rows Scan hands on at a time unless told.
+const DefaultBatch = 10_000
+
+// MaxListed bounds the bad rows a file's Errors list, and the kept rows its Counts
+// list: past it, Scan stops reading.
+const MaxListed = 1000
+
+// Options say what Scan checks and how it hands rows on.
+type Options struct {
+	// Defaults fill an inventory's blank sites and tiers.
+	Defaults Defaults
+	// Sites and Tiers, when not nil, are the known ones: a VM or migration that names
+	// another is a bad row.
+	Sites, Tiers []string
+	// Batch is at most how many rows each call of Scan's each gets; 0 means
+	// DefaultBatch.
+	Batch int
+}
+
+// Scan reads a file of one kind a row at a time and checks every row, so that the
+// memory it takes does not grow with the file. The good rows go to each, in file
+// order, in batches of at most opt.Batch, until a bad row is met; reading then goes on
+// only to list the bad rows. It returns how many rows the file has, and Errors listing
+// the bad ones (at most MaxListed, after which it stops reading). An error from each
+// ends the scan with that error; each may be nil, to check a file only. Two rows with
+// the same key are not found here, since that would mean holding every key: the store
+// finds them as it writes.
+func Scan(r io.Reader, kind Kind, format Format, opt Options, each func(File) error) (int, error) {
+	if opt.Batch <= 0 {
+		opt.Batch = DefaultBatch
+	}
+	if each == nil {
+		each = func(File) error { return nil }
+	}
+	known := newRefs(opt.Sites, opt.Tiers)
+	hand := func(f File) error { f.Kind = kind; return each(f) }
 	switch kind {
 	case Sites:
-		f.Sites, f.Lines, err = readRows(r, format, sitesSpec)
+		return scanRows(r, format, sitesSpec, opt.Batch, func(rows []planning.SiteInfo, lines []int) error {
+			return hand(File{SeedData: planning.SeedData{Sites: rows}, Lines: lines})
+		})
 	case SLAs:
-		f.Tiers, f.Lines, err = readRows(r, format, tiersSpec)
+		return scanRows(r, format, tiersSpec, opt.Batch, func(rows []planning.SLATier, lines []int) error {
+			return hand(File{SeedData: planning.SeedData{Tiers: rows}, Lines: lines})
+		})
 	case Inventory:
-		f.VMs, f.Lines, err = readRows(r, format, inventorySpec(def))
+		s := inventorySpec(opt.Defaults)
+		s.refs = func(c *cells, vm planning.InventoryVM) { known.check(c, vm.Site, vm.SLATier) }
+		return scanRows(r, format, s, opt.Batch, func(rows []planning.InventoryVM, lines []int) error {
+			return hand(File{SeedData: planning.SeedData{VMs: rows}, Lines: lines})
+		})
 	case History:
-		f.History, f.Lines, err = readRows(r, format, historySpec)
-	default:
-		return File{}, fmt.Errorf("unknown kind of file %q: want %s", kind, kindNames())
+		s := historySpec
+		s.refs = func(c *cells, m planning.MigrationRecord) { known.check(c, m.Site, m.SLATier) }
+		return scanRows(r, format, s, opt.Batch, func(rows []planning.MigrationRecord, lines []int) error {
+			return hand(File{SeedData: planning.SeedData{History: rows}, Lines: lines})
+		})
 	}
+	return 0, readError{fmt.Errorf("unknown kind of file %q: want %s", kind, kindNames())}
+}
+
+// Read parses a whole file of a kind and checks every row, as Scan does, holding
+// every row: for tests and small files. If any row is bad it returns no rows and
+// Errors listing each bad one; other errors mean the file could not be read. def
+// fills an inventory's blank sites and tiers.
+func Read(r io.Reader, kind Kind, format Format, def Defaults) (File, error) {
+	f := File{Kind: kind}
+	_, err := Scan(r, kind, format, Options{Defaults: def, Batch: math.MaxInt}, func(b File) error {
+		f.Sites, f.Tiers = append(f.Sites, b.Sites...), append(f.Tiers, b.Tiers...)
+		f.VMs, f.History = append(f.VMs, b.VMs...), append(f.History, b.History...)
+		f.Lines = append(f.Lines, b.Lines...)
+		return nil
+	})
 	if err != nil {
 		return File{}, err
 	}
 	return f, nil
+}
+
+// Source is a file to import: its kind, and how to read it. The store imports from a
+// Source, so that a file on disk is read a batch at a time and a file in memory (the
+// tests', the seed's) is written the same way.
+type Source struct {
+	Kind Kind
+	// Scan reads the file as the package's Scan does.
+	Scan func(opt Options, each func(File) error) (int, error)
+}
+
+// NewSource is a file of a kind read from r, once, as the store writes it.
+func NewSource(r io.Reader, kind Kind, format Format, def Defaults) Source {
+	return Source{Kind: kind, Scan: func(opt Options, each func(File) error) (int, error) {
+		opt.Defaults = def
+		return Scan(r, kind, format, opt, each)
+	}}
+}
+
+// Source is the file's rows as a Source: each gets them at once, once the sites and
+// tiers they name are checked.
+func (f File) Source() Source {
+	return Source{Kind: f.Kind, Scan: func(opt Options, each func(File) error) (int, error) {
+		if err := f.checkRefs(newRefs(opt.Sites, opt.Tiers)); err != nil {
+			return f.Len(), err
+		}
+		if each == nil || f.Len() == 0 {
+			return f.Len(), nil
+		}
+		return f.Len(), each(f)
+	}}
 }
 
 func kindNames() string {
@@ -84,14 +170,15 @@ func kindNames() string {
 // among those known, naming the known ones, so that a file is refused before anything
 // is written. Sites and tiers name nothing.
 func (f File) CheckRefs(sites, tiers []string) error {
+	return f.checkRefs(newRefs(sites, tiers))
+}
+
+func (f File) checkRefs(known *refs) error {
 	var errs Errors
 	check := func(line int, site, tier string) {
-		if !slices.Contains(sites, site) {
-			errs = append(errs, RowError{line, "site", fmt.Sprintf("%q is not a known site (known: %s)", site, strings.Join(sites, ", "))})
-		}
-		if !slices.Contains(tiers, tier) {
-			errs = append(errs, RowError{line, "sla_tier", fmt.Sprintf("%q is not a known SLA tier (known: %s)", tier, strings.Join(tiers, ", "))})
-		}
+		c := &cells{rec: record{line: line}}
+		known.check(c, site, tier)
+		errs = append(errs, c.errs...)
 	}
 	for i, vm := range f.VMs {
 		check(f.Lines[i], vm.Site, vm.SLATier)
@@ -103,6 +190,41 @@ func (f File) CheckRefs(sites, tiers []string) error {
 		return errs
 	}
 	return nil
+}
+
+// refs are the known sites and tiers that a VM or a migration must name; nil checks
+// nothing.
+type refs struct {
+	siteSet, tierSet     map[string]bool
+	siteNames, tierNames string
+}
+
+func newRefs(sites, tiers []string) *refs {
+	if sites == nil && tiers == nil {
+		return nil
+	}
+	set := func(xs []string) map[string]bool {
+		m := make(map[string]bool, len(xs))
+		for _, x := range xs {
+			m[x] = true
+		}
+		return m
+	}
+	return &refs{siteSet: set(sites), tierSet: set(tiers),
+		siteNames: strings.Join(sites, ", "), tierNames: strings.Join(tiers, ", ")}
+}
+
+// check marks a row that names an unknown site or tier.
+func (k *refs) check(c *cells, site, tier string) {
+	if k == nil {
+		return
+	}
+	if !k.siteSet[site] {
+		c.bad("site", "%q is not a known site (known: %s)", site, k.siteNames)
+	}
+	if !k.tierSet[tier] {
+		c.bad("sla_tier", "%q is not a known SLA tier (known: %s)", tier, k.tierNames)
+	}
 }
 
 // RowError says which line and column of the file is wrong and why. Line 1 is the CSV
@@ -169,48 +291,88 @@ type spec[T any] struct {
 	hint     func(name string) string
 	// parse reads one row; its cells collect what is wrong with it.
 	parse func(c *cells) T
-	// key is the row's identity, which must be unique in the file.
-	key func(T) (column, value string)
+	// refs, if set, checks the sites and tiers a parsed row names.
+	refs func(c *cells, row T)
 }
 
-// readRows reads a file of one kind and checks every row, and each row's line. Any bad
-// row means no rows and Errors listing each bad one.
-func readRows[T any](r io.Reader, format Format, s spec[T]) ([]T, []int, error) {
+// scanRows reads a file of one kind a record at a time and checks every row, handing
+// the good rows on in batches, with their lines, until a row is bad; after that it
+// only lists the bad rows, up to MaxListed. It returns how many rows it read.
+func scanRows[T any](r io.Reader, format Format, s spec[T], batch int, each func(rows []T, lines []int) error) (int, error) {
 	hint := s.hint
 	if hint == nil {
 		hint = func(string) string { return "" }
 	}
-	recs, err := readRecords(r, format, func(header []string) Errors {
-		return missingColumns(header, s.fields, func(name string) bool { return !s.optional(name) }, hint)
-	})
-	var bad Errors
-	if errors.As(err, &bad) {
-		return nil, nil, err
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", s.kind, err)
-	}
 	var errs Errors
-	rows, lines := make([]T, 0, len(recs)), make([]int, 0, len(recs))
-	seen := make(map[string]int, len(recs))
-	for _, rec := range recs {
+	var rows []T
+	var lines []int
+	n := 0
+	flush := func() error {
+		if len(rows) == 0 || len(errs) > 0 {
+			return nil
+		}
+		err := each(rows, lines)
+		// each may keep the batch, so the next one is a new slice.
+		rows, lines = nil, nil
+		return err
+	}
+	err := readRecords(r, format, func(header []string) Errors {
+		return missingColumns(header, s.fields, func(name string) bool { return !s.optional(name) }, hint)
+	}, func(rec record) error {
+		n++
 		c := &cells{rec: rec, fields: s.fields, optional: s.optional}
 		row := s.parse(c)
-		if col, id := s.key(row); id != "" {
-			if first, ok := seen[id]; ok {
-				c.bad(col, "%q is also on line %d", id, first)
-			} else {
-				seen[id] = rec.line
-			}
+		if s.refs != nil && len(c.errs) == 0 {
+			// A row already bad says what is wrong with it; an unknown site would
+			// only repeat a missing one.
+			s.refs(c, row)
 		}
-		errs = append(errs, c.errs...)
+		if len(c.errs) > 0 {
+			errs = append(errs, c.errs...)
+			if len(errs) >= MaxListed {
+				errs = append(errs[:MaxListed], RowError{rec.line, "file", fmt.Sprintf("%d bad rows already; reading stopped here", MaxListed)})
+				return errStop
+			}
+			return nil
+		}
+		if len(errs) > 0 {
+			return nil // the file is refused: only its bad rows matter now
+		}
 		rows, lines = append(rows, row), append(lines, rec.line)
+		if len(rows) >= batch {
+			return flush()
+		}
+		return nil
+	})
+	var bad Errors
+	switch {
+	case errors.As(err, &bad):
+		return n, err
+	case err != nil && !errors.Is(err, errStop):
+		if _, ok := err.(readError); ok {
+			return n, fmt.Errorf("%s: %w", s.kind, err)
+		}
+		return n, err // each's
+	case len(errs) > 0:
+		return n, errs
 	}
-	if len(errs) > 0 {
-		return nil, nil, errs
-	}
-	return rows, lines, nil
+	return n, flush()
 }
+
+// errStop ends reading a file early.
+var errStop = errors.New("stop reading")
+
+// ErrUnreadable is a file that cannot be read as its kind and format: it fails the
+// same way every time, as opposed to an error of what a caller does with its rows.
+var ErrUnreadable = errors.New("the file cannot be read")
+
+// readError is an ErrUnreadable with its reason.
+type readError struct{ error }
+
+func (e readError) Unwrap() error { return e.error }
+
+// Is makes a readError an ErrUnreadable.
+func (readError) Is(target error) bool { return target == ErrUnreadable }
 
 // cells reads the values of one record, collecting what is wrong with them.
 type cells struct {
@@ -331,16 +493,18 @@ func (c *cells) boolean(name string) bool {
 	return b
 }
 
-// readRecords reads a file of either format as rows of text keyed by normalised
-// header. want checks a CSV header.
-func readRecords(r io.Reader, format Format, want func(header []string) Errors) ([]record, error) {
+// readRecords reads a file of either format a row at a time as text keyed by
+// normalised header, handing each to fn. want checks a CSV header. An error of the
+// file's own is a readError, or Errors for a bad header; fn's error ends reading and
+// is returned as it is.
+func readRecords(r io.Reader, format Format, want func(header []string) Errors, fn func(record) error) error {
 	switch format {
 	case CSV:
-		return readCSV(r, want)
+		return readCSV(r, want, fn)
 	case JSON:
-		return readJSON(r)
+		return readJSON(r, fn)
 	}
-	return nil, fmt.Errorf("unknown format %q: want csv or json", format)
+	return readError{fmt.Errorf("unknown format %q: want csv or json", format)}
 }
 
 func normalise(header string) string {
@@ -350,30 +514,31 @@ func normalise(header string) string {
 
 // readCSV reads a header and the rows under it. want checks the header: a required
 // column with no header is one error on line 1 rather than one a row.
-func readCSV(r io.Reader, want func(header []string) Errors) ([]record, error) {
+func readCSV(r io.Reader, want func(header []string) Errors, fn func(record) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // a short row is a row error, not a failed file
+	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, Errors{{Line: 1, Column: "header", Reason: "the file is empty"}}
+		return Errors{{Line: 1, Column: "header", Reason: "the file is empty"}}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("csv: %w", err)
+		return readError{fmt.Errorf("csv: %w", err)}
 	}
+	header = slices.Clone(header)
 	for i := range header {
 		header[i] = normalise(strings.TrimPrefix(header[i], "\ufeff")) // Excel writes a BOM
 	}
 	if errs := want(header); len(errs) > 0 {
-		return nil, errs
+		return errs
 	}
-	var recs []record
 	for {
 		row, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			return recs, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("csv: %w", err)
+			return readError{fmt.Errorf("csv: %w", err)}
 		}
 		line, _ := cr.FieldPos(0)
 		values := make(map[string]string, len(header))
@@ -382,33 +547,28 @@ func readCSV(r io.Reader, want func(header []string) Errors) ([]record, error) {
 				values[h] = row[i]
 			}
 		}
-		recs = append(recs, record{line: line, values: values})
+		if err := fn(record{line: line, values: values}); err != nil {
+			return err
+		}
 	}
 }
 
-// readJSON reads an array of objects, each a row whose keys are the columns.
-func readJSON(r io.Reader) ([]record, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("json: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+// readJSON reads an array of objects, each a row whose keys are the columns, one
+// object at a time.
+func readJSON(r io.Reader, fn func(record) error) error {
+	lc := &lineCounter{r: r}
+	dec := json.NewDecoder(lc)
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, fmt.Errorf("json: want an array of objects")
+		return readError{fmt.Errorf("json: want an array of objects")}
 	}
-	var recs []record
 	for dec.More() {
 		// The offset is after the previous value; the object starts past the comma
 		// and blanks that follow.
-		start := int(dec.InputOffset())
-		for start < len(data) && strings.IndexByte(" \t\r\n,", data[start]) >= 0 {
-			start++
-		}
-		line := 1 + bytes.Count(data[:start], []byte("\n"))
+		line := lc.lineAt(dec.InputOffset(), " \t\r\n,")
 		var obj map[string]any
 		if err := dec.Decode(&obj); err != nil {
-			return nil, fmt.Errorf("json: line %d: want an object: %w", line, err)
+			return readError{fmt.Errorf("json: line %d: want an object: %w", line, err)}
 		}
 		values := make(map[string]string, len(obj))
 		for k, v := range obj {
@@ -431,12 +591,47 @@ func readJSON(r io.Reader) ([]record, error) {
 				values[normalise(k)] = fmt.Sprint(v) // a bool reads as true or false; an object fails as a value below
 			}
 		}
-		recs = append(recs, record{line: line, values: values})
+		if err := fn(record{line: line, values: values}); err != nil {
+			return err
+		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("json: %w", err)
+		return readError{fmt.Errorf("json: %w", err)}
 	}
-	return recs, nil
+	return nil
+}
+
+// lineCounter tells the line of a byte offset in what it has read, keeping only the
+// bytes read ahead of the last offset asked about: the JSON decoder reads ahead of
+// the object it decodes, never behind it.
+type lineCounter struct {
+	r io.Reader
+	// pending are the bytes read from base on; line is the line base is on.
+	pending []byte
+	base    int64
+	line    int
+}
+
+func (l *lineCounter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.pending = append(l.pending, p[:n]...)
+	return n, err
+}
+
+// lineAt is the line of the first byte at or after offset that is not in skip.
+func (l *lineCounter) lineAt(offset int64, skip string) int {
+	if l.line == 0 {
+		l.line = 1
+	}
+	i := int(offset - l.base)
+	for i < len(l.pending) && strings.IndexByte(skip, l.pending[i]) >= 0 {
+		i++
+	}
+	i = min(i, len(l.pending))
+	l.line += bytes.Count(l.pending[:i], []byte("\n"))
+	l.pending = append(l.pending[:0], l.pending[i:]...)
+	l.base += int64(i)
+	return l.line
 }
 
 // value finds a field's text in a record: the first of its headers that is present and
@@ -480,8 +675,10 @@ type Counts struct {
 	Updated   int `json:"updated"`
 	Unchanged int `json:"unchanged"`
 	// Kept are the history rows not written because PMO recorded that migration
-	// itself: its outcome is what happened, and an import does not overwrite it.
-	Kept []KeptRow `json:"kept,omitempty"`
+	// itself: its outcome is what happened, and an import does not overwrite it. At
+	// most MaxListed are listed; KeptMore counts the rest.
+	Kept     []KeptRow `json:"kept,omitempty"`
+	KeptMore int       `json:"kept_more,omitempty"`
 }
 
 // KeptRow is a row of a file that was not written, and why.

@@ -27,7 +27,6 @@ var sitesSpec = spec[planning.SiteInfo]{
 			Sources: c.sources("sources"),
 		}
 	},
-	key: func(s planning.SiteInfo) (string, string) { return "id", s.ID },
 }
 
 // tiersSpec reads SLA tiers: how long a transfer and a cutover may take, in whole
@@ -54,7 +53,6 @@ var tiersSpec = spec[planning.SLATier]{
 		}
 		return t
 	},
-	key: func(t planning.SLATier) (string, string) { return "name", t.Name },
 }
 
 // sources is a column's list of where disks may be read (sources.Entry), separated

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -19,9 +20,9 @@ import (
 	"github.com/pmo-dev/pmo/store"
 )
 
-// barRows is the file size from which the import shows a progress bar; a small file
+// barBytes is the file size from which the import shows a progress bar; a small file
 // is done before a bar would draw.
-const barRows = 10_000
+const barBytes = 512 << 10
 
 // importHelp says what each kind of file holds.
 var importHelp = map[imports.Kind]string{
@@ -83,12 +84,16 @@ func importFileCommand(cfg *config.Config, kind imports.Kind) *ffcli.Command {
 				return err
 			}
 			defer file.Close()
+			info, err := file.Stat()
+			if err != nil {
+				return err
+			}
 			s, err := store.Open(ctx, cfg.DatabaseURL)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			counts, took, err := importFile(ctx, s, file, kind, f, def, os.Stderr)
+			counts, took, err := importFile(ctx, s, file, info.Size(), kind, f, def, os.Stderr)
 			var bad imports.Errors
 			if errors.As(err, &bad) {
 				for _, e := range bad {
@@ -102,29 +107,28 @@ func importFileCommand(cfg *config.Config, kind imports.Kind) *ffcli.Command {
 			for _, k := range counts.Kept {
 				fmt.Fprintf(os.Stderr, "line %d: %s kept: %s\n", k.Line, k.ID, k.Reason)
 			}
+			if counts.KeptMore > 0 {
+				fmt.Fprintf(os.Stderr, "and %d more rows kept\n", counts.KeptMore)
+			}
 			fmt.Printf("%d rows: %d inserted, %d updated, %d unchanged, %d kept in %.2f s\n",
-				counts.Rows, counts.Inserted, counts.Updated, counts.Unchanged, len(counts.Kept), took.Seconds())
+				counts.Rows, counts.Inserted, counts.Updated, counts.Unchanged, len(counts.Kept)+counts.KeptMore, took.Seconds())
 			return nil
 		},
 	}
 }
 
-// importFile reads and writes one file, with a progress bar on progress for a large
-// one, and says how long it took.
-func importFile(ctx context.Context, s *store.Store, r io.Reader, kind imports.Kind, f imports.Format, def imports.Defaults, progress io.Writer) (imports.Counts, time.Duration, error) {
+// importFile reads and writes one file of size bytes, a batch at a time, with a
+// progress bar of the bytes read on progress for a large one, and says how long it
+// took.
+func importFile(ctx context.Context, s *store.Store, r io.Reader, size int64, kind imports.Kind, f imports.Format, def imports.Defaults, progress io.Writer) (imports.Counts, time.Duration, error) {
 	start := time.Now()
-	file, err := imports.Read(r, kind, f, def)
-	if err != nil {
-		return imports.Counts{}, 0, err
-	}
-	var report func(int)
-	if file.Len() >= barRows {
-		bar := progressbar.NewOptions(file.Len(), progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("importing "+string(kind)), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
+	if size >= barBytes && progress != nil {
+		bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(progress),
+			progressbar.OptionSetDescription("importing "+string(kind)), progressbar.OptionShowBytes(true), progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetRenderBlankState(true))
 		defer bar.Finish()
-		report = func(done int) { _ = bar.Set(done) }
+		r = io.TeeReader(r, bar)
 	}
-	counts, err := s.Import(ctx, file, report)
+	counts, err := s.Import(ctx, imports.NewSource(bufio.NewReaderSize(r, 1<<20), kind, f, def), nil)
 	return counts, time.Since(start), err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
@@ -36,7 +37,7 @@ func readFile(t testing.TB, name string, kind imports.Kind) imports.File {
 func importSites(t testing.TB, s *store.Store) {
 	t.Helper()
 	for _, f := range []imports.File{readFile(t, "sites.csv", imports.Sites), readFile(t, "slas.json", imports.SLAs)} {
-		_, err := s.Import(context.Background(), f, nil)
+		_, err := s.Import(context.Background(), f.Source(), nil)
 		require.NoError(t, err)
 	}
 }
@@ -56,22 +57,22 @@ func TestImportInventoryIsIdempotent(t *testing.T) {
 	file := readFile(t, "rvtools-vinfo.csv", imports.Inventory)
 
 	var done []int
-	got, err := s.Import(ctx, file, func(n int) { done = append(done, n) })
+	got, err := s.Import(ctx, file.Source(), func(n int) { done = append(done, n) })
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 3, Inserted: 3}, got)
-	require.Equal(t, []int{3}, done)
+	require.Equal(t, []int{3, 3}, done, "the rows read, then the rows written")
 	vm, err := s.VM(ctx, "vm-207")
 	require.NoError(t, err)
 	require.Equal(t, "dc-west", vm.Site)
 
 	// The same file again changes nothing.
-	got, err = s.Import(ctx, file, nil)
+	got, err = s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 3, Unchanged: 3}, got)
 
 	// One changed column updates that VM only.
 	file.VMs[1].CPUCores = 32
-	got, err = s.Import(ctx, file, nil)
+	got, err = s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 3, Updated: 1, Unchanged: 2}, got)
 }
@@ -83,7 +84,7 @@ func TestImportInventoryWritesNothingWhenARowIsBad(t *testing.T) {
 	file := readFile(t, "rvtools-vinfo.csv", imports.Inventory)
 	file.VMs[0].Site, file.VMs[2].SLATier = "dc-mars", "tin"
 
-	_, err := s.Import(ctx, file, nil)
+	_, err := s.Import(ctx, file.Source(), nil)
 	var errs imports.Errors
 	require.ErrorAs(t, err, &errs)
 	require.Equal(t, imports.Errors{
@@ -98,10 +99,10 @@ func TestImportSitesAndTiersUpdatesWhatChanged(t *testing.T) {
 	ctx := context.Background()
 	sites, tiers := readFile(t, "sites.csv", imports.Sites), readFile(t, "slas.json", imports.SLAs)
 	for _, f := range []imports.File{sites, tiers} {
-		got, err := s.Import(ctx, f, nil)
+		got, err := s.Import(ctx, f.Source(), nil)
 		require.NoError(t, err)
 		require.Equal(t, imports.Counts{Rows: f.Len(), Inserted: f.Len()}, got)
-		got, err = s.Import(ctx, f, nil)
+		got, err = s.Import(ctx, f.Source(), nil)
 		require.NoError(t, err)
 		require.Equal(t, imports.Counts{Rows: f.Len(), Unchanged: f.Len()}, got, "the same file again changes nothing")
 	}
@@ -110,7 +111,7 @@ func TestImportSitesAndTiersUpdatesWhatChanged(t *testing.T) {
 	require.Equal(t, tiers.Tiers, read, "the tiers read back as imported")
 
 	sites.Sites[1].UplinkBytesSec = 2.5e9
-	got, err := s.Import(ctx, sites, nil)
+	got, err := s.Import(ctx, sites.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 2, Updated: 1, Unchanged: 1}, got)
 	read2, err := s.Sites(ctx)
@@ -143,17 +144,17 @@ func TestImportKeepsSourcesAFileLeavesOut(t *testing.T) {
 		}
 		return out
 	}
-	got, err := s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a https://nas/a\nb,B,eu,1e9,\n"), nil)
+	got, err := s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a https://nas/a\nb,B,eu,1e9,\n").Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 2, Inserted: 2}, got)
 	require.Equal(t, map[string][]string{"a": {"/srv/a/", "https://nas/a/"}, "b": {}}, sources(), "a new site with a blank cell allows nothing")
 
-	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec\na,A,eu,1e9\nb,B,eu,1e9\n"), nil)
+	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec\na,A,eu,1e9\nb,B,eu,1e9\n").Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 2, Unchanged: 2}, got, "a file without sources changes nothing")
 	require.Equal(t, map[string][]string{"a": {"/srv/a/", "https://nas/a/"}, "b": {}}, sources())
 
-	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a2\nb,B,eu,1e9,/srv/b\n"), nil)
+	got, err = s.Import(ctx, read("id,name,region,uplink_bytes_per_sec,sources\na,A,eu,1e9,/srv/a2\nb,B,eu,1e9,/srv/b\n").Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 2, Updated: 2}, got)
 	require.Equal(t, map[string][]string{"a": {"/srv/a2/"}, "b": {"/srv/b/"}}, sources())
@@ -166,7 +167,7 @@ func importHistory(t *testing.T) (*store.Store, imports.File) {
 	s := storetest.New(t)
 	importSites(t, s)
 	file := readFile(t, "history.csv", imports.History)
-	got, err := s.Import(context.Background(), file, nil)
+	got, err := s.Import(context.Background(), file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 4, Inserted: 4}, got)
 	return s, file
@@ -175,7 +176,7 @@ func importHistory(t *testing.T) (*store.Store, imports.File) {
 func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 	s, file := importHistory(t)
 	ctx := context.Background()
-	got, err := s.Import(ctx, file, nil)
+	got, err := s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 4, Unchanged: 4}, got, "the same file again changes nothing")
 	m, err := s.MigrationByID(ctx, "m-004")
@@ -190,14 +191,14 @@ func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 	require.NoError(t, s.InsertMigration(ctx, rec))
 	file.History = append(file.History, rec)
 	file.Lines = append(file.Lines, 6)
-	got, err = s.Import(ctx, file, nil)
+	got, err = s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 5, Unchanged: 5}, got)
 
 	// History is append-only for PMO's own outcomes: a file that says otherwise does
 	// not overwrite one, and the answer names the row.
 	file.History[4].Outcome = "failed"
-	got, err = s.Import(ctx, file, nil)
+	got, err = s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	require.Equal(t, imports.Counts{Rows: 5, Unchanged: 4, Kept: []imports.KeptRow{{Line: 6, ID: "live-1",
 		Reason: "PMO recorded this migration's outcome itself; an import does not overwrite it"}}}, got)
@@ -227,7 +228,7 @@ func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 	file.History = append(file.History, rec)
 	file.History[5].ID, file.History[5].Site = "m-new", "dc-mars"
 	file.Lines = append(file.Lines, 7)
-	_, err = s.Import(ctx, file, nil)
+	_, err = s.Import(ctx, file.Source(), nil)
 	require.Equal(t, imports.Errors{{Line: 7, Column: "site", Reason: `"dc-mars" is not a known site (known: dc-east, dc-west)`}}, err)
 	m, err = s.MigrationByID(ctx, file.History[1].ID)
 	require.NoError(t, err)
@@ -238,7 +239,7 @@ func TestImportHistoryIsIdempotentAndAllOrNothing(t *testing.T) {
 	file.History = file.History[:5]
 	file.Lines = file.Lines[:5]
 	file.History[4].AvgBytesSec = -1
-	_, err = s.Import(ctx, file, nil)
+	_, err = s.Import(ctx, file.Source(), nil)
 	require.ErrorContains(t, err, "store: import history")
 	m, err = s.MigrationByID(ctx, file.History[1].ID)
 	require.NoError(t, err)
@@ -262,7 +263,7 @@ func TestHourlyHistoryCountsOnlyAdhocMigrations(t *testing.T) {
 
 	// The same row, ad-hoc, counts.
 	file.History[3].Planned = false
-	_, err = s.Import(ctx, file, nil)
+	_, err = s.Import(ctx, file.Source(), nil)
 	require.NoError(t, err)
 	arrivals, _, err = s.HourlyHistory(ctx, []string{"dc-east"}, from, 72)
 	require.NoError(t, err)
@@ -312,9 +313,49 @@ func benchmarkImport(b *testing.B, kind imports.Kind, file []byte) {
 		start := time.Now()
 		f, err := imports.Read(bytes.NewReader(file), kind, imports.CSV, imports.Defaults{})
 		require.NoError(b, err)
-		got, err := s.Import(ctx, f, nil)
+		got, err := s.Import(ctx, f.Source(), nil)
 		require.NoError(b, err)
 		require.Equal(b, 100_000, got.Inserted)
 		b.ReportMetric(time.Since(start).Seconds(), "s/import")
 	}
+}
+
+// A key that an earlier row of the file has is a bad row, found as the file is
+// written rather than by holding every key: the file is refused, each repeat listed
+// with the line it repeats, and nothing is written.
+func TestImportRefusesRepeatedKeys(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		kind imports.Kind
+		file string
+		want []string
+	}{
+		{imports.Sites, "id,name,region,uplink_bytes_per_sec\na,A,eu,1e9\nb,B,eu,1e9\na,A2,eu,1e9\na,A3,eu,1e9\n",
+			[]string{`line 4: id: "a" is also on line 2`, `line 5: id: "a" is also on line 2`}},
+		{imports.SLAs, "name,max_transfer_seconds,max_downtime_seconds\ngold,600,60\nsilver,600,60\ngold,700,60\n",
+			[]string{`line 4: name: "gold" is also on line 2`}},
+	} {
+		_, err := s.Import(ctx, imports.NewSource(strings.NewReader(c.file), c.kind, imports.CSV, imports.Defaults{}), nil)
+		var bad imports.Errors
+		require.ErrorAs(t, err, &bad, c.kind)
+		var got []string
+		for _, e := range bad {
+			got = append(got, e.Error())
+		}
+		require.Equal(t, c.want, got)
+	}
+	sites, err := s.Sites(ctx)
+	require.NoError(t, err)
+	require.Empty(t, sites, "nothing of a refused file is written")
+	tiers, err := s.SLATiers(ctx)
+	require.NoError(t, err)
+	require.Empty(t, tiers)
+
+	importSites(t, s)
+	inventory := "id,name,site,cpu_cores,ram_bytes,storage_bytes,sla_tier\nvm-1,one,dc-east,1,1,1,gold\nvm-2,two,dc-east,1,1,1,gold\nvm-1,again,dc-east,1,1,1,gold\n"
+	_, err = s.Import(ctx, imports.NewSource(strings.NewReader(inventory), imports.Inventory, imports.CSV, imports.Defaults{}), nil)
+	require.EqualError(t, err, `line 4: id: "vm-1" is also on line 2`)
+	_, err = s.VM(ctx, "vm-2")
+	require.ErrorIs(t, err, planning.ErrNotFound)
 }

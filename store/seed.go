@@ -45,7 +45,7 @@ func (s *Store) Seed(ctx context.Context, d planning.SeedData) error {
 		if seeded {
 			return ErrNotEmpty
 		}
-		if _, err := write(ctx, tx, d, nil); err != nil {
+		if _, _, err := write(ctx, tx, d, nil); err != nil {
 			return err
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"system_events"}, []string{"site_id", "kind", "severity", "starts_at", "ends_at", "description", "source_key", "source"},

@@ -197,7 +197,7 @@ func TestTheImportFormatsCarryEverythingTheSeedWrites(t *testing.T) {
 		require.NoError(t, csv.NewWriter(&buf).WriteAll(f.rows))
 		file, err := imports.Read(&buf, f.kind, imports.CSV, imports.Defaults{})
 		require.NoError(t, err)
-		got, err := imported.Import(ctx, file, nil)
+		got, err := imported.Import(ctx, file.Source(), nil)
 		require.NoError(t, err)
 		require.Equal(t, len(f.rows)-1, got.Inserted, f.kind)
 	}

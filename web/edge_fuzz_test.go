@@ -105,7 +105,7 @@ func addVM(t testing.TB, st *store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Import(context.Background(), file, nil); err != nil {
+		if _, err := st.Import(context.Background(), file.Source(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

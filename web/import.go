@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -57,27 +58,26 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 	}
 }
 
-// checkFile reads a staged file as the worker will and checks the sites and tiers it
-// names, so that a file with bad rows is refused at the edge, listing them, and starts
-// no workflow.
+// checkFile reads a staged file as the worker will, a row at a time, and checks the
+// sites and tiers it names, so that a file with bad rows is refused at the edge,
+// listing them, and starts no workflow. It holds no rows: a key repeated in the file
+// is found by the worker as it writes, and refused the same way.
 func (s *Server) checkFile(ctx context.Context, in activities.ImportInput) error {
+	sites, err := s.siteIDs(ctx)
+	if err != nil {
+		return err
+	}
+	tiers, err := s.tierNames(ctx)
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(in.Path)
 	if err != nil {
 		return fmt.Errorf("read the staged file: %w", err)
 	}
 	defer f.Close()
-	file, err := imports.Read(f, in.Kind, in.Format, in.Defaults)
-	if err == nil {
-		var sites, tiers []string
-		if sites, err = s.siteIDs(ctx); err != nil {
-			return err
-		}
-		if tiers, err = s.tierNames(ctx); err != nil {
-			return err
-		}
-		err = file.CheckRefs(sites, tiers)
-	}
-	if err != nil {
+	opt := imports.Options{Defaults: in.Defaults, Sites: sites, Tiers: tiers}
+	if _, err := imports.Scan(bufio.NewReaderSize(f, 1<<20), in.Kind, in.Format, opt, nil); err != nil {
 		return rejected(err)
 	}
 	return nil
