@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -100,9 +101,9 @@ func apikeyCommand(cfg *config.Config, out, msgs io.Writer) *ffcli.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tPREFIX\tROLE\tNAME\tCREATED\tLAST USED\tREVOKED")
+				fmt.Fprintln(tw, "ID\tPREFIX\tROLE\tCONNECTOR\tNAME\tCREATED\tLAST USED\tREVOKED")
 				for _, k := range keys {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, apikey.Display(k.ID), k.Role, k.Name,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, apikey.Display(k.ID), k.Role, cmp.Or(k.ConnectorID, "-"), k.Name,
 						when(k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt))
 				}
 				return tw.Flush()

@@ -44,11 +44,16 @@ func TestAPIKeysAreCreatedListedAndRevoked(t *testing.T) {
 	require.Empty(t, out)
 	require.Contains(t, msgs, "none created")
 
+	connectorKey, _, err := run("create", "-name", "appliance", "-role", "connector", "-connector", "appliance-1")
+	require.NoError(t, err)
 	out, _, err = run("list")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 2)
-	require.Regexp(t, `^`+id+`\s+pmo_`+id+`_…\s+operator\s+ann\s+\S+Z\s+\S+Z\s+-$`, lines[1])
+	require.Len(t, lines, 3)
+	require.Regexp(t, `^ID\s+PREFIX\s+ROLE\s+CONNECTOR\s+NAME`, lines[0])
+	require.Regexp(t, `^`+id+`\s+pmo_`+id+`_…\s+operator\s+-\s+ann\s+\S+Z\s+\S+Z\s+-$`, lines[1])
+	connectorID := apikey.IDOf(strings.TrimSpace(connectorKey))
+	require.Regexp(t, `^`+connectorID+`\s+pmo_`+connectorID+`_…\s+connector\s+appliance-1\s+appliance\s`, lines[2], "a connector's key names its connector")
 	require.NotContains(t, out, key)
 
 	out, _, err = run("revoke", id)
@@ -76,7 +81,7 @@ func TestAPIKeysAreCreatedListedAndRevoked(t *testing.T) {
 	}
 	keys, err := s.APIKeys(ctx)
 	require.NoError(t, err)
-	require.Len(t, keys, 1, "failed commands write nothing")
+	require.Len(t, keys, 2, "failed commands write nothing")
 }
 
 // The real binary exits 0 with the key alone on stdout, and 1 with one line on

@@ -213,6 +213,10 @@ func TestKeysAndRolesGuardTheAPI(t *testing.T) {
 	}
 	rec = serve(e, "Bearer "+connectorKey, "", "GET", "/me", "")
 	require.Equal(t, 200, rec.Code, rec.Body.String())
+	var me Me
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &me))
+	require.Equal(t, "connector", me.Role)
+	require.Equal(t, "appliance-1", me.Connector, "a connector's key says whose it is")
 
 	// A client's request ID that is not a short run of safe characters (here bytes
 	// that are not UTF-8, which PostgreSQL refuses) is replaced before anything logs

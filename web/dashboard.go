@@ -80,7 +80,9 @@ type Me struct {
 	KeyID string `json:"key_id"`
 	Name  string `json:"name"`
 	Role  string `json:"role"`
-	Pool  string `json:"pool"`
+	// Connector is the connector a key of the connector role belongs to.
+	Connector string `json:"connector,omitempty"`
+	Pool      string `json:"pool"`
 	// FleetWebUI is the fleet workflow's page in the Temporal Web UI.
 	FleetWebUI string `json:"fleet_web_ui"`
 }
@@ -90,7 +92,7 @@ func (s *Server) me(c echo.Context) error {
 	if !ok {
 		return problem(http.StatusUnauthorized, "this call needs an API key")
 	}
-	return c.JSON(http.StatusOK, Me{KeyID: key.ID, Name: key.Name, Role: string(key.Role), Pool: s.Pool,
+	return c.JSON(http.StatusOK, Me{KeyID: key.ID, Name: key.Name, Role: string(key.Role), Connector: key.ConnectorID, Pool: s.Pool,
 		FleetWebUI: s.workflowURL(workflows.FleetWorkflowID(s.Pool))})
 }
 
