@@ -938,6 +938,10 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 // from before looked it up with a regular activity.
 const localLookupVersion = "submit-lookup-local"
 
+// submitChecksSourceVersion marks runs whose submit-migration update checks the
+// migration's source against its site's sources, as POST /migrations does.
+const submitChecksSourceVersion = "submit-checks-source"
+
 // submitMigration looks the VM up and starts its migration as a child workflow that
 // outlives this run (it is abandoned, not terminated, on continue-as-new). The web
 // server now starts migrations itself (MigrationStartOptions); this update stays for
@@ -960,6 +964,13 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	}
 	if err := lookup.Get(ctx, &vm); err != nil {
 		return MigrationStarted{}, err
+	}
+	// A client of this update reads only under the site's sources too; histories from
+	// before sites had sources replay without the check.
+	if workflow.GetVersion(ctx, submitChecksSourceVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if err := CheckSource(r, vm); err != nil {
+			return MigrationStarted{}, invalid(err)
+		}
 	}
 	in, err := NewMigrationInput(f.in.Pool, r, vm)
 	if err != nil {

@@ -210,6 +210,26 @@ func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
 	require.Equal(t, 2, st.NextSeq, "connector IDs keep counting across runs")
 }
 
+// The fleet's old submit-migration update, kept for its clients, refuses a source
+// outside the VM's site's sources as POST /migrations does, and starts nothing.
+func TestFleetSubmitUpdateChecksTheSource(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{}
+	f.register(env)
+	env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(planning.VM{ID: "vm-1", Site: "ams1", Pool: "default",
+		Sources: []string{"/disks/"}, DiskURI: "/disks/vm-1.img", SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute}, nil)
+	var rejected error
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateSubmitMigration, "outside", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { t.Errorf("rejected before the lookup: %v", err) },
+			OnComplete: func(_ any, err error) { rejected = err },
+		}, MigrationRequest{ID: "m-1", VMID: "vm-1", Source: "/etc/passwd"})
+	}, time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	require.ErrorContains(t, rejected, "not under the allowed sources (/disks/)")
+}
+
 func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{}
