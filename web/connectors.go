@@ -128,3 +128,80 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// Resources is an amount of each resource a connector has.
+type Resources struct {
+	CPUMillis         int     `json:"cpu_millis"`
+	RAMBytes          int64   `json:"ram_bytes"`
+	BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
+	StorageBytes      int64   `json:"storage_bytes"`
+	Tasks             int     `json:"tasks"`
+}
+
+// ConnectorView is one connector as GET /connectors shows it.
+type ConnectorView struct {
+	ID         string    `json:"id"`
+	Site       string    `json:"site"`
+	State      string    `json:"state"`
+	Size       string    `json:"size"`
+	TaskQueue  string    `json:"task_queue"`
+	Manual     bool      `json:"manual"`
+	Allocated  Resources `json:"allocated"`
+	Used       Resources `json:"used"`
+	Free       Resources `json:"free"`
+	Migrations []string  `json:"migrations"`
+	// ReadLatencySeconds is the mean time the connector's reads from the VMs' disks
+	// took in its last report; absent where it read nothing.
+	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
+	// TargetFreeBytes is the free space of the storage the connector writes to;
+	// absent where it has not been measured.
+	TargetFreeBytes int64     `json:"target_free_bytes,omitempty"`
+	ReportedAt      time.Time `json:"reported_at,omitzero"`
+	// Reason is why the fleet started the connector, or why it drains; for an
+	// external connector, its health.
+	Reason string `json:"reason,omitempty"`
+	// External says that PMO did not start the connector: it was registered, posts
+	// its metrics, and is never started, resized or stopped by PMO. LastSeen is when
+	// its metrics last arrived, and StaleAfterSeconds how long it may be silent
+	// before it takes no work.
+	External          bool      `json:"external,omitempty"`
+	LastSeen          time.Time `json:"last_seen,omitzero"`
+	StaleAfterSeconds float64   `json:"stale_after_seconds,omitempty"`
+}
+
+func viewConnector(c planning.Connector) ConnectorView {
+	alloc := Resources{CPUMillis: c.Size.CPUMillis, RAMBytes: c.Size.RAMBytes, BandwidthBytesSec: c.Size.BandwidthBytesSec,
+		StorageBytes: c.Size.StorageBytes, Tasks: c.Size.MaxTasks}
+	used := Resources{CPUMillis: int(c.Usage.CPUPercent * 10), RAMBytes: c.Usage.RAMBytes,
+		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
+	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
+		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
+		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At, Reason: c.Reason,
+		External: c.External, LastSeen: c.LastSeen, StaleAfterSeconds: c.StaleAfter.Seconds()}
+	var assigned float64
+	var reserved int64
+	for _, t := range c.Migrations {
+		v.Migrations = append(v.Migrations, t.MigrationID)
+		assigned += t.BandwidthBytesSec
+		reserved += t.Bytes
+	}
+	// Free capacity is what is not promised to assigned migrations.
+	v.Free = Resources{
+		CPUMillis: max(alloc.CPUMillis-used.CPUMillis, 0), RAMBytes: max(alloc.RAMBytes-used.RAMBytes, 0),
+		BandwidthBytesSec: max(alloc.BandwidthBytesSec-assigned, 0), StorageBytes: max(alloc.StorageBytes-reserved, 0),
+		Tasks: max(alloc.Tasks-len(c.Migrations), 0),
+	}
+	return v
+}
+
+func (s *Server) connectors(c echo.Context) error {
+	var conns []planning.Connector
+	if err := s.query(c, workflows.QueryConnectors, &conns); err != nil {
+		return err
+	}
+	out := make([]ConnectorView, 0, len(conns))
+	for _, conn := range conns {
+		out = append(out, viewConnector(conn))
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -50,11 +50,6 @@ type fleet struct {
 	plannedInStore bool
 }
 
-// plannedStoreVersion marks the runs that keep the pool's planned migrations in the
-// store and plan a tick in one activity (fa.Plan), so that neither the planned work
-// nor the demand curve passes through the history. A run decides once, as it starts.
-const plannedStoreVersion = "planned-in-store"
-
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
 	in = in.withDefaults()
 	if err := validation.ID("pool", in.Pool); err != nil {
@@ -634,10 +629,6 @@ func (f *fleet) assign(ctx workflow.Context) {
 	}
 }
 
-// assignTogetherVersion guards assign's signals going out together: histories from
-// before sent each after the one before had been delivered.
-const assignTogetherVersion = "assign-signals-together"
-
 // told logs a migration told its connector, or frees the slot of one that could not
 // be told: it is gone (cancelled or terminated).
 func (f *fleet) told(ctx workflow.Context, a planning.Assignment, err error) {
@@ -933,14 +924,6 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 		Detail: fmt.Sprintf("site %s, connector %s, count %d, size %s", r.Site, r.ConnectorID, r.Count, r.Size)})
 	return res, nil
 }
-
-// localLookupVersion guards the submission's VM lookup as a local activity: histories
-// from before looked it up with a regular activity.
-const localLookupVersion = "submit-lookup-local"
-
-// submitChecksSourceVersion marks runs whose submit-migration update checks the
-// migration's source against its site's sources, as POST /migrations does.
-const submitChecksSourceVersion = "submit-checks-source"
 
 // submitMigration looks the VM up and starts its migration as a child workflow that
 // outlives this run (it is abandoned, not terminated, on continue-as-new). The web

@@ -9,10 +9,6 @@ import (
 	"github.com/pmo-dev/pmo/planning"
 )
 
-// eventsVersion guards the re-plan on SignalEvents: a history that received the
-// signal before fleets acted on it replays without the re-plan.
-const eventsVersion = "replan-on-events"
-
 // onEvents takes every events signal that has arrived, re-plans at once (the planning
 // half of a tick, without waiting for the next), and records what the events changed
 // in the plan at their sites: in the fleet's state for QueryEvents, in the log, and in

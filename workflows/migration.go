@@ -36,9 +36,6 @@ func MigrationWorkflow(ctx workflow.Context, in MigrationInput) (MigrationStatus
 // while an SLA may allow a month. A thousand is 33 hours and some 8,000 events.
 var waitResends = 1000
 
-// waitContinueVersion marks runs that continue as new while they wait.
-const waitContinueVersion = "wait-continue-as-new"
-
 // errContinue tells run that the migration continues as new while it waits.
 var errContinue = errors.New("continue as new")
 
@@ -405,36 +402,6 @@ func (m *migration) addSLA(ctx workflow.Context, sel workflow.Selector, slaTimer
 	}
 }
 
-// addControls makes sel take the operator's signals.
-func (m *migration) addControls(ctx workflow.Context, sel workflow.Selector) {
-	sel.AddReceive(m.cancelCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalCancel) })
-	sel.AddReceive(m.pauseCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPause) })
-	sel.AddReceive(m.resumeCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalResume) })
-	sel.AddReceive(m.priorityCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalPriority) })
-	sel.AddReceive(m.approveCh, func(c workflow.ReceiveChannel, _ bool) { m.onControl(ctx, c, SignalApprove) })
-}
-
-// drainControls takes the signals that arrived while the workflow was busy elsewhere.
-func (m *migration) drainControls(ctx workflow.Context) {
-	for {
-		sel := workflow.NewSelector(ctx)
-		m.addControls(ctx, sel)
-		if !sel.HasPending() {
-			return
-		}
-		sel.Select(ctx)
-	}
-}
-
-// siteSourcesTransferVersion and siteSourcesCutoverVersion mark runs started before
-// migrations carried their site's sources that look the list up before their next
-// transfer or cutover; one ID each, since a run may have copied before the change and
-// cut over after it.
-const (
-	siteSourcesTransferVersion = "site-sources-transfer"
-	siteSourcesCutoverVersion  = "site-sources-cutover"
-)
-
 // siteSources gives a run whose input has no sources its site's list from the
 // inventory, so that a migration in flight across the upgrade is not refused by its
 // connector. Runs started since carry the list in their input and look nothing up.
@@ -450,68 +417,6 @@ func (m *migration) siteSources(ctx workflow.Context, changeID string) {
 		return
 	}
 	m.in.Sources = vm.Sources
-}
-
-// approvalPerTryVersion marks runs in which an approval sent during a cutover try is
-// ignored; runs from before it keep it for the next try.
-const approvalPerTryVersion = "approval-per-try"
-
-// onControl applies one operator signal. Signals cannot be refused, so an invalid one
-// (the API validates them first) is logged and ignored.
-func (m *migration) onControl(ctx workflow.Context, c workflow.ReceiveChannel, action string) {
-	var p PriorityChange
-	var err error
-	if action == SignalPriority {
-		c.Receive(ctx, &p)
-		err = p.Validate()
-	} else {
-		c.Receive(ctx, &p.Control)
-		err = p.Control.Validate()
-	}
-	if err != nil {
-		m.logger.Warn("operator signal ignored", "action", action, "error", err)
-		return
-	}
-	switch action {
-	case SignalCancel:
-		m.cancelled = true
-	case SignalPause:
-		m.paused = true
-	case SignalResume:
-		m.paused = false
-	case SignalApprove:
-		// An approval is for the next cutover try: one sent while a try runs (a
-		// double click) would otherwise be banked and let the try after a rollback
-		// go with no fresh decision. Approvals before a try are one approval.
-		if m.status.Phase == PhaseCutover &&
-			workflow.GetVersion(ctx, approvalPerTryVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-			m.status.Controls = append(m.status.Controls, ControlEvent{At: workflow.Now(ctx), Action: action, Who: p.Who, Why: p.Why,
-				Ignored: "a cutover try was running; approve the next one once it awaits approval"})
-			m.logger.Warn("operator approve ignored: a cutover try was running", "who", p.Who)
-			return
-		}
-		m.approved = true
-	case SignalPriority:
-		m.in.Priority, m.status.Priority, m.requeue = p.Priority, p.Priority, true
-	}
-	m.status.Controls = append(m.status.Controls, ControlEvent{At: workflow.Now(ctx), Action: action, Who: p.Who, Why: p.Why})
-	m.logger.Info("operator "+action, "who", p.Who, "why", p.Why)
-}
-
-// discard ends a cancelled migration: its copy, partial or complete, is removed and the
-// connector freed.
-func (m *migration) discard(ctx workflow.Context, connCtx workflow.Context) (MigrationStatus, error) {
-	dctx := workflow.WithActivityOptions(connCtx, workflow.ActivityOptions{
-		TaskQueue:              workflow.GetActivityOptions(connCtx).TaskQueue,
-		ScheduleToCloseTimeout: time.Minute,
-		StartToCloseTimeout:    30 * time.Second,
-	})
-	err := workflow.ExecuteActivity(dctx, ca.Discard, activities.DiscardInput{
-		MigrationID: m.in.ID, Destination: m.in.Destination, Complete: true}).Get(ctx, nil)
-	if err != nil {
-		m.logger.Error("partial copy not discarded; remove it by hand", "connector", m.status.ConnectorID, "destination", m.in.Destination, "error", err)
-	}
-	return m.finish(ctx, OutcomeCancelled, nil)
 }
 
 // reserve asks the fleet for a connector and waits for the answer, noting an SLA

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
+	"github.com/pmo-dev/pmo/workflows"
+)
+
+// forecastBody is POST /forecast's body; times are strings so that a bad one is
+// reported with its field.
+type forecastBody struct {
+	ID            string            `json:"id"`
+	VMIDs         []string          `json:"vm_ids"`
+	VMs           []planning.VMSpec `json:"vms"`
+	EarliestStart string            `json:"earliest_start"`
+	Deadline      string            `json:"deadline"`
+	SLATier       string            `json:"sla_tier"`
+	Plan          bool              `json:"plan"`
+	WhatIf        *whatIfBody       `json:"what_if"`
+}
+
+// whatIfBody is POST /forecast's what_if section, with times and durations as strings.
+type whatIfBody struct {
+	AddWave    bool     `json:"add_wave"`
+	LoseLink   []string `json:"lose_link"`
+	TightenSLA []struct {
+		Tier        string `json:"tier"`
+		MaxTransfer string `json:"max_transfer"`
+	} `json:"tighten_sla"`
+	Blackout []struct {
+		Site   string `json:"site"`
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Detail string `json:"detail"`
+	} `json:"blackout"`
+}
+
+// request converts the section, naming any bad field.
+func (b whatIfBody) request() (*workflows.WhatIfRequest, error) {
+	w := &workflows.WhatIfRequest{AddWave: b.AddWave, LoseLink: b.LoseLink}
+	for i, t := range b.TightenSLA {
+		d, err := time.ParseDuration(t.MaxTransfer)
+		if err != nil || d <= 0 {
+			return nil, validation.Field(fmt.Sprintf("what_if.tighten_sla[%d].max_transfer", i), "must be a positive duration such as 1m, got %q", t.MaxTransfer)
+		}
+		w.TightenSLA = append(w.TightenSLA, planning.TierChange{Tier: t.Tier, MaxTransfer: d})
+	}
+	for i, bo := range b.Blackout {
+		from, err := parseTime(fmt.Sprintf("what_if.blackout[%d].from", i), bo.From)
+		if err != nil {
+			return nil, err
+		}
+		to, err := parseTime(fmt.Sprintf("what_if.blackout[%d].to", i), bo.To)
+		if err != nil {
+			return nil, err
+		}
+		w.Blackout = append(w.Blackout, planning.Event{Site: bo.Site, Starts: from, Ends: to, Detail: "what-if blackout " + bo.Detail})
+	}
+	return w, nil
+}
+
+func (s *Server) forecast(c echo.Context) error {
+	var b forecastBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	if b.ID == "" {
+		b.ID = "fc-" + uuid.NewString()[:8]
+	}
+	req := workflows.ForecastRequest{ID: b.ID, VMIDs: b.VMIDs, VMs: b.VMs, SLATier: b.SLATier, Plan: b.Plan}
+	var err error
+	if req.EarliestStart, err = parseTime("earliest_start", b.EarliestStart); err != nil {
+		return err
+	}
+	if req.Deadline, err = parseTime("deadline", b.Deadline); err != nil {
+		return err
+	}
+	if b.WhatIf != nil {
+		if req.WhatIf, err = b.WhatIf.request(); err != nil {
+			return err
+		}
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var answer workflows.ForecastAnswer
+	if err := s.update(c, workflows.UpdateForecast, "forecast-"+req.ID, req, &answer); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// simulateBody is POST /simulate's body. Hours and seed are pointers, so that one
+// left out takes its default while a zero is checked.
+type simulateBody struct {
+	Policy workflows.PolicyRequest `json:"policy"`
+	Hours  *int                    `json:"hours"`
+	Seed   *uint64                 `json:"seed"`
+}
+
+// SimulationView is POST /simulate's answer: the policies compared, with the cooldown
+// as a duration string, and the simulation.
+type SimulationView struct {
+	Current  PolicyView `json:"current"`
+	Proposed PolicyView `json:"proposed"`
+	activities.SimulateResult
+}
+
+// simulate runs a short simulation of the pool's planned work under its policy and a
+// proposed change to it; nothing changes.
+func (s *Server) simulate(c echo.Context) error {
+	var b simulateBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	req := workflows.SimulateRequest{Policy: b.Policy, Hours: 24, Seed: 1}
+	if b.Hours != nil {
+		req.Hours = *b.Hours
+	}
+	if b.Seed != nil {
+		req.Seed = *b.Seed
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	var answer workflows.SimulateAnswer
+	if err := s.update(c, workflows.UpdateSimulate, "", req, &answer); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
+		SimulateResult: answer.Result})
+}
