@@ -103,3 +103,37 @@ func TestWebUsesTheStoreOnlyForReadinessKeysAuditAndReferences(t *testing.T) {
 		}
 	}
 }
+
+// Every workflow.GetVersion change ID is a constant in workflows/versions.go, so that
+// what a worker must still replay is seen in one place (docs/versioning.md).
+func TestWorkflowVersionsLiveInOneFile(t *testing.T) {
+	files, err := filepath.Glob("../workflows/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := regexp.MustCompile(`(?m)^\s*(?:const\s+)?([a-z][A-Za-z]*Version)\s*=\s*"`)
+	literal := regexp.MustCompile(`GetVersion\(ctx,\s*"`)
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if literal.Match(b) {
+			t.Errorf("%s passes GetVersion a literal change ID; declare it in workflows/versions.go", f)
+		}
+		for _, m := range declared.FindAllSubmatch(b, -1) {
+			if filepath.Base(f) != "versions.go" {
+				t.Errorf("%s declares the change ID %s; it belongs in workflows/versions.go", f, m[1])
+			} else {
+				found++
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("workflows/versions.go declares no change ID")
+	}
+}
