@@ -57,7 +57,7 @@ func (s *Server) deregisterConnector(c echo.Context) error {
 	if err := ctl.Validate(); err != nil {
 		return err
 	}
-	if err := workflows.CheckWhoWhy(ctl.Who, ctl.Why); err != nil {
+	if err := workflows.CheckWhoWhy(ctl.Who, ctl.Why, true); err != nil {
 		return err
 	}
 	req := workflows.DeregisterConnectorRequest{ID: c.Param("id"), Who: ctl.Who, Why: ctl.Why}

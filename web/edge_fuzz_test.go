@@ -194,10 +194,7 @@ func validArg(arg any) error {
 		if err := validation.ID("id", a.ID); err != nil {
 			return err
 		}
-		if err := (workflows.Control{Who: a.Who, Why: a.Why}).Validate(); err != nil {
-			return err
-		}
-		return workflows.CheckWhoWhy(a.Who, a.Why)
+		return workflows.CheckWhoWhy(a.Who, a.Why, true)
 	case workflows.ConnectorMetricsRequest:
 		return a.Validate(time.Now())
 	case string: // a workflow ID

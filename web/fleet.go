@@ -52,7 +52,7 @@ func (s *Server) setPolicy(c echo.Context) error {
 	if err := (workflows.Control{Who: req.Who, Why: req.Why}).Validate(); err != nil {
 		return err
 	}
-	if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+	if err := workflows.CheckWhoWhy(req.Who, req.Why, true); err != nil {
 		return err
 	}
 	// Each value's own range, checked against the default policy, whose connector

@@ -313,7 +313,7 @@ func (s *Server) control(signal string) echo.HandlerFunc {
 			}
 			arg = req.Control
 		}
-		if err := workflows.CheckWhoWhy(req.Who, req.Why); err != nil {
+		if err := workflows.CheckWhoWhy(req.Who, req.Why, true); err != nil {
 			return err
 		}
 		ctx := c.Request().Context()

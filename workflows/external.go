@@ -66,7 +66,7 @@ func (r RegisterConnectorRequest) Validate() error {
 	if err := validation.Name("task_queue", r.TaskQueue); err != nil {
 		return err
 	}
-	if err := validWhoWhy(r.Who, r.Why); err != nil {
+	if err := CheckWhoWhy(r.Who, r.Why, false); err != nil {
 		return err
 	}
 	return checkNames(r.Who, r.Why, r.Site, "")
@@ -229,7 +229,7 @@ func (f *fleet) setupExternal(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDeregisterConnector, f.deregisterConnector,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r DeregisterConnectorRequest) error {
-			if err := validWhoWhy(r.Who, r.Why); err != nil {
+			if err := CheckWhoWhy(r.Who, r.Why, false); err != nil {
 				return invalid(err)
 			}
 			_, err := f.externalIndex("id", r.ID)

@@ -182,13 +182,7 @@ type Control struct {
 
 // Validate checks that the operator said who and why.
 func (c Control) Validate() error {
-	if strings.TrimSpace(c.Who) == "" {
-		return validation.Field("who", "is required: say who is acting")
-	}
-	if strings.TrimSpace(c.Why) == "" {
-		return validation.Field("why", "is required: say why, for the record")
-	}
-	return nil
+	return CheckWhoWhy(c.Who, c.Why, false)
 }
 
 // PriorityChange sets a migration's priority; a waiting migration is queued again

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,18 @@ func TestCheckSource(t *testing.T) {
 	noDisk := vm
 	noDisk.DiskURI = ""
 	require.ErrorContains(t, CheckSource(MigrationRequest{}, noDisk), "no disk_uri")
+}
+
+// Who and why are required everywhere; their bounds only where a request is new (the
+// API), never on what a history may already hold.
+func TestCheckWhoWhyIsLenientOnlyAboutBounds(t *testing.T) {
+	for _, bounded := range []bool{false, true} {
+		require.ErrorContains(t, CheckWhoWhy(" ", "why", bounded), "who: is required")
+		require.ErrorContains(t, CheckWhoWhy("ann", "", bounded), "why: is required")
+		require.NoError(t, CheckWhoWhy("ann", "wave at 9", bounded))
+	}
+	long := strings.Repeat("a", validation.MaxNameLength+1)
+	require.NoError(t, CheckWhoWhy(long, "why", false), "a history's who is not bounded on replay")
+	require.ErrorContains(t, CheckWhoWhy(long, "why", true), "who:")
+	require.ErrorContains(t, CheckWhoWhy("ann", "line\x00", true), "why:")
 }

@@ -214,7 +214,7 @@ const MaxProvisionCount = 50
 
 // Validate checks the request's form; the fleet checks it against its state.
 func (r ScaleRequest) Validate() error {
-	if err := validWhoWhy(r.Who, r.Why); err != nil {
+	if err := CheckWhoWhy(r.Who, r.Why, false); err != nil {
 		return err
 	}
 	if err := checkNames(r.Who, r.Why, r.Site, r.ConnectorID); err != nil {
@@ -280,7 +280,7 @@ func CheckOverrideText(o planning.Override) error {
 
 // checkNames bounds the who, why, site and connector of a scale request or override.
 func checkNames(who, why, site, connectorID string) error {
-	if err := CheckWhoWhy(who, why); err != nil {
+	if err := CheckWhoWhy(who, why, true); err != nil {
 		return err
 	}
 	if err := validation.Name("site", site); err != nil {
@@ -294,7 +294,7 @@ func ValidateOverride(o planning.Override) error {
 	if o.ID == "" {
 		return validation.Field("id", "is required")
 	}
-	if err := validWhoWhy(o.Who, o.Why); err != nil {
+	if err := CheckWhoWhy(o.Who, o.Why, false); err != nil {
 		return err
 	}
 	if !o.Expires.After(o.At) {
@@ -328,20 +328,22 @@ func ValidateOverride(o planning.Override) error {
 	return nil
 }
 
-func validWhoWhy(who, why string) error {
+// CheckWhoWhy checks who asks and why, which every operator action records: both
+// must be given. Bounded also bounds them as audit trails and logs need (a name, a
+// note). The workflows check with bounded false, since they check again signals and
+// updates already in their histories, which a bound added later must not refuse on
+// replay; the API, which sees each request before any history does, checks with
+// bounded true.
+func CheckWhoWhy(who, why string, bounded bool) error {
 	if strings.TrimSpace(who) == "" {
-		return validation.Field("who", "is required: say who asks")
+		return validation.Field("who", "is required: say who is acting")
 	}
 	if strings.TrimSpace(why) == "" {
-		return validation.Field("why", "is required: say why")
+		return validation.Field("why", "is required: say why, for the record")
 	}
-	return nil
-}
-
-// CheckWhoWhy bounds who and why, which go to audit trails and logs. The API calls it
-// beside Control.Validate and ValidateOverride, which the workflows also run on
-// signals already in their histories and so must not tighten.
-func CheckWhoWhy(who, why string) error {
+	if !bounded {
+		return nil
+	}
 	if err := validation.Name("who", who); err != nil {
 		return err
 	}
