@@ -16,8 +16,8 @@ import (
 	"github.com/pmo-dev/pmo/planning"
 )
 
-// ea references the events activities by method.
-var ea *activities.Events
+// eventActivities references the events activities by method.
+var eventActivities *activities.Events
 
 // EventsSignal tells a fleet which events changed: keys, sites, kinds and what
 // became of them, never the events themselves.
@@ -54,7 +54,7 @@ func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (Even
 		},
 	})
 	var rec activities.RecordEventsResult
-	if err := workflow.ExecuteActivity(ctx, ea.RecordEvents, in).Get(ctx, &rec); err != nil {
+	if err := workflow.ExecuteActivity(ctx, eventActivities.RecordEvents, in).Get(ctx, &rec); err != nil {
 		return EventsAnswer{}, err
 	}
 	answer := EventsAnswer{Events: rec.Outcomes, Skipped: rec.Skipped, Fleets: []string{}}
@@ -68,7 +68,7 @@ func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (Even
 		return answer, nil
 	}
 	var fleets activities.RunningFleetsResult
-	if err := workflow.ExecuteActivity(ctx, ea.RunningFleets, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Get(ctx, &fleets); err != nil {
+	if err := workflow.ExecuteActivity(ctx, eventActivities.RunningFleets, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Get(ctx, &fleets); err != nil {
 		return EventsAnswer{}, err
 	}
 	logger := workflow.GetLogger(ctx)

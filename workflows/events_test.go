@@ -23,7 +23,7 @@ func TestFleetReplansAtOnceOnAnEventsSignal(t *testing.T) {
 	env.RegisterActivity(&activities.Events{})
 	var mu sync.Mutex
 	var recorded []activities.RecordPlanChangesInput
-	env.OnActivity(ea.RecordPlanChanges, mock.Anything, mock.Anything).Return(
+	env.OnActivity(eventActivities.RecordPlanChanges, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RecordPlanChangesInput) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -82,9 +82,9 @@ func TestEventsWorkflowRecordsThenSignalsTheRunningFleets(t *testing.T) {
 			env.RegisterWorkflow(EventsWorkflow)
 			env.RegisterActivity(&activities.Events{})
 			outcome := planning.EventOutcome{Key: "k1", Site: "fra1", Kind: "anomaly", Status: c.status}
-			env.OnActivity(ea.RecordEvents, mock.Anything, mock.Anything).Return(activities.RecordEventsResult{
+			env.OnActivity(eventActivities.RecordEvents, mock.Anything, mock.Anything).Return(activities.RecordEventsResult{
 				Outcomes: []planning.EventOutcome{outcome}, Skipped: []planning.SkippedEvent{{Key: "k2", Reason: "no site"}}}, nil)
-			env.OnActivity(ea.RunningFleets, mock.Anything, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Return(
+			env.OnActivity(eventActivities.RunningFleets, mock.Anything, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Return(
 				activities.RunningFleetsResult{WorkflowIDs: []string{"fleet-a", "fleet-b"}}, nil)
 			var signalled []string
 			env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", SignalEvents, mock.Anything).Return(

@@ -403,7 +403,7 @@ func (f *fleet) deregisterConnector(ctx workflow.Context, r DeregisterConnectorR
 // connectorMetrics stores what an external connector posted and renews its health.
 func (f *fleet) connectorMetrics(ctx workflow.Context, r ConnectorMetricsRequest) (ConnectorMetricsResult, error) {
 	var stored activities.RecordConnectorMetricsResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordConnectorMetrics, activities.RecordConnectorMetricsInput{
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordConnectorMetrics, activities.RecordConnectorMetricsInput{
 		ConnectorID: r.ConnectorID, Samples: r.Samples,
 	}).Get(ctx, &stored); err != nil {
 		return ConnectorMetricsResult{}, err

@@ -23,7 +23,7 @@ var appliance = RegisterConnectorRequest{ID: "appliance-1", Site: "ams1", Size: 
 
 // recordMetrics stands in for PostgreSQL's connector_metrics: it counts the samples.
 func recordMetrics(env *testsuite.TestWorkflowEnvironment, stored *int) {
-	env.OnActivity(fa.RecordConnectorMetrics, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.RecordConnectorMetrics, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RecordConnectorMetricsInput) (activities.RecordConnectorMetricsResult, error) {
 			*stored += len(in.Samples)
 			return activities.RecordConnectorMetricsResult{Stored: int64(len(in.Samples))}, nil

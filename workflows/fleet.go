@@ -16,10 +16,11 @@ import (
 	"github.com/pmo-dev/pmo/validation"
 )
 
-// fa and ca reference activities by method; the worker registers the real structs.
+// fleetActivities and connectorActivities reference the activities by method (a nil
+// receiver is enough); the worker registers the real structs.
 var (
-	fa *activities.Fleet
-	ca *activities.Connector
+	fleetActivities     *activities.Fleet
+	connectorActivities *activities.Connector
 )
 
 // FleetWorkflow runs one connector pool for as long as the pool exists. Every tick it
@@ -176,7 +177,7 @@ func (f *fleet) simulateUpdate(ctx workflow.Context, r SimulateRequest) (Simulat
 		}
 	}
 	// A week's simulation forecasts a few dozen times; it heartbeats as it goes.
-	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fa.Simulate, activities.SimulateInput{
+	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fleetActivities.Simulate, activities.SimulateInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Planned: planned, Size: f.in.Size,
 		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed,
 	}).Get(ctx, &answer.Result)
@@ -364,7 +365,7 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	}
 	if len(f.st.Planned) > 0 {
 		// Planned work carried over from a run before the store held it moves there.
-		err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.SavePlanned, activities.SavePlannedInput{
+		err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.SavePlanned, activities.SavePlannedInput{
 			Pool: f.in.Pool, Planned: f.st.Planned, At: now,
 		}).Get(ctx, nil)
 		if err != nil {
@@ -374,7 +375,7 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 		f.st.Planned = nil
 	}
 	var plan planning.Plan
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Plan, activities.PlanInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, activities.PlanInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
 		Tick: f.in.Tick, Arrived: f.st.Arrived,
 	}).Get(ctx, &plan)
@@ -399,7 +400,7 @@ func (f *fleet) apply(ctx workflow.Context, plan planning.Plan) {
 // migrations in the state go to Forecast and Predict, and the demand curve between them.
 func (f *fleet) planFromState(ctx workflow.Context, now time.Time) bool {
 	var fc activities.ForecastResult
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
 	}).Get(ctx, &fc)
 	if err != nil {
@@ -407,7 +408,7 @@ func (f *fleet) planFromState(ctx workflow.Context, now time.Time) bool {
 		return false
 	}
 	var plan planning.Plan
-	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Predict, activities.PredictInput{
+	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Predict, activities.PredictInput{
 		Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size, LeadTime: f.in.LeadTime,
 		Tick: f.in.Tick, Record: true,
 	}).Get(ctx, &plan)
@@ -445,7 +446,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 		}
 	}
 	var res activities.CollectResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Collect, activities.CollectInput{
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, activities.CollectInput{
 		Pool: f.in.Pool, ConnectorIDs: ids,
 	}).Get(ctx, &res); err != nil {
 		return err
@@ -485,7 +486,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 }
 
 func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Provision, activities.ProvisionInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Provision, activities.ProvisionInput{
 		Pool: f.in.Pool, Connectors: conns,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -494,7 +495,7 @@ func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
 }
 
 func (f *fleet) sync(ctx workflow.Context, conns []planning.Connector) {
-	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.SyncConnectors, activities.SyncConnectorsInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.SyncConnectors, activities.SyncConnectorsInput{
 		Pool: f.in.Pool, Connectors: conns,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -560,7 +561,7 @@ func (f *fleet) stop(ctx workflow.Context, ids []string) {
 	if len(stop) == 0 {
 		return
 	}
-	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Decommission, activities.DecommissionInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Decommission, activities.DecommissionInput{
 		Pool: f.in.Pool, Connectors: stop,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -763,7 +764,7 @@ func (f *fleet) resize(ctx workflow.Context, i int, size planning.Size) error {
 		ScheduleToCloseTimeout: 30 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	if err := workflow.ExecuteActivity(actx, ca.ApplySize, activities.ApplySizeInput{BandwidthBytesSec: size.BandwidthBytesSec}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(actx, connectorActivities.ApplySize, activities.ApplySizeInput{BandwidthBytesSec: size.BandwidthBytesSec}).Get(ctx, nil); err != nil {
 		return err
 	}
 	f.st.Connectors[i].Size = size
@@ -827,7 +828,7 @@ func (f *fleet) expire(ctx workflow.Context, now time.Time) {
 func (f *fleet) recordOverride(ctx workflow.Context, o planning.Override, action, detail string) {
 	now := workflow.Now(ctx)
 	f.audit(ctx, AuditEntry{At: now, Action: o.Kind + " " + action, Who: o.Who, Why: o.Why, Detail: detail})
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordOverride, activities.RecordOverrideInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordOverride, activities.RecordOverrideInput{
 		Pool: f.in.Pool, Override: o, Action: action, Detail: detail, At: now,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -937,13 +938,13 @@ func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (Migra
 	var lookup workflow.Future
 	lookupIn := activities.LookupVMInput{VMID: r.VMID}
 	if workflow.GetVersion(ctx, localLookupVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		lookup = workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, lookupIn)
+		lookup = workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.LookupVM, lookupIn)
 	} else {
 		lookup = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 5 * time.Second,
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
 				MaximumInterval: 5 * time.Second, MaximumAttempts: 5},
-		}), fa.LookupVM, lookupIn)
+		}), fleetActivities.LookupVM, lookupIn)
 	}
 	if err := lookup.Get(ctx, &vm); err != nil {
 		return MigrationStarted{}, err
@@ -1009,7 +1010,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 		in.WhatIf, in.AddWave = &w, r.WhatIf.AddWave
 	}
 	var res activities.ForecastBatchResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.ForecastBatch, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.ForecastBatch, in).Get(ctx, &res); err != nil {
 		return ForecastAnswer{}, err
 	}
 	answer := ForecastAnswer{ID: r.ID, Sites: res.Estimate.Sites, ExpectedSeconds: res.Estimate.ExpectedSeconds,
@@ -1049,7 +1050,7 @@ func (f *fleet) auditPlanned(ctx workflow.Context, r ForecastRequest, n int) {
 func (f *fleet) forecastFromState(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
 	var vms []planning.VM
 	if len(r.VMIDs) > 0 {
-		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
+		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
 			return ForecastAnswer{}, err
 		}
 	}
@@ -1059,13 +1060,13 @@ func (f *fleet) forecastFromState(ctx workflow.Context, r ForecastRequest) (Fore
 	planned := planning.PlannedBatch(r.ID, vms, r.VMs, r.SLATier, r.EarliestStart, r.Deadline)
 	hours := int(r.Deadline.Sub(r.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
 	var fc activities.ForecastResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: workflow.Now(ctx), From: r.EarliestStart, Hours: hours,
 	}).Get(ctx, &fc); err != nil {
 		return ForecastAnswer{}, err
 	}
 	var est planning.Estimate
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Estimate, activities.EstimateInput{
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Estimate, activities.EstimateInput{
 		Pool: f.in.Pool, Planned: planned, Demand: fc.Demand, Size: f.in.Size, Fleet: f.view(),
 	}).Get(ctx, &est); err != nil {
 		return ForecastAnswer{}, err
@@ -1113,7 +1114,7 @@ func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning
 	}
 	now := workflow.Now(ctx)
 	var fc activities.ForecastResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fa.Forecast, activities.ForecastInput{
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned,
 	}).Get(ctx, &fc); err != nil {
 		return err
@@ -1121,11 +1122,11 @@ func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning
 	in := activities.PredictInput{Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size,
 		LeadTime: f.in.LeadTime, Tick: f.in.Tick}
 	var today, then planning.Plan
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Predict, in).Get(ctx, &today); err != nil {
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Predict, in).Get(ctx, &today); err != nil {
 		return err
 	}
 	in.WhatIf = &w
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fa.Predict, in).Get(ctx, &then); err != nil {
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Predict, in).Get(ctx, &then); err != nil {
 		return err
 	}
 	answer.Today, answer.WhatIf = &today, &then

@@ -47,7 +47,7 @@ func (f *fleet) onEvents(ctx workflow.Context, c workflow.ReceiveChannel) {
 	if n := len(f.st.EventChanges); n > MaxEventChanges {
 		f.st.EventChanges = append([]planning.EventPlanChange(nil), f.st.EventChanges[n-MaxEventChanges:]...)
 	}
-	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), ea.RecordPlanChanges,
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), eventActivities.RecordPlanChanges,
 		activities.RecordPlanChangesInput{Pool: f.in.Pool, Changes: changes}).Get(ctx, nil)
 	if err != nil {
 		f.logger.Error("record plan changes failed", "error", err)

@@ -46,7 +46,7 @@ type fakeFleet struct {
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivity(&activities.Fleet{})
 	env.RegisterActivityWithOptions(&activities.Connector{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
-	env.OnActivity(fa.Collect, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Collect, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CollectInput) (activities.CollectResult, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -65,7 +65,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			}
 			return res, nil
 		})
-	env.OnActivity(fa.Plan, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Plan, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PlanInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -75,31 +75,31 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			plan.ForecastAccuracy = f.accuracy
 			return plan, nil
 		})
-	env.OnActivity(fa.SavePlanned, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.SavePlanned, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SavePlannedInput) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.saved = append(f.saved, in.Planned...)
 			return nil
 		})
-	env.OnActivity(fa.Forecast, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Forecast, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
 			return activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10, Model: "snaive168"}}}, nil
 		})
-	env.OnActivity(fa.Predict, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Predict, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			return f.plan(in.Now), nil
 		})
-	env.OnActivity(fa.Provision, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.provisioned = append(f.provisioned, in.Connectors...)
 			return activities.ProvisionResult{}, nil
 		})
-	env.OnActivity(fa.Decommission, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Decommission, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DecommissionInput) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -108,8 +108,8 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			}
 			return nil
 		})
-	env.OnActivity(fa.SyncConnectors, mock.Anything, mock.Anything).Return(nil)
-	env.OnActivity(fa.RecordOverride, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.SyncConnectors, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(fleetActivities.RecordOverride, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RecordOverrideInput) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -216,7 +216,7 @@ func TestFleetSubmitUpdateChecksTheSource(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{}
 	f.register(env)
-	env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(planning.VM{ID: "vm-1", Site: "ams1", Pool: "default",
+	env.OnActivity(fleetActivities.LookupVM, mock.Anything, mock.Anything).Return(planning.VM{ID: "vm-1", Site: "ams1", Pool: "default",
 		Sources: []string{"/disks/"}, DiskURI: "/disks/vm-1.img", SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute}, nil)
 	var rejected error
 	env.RegisterDelayedCallback(func() {
@@ -462,7 +462,7 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 	f.register(env)
 	// The batch activity as it sizes a batch, on a demand without ad-hoc work.
 	var view planning.FleetView
-	env.OnActivity(fa.ForecastBatch, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.ForecastBatch, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ForecastBatchInput) (activities.ForecastBatchResult, error) {
 			view = in.Fleet
 			size, _ := planning.SizeNamed(in.Size)
@@ -524,7 +524,7 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	f := &fakeFleet{target: 1, ready: true}
 	f.register(env)
 	var got activities.SimulateInput
-	env.OnActivity(fa.Simulate, mock.Anything, mock.Anything).Return(
+	env.OnActivity(fleetActivities.Simulate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SimulateInput) (activities.SimulateResult, error) {
 			got = in
 			return activities.SimulateResult{Results: []sim.Result{{Name: "current"}, {Name: "proposed"}}}, nil

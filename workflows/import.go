@@ -24,6 +24,6 @@ func ImportWorkflow(ctx workflow.Context, in activities.ImportInput) (imports.Co
 		},
 	})
 	var counts imports.Counts
-	err := workflow.ExecuteActivity(ctx, fa.Import, in).Get(ctx, &counts)
+	err := workflow.ExecuteActivity(ctx, fleetActivities.Import, in).Get(ctx, &counts)
 	return counts, err
 }

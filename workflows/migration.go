@@ -148,7 +148,7 @@ func (m *migration) run(ctx workflow.Context, carried *MigrationCarry) (Migratio
 		m.setPhase(ctx, PhasePreparing)
 		var prep activities.PrepareResult
 		prepCtx := workflow.WithActivityOptions(connCtx, withSummary(connCtx, "pre-warm connector "+assignment.ConnectorID))
-		err = workflow.ExecuteActivity(prepCtx, ca.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep)
+		err = workflow.ExecuteActivity(prepCtx, connectorActivities.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep)
 		if isTimeout(err) {
 			if err := m.failover(ctx, assignment, err); err != nil {
 				return m.finish(ctx, OutcomeFailed, err)
@@ -232,7 +232,7 @@ func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a pl
 		began := workflow.Now(ctx)
 		syncCtx, stop := workflow.WithCancel(cutCtx)
 		m.siteSources(ctx, siteSourcesCutoverVersion)
-		future := workflow.ExecuteActivity(syncCtx, ca.Cutover, activities.CutoverInput{
+		future := workflow.ExecuteActivity(syncCtx, connectorActivities.Cutover, activities.CutoverInput{
 			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
 		})
 		downtime := workflow.NewTimerWithOptions(syncCtx, m.in.MaxDowntime, workflow.TimerOptions{
@@ -313,7 +313,7 @@ func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignmen
 		attemptCtx, stop := workflow.WithCancel(workflow.WithActivityOptions(transferCtx,
 			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
 		m.siteSources(ctx, siteSourcesTransferVersion)
-		future := workflow.ExecuteActivity(attemptCtx, ca.Transfer, activities.TransferInput{
+		future := workflow.ExecuteActivity(attemptCtx, connectorActivities.Transfer, activities.TransferInput{
 			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
 			ExpectedBytes: m.in.Bytes, Resume: resume,
 			// The VM runs on during the bulk copy; the cutover makes the copy exact.
@@ -410,7 +410,7 @@ func (m *migration) siteSources(ctx workflow.Context, changeID string) {
 		return
 	}
 	var vm planning.VM
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.LookupVM, activities.LookupVMInput{VMID: m.in.VMID}).Get(ctx, &vm)
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.LookupVM, activities.LookupVMInput{VMID: m.in.VMID}).Get(ctx, &vm)
 	if err != nil {
 		// The connector then refuses the copy and says why.
 		workflow.GetLogger(ctx).Warn("the site's sources could not be looked up", "vm", m.in.VMID, "error", err)
@@ -487,7 +487,7 @@ func (m *migration) breach(ctx workflow.Context) {
 	m.status.Breached = true
 	m.metrics(ctx).WithTags(map[string]string{"tier": m.in.SLATier}).Counter(MetricSLABreaches).Inc(1)
 	m.logger.Warn("SLA breached: maximum transfer time passed", "deadline", m.status.Deadline, "phase", m.status.Phase)
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fa.RecordBreach, activities.RecordBreachInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordBreach, activities.RecordBreachInput{
 		MigrationID: m.in.ID, Site: m.in.Site, ConnectorID: m.status.ConnectorID, Deadline: m.status.Deadline, MaxTransfer: m.in.MaxTransfer,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -531,7 +531,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 		rec.Bytes = 0
 	}
 	m.recordEnd(ctx, outcome, rec.Bytes)
-	if err := workflow.ExecuteActivity(historyOptions(ctx), fa.RecordOutcome, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(historyOptions(ctx), fleetActivities.RecordOutcome, rec).Get(ctx, nil); err != nil {
 		m.logger.Error("record outcome failed", "error", err)
 	}
 	// Released even without a connector: the fleet drops the queued reservation.

@@ -96,19 +96,19 @@ func newMigrationEnvFull(t *testing.T, n int, first func(*testsuite.TestWorkflow
 		})
 	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalBreach, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error { m.breaches = append(m.breaches, arg.(Breach)); return nil })
-	env.OnActivity(ca.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
-	env.OnActivity(fa.RecordOutcome, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
+	env.OnActivity(fleetActivities.RecordOutcome, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, rec planning.MigrationRecord) error { m.outcome = rec; return nil })
-	env.OnActivity(fa.RecordBreach, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(fleetActivities.RecordBreach, mock.Anything, mock.Anything).Return(nil)
 	// The cutover syncs two changed blocks in a second, unless a test says otherwise.
-	env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Second).Return(
+	env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Second).Return(
 		activities.CutoverResult{Blocks: 64, ChangedBlocks: 2, SHA256: "abc"}, nil).Maybe()
 	return m
 }
 
 func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
 	m := newMigrationEnv(t)
-	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(30*time.Second).Return(
+	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(30*time.Second).Return(
 		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc", Seconds: 30, AvgBytesPerSec: 4 << 20 / 30}, nil)
 	m.env.RegisterDelayedCallback(func() {
 		v, err := m.env.QueryWorkflow(QueryMigration)
@@ -148,7 +148,7 @@ func TestAPlannedMigrationIsRecordedAsPlanned(t *testing.T) {
 	for _, byAssignment := range []bool{false, true} {
 		t.Run(fmt.Sprintf("by assignment %v", byAssignment), func(t *testing.T) {
 			m := newMigrationEnv(t)
-			m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+			m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
 			in := migrationIn
 			in.Planned, m.planned = !byAssignment, byAssignment
 			m.env.ExecuteWorkflow(MigrationWorkflow, in)
@@ -162,7 +162,7 @@ func TestAPlannedMigrationIsRecordedAsPlanned(t *testing.T) {
 func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {
 	m := newMigrationEnv(t)
 	// The copy takes 5 minutes against a 2-minute SLA: it still completes.
-	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(5*time.Minute).Return(
+	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(5*time.Minute).Return(
 		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
 	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, m.env.GetWorkflowError())
@@ -173,7 +173,7 @@ func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {
 
 func TestMigrationFailedTransferIsRecordedAndReleased(t *testing.T) {
 	m := newMigrationEnv(t)
-	m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 		activities.TransferResult{}, temporal.NewNonRetryableApplicationError("source checksum mismatch", "Corrupt", nil))
 	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	err := m.env.GetWorkflowError()
@@ -188,7 +188,7 @@ func TestMigrationResendsReservationWhileWaiting(t *testing.T) {
 	// This fleet lost the first reservation and answers the repeat.
 	m := newMigrationEnvAnswering(t, 2)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 2, m.reserved)
@@ -211,9 +211,9 @@ func TestMigrationPauseStopsTheCopyAndResumeContinuesIt(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
 	// The first attempt would take an hour; the pause at 20 s stops it.
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil).Once()
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil).Once()
 	var resumed []activities.TransferInput
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
 			resumed = append(resumed, in)
 			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
@@ -241,9 +241,9 @@ func TestMigrationPauseStopsTheCopyAndResumeContinuesIt(t *testing.T) {
 func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil)
 	var discarded []activities.DiscardInput
-	env.OnActivity(ca.Discard, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Discard, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DiscardInput) error {
 			discarded = append(discarded, in)
 			return nil
@@ -273,7 +273,7 @@ func TestMigrationCancelWhileWaitingLeavesTheQueue(t *testing.T) {
 func TestMigrationPriorityChangeRequeuesAWaitingMigration(t *testing.T) {
 	m := newMigrationEnvAnswering(t, 2)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalPriority, PriorityChange{Control: ann, Priority: 50})
 	}, 30*time.Second)
@@ -290,10 +290,10 @@ func TestMigrationFailsOverWhenItsConnectorDies(t *testing.T) {
 	m := newMigrationEnvAnswering(t, 0)
 	env := m.env
 	// The first connector stops heartbeating; the second one finishes from the partial copy.
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 		activities.TransferResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)).Once()
 	var resumed []activities.TransferInput
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
 			resumed = append(resumed, in)
 			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
@@ -316,9 +316,9 @@ func TestMigrationFailsOverWhenItsConnectorDies(t *testing.T) {
 func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 		activities.TransferResult{}, temporal.NewApplicationError("checksum mismatch", activities.ErrTypeChecksumMismatch)).Once()
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError())
 	var st MigrationStatus
@@ -332,7 +332,7 @@ func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
 func TestMigrationCutoverWaitsForApproval(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.RequireApproval = true
 	env.RegisterDelayedCallback(func() {
@@ -352,10 +352,10 @@ func TestMigrationCutoverWaitsForApproval(t *testing.T) {
 // operator; approved again (a quieter moment), it cuts over.
 func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
-		env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
 	})
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	env.RegisterDelayedCallback(func() {
 		st := queryStatus(t, env)
 		require.Equal(t, PhaseAwaitingCutover, st.Phase)
@@ -378,10 +378,10 @@ func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 // which waits for a fresh decision.
 func TestMigrationApprovalIsNotBankedForTheNextTry(t *testing.T) {
 	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
-		env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
 	})
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.RequireApproval = true
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalApprove, ann) }, time.Minute)
@@ -410,7 +410,7 @@ func TestMigrationApprovalIsNotBankedForTheNextTry(t *testing.T) {
 func TestMigrationCutoverWaitsForItsWindow(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.CutoverAfter = start.Add(10 * time.Minute)
 	env.RegisterDelayedCallback(func() {
@@ -432,18 +432,18 @@ func TestMigrationHandsItsConnectorTheSiteSources(t *testing.T) {
 			var copyIn activities.TransferInput
 			var cutIn activities.CutoverInput
 			m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
-				env.OnActivity(fa.LookupVM, mock.Anything, mock.Anything).Return(
+				env.OnActivity(fleetActivities.LookupVM, mock.Anything, mock.Anything).Return(
 					func(context.Context, activities.LookupVMInput) (planning.VM, error) {
 						lookups++
 						return planning.VM{ID: "vm-0001", Site: "ams1", Sources: []string{"/looked/up/"}}, nil
 					}).Maybe()
-				env.OnActivity(ca.Cutover, mock.Anything, mock.Anything).Return(
+				env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).Return(
 					func(_ context.Context, in activities.CutoverInput) (activities.CutoverResult, error) {
 						cutIn = in
 						return activities.CutoverResult{Blocks: 1}, nil
 					})
 			})
-			m.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(
+			m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
 				func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
 					copyIn = in
 					return activities.TransferResult{Bytes: 4 << 20}, nil

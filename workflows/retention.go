@@ -20,8 +20,8 @@ const RetentionScheduleID = "pmo-retention"
 // appends the scheduled time) and the prefix of those an operator starts.
 const RetentionWorkflowID = "retention"
 
-// ra names the retention activity for ExecuteActivity.
-var ra *activities.Retention
+// retentionActivities references the retention activity by method.
+var retentionActivities *activities.Retention
 
 // RetentionWorkflow downsamples and expires metrics, events, forecasts and plans by the
 // given settings, measured back from the workflow's start. Migration history is kept.
@@ -41,7 +41,7 @@ func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activit
 		},
 	})
 	var res activities.RetentionResult
-	err := workflow.ExecuteActivity(ctx, ra.ApplyRetention, activities.RetentionInput{Settings: settings, Now: workflow.Now(ctx)}).Get(ctx, &res)
+	err := workflow.ExecuteActivity(ctx, retentionActivities.ApplyRetention, activities.RetentionInput{Settings: settings, Now: workflow.Now(ctx)}).Get(ctx, &res)
 	if err == nil {
 		workflow.GetLogger(ctx).Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 			"events_expired", res.EventsDeleted, "forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted,

@@ -30,7 +30,7 @@ func TestRetentionWorkflowCutsAtItsStartAndReturnsTheCounts(t *testing.T) {
 	env.SetStartTime(start)
 	settings := defaultRetention(t)
 	var got []activities.RetentionInput
-	env.OnActivity(ra.ApplyRetention, mock.Anything, mock.Anything).Return(
+	env.OnActivity(retentionActivities.ApplyRetention, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RetentionInput) (activities.RetentionResult, error) {
 			got = append(got, in)
 			if len(got) == 1 {
@@ -56,7 +56,7 @@ func TestRetentionWorkflowRejectsBadSettingsWithoutTouchingAnything(t *testing.T
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&activities.Retention{})
 	called := false
-	env.OnActivity(ra.ApplyRetention, mock.Anything, mock.Anything).Return(
+	env.OnActivity(retentionActivities.ApplyRetention, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RetentionInput) (activities.RetentionResult, error) {
 			called = true
 			return activities.RetentionResult{}, nil

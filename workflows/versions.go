@@ -6,7 +6,7 @@ package workflows
 // whether any open run can still take its old branch).
 
 // plannedStoreVersion marks the runs that keep the pool's planned migrations in the
-// store and plan a tick in one activity (fa.Plan), so that neither the planned work
+// store and plan a tick in one activity (fleetActivities.Plan), so that neither the planned work
 // nor the demand curve passes through the history. A run decides once, as it starts.
 const plannedStoreVersion = "planned-in-store"
 

@@ -44,7 +44,7 @@ func TestAMigrationThatWaitsLongContinuesAsNew(t *testing.T) {
 	// The next run is answered, copies, and records the migration as the first run
 	// started it, without a second breach.
 	m2 := newMigrationEnv(t)
-	m2.env.OnActivity(ca.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	m2.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
 	m2.env.ExecuteWorkflow(MigrationWorkflow, next)
 	require.NoError(t, m2.env.GetWorkflowError())
 	require.Equal(t, OutcomeSLABreached, m2.outcome.Outcome)
