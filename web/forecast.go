@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
@@ -107,11 +106,52 @@ type simulateBody struct {
 }
 
 // SimulationView is POST /simulate's answer: the policies compared, with the cooldown
-// as a duration string, and the simulation.
+// as a duration string, and the simulation. It is the API's own type, copied from the
+// simulator's answer field by field, so that a change inside the simulator cannot
+// change the API unseen.
 type SimulationView struct {
 	Current  PolicyView `json:"current"`
 	Proposed PolicyView `json:"proposed"`
-	activities.SimulateResult
+	// From and To are the window simulated, and Seed the arrivals' random seed.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Seed uint64    `json:"seed"`
+	// Planned and Adhoc count the migrations simulated: the pool's planned ones and
+	// the ad-hoc arrivals drawn from the forecast.
+	Planned int `json:"planned"`
+	Adhoc   int `json:"adhoc"`
+	// Size is the connector size and ProvisionDelaySeconds the median boot the
+	// simulated connectors take.
+	Size                  string  `json:"size"`
+	ProvisionDelaySeconds float64 `json:"provision_delay_s"`
+	// Results are the current policy's run, then the proposed one's.
+	Results []SimulatedPolicy `json:"results"`
+	// Reasoning holds a sentence a policy.
+	Reasoning []string `json:"reasoning"`
+}
+
+// SimulatedPolicy is how one policy did in a simulation.
+type SimulatedPolicy struct {
+	Name        string `json:"name"`
+	Migrations  int    `json:"migrations"`
+	SLABreaches int    `json:"sla_breaches"`
+	// WaitP50, WaitP95 and WaitP99 are quantiles of the migrations' waits for their
+	// first connector, in seconds.
+	WaitP50        float64 `json:"wait_p50_s"`
+	WaitP95        float64 `json:"wait_p95_s"`
+	WaitP99        float64 `json:"wait_p99_s"`
+	ConnectorHours float64 `json:"connector_hours"`
+	// Utilization is the share of paid task slots that moved bytes.
+	Utilization float64 `json:"utilization"`
+	// ScaleEvents counts connector starts and drains.
+	ScaleEvents int `json:"scale_events"`
+	// Failures are the transfers that failed and resumed elsewhere.
+	Failures int `json:"failures"`
+	// Unserved are the migrations still not done a week after the last arrival: the
+	// policy left them no connector. They count as SLA breaches.
+	Unserved int `json:"unserved"`
+	// Seconds is how long the run took on the worker.
+	Seconds float64 `json:"run_seconds"`
 }
 
 // simulate runs a short simulation of the pool's planned work under its policy and a
@@ -135,6 +175,14 @@ func (s *Server) simulate(c echo.Context) error {
 	if err := s.update(c, workflows.UpdateSimulate, "", req, &answer); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
-		SimulateResult: answer.Result})
+	r := answer.Result
+	view := SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
+		From: r.From, To: r.To, Seed: r.Seed, Planned: r.Planned, Adhoc: r.Adhoc, Size: r.Size,
+		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning}
+	for _, x := range r.Results {
+		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, Migrations: x.Migrations, SLABreaches: x.SLABreaches,
+			WaitP50: x.WaitP50, WaitP95: x.WaitP95, WaitP99: x.WaitP99, ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
+			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds})
+	}
+	return c.JSON(http.StatusOK, view)
 }

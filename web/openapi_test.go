@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/sim"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
@@ -62,4 +65,59 @@ func TestARouteWithoutADescriptionStopsTheServer(t *testing.T) {
 	e := echo.New()
 	e.GET("/undescribed", func(echo.Context) error { return nil })
 	require.PanicsWithValue(t, "web: route GET /undescribed has no entry in operations (web/openapi.go)", func() { checkOperations(e) })
+}
+
+// What the API reads and answers is made of the API's own types and the contract's
+// (workflows, planning, imports, store), never of a type inside the simulator, the
+// activities, the forecasting models, the copy or the provisioner, so that a change
+// in one of them cannot change the API unseen.
+func TestTheAPIIsMadeOfItsOwnTypes(t *testing.T) {
+	inside := []string{"/activities", "/sim", "/forecast", "/transfer", "/provisioner"}
+	seen := map[reflect.Type]bool{}
+	var walk func(route string, typ reflect.Type, path string)
+	walk = func(route string, typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for _, p := range inside {
+			if strings.HasSuffix(typ.PkgPath(), "/pmo"+p) {
+				t.Errorf("%s: %s is %s, a type inside %s", route, path, typ, typ.PkgPath())
+			}
+		}
+		if typ.Kind() != reflect.Struct {
+			return
+		}
+		for f := range typ.Fields() {
+			if f.IsExported() {
+				walk(route, f.Type, path+"."+f.Name)
+			}
+		}
+	}
+	for route, op := range operations {
+		for _, v := range []any{op.body, op.answer} {
+			if v != nil {
+				walk(route, reflect.TypeOf(v), reflect.TypeOf(v).String())
+			}
+		}
+	}
+}
+
+// POST /simulate's results carry every figure of the simulator's result under the same
+// names: a field the simulator gains or renames fails here, to be added to the API (or
+// left out) on purpose.
+func TestSimulatedPolicyCarriesTheSimulatorsFigures(t *testing.T) {
+	names := func(typ reflect.Type) []string {
+		var out []string
+		for f := range typ.Fields() {
+			if tag := strings.Split(f.Tag.Get("json"), ",")[0]; tag != "-" && tag != "" {
+				out = append(out, tag)
+			}
+		}
+		return out
+	}
+	require.Equal(t, names(reflect.TypeFor[sim.Result]()), names(reflect.TypeFor[SimulatedPolicy]()))
 }
