@@ -18,6 +18,7 @@ import (
 
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 // A calendar staged as a file and the same calendar served over HTTP record the same
@@ -36,10 +37,10 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(want), 5)
 
-	record := func(src CalendarSource) RecordEventsResult {
+	record := func(src imports.CalendarSource) RecordEventsResult {
 		t.Helper()
 		src.Name, src.Site, src.From, src.To = "ops", "fra1", from, to
-		v, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &src})
+		v, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &src})
 		require.NoError(t, err)
 		var res RecordEventsResult
 		require.NoError(t, v.Get(&res))
@@ -55,7 +56,7 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 
 	staged := filepath.Join(a.Uploads, "calendar-1.ics")
 	require.NoError(t, os.WriteFile(staged, ics, 0o644))
-	require.Equal(t, map[string]int{planning.EventRecorded: len(want)}, statuses(record(CalendarSource{Path: staged})))
+	require.Equal(t, map[string]int{planning.EventRecorded: len(want)}, statuses(record(imports.CalendarSource{Path: staged})))
 	require.NoFileExists(t, staged, "the staged calendar is removed once recorded")
 	got, err := s.Events(t.Context(), from, to)
 	require.NoError(t, err)
@@ -77,7 +78,7 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	defer srv.Close()
 	// The test's server is on this machine: only a host named in PMO_CALENDAR_HOSTS may be.
 	a.CalendarHosts = []string{strings.TrimPrefix(srv.URL, "http://")}
-	require.Equal(t, map[string]int{planning.EventUnchanged: len(want)}, statuses(record(CalendarSource{URL: srv.URL + "/team.ics"})),
+	require.Equal(t, map[string]int{planning.EventUnchanged: len(want)}, statuses(record(imports.CalendarSource{URL: srv.URL + "/team.ics"})),
 		"the same calendar from a URL changes nothing")
 
 	// The calendar moves the monthly Frankfurt window by an hour: its two occurrences
@@ -85,7 +86,7 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	served = strings.Replace(served, "DTSTART;TZID=Europe/Amsterdam:20260908T220000\r\nDTEND;TZID=Europe/Amsterdam:20260908T230000",
 		"DTSTART;TZID=Europe/Amsterdam:20260908T230000\r\nDTEND;TZID=Europe/Amsterdam:20260909T000000", 1)
 	require.NotEqual(t, string(ics), served, "the test edits the calendar")
-	moved := statuses(record(CalendarSource{URL: srv.URL + "/team.ics"}))
+	moved := statuses(record(imports.CalendarSource{URL: srv.URL + "/team.ics"}))
 	require.Equal(t, map[string]int{planning.EventRecorded: 2, planning.EventCancelled: 2, planning.EventUnchanged: len(want) - 2}, moved)
 	got, err = s.Events(t.Context(), from, to)
 	require.NoError(t, err)
@@ -100,7 +101,7 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	}
 
 	// A server that refuses the calendar fails for good, with its status.
-	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: srv.URL + "/gone.ics", From: from, To: to}})
+	_, err = aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &imports.CalendarSource{Name: "ops", URL: srv.URL + "/gone.ics", From: from, To: to}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.True(t, appErr.NonRetryable())
@@ -140,7 +141,7 @@ func TestCalendarURLsReachOnlyTheHostsAllowed(t *testing.T) {
 			a := &Events{Store: s, Logger: slog.Default(), CalendarHosts: c.hosts}
 			aenv := env.NewTestActivityEnvironment()
 			aenv.RegisterActivity(a)
-			_, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: c.url, Site: "fra1",
+			_, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &imports.CalendarSource{Name: "ops", URL: c.url, Site: "fra1",
 				From: from, To: from.AddDate(0, 3, 0)}})
 			var appErr *temporal.ApplicationError
 			require.True(t, errors.As(err, &appErr), "%v", err)
@@ -154,7 +155,7 @@ func TestCalendarURLsReachOnlyTheHostsAllowed(t *testing.T) {
 	a := &Events{Store: s, Logger: slog.Default(), CalendarHosts: []string{host(redirect), host(inside)}}
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", URL: redirect.URL + "/ops.ics", Site: "fra1",
+	_, err = aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &imports.CalendarSource{Name: "ops", URL: redirect.URL + "/ops.ics", Site: "fra1",
 		From: from, To: from.AddDate(0, 3, 0)}})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, hits.Load())
@@ -172,10 +173,10 @@ func TestRecordEventsRejectsABadCalendarWhole(t *testing.T) {
 	staged := filepath.Join(a.Uploads, "calendar-2.ics")
 	require.NoError(t, os.WriteFile(staged, bad, 0o644))
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	_, err = aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", Path: staged, Site: "fra1", From: from, To: from.AddDate(0, 3, 0)}})
+	_, err = aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &imports.CalendarSource{Name: "ops", Path: staged, Site: "fra1", From: from, To: from.AddDate(0, 3, 0)}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
-	require.Equal(t, ErrTypeInvalidRows, appErr.Type())
+	require.Equal(t, validation.InvalidRowsErrorType, appErr.Type())
 	var rows imports.Errors
 	require.NoError(t, appErr.Details(&rows))
 	require.Greater(t, len(rows), 1, "every bad event is listed")

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -47,19 +48,6 @@ func NewEvents(s EventStore, tc client.Client, cfg config.Config, logger *slog.L
 	return &Events{Store: s, Temporal: tc, Logger: logger, Uploads: config.UploadsDir(cfg), CalendarHosts: cfg.CalendarHosts}
 }
 
-// RecordEventsInput is a batch of events to record and of events to close, at most
-// planning.MaxEventBatch in all.
-type RecordEventsInput struct {
-	Events []planning.KeyedEvent
-	Close  []planning.EventClose
-	// SkipUnknownSites leaves out, and reports, events at sites PMO does not know
-	// instead of refusing the batch: an Alertmanager watches more than PMO's sites.
-	SkipUnknownSites bool
-	// Calendar, if set, is an iCalendar file or URL whose maintenance windows join
-	// Events; a staged file is removed once it is recorded or rejected.
-	Calendar *CalendarSource `json:",omitempty"`
-}
-
 // RecordEventsResult says what became of each event and which were skipped.
 type RecordEventsResult struct {
 	Outcomes []planning.EventOutcome
@@ -69,7 +57,7 @@ type RecordEventsResult struct {
 // RecordEvents checks the batch and records it in one transaction. An event at an
 // unknown site refuses the whole batch (a NotFound error naming the field) unless
 // SkipUnknownSites is set. Recording the same batch again changes nothing.
-func (a *Events) RecordEvents(ctx context.Context, in RecordEventsInput) (_ RecordEventsResult, err error) {
+func (a *Events) RecordEvents(ctx context.Context, in imports.EventBatch) (_ RecordEventsResult, err error) {
 	sites, err := a.Store.Sites(ctx)
 	if err != nil {
 		return RecordEventsResult{}, err

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -24,7 +25,7 @@ func TestRecordEventsRefusesOrSkipsUnknownSites(t *testing.T) {
 	good := planning.KeyedEvent{Key: "ops-1", Event: planning.Event{Site: "fra1", Kind: "anomaly", Severity: "warning", Starts: now}}
 	mars := planning.KeyedEvent{Key: "ops-2", Event: planning.Event{Site: "mars", Kind: "anomaly", Severity: "warning", Starts: now}}
 
-	_, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Events: []planning.KeyedEvent{good, mars}})
+	_, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Events: []planning.KeyedEvent{good, mars}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.Equal(t, validation.NotFoundErrorType, appErr.Type())
@@ -37,7 +38,7 @@ func TestRecordEventsRefusesOrSkipsUnknownSites(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got, "a batch with a bad event records nothing")
 
-	v, err := aenv.ExecuteActivity(a.RecordEvents, RecordEventsInput{Events: []planning.KeyedEvent{good, mars}, SkipUnknownSites: true})
+	v, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Events: []planning.KeyedEvent{good, mars}, SkipUnknownSites: true})
 	require.NoError(t, err)
 	var res RecordEventsResult
 	require.NoError(t, v.Get(&res))

@@ -13,27 +13,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/imports"
+	"github.com/pmo-dev/pmo/validation"
 )
-
-// ErrTypeInvalidRows is the application error type of an import with bad rows; its
-// details are the imports.Errors, every bad row by line, column and reason.
-const ErrTypeInvalidRows = "InvalidRows"
-
-// ImportInput names a file of one kind staged where the worker can read it. The file
-// stays out of workflow history; only its path goes through.
-type ImportInput struct {
-	Kind   imports.Kind
-	Path   string
-	Format imports.Format
-	// Defaults fill an inventory's rows that name no site or tier.
-	Defaults imports.Defaults
-}
 
 // Import reads a staged file and upserts its rows in one transaction. A file with bad
 // rows imports nothing and fails for good, listing them. Importing the same file
 // again changes nothing, so a retry is safe; the staged file is removed once it is
 // imported.
-func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, error) {
+func (a *Fleet) Import(ctx context.Context, in imports.StagedFile) (imports.Counts, error) {
 	if err := staged(a.Uploads, in.Path); err != nil {
 		return imports.Counts{}, err
 	}
@@ -68,9 +55,9 @@ func (a *Fleet) Import(ctx context.Context, in ImportInput) (imports.Counts, err
 func rejected(err error) error {
 	var bad imports.Errors
 	if errors.As(err, &bad) {
-		return temporal.NewNonRetryableApplicationError(bad.Count()+"; nothing imported", ErrTypeInvalidRows, err, bad)
+		return temporal.NewNonRetryableApplicationError(bad.Count()+"; nothing imported", validation.InvalidRowsErrorType, err, bad)
 	}
-	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRows, err)
+	return temporal.NewNonRetryableApplicationError(err.Error(), validation.InvalidRowsErrorType, err)
 }
 
 // ErrTypeNotStaged is the application error type of a path that is not a file staged

@@ -35,12 +35,12 @@ func TestFileActivitiesOpenOnlyStagedFiles(t *testing.T) {
 	below := filepath.Join(uploads, "below", "sites.csv")
 	require.NoError(t, os.WriteFile(below, []byte("id,name,region,uplink_bytes_per_sec\nams9,A,eu,1e9\n"), 0o600))
 	for _, path := range []string{outside, link, below, filepath.Join(uploads, "..", filepath.Base(uploads)+"x", "f.csv")} {
-		_, err := env.ExecuteActivity(fleet.Import, ImportInput{Kind: imports.Sites, Format: imports.CSV, Path: path})
+		_, err := env.ExecuteActivity(fleet.Import, imports.StagedFile{Kind: imports.Sites, Format: imports.CSV, Path: path})
 		var app *temporal.ApplicationError
 		require.True(t, errors.As(err, &app), "%s: %v", path, err)
 		require.Equal(t, ErrTypeNotStaged, app.Type(), path)
 		require.True(t, app.NonRetryable())
-		_, err = env.ExecuteActivity(events.RecordEvents, RecordEventsInput{Calendar: &CalendarSource{Name: "ops", Path: path}})
+		_, err = env.ExecuteActivity(events.RecordEvents, imports.EventBatch{Calendar: &imports.CalendarSource{Name: "ops", Path: path}})
 		require.True(t, errors.As(err, &app), "%s: %v", path, err)
 		require.Equal(t, ErrTypeNotStaged, app.Type(), path)
 	}
@@ -53,7 +53,7 @@ func TestFileActivitiesOpenOnlyStagedFiles(t *testing.T) {
 	// A file staged there is imported, and removed.
 	good := filepath.Join(uploads, "sites-1.csv")
 	require.NoError(t, os.WriteFile(good, []byte("id,name,region,uplink_bytes_per_sec\nams9,A,eu,1e9\n"), 0o600))
-	_, err := env.ExecuteActivity(fleet.Import, ImportInput{Kind: imports.Sites, Format: imports.CSV, Path: good})
+	_, err := env.ExecuteActivity(fleet.Import, imports.StagedFile{Kind: imports.Sites, Format: imports.CSV, Path: good})
 	require.NoError(t, err)
 	require.NoFileExists(t, good)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -1016,4 +1017,96 @@ func utcOffset(obs *ical.Component, name string) (time.Duration, error) {
 		d = -d
 	}
 	return d, nil
+}
+
+// CalendarSource names an iCalendar file of maintenance windows: a file (one the web
+// staged, or the operator's own for the command line) or a URL. Only the name goes
+// through workflow history, never the calendar.
+type CalendarSource struct {
+	// Name tells one calendar from another: its events are keyed
+	// ics/<name>/<UID>/<start>, and a later import of the calendar of that name
+	// replaces them (see CalendarBatch).
+	Name string
+	Path string `json:",omitempty"`
+	URL  string `json:",omitempty"`
+	// Site is the site of events that name none.
+	Site string `json:",omitempty"`
+	// From and To bound the occurrences imported.
+	From, To time.Time
+}
+
+// DefaultCalendar is the name of a calendar that is given none.
+const DefaultCalendar = "maintenance"
+
+// CalendarName checks a calendar's name: a short word that can sit in an event key.
+func CalendarName(name string) error {
+	if name == "" || len(name) > 64 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return fmt.Errorf("%q: want 1 to 64 letters, digits, dots, dashes or underscores", name)
+	}
+	return nil
+}
+
+// MaxCalendarBytes bounds a calendar file or download.
+const MaxCalendarBytes = 16 << 20
+
+// CalendarURL checks a calendar's address: http or https, or webcal, which is https
+// by another name.
+func CalendarURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "webcal", "webcals":
+		u.Scheme = "https"
+	case "http", "https":
+	default:
+		return "", fmt.Errorf("%q: want an http, https or webcal URL", raw)
+	}
+	return u.String(), nil
+}
+
+// KeyPrefix begins the key of every event of the calendar of src's name.
+func (src CalendarSource) KeyPrefix() string { return "ics/" + src.Name + "/" }
+
+// Read reads the calendar src names from r, at most MaxCalendarBytes, and returns its
+// maintenance windows in [src.From, src.To) at the known sites, keyed
+// ics/<name>/<UID>/<start>. A calendar that is too large or is not iCalendar is
+// ErrUnreadable, as is one read for a window or default site that cannot be; bad
+// events are Errors. Only an error reading r may pass if tried again.
+func (src CalendarSource) Read(r io.Reader, sites []string) ([]planning.KeyedEvent, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxCalendarBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("calendar: %w", err)
+	}
+	if len(data) > MaxCalendarBytes {
+		return nil, readError{fmt.Errorf("calendar: larger than %d bytes", MaxCalendarBytes)}
+	}
+	events, err := ReadCalendar(bytes.NewReader(data), CalendarOptions{Site: src.Site, From: src.From, To: src.To, Sites: sites})
+	var bad Errors
+	if err != nil && !errors.As(err, &bad) {
+		return nil, readError{err} // not iCalendar, or a window or site that cannot be
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		events[i].Source = planning.SourceCalendar
+		events[i].Key = src.KeyPrefix() + strings.TrimPrefix(events[i].Key, "ics/")
+	}
+	return events, nil
+}
+
+// EventBatch is a batch of system events to record and of events to close, at most
+// planning.MaxEventBatch in all, from an operator, Alertmanager or a calendar:
+// EventsWorkflow's input.
+type EventBatch struct {
+	Events []planning.KeyedEvent
+	Close  []planning.EventClose
+	// SkipUnknownSites leaves out, and reports, events at sites PMO does not know
+	// instead of refusing the batch: an Alertmanager watches more than PMO's sites.
+	SkipUnknownSites bool
+	// Calendar, if set, is an iCalendar file or URL whose maintenance windows join
+	// Events; a staged file is removed once it is recorded or rejected.
+	Calendar *CalendarSource `json:",omitempty"`
 }

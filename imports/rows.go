@@ -127,6 +127,17 @@ func Read(r io.Reader, kind Kind, format Format, def Defaults) (File, error) {
 	return f, nil
 }
 
+// StagedFile names a file of one kind that the web server staged where the worker can
+// read it: ImportWorkflow's input. The file stays out of workflow history; only its
+// path goes through.
+type StagedFile struct {
+	Kind   Kind
+	Path   string
+	Format Format
+	// Defaults fill an inventory's rows that name no site or tier.
+	Defaults Defaults
+}
+
 // Source is a file to import: its kind, and how to read it. The store imports from a
 // Source, so that a file on disk is read a batch at a time and a file in memory (the
 // tests', the seed's) is written the same way.

@@ -26,7 +26,7 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 	fs := flag.NewFlagSet("import maintenance", flag.ContinueOnError)
 	site := fs.String("site", "", "site of events that name none (X-PMO-SITE, LOCATION or CATEGORIES name one)")
 	days := fs.Int("days", 90, "import the occurrences of the coming DAYS days")
-	name := fs.String("calendar", activities.DefaultCalendar, "the calendar's name: a later import under the same name replaces its windows")
+	name := fs.String("calendar", imports.DefaultCalendar, "the calendar's name: a later import under the same name replaces its windows")
 	return &ffcli.Command{
 		Name:       "maintenance",
 		ShortUsage: "starter import maintenance [-calendar NAME] [-site S] [-days 90] FILE|URL",
@@ -44,10 +44,10 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 				return fmt.Errorf("-days: %d: want 1 to 366", *days)
 			}
 			from := time.Now().UTC().Truncate(time.Minute)
-			if err := activities.CalendarName(*name); err != nil {
+			if err := imports.CalendarName(*name); err != nil {
 				return fmt.Errorf("-calendar: %w", err)
 			}
-			src := activities.CalendarSource{Name: *name, Site: *site, From: from, To: from.AddDate(0, 0, *days)}
+			src := imports.CalendarSource{Name: *name, Site: *site, From: from, To: from.AddDate(0, 0, *days)}
 			if strings.Contains(args[0], "://") {
 				src.URL = args[0]
 			} else {
@@ -96,7 +96,7 @@ func maintenanceCommand(cfg *config.Config) *ffcli.Command {
 }
 
 // recordEvents runs EventsWorkflow on a batch and waits for its answer.
-func recordEvents(ctx context.Context, tc client.Client, in activities.RecordEventsInput) (workflows.EventsAnswer, error) {
+func recordEvents(ctx context.Context, tc client.Client, in imports.EventBatch) (workflows.EventsAnswer, error) {
 	opts, err := workflows.EventsStartOptions(in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err

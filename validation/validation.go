@@ -28,6 +28,11 @@ func Field(field, format string, args ...any) error {
 // as its details across an update or activity boundary.
 const ApplicationErrorType = "InvalidField"
 
+// InvalidRowsErrorType is the Temporal application error type of a file (an import,
+// a calendar) that cannot be taken: its details are the file's bad rows, an
+// imports.Errors, when it has any.
+const InvalidRowsErrorType = "InvalidRows"
+
 // NotFoundErrorType is the Temporal application error type for a reference to
 // something that does not exist, such as an unknown VM; its details are an *Error.
 const NotFoundErrorType = "NotFound"

@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/apikey"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
@@ -173,7 +172,7 @@ func validArg(arg any) error {
 		return a.Validate()
 	case workflows.PriorityChange:
 		return a.Validate()
-	case activities.RecordEventsInput:
+	case imports.EventBatch:
 		for i, e := range a.Events {
 			if err := e.Validate(fmt.Sprintf("[%d].", i)); err != nil {
 				return err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
@@ -102,7 +101,7 @@ func (s *Server) postEvents(c echo.Context) error {
 	if len(bodies) > planning.MaxEventBatch {
 		return problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("%d events in one request, over the %d allowed: send them in batches", len(bodies), planning.MaxEventBatch))
 	}
-	in := activities.RecordEventsInput{Events: make([]planning.KeyedEvent, len(bodies))}
+	in := imports.EventBatch{Events: make([]planning.KeyedEvent, len(bodies))}
 	seen := map[string]int{}
 	for i, b := range bodies {
 		e, err := b.event(prefix(i))
@@ -161,7 +160,7 @@ func (s *Server) closeEvent(c echo.Context) error {
 			return err
 		}
 	}
-	answer, err := s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Close: []planning.EventClose{{Key: b.ID, At: at}}})
+	answer, err := s.recordEvents(c.Request().Context(), imports.EventBatch{Close: []planning.EventClose{{Key: b.ID, At: at}}})
 	if err != nil {
 		return err
 	}
@@ -205,7 +204,7 @@ func (s *Server) alertmanager(c echo.Context) error {
 	events = known
 	answer := workflows.EventsAnswer{Events: []planning.EventOutcome{}, Fleets: []string{}}
 	if len(events) > 0 {
-		if answer, err = s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Events: events, SkipUnknownSites: true}); err != nil {
+		if answer, err = s.recordEvents(c.Request().Context(), imports.EventBatch{Events: events, SkipUnknownSites: true}); err != nil {
 			return err
 		}
 	}
@@ -221,7 +220,7 @@ func (s *Server) alertmanager(c echo.Context) error {
 
 // recordEvents runs EventsWorkflow on the batch, its ID a hash of the batch, and
 // waits for its answer.
-func (s *Server) recordEvents(ctx context.Context, in activities.RecordEventsInput) (workflows.EventsAnswer, error) {
+func (s *Server) recordEvents(ctx context.Context, in imports.EventBatch) (workflows.EventsAnswer, error) {
 	opts, err := workflows.EventsStartOptions(in)
 	if err != nil {
 		return workflows.EventsAnswer{}, err
@@ -273,17 +272,17 @@ func (s *Server) calendar(c echo.Context) error {
 	if err := validation.Name("site", c.QueryParam("site")); err != nil {
 		return err
 	}
-	name := cmp.Or(c.QueryParam("calendar"), activities.DefaultCalendar)
-	if err := activities.CalendarName(name); err != nil {
+	name := cmp.Or(c.QueryParam("calendar"), imports.DefaultCalendar)
+	if err := imports.CalendarName(name); err != nil {
 		return validation.Field("calendar", "%s", err.Error())
 	}
 	from := time.Now().UTC().Truncate(time.Minute)
-	src := activities.CalendarSource{Name: name, Site: c.QueryParam("site"), From: from, To: from.AddDate(0, 0, days)}
+	src := imports.CalendarSource{Name: name, Site: c.QueryParam("site"), From: from, To: from.AddDate(0, 0, days)}
 	if raw := c.QueryParam("url"); raw != "" {
 		if c.Request().ContentLength > 0 {
 			return problem(http.StatusBadRequest, "send the calendar as the body or name it with ?url=, not both")
 		}
-		u, err := activities.CalendarURL(raw)
+		u, err := imports.CalendarURL(raw)
 		if err != nil {
 			return validation.Field("url", "%s", err.Error())
 		}
@@ -293,7 +292,7 @@ func (s *Server) calendar(c echo.Context) error {
 		if ct != "text/calendar" {
 			return problem(http.StatusUnsupportedMediaType, "send the calendar as text/calendar, or name it with ?url=")
 		}
-		path, _, err := s.stage(c, "calendar", "ics", activities.MaxCalendarBytes, "calendar", name, src.Site, src.From.Format(time.RFC3339))
+		path, _, err := s.stage(c, "calendar", "ics", imports.MaxCalendarBytes, "calendar", name, src.Site, src.From.Format(time.RFC3339))
 		if err != nil {
 			return err
 		}
@@ -305,7 +304,7 @@ func (s *Server) calendar(c echo.Context) error {
 			os.Remove(path)
 			return err
 		}
-		events, err := activities.LoadCalendar(c.Request().Context(), src, sites, nil) // a file: no host to allow
+		events, err := readStagedCalendar(src, sites)
 		if err != nil {
 			os.Remove(path)
 			return rejected(err)
@@ -316,9 +315,19 @@ func (s *Server) calendar(c echo.Context) error {
 				len(events), days, planning.MaxEventBatch)
 		}
 	}
-	answer, err := s.recordEvents(c.Request().Context(), activities.RecordEventsInput{Calendar: &src})
+	answer, err := s.recordEvents(c.Request().Context(), imports.EventBatch{Calendar: &src})
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, answer)
+}
+
+// readStagedCalendar reads a calendar the web server staged, as the worker will.
+func readStagedCalendar(src imports.CalendarSource, sites []string) ([]planning.KeyedEvent, error) {
+	f, err := os.Open(src.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read the staged calendar: %w", err)
+	}
+	defer f.Close()
+	return src.Read(f, sites)
 }

@@ -17,7 +17,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
@@ -36,7 +35,7 @@ const maxImportBody = 256 << 20
 func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-		in := activities.ImportInput{Kind: kind}
+		in := imports.StagedFile{Kind: kind}
 		switch ct {
 		case "text/csv":
 			in.Format = imports.CSV
@@ -62,7 +61,7 @@ func (s *Server) importFile(kind imports.Kind) echo.HandlerFunc {
 // sites and tiers it names, so that a file with bad rows is refused at the edge,
 // listing them, and starts no workflow. It holds no rows: a key repeated in the file
 // is found by the worker as it writes, and refused the same way.
-func (s *Server) checkFile(ctx context.Context, in activities.ImportInput) error {
+func (s *Server) checkFile(ctx context.Context, in imports.StagedFile) error {
 	sites, err := s.siteIDs(ctx)
 	if err != nil {
 		return err
@@ -95,7 +94,7 @@ func rejected(err error) *Problem {
 }
 
 // runImport stages the body, checks it, and imports it through ImportWorkflow.
-func (s *Server) runImport(c echo.Context, in activities.ImportInput) error {
+func (s *Server) runImport(c echo.Context, in imports.StagedFile) error {
 	path, id, err := s.stage(c, string(in.Kind), string(in.Format), maxImportBody,
 		string(in.Kind), string(in.Format), in.Defaults.Site, in.Defaults.SLATier)
 	if err != nil {

@@ -48,7 +48,7 @@ func NewEcho(lc fx.Lifecycle, cfg config.Config, srv *Server, logger *slog.Logge
 	limitConnections(e.Server, cfg.HTTP)
 	e.Use(middleware.Recover())
 	// Each handler bounds its own body (maxBody for JSON, maxImportBody for a file,
-	// activities.MaxCalendarBytes for a calendar); this is the backstop, and so the
+	// imports.MaxCalendarBytes for a calendar); this is the backstop, and so the
 	// largest of them, or it would refuse an import over it. "M" would be 10⁶ bytes.
 	e.Use(middleware.BodyLimit(strconv.Itoa(maxImportBody>>20) + "MiB"))
 	// Every request gets an ID (the client's X-Request-Id if it sends one), answered in

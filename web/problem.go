@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -98,7 +97,7 @@ func toProblem(err error) *Problem {
 				return fieldProblem(http.StatusUnprocessableEntity, &d)
 			}
 			return problem(http.StatusUnprocessableEntity, appErr.Message())
-		case activities.ErrTypeInvalidRows:
+		case validation.InvalidRowsErrorType:
 			p := problem(http.StatusUnprocessableEntity, appErr.Message())
 			if appErr.HasDetails() {
 				_ = appErr.Details(&p.Errors)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -45,7 +46,7 @@ const MaxEventChanges = 50
 // then signals every running fleet workflow with a summary of what changed, so that
 // each re-plans at once. A batch that changes nothing tells no fleet. Operators' events,
 // Alertmanager alerts and imported calendars all come through here.
-func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (EventsAnswer, error) {
+func EventsWorkflow(ctx workflow.Context, in imports.EventBatch) (EventsAnswer, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           TaskQueue,
 		StartToCloseTimeout: time.Minute,
@@ -85,7 +86,7 @@ func EventsWorkflow(ctx workflow.Context, in activities.RecordEventsInput) (Even
 
 // EventsStartOptions are the options to start EventsWorkflow on a batch with: its ID is
 // a hash of the batch, so the same batch sent twice at once is recorded once.
-func EventsStartOptions(in activities.RecordEventsInput) (client.StartWorkflowOptions, error) {
+func EventsStartOptions(in imports.EventBatch) (client.StartWorkflowOptions, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return client.StartWorkflowOptions{}, err

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -93,7 +94,7 @@ func TestEventsWorkflowRecordsThenSignalsTheRunningFleets(t *testing.T) {
 					signalled = append(signalled, id)
 					return nil
 				})
-			env.ExecuteWorkflow(EventsWorkflow, activities.RecordEventsInput{})
+			env.ExecuteWorkflow(EventsWorkflow, imports.EventBatch{})
 			require.NoError(t, env.GetWorkflowError())
 			var answer EventsAnswer
 			require.NoError(t, env.GetWorkflowResult(&answer))

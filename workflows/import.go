@@ -6,7 +6,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 )
 
@@ -14,7 +13,7 @@ import (
 // inventory or history): the Import activity reads it and upserts its rows in one
 // transaction. The file itself stays out of history. Its ID is ImportWorkflowID of the
 // file's content hash, so one file posted twice at once imports once.
-func ImportWorkflow(ctx workflow.Context, in activities.ImportInput) (imports.Counts, error) {
+func ImportWorkflow(ctx workflow.Context, in imports.StagedFile) (imports.Counts, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           TaskQueue,
 		StartToCloseTimeout: 10 * time.Minute,

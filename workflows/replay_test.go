@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/imports"
 )
 
@@ -74,8 +73,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 
 // importWithNewStep is ImportWorkflow with a new first step, as a later change might add
 // it: bare, or behind workflow.GetVersion as the house rules ask.
-func importWithNewStep(versioned bool) func(workflow.Context, activities.ImportInput) (imports.Counts, error) {
-	return func(ctx workflow.Context, in activities.ImportInput) (imports.Counts, error) {
+func importWithNewStep(versioned bool) func(workflow.Context, imports.StagedFile) (imports.Counts, error) {
+	return func(ctx workflow.Context, in imports.StagedFile) (imports.Counts, error) {
 		version := workflow.Version(1)
 		if versioned {
 			version = workflow.GetVersion(ctx, "check-file-first", workflow.DefaultVersion, 1)
