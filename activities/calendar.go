@@ -51,16 +51,10 @@ func LoadCalendar(ctx context.Context, src imports.CalendarSource, sites, hosts 
 	}
 	defer r.Close()
 	events, err := src.Read(r, sites)
-	if errors.Is(err, imports.ErrUnreadable) || isRowErrors(err) {
+	if badFile(err) {
 		return nil, rejected(err) // the same file fails the same way every time
 	}
 	return events, err
-}
-
-// isRowErrors reports whether err lists a file's bad rows.
-func isRowErrors(err error) bool {
-	var bad imports.Errors
-	return errors.As(err, &bad)
 }
 
 // CalendarBatch loads the calendar src names, at the known sites, and makes the batch

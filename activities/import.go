@@ -36,8 +36,7 @@ func (a *Fleet) Import(ctx context.Context, in imports.StagedFile) (imports.Coun
 	src := imports.NewSource(bufio.NewReaderSize(f, 1<<20), in.Kind, in.Format, in.Defaults)
 	counts, err := a.Store.Import(ctx, src, func(done int) { activity.RecordHeartbeat(ctx, done) })
 	f.Close()
-	var bad imports.Errors
-	if errors.As(err, &bad) || errors.Is(err, imports.ErrUnreadable) {
+	if badFile(err) {
 		// A file that cannot be read or has bad rows fails the same way every time: it
 		// is rejected for good, and not kept.
 		unstage(a.Logger, in.Path)
@@ -49,6 +48,13 @@ func (a *Fleet) Import(ctx context.Context, in imports.StagedFile) (imports.Coun
 	unstage(a.Logger, in.Path)
 	a.Logger.Info("file imported", "kind", in.Kind, "rows", counts.Rows, "inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged, "kept", len(counts.Kept))
 	return counts, nil
+}
+
+// badFile reports whether err is a file's own fault (bad rows, or a file that cannot
+// be read as its kind), which reading it again would meet again.
+func badFile(err error) bool {
+	var bad imports.Errors
+	return errors.As(err, &bad) || errors.Is(err, imports.ErrUnreadable)
 }
 
 // rejected is the non-retryable error of a bad file, with its bad rows as details.

@@ -159,7 +159,7 @@ func NewSource(r io.Reader, kind Kind, format Format, def Defaults) Source {
 // tiers they name are checked.
 func (f File) Source() Source {
 	return Source{Kind: f.Kind, Scan: func(opt Options, each func(File) error) (int, error) {
-		if err := f.checkRefs(newRefs(opt.Sites, opt.Tiers)); err != nil {
+		if err := f.CheckRefs(opt.Sites, opt.Tiers); err != nil {
 			return f.Len(), err
 		}
 		if each == nil || f.Len() == 0 {
@@ -181,10 +181,7 @@ func kindNames() string {
 // among those known, naming the known ones, so that a file is refused before anything
 // is written. Sites and tiers name nothing.
 func (f File) CheckRefs(sites, tiers []string) error {
-	return f.checkRefs(newRefs(sites, tiers))
-}
-
-func (f File) checkRefs(known *refs) error {
+	known := newRefs(sites, tiers)
 	var errs Errors
 	check := func(line int, site, tier string) {
 		c := &cells{rec: record{line: line}}
@@ -617,9 +614,11 @@ func readJSON(r io.Reader, fn func(record) error) error {
 // the object it decodes, never behind it.
 type lineCounter struct {
 	r io.Reader
-	// pending are the bytes read from base on; line is the line base is on.
+	// pending are the bytes read from base on, of which the first done are counted;
+	// line is the line of pending[done].
 	pending []byte
 	base    int64
+	done    int
 	line    int
 }
 
@@ -639,9 +638,15 @@ func (l *lineCounter) lineAt(offset int64, skip string) int {
 		i++
 	}
 	i = min(i, len(l.pending))
-	l.line += bytes.Count(l.pending[:i], []byte("\n"))
-	l.pending = append(l.pending[:0], l.pending[i:]...)
-	l.base += int64(i)
+	l.line += bytes.Count(l.pending[l.done:i], []byte("\n"))
+	l.done = i
+	// The counted bytes are dropped only once they are half of what is kept, so that
+	// each byte is moved a bounded number of times.
+	if l.done > len(l.pending)/2 {
+		l.pending = append(l.pending[:0], l.pending[l.done:]...)
+		l.base += int64(l.done)
+		l.done = 0
+	}
 	return l.line
 }
 

@@ -81,7 +81,7 @@ func entry(e string) (string, *url.URL, error) {
 		return "", nil, fmt.Errorf("entry %q must have no space or control character (write a folder with spaces as a file:// URL with %%20)", e)
 	}
 	if strings.HasPrefix(e, "file://") {
-		p, err := filePath(e)
+		p, err := FilePath(e)
 		if err != nil {
 			return "", nil, fmt.Errorf("entry %q: %v", e, err)
 		}
@@ -148,25 +148,24 @@ func (l List) String() string {
 
 // Check returns nil if source, a path, file:// URI or http(s) URL, is under one of the
 // list's entries, and an error wrapping ErrOutside otherwise. It looks only at the
-// text: a connector also resolves a local file's links (ResolvedFile) before it opens
-// it.
+// text, not at any file system: a connector also resolves a local file's links
+// (ResolvedFile) before it opens it.
 func (l List) Check(source string) error {
-	switch {
-	case strings.HasPrefix(source, "http://"), strings.HasPrefix(source, "https://"):
+	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
 		u, err := url.Parse(source)
 		if err != nil {
 			return fmt.Errorf("source %q is not a URL: %v", source, err)
 		}
 		return l.CheckURL(u)
-	case strings.HasPrefix(source, "file://"):
-		p, err := filePath(source)
-		if err != nil {
-			return fmt.Errorf("source %q: %v", source, err)
-		}
-		return l.checkFile(source, p)
-	default:
-		return l.checkFile(source, source)
 	}
+	p, err := localPath(source)
+	if err != nil {
+		return err
+	}
+	if !l.inFolder(p, false) {
+		return l.outside(source)
+	}
+	return nil
 }
 
 // CheckURL is Check for a parsed http(s) URL: a redirect's target, for one.
@@ -180,24 +179,23 @@ func (l List) CheckURL(u *url.URL) error {
 	return l.outside(u.Redacted())
 }
 
-// CheckFile is Check for a local path whose links are already resolved: it is
-// compared with each folder as written and with the folder's own links resolved.
-func (l List) CheckFile(p string) error { return l.checkFile(p, p) }
-
-func (l List) checkFile(source, p string) error {
-	if !filepath.IsAbs(p) {
-		return fmt.Errorf("source %q must be an absolute path", source)
-	}
+// inFolder reports whether the absolute path p is under one of the list's folders,
+// as written or, with resolved, with the folder's own links resolved too (p then
+// being a path whose links are resolved).
+func (l List) inFolder(p string, resolved bool) bool {
 	p = filepath.Clean(p)
 	for _, dir := range l.folders {
 		if strings.HasPrefix(p, dir) {
-			return nil
+			return true
+		}
+		if !resolved {
+			continue
 		}
 		if real, err := filepath.EvalSymlinks(dir); err == nil && strings.HasPrefix(p, strings.TrimSuffix(real, "/")+"/") {
-			return nil
+			return true
 		}
 	}
-	return l.outside(source)
+	return false
 }
 
 func (l List) outside(source string) error {
@@ -212,23 +210,35 @@ func (l List) ResolvedFile(source string) (string, error) {
 	if err := l.Check(source); err != nil {
 		return "", err
 	}
-	p := source
-	if strings.HasPrefix(source, "file://") {
-		p, _ = filePath(source) // Check parsed it
-	}
+	p, _ := localPath(source) // Check read it
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		// Inside the list, saying what is missing reveals nothing that is not allowed.
 		return "", err
 	}
-	if err := l.CheckFile(real); err != nil {
+	if !l.inFolder(real, true) {
 		return "", l.outside(source)
 	}
 	return real, nil
 }
 
-// filePath is the local path of a file:// URL, which must name no other host.
-func filePath(s string) (string, error) {
+// localPath is the absolute path a path or file:// source names.
+func localPath(source string) (string, error) {
+	p := source
+	if strings.HasPrefix(source, "file://") {
+		var err error
+		if p, err = FilePath(source); err != nil {
+			return "", fmt.Errorf("source %q: %v", source, err)
+		}
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("source %q must be an absolute path", source)
+	}
+	return p, nil
+}
+
+// FilePath is the local path of a file:// URL, which must name no other host.
+func FilePath(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", err

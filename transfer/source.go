@@ -78,14 +78,11 @@ func sourceFor(spec string, allowed *sources.List, client *http.Client) (source,
 		}
 		return fileSource(p), nil
 	case strings.HasPrefix(spec, "file://"):
-		u, err := url.Parse(spec)
+		p, err := sources.FilePath(spec)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %v", ErrBadSource, spec, err)
 		}
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("%w: %q names host %q; only local file URIs are supported", ErrBadSource, spec, u.Host)
-		}
-		return fileSource(u.Path), nil
+		return fileSource(p), nil
 	default:
 		return fileSource(spec), nil
 	}

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"cmp"
 	"fmt"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 // submit-migration update replay through this function with VMs read before sites had
 // sources.
 func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (MigrationInput, error) {
-	source := cmp.Or(r.Source, vm.DiskURI)
+	_, source := migrationSource(r, vm)
 	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)
 	if err != nil {
 		return MigrationInput{}, err
@@ -42,10 +41,7 @@ func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (Migrati
 // (package sources). A bad one is a *validation.Error naming the list but never saying
 // whether anything outside it exists.
 func CheckSource(r MigrationRequest, vm planning.VM) error {
-	field, source := "source", r.Source
-	if source == "" {
-		field, source = "vm_id", vm.DiskURI
-	}
+	field, source := migrationSource(r, vm)
 	if source == "" {
 		return validation.Field(field, "VM %s has no disk_uri in the inventory; give a source", vm.ID)
 	}
@@ -63,6 +59,16 @@ func CheckSource(r MigrationRequest, vm planning.VM) error {
 		return validation.Field(field, "%v", err)
 	}
 	return nil
+}
+
+// migrationSource is where a requested migration reads the VM's disk, and the
+// request's field that says so: the request's source, or else the inventory's
+// disk_uri (the VM's, named by vm_id).
+func migrationSource(r MigrationRequest, vm planning.VM) (field, source string) {
+	if r.Source != "" {
+		return "source", r.Source
+	}
+	return "vm_id", vm.DiskURI
 }
 
 // Destination is where a migration writes its copy, under the connectors' target
