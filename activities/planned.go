@@ -57,19 +57,6 @@ func (a *Fleet) Plan(ctx context.Context, in PlanInput) (planning.Plan, error) {
 	return plan, nil
 }
 
-// SavePlannedInput is known work to record for a pool.
-type SavePlannedInput struct {
-	Pool    string
-	Planned []planning.PlannedMigration
-	At      time.Time
-}
-
-// SavePlanned records planned migrations in the store. A fleet that carried them in its
-// state moves them there once; the upsert makes a retry harmless.
-func (a *Fleet) SavePlanned(ctx context.Context, in SavePlannedInput) error {
-	return a.Store.SavePlanned(ctx, in.Pool, in.Planned, in.At)
-}
-
 // ForecastBatchInput is a forecast request as the fleet checked it: a batch of
 // migrations, named by VM or given by site and size, to size against the pool's
 // forecast, and, when asked, a what-if change or planning it as known work.

@@ -30,8 +30,7 @@ func TestPlanReadsPlannedWorkFromTheStoreWithoutWhatArrived(t *testing.T) {
 		{ID: "w1-x", Site: "fra1", Bytes: 1000, EarliestStart: at, Deadline: at.Add(time.Hour)},
 		{ID: "w0-x", Site: "fra1", Bytes: 1000, EarliestStart: now.Add(-3 * time.Hour), Deadline: now.Add(-time.Hour)},
 	}
-	_, err := aenv.ExecuteActivity(a.SavePlanned, SavePlannedInput{Pool: "default", Planned: planned, At: now})
-	require.NoError(t, err)
+	require.NoError(t, s.SavePlanned(ctx, "default", planned, now))
 
 	v, err := aenv.ExecuteActivity(a.Plan, PlanInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 6,
 		Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second, Arrived: []string{"w1-vm-2", "adhoc-1"}})

@@ -30,9 +30,6 @@ type SimulateInput struct {
 	// Seed draws the ad-hoc arrivals and the world's noise: the same seed gives the
 	// same answer.
 	Seed uint64
-	// Planned is known work that a fleet from before the store held it carries; the
-	// pool's planned migrations in the store are simulated too.
-	Planned []planning.PlannedMigration
 	// Size, LeadTime, Tick and HorizonHours are the fleet's settings.
 	Size              string
 	LeadTime          time.Duration
@@ -95,7 +92,7 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 		boot = time.Duration(stat.Quantile(0.5, stat.Empirical, delays, nil) * float64(time.Second))
 	}
 
-	known, err := a.plannedWork(ctx, in.Pool, in.Now, in.Planned)
+	known, err := a.Store.Planned(ctx, in.Pool, in.Now)
 	if err != nil {
 		return SimulateResult{}, err
 	}
@@ -203,24 +200,4 @@ type namedPolicy struct {
 // not retried.
 func simulationFailed(err error) error {
 	return temporal.NewNonRetryableApplicationError("simulation: "+err.Error(), "SimulationFailed", err)
-}
-
-// plannedWork is the pool's known work as of now: the planned migrations the store
-// holds for it, and those given in an input, which fleets from before the store held
-// them still carry in their state.
-func (a *Fleet) plannedWork(ctx context.Context, pool string, now time.Time, given []planning.PlannedMigration) ([]planning.PlannedMigration, error) {
-	stored, err := a.Store.Planned(ctx, pool, now)
-	if err != nil {
-		return nil, err
-	}
-	if len(given) == 0 {
-		return stored, nil
-	}
-	out := slices.Clone(given)
-	for _, p := range stored {
-		if !slices.ContainsFunc(given, func(g planning.PlannedMigration) bool { return g.ID == p.ID }) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -46,9 +45,6 @@ type fleet struct {
 	previous planning.Plan
 	// replanned is when the last events re-plan was made.
 	replanned time.Time
-	// plannedInStore is set in runs that keep planned migrations in PostgreSQL
-	// (plannedStoreVersion) rather than in their state.
-	plannedInStore bool
 }
 
 func newFleet(ctx workflow.Context, in FleetInput) (*fleet, error) {
@@ -94,10 +90,6 @@ func (f *fleet) setup(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateScale, f.scaleUpdate,
 		workflow.UpdateHandlerOptions{Validator: f.validateScale}); err != nil {
-		return err
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSubmitMigration, f.submitMigration,
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r MigrationRequest) error { return invalid(r.Validate()) }}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateForecast, f.forecastUpdate,
@@ -169,16 +161,9 @@ func (f *fleet) simulateUpdate(ctx workflow.Context, r SimulateRequest) (Simulat
 		return SimulateAnswer{}, err
 	}
 	now := workflow.Now(ctx)
-	end := now.Add(time.Duration(r.Hours) * time.Hour)
-	var planned []planning.PlannedMigration
-	for _, p := range f.st.Planned {
-		if !p.EarliestStart.Before(now) && p.EarliestStart.Before(end) {
-			planned = append(planned, p)
-		}
-	}
 	// A week's simulation forecasts a few dozen times; it heartbeats as it goes.
 	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fleetActivities.Simulate, activities.SimulateInput{
-		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Planned: planned, Size: f.in.Size,
+		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Size: f.in.Size,
 		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed,
 	}).Get(ctx, &answer.Result)
 	if err != nil {
@@ -233,7 +218,6 @@ func (f *fleet) run(ctx workflow.Context) error {
 		})
 	}
 
-	f.plannedInStore = workflow.GetVersion(ctx, plannedStoreVersion, workflow.DefaultVersion, 1) == 1
 	f.tick(ctx)
 	for {
 		interval := f.in.Tick
@@ -360,20 +344,6 @@ func (f *fleet) tick(ctx workflow.Context) {
 // plan forecasts, predicts, scales and assigns: the planning half of a tick, which
 // events also run at once. It reports whether a new plan was made.
 func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
-	if !f.plannedInStore {
-		return f.planFromState(ctx, now)
-	}
-	if len(f.st.Planned) > 0 {
-		// Planned work carried over from a run before the store held it moves there.
-		err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.SavePlanned, activities.SavePlannedInput{
-			Pool: f.in.Pool, Planned: f.st.Planned, At: now,
-		}).Get(ctx, nil)
-		if err != nil {
-			f.logger.Error("saving planned migrations failed", "error", err)
-			return false
-		}
-		f.st.Planned = nil
-	}
 	var plan planning.Plan
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, activities.PlanInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
@@ -394,34 +364,6 @@ func (f *fleet) apply(ctx workflow.Context, plan planning.Plan) {
 	f.scale(ctx, plan)
 	f.assign(ctx)
 	f.recordPlanMetrics(ctx, plan)
-}
-
-// planFromState is plan in runs from before plannedStoreVersion: the planned
-// migrations in the state go to Forecast and Predict, and the demand curve between them.
-func (f *fleet) planFromState(ctx workflow.Context, now time.Time) bool {
-	var fc activities.ForecastResult
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
-		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned, Record: true,
-	}).Get(ctx, &fc)
-	if err != nil {
-		f.logger.Error("forecast failed", "error", err)
-		return false
-	}
-	var plan planning.Plan
-	err = workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Predict, activities.PredictInput{
-		Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size, LeadTime: f.in.LeadTime,
-		Tick: f.in.Tick, Record: true,
-	}).Get(ctx, &plan)
-	if err != nil {
-		f.logger.Error("predict failed", "error", err)
-		return false
-	}
-	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
-	if fc.Accuracy != nil {
-		plan.ForecastAccuracy = fc.Accuracy
-	}
-	f.apply(ctx, plan)
-	return true
 }
 
 // refresh is the short loop while work waits: see which connectors became ready, then
@@ -594,20 +536,13 @@ func (f *fleet) assign(ctx workflow.Context) {
 	f.st.Connectors = conns
 	// The signals go out together and are waited for together: one after the other,
 	// each cost a workflow task, and a burst of 200 submissions queued behind them.
-	together := len(assigned) > 0 &&
-		workflow.GetVersion(ctx, assignTogetherVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	signals := make([]workflow.Future, len(assigned))
 	for i, a := range assigned {
 		f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(r planning.Reservation) bool { return r.MigrationID == a.MigrationID })
 		signals[i] = workflow.SignalExternalWorkflow(ctx, a.WorkflowID, "", SignalAssigned, a)
-		if !together {
-			f.told(ctx, a, signals[i].Get(ctx, nil))
-		}
 	}
-	if together {
-		for i, a := range assigned {
-			f.told(ctx, a, signals[i].Get(ctx, nil))
-		}
+	for i, a := range assigned {
+		f.told(ctx, a, signals[i].Get(ctx, nil))
 	}
 	if f.paused() {
 		return
@@ -653,15 +588,8 @@ func (f *fleet) pinnedToZero(site string) bool {
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 	// Planned work has arrived: it leaves the known demand at the next plan, and its
 	// history row stays out of the ad-hoc forecast (the store knows it was planned).
-	// Runs from before the store held planned work drop it from their state and tell
-	// the migration in its assignment.
-	if f.plannedInStore {
-		if !slices.Contains(f.st.Arrived, r.MigrationID) {
-			f.st.Arrived = append(f.st.Arrived, r.MigrationID)
-		}
-	} else if i := slices.IndexFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.MigrationID }); i >= 0 {
-		f.st.Planned = slices.Delete(f.st.Planned, i, i+1)
-		r.Planned = true
+	if !slices.Contains(f.st.Arrived, r.MigrationID) {
+		f.st.Arrived = append(f.st.Arrived, r.MigrationID)
 	}
 	// A reservation sent again (the migration retried) is answered, not queued twice.
 	for _, c := range f.st.Connectors {
@@ -822,7 +750,6 @@ func (f *fleet) expire(ctx workflow.Context, now time.Time) {
 		f.recordOverride(ctx, o, "expired", "")
 	}
 	f.st.Overrides = kept
-	f.st.Planned = slices.DeleteFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return !p.Deadline.After(now) })
 }
 
 func (f *fleet) recordOverride(ctx workflow.Context, o planning.Override, action, detail string) {
@@ -926,74 +853,9 @@ func (f *fleet) scaleUpdate(ctx workflow.Context, r ScaleRequest) (ScaleResult, 
 	return res, nil
 }
 
-// submitMigration looks the VM up and starts its migration as a child workflow that
-// outlives this run (it is abandoned, not terminated, on continue-as-new). The web
-// server now starts migrations itself (MigrationStartOptions); this update stays for
-// the clients and the fleet histories from before, which must go on replaying.
-func (f *fleet) submitMigration(ctx workflow.Context, r MigrationRequest) (MigrationStarted, error) {
-	var vm planning.VM
-	// The lookup runs as a local activity, inside the workflow task that accepted the
-	// update: a regular activity costs a round trip through the server and one more
-	// workflow task, and every submission waits for the fleet (docs/load.md).
-	var lookup workflow.Future
-	lookupIn := activities.LookupVMInput{VMID: r.VMID}
-	if workflow.GetVersion(ctx, localLookupVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		lookup = workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.LookupVM, lookupIn)
-	} else {
-		lookup = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: 5 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
-				MaximumInterval: 5 * time.Second, MaximumAttempts: 5},
-		}), fleetActivities.LookupVM, lookupIn)
-	}
-	if err := lookup.Get(ctx, &vm); err != nil {
-		return MigrationStarted{}, err
-	}
-	// A client of this update reads only under the site's sources too; histories from
-	// before sites had sources replay without the check.
-	if workflow.GetVersion(ctx, submitChecksSourceVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		if err := CheckSource(r, vm); err != nil {
-			return MigrationStarted{}, invalid(err)
-		}
-	}
-	in, err := NewMigrationInput(f.in.Pool, r, vm)
-	if err != nil {
-		return MigrationStarted{}, invalid(err)
-	}
-	in.Planned = slices.ContainsFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID })
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            MigrationWorkflowID(r.ID),
-		TaskQueue:             TaskQueue,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: migrationSearch(in),
-		Memo:                  migrationMemo(in),
-		StaticSummary:         migrationSummary(in),
-	})
-	child := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, in)
-	var exec workflow.Execution
-	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
-		var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
-		if errors.As(err, &dup) {
-			// Starts are idempotent: the migration with this ID is the answer.
-			return MigrationStarted{ID: r.ID, WorkflowID: MigrationWorkflowID(r.ID), Existing: true}, nil
-		}
-		return MigrationStarted{}, err
-	}
-	f.st.Planned = slices.DeleteFunc(f.st.Planned, func(p planning.PlannedMigration) bool { return p.ID == r.ID })
-	f.logger.Info("migration started", "migration", r.ID, "vm", vm.ID, "site", vm.Site)
-	return MigrationStarted{
-		ID: r.ID, WorkflowID: exec.ID, RunID: exec.RunID, VMID: vm.ID, Site: vm.Site, SLATier: vm.SLATier,
-		Bytes: vm.DiskBytes, Deadline: workflow.Now(ctx).Add(in.MaxTransfer),
-	}, nil
-}
-
 // forecastUpdate predicts what a batch of migrations needs; with Plan set it also
 // registers the batch as known work, so that provisioning starts ahead of it.
 func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
-	if !f.plannedInStore {
-		return f.forecastFromState(ctx, r)
-	}
 	if err := f.checkSpecs(ctx, r); err != nil {
 		return ForecastAnswer{}, err
 	}
@@ -1045,51 +907,6 @@ func (f *fleet) auditPlanned(ctx workflow.Context, r ForecastRequest, n int) {
 		Detail: fmt.Sprintf("%d migration(s) planned from %s to %s", n, r.EarliestStart.Format(time.RFC3339), r.Deadline.Format(time.RFC3339))})
 }
 
-// forecastFromState is forecastUpdate in runs from before plannedStoreVersion, which
-// keep planned migrations in their state.
-func (f *fleet) forecastFromState(ctx workflow.Context, r ForecastRequest) (ForecastAnswer, error) {
-	var vms []planning.VM
-	if len(r.VMIDs) > 0 {
-		if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.LookupVMs, activities.LookupVMsInput{VMIDs: r.VMIDs}).Get(ctx, &vms); err != nil {
-			return ForecastAnswer{}, err
-		}
-	}
-	if err := f.checkSpecs(ctx, r); err != nil {
-		return ForecastAnswer{}, err
-	}
-	planned := planning.PlannedBatch(r.ID, vms, r.VMs, r.SLATier, r.EarliestStart, r.Deadline)
-	hours := int(r.Deadline.Sub(r.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
-	var fc activities.ForecastResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
-		Pool: f.in.Pool, Sites: f.st.Sites, Now: workflow.Now(ctx), From: r.EarliestStart, Hours: hours,
-	}).Get(ctx, &fc); err != nil {
-		return ForecastAnswer{}, err
-	}
-	var est planning.Estimate
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Estimate, activities.EstimateInput{
-		Pool: f.in.Pool, Planned: planned, Demand: fc.Demand, Size: f.in.Size, Fleet: f.view(),
-	}).Get(ctx, &est); err != nil {
-		return ForecastAnswer{}, err
-	}
-	// Each site's reason names its model; no line for all of them.
-	answer := ForecastAnswer{ID: r.ID, ExpectedSeconds: est.ExpectedSeconds, Bottlenecks: est.Bottlenecks, Reasoning: est.Reasons}
-	answer.Sites = est.Sites
-	if r.WhatIf != nil {
-		if err := f.whatIf(ctx, r, planned, &answer); err != nil {
-			return ForecastAnswer{}, err
-		}
-	}
-	if r.Plan {
-		for _, p := range planned {
-			f.st.Planned = slices.DeleteFunc(f.st.Planned, func(x planning.PlannedMigration) bool { return x.ID == p.ID })
-			f.st.Planned = append(f.st.Planned, p)
-		}
-		answer.Planned = true
-		f.auditPlanned(ctx, r, len(planned))
-	}
-	return answer, nil
-}
-
 // view is what an estimate needs to know of the fleet: its policy and overrides, and
 // from its last plan the lead time learned (the setting before there is one) and each
 // site's recent forecast error.
@@ -1100,38 +917,6 @@ func (f *fleet) view() planning.FleetView {
 	}
 	return planning.FleetView{Policy: f.st.Policy, Paused: f.paused(), Pins: f.pins(), LeadTime: lead,
 		LeadTimeSetting: f.in.LeadTime, Accuracy: f.st.Plan.ForecastAccuracy}
-}
-
-// whatIf plans the fleet as it is and as it would be after the request's change,
-// recording neither.
-func (f *fleet) whatIf(ctx workflow.Context, r ForecastRequest, batch []planning.PlannedMigration, answer *ForecastAnswer) error {
-	w, err := f.whatIfChange(r)
-	if err != nil {
-		return err
-	}
-	if r.WhatIf.AddWave {
-		w.AddWave = batch
-	}
-	now := workflow.Now(ctx)
-	var fc activities.ForecastResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Forecast, activities.ForecastInput{
-		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, From: now, Hours: f.in.HorizonHours, Planned: f.st.Planned,
-	}).Get(ctx, &fc); err != nil {
-		return err
-	}
-	in := activities.PredictInput{Pool: f.in.Pool, Now: now, Demand: fc.Demand, Planned: f.st.Planned, Size: f.in.Size,
-		LeadTime: f.in.LeadTime, Tick: f.in.Tick}
-	var today, then planning.Plan
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Predict, in).Get(ctx, &today); err != nil {
-		return err
-	}
-	in.WhatIf = &w
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Predict, in).Get(ctx, &then); err != nil {
-		return err
-	}
-	answer.Today, answer.WhatIf = &today, &then
-	answer.Reasoning = append(answer.Reasoning, w.Describe()...)
-	return nil
 }
 
 // whatIfChange is the change a what-if request asks for, its sites checked; the wave

@@ -24,9 +24,6 @@ func (f *fleet) onEvents(ctx workflow.Context, c workflow.ReceiveChannel) {
 		}
 		sig.Events = append(sig.Events, more.Events...)
 	}
-	if workflow.GetVersion(ctx, eventsVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return
-	}
 	if len(sig.Events) == 0 || len(f.st.Sites) == 0 {
 		return // nothing to plan for yet; the first tick sees the events
 	}

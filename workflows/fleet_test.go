@@ -40,7 +40,6 @@ type fakeFleet struct {
 	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
 	collected   []string                    // every connector whose process Collect was asked about
 	arrived     [][]string                  // what each plan was told had arrived
-	saved       []planning.PlannedMigration // planned work moved into the store
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -74,23 +73,6 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			plan.Reasons = append(plan.Reasons, "forecast model: snaive168")
 			plan.ForecastAccuracy = f.accuracy
 			return plan, nil
-		})
-	env.OnActivity(fleetActivities.SavePlanned, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SavePlannedInput) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.saved = append(f.saved, in.Planned...)
-			return nil
-		})
-	env.OnActivity(fleetActivities.Forecast, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ForecastInput) (activities.ForecastResult, error) {
-			return activities.ForecastResult{Model: "snaive168", Demand: []planning.Demand{{Site: "ams1", Hour: in.From, AdhocMean: 10, Model: "snaive168"}}}, nil
-		})
-	env.OnActivity(fleetActivities.Predict, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PredictInput) (planning.Plan, error) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			return f.plan(in.Now), nil
 		})
 	env.OnActivity(fleetActivities.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
@@ -208,26 +190,6 @@ func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
 	require.Len(t, st.Connectors, 1)
 	require.Equal(t, []string{"ams1", "fra1"}, st.Sites)
 	require.Equal(t, 2, st.NextSeq, "connector IDs keep counting across runs")
-}
-
-// The fleet's old submit-migration update, kept for its clients, refuses a source
-// outside the VM's site's sources as POST /migrations does, and starts nothing.
-func TestFleetSubmitUpdateChecksTheSource(t *testing.T) {
-	env := newEnv(t)
-	f := &fakeFleet{}
-	f.register(env)
-	env.OnActivity(fleetActivities.LookupVM, mock.Anything, mock.Anything).Return(planning.VM{ID: "vm-1", Site: "ams1", Pool: "default",
-		Sources: []string{"/disks/"}, DiskURI: "/disks/vm-1.img", SLATier: "gold", MaxTransfer: time.Hour, MaxDowntime: time.Minute}, nil)
-	var rejected error
-	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateSubmitMigration, "outside", &testsuite.TestUpdateCallback{
-			OnAccept:   func() {},
-			OnReject:   func(err error) { t.Errorf("rejected before the lookup: %v", err) },
-			OnComplete: func(_ any, err error) { rejected = err },
-		}, MigrationRequest{ID: "m-1", VMID: "vm-1", Source: "/etc/passwd"})
-	}, time.Second)
-	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
-	require.ErrorContains(t, rejected, "not under the allowed sources (/disks/)")
 }
 
 func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
@@ -531,11 +493,7 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 		})
 	policy := planning.DefaultPolicy()
 	policy.MinConnectors = 2
-	planned := func(id string, from time.Duration) planning.PlannedMigration {
-		return planning.PlannedMigration{ID: id, Site: "ams1", Bytes: 1 << 30, EarliestStart: start.Add(from), Deadline: start.Add(from + 2*time.Hour)}
-	}
-	st := FleetState{Policy: policy, Planned: []planning.PlannedMigration{
-		planned("started", -10*time.Minute), planned("soon", time.Hour), planned("tomorrow", 30*time.Hour)}}
+	st := FleetState{Policy: policy}
 	one, five, cooldown := 1, 5, "2m"
 	var answer SimulateAnswer
 	var rejected []string
@@ -565,8 +523,6 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	after := continuedState(t, env.GetWorkflowError())
 
 	require.Equal(t, []string{"hours", "policy.max_connectors"}, rejected)
-	require.Empty(t, got.Planned, "the simulation reads the planned work from the store")
-	require.Equal(t, []string{"started", "soon", "tomorrow"}, plannedIDs(f.saved), "the state's planned work moved there")
 	require.Equal(t, 24, got.Hours)
 	require.Equal(t, uint64(7), got.Seed)
 	require.Equal(t, []string{"ams1", "fra1"}, got.Sites)
@@ -580,13 +536,11 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	require.Equal(t, policy, answer.Current)
 	require.Equal(t, want, answer.Proposed)
 	require.Equal(t, policy, after.Policy, "the policy in force is unchanged")
-	require.Empty(t, after.Planned, "the planned work is in the store, not the state")
 	require.Empty(t, after.Audit, "nothing to audit")
 }
 
 // Migrations reach the fleet by their reservation. The planned work lives in the
-// store: a fleet whose state still holds some (a run from before) moves it there, and
-// each plan is told which migrations arrived since the one before, once each.
+// store: each plan is told which migrations arrived since the one before, once each.
 func TestFleetTellsThePlanWhichMigrationsArrived(t *testing.T) {
 	// With the site open the first reservation is assigned at once, and the repeated
 	// one is answered again; with the site in maintenance both wait, and the second
@@ -605,9 +559,7 @@ func TestFleetTellsThePlanWhichMigrationsArrived(t *testing.T) {
 					told = append(told, arg.(planning.Assignment))
 					return nil
 				})
-			st := FleetState{Policy: planning.DefaultPolicy(), Planned: []planning.PlannedMigration{
-				{ID: "wave1-vm-1", VMID: "vm-1", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)},
-				{ID: "wave1-vm-2", VMID: "vm-2", Site: "ams1", Bytes: 1 << 20, EarliestStart: start, Deadline: start.Add(time.Hour)}}}
+			st := FleetState{Policy: planning.DefaultPolicy()}
 			env.RegisterDelayedCallback(func() {
 				for _, id := range []string{"wave1-vm-1", "wave1-vm-1", "adhoc-1"} {
 					env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: id, WorkflowID: MigrationWorkflowID(id), Site: "ams1",
@@ -620,19 +572,9 @@ func TestFleetTellsThePlanWhichMigrationsArrived(t *testing.T) {
 			for _, id := range []string{"wave1-vm-1", "adhoc-1"} {
 				require.True(t, slices.ContainsFunc(told, func(a planning.Assignment) bool { return a.MigrationID == id }), "%s was assigned", id)
 			}
-			require.Equal(t, []string{"wave1-vm-1", "wave1-vm-2"}, plannedIDs(f.saved), "the state's planned work moved to the store")
-			require.Empty(t, after.Planned)
 			require.Equal(t, [][]string{nil, {"wave1-vm-1", "adhoc-1"}, nil}, f.arrived,
 				"the second plan hears of each arrival once, the third of none")
 			require.Empty(t, after.Arrived)
 		})
 	}
-}
-
-func plannedIDs(ps []planning.PlannedMigration) []string {
-	ids := make([]string, len(ps))
-	for i, p := range ps {
-		ids[i] = p.ID
-	}
-	return ids
 }

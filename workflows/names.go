@@ -50,10 +50,6 @@ const (
 const (
 	// UpdateScale provisions, resizes or drains connectors: ScaleRequest -> ScaleResult.
 	UpdateScale = "scale"
-	// UpdateSubmitMigration starts a migration child now: MigrationRequest -> MigrationStarted.
-	// The web server starts migrations itself since; fleets keep the update for the
-	// clients and histories from before.
-	UpdateSubmitMigration = "submit-migration"
 	// UpdateForecast predicts what a batch of migrations needs and, when asked, plans
 	// it as known work: ForecastRequest -> ForecastAnswer.
 	UpdateForecast = "forecast"

@@ -16,9 +16,7 @@ import (
 // NewMigrationInput is the migration a request asks for, filled in from the VM's
 // inventory row. A request may tighten its tier's SLA bounds, never loosen them; a
 // bad one is a *validation.Error naming the field.
-// The source is not checked here (see CheckSource): runs of the fleet's old
-// submit-migration update replay through this function with VMs read before sites had
-// sources.
+// The source is checked apart (CheckSource), before anything is started.
 func NewMigrationInput(pool string, r MigrationRequest, vm planning.VM) (MigrationInput, error) {
 	_, source := migrationSource(r, vm)
 	downtime, err := tightened(r.Downtime, "max_downtime", vm.MaxDowntime, vm.SLATier)

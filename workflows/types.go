@@ -64,9 +64,6 @@ type FleetState struct {
 	Sites      []string               `json:"sites"`
 	Connectors []planning.Connector   `json:"connectors"`
 	Waiting    []planning.Reservation `json:"waiting"`
-	// Planned is the known work of runs from before plannedStoreVersion; later runs
-	// keep it in the store and move what they find here there.
-	Planned []planning.PlannedMigration `json:"planned,omitempty"`
 	// Arrived names the migrations that reserved since the last plan, which takes
 	// the planned ones among them out of the known demand.
 	Arrived   []string            `json:"arrived,omitempty"`

@@ -5,27 +5,6 @@ package workflows
 // version is added, and when and how it is retired (with the query that shows
 // whether any open run can still take its old branch).
 
-// plannedStoreVersion marks the runs that keep the pool's planned migrations in the
-// store and plan a tick in one activity (fleetActivities.Plan), so that neither the planned work
-// nor the demand curve passes through the history. A run decides once, as it starts.
-const plannedStoreVersion = "planned-in-store"
-
-// assignTogetherVersion guards assign's signals going out together: histories from
-// before sent each after the one before had been delivered.
-const assignTogetherVersion = "assign-signals-together"
-
-// localLookupVersion guards the submission's VM lookup as a local activity: histories
-// from before looked it up with a regular activity.
-const localLookupVersion = "submit-lookup-local"
-
-// submitChecksSourceVersion marks runs whose submit-migration update checks the
-// migration's source against its site's sources, as POST /migrations does.
-const submitChecksSourceVersion = "submit-checks-source"
-
-// eventsVersion guards the re-plan on SignalEvents: a history that received the
-// signal before fleets acted on it replays without the re-plan.
-const eventsVersion = "replan-on-events"
-
 // waitContinueVersion marks runs that continue as new while they wait.
 const waitContinueVersion = "wait-continue-as-new"
 
