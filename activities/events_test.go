@@ -58,7 +58,7 @@ func TestPredictWidensDemandForAnOpenAnomalyEvent(t *testing.T) {
 		Site: "ams1", Kind: "anomaly", Severity: "critical", Starts: now.Add(-2 * time.Hour), Detail: "uplink drops packets", Source: "alertmanager"}}}, nil)
 	require.NoError(t, err)
 	demand := []planning.Demand{{Site: "ams1", Hour: now, AdhocMean: 2, AdhocLo: 1, AdhocHi: 3}, {Site: "fra1", Hour: now}}
-	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Demand: demand, Size: "medium", LeadTime: 15 * time.Minute})
+	v, err := aenv.ExecuteActivity(a.Predict, worldQuery{Pool: "default", Now: now, Demand: demand, Size: "medium", LeadTime: 15 * time.Minute}, false)
 	require.NoError(t, err)
 	var plan planning.Plan
 	require.NoError(t, v.Get(&plan))

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -162,23 +161,24 @@ func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, er
 	return res, nil
 }
 
-// ForecastInput asks for the demand of the hours [From, From+Hours) at each site, as
+// demandQuery asks for the demand of the hours [From, From+Hours) at each site, as
 // seen at Now: the models fit on the history before Now.
-type ForecastInput struct {
+type demandQuery struct {
 	Pool    string
 	Sites   []string
 	Now     time.Time
 	From    time.Time
 	Hours   int
 	Planned []planning.PlannedMigration
-	// Record stores the forecast; a what-if estimate leaves it out.
+	// Record stores the forecast, and scores the earlier ones first; an estimate or a
+	// what-if leaves it out.
 	Record bool
 }
 
-// ForecastResult is the demand per site and hour, and how past forecasts did.
-type ForecastResult struct {
-	// Model says which model answered at each site, e.g. "ams1 ets(A,N,A), fra1 snaive24".
-	Model  string
+// demandResult is the demand per site and hour, and how past forecasts did.
+type demandResult struct {
+	// Models says which model answered at each site, e.g. "ams1 ets(A,N,A), fra1 snaive24".
+	Models string
 	Demand []planning.Demand
 	// Accuracy is the realised error of the pool's recorded forecasts over the last
 	// AccuracyWindow; only a recorded forecast reads it.
@@ -191,36 +191,36 @@ const AnomalyWindow = 2 * time.Hour
 // AccuracyWindow is how far back the realised forecast error is summarised.
 const AccuracyWindow = 7 * 24 * time.Hour
 
-// Forecast builds the demand curve: known planned migrations as they are, plus a
+// demand builds the demand curve: known planned migrations as they are, plus a
 // forecast of ad-hoc arrivals and of the bytes they bring, from the last four weeks of
 // hourly history, with the forecasting engine's model (ForecastModel). A recorded
 // forecast first scores the earlier forecasts whose hours have passed.
-func (a *Fleet) Forecast(ctx context.Context, in ForecastInput) (ForecastResult, error) {
+func (a *Fleet) demand(ctx context.Context, in demandQuery) (demandResult, error) {
 	now := in.Now.Truncate(time.Hour)
 	if in.Record {
 		if _, err := a.Store.ScoreForecasts(ctx, in.Pool, in.Now); err != nil {
-			return ForecastResult{}, err
+			return demandResult{}, err
 		}
 	}
 	arrivals, volume, err := a.history(ctx, in.Sites, in.Now)
 	if err != nil {
-		return ForecastResult{}, err
+		return demandResult{}, err
 	}
-	var res ForecastResult
+	var res demandResult
 	var models []string
 	res.Demand, models, err = a.forecast(ctx, planning.DemandInput{
 		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours, Planned: in.Planned,
 	})
 	if err != nil {
-		return ForecastResult{}, err
+		return demandResult{}, err
 	}
-	res.Model = strings.Join(models, ", ")
+	res.Models = strings.Join(models, ", ")
 	if in.Record {
 		if err := a.Store.InsertForecast(ctx, in.Pool, now, planning.DemandQuantiles[0], planning.DemandQuantiles[1], res.Demand); err != nil {
-			return ForecastResult{}, err
+			return demandResult{}, err
 		}
 		if res.Accuracy, err = a.Store.ForecastAccuracy(ctx, in.Pool, now.Add(-AccuracyWindow)); err != nil {
-			return ForecastResult{}, err
+			return demandResult{}, err
 		}
 	}
 	return res, nil
@@ -241,127 +241,88 @@ func (a *Fleet) forecast(ctx context.Context, in planning.DemandInput) ([]planni
 	return planning.ForecastDemand(in)
 }
 
-// PredictInput asks for a plan from a demand curve.
-type PredictInput struct {
+// worldQuery names the world a tick plans in: the pool, its sites and settings, and
+// the demand forecast for it with its planned work.
+type worldQuery struct {
 	Pool string
 	// Sites are the pool's sites; nil means every site (fleets from before pools).
-	Sites   []string
-	Now     time.Time
-	Demand  []planning.Demand
-	Planned []planning.PlannedMigration
-	Size    string
+	Sites []string
+	Now   time.Time
+	Size  string
 	// LeadTime is the operator's lead time, the floor of the learned one.
 	LeadTime time.Duration
 	// Tick is the fleet's planning interval, which the lead time allows for.
-	Tick time.Duration
-	// WhatIf, if set, changes the world before planning (see planning.WhatIf); such a
-	// plan is never recorded.
-	WhatIf *planning.WhatIf
-	// Record stores the plan; a what-if estimate leaves it out.
-	Record bool
+	Tick    time.Duration
+	Demand  []planning.Demand
+	Planned []planning.PlannedMigration
 }
 
-// Predict turns demand into connector targets with the planning core, reading the
-// site profiles, SLA tiers and events it needs, and records the plan.
-func (a *Fleet) Predict(ctx context.Context, in PredictInput) (planning.Plan, error) {
-	size, ok := planning.SizeNamed(in.Size)
+// world reads what a tick knows besides the demand and the fleet: the pool's site
+// profiles, the SLA tiers, the events over the demand's horizon, how long connectors
+// took to be ready, the sites' outcomes, what the connectors measured, and the rate
+// model.
+func (a *Fleet) world(ctx context.Context, q worldQuery) (planning.World, error) {
+	size, ok := planning.SizeNamed(q.Size)
 	if !ok {
-		return planning.Plan{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
+		return planning.World{}, temporal.NewNonRetryableApplicationError("unknown connector size "+q.Size, validation.ApplicationErrorType, nil)
 	}
+	w := planning.World{Now: q.Now, Size: size, LeadTime: q.LeadTime, Tick: q.Tick, Demand: q.Demand, Planned: q.Planned}
 	// The plan, its events and its anomalies are the pool's sites', not the other pools'.
-	inPool := func(site string) bool { return in.Sites == nil || slices.Contains(in.Sites, site) }
-	sites, err := a.Store.SiteProfiles(ctx, in.Now.Add(-HistoryWindow))
+	inPool := func(site string) bool { return q.Sites == nil || slices.Contains(q.Sites, site) }
+	sites, err := a.Store.SiteProfiles(ctx, q.Now.Add(-HistoryWindow))
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.World{}, err
 	}
-	sites = slices.DeleteFunc(sites, func(s planning.Site) bool { return !inPool(s.ID) })
-	tiers, err := a.Store.SLATiers(ctx)
-	if err != nil {
-		return planning.Plan{}, err
+	w.Sites = slices.DeleteFunc(sites, func(s planning.Site) bool { return !inPool(s.ID) })
+	if w.Tiers, err = a.Store.SLATiers(ctx); err != nil {
+		return planning.World{}, err
 	}
-	horizonEnd := in.Now
-	for _, d := range in.Demand {
+	horizonEnd := q.Now
+	for _, d := range q.Demand {
 		if end := d.Hour.Add(time.Hour); end.After(horizonEnd) {
 			horizonEnd = end
 		}
 	}
-	keyed, err := a.Store.Events(ctx, in.Now, horizonEnd)
+	events, err := a.Store.Events(ctx, q.Now, horizonEnd)
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.World{}, err
 	}
-	keyed = slices.DeleteFunc(keyed, func(e planning.KeyedEvent) bool { return !inPool(e.Site) })
-	events := planning.Events(keyed)
-	delays, err := a.Store.ReadyDelays(ctx, in.Pool, in.Now.Add(-AccuracyWindow), 100)
+	w.Events = slices.DeleteFunc(events, func(e planning.KeyedEvent) bool { return !inPool(e.Site) })
+	if w.ReadyDelays, err = a.Store.ReadyDelays(ctx, q.Pool, q.Now.Add(-AccuracyWindow), 100); err != nil {
+		return planning.World{}, err
+	}
+	outcomes, err := a.Store.SiteOutcomes(ctx, q.Now.Add(-HistoryWindow), q.Now.Add(-AnomalyWindow))
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.World{}, err
 	}
-	lead, why := planning.LeadTime(in.LeadTime, in.Tick, delays)
-	outcomes, err := a.Store.SiteOutcomes(ctx, in.Now.Add(-HistoryWindow), in.Now.Add(-AnomalyWindow))
-	if err != nil {
-		return planning.Plan{}, err
+	w.Outcomes = slices.DeleteFunc(outcomes, func(o planning.SiteOutcomes) bool { return !inPool(o.Site) })
+	if w.Resources, w.Target, err = a.measured(ctx, q.Pool, q.Now); err != nil {
+		return planning.World{}, err
 	}
-	outcomes = slices.DeleteFunc(outcomes, func(o planning.SiteOutcomes) bool { return !inPool(o.Site) })
-	anomalies := planning.Anomalies(outcomes)
-	if in.Record {
-		// One event per site and hour, however many ticks see the anomaly.
-		for _, an := range anomalies {
-			hour := in.Now.Truncate(time.Hour)
-			err := a.Store.InsertEvent(ctx, fmt.Sprintf("anomaly/%s/%s", an.Site, hour.Format(time.RFC3339)), planning.Event{
-				Site: an.Site, Kind: "anomaly", Severity: "warning", Starts: hour, Ends: hour.Add(time.Hour), Detail: an.Detail, Source: "detector",
-			})
-			if err != nil {
-				return planning.Plan{}, err
-			}
-		}
+	if w.Rate, w.RateAccuracy, w.RateWhy, err = a.rate(ctx, q.Now); err != nil {
+		return planning.World{}, err
 	}
-	// Anomalies that operators and their monitoring report widen demand like detected ones.
-	anomalies = append(anomalies, planning.EventAnomalies(keyed, in.Now)...)
-	pin := planning.PredictInput{
-		Now: in.Now, Demand: in.Demand, Sites: sites, Events: events, Planned: in.Planned,
-		Tiers: tiers, Size: size, LeadTime: lead, Anomalies: anomalies, ReplaceTime: planning.ReplaceTime(in.Tick, delays),
-	}
-	if pin.Resources, pin.Target, err = a.measured(ctx, in.Pool, in.Now); err != nil {
-		return planning.Plan{}, err
-	}
-	if in.WhatIf != nil {
-		pin = in.WhatIf.Apply(pin)
-		in.Record = false
-	}
-	plan := planning.Predict(pin)
-	plan.Events = planning.EventStates(keyed)
-	if model, acc, why, err := a.rate(ctx, in.Now); err != nil {
-		return planning.Plan{}, err
-	} else if model == nil {
-		plan.Reasons = append(plan.Reasons, why)
-	} else {
-		plan.Reasons = append(plan.Reasons, acc.String())
-		for i, t := range plan.Targets {
-			if t.Connectors == 0 {
-				continue
-			}
-			_, mid, hi := model.Predict(planning.RateObservation{Site: t.Site, Bytes: meanBytes(sites, t.Site), StartedAt: in.Now,
-				ConnectorBandwidthBytesSec: size.BandwidthBytesSec})
-			plan.Targets[i].ExpectedSeconds = math.Round(float64(meanBytes(sites, t.Site)) / mid)
-			plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s: a typical migration moves at %s (p90 %s) by the rate model: about %.0f s",
-				t.Site, byteRate(mid), byteRate(hi), plan.Targets[i].ExpectedSeconds))
-		}
-	}
-	plan.LeadTimeSeconds = lead.Seconds()
-	plan.Reasons = append(plan.Reasons, why)
-	if in.Record {
-		if err := a.Store.InsertPlan(ctx, in.Pool, plan); err != nil {
-			return planning.Plan{}, err
-		}
-	}
-	// The hourly needs are stored with the plan for the dashboard; the fleet's copy,
-	// which goes into its history on every tick, does without them.
-	plan.Hours = nil
-	return plan, nil
+	return w, nil
 }
 
-// EstimateInput is a batch of known migrations to size against the forecast, with
+// record writes what a tick found and decided: each anomaly it detected as an event,
+// once per site and hour however many ticks see it, and its plan.
+func (a *Fleet) record(ctx context.Context, pool string, now time.Time, d planning.Decision) error {
+	hour := now.Truncate(time.Hour)
+	for _, an := range d.Detected {
+		err := a.Store.InsertEvent(ctx, fmt.Sprintf("anomaly/%s/%s", an.Site, hour.Format(time.RFC3339)), planning.Event{
+			Site: an.Site, Kind: "anomaly", Severity: "warning", Starts: hour, Ends: hour.Add(time.Hour), Detail: an.Detail, Source: "detector",
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return a.Store.InsertPlan(ctx, pool, d.Plan)
+}
+
+// estimateInput is a batch of known migrations to size against the forecast, with
 // the fleet's state that bounds and explains the answer.
-type EstimateInput struct {
+type estimateInput struct {
 	// Pool names the connectors whose metrics say what the target storage holds and
 	// what a connector uses.
 	Pool    string
@@ -371,10 +332,10 @@ type EstimateInput struct {
 	Fleet   planning.FleetView
 }
 
-// Estimate sizes a batch of known migrations with the planning core, reading the site
+// estimate sizes a batch of known migrations with the planning core, reading the site
 // profiles, SLA tiers and events of the batch's window; the fleet's view bounds the
 // answer and, with the profiles, explains it.
-func (a *Fleet) Estimate(ctx context.Context, in EstimateInput) (planning.Estimate, error) {
+func (a *Fleet) estimate(ctx context.Context, in estimateInput) (planning.Estimate, error) {
 	size, ok := planning.SizeNamed(in.Size)
 	if !ok {
 		return planning.Estimate{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
@@ -559,16 +520,11 @@ func (a *Fleet) LookupVM(ctx context.Context, in LookupVMInput) (planning.VM, er
 	return vm, err
 }
 
-// LookupVMsInput names VMs.
-type LookupVMsInput struct {
-	VMIDs []string
-}
-
-// LookupVMs returns the inventory rows of the VMs in the order given, or a
+// lookupVMs returns the inventory rows of the VMs in the order given, or a
 // non-retryable NotFound error naming the first unknown one.
-func (a *Fleet) LookupVMs(ctx context.Context, in LookupVMsInput) ([]planning.VM, error) {
-	out := make([]planning.VM, 0, len(in.VMIDs))
-	for i, id := range in.VMIDs {
+func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, error) {
+	out := make([]planning.VM, 0, len(ids))
+	for i, id := range ids {
 		vm, err := a.Store.VM(ctx, id)
 		if errors.Is(err, planning.ErrNotFound) {
 			fe := &validation.Error{Field: fmt.Sprintf("vm_ids[%d]", i), Reason: "no VM " + id + " in the inventory"}
@@ -605,22 +561,4 @@ func (a *Fleet) RecordBreach(ctx context.Context, in RecordBreachInput) error {
 		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute), Source: "breach",
 		Detail: fmt.Sprintf("migration %s on connector %s exceeded its %s maximum transfer time", in.MigrationID, in.ConnectorID, in.MaxTransfer),
 	})
-}
-
-// meanBytes is a site's mean migration size from its profile.
-func meanBytes(sites []planning.Site, id string) int64 {
-	for _, s := range sites {
-		if s.ID == id {
-			return int64(s.MeanBytes)
-		}
-	}
-	return 0
-}
-
-// byteRate prints bytes per second in KiB/s or MiB/s.
-func byteRate(b float64) string {
-	if b >= 1<<20 {
-		return fmt.Sprintf("%.1f MiB/s", b/(1<<20))
-	}
-	return fmt.Sprintf("%.0f KiB/s", b/(1<<10))
 }

@@ -59,11 +59,11 @@ func TestForecastIsYesterdayPlusPlannedWork(t *testing.T) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	planned := []planning.PlannedMigration{{ID: "p1", Site: "fra1", Bytes: 1000, EarliestStart: now.Add(90 * time.Minute)}}
-	v, err := aenv.ExecuteActivity(a.Forecast, ForecastInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, From: now, Hours: 6, Planned: planned, Record: true})
+	v, err := aenv.ExecuteActivity(a.Forecast, demandQuery{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, From: now, Hours: 6, Planned: planned, Record: true})
 	require.NoError(t, err)
-	var res ForecastResult
+	var res demandResult
 	require.NoError(t, v.Get(&res))
-	require.Equal(t, "ams1 snaive24, fra1 snaive24", res.Model)
+	require.Equal(t, "ams1 snaive24, fra1 snaive24", res.Models)
 	require.Len(t, res.Demand, 12)
 	hourOfDay := int(HistoryWindow/time.Hour) % 24 // the history starts at hour 0 of its daily pattern
 	for i, d := range res.Demand[:6] {
@@ -80,7 +80,7 @@ func TestForecastIsYesterdayPlusPlannedWork(t *testing.T) {
 	require.Equal(t, 12, rows)
 
 	// A later horizon is forecast from the same history: hours skipped are not lost.
-	v, err = aenv.ExecuteActivity(a.Forecast, ForecastInput{Sites: []string{"ams1"}, Now: now, From: now.Add(25 * time.Hour), Hours: 2})
+	v, err = aenv.ExecuteActivity(a.Forecast, demandQuery{Sites: []string{"ams1"}, Now: now, From: now.Add(25 * time.Hour), Hours: 2})
 	require.NoError(t, err)
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, float64((hourOfDay+25)%24%3), res.Demand[0].AdhocMean)
@@ -93,7 +93,7 @@ func TestForecastRecordsItsRealisedError(t *testing.T) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	earlier := now.Add(-3 * time.Hour)
-	in := ForecastInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: earlier, From: earlier, Hours: 6, Record: true}
+	in := demandQuery{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: earlier, From: earlier, Hours: 6, Record: true}
 	_, err := aenv.ExecuteActivity(a.Forecast, in)
 	require.NoError(t, err)
 
@@ -101,7 +101,7 @@ func TestForecastRecordsItsRealisedError(t *testing.T) {
 	in.Now, in.From = now, now
 	v, err := aenv.ExecuteActivity(a.Forecast, in)
 	require.NoError(t, err)
-	var res ForecastResult
+	var res demandResult
 	require.NoError(t, v.Get(&res))
 	require.Len(t, res.Accuracy, 2)
 	ams := res.Accuracy[0]
@@ -141,7 +141,7 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	demand := []planning.Demand{{Site: "ams1", Hour: now, AdhocMean: 2, AdhocLo: 1, AdhocHi: 3}, {Site: "fra1", Hour: now}}
-	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Demand: demand, Size: "medium", LeadTime: 15 * time.Minute, Record: true})
+	v, err := aenv.ExecuteActivity(a.Predict, worldQuery{Pool: "default", Now: now, Demand: demand, Size: "medium", LeadTime: 15 * time.Minute}, true)
 	require.NoError(t, err)
 	var plan planning.Plan
 	require.NoError(t, v.Get(&plan))
@@ -157,7 +157,7 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM plans WHERE pool = 'default'`).Scan(&stored))
 	require.Equal(t, 1, stored)
 
-	_, err = aenv.ExecuteActivity(a.Predict, PredictInput{Now: now, Size: "gigantic"})
+	_, err = aenv.ExecuteActivity(a.Predict, worldQuery{Now: now, Size: "gigantic"}, false)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr))
 	require.True(t, appErr.NonRetryable())
@@ -176,7 +176,7 @@ func TestEstimateExplainsItsSitesWithTheFleetsView(t *testing.T) {
 	}
 	policy := planning.DefaultPolicy()
 	policy.MaxConnectors = 2
-	v, err := aenv.ExecuteActivity(a.Estimate, EstimateInput{Planned: planned, Size: "medium",
+	v, err := aenv.ExecuteActivity(a.Estimate, estimateInput{Planned: planned, Size: "medium",
 		Fleet: planning.FleetView{Policy: policy, LeadTime: 15 * time.Minute, LeadTimeSetting: 15 * time.Minute}})
 	require.NoError(t, err)
 	var est planning.Estimate
@@ -206,7 +206,7 @@ func TestLookupVMNotFoundNamesTheField(t *testing.T) {
 	require.Equal(t, "ams1", vm.Site)
 	require.Equal(t, 120*time.Second, vm.MaxTransfer)
 
-	_, err = aenv.ExecuteActivity(a.LookupVMs, LookupVMsInput{VMIDs: []string{"vm-1", "vm-9"}})
+	_, err = aenv.ExecuteActivity(a.LookupVMs, []string{"vm-1", "vm-9"})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr))
 	require.Equal(t, validation.NotFoundErrorType, appErr.Type())
@@ -257,7 +257,7 @@ func TestPredictLearnsTheLeadTimeFromConnectorStarts(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second})
+	v, err := aenv.ExecuteActivity(a.Predict, worldQuery{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second}, false)
 	require.NoError(t, err)
 	var plan planning.Plan
 	require.NoError(t, v.Get(&plan))
@@ -278,9 +278,9 @@ func TestPredictWidensTheMarginOnAnAnomaly(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	in := PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Record: true}
+	in := worldQuery{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute}
 	for range 2 { // a second tick records no second event
-		v, err := aenv.ExecuteActivity(a.Predict, in)
+		v, err := aenv.ExecuteActivity(a.Predict, in, true)
 		require.NoError(t, err)
 		var plan planning.Plan
 		require.NoError(t, v.Get(&plan))
@@ -299,8 +299,8 @@ func TestPredictReportsTheRateModel(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute,
-		Demand: []planning.Demand{{Site: "ams1", Hour: now, AdhocMean: 2, AdhocLo: 1, AdhocHi: 3}}})
+	v, err := aenv.ExecuteActivity(a.Predict, worldQuery{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute,
+		Demand: []planning.Demand{{Site: "ams1", Hour: now, AdhocMean: 2, AdhocLo: 1, AdhocHi: 3}}}, false)
 	require.NoError(t, err)
 	var plan planning.Plan
 	require.NoError(t, v.Get(&plan))
@@ -330,7 +330,7 @@ func TestPredictJudgesByConnectorMetrics(t *testing.T) {
 	for h := range 3 {
 		demand = append(demand, planning.Demand{Site: "ams1", Hour: now.Add(time.Duration(h) * time.Hour), AdhocMean: 2, AdhocLo: 1, AdhocHi: 3})
 	}
-	v, err := aenv.ExecuteActivity(a.Predict, PredictInput{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Demand: demand})
+	v, err := aenv.ExecuteActivity(a.Predict, worldQuery{Pool: "default", Now: now, Size: "medium", LeadTime: 15 * time.Minute, Demand: demand}, false)
 	require.NoError(t, err)
 	var plan planning.Plan
 	require.NoError(t, v.Get(&plan))

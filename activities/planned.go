@@ -12,8 +12,8 @@ import (
 	"github.com/pmo-dev/pmo/validation"
 )
 
-// PlanInput asks for one tick's plan of a pool: its demand over the horizon, forecast
-// and recorded, turned into connector targets, recorded too.
+// PlanInput asks for one tick of a pool: its demand over the horizon, forecast and
+// recorded, and the decision the tick makes on it for the fleet as it is.
 type PlanInput struct {
 	Pool  string
 	Sites []string
@@ -26,35 +26,44 @@ type PlanInput struct {
 	// Arrived names the migrations that reserved a connector since the last plan: the
 	// planned ones among them leave the known demand first.
 	Arrived []string
+	// Fleet is the fleet's connectors, waiting work, policy and overrides; nil (a
+	// fleet from before) makes the plan alone, which the fleet then decides on.
+	Fleet *planning.Fleet
 }
 
-// Plan is a tick's planning in one activity: Forecast, then Predict, with the pool's
-// planned migrations read from the store. The demand curve, the planned work and the
-// hourly plan stay in the activity and PostgreSQL; only the plan's targets and reasons
-// go back into the fleet's history, whatever the pool's size.
-func (a *Fleet) Plan(ctx context.Context, in PlanInput) (planning.Plan, error) {
+// Plan is a fleet's tick in one activity: it forecasts the demand with the pool's
+// planned migrations from the store and records the forecast, reads the rest of the
+// world, runs planning.Tick, and records the plan and the anomalies it found. The
+// demand curve, the planned work and the hourly plan stay in the activity and
+// PostgreSQL; only the decision, the plan's targets and its reasons go back into the
+// fleet's history, whatever the pool's size.
+func (a *Fleet) Plan(ctx context.Context, in PlanInput) (planning.Decision, error) {
 	if err := a.Store.PlannedArrived(ctx, in.Arrived, in.Now); err != nil {
-		return planning.Plan{}, err
+		return planning.Decision{}, err
 	}
 	planned, err := a.Store.Planned(ctx, in.Pool, in.Now)
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.Decision{}, err
 	}
-	fc, err := a.Forecast(ctx, ForecastInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.Now, Hours: in.Hours,
+	fc, err := a.demand(ctx, demandQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.Now, Hours: in.Hours,
 		Planned: planned, Record: true})
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.Decision{}, err
 	}
-	plan, err := a.Predict(ctx, PredictInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Demand: fc.Demand, Planned: planned, Size: in.Size,
-		LeadTime: in.LeadTime, Tick: in.Tick, Record: true})
+	w, err := a.world(ctx, worldQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Size: in.Size, LeadTime: in.LeadTime,
+		Tick: in.Tick, Demand: fc.Demand, Planned: planned})
 	if err != nil {
-		return planning.Plan{}, err
+		return planning.Decision{}, err
 	}
-	plan.Reasons = append(plan.Reasons, "forecast model: "+fc.Model)
-	if fc.Accuracy != nil {
-		plan.ForecastAccuracy = fc.Accuracy
+	w.Models, w.Accuracy, w.Fleet = fc.Models, fc.Accuracy, in.Fleet
+	d := planning.Tick(w)
+	if err := a.record(ctx, in.Pool, in.Now, d); err != nil {
+		return planning.Decision{}, err
 	}
-	return plan, nil
+	// The hourly needs are stored with the plan for the dashboard; the fleet's copy,
+	// which goes into its history on every tick, does without them.
+	d.Hours = nil
+	return d, nil
 }
 
 // ForecastBatchInput is a forecast request as the fleet checked it: a batch of
@@ -101,7 +110,7 @@ type ForecastBatchResult struct {
 // the batch as known work if asked. A batch of thousands of VMs thus passes through the
 // fleet's history as the request and the answer only.
 func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (ForecastBatchResult, error) {
-	vms, err := a.LookupVMs(ctx, LookupVMsInput{VMIDs: in.VMIDs})
+	vms, err := a.lookupVMs(ctx, in.VMIDs)
 	if err != nil {
 		return ForecastBatchResult{}, err
 	}
@@ -113,12 +122,12 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (Forec
 	}
 	batch := planning.PlannedBatch(in.ID, vms, in.VMs, in.SLATier, in.EarliestStart, in.Deadline)
 	hours := int(in.Deadline.Sub(in.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
-	fc, err := a.Forecast(ctx, ForecastInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.EarliestStart, Hours: hours})
+	fc, err := a.demand(ctx, demandQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.EarliestStart, Hours: hours})
 	if err != nil {
 		return ForecastBatchResult{}, err
 	}
 	var res ForecastBatchResult
-	if res.Estimate, err = a.Estimate(ctx, EstimateInput{Pool: in.Pool, Planned: batch, Demand: fc.Demand, Size: in.Size, Fleet: in.Fleet}); err != nil {
+	if res.Estimate, err = a.estimate(ctx, estimateInput{Pool: in.Pool, Planned: batch, Demand: fc.Demand, Size: in.Size, Fleet: in.Fleet}); err != nil {
 		return ForecastBatchResult{}, err
 	}
 	if in.WhatIf != nil {
@@ -130,20 +139,20 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in ForecastBatchInput) (Forec
 		if err != nil {
 			return ForecastBatchResult{}, err
 		}
-		now, err := a.Forecast(ctx, ForecastInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.Now, Hours: in.HorizonHours, Planned: planned})
+		now, err := a.demand(ctx, demandQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.Now, Hours: in.HorizonHours, Planned: planned})
 		if err != nil {
 			return ForecastBatchResult{}, err
 		}
-		pin := PredictInput{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Demand: now.Demand, Planned: planned, Size: in.Size, LeadTime: in.LeadTime, Tick: in.Tick}
-		today, err := a.Predict(ctx, pin)
+		// The world is read once and planned twice: as it is, and changed.
+		world, err := a.world(ctx, worldQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, Size: in.Size, LeadTime: in.LeadTime,
+			Tick: in.Tick, Demand: now.Demand, Planned: planned})
 		if err != nil {
 			return ForecastBatchResult{}, err
 		}
-		pin.WhatIf = &w
-		then, err := a.Predict(ctx, pin)
-		if err != nil {
-			return ForecastBatchResult{}, err
-		}
+		today := planning.Tick(world).Plan
+		world.WhatIf = &w
+		then := planning.Tick(world).Plan
+		today.Hours, then.Hours = nil, nil
 		res.Today, res.WhatIf = &today, &then
 	}
 	if in.Plan {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -84,7 +85,7 @@ func (f *fleet) setup(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryOverrides, func() (OverridesView, error) {
-		return OverridesView{Active: f.st.Overrides, Paused: f.paused(), Audit: f.st.Audit}, nil
+		return OverridesView{Active: f.st.Overrides, Paused: planning.Paused(f.st.Overrides), Audit: f.st.Audit}, nil
 	}); err != nil {
 		return err
 	}
@@ -278,25 +279,6 @@ func (f *fleet) busy() bool {
 	return false
 }
 
-func (f *fleet) paused() bool {
-	for _, o := range f.st.Overrides {
-		if o.Kind == planning.OverridePause {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *fleet) pins() []planning.Pin {
-	var pins []planning.Pin
-	for _, o := range f.st.Overrides {
-		if o.Kind == planning.OverridePin {
-			pins = append(pins, planning.Pin{Site: o.Site, Min: o.Min, Max: o.Max, Who: o.Who, Why: o.Why, Until: o.Expires})
-		}
-	}
-	return pins
-}
-
 func controlOptions(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           TaskQueue,
@@ -341,29 +323,44 @@ func (f *fleet) tick(ctx workflow.Context) {
 	f.recordConnectorMetrics(ctx)
 }
 
-// plan forecasts, predicts, scales and assigns: the planning half of a tick, which
-// events also run at once. It reports whether a new plan was made.
+// plan runs the planning half of a tick, which events also run at once: the Plan
+// activity reads the world and decides with planning.Tick on the fleet as it was
+// sent, and the fleet applies the decision. It reports whether a new plan was made.
 func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
-	var plan planning.Plan
+	sent := f.state()
+	var d planning.Decision
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, activities.PlanInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
-		Tick: f.in.Tick, Arrived: f.st.Arrived,
-	}).Get(ctx, &plan)
+		Tick: f.in.Tick, Arrived: f.st.Arrived, Fleet: &sent,
+	}).Get(ctx, &d)
 	if err != nil {
 		f.logger.Error("plan failed", "error", err)
 		return false
 	}
 	f.st.Arrived = nil
-	f.apply(ctx, plan)
+	if !d.Decided || !reflect.DeepEqual(sent, f.state()) {
+		// An update changed the fleet while the plan was made (or a worker from before
+		// made the plan alone): decide on the fleet as it is now, as the tick does.
+		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), workflow.Now(ctx))
+	}
+	f.apply(ctx, d)
 	return true
 }
 
-// apply makes a new plan the fleet's: it scales and assigns by it.
-func (f *fleet) apply(ctx workflow.Context, plan planning.Plan) {
-	f.previous, f.st.Plan = f.st.Plan, plan
-	f.scale(ctx, plan)
+// state is what a tick's decision needs of the fleet's state, copied so that the
+// fleet can tell whether it changed while the plan was made.
+func (f *fleet) state() planning.Fleet {
+	return planning.Fleet{Connectors: slices.Clone(f.st.Connectors), Waiting: slices.Clone(f.st.Waiting), Policy: f.st.Policy,
+		Overrides: slices.Clone(f.st.Overrides), Sites: slices.Clone(f.st.Sites)}
+}
+
+// apply makes a tick's decision the fleet's: the plan becomes its plan, the scaling
+// decision is carried out, and the waiting work is placed.
+func (f *fleet) apply(ctx workflow.Context, d planning.Decision) {
+	f.previous, f.st.Plan = f.st.Plan, d.Published()
+	f.scale(ctx, d.Scale)
 	f.assign(ctx)
-	f.recordPlanMetrics(ctx, plan)
+	f.recordPlanMetrics(ctx, d.Plan)
 }
 
 // refresh is the short loop while work waits: see which connectors became ready, then
@@ -455,15 +452,9 @@ func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Si
 	}
 }
 
-// scale applies the scaling policy to the plan.
-func (f *fleet) scale(ctx workflow.Context, plan planning.Plan) {
+// scale carries out a scaling decision: it starts, drains and stops connectors.
+func (f *fleet) scale(ctx workflow.Context, d planning.ScaleDecision) {
 	size, _ := planning.SizeNamed(f.in.Size)
-	d := planning.Scale(planning.ScaleInput{
-		Now: workflow.Now(ctx), Targets: plan.Targets, Connectors: f.st.Connectors, Waiting: f.st.Waiting,
-		Policy: f.st.Policy, Accuracy: plan.ForecastAccuracy, Paused: f.paused(), Pins: f.pins(), Bottlenecks: plan.Bottlenecks,
-	})
-	f.st.Plan.Reasons = append(f.st.Plan.Reasons, d.Reasons...)
-	f.st.Plan.Bottlenecks = append(f.st.Plan.Bottlenecks, d.Bottlenecks...)
 	var start []planning.Connector
 	for _, s := range d.Start {
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
@@ -519,41 +510,29 @@ func (f *fleet) connectorIndex(id string) int {
 	return slices.IndexFunc(f.st.Connectors, func(c planning.Connector) bool { return c.ID == id })
 }
 
-// assign gives waiting migrations a connector and tells each one. When a migration
-// waits at a site with no live connector at all, it starts one at once, within the
-// pool's maximum (planning.Stranded).
+// assign places the waiting migrations on the fleet as it is now (planning.Place,
+// as the tick does): it tells each one its connector, and starts a connector at once
+// where work waits at a site with none, within the pool's maximum. It runs on every
+// reservation, between ticks too, and after a tick's scaling has been carried out.
 func (f *fleet) assign(ctx workflow.Context) {
 	if len(f.st.Waiting) == 0 {
 		return
 	}
-	// A site in maintenance takes no placements: its migrations wait for the window's end.
-	now := workflow.Now(ctx)
-	open := slices.DeleteFunc(slices.Clone(f.st.Waiting), func(r planning.Reservation) bool {
-		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, r.Site, now)
-		return closed
-	})
-	assigned, conns := planning.Assign(f.st.Connectors, open)
-	f.st.Connectors = conns
+	p := planning.Place(f.state(), f.st.Plan.Bottlenecks, nil, workflow.Now(ctx))
+	f.st.Connectors = p.Connectors
 	// The signals go out together and are waited for together: one after the other,
 	// each cost a workflow task, and a burst of 200 submissions queued behind them.
-	signals := make([]workflow.Future, len(assigned))
-	for i, a := range assigned {
+	signals := make([]workflow.Future, len(p.Assignments))
+	for i, a := range p.Assignments {
 		f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(r planning.Reservation) bool { return r.MigrationID == a.MigrationID })
 		signals[i] = workflow.SignalExternalWorkflow(ctx, a.WorkflowID, "", SignalAssigned, a)
 	}
-	for i, a := range assigned {
+	for i, a := range p.Assignments {
 		f.told(ctx, a, signals[i].Get(ctx, nil))
-	}
-	if f.paused() {
-		return
 	}
 	size, _ := planning.SizeNamed(f.in.Size)
 	var start []planning.Connector
-	may := func(site string) bool {
-		_, closed := planning.UnderMaintenance(f.st.Plan.Bottlenecks, site, now)
-		return !closed && slices.Contains(f.st.Sites, site) && !f.pinnedToZero(site)
-	}
-	for _, s := range planning.Stranded(f.st.Connectors, nil, f.st.Waiting, f.st.Policy, may) {
+	for _, s := range p.Start {
 		f.countDecision(ctx, s.Site, "start", s.Rule)
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
 		f.logger.Info("reactive scale-up: migration waits at a site with no connector", "connector", c.ID, "reason", s.Reason)
@@ -574,15 +553,6 @@ func (f *fleet) told(ctx workflow.Context, a planning.Assignment, err error) {
 		return
 	}
 	f.logger.Info("migration assigned", "migration", a.MigrationID, "connector", a.ConnectorID, "why", a.Reason)
-}
-
-func (f *fleet) pinnedToZero(site string) bool {
-	for _, p := range f.pins() {
-		if p.Site == site && p.Max == 0 && p.Min == 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
@@ -915,7 +885,7 @@ func (f *fleet) view() planning.FleetView {
 	if f.st.Plan.LeadTimeSeconds > 0 {
 		lead = time.Duration(f.st.Plan.LeadTimeSeconds * float64(time.Second))
 	}
-	return planning.FleetView{Policy: f.st.Policy, Paused: f.paused(), Pins: f.pins(), LeadTime: lead,
+	return planning.FleetView{Policy: f.st.Policy, Paused: planning.Paused(f.st.Overrides), Pins: planning.Pins(f.st.Overrides), LeadTime: lead,
 		LeadTimeSetting: f.in.LeadTime, Accuracy: f.st.Plan.ForecastAccuracy}
 }
 

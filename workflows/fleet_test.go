@@ -36,10 +36,13 @@ type fakeFleet struct {
 	ready       bool
 	collectErrs int // Collect fails this many times before it answers
 	bottlenecks []planning.Bottleneck
-	leadTime    float64                     // the plan's learned lead time, in seconds
-	accuracy    []planning.ForecastAccuracy // what a recorded forecast reads of the past week
-	collected   []string                    // every connector whose process Collect was asked about
-	arrived     [][]string                  // what each plan was told had arrived
+	leadTime    float64                                      // the plan's learned lead time, in seconds
+	accuracy    []planning.ForecastAccuracy                  // what a recorded forecast reads of the past week
+	collected   []string                                     // every connector whose process Collect was asked about
+	arrived     [][]string                                   // what each plan was told had arrived
+	planOnly    bool                                         // plans as a worker from before did, deciding nothing
+	decide      func(activities.PlanInput) planning.Decision // if set, the decision Plan returns
+	decisions   []planning.Decision                          // every decision Plan returned
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -65,14 +68,25 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			return res, nil
 		})
 	env.OnActivity(fleetActivities.Plan, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlanInput) (planning.Plan, error) {
+		func(_ context.Context, in activities.PlanInput) (planning.Decision, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.arrived = append(f.arrived, in.Arrived)
+			if f.decide != nil {
+				return f.decide(in), nil
+			}
 			plan := f.plan(in.Now)
 			plan.Reasons = append(plan.Reasons, "forecast model: snaive168")
 			plan.ForecastAccuracy = f.accuracy
-			return plan, nil
+			// The fake's plan, then the tick's decision on the fleet as the workflow
+			// sent it, as planning.Tick makes it; a fake "from before" decides nothing.
+			d := planning.Decision{Plan: plan}
+			if in.Fleet != nil && !f.planOnly {
+				d.Scale, d.Place = planning.Decide(plan, *in.Fleet, in.Now)
+				d.Decided = true
+			}
+			f.decisions = append(f.decisions, d)
+			return d, nil
 		})
 	env.OnActivity(fleetActivities.Provision, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
@@ -147,9 +161,17 @@ func continuedState(t *testing.T, err error) FleetState {
 	return *in.State
 }
 
+// The fleet carries out the tick's decision; a plan from a worker from before, which
+// decided nothing, the fleet decides on itself with the same function, to the same end.
 func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
+	for _, planOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plan only %v", planOnly), func(t *testing.T) { testFleetProvisionsToForecast(t, planOnly) })
+	}
+}
+
+func testFleetProvisionsToForecast(t *testing.T, planOnly bool) {
 	env := newEnv(t)
-	f := &fakeFleet{target: 2}
+	f := &fakeFleet{target: 2, planOnly: planOnly}
 	f.register(env)
 	env.RegisterDelayedCallback(func() {
 		conns := queryConnectors(t, env)
@@ -190,6 +212,38 @@ func TestFleetProvisionsToForecastWarmsAndContinuesAsNew(t *testing.T) {
 	require.Len(t, st.Connectors, 1)
 	require.Equal(t, []string{"ams1", "fra1"}, st.Sites)
 	require.Equal(t, 2, st.NextSeq, "connector IDs keep counting across runs")
+}
+
+// What the fleet does at a tick is the decision the Plan activity returned, carried
+// out as it is: here a start at a site the plan itself does not ask for. The plan it
+// shows carries the decision's reasons.
+func TestFleetCarriesOutTheTicksDecision(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{}
+	f.decide = func(in activities.PlanInput) planning.Decision {
+		require.NotNil(t, in.Fleet, "the tick decides on the fleet as sent")
+		require.Equal(t, []string{"ams1", "fra1"}, in.Fleet.Sites)
+		d := planning.Decision{Plan: f.plan(in.Now), Decided: true}
+		if len(in.Fleet.Connectors) == 0 {
+			d.Scale = planning.ScaleDecision{Start: []planning.StartDecision{{Site: "fra1", Rule: planning.RuleForecast, Reason: "the tick says so"}},
+				Reasons: []string{"fra1: wants 1"}}
+		}
+		return d
+	}
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryPlan)
+		require.NoError(t, err)
+		var plan planning.Plan
+		require.NoError(t, v.Get(&plan))
+		require.Contains(t, plan.Reasons, "fra1: wants 1", "the plan shows the decision's reasons")
+	}, time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, f.provisioned, 1)
+	require.Equal(t, "fra1", f.provisioned[0].Site)
+	require.Equal(t, "the tick says so", f.provisioned[0].Reason)
+	require.Len(t, st.Connectors, 1, "the second tick's decision starts nothing")
 }
 
 func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
