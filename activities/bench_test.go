@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -52,10 +53,12 @@ func BenchmarkPlanTick(b *testing.B) {
 	require.NoError(b, err)
 	// 100 connectors, each with a day of samples a minute apart.
 	size, _ := planning.SizeNamed("medium")
+	var conns []planning.Connector
 	for i := range 100 {
 		c := planning.Connector{ID: fmt.Sprint("default-c", i), Site: sites[i%len(sites)], State: planning.StateWarm, Size: size,
 			TaskQueue: fmt.Sprint("pmo.connector.default-c", i), CreatedAt: now.Add(-24 * time.Hour)}
 		require.NoError(b, s.UpsertConnector(ctx, "default", c))
+		conns = append(conns, c)
 		var samples []planning.MetricSample
 		for m := range 24 * 60 {
 			samples = append(samples, planning.MetricSample{At: now.Add(-time.Duration(m) * time.Minute), CPUPercent: float64(10 + i%50),
@@ -75,15 +78,28 @@ func BenchmarkPlanTick(b *testing.B) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	in := PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second}
+	// The tick decides on the fleet the workflow sends: its 100 connectors.
+	in := PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second,
+		Fleet: &planning.Fleet{Connectors: conns, Policy: planning.DefaultPolicy(), Sites: sites}}
 	// The first tick of a worker trains the rate model, which then serves an hour.
 	_, err = aenv.ExecuteActivity(a.Plan, in)
 	require.NoError(b, err)
 	b.ResetTimer()
+	var d planning.Decision
 	for i := range b.N {
 		in.Now = now.Add(time.Duration(i) * 30 * time.Second)
-		if _, err := aenv.ExecuteActivity(a.Plan, in); err != nil {
+		v, err := aenv.ExecuteActivity(a.Plan, in)
+		if err != nil {
 			b.Fatal(err)
 		}
+		require.NoError(b, v.Get(&d))
 	}
+	b.StopTimer()
+	// What a tick puts in the fleet's history: the activity's input and its decision.
+	input, err := json.Marshal(in)
+	require.NoError(b, err)
+	decision, err := json.Marshal(d)
+	require.NoError(b, err)
+	b.ReportMetric(float64(len(input)), "input-bytes")
+	b.ReportMetric(float64(len(decision)), "decision-bytes")
 }

@@ -36,6 +36,8 @@ type SimulateInput struct {
 	Tick              time.Duration
 	HorizonHours      int
 	Current, Proposed planning.Policy
+	// Overrides are the fleet's pins and pause in force, which both policies keep.
+	Overrides []planning.Override
 }
 
 // SimulateResult is a simulation's answer: the window, what was simulated and how
@@ -58,9 +60,10 @@ type SimulateResult struct {
 }
 
 // Simulate runs the simulator on the pool's own work under the current policy and the
-// proposed one, with the fleet's connector size, tick and lead time, connectors that
-// boot in the median time the pool's recent ones took (the simulator's default before
-// any did), and no failed transfers. The planned migrations are known from now; the
+// proposed one, each the fleet's own tick (sim.Predictive) with the pool's site
+// profiles, events, forecast error and overrides, and with the fleet's connector
+// size, tick and lead time, connectors that boot in the median time the pool's recent
+// ones took (the simulator's default before any did), and no failed transfers. The planned migrations are known from now; the
 // ad-hoc arrivals are drawn with the seed (see adhocArrivals). It records nothing.
 func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult, error) {
 	size, ok := planning.SizeNamed(in.Size)
@@ -131,6 +134,21 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 	if err != nil {
 		return SimulateResult{}, simulationFailed(err)
 	}
+	// The simulated ticks plan with what the fleet's ticks plan with: the sites' profiles,
+	// the SLA tiers, the events in the window, the forecasts' recent error and the overrides.
+	events, err := a.Store.Events(ctx, from, to)
+	if err != nil {
+		return SimulateResult{}, err
+	}
+	events = slices.DeleteFunc(events, func(e planning.KeyedEvent) bool { return !slices.Contains(in.Sites, e.Site) })
+	accuracy, err := a.Store.ForecastAccuracy(ctx, in.Pool, in.Now.Add(-AccuracyWindow))
+	if err != nil {
+		return SimulateResult{}, err
+	}
+	tiers, err := a.Store.SLATiers(ctx)
+	if err != nil {
+		return SimulateResult{}, err
+	}
 	history := map[string]sim.Hourly{}
 	for i, site := range in.Sites {
 		history[site] = sim.Hourly{Arrivals: arrivals[i], Bytes: volume[i]}
@@ -139,7 +157,8 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 	// same noise.
 	for _, p := range policies {
 		r, err := sim.Run(world, &sim.Predictive{Policy: p.policy, LeadTime: in.LeadTime, Model: a.ForecastModel, Horizon: in.HorizonHours,
-			ForecastEvery: sim.DefaultKnobs().ForecastEvery, History: history, HistoryEnd: in.Now.Truncate(time.Hour)})
+			ForecastEvery: sim.DefaultKnobs().ForecastEvery, History: history, HistoryEnd: in.Now.Truncate(time.Hour),
+			Sites: profiles, Tiers: tiers, Overrides: in.Overrides, Events: events, Accuracy: accuracy})
 		if err != nil {
 			return SimulateResult{}, simulationFailed(err)
 		}

@@ -667,6 +667,8 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	require.Equal(t, 1, simulated.Proposed.MaxConnectors)
 	require.Len(t, simulated.Results, 2)
 	require.Len(t, simulated.Reasoning, 2)
+	// docs/simulator.md quotes these.
+	t.Logf("POST /simulate: %d planned; %s", simulated.Planned, strings.Join(simulated.Reasoning, "; "))
 	for i, name := range []string{"current", "proposed"} {
 		require.Equal(t, name, simulated.Results[i].Name)
 		require.GreaterOrEqual(t, simulated.Results[i].Migrations, 2, "%s: the wave and any ad-hoc work", name)

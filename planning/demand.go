@@ -2,6 +2,7 @@ package planning
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pmo-dev/pmo/forecast"
@@ -74,22 +75,36 @@ func ForecastDemand(in DemandInput) ([]Demand, []string, error) {
 		models[i] = site + " " + n.model
 		for h := range in.Hours {
 			hour := from.Add(time.Duration(h) * time.Hour)
-			d := Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
+			demand = append(demand, Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
 				AdhocMean: n.mean[skip+h], AdhocLo: n.lo[skip+h], AdhocHi: n.hi[skip+h],
-				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]}
-			for _, p := range in.Planned {
-				if p.Site == site && !p.EarliestStart.Before(hour) && p.EarliestStart.Before(hour.Add(time.Hour)) {
-					d.Planned++
-					d.PlannedBytes += float64(p.Bytes)
-				}
-			}
-			demand = append(demand, d)
+				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]})
 		}
 		if in.OnSite != nil {
 			in.OnSite(site)
 		}
 	}
-	return demand, models, nil
+	return WithPlanned(demand, in.Planned), models, nil
+}
+
+// WithPlanned is the demand with the known work counted as it is, in the hour it
+// starts, at its site; it replaces what the demand counted of known work before.
+func WithPlanned(demand []Demand, planned []PlannedMigration) []Demand {
+	type siteHour struct {
+		site string
+		hour int64
+	}
+	type known struct{ n, bytes float64 }
+	byHour := make(map[siteHour]known, len(planned))
+	for _, p := range planned {
+		k := siteHour{p.Site, p.EarliestStart.Truncate(time.Hour).Unix()}
+		byHour[k] = known{byHour[k].n + 1, byHour[k].bytes + float64(p.Bytes)}
+	}
+	demand = slices.Clone(demand)
+	for i := range demand {
+		k := byHour[siteHour{demand[i].Site, demand[i].Hour.Unix()}]
+		demand[i].Planned, demand[i].PlannedBytes = k.n, k.bytes
+	}
+	return demand
 }
 
 // seriesForecast is one series' forecast at the planning quantiles.

@@ -1,6 +1,7 @@
 // Package planning is PMO's planning core: demand, sizing, placement, scaling policy and
-// assignment. It is plain deterministic Go with no Temporal and no SQL, so the fleet
-// workflow, its activities and the simulator all run exactly the same decisions.
+// assignment. It is plain deterministic Go with no Temporal and no SQL. Tick makes a
+// tick's decisions in one place, so that the fleet (its Plan activity), the simulator
+// and the what-if run exactly the same decisions.
 //
 // Units: bytes, bytes per second, seconds, millicores. In the demo, disk images are a
 // scale model of the inventory (see docs/demo.md); the arithmetic does not care.

@@ -150,11 +150,14 @@ func (p *Scheduled) Decide(v *View) (Decision, error) {
 	return d, nil
 }
 
-// Predictive is PMO's planner, the code the fleet runs: every hour it forecasts each
-// site's ad-hoc arrivals and bytes from the history so far (planning.ForecastDemand),
-// and every tick it plans for the known waves and that forecast (planning.Predict,
-// with the lead time learned from how long connectors took to become ready) and
-// scales by the pool's policy (planning.Scale).
+// Predictive is PMO's planner, the fleet's own tick: every tick it runs
+// planning.Tick on the simulated world, as the fleet's Plan activity runs it on the
+// real one, and starts and drains what the decision says. It forecasts each site's
+// ad-hoc arrivals and bytes from the history so far (planning.ForecastDemand) every
+// ForecastEvery, and counts the known waves in that forecast as they stand at each
+// tick. What the simulated world cannot supply is left out of the world it plans in
+// (see docs/simulator.md): the SLA tiers' fixed transfer bounds (a trace's SLA scales
+// with the disk), anomalies in outcomes, the rate model and the connectors' metrics.
 type Predictive struct {
 	Policy planning.Policy
 	// LeadTime is the operator's setting, the floor of the learned one.
@@ -177,6 +180,20 @@ type Predictive struct {
 	// and the run's start had no arrivals. Without it the policy knows only the run.
 	History    map[string]Hourly
 	HistoryEnd time.Time
+	// Sites, if set, are the sites' profiles as the fleet reads them from its history
+	// and inventory; otherwise Reset learns them from the trace. Tiers are the SLA
+	// tiers with their fixed bounds, which a trace's tiers lack.
+	Sites []planning.Site
+	Tiers []planning.SLATier
+	// Overrides are the operators' pins and pause, Events the system events (such as
+	// maintenance windows) and Accuracy the forecast error the policy's gate judges
+	// by: what the fleet would plan with. The simulator has none of its own.
+	Overrides []planning.Override
+	Events    []planning.KeyedEvent
+	Accuracy  []planning.ForecastAccuracy
+	// Last is the latest tick's whole decision: the plan and what it started, drained
+	// and placed.
+	Last planning.Decision
 
 	sites    []planning.Site
 	adhoc    []planning.Demand // the latest forecast, without known work
@@ -195,8 +212,8 @@ type Hourly struct {
 // Name is "predictive".
 func (p *Predictive) Name() string { return "predictive" }
 
-// Reset learns the sites' profiles from the trace's inventory: mean bytes and the
-// strictest tier at each.
+// Reset learns the profiles of the sites Sites does not give from the trace's
+// inventory: mean bytes and the strictest tier at each.
 func (p *Predictive) Reset(w *World) error {
 	if err := p.Policy.Validate(); err != nil {
 		return fmt.Errorf("predictive: %w", err)
@@ -204,7 +221,7 @@ func (p *Predictive) Reset(w *World) error {
 	if p.ForecastEvery < time.Hour || p.Horizon < 1 {
 		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
 	}
-	p.adhoc, p.forecast, p.sites = nil, time.Time{}, nil
+	p.adhoc, p.forecast, p.sites, p.Last = nil, time.Time{}, nil, planning.Decision{}
 	if err := p.before(w); err != nil {
 		return err
 	}
@@ -213,6 +230,10 @@ func (p *Predictive) Reset(w *World) error {
 		p.tiers[t.Name] = t
 	}
 	for _, site := range w.Sites {
+		if i := slices.IndexFunc(p.Sites, func(s planning.Site) bool { return s.ID == site }); i >= 0 {
+			p.sites = append(p.sites, p.Sites[i])
+			continue
+		}
 		s := planning.Site{ID: site, StrictestQuantile: 0.5}
 		var bytes, n float64
 		for _, r := range w.Requests {
@@ -280,42 +301,32 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 			p.forecast = v.Now.Truncate(time.Hour)
 		}
 	}
-	// Known work changes between forecasts; it counts as it is, in its hour.
-	type siteHour struct {
-		site string
-		hour time.Time
-	}
-	known := map[siteHour][]planning.PlannedMigration{}
-	for _, k := range v.Known {
-		key := siteHour{k.Site, k.EarliestStart.Truncate(time.Hour)}
-		known[key] = append(known[key], k)
-	}
-	// Scaling looks one lead time ahead; the hours after that only feed the plan's
-	// peaks and bottlenecks, which the simulation does not read.
-	lead, _ := planning.LeadTime(p.LeadTime, v.world.Config.Tick, v.ReadyDelays)
-	until := v.Now.Add(lead + time.Hour)
-	demand := slices.DeleteFunc(slices.Clone(p.adhoc), func(d planning.Demand) bool {
-		return d.Hour.Add(time.Hour).Before(v.Now) || d.Hour.After(until)
+	// The forecast may be hours old: its hours before now's go, and the known work is
+	// counted as it stands now.
+	hour := v.Now.Truncate(time.Hour)
+	demand := planning.WithPlanned(slices.DeleteFunc(slices.Clone(p.adhoc), func(d planning.Demand) bool { return d.Hour.Before(hour) }), v.Known)
+	t := planning.Tick(planning.World{
+		Now: v.Now, Size: v.world.Config.Size, LeadTime: p.LeadTime, Tick: v.world.Config.Tick, Sites: p.sites, Tiers: p.Tiers,
+		Demand: demand, Planned: v.Known, Accuracy: p.Accuracy, Events: p.Events, ReadyDelays: v.ReadyDelays,
+		Fleet: new(p.fleet(v)),
 	})
-	for i := range demand {
-		for _, k := range known[siteHour{demand[i].Site, demand[i].Hour}] {
-			demand[i].Planned++
-			demand[i].PlannedBytes += float64(k.Bytes)
-		}
-	}
-	plan := planning.Predict(planning.PredictInput{Now: v.Now, Demand: demand, Sites: p.sites, Planned: v.Known,
-		Size: v.world.Config.Size, LeadTime: lead, ReplaceTime: planning.ReplaceTime(v.world.Config.Tick, v.ReadyDelays)})
-	s := planning.Scale(planning.ScaleInput{Now: v.Now, Targets: plan.Targets, Connectors: v.Connectors, Waiting: v.Waiting,
-		Policy: p.Policy, Bottlenecks: plan.Bottlenecks})
-	d := Decision{Start: s.Start}
-	for _, x := range s.Drain {
+	p.Last = t
+	d := Decision{Start: append(slices.Clip(t.Scale.Start), t.Place.Start...)}
+	for _, x := range t.Scale.Drain {
 		d.Drain = append(d.Drain, x.ID)
 	}
-	// As the fleet's assignment does: a migration waiting at a site with no live
-	// connector starts one at once, within the pool's maximum.
-	anywhere := func(string) bool { return true }
-	d.Start = append(d.Start, planning.Stranded(v.Connectors, d.Start, v.Waiting, p.Policy, anywhere)...)
 	return d, nil
+}
+
+// Place is the fleet's placement (planning.Place) on the simulated fleet as it is,
+// with the latest tick's bottlenecks.
+func (p *Predictive) Place(v *View) planning.Placement {
+	return planning.Place(p.fleet(v), p.Last.Published().Bottlenecks, nil, v.Now)
+}
+
+// fleet is the simulated fleet as a tick's decision sees it.
+func (p *Predictive) fleet(v *View) planning.Fleet {
+	return planning.Fleet{Connectors: v.Connectors, Waiting: v.Waiting, Policy: p.Policy, Overrides: p.Overrides, Sites: v.world.Sites}
 }
 
 // Oracle knows every migration's arrival and how long it will take: it has each

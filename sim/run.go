@@ -178,17 +178,7 @@ func (r *run) tick(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("%s at %s: %w", r.policy.Name(), now.Format(time.RFC3339), err)
 	}
-	for _, s := range d.Start {
-		r.nextID++
-		id := fmt.Sprintf("%s-%d", s.Site, r.nextID)
-		c := planning.Connector{ID: id, Site: s.Site, State: planning.StateWarming, Size: r.cfg.Size, CreatedAt: now, Reason: s.Reason}
-		r.conns = append(r.conns, c)
-		r.started[id] = now
-		r.starts = append(r.starts, start{id, now})
-		delay := seconds(r.cfg.ProvisionDelay.Seconds() * math.Exp(r.cfg.ProvisionSpread*r.rng.NormFloat64()))
-		r.push(event{at: now.Add(delay), kind: evReady, conn: id})
-		r.res.ScaleEvents++
-	}
+	r.start(now, d.Start)
 	for _, id := range d.Drain {
 		if i := r.index(id); i >= 0 && r.conns[i].Live() {
 			r.conns[i].State = planning.StateDraining
@@ -210,6 +200,21 @@ func (r *run) tick(now time.Time) error {
 	return nil
 }
 
+// start starts a connector for each decision; each becomes ready after a boot.
+func (r *run) start(now time.Time, starts []planning.StartDecision) {
+	for _, s := range starts {
+		r.nextID++
+		id := fmt.Sprintf("%s-%d", s.Site, r.nextID)
+		c := planning.Connector{ID: id, Site: s.Site, State: planning.StateWarming, Size: r.cfg.Size, CreatedAt: now, Reason: s.Reason}
+		r.conns = append(r.conns, c)
+		r.started[id] = now
+		r.starts = append(r.starts, start{id, now})
+		delay := seconds(r.cfg.ProvisionDelay.Seconds() * math.Exp(r.cfg.ProvisionSpread*r.rng.NormFloat64()))
+		r.push(event{at: now.Add(delay), kind: evReady, conn: id})
+		r.res.ScaleEvents++
+	}
+}
+
 // stopIdle stops draining connectors that have no work left; they stop being paid.
 func (r *run) stopIdle(now time.Time) {
 	r.conns = slices.DeleteFunc(r.conns, func(c planning.Connector) bool {
@@ -222,13 +227,20 @@ func (r *run) stopIdle(now time.Time) {
 }
 
 // assign places waiting migrations with the production placement and starts their
-// transfers.
+// transfers: the policy's own placement if it has one (a Placer, as the fleet places
+// between its ticks too), planning.Assign otherwise.
 func (r *run) assign(now time.Time) {
 	if len(r.waiting) == 0 {
 		return
 	}
-	got, conns := planning.Assign(r.conns, r.waiting)
-	r.conns = conns
+	var got []planning.Assignment
+	if placer, ok := r.policy.(Placer); ok {
+		p := placer.Place(&View{Now: now, Connectors: r.conns, Waiting: r.waiting, Known: r.known, world: r.w})
+		got, r.conns = p.Assignments, p.Connectors
+		defer r.start(now, p.Start)
+	} else {
+		got, r.conns = planning.Assign(r.conns, r.waiting)
+	}
 	for _, a := range got {
 		i := r.w.index[a.MigrationID]
 		r.waiting = slices.DeleteFunc(r.waiting, func(x planning.Reservation) bool { return x.MigrationID == a.MigrationID })

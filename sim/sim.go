@@ -129,6 +129,13 @@ type Policy interface {
 	Reset(w *World) error
 }
 
+// Placer is a policy that places waiting work itself, on every event and not only at
+// its ticks, as the fleet does (planning.Place): its placement may hold work back (a
+// maintenance window) or start a connector for work waiting with none.
+type Placer interface {
+	Place(v *View) planning.Placement
+}
+
 // Decision is what a policy changes now.
 type Decision struct {
 	Start []planning.StartDecision

@@ -165,7 +165,7 @@ func (f *fleet) simulateUpdate(ctx workflow.Context, r SimulateRequest) (Simulat
 	// A week's simulation forecasts a few dozen times; it heartbeats as it goes.
 	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fleetActivities.Simulate, activities.SimulateInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Size: f.in.Size,
-		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed,
+		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed, Overrides: f.st.Overrides,
 	}).Get(ctx, &answer.Result)
 	if err != nil {
 		return SimulateAnswer{}, err
