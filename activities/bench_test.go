@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -79,7 +80,7 @@ func BenchmarkPlanTick(b *testing.B) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	// The tick decides on the fleet the workflow sends: its 100 connectors.
-	in := PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second,
+	in := contract.PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second,
 		Fleet: &planning.Fleet{Connectors: conns, Policy: planning.DefaultPolicy(), Sites: sites}}
 	// The first tick of a worker trains the rate model, which then serves an hour.
 	_, err = aenv.ExecuteActivity(a.Plan, in)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
@@ -37,16 +38,16 @@ func TestRecordEventsImportsACalendarFromAFileOrAURL(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(want), 5)
 
-	record := func(src imports.CalendarSource) RecordEventsResult {
+	record := func(src imports.CalendarSource) contract.RecordEventsResult {
 		t.Helper()
 		src.Name, src.Site, src.From, src.To = "ops", "fra1", from, to
 		v, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Calendar: &src})
 		require.NoError(t, err)
-		var res RecordEventsResult
+		var res contract.RecordEventsResult
 		require.NoError(t, v.Get(&res))
 		return res
 	}
-	statuses := func(res RecordEventsResult) map[string]int {
+	statuses := func(res contract.RecordEventsResult) map[string]int {
 		n := map[string]int{}
 		for _, o := range res.Outcomes {
 			n[o.Status]++

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/transfer"
 )
@@ -172,81 +173,38 @@ func (c *Connector) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// PrepareInput names a migration about to be transferred and its size.
-type PrepareInput struct {
-	MigrationID string
-	Bytes       int64
-}
-
-// PrepareResult says which connector is ready and how much room it has left.
-type PrepareResult struct {
-	ConnectorID      string
-	FreeStorageBytes int64
-}
-
 // Prepare is the pre-warm step: it makes sure the target directory exists, is
 // writable and has room for the migration's bytes beside the transfers already
 // running. Not enough room is a non-retryable InsufficientStorage error. It changes
 // nothing but the directory's existence, so it is safe to repeat.
-func (c *Connector) Prepare(ctx context.Context, in PrepareInput) (PrepareResult, error) {
+func (c *Connector) Prepare(ctx context.Context, in contract.PrepareInput) (contract.PrepareResult, error) {
 	if in.Bytes < 0 {
-		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.PrepareResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("prepare %s: bytes must not be negative, got %d", in.MigrationID, in.Bytes), ErrTypeBadSize, nil)
 	}
 	if err := os.MkdirAll(c.TargetDir, 0o700); err != nil {
-		return PrepareResult{}, fmt.Errorf("prepare %s: target directory: %w", in.MigrationID, err)
+		return contract.PrepareResult{}, fmt.Errorf("prepare %s: target directory: %w", in.MigrationID, err)
 	}
 	probe, err := os.CreateTemp(c.TargetDir, ".prepare-*")
 	if err != nil {
-		return PrepareResult{}, fmt.Errorf("prepare %s: target directory %s is not writable: %w", in.MigrationID, c.TargetDir, err)
+		return contract.PrepareResult{}, fmt.Errorf("prepare %s: target directory %s is not writable: %w", in.MigrationID, c.TargetDir, err)
 	}
 	probe.Close()
 	if err := os.Remove(probe.Name()); err != nil {
-		return PrepareResult{}, fmt.Errorf("prepare %s: remove probe: %w", in.MigrationID, err)
+		return contract.PrepareResult{}, fmt.Errorf("prepare %s: remove probe: %w", in.MigrationID, err)
 	}
 	free, err := freeBytes(c.TargetDir)
 	if err != nil {
-		return PrepareResult{}, fmt.Errorf("prepare %s: %w", in.MigrationID, err)
+		return contract.PrepareResult{}, fmt.Errorf("prepare %s: %w", in.MigrationID, err)
 	}
 	free = max(free-c.pending.Load(), 0)
 	if in.Bytes > free {
-		return PrepareResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.PrepareResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("prepare %s: connector %s has %d bytes free in %s, the migration needs %d",
 				in.MigrationID, c.ID, free, c.TargetDir, in.Bytes), ErrTypeInsufficientStorage, nil)
 	}
 	c.logger().Info("prepared", "migration", in.MigrationID, "bytes", in.Bytes, "free_bytes", free)
-	return PrepareResult{ConnectorID: c.ID, FreeStorageBytes: free}, nil
-}
-
-// TransferInput says what to copy where. Source is a local path, a file:// URI or an
-// http(s) URL; Destination is a file name relative to the connector's target directory.
-type TransferInput struct {
-	MigrationID string
-	// Site is the migration's site and Sources its list of where disks may be read
-	// (sources.Entry), from PMO's database when the migration started: a source
-	// outside it is refused before anything is opened.
-	Site          string
-	Sources       []string
-	Source        string
-	Destination   string
-	ExpectedBytes int64
-	// SHA256 is the source's checksum when known (hex). Without it a resumed copy
-	// reads the source once more to verify.
-	SHA256 string
-	// Resume continues from the partial copy on disk, as a new attempt after a pause
-	// does; the copy is verified against the source at the end either way.
-	Resume bool
-	// Live says the source is a running VM's disk that changes during the copy: the
-	// bulk copy is not checked against it, the cutover (Cutover) makes it exact.
-	Live bool
-}
-
-// TransferResult is a finished copy's summary.
-type TransferResult struct {
-	Bytes          int64
-	SHA256         string
-	Seconds        float64
-	AvgBytesPerSec float64
+	return contract.PrepareResult{ConnectorID: c.ID, FreeStorageBytes: free}, nil
 }
 
 // Transfer copies the migration's disk image into the target directory within the
@@ -255,16 +213,16 @@ type TransferResult struct {
 // bytes is not copied again. Bad input, a missing source and a size mismatch fail
 // without retry; a checksum mismatch removes the partial file and lets the retry
 // start over.
-func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferResult, error) {
+func (c *Connector) Transfer(ctx context.Context, in contract.TransferInput) (contract.TransferResult, error) {
 	dest, err := c.destination(in.Destination)
 	if err != nil {
-		return TransferResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.TransferResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("transfer %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
 	allowed, err := c.allowed(in.Site, in.Sources, in.Source)
 	if err != nil {
 		c.logger().Warn("transfer refused", "migration", in.MigrationID, "error", err)
-		return TransferResult{}, classify(in.MigrationID, err)
+		return contract.TransferResult{}, classify(in.MigrationID, err)
 	}
 	var offset int64
 	if in.Resume {
@@ -280,7 +238,7 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 
 	release, err := c.acquireSlot(ctx, offset)
 	if err != nil {
-		return TransferResult{}, fmt.Errorf("transfer %s: waiting for a transfer slot: %w", in.MigrationID, err)
+		return contract.TransferResult{}, fmt.Errorf("transfer %s: waiting for a transfer slot: %w", in.MigrationID, err)
 	}
 	defer release()
 	c.Stats.active.Add(1)
@@ -318,16 +276,16 @@ func (c *Connector) Transfer(ctx context.Context, in TransferInput) (TransferRes
 	if err != nil && ctx.Err() != nil {
 		// Cancelled (a pause or a cancel): the partial copy stays for a resume.
 		log.Info("transfer stopped", "copied", res.Copied)
-		return TransferResult{}, temporal.NewCanceledError(res.ResumedFrom + res.Copied)
+		return contract.TransferResult{}, temporal.NewCanceledError(res.ResumedFrom + res.Copied)
 	}
 	if err != nil {
 		if errors.Is(err, transfer.ErrChecksumMismatch) {
 			c.Stats.release(dest) // Copy removed the partial file
 		}
 		log.Warn("transfer failed", "error", err, "copied", res.Copied)
-		return TransferResult{}, classify(in.MigrationID, err)
+		return contract.TransferResult{}, classify(in.MigrationID, err)
 	}
-	out := TransferResult{Bytes: res.Bytes, SHA256: res.SHA256, Seconds: res.Duration.Seconds()}
+	out := contract.TransferResult{Bytes: res.Bytes, SHA256: res.SHA256, Seconds: res.Duration.Seconds()}
 	if out.Seconds > 0 {
 		out.AvgBytesPerSec = float64(res.Copied) / out.Seconds
 	}
@@ -417,17 +375,9 @@ func classify(migrationID string, err error) error {
 	}
 }
 
-// DiscardInput names the copy of a cancelled migration.
-type DiscardInput struct {
-	MigrationID string
-	Destination string
-	// Complete also removes a finished bulk copy, not just a partial one.
-	Complete bool
-}
-
 // Discard removes a cancelled migration's partial copy from the target directory. A
 // copy that is not there is fine: a second run, or a cancel before any byte moved.
-func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
+func (c *Connector) Discard(ctx context.Context, in contract.DiscardInput) error {
 	dest, err := c.destination(in.Destination)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(
@@ -452,41 +402,22 @@ func (c *Connector) Discard(ctx context.Context, in DiscardInput) error {
 	return nil
 }
 
-// CutoverInput names the migration whose copy the final delta sync brings up to date.
-type CutoverInput struct {
-	MigrationID string
-	// Site and Sources are as in TransferInput.
-	Site        string
-	Sources     []string
-	Source      string
-	Destination string
-}
-
-// CutoverResult says what the delta sync copied and the copy's checksum.
-type CutoverResult struct {
-	Blocks        int
-	ChangedBlocks int
-	BytesCopied   int64
-	SHA256        string
-	Seconds       float64
-}
-
 // Cutover is the final delta sync while the VM is stopped: it copies the blocks of the
 // source that changed since the bulk copy, within the connector's bandwidth, and
 // verifies the result (see transfer.Sync). Cancelled before it applies the changes, it
 // leaves the copy as it was: the workflow's downtime timer rolls a cutover back so.
 // Running it again is harmless: an up-to-date copy has no changed blocks.
-func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult, error) {
+func (c *Connector) Cutover(ctx context.Context, in contract.CutoverInput) (contract.CutoverResult, error) {
 	dest, err := c.destination(in.Destination)
 	if err != nil {
-		return CutoverResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.CutoverResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("cutover %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
 	log := c.logger().With("migration", in.MigrationID, "destination", dest)
 	allowed, err := c.allowed(in.Site, in.Sources, in.Source)
 	if err != nil {
 		log.Warn("cutover refused", "error", err)
-		return CutoverResult{}, classify(in.MigrationID, err)
+		return contract.CutoverResult{}, classify(in.MigrationID, err)
 	}
 	res, err := transfer.Sync(ctx, in.Source, dest, transfer.SyncOptions{
 		Sources:  allowed,
@@ -497,43 +428,33 @@ func (c *Connector) Cutover(ctx context.Context, in CutoverInput) (CutoverResult
 	})
 	if err != nil && ctx.Err() != nil {
 		log.Info("cutover stopped; the copy is as it was", "changed_blocks_sent", res.ChangedBlocks)
-		return CutoverResult{}, temporal.NewCanceledError(res.ChangedBlocks)
+		return contract.CutoverResult{}, temporal.NewCanceledError(res.ChangedBlocks)
 	}
 	if err != nil {
 		log.Warn("cutover failed", "error", err)
-		return CutoverResult{}, classify(in.MigrationID, err)
+		return contract.CutoverResult{}, classify(in.MigrationID, err)
 	}
 	// The copy is the provider's now; the connector no longer holds it.
 	c.Stats.release(dest)
 	log.Info("cutover synced", "blocks", res.Blocks, "changed_blocks", res.ChangedBlocks, "bytes", res.BytesCopied,
 		"seconds", res.Duration.Seconds(), "sha256", res.SHA256)
-	return CutoverResult{Blocks: res.Blocks, ChangedBlocks: res.ChangedBlocks, BytesCopied: res.BytesCopied,
+	return contract.CutoverResult{Blocks: res.Blocks, ChangedBlocks: res.ChangedBlocks, BytesCopied: res.BytesCopied,
 		SHA256: res.SHA256, Seconds: res.Duration.Seconds()}, nil
-}
-
-// ApplySizeInput is a connector's new allocation.
-type ApplySizeInput struct {
-	BandwidthBytesSec float64
-}
-
-// ApplySizeResult is the bandwidth in force after the change.
-type ApplySizeResult struct {
-	BandwidthBytesSec float64
 }
 
 // ApplySize changes the connector's bandwidth now; running transfers feel it within a
 // second. Setting the same value twice is harmless.
-func (c *Connector) ApplySize(ctx context.Context, in ApplySizeInput) (ApplySizeResult, error) {
+func (c *Connector) ApplySize(ctx context.Context, in contract.ApplySizeInput) (contract.ApplySizeResult, error) {
 	if !(in.BandwidthBytesSec > 0) || math.IsInf(in.BandwidthBytesSec, 0) {
-		return ApplySizeResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.ApplySizeResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("apply size to connector %s: bandwidth must be a positive number of bytes per second, got %v", c.ID, in.BandwidthBytesSec),
 			ErrTypeBadSize, nil)
 	}
 	if c.Throttle == nil {
-		return ApplySizeResult{}, fmt.Errorf("apply size to connector %s: no throttle", c.ID)
+		return contract.ApplySizeResult{}, fmt.Errorf("apply size to connector %s: no throttle", c.ID)
 	}
 	before := c.Throttle.BytesPerSec()
 	c.Throttle.SetBytesPerSec(in.BandwidthBytesSec)
 	c.logger().Info("bandwidth changed", "from_bytes_per_sec", before, "to_bytes_per_sec", in.BandwidthBytesSec, "active_tasks", c.Stats.ActiveTasks())
-	return ApplySizeResult{BandwidthBytesSec: c.Throttle.BytesPerSec()}, nil
+	return contract.ApplySizeResult{BandwidthBytesSec: c.Throttle.BytesPerSec()}, nil
 }

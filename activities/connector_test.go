@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/transfer"
 )
@@ -80,9 +81,9 @@ func TestTransferCopiesIntoTheTargetDirectory(t *testing.T) {
 	env, beats := activityEnv(c)
 	src, data := sourceDisk(t, 700_000, 1)
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
+	v, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
-	var res TransferResult
+	var res contract.TransferResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, int64(len(data)), res.Bytes)
 	require.Equal(t, hexSum(data), res.SHA256)
@@ -99,7 +100,7 @@ func TestTransferCopiesIntoTheTargetDirectory(t *testing.T) {
 	require.Equal(t, int64(len(data)), beats()[len(beats())-1], "the last heartbeat carries the full offset")
 
 	// A retry after success copies nothing.
-	v, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
+	v, err = env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m1", Sources: testSources, Source: src, Destination: "vm-1/disk.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, hexSum(data), res.SHA256)
@@ -117,9 +118,9 @@ func TestTransferResumesFromTheHeartbeatOffset(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix), partial, 0o644))
 	env.SetHeartbeatDetails(int64(offset))
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m2", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
+	v, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m2", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
-	var res TransferResult
+	var res contract.TransferResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, hexSum(data), res.SHA256)
 	require.Equal(t, int64(len(data)-offset), c.Stats.BytesMoved(), "only the bytes after the offset were copied")
@@ -139,7 +140,7 @@ func TestTransferWithCorruptPartialFailsRetryablyAndStartsOver(t *testing.T) {
 	require.NoError(t, os.WriteFile(partial, bad, 0o644))
 	env.SetHeartbeatDetails(int64(100_000))
 
-	in := TransferInput{MigrationID: "m3", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))}
+	in := contract.TransferInput{MigrationID: "m3", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))}
 	_, err := env.ExecuteActivity(c.Transfer, in)
 	app := appError(t, err)
 	require.Equal(t, ErrTypeChecksumMismatch, app.Type())
@@ -149,7 +150,7 @@ func TestTransferWithCorruptPartialFailsRetryablyAndStartsOver(t *testing.T) {
 	// Temporal's retry still carries the old offset; with the partial gone it starts at 0.
 	v, err := env.ExecuteActivity(c.Transfer, in)
 	require.NoError(t, err)
-	var res TransferResult
+	var res contract.TransferResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, hexSum(data), res.SHA256)
 }
@@ -159,7 +160,7 @@ func TestTransferRejectsBadDestinations(t *testing.T) {
 	env, _ := activityEnv(c)
 	src, _ := sourceDisk(t, 1000, 4)
 	for _, dest := range []string{"", "../escape.img", "a/../../escape.img", "/etc/passwd", "..", "vm.img.partial"} {
-		_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m4", Sources: testSources, Source: src, Destination: dest})
+		_, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m4", Sources: testSources, Source: src, Destination: dest})
 		app := appError(t, err)
 		require.Equal(t, ErrTypeBadDestination, app.Type(), dest)
 		require.True(t, app.NonRetryable(), dest)
@@ -173,13 +174,13 @@ func TestTransferRejectsBadDestinations(t *testing.T) {
 func TestTransferFailsWithoutRetryOnMissingSourceOrWrongSize(t *testing.T) {
 	c := newConnector(t, 0)
 	env, _ := activityEnv(c)
-	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: filepath.Join(t.TempDir(), "missing.img"), Destination: "vm.img"})
+	_, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m5", Sources: testSources, Source: filepath.Join(t.TempDir(), "missing.img"), Destination: "vm.img"})
 	app := appError(t, err)
 	require.Equal(t, ErrTypeBadSource, app.Type())
 	require.True(t, app.NonRetryable())
 
 	src, data := sourceDisk(t, 1000, 5)
-	_, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)) * 2})
+	_, err = env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)) * 2})
 	app = appError(t, err)
 	require.Equal(t, ErrTypeSizeMismatch, app.Type())
 	require.True(t, app.NonRetryable())
@@ -209,9 +210,9 @@ func TestTransfersBeyondMaxTasksWaitForASlot(t *testing.T) {
 		wg.Go(func() {
 			env, _ := activityEnv(c)
 			src, data := sourceDisk(t, 256<<10, uint64(10+i))
-			v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: filepath.Join("vm", string(rune('a'+i))+".img")})
+			v, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: filepath.Join("vm", string(rune('a'+i))+".img")})
 			require.NoError(t, err)
-			var res TransferResult
+			var res contract.TransferResult
 			require.NoError(t, v.Get(&res))
 			require.Equal(t, hexSum(data), res.SHA256)
 		})
@@ -226,22 +227,22 @@ func TestTransfersBeyondMaxTasksWaitForASlot(t *testing.T) {
 func TestPrepareChecksRoom(t *testing.T) {
 	c := newConnector(t, 0)
 	env, _ := activityEnv(c)
-	v, err := env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m6", Bytes: 1 << 20})
+	v, err := env.ExecuteActivity(c.Prepare, contract.PrepareInput{MigrationID: "m6", Bytes: 1 << 20})
 	require.NoError(t, err)
-	var res PrepareResult
+	var res contract.PrepareResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, "c1", res.ConnectorID)
 	require.GreaterOrEqual(t, res.FreeStorageBytes, int64(1<<20))
 	require.DirExists(t, c.TargetDir, "the target directory is created")
 
-	_, err = env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m7", Bytes: 1 << 62})
+	_, err = env.ExecuteActivity(c.Prepare, contract.PrepareInput{MigrationID: "m7", Bytes: 1 << 62})
 	app := appError(t, err)
 	require.Equal(t, ErrTypeInsufficientStorage, app.Type())
 	require.True(t, app.NonRetryable())
 
 	// Room promised to running transfers is not offered again.
 	c.pending.Store(res.FreeStorageBytes)
-	_, err = env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m8", Bytes: 1})
+	_, err = env.ExecuteActivity(c.Prepare, contract.PrepareInput{MigrationID: "m8", Bytes: 1})
 	require.Equal(t, ErrTypeInsufficientStorage, appError(t, err).Type())
 }
 
@@ -250,21 +251,21 @@ func TestPrepareFailsWhenTheTargetIsNotADirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(target, []byte("x"), 0o644))
 	c := NewConnector("c1", transfer.NewThrottle(0), target, 1, nil)
 	env, _ := activityEnv(c)
-	_, err := env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m9", Bytes: 1})
+	_, err := env.ExecuteActivity(c.Prepare, contract.PrepareInput{MigrationID: "m9", Bytes: 1})
 	require.ErrorContains(t, err, "target directory")
 }
 
 func TestApplySizeChangesTheThrottleNow(t *testing.T) {
 	c := newConnector(t, 1<<20)
 	env, _ := activityEnv(c)
-	v, err := env.ExecuteActivity(c.ApplySize, ApplySizeInput{BandwidthBytesSec: 4 << 20})
+	v, err := env.ExecuteActivity(c.ApplySize, contract.ApplySizeInput{BandwidthBytesSec: 4 << 20})
 	require.NoError(t, err)
-	var res ApplySizeResult
+	var res contract.ApplySizeResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, float64(4<<20), res.BandwidthBytesSec)
 	require.Equal(t, float64(4<<20), c.Throttle.BytesPerSec())
 
-	_, err = env.ExecuteActivity(c.ApplySize, ApplySizeInput{BandwidthBytesSec: 0})
+	_, err = env.ExecuteActivity(c.ApplySize, contract.ApplySizeInput{BandwidthBytesSec: 0})
 	app := appError(t, err)
 	require.Equal(t, ErrTypeBadSize, app.Type())
 	require.Equal(t, float64(4<<20), c.Throttle.BytesPerSec(), "a refused size changes nothing")
@@ -280,9 +281,9 @@ func TestTransferResumeContinuesFromThePartialCopy(t *testing.T) {
 	require.NoError(t, os.MkdirAll(c.TargetDir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix), data[:kept], 0o644))
 
-	v, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)), Resume: true})
+	v, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m5", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data)), Resume: true})
 	require.NoError(t, err)
-	var res TransferResult
+	var res contract.TransferResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, hexSum(data), res.SHA256)
 	require.Equal(t, int64(len(data)-kept), c.Stats.BytesMoved(), "only the bytes after the partial copy were moved")
@@ -295,12 +296,12 @@ func TestDiscardRemovesThePartialCopyAndIsIdempotent(t *testing.T) {
 	partial := filepath.Join(c.TargetDir, "vm.img"+transfer.PartialSuffix)
 	require.NoError(t, os.WriteFile(partial, []byte("half a disk"), 0o644))
 	for range 2 {
-		_, err := env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "m6", Destination: "vm.img"})
+		_, err := env.ExecuteActivity(c.Discard, contract.DiscardInput{MigrationID: "m6", Destination: "vm.img"})
 		require.NoError(t, err)
 		_, err = os.Stat(partial)
 		require.True(t, os.IsNotExist(err))
 	}
-	_, err := env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "m6", Destination: "../escape"})
+	_, err := env.ExecuteActivity(c.Discard, contract.DiscardInput{MigrationID: "m6", Destination: "../escape"})
 	require.True(t, appError(t, err).NonRetryable(), "a bad destination is not retried")
 }
 
@@ -312,8 +313,8 @@ func TestStorageHeldFollowsEachCopyUntilCutoverOrDiscard(t *testing.T) {
 	env, _ := activityEnv(c)
 	srcA, a := sourceDisk(t, 700_000, 30)
 	srcB, b := sourceDisk(t, 500_000, 31)
-	inA := TransferInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img", ExpectedBytes: int64(len(a))}
-	inB := TransferInput{MigrationID: "mb", Sources: testSources, Source: srcB, Destination: "b.img", ExpectedBytes: int64(len(b))}
+	inA := contract.TransferInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img", ExpectedBytes: int64(len(a))}
+	inB := contract.TransferInput{MigrationID: "mb", Sources: testSources, Source: srcB, Destination: "b.img", ExpectedBytes: int64(len(b))}
 
 	_, err := env.ExecuteActivity(c.Transfer, inA)
 	require.NoError(t, err)
@@ -339,17 +340,17 @@ func TestStorageHeldFollowsEachCopyUntilCutoverOrDiscard(t *testing.T) {
 	require.Equal(t, int64(len(a)+len(b)), c.Stats.StorageUsedBytes())
 
 	// Discarding only the partial files keeps the complete copy, which awaits cutover.
-	_, err = env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "mb", Destination: "b.img"})
+	_, err = env.ExecuteActivity(c.Discard, contract.DiscardInput{MigrationID: "mb", Destination: "b.img"})
 	require.NoError(t, err)
 	require.Equal(t, int64(len(a)+len(b)), c.Stats.StorageUsedBytes())
-	_, err = env.ExecuteActivity(c.Discard, DiscardInput{MigrationID: "mb", Destination: "b.img", Complete: true})
+	_, err = env.ExecuteActivity(c.Discard, contract.DiscardInput{MigrationID: "mb", Destination: "b.img", Complete: true})
 	require.NoError(t, err)
 	require.Equal(t, int64(len(a)), c.Stats.StorageUsedBytes())
 
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
+	_, err = env.ExecuteActivity(c.Cutover, contract.CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
 	require.NoError(t, err)
 	require.Zero(t, c.Stats.StorageUsedBytes(), "a cut over copy is the provider's")
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
+	_, err = env.ExecuteActivity(c.Cutover, contract.CutoverInput{MigrationID: "ma", Sources: testSources, Source: srcA, Destination: "a.img"})
 	require.NoError(t, err)
 	require.Zero(t, c.Stats.StorageUsedBytes(), "a repeated cutover changes nothing")
 }
@@ -368,11 +369,11 @@ func TestReadLatencyIsTheMeanSinceTheLastSample(t *testing.T) {
 	c := newConnector(t, 0)
 	env, _ := activityEnv(c)
 	src, data := sourceDisk(t, 300_000, 32)
-	_, err := env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
+	_, err := env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err)
 	require.Positive(t, c.Stats.TakeReadLatency())
 	require.Zero(t, c.Stats.TakeReadLatency())
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img"})
+	_, err = env.ExecuteActivity(c.Cutover, contract.CutoverInput{MigrationID: "m", Sources: testSources, Source: src, Destination: "vm.img"})
 	require.NoError(t, err)
 	require.Positive(t, c.Stats.TakeReadLatency())
 }
@@ -382,7 +383,7 @@ func TestTargetFreeBytesIsTheTargetFilesystems(t *testing.T) {
 	_, err := c.Stats.TargetFreeBytes()
 	require.Error(t, err, "the target directory does not exist yet")
 	env, _ := activityEnv(c)
-	_, err = env.ExecuteActivity(c.Prepare, PrepareInput{MigrationID: "m", Bytes: 1})
+	_, err = env.ExecuteActivity(c.Prepare, contract.PrepareInput{MigrationID: "m", Bytes: 1})
 	require.NoError(t, err)
 	free, err := c.Stats.TargetFreeBytes()
 	require.NoError(t, err)
@@ -402,7 +403,7 @@ func TestTransferReadsOnlyAllowedSources(t *testing.T) {
 	src, data := sourceDisk(t, 10_000, 9)
 	other, _ := sourceDisk(t, 17, 10)
 	site := []string{filepath.Dir(src)}
-	refused := func(in TransferInput, why string) {
+	refused := func(in contract.TransferInput, why string) {
 		t.Helper()
 		_, err := env.ExecuteActivity(c.Transfer, in)
 		require.Error(t, err, why)
@@ -412,25 +413,25 @@ func TestTransferReadsOnlyAllowedSources(t *testing.T) {
 		require.NotContains(t, err.Error(), "17 bytes", "what is outside is not described")
 		require.NoFileExists(t, filepath.Join(c.TargetDir, in.Destination+transfer.PartialSuffix))
 	}
-	refused(TransferInput{MigrationID: "m1", Site: "ams1", Sources: site, Source: other, Destination: "vm/m1.img", ExpectedBytes: 1 << 20},
+	refused(contract.TransferInput{MigrationID: "m1", Site: "ams1", Sources: site, Source: other, Destination: "vm/m1.img", ExpectedBytes: 1 << 20},
 		"a source outside the site's list")
-	refused(TransferInput{MigrationID: "m2", Site: "ams1", Source: src, Destination: "vm/m2.img"}, "a site that allows nothing")
+	refused(contract.TransferInput{MigrationID: "m2", Site: "ams1", Source: src, Destination: "vm/m2.img"}, "a site that allows nothing")
 
 	c.Site = "ams1"
-	refused(TransferInput{MigrationID: "m3", Site: "fra1", Sources: site, Source: src, Destination: "vm/m3.img"}, "another site's transfer")
+	refused(contract.TransferInput{MigrationID: "m3", Site: "fra1", Sources: site, Source: src, Destination: "vm/m3.img"}, "another site's transfer")
 	own, err := sources.Parse([]string{filepath.Dir(other)})
 	require.NoError(t, err)
 	c.Sources = &own
-	refused(TransferInput{MigrationID: "m4", Site: "ams1", Sources: site, Source: src, Destination: "vm/m4.img"},
+	refused(contract.TransferInput{MigrationID: "m4", Site: "ams1", Sources: site, Source: src, Destination: "vm/m4.img"},
 		"allowed by the site but not by the connector's own list")
-	refused(TransferInput{MigrationID: "m5", Site: "ams1", Sources: site, Source: other, Destination: "vm/m5.img"},
+	refused(contract.TransferInput{MigrationID: "m5", Site: "ams1", Sources: site, Source: other, Destination: "vm/m5.img"},
 		"allowed by the connector but not by the site")
 
 	c.Sources = nil
-	_, err = env.ExecuteActivity(c.Transfer, TransferInput{MigrationID: "m6", Site: "ams1", Sources: site, Source: src,
+	_, err = env.ExecuteActivity(c.Transfer, contract.TransferInput{MigrationID: "m6", Site: "ams1", Sources: site, Source: src,
 		Destination: "vm/m6.img", ExpectedBytes: int64(len(data))})
 	require.NoError(t, err, "the site's own source, on its own connector")
-	_, err = env.ExecuteActivity(c.Cutover, CutoverInput{MigrationID: "m6", Site: "ams1", Sources: []string{filepath.Dir(other)},
+	_, err = env.ExecuteActivity(c.Cutover, contract.CutoverInput{MigrationID: "m6", Site: "ams1", Sources: []string{filepath.Dir(other)},
 		Source: src, Destination: "vm/m6.img"})
 	require.Equal(t, ErrTypeBadSource, appError(t, err).Type(), "the cutover checks its source too")
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
@@ -48,25 +49,19 @@ func NewEvents(s EventStore, tc client.Client, cfg config.Config, logger *slog.L
 	return &Events{Store: s, Temporal: tc, Logger: logger, Uploads: config.UploadsDir(cfg), CalendarHosts: cfg.CalendarHosts}
 }
 
-// RecordEventsResult says what became of each event and which were skipped.
-type RecordEventsResult struct {
-	Outcomes []planning.EventOutcome
-	Skipped  []planning.SkippedEvent
-}
-
 // RecordEvents checks the batch and records it in one transaction. An event at an
 // unknown site refuses the whole batch (a NotFound error naming the field) unless
 // SkipUnknownSites is set. Recording the same batch again changes nothing.
-func (a *Events) RecordEvents(ctx context.Context, in imports.EventBatch) (_ RecordEventsResult, err error) {
+func (a *Events) RecordEvents(ctx context.Context, in imports.EventBatch) (_ contract.RecordEventsResult, err error) {
 	sites, err := a.Store.Sites(ctx)
 	if err != nil {
-		return RecordEventsResult{}, err
+		return contract.RecordEventsResult{}, err
 	}
 	known := planning.SiteIDs(sites)
 	if c := in.Calendar; c != nil {
 		if c.Path != "" {
 			if err := staged(a.Uploads, c.Path); err != nil {
-				return RecordEventsResult{}, err
+				return contract.RecordEventsResult{}, err
 			}
 			// Recorded or refused, the file has served; a retry after a lost
 			// answer finds the events recorded and no file, and says so.
@@ -78,33 +73,33 @@ func (a *Events) RecordEvents(ctx context.Context, in imports.EventBatch) (_ Rec
 		}
 		batch, err := CalendarBatch(ctx, a.Store, *c, known, a.CalendarHosts)
 		if err != nil {
-			return RecordEventsResult{}, err
+			return contract.RecordEventsResult{}, err
 		}
 		in.Events, in.Close = append(in.Events, batch.Events...), append(in.Close, batch.Close...)
 	}
 	if n := len(in.Events) + len(in.Close); n > planning.MaxEventBatch {
-		return RecordEventsResult{}, temporal.NewNonRetryableApplicationError(
+		return contract.RecordEventsResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%d events in one batch, over the %d allowed", n, planning.MaxEventBatch), validation.ApplicationErrorType, nil)
 	}
-	var res RecordEventsResult
+	var res contract.RecordEventsResult
 	events := make([]planning.KeyedEvent, 0, len(in.Events))
 	for i, e := range in.Events {
 		prefix := fmt.Sprintf("[%d].", i)
 		if err := e.Validate(prefix); err != nil {
-			return RecordEventsResult{}, invalidField(validation.ApplicationErrorType, err)
+			return contract.RecordEventsResult{}, invalidField(validation.ApplicationErrorType, err)
 		}
 		if !slices.Contains(known, e.Site) {
 			if in.SkipUnknownSites {
 				res.Skipped = append(res.Skipped, planning.SkippedEvent{Key: e.Key, Site: e.Site, Reason: "no site " + e.Site + " in PMO's inventory"})
 				continue
 			}
-			return RecordEventsResult{}, invalidField(validation.NotFoundErrorType,
+			return contract.RecordEventsResult{}, invalidField(validation.NotFoundErrorType,
 				validation.Field(prefix+"site", "no site %q; known sites: %s", e.Site, strings.Join(known, ", ")))
 		}
 		events = append(events, e)
 	}
 	if res.Outcomes, err = a.Store.RecordEvents(ctx, events, in.Close); err != nil {
-		return RecordEventsResult{}, err
+		return contract.RecordEventsResult{}, err
 	}
 	for _, o := range res.Outcomes {
 		a.Logger.Info("system event", "id", o.Key, "site", o.Site, "kind", o.Kind, "status", o.Status)
@@ -118,27 +113,16 @@ func invalidField(errType string, err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), errType, nil, fe)
 }
 
-// RunningFleetsInput asks for the running fleet workflows.
-type RunningFleetsInput struct {
-	// WorkflowType is the fleet workflow's type name.
-	WorkflowType string
-}
-
-// RunningFleetsResult lists the running fleet workflows by ID.
-type RunningFleetsResult struct {
-	WorkflowIDs []string
-}
-
 // RunningFleets lists the fleet workflows that run now, through Temporal's visibility.
-func (a *Events) RunningFleets(ctx context.Context, in RunningFleetsInput) (RunningFleetsResult, error) {
-	var res RunningFleetsResult
+func (a *Events) RunningFleets(ctx context.Context, in contract.RunningFleetsInput) (contract.RunningFleetsResult, error) {
+	var res contract.RunningFleetsResult
 	req := &workflowservice.ListWorkflowExecutionsRequest{
 		Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", in.WorkflowType),
 	}
 	for {
 		page, err := a.Temporal.ListWorkflow(ctx, req)
 		if err != nil {
-			return RunningFleetsResult{}, fmt.Errorf("list fleet workflows: %w", err)
+			return contract.RunningFleetsResult{}, fmt.Errorf("list fleet workflows: %w", err)
 		}
 		for _, e := range page.GetExecutions() {
 			res.WorkflowIDs = append(res.WorkflowIDs, e.GetExecution().GetWorkflowId())
@@ -153,13 +137,7 @@ func (a *Events) RunningFleets(ctx context.Context, in RunningFleetsInput) (Runn
 	return res, nil
 }
 
-// RecordPlanChangesInput is what events did to a pool's plan.
-type RecordPlanChangesInput struct {
-	Pool    string
-	Changes []planning.EventPlanChange
-}
-
 // RecordPlanChanges writes the plan changes that events caused; a retry adds nothing.
-func (a *Events) RecordPlanChanges(ctx context.Context, in RecordPlanChangesInput) error {
+func (a *Events) RecordPlanChanges(ctx context.Context, in contract.RecordPlanChangesInput) error {
 	return a.Store.InsertPlanChanges(ctx, in.Pool, in.Changes)
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
@@ -40,7 +41,7 @@ func TestRecordEventsRefusesOrSkipsUnknownSites(t *testing.T) {
 
 	v, err := aenv.ExecuteActivity(a.RecordEvents, imports.EventBatch{Events: []planning.KeyedEvent{good, mars}, SkipUnknownSites: true})
 	require.NoError(t, err)
-	var res RecordEventsResult
+	var res contract.RecordEventsResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, []planning.EventOutcome{{Key: "ops-1", Site: "fra1", Kind: "anomaly", Status: planning.EventRecorded}}, res.Outcomes)
 	require.Equal(t, []planning.SkippedEvent{{Key: "ops-2", Site: "mars", Reason: "no site mars in PMO's inventory"}}, res.Skipped)

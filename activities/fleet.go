@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/forecast"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/provisioner"
@@ -114,34 +115,14 @@ func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slo
 	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now, Uploads: config.UploadsDir(cfg)}, nil
 }
 
-// CollectInput names the connectors whose health the fleet wants.
-type CollectInput struct {
-	Pool         string
-	ConnectorIDs []string
-}
-
-// ConnectorHealth is a connector's process state, readiness and latest usage.
-type ConnectorHealth struct {
-	ID      string
-	Running bool
-	ReadyAt time.Time
-	Usage   planning.Usage
-}
-
-// CollectResult is the Collect step's small summary.
-type CollectResult struct {
-	Sites      []string
-	Connectors []ConnectorHealth
-}
-
 // Collect reads the sites and, for each connector, whether its process runs, whether it
 // has reported ready, and its latest metrics.
-func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, error) {
+func (a *Fleet) Collect(ctx context.Context, in contract.CollectInput) (contract.CollectResult, error) {
 	sites, err := a.Store.Sites(ctx)
 	if err != nil {
-		return CollectResult{}, err
+		return contract.CollectResult{}, err
 	}
-	var res CollectResult
+	var res contract.CollectResult
 	for _, site := range sites {
 		if site.Pool == in.Pool {
 			res.Sites = append(res.Sites, site.ID)
@@ -149,14 +130,14 @@ func (a *Fleet) Collect(ctx context.Context, in CollectInput) (CollectResult, er
 	}
 	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)
 	if err != nil {
-		return CollectResult{}, err
+		return contract.CollectResult{}, err
 	}
 	for _, h := range health {
 		st, err := a.Provisioner.Status(ctx, h.ID)
 		if err != nil {
-			return CollectResult{}, fmt.Errorf("status of connector %s: %w", h.ID, err)
+			return contract.CollectResult{}, fmt.Errorf("status of connector %s: %w", h.ID, err)
 		}
-		res.Connectors = append(res.Connectors, ConnectorHealth{ID: h.ID, Running: st.Running, ReadyAt: h.ReadyAt, Usage: h.Usage})
+		res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, Running: st.Running, ReadyAt: h.ReadyAt, Usage: h.Usage})
 	}
 	return res, nil
 }
@@ -389,22 +370,11 @@ func (a *Fleet) measured(ctx context.Context, pool string, now time.Time) (*plan
 	return model, target, err
 }
 
-// ProvisionInput lists connectors to bring up: new ones, or ones whose process died.
-type ProvisionInput struct {
-	Pool       string
-	Connectors []planning.Connector
-}
-
-// ProvisionResult reports the process of each connector.
-type ProvisionResult struct {
-	PIDs []int
-}
-
 // Provision records each connector and starts its process unless it already runs.
 // Readiness is cleared only before a real start, so a retry after a successful start
 // does not undo the connector's own report that it is ready.
-func (a *Fleet) Provision(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
-	var res ProvisionResult
+func (a *Fleet) Provision(ctx context.Context, in contract.ProvisionInput) (contract.ProvisionResult, error) {
+	var res contract.ProvisionResult
 	for _, c := range in.Connectors {
 		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
 			return res, err
@@ -432,14 +402,8 @@ func (a *Fleet) Provision(ctx context.Context, in ProvisionInput) (ProvisionResu
 	return res, nil
 }
 
-// DecommissionInput lists connectors to stop.
-type DecommissionInput struct {
-	Pool       string
-	Connectors []planning.Connector
-}
-
 // Decommission stops each connector's process and records it as stopped.
-func (a *Fleet) Decommission(ctx context.Context, in DecommissionInput) error {
+func (a *Fleet) Decommission(ctx context.Context, in contract.DecommissionInput) error {
 	for _, c := range in.Connectors {
 		if err := a.Provisioner.Stop(ctx, c.ID); err != nil {
 			return fmt.Errorf("stop connector %s: %w", c.ID, err)
@@ -454,14 +418,8 @@ func (a *Fleet) Decommission(ctx context.Context, in DecommissionInput) error {
 	return nil
 }
 
-// SyncConnectorsInput mirrors the fleet's view of its connectors into PostgreSQL.
-type SyncConnectorsInput struct {
-	Pool       string
-	Connectors []planning.Connector
-}
-
 // SyncConnectors writes each connector's state and size.
-func (a *Fleet) SyncConnectors(ctx context.Context, in SyncConnectorsInput) error {
+func (a *Fleet) SyncConnectors(ctx context.Context, in contract.SyncConnectorsInput) error {
 	for _, c := range in.Connectors {
 		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
 			return err
@@ -470,48 +428,22 @@ func (a *Fleet) SyncConnectors(ctx context.Context, in SyncConnectorsInput) erro
 	return nil
 }
 
-// RecordConnectorMetricsInput is a batch of samples that an external connector posted.
-type RecordConnectorMetricsInput struct {
-	ConnectorID string
-	Samples     []planning.MetricSample
-}
-
-// RecordConnectorMetricsResult says how many of the samples were new.
-type RecordConnectorMetricsResult struct {
-	Stored int64
-}
-
 // RecordConnectorMetrics writes an external connector's samples where PMO's own
 // connectors write theirs; samples already stored are skipped, so a retry is safe.
-func (a *Fleet) RecordConnectorMetrics(ctx context.Context, in RecordConnectorMetricsInput) (RecordConnectorMetricsResult, error) {
+func (a *Fleet) RecordConnectorMetrics(ctx context.Context, in contract.RecordConnectorMetricsInput) (contract.RecordConnectorMetricsResult, error) {
 	n, err := a.Store.InsertConnectorMetrics(ctx, in.ConnectorID, in.Samples)
-	return RecordConnectorMetricsResult{Stored: n}, err
-}
-
-// RecordOverrideInput is one override and what the fleet did with it.
-type RecordOverrideInput struct {
-	Pool     string
-	Override planning.Override
-	// Action is applied, expired or rejected.
-	Action string
-	Detail string
-	At     time.Time
+	return contract.RecordConnectorMetricsResult{Stored: n}, err
 }
 
 // RecordOverride writes the override and its audit entry.
-func (a *Fleet) RecordOverride(ctx context.Context, in RecordOverrideInput) error {
+func (a *Fleet) RecordOverride(ctx context.Context, in contract.RecordOverrideInput) error {
 	a.Logger.Info("override "+in.Action, "pool", in.Pool, "override", in.Override.ID, "kind", in.Override.Kind,
 		"who", in.Override.Who, "why", in.Override.Why, "detail", in.Detail)
 	return a.Store.RecordOverride(ctx, in.Pool, in.Override, in.Action, in.Detail, in.At)
 }
 
-// LookupVMInput names a VM.
-type LookupVMInput struct {
-	VMID string
-}
-
 // LookupVM returns the inventory row of a VM, or a non-retryable NotFound error.
-func (a *Fleet) LookupVM(ctx context.Context, in LookupVMInput) (planning.VM, error) {
+func (a *Fleet) LookupVM(ctx context.Context, in contract.LookupVMInput) (planning.VM, error) {
 	vm, err := a.Store.VM(ctx, in.VMID)
 	if errors.Is(err, planning.ErrNotFound) {
 		return planning.VM{}, temporal.NewNonRetryableApplicationError("no VM "+in.VMID+" in the inventory",
@@ -545,17 +477,8 @@ func (a *Fleet) RecordOutcome(ctx context.Context, m planning.MigrationRecord) e
 	return a.Store.InsertMigration(ctx, m)
 }
 
-// RecordBreachInput describes an SLA breach.
-type RecordBreachInput struct {
-	MigrationID string
-	Site        string
-	ConnectorID string
-	Deadline    time.Time
-	MaxTransfer time.Duration
-}
-
 // RecordBreach writes the breach as an anomaly event at the site, once.
-func (a *Fleet) RecordBreach(ctx context.Context, in RecordBreachInput) error {
+func (a *Fleet) RecordBreach(ctx context.Context, in contract.RecordBreachInput) error {
 	a.Logger.Warn("SLA breached", "migration", in.MigrationID, "site", in.Site, "connector", in.ConnectorID, "deadline", in.Deadline)
 	return a.Store.InsertEvent(ctx, "sla-breach/"+in.MigrationID, planning.Event{
 		Site: in.Site, Kind: "anomaly", Severity: "warning", Starts: in.Deadline, Ends: in.Deadline.Add(time.Minute), Source: "breach",

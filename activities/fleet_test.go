@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
@@ -199,7 +200,7 @@ func TestLookupVMNotFoundNamesTheField(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	v, err := aenv.ExecuteActivity(a.LookupVM, LookupVMInput{VMID: "vm-1"})
+	v, err := aenv.ExecuteActivity(a.LookupVM, contract.LookupVMInput{VMID: "vm-1"})
 	require.NoError(t, err)
 	var vm planning.VM
 	require.NoError(t, v.Get(&vm))
@@ -232,12 +233,12 @@ func TestRecordingActivitiesAreIdempotent(t *testing.T) {
 	for range 2 {
 		_, err := aenv.ExecuteActivity(a.RecordOutcome, rec)
 		require.NoError(t, err)
-		_, err = aenv.ExecuteActivity(a.RecordOverride, RecordOverrideInput{Pool: "default", Override: o, Action: "applied", At: now})
+		_, err = aenv.ExecuteActivity(a.RecordOverride, contract.RecordOverrideInput{Pool: "default", Override: o, Action: "applied", At: now})
 		require.NoError(t, err)
-		_, err = aenv.ExecuteActivity(a.RecordBreach, RecordBreachInput{MigrationID: "m1", Site: "ams1", ConnectorID: "c1", Deadline: now, MaxTransfer: time.Minute})
+		_, err = aenv.ExecuteActivity(a.RecordBreach, contract.RecordBreachInput{MigrationID: "m1", Site: "ams1", ConnectorID: "c1", Deadline: now, MaxTransfer: time.Minute})
 		require.NoError(t, err)
 	}
-	_, err := aenv.ExecuteActivity(a.RecordOverride, RecordOverrideInput{Pool: "default", Override: o, Action: "expired", At: now.Add(time.Hour)})
+	_, err := aenv.ExecuteActivity(a.RecordOverride, contract.RecordOverrideInput{Pool: "default", Override: o, Action: "expired", At: now.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, 1, count(`SELECT count(*) FROM migrations WHERE id = 'm1'`))
 	require.Equal(t, 1, count(`SELECT count(*) FROM overrides`))
@@ -351,13 +352,13 @@ func TestRecordConnectorMetricsStoresAnExternalConnectorsSamplesOnce(t *testing.
 	aenv.RegisterActivity(a)
 	c := planning.Connector{ID: "appliance-1", Site: "ams1", State: planning.StateUnhealthy, Size: planning.Sizes[2],
 		TaskQueue: "pmo.connector.appliance-1", CreatedAt: now, External: true}
-	_, err := aenv.ExecuteActivity(a.SyncConnectors, SyncConnectorsInput{Pool: "default", Connectors: []planning.Connector{c}})
+	_, err := aenv.ExecuteActivity(a.SyncConnectors, contract.SyncConnectorsInput{Pool: "default", Connectors: []planning.Connector{c}})
 	require.NoError(t, err)
-	in := RecordConnectorMetricsInput{ConnectorID: c.ID, Samples: []planning.MetricSample{{At: now, CPUPercent: 5}, {At: now.Add(time.Second), CPUPercent: 6}}}
+	in := contract.RecordConnectorMetricsInput{ConnectorID: c.ID, Samples: []planning.MetricSample{{At: now, CPUPercent: 5}, {At: now.Add(time.Second), CPUPercent: 6}}}
 	for i, want := range []int64{2, 0} {
 		v, err := aenv.ExecuteActivity(a.RecordConnectorMetrics, in)
 		require.NoError(t, err)
-		var res RecordConnectorMetricsResult
+		var res contract.RecordConnectorMetricsResult
 		require.NoError(t, v.Get(&res))
 		require.Equal(t, want, res.Stored, "run %d: a retry stores nothing twice", i)
 	}

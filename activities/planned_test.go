@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -32,7 +33,7 @@ func TestPlanReadsPlannedWorkFromTheStoreWithoutWhatArrived(t *testing.T) {
 	}
 	require.NoError(t, s.SavePlanned(ctx, "default", planned, now))
 
-	v, err := aenv.ExecuteActivity(a.Plan, PlanInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 6,
+	v, err := aenv.ExecuteActivity(a.Plan, contract.PlanInput{Pool: "default", Sites: []string{"ams1", "fra1"}, Now: now, Hours: 6,
 		Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second, Arrived: []string{"w1-vm-2", "adhoc-1"}})
 	require.NoError(t, err)
 	var plan planning.Plan
@@ -67,7 +68,7 @@ func TestForecastBatchEstimatesPlansOnceAndAnswersAWhatIf(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	in := ForecastBatchInput{Pool: "default", Now: now, ID: "w1", VMIDs: []string{"vm-1", "vm-2"},
+	in := contract.ForecastBatchInput{Pool: "default", Now: now, ID: "w1", VMIDs: []string{"vm-1", "vm-2"},
 		VMs:           []planning.VMSpec{{Site: "fra1", DiskBytes: 1 << 30}},
 		EarliestStart: now.Add(2 * time.Hour), Deadline: now.Add(6 * time.Hour), Sites: []string{"ams1"},
 		Size: "medium", HorizonHours: 12, LeadTime: 15 * time.Minute, Tick: 30 * time.Second, Plan: true}
@@ -87,7 +88,7 @@ func TestForecastBatchEstimatesPlansOnceAndAnswersAWhatIf(t *testing.T) {
 	for range 2 {
 		v, err := aenv.ExecuteActivity(a.ForecastBatch, in)
 		require.NoError(t, err)
-		var res ForecastBatchResult
+		var res contract.ForecastBatchResult
 		require.NoError(t, v.Get(&res))
 		require.Equal(t, 3, res.Planned)
 		require.Len(t, res.Estimate.Sites, 2)
@@ -101,7 +102,7 @@ func TestForecastBatchEstimatesPlansOnceAndAnswersAWhatIf(t *testing.T) {
 	in.ID, in.Plan, in.WhatIf = "w2", false, &planning.WhatIf{LoseLink: []string{"ams1"}}
 	v, err := aenv.ExecuteActivity(a.ForecastBatch, in)
 	require.NoError(t, err)
-	var res ForecastBatchResult
+	var res contract.ForecastBatchResult
 	require.NoError(t, v.Get(&res))
 	require.Zero(t, res.Planned)
 	require.NotNil(t, res.Today)
@@ -128,9 +129,9 @@ func TestCollectSeesTheSitesOfItsPool(t *testing.T) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	for pool, want := range map[string][]string{"default": {"ams1", "fra1"}, "americas": {"nyc1"}} {
-		v, err := aenv.ExecuteActivity(a.Collect, CollectInput{Pool: pool})
+		v, err := aenv.ExecuteActivity(a.Collect, contract.CollectInput{Pool: pool})
 		require.NoError(t, err)
-		var res CollectResult
+		var res contract.CollectResult
 		require.NoError(t, v.Get(&res))
 		require.Equal(t, want, res.Sites, pool)
 	}
@@ -145,7 +146,7 @@ func TestPlanIsOfThePoolsSitesOnly(t *testing.T) {
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
 	for sites, want := range map[string]bool{"ams1": false, "ams1 fra1": true} {
-		v, err := aenv.ExecuteActivity(a.Plan, PlanInput{Pool: "default", Sites: strings.Fields(sites), Now: now, Hours: 6,
+		v, err := aenv.ExecuteActivity(a.Plan, contract.PlanInput{Pool: "default", Sites: strings.Fields(sites), Now: now, Hours: 6,
 			Size: "medium", LeadTime: 15 * time.Minute, Tick: 30 * time.Second})
 		require.NoError(t, err)
 		var plan planning.Plan

@@ -7,7 +7,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 // RetentionStore is what the retention activity deletes and downsamples through.
@@ -47,27 +47,6 @@ func NewRetention(s RetentionStore, logger *slog.Logger) *Retention {
 // enough to be quick, small enough not to hold locks for long.
 const RetentionBatch = 5000
 
-// RetentionInput is one retention run: the settings and the time the windows are
-// measured back from, fixed for the run so that a retry cuts at the same place.
-type RetentionInput struct {
-	Settings config.Retention
-	Now      time.Time
-	// Batch is the rows per transaction; zero means RetentionBatch.
-	Batch int
-}
-
-// RetentionResult counts what a run did.
-type RetentionResult struct {
-	MetricsDeleted     int64
-	MetricsFolded      int64 // raw samples folded into downsampled rows
-	MetricsDownsampled int64 // downsampled rows written for them
-	EventsDeleted      int64
-	ForecastsDeleted   int64
-	PlansDeleted       int64
-	PlanChangesDeleted int64 // what events did to plans, kept as long as the plans
-	AuditDeleted       int64 // the API's audit entries
-}
-
 // ApplyRetention expires connector metrics older than Settings.Metrics, downsamples
 // the rest older than Settings.MetricsRaw, and expires system events that ended more
 // than Settings.Events ago, forecasts of hours more than Settings.Forecasts ago, and
@@ -76,12 +55,12 @@ type RetentionResult struct {
 // transactions of at most Batch rows and heartbeats after each, so a retry starts
 // where the last attempt stopped and counts nothing twice (its counts cover only the
 // attempt that returns them).
-func (r *Retention) ApplyRetention(ctx context.Context, in RetentionInput) (RetentionResult, error) {
+func (r *Retention) ApplyRetention(ctx context.Context, in contract.RetentionInput) (contract.RetentionResult, error) {
 	set, batch := in.Settings, in.Batch
 	if batch <= 0 {
 		batch = RetentionBatch
 	}
-	var res RetentionResult
+	var res contract.RetentionResult
 	// Expire before downsampling, so that nothing is folded only to be deleted.
 	steps := []struct {
 		name string

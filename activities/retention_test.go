@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 func TestRetentionWindowsKeepWhatTheFleetReads(t *testing.T) {
@@ -47,11 +48,11 @@ func TestApplyRetentionInBatchesKeepsHistory(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(r)
-	run := func() RetentionResult {
+	run := func() contract.RetentionResult {
 		t.Helper()
-		v, err := env.ExecuteActivity(r.ApplyRetention, RetentionInput{Settings: cfg.Retention, Now: now, Batch: 2000})
+		v, err := env.ExecuteActivity(r.ApplyRetention, contract.RetentionInput{Settings: cfg.Retention, Now: now, Batch: 2000})
 		require.NoError(t, err)
-		var res RetentionResult
+		var res contract.RetentionResult
 		require.NoError(t, v.Get(&res))
 		return res
 	}
@@ -67,13 +68,13 @@ func TestApplyRetentionInBatchesKeepsHistory(t *testing.T) {
 	old := cfg.Retention
 	old.Audit = 0
 	exec(`INSERT INTO api_audit (at, key_id, role, method, path, route, status) VALUES ($1::timestamptz - interval '2 years', 'k1', 'operator', 'POST', '/scale', '/scale', 202)`, now)
-	v, err := env.ExecuteActivity(r.ApplyRetention, RetentionInput{Settings: old, Now: now})
+	v, err := env.ExecuteActivity(r.ApplyRetention, contract.RetentionInput{Settings: old, Now: now})
 	require.NoError(t, err)
-	var kept RetentionResult
+	var kept contract.RetentionResult
 	require.NoError(t, v.Get(&kept))
 	require.Zero(t, kept.AuditDeleted)
 	exec(`DELETE FROM api_audit WHERE at < $1::timestamptz - interval '1 year'`, now)
-	require.Equal(t, RetentionResult{}, run(), "a second run finds nothing to do")
+	require.Equal(t, contract.RetentionResult{}, run(), "a second run finds nothing to do")
 
 	var after, raw int
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM migrations`).Scan(&after))

@@ -13,51 +13,12 @@ import (
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/sim"
 	"github.com/pmo-dev/pmo/trace"
 	"github.com/pmo-dev/pmo/validation"
 )
-
-// SimulateInput asks for a short simulation of the pool's own work from Now: its
-// planned migrations that start in the window and the ad-hoc arrivals forecast for it,
-// under the current policy and a proposed one.
-type SimulateInput struct {
-	Pool  string
-	Sites []string
-	Now   time.Time
-	Hours int
-	// Seed draws the ad-hoc arrivals and the world's noise: the same seed gives the
-	// same answer.
-	Seed uint64
-	// Size, LeadTime, Tick and HorizonHours are the fleet's settings.
-	Size              string
-	LeadTime          time.Duration
-	Tick              time.Duration
-	HorizonHours      int
-	Current, Proposed planning.Policy
-	// Overrides are the fleet's pins and pause in force, which both policies keep.
-	Overrides []planning.Override
-}
-
-// SimulateResult is a simulation's answer: the window, what was simulated and how
-// each policy did.
-type SimulateResult struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-	Seed uint64    `json:"seed"`
-	// Planned and Adhoc count the migrations simulated: the pool's planned ones and
-	// the ad-hoc arrivals drawn from the forecast.
-	Planned int `json:"planned"`
-	Adhoc   int `json:"adhoc"`
-	// Size is the connector size and ProvisionDelaySeconds the median boot the
-	// simulated connectors take.
-	Size                  string       `json:"size"`
-	ProvisionDelaySeconds float64      `json:"provision_delay_s"`
-	Results               []sim.Result `json:"results"`
-	// Reasoning holds a sentence a policy.
-	Reasoning []string `json:"reasoning"`
-}
 
 // Simulate runs the simulator on the pool's own work under the current policy and the
 // proposed one, each the fleet's own tick (sim.Predictive) with the pool's site
@@ -65,29 +26,29 @@ type SimulateResult struct {
 // size, tick and lead time, connectors that boot in the median time the pool's recent
 // ones took (the simulator's default before any did), and no failed transfers. The planned migrations are known from now; the
 // ad-hoc arrivals are drawn with the seed (see adhocArrivals). It records nothing.
-func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult, error) {
+func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contract.SimulateResult, error) {
 	size, ok := planning.SizeNamed(in.Size)
 	if !ok {
-		return SimulateResult{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
+		return contract.SimulateResult{}, temporal.NewNonRetryableApplicationError("unknown connector size "+in.Size, validation.ApplicationErrorType, nil)
 	}
 	from, to := in.Now, in.Now.Add(time.Duration(in.Hours)*time.Hour)
 	arrivals, volume, err := a.history(ctx, in.Sites, in.Now)
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	// An hour more than the window: it need not start on the hour.
 	demand, _, err := a.forecast(ctx, planning.DemandInput{Sites: in.Sites, Arrivals: arrivals, Bytes: volume,
 		Now: in.Now, From: in.Now, Hours: in.Hours + 1})
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	profiles, err := a.Store.SiteProfiles(ctx, in.Now.Add(-HistoryWindow))
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	delays, err := a.Store.ReadyDelays(ctx, in.Pool, in.Now.Add(-AccuracyWindow), 100)
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	boot := sim.DefaultConfig().ProvisionDelay
 	if len(delays) > 0 {
@@ -97,7 +58,7 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 
 	known, err := a.Store.Planned(ctx, in.Pool, in.Now)
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	var planned []planning.PlannedMigration
 	for _, p := range known {
@@ -112,12 +73,12 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 	}
 	adhoc := adhocArrivals(demand, profiles, from, to, in.Seed)
 	reqs = append(reqs, adhoc...)
-	res := SimulateResult{From: from, To: to, Seed: in.Seed, Planned: len(planned), Adhoc: len(adhoc), Size: size.Name,
+	res := contract.SimulateResult{From: from, To: to, Seed: in.Seed, Planned: len(planned), Adhoc: len(adhoc), Size: size.Name,
 		ProvisionDelaySeconds: boot.Seconds()}
 	policies := []namedPolicy{{"current", in.Current}, {"proposed", in.Proposed}}
 	if len(reqs) == 0 {
 		for _, p := range policies {
-			res.Results = append(res.Results, sim.Result{Name: p.name})
+			res.Results = append(res.Results, contract.PolicyRun{Name: p.name})
 			res.Reasoning = append(res.Reasoning, fmt.Sprintf("%s policy, %s: nothing to simulate, as no planned migration starts in the window and no ad-hoc work is forecast", p.name, p.policy))
 		}
 		return res, nil
@@ -132,22 +93,22 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 	cfg.Progress = func(now, _ time.Time) { activity.RecordHeartbeat(ctx, now) }
 	world, err := sim.NewWorld(reqs, cfg)
 	if err != nil {
-		return SimulateResult{}, simulationFailed(err)
+		return contract.SimulateResult{}, simulationFailed(err)
 	}
 	// The simulated ticks plan with what the fleet's ticks plan with: the sites' profiles,
 	// the SLA tiers, the events in the window, the forecasts' recent error and the overrides.
 	events, err := a.Store.Events(ctx, from, to)
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	events = slices.DeleteFunc(events, func(e planning.KeyedEvent) bool { return !slices.Contains(in.Sites, e.Site) })
 	accuracy, err := a.Store.ForecastAccuracy(ctx, in.Pool, in.Now.Add(-AccuracyWindow))
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	tiers, err := a.Store.SLATiers(ctx)
 	if err != nil {
-		return SimulateResult{}, err
+		return contract.SimulateResult{}, err
 	}
 	history := map[string]sim.Hourly{}
 	for i, site := range in.Sites {
@@ -160,10 +121,11 @@ func (a *Fleet) Simulate(ctx context.Context, in SimulateInput) (SimulateResult,
 			ForecastEvery: sim.DefaultKnobs().ForecastEvery, History: history, HistoryEnd: in.Now.Truncate(time.Hour),
 			Sites: profiles, Tiers: tiers, Overrides: in.Overrides, Events: events, Accuracy: accuracy})
 		if err != nil {
-			return SimulateResult{}, simulationFailed(err)
+			return contract.SimulateResult{}, simulationFailed(err)
 		}
-		r.Name = p.name
-		res.Results = append(res.Results, r)
+		res.Results = append(res.Results, contract.PolicyRun{Name: p.name, Migrations: r.Migrations, SLABreaches: r.SLABreaches,
+			WaitP50: r.WaitP50, WaitP95: r.WaitP95, WaitP99: r.WaitP99, ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
+			ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds})
 	}
 	for i, r := range res.Results {
 		line := fmt.Sprintf("%s policy, %s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",

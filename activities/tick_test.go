@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/sim"
 	"github.com/pmo-dev/pmo/trace"
@@ -53,7 +54,7 @@ func TestTheFleetAndTheSimulatorMakeTheSameDecision(t *testing.T) {
 	var env testsuite.WorkflowTestSuite
 	aenv := env.NewTestActivityEnvironment()
 	aenv.RegisterActivity(a)
-	v, err := aenv.ExecuteActivity(a.Plan, PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium",
+	v, err := aenv.ExecuteActivity(a.Plan, contract.PlanInput{Pool: "default", Sites: sites, Now: now, Hours: 48, Size: "medium",
 		LeadTime: 15 * time.Minute, Tick: 30 * time.Second, Fleet: &fleet})
 	require.NoError(t, err)
 	var fromFleet planning.Decision

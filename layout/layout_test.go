@@ -29,8 +29,18 @@ var forbidden = map[string][]string{
 		"github.com/pmo-dev/pmo/activities", "github.com/labstack/echo"},
 	// Activities reach the database only through their Store: the workflows import them.
 	"github.com/pmo-dev/pmo/activities": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store"},
-	// Workflows know nothing of SQL or HTTP.
-	"github.com/pmo-dev/pmo/workflows": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo"},
+	// Workflows know nothing of SQL or HTTP, and call activities by name with the
+	// contract's types, so that they do not link the activities and what those run.
+	"github.com/pmo-dev/pmo/workflows": {"github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo",
+		"github.com/pmo-dev/pmo/activities", "github.com/pmo-dev/pmo/sim", "github.com/pmo-dev/pmo/transfer", "github.com/pmo-dev/pmo/provisioner"},
+	// The contract between workflows and activities is types and names only.
+	"github.com/pmo-dev/pmo/contract": {"go.temporal.io/", "github.com/jackc/pgx", "github.com/pmo-dev/pmo/store", "github.com/labstack/echo",
+		"github.com/pmo-dev/pmo/activities", "github.com/pmo-dev/pmo/sim", "github.com/pmo-dev/pmo/transfer", "github.com/pmo-dev/pmo/provisioner"},
+	// The web server never reaches the activities, the simulator, the copy or the
+	// provisioner, not even through what it imports: a change inside them cannot change
+	// the HTTP API.
+	"github.com/pmo-dev/pmo/web": {"github.com/pmo-dev/pmo/activities", "github.com/pmo-dev/pmo/sim",
+		"github.com/pmo-dev/pmo/transfer", "github.com/pmo-dev/pmo/provisioner"},
 	// The load test drives the system through its HTTP API; it reads the inventory
 	// from the store to pick VMs, and `loadtest pools` starts fleets with its own
 	// settings and reads their histories back from Temporal to judge them.
@@ -48,11 +58,9 @@ var forbiddenDirect = map[string][]string{
 	// PostgreSQL itself only through the store, and only for readiness, API keys and
 	// the audit trail (web/auth.go says why); it writes no facts, and runs no SQL.
 	// Its requests and answers are the API's own and the contract's (workflows,
-	// planning, imports), never the types inside activities, the simulator, the
-	// forecasting models, the copy or the provisioner. (It still links them through
-	// workflows, which references activities by method.)
-	"github.com/pmo-dev/pmo/web": {"github.com/jackc/pgx", "database/sql", "github.com/pmo-dev/pmo/activities", "github.com/pmo-dev/pmo/sim",
-		"github.com/pmo-dev/pmo/forecast", "github.com/pmo-dev/pmo/transfer", "github.com/pmo-dev/pmo/provisioner"},
+	// planning, imports), never the forecasting models' (which reach it only inside
+	// planning, the domain they serve); what else it must not reach is in forbidden.
+	"github.com/pmo-dev/pmo/web": {"github.com/jackc/pgx", "database/sql", "github.com/pmo-dev/pmo/forecast"},
 }
 
 func TestPackagesImportOnlyWhatTheirLayerAllows(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store"
@@ -45,7 +46,7 @@ func buildConnector(t *testing.T) string {
 
 // moveThroughConnector is a test-only workflow: it pre-warms the connector and runs
 // one transfer on the connector's task queue, as MigrationWorkflow does.
-func moveThroughConnector(ctx workflow.Context, queue string, in activities.TransferInput) (activities.TransferResult, error) {
+func moveThroughConnector(ctx workflow.Context, queue string, in contract.TransferInput) (contract.TransferResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: time.Minute,
@@ -53,24 +54,24 @@ func moveThroughConnector(ctx workflow.Context, queue string, in activities.Tran
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 	var ca *activities.Connector
-	if err := workflow.ExecuteActivity(ctx, ca.Prepare, activities.PrepareInput{MigrationID: in.MigrationID, Bytes: in.ExpectedBytes}).Get(ctx, nil); err != nil {
-		return activities.TransferResult{}, err
+	if err := workflow.ExecuteActivity(ctx, ca.Prepare, contract.PrepareInput{MigrationID: in.MigrationID, Bytes: in.ExpectedBytes}).Get(ctx, nil); err != nil {
+		return contract.TransferResult{}, err
 	}
-	var res activities.TransferResult
+	var res contract.TransferResult
 	err := workflow.ExecuteActivity(ctx, ca.Transfer, in).Get(ctx, &res)
 	return res, err
 }
 
 // cutOverOnConnector is a test-only workflow: the cutover's delta sync of one copy on
 // the connector's task queue.
-func cutOverOnConnector(ctx workflow.Context, queue string, in activities.CutoverInput) (activities.CutoverResult, error) {
+func cutOverOnConnector(ctx workflow.Context, queue string, in contract.CutoverInput) (contract.CutoverResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	var ca *activities.Connector
-	var res activities.CutoverResult
+	var res contract.CutoverResult
 	err := workflow.ExecuteActivity(ctx, ca.Cutover, in).Get(ctx, &res)
 	return res, err
 }
@@ -152,7 +153,7 @@ func TestRealConnectorProcess(t *testing.T) {
 	site := []string{filepath.Dir(src)}
 	secret := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secret, []byte("not a disk"), 0o600))
-	for i, bad := range []activities.TransferInput{
+	for i, bad := range []contract.TransferInput{
 		{MigrationID: "it-bad-0", Site: "fra1", Sources: site, Source: src, Destination: "vm-it/bad0.img"},
 		{MigrationID: "it-bad-1", Site: "ams1", Sources: site, Source: secret, Destination: "vm-it/bad1.img", ExpectedBytes: 1 << 20},
 	} {
@@ -167,11 +168,11 @@ func TestRealConnectorProcess(t *testing.T) {
 		require.NoFileExists(t, filepath.Join(dataDir, "target", bad.Destination+".partial"))
 	}
 
-	in := activities.TransferInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img", ExpectedBytes: int64(len(data))}
+	in := contract.TransferInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img", ExpectedBytes: int64(len(data))}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-" + id, TaskQueue: testQueue,
 		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-move", queue, in)
 	require.NoError(t, err)
-	var res activities.TransferResult
+	var res contract.TransferResult
 	require.NoError(t, run.Get(ctx, &res))
 
 	sum := sha256.Sum256(data)
@@ -204,9 +205,9 @@ func TestRealConnectorProcess(t *testing.T) {
 
 	cut, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-cutover-" + id, TaskQueue: testQueue,
 		WorkflowExecutionTimeout: 2 * time.Minute}, "provisioner-test-cutover", queue,
-		activities.CutoverInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img"})
+		contract.CutoverInput{MigrationID: "it-1", Site: "ams1", Sources: site, Source: src, Destination: "vm-it/disk.img"})
 	require.NoError(t, err)
-	var cres activities.CutoverResult
+	var cres contract.CutoverResult
 	require.NoError(t, cut.Get(ctx, &cres))
 	require.Equal(t, hex.EncodeToString(sum[:]), cres.SHA256)
 	require.Eventually(t, func() bool {

@@ -10,8 +10,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/workflows"
 )
 
@@ -35,7 +35,7 @@ func retentionCommand(cfg *config.Config) *ffcli.Command {
 				}
 				fmt.Printf("retention running: workflow %s, run %s (the worker runs it)\n", run.GetID(), run.GetRunID())
 				started := time.Now()
-				var res activities.RetentionResult
+				var res contract.RetentionResult
 				if err := run.Get(ctx, &res); err != nil {
 					return fmt.Errorf("retention: %w", err)
 				}

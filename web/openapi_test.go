@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/apikey"
-	"github.com/pmo-dev/pmo/sim"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
@@ -106,9 +106,10 @@ func TestTheAPIIsMadeOfItsOwnTypes(t *testing.T) {
 	}
 }
 
-// POST /simulate's results carry every figure of the simulator's result under the same
-// names: a field the simulator gains or renames fails here, to be added to the API (or
-// left out) on purpose.
+// POST /simulate's results carry every figure of the simulation's result under the same
+// names (activities' TestPolicyRunCarriesTheSimulatorsFigures holds that result to the
+// simulator's): a field gained or renamed fails here, to be added to the API (or left
+// out) on purpose.
 func TestSimulatedPolicyCarriesTheSimulatorsFigures(t *testing.T) {
 	names := func(typ reflect.Type) []string {
 		var out []string
@@ -119,5 +120,5 @@ func TestSimulatedPolicyCarriesTheSimulatorsFigures(t *testing.T) {
 		}
 		return out
 	}
-	require.Equal(t, names(reflect.TypeFor[sim.Result]()), names(reflect.TypeFor[SimulatedPolicy]()))
+	require.Equal(t, names(reflect.TypeFor[contract.PolicyRun]()), names(reflect.TypeFor[SimulatedPolicy]()))
 }

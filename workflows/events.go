@@ -8,17 +8,13 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
-
-// eventActivities references the events activities by method.
-var eventActivities *activities.Events
 
 // EventsSignal tells a fleet which events changed: keys, sites, kinds and what
 // became of them, never the events themselves.
@@ -54,7 +50,7 @@ func EventsWorkflow(ctx workflow.Context, in imports.EventBatch) (EventsAnswer, 
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5,
 		},
 	})
-	var rec activities.RecordEventsResult
+	var rec contract.RecordEventsResult
 	if err := workflow.ExecuteActivity(ctx, eventActivities.RecordEvents, in).Get(ctx, &rec); err != nil {
 		return EventsAnswer{}, err
 	}
@@ -68,8 +64,8 @@ func EventsWorkflow(ctx workflow.Context, in imports.EventBatch) (EventsAnswer, 
 	if len(changed) == 0 {
 		return answer, nil
 	}
-	var fleets activities.RunningFleetsResult
-	if err := workflow.ExecuteActivity(ctx, eventActivities.RunningFleets, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Get(ctx, &fleets); err != nil {
+	var fleets contract.RunningFleetsResult
+	if err := workflow.ExecuteActivity(ctx, eventActivities.RunningFleets, contract.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Get(ctx, &fleets); err != nil {
 		return EventsAnswer{}, err
 	}
 	logger := workflow.GetLogger(ctx)

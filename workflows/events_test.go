@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
@@ -23,9 +24,9 @@ func TestFleetReplansAtOnceOnAnEventsSignal(t *testing.T) {
 	f.register(env)
 	env.RegisterActivity(&activities.Events{})
 	var mu sync.Mutex
-	var recorded []activities.RecordPlanChangesInput
+	var recorded []contract.RecordPlanChangesInput
 	env.OnActivity(eventActivities.RecordPlanChanges, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RecordPlanChangesInput) error {
+		func(_ context.Context, in contract.RecordPlanChangesInput) error {
 			mu.Lock()
 			defer mu.Unlock()
 			recorded = append(recorded, in)
@@ -83,10 +84,10 @@ func TestEventsWorkflowRecordsThenSignalsTheRunningFleets(t *testing.T) {
 			env.RegisterWorkflow(EventsWorkflow)
 			env.RegisterActivity(&activities.Events{})
 			outcome := planning.EventOutcome{Key: "k1", Site: "fra1", Kind: "anomaly", Status: c.status}
-			env.OnActivity(eventActivities.RecordEvents, mock.Anything, mock.Anything).Return(activities.RecordEventsResult{
+			env.OnActivity(eventActivities.RecordEvents, mock.Anything, mock.Anything).Return(contract.RecordEventsResult{
 				Outcomes: []planning.EventOutcome{outcome}, Skipped: []planning.SkippedEvent{{Key: "k2", Reason: "no site"}}}, nil)
-			env.OnActivity(eventActivities.RunningFleets, mock.Anything, activities.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Return(
-				activities.RunningFleetsResult{WorkflowIDs: []string{"fleet-a", "fleet-b"}}, nil)
+			env.OnActivity(eventActivities.RunningFleets, mock.Anything, contract.RunningFleetsInput{WorkflowType: "FleetWorkflow"}).Return(
+				contract.RunningFleetsResult{WorkflowIDs: []string{"fleet-a", "fleet-b"}}, nil)
 			var signalled []string
 			env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", SignalEvents, mock.Anything).Return(
 				func(_, id, _, _ string, arg any) error {

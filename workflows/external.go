@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -402,8 +402,8 @@ func (f *fleet) deregisterConnector(ctx workflow.Context, r DeregisterConnectorR
 
 // connectorMetrics stores what an external connector posted and renews its health.
 func (f *fleet) connectorMetrics(ctx workflow.Context, r ConnectorMetricsRequest) (ConnectorMetricsResult, error) {
-	var stored activities.RecordConnectorMetricsResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordConnectorMetrics, activities.RecordConnectorMetricsInput{
+	var stored contract.RecordConnectorMetricsResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordConnectorMetrics, contract.RecordConnectorMetricsInput{
 		ConnectorID: r.ConnectorID, Samples: r.Samples,
 	}).Get(ctx, &stored); err != nil {
 		return ConnectorMetricsResult{}, err

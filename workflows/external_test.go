@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -24,9 +24,9 @@ var appliance = RegisterConnectorRequest{ID: "appliance-1", Site: "ams1", Size: 
 // recordMetrics stands in for PostgreSQL's connector_metrics: it counts the samples.
 func recordMetrics(env *testsuite.TestWorkflowEnvironment, stored *int) {
 	env.OnActivity(fleetActivities.RecordConnectorMetrics, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RecordConnectorMetricsInput) (activities.RecordConnectorMetricsResult, error) {
+		func(_ context.Context, in contract.RecordConnectorMetricsInput) (contract.RecordConnectorMetricsResult, error) {
 			*stored += len(in.Samples)
-			return activities.RecordConnectorMetricsResult{Stored: int64(len(in.Samples))}, nil
+			return contract.RecordConnectorMetricsResult{Stored: int64(len(in.Samples))}, nil
 		})
 }
 

@@ -11,16 +11,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
-)
-
-// fleetActivities and connectorActivities reference the activities by method (a nil
-// receiver is enough); the worker registers the real structs.
-var (
-	fleetActivities     *activities.Fleet
-	connectorActivities *activities.Connector
 )
 
 // FleetWorkflow runs one connector pool for as long as the pool exists. Every tick it
@@ -282,7 +275,7 @@ func (f *fleet) tick(ctx workflow.Context) {
 func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	sent := f.state()
 	var d planning.Decision
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, activities.PlanInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, contract.PlanInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
 		Tick: f.in.Tick, Arrived: f.st.Arrived, Fleet: &sent,
 	}).Get(ctx, &d)
@@ -337,8 +330,8 @@ func (f *fleet) collect(ctx workflow.Context) error {
 			ids = append(ids, c.ID)
 		}
 	}
-	var res activities.CollectResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, activities.CollectInput{
+	var res contract.CollectResult
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, contract.CollectInput{
 		Pool: f.in.Pool, ConnectorIDs: ids,
 	}).Get(ctx, &res); err != nil {
 		return err
@@ -378,7 +371,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 }
 
 func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Provision, activities.ProvisionInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Provision, contract.ProvisionInput{
 		Pool: f.in.Pool, Connectors: conns,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -387,7 +380,7 @@ func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
 }
 
 func (f *fleet) sync(ctx workflow.Context, conns []planning.Connector) {
-	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.SyncConnectors, activities.SyncConnectorsInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.SyncConnectors, contract.SyncConnectorsInput{
 		Pool: f.in.Pool, Connectors: conns,
 	}).Get(ctx, nil)
 	if err != nil {
@@ -447,7 +440,7 @@ func (f *fleet) stop(ctx workflow.Context, ids []string) {
 	if len(stop) == 0 {
 		return
 	}
-	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Decommission, activities.DecommissionInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Decommission, contract.DecommissionInput{
 		Pool: f.in.Pool, Connectors: stop,
 	}).Get(ctx, nil)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -45,7 +45,7 @@ func (f *fleet) onEvents(ctx workflow.Context, c workflow.ReceiveChannel) {
 		f.st.EventChanges = append([]planning.EventPlanChange(nil), f.st.EventChanges[n-MaxEventChanges:]...)
 	}
 	err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), eventActivities.RecordPlanChanges,
-		activities.RecordPlanChangesInput{Pool: f.in.Pool, Changes: changes}).Get(ctx, nil)
+		contract.RecordPlanChangesInput{Pool: f.in.Pool, Changes: changes}).Get(ctx, nil)
 	if err != nil {
 		f.logger.Error("record plan changes failed", "error", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -120,7 +120,7 @@ func (f *fleet) resize(ctx workflow.Context, i int, size planning.Size) error {
 		ScheduleToCloseTimeout: 30 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	if err := workflow.ExecuteActivity(actx, connectorActivities.ApplySize, activities.ApplySizeInput{BandwidthBytesSec: size.BandwidthBytesSec}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(actx, connectorActivities.ApplySize, contract.ApplySizeInput{BandwidthBytesSec: size.BandwidthBytesSec}).Get(ctx, nil); err != nil {
 		return err
 	}
 	f.st.Connectors[i].Size = size
@@ -183,7 +183,7 @@ func (f *fleet) expire(ctx workflow.Context, now time.Time) {
 func (f *fleet) recordOverride(ctx workflow.Context, o planning.Override, action, detail string) {
 	now := workflow.Now(ctx)
 	f.audit(ctx, AuditEntry{At: now, Action: o.Kind + " " + action, Who: o.Who, Why: o.Why, Detail: detail})
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordOverride, activities.RecordOverrideInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordOverride, contract.RecordOverrideInput{
 		Pool: f.in.Pool, Override: o, Action: action, Detail: detail, At: now,
 	}).Get(ctx, nil)
 	if err != nil {

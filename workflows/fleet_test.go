@@ -18,8 +18,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/sim"
 )
 
 var start = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -36,30 +36,30 @@ type fakeFleet struct {
 	ready       bool
 	collectErrs int // Collect fails this many times before it answers
 	bottlenecks []planning.Bottleneck
-	leadTime    float64                                      // the plan's learned lead time, in seconds
-	accuracy    []planning.ForecastAccuracy                  // what a recorded forecast reads of the past week
-	collected   []string                                     // every connector whose process Collect was asked about
-	arrived     [][]string                                   // what each plan was told had arrived
-	planOnly    bool                                         // plans as a worker from before did, deciding nothing
-	decide      func(activities.PlanInput) planning.Decision // if set, the decision Plan returns
-	decisions   []planning.Decision                          // every decision Plan returned
+	leadTime    float64                                    // the plan's learned lead time, in seconds
+	accuracy    []planning.ForecastAccuracy                // what a recorded forecast reads of the past week
+	collected   []string                                   // every connector whose process Collect was asked about
+	arrived     [][]string                                 // what each plan was told had arrived
+	planOnly    bool                                       // plans as a worker from before did, deciding nothing
+	decide      func(contract.PlanInput) planning.Decision // if set, the decision Plan returns
+	decisions   []planning.Decision                        // every decision Plan returned
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivity(&activities.Fleet{})
 	env.RegisterActivityWithOptions(&activities.Connector{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 	env.OnActivity(fleetActivities.Collect, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CollectInput) (activities.CollectResult, error) {
+		func(_ context.Context, in contract.CollectInput) (contract.CollectResult, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.collectErrs > 0 {
 				f.collectErrs--
-				return activities.CollectResult{}, errors.New("database is restarting")
+				return contract.CollectResult{}, errors.New("database is restarting")
 			}
-			res := activities.CollectResult{Sites: []string{"ams1", "fra1"}}
+			res := contract.CollectResult{Sites: []string{"ams1", "fra1"}}
 			f.collected = append(f.collected, in.ConnectorIDs...)
 			for _, id := range in.ConnectorIDs {
-				h := activities.ConnectorHealth{ID: id, Running: true}
+				h := contract.ConnectorHealth{ID: id, Running: true}
 				if f.ready {
 					h.ReadyAt = start
 				}
@@ -68,7 +68,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			return res, nil
 		})
 	env.OnActivity(fleetActivities.Plan, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlanInput) (planning.Decision, error) {
+		func(_ context.Context, in contract.PlanInput) (planning.Decision, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.arrived = append(f.arrived, in.Arrived)
@@ -89,14 +89,14 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			return d, nil
 		})
 	env.OnActivity(fleetActivities.Provision, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
+		func(_ context.Context, in contract.ProvisionInput) (contract.ProvisionResult, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.provisioned = append(f.provisioned, in.Connectors...)
-			return activities.ProvisionResult{}, nil
+			return contract.ProvisionResult{}, nil
 		})
 	env.OnActivity(fleetActivities.Decommission, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.DecommissionInput) error {
+		func(_ context.Context, in contract.DecommissionInput) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			for _, c := range in.Connectors {
@@ -106,7 +106,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 		})
 	env.OnActivity(fleetActivities.SyncConnectors, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(fleetActivities.RecordOverride, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RecordOverrideInput) error {
+		func(_ context.Context, in contract.RecordOverrideInput) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.overrides = append(f.overrides, in.Override.Kind+" "+in.Action)
@@ -220,7 +220,7 @@ func testFleetProvisionsToForecast(t *testing.T, planOnly bool) {
 func TestFleetCarriesOutTheTicksDecision(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{}
-	f.decide = func(in activities.PlanInput) planning.Decision {
+	f.decide = func(in contract.PlanInput) planning.Decision {
 		require.NotNil(t, in.Fleet, "the tick decides on the fleet as sent")
 		require.Equal(t, []string{"ams1", "fra1"}, in.Fleet.Sites)
 		d := planning.Decision{Plan: f.plan(in.Now), Decided: true}
@@ -479,7 +479,7 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 	// The batch activity as it sizes a batch, on a demand without ad-hoc work.
 	var view planning.FleetView
 	env.OnActivity(fleetActivities.ForecastBatch, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ForecastBatchInput) (activities.ForecastBatchResult, error) {
+		func(_ context.Context, in contract.ForecastBatchInput) (contract.ForecastBatchResult, error) {
 			view = in.Fleet
 			size, _ := planning.SizeNamed(in.Size)
 			var batch []planning.PlannedMigration
@@ -490,7 +490,7 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 			demand := []planning.Demand{{Site: "ams1", Hour: in.EarliestStart, Model: "snaive168"}}
 			est := planning.EstimateBatch(planning.EstimateInput{Planned: batch, Demand: demand, Size: size, Fleet: in.Fleet,
 				Sites: []planning.Site{{ID: "ams1", StrictestQuantile: 0.9, StrictestTier: "gold"}}})
-			return activities.ForecastBatchResult{Estimate: est}, nil
+			return contract.ForecastBatchResult{Estimate: est}, nil
 		})
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o1", Kind: planning.OverridePin, Site: "ams1", Max: 1,
@@ -539,11 +539,11 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	env := newEnv(t)
 	f := &fakeFleet{target: 1, ready: true}
 	f.register(env)
-	var got activities.SimulateInput
+	var got contract.SimulateInput
 	env.OnActivity(fleetActivities.Simulate, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SimulateInput) (activities.SimulateResult, error) {
+		func(_ context.Context, in contract.SimulateInput) (contract.SimulateResult, error) {
 			got = in
-			return activities.SimulateResult{Results: []sim.Result{{Name: "current"}, {Name: "proposed"}}}, nil
+			return contract.SimulateResult{Results: []contract.PolicyRun{{Name: "current"}, {Name: "proposed"}}}, nil
 		})
 	policy := planning.DefaultPolicy()
 	policy.MinConnectors = 2

@@ -7,7 +7,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -50,7 +50,7 @@ func (f *fleet) simulateUpdate(ctx workflow.Context, r SimulateRequest) (Simulat
 	}
 	now := workflow.Now(ctx)
 	// A week's simulation forecasts a few dozen times; it heartbeats as it goes.
-	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fleetActivities.Simulate, activities.SimulateInput{
+	err = workflow.ExecuteActivity(controlOptions(ctx, 5*time.Minute), fleetActivities.Simulate, contract.SimulateInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: r.Hours, Seed: r.Seed, Size: f.in.Size,
 		LeadTime: f.in.LeadTime, Tick: f.in.Tick, HorizonHours: f.in.HorizonHours, Current: answer.Current, Proposed: answer.Proposed, Overrides: f.st.Overrides,
 	}).Get(ctx, &answer.Result)
@@ -146,7 +146,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 	if err := f.checkSpecs(ctx, r); err != nil {
 		return ForecastAnswer{}, err
 	}
-	in := activities.ForecastBatchInput{
+	in := contract.ForecastBatchInput{
 		Pool: f.in.Pool, Now: workflow.Now(ctx), ID: r.ID, VMIDs: r.VMIDs, VMs: r.VMs, SLATier: r.SLATier,
 		EarliestStart: r.EarliestStart, Deadline: r.Deadline, Sites: f.st.Sites, Size: f.in.Size,
 		HorizonHours: f.in.HorizonHours, LeadTime: f.in.LeadTime, Tick: f.in.Tick, Fleet: f.view(), Plan: r.Plan,
@@ -158,7 +158,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 		}
 		in.WhatIf, in.AddWave = &w, r.WhatIf.AddWave
 	}
-	var res activities.ForecastBatchResult
+	var res contract.ForecastBatchResult
 	if err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.ForecastBatch, in).Get(ctx, &res); err != nil {
 		return ForecastAnswer{}, err
 	}

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -146,9 +146,9 @@ func (m *migration) run(ctx workflow.Context, carried *MigrationCarry) (Migratio
 			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
 		})
 		m.setPhase(ctx, PhasePreparing)
-		var prep activities.PrepareResult
+		var prep contract.PrepareResult
 		prepCtx := workflow.WithActivityOptions(connCtx, withSummary(connCtx, "pre-warm connector "+assignment.ConnectorID))
-		err = workflow.ExecuteActivity(prepCtx, connectorActivities.Prepare, activities.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep)
+		err = workflow.ExecuteActivity(prepCtx, connectorActivities.Prepare, contract.PrepareInput{MigrationID: m.in.ID, Bytes: m.in.Bytes}).Get(ctx, &prep)
 		if isTimeout(err) {
 			if err := m.failover(ctx, assignment, err); err != nil {
 				return m.finish(ctx, OutcomeFailed, err)
@@ -232,12 +232,12 @@ func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a pl
 		began := workflow.Now(ctx)
 		syncCtx, stop := workflow.WithCancel(cutCtx)
 		m.siteSources(ctx, siteSourcesCutoverVersion)
-		future := workflow.ExecuteActivity(syncCtx, connectorActivities.Cutover, activities.CutoverInput{
+		future := workflow.ExecuteActivity(syncCtx, connectorActivities.Cutover, contract.CutoverInput{
 			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
 		})
 		downtime := workflow.NewTimerWithOptions(syncCtx, m.in.MaxDowntime, workflow.TimerOptions{
 			Summary: fmt.Sprintf("downtime SLA: %s to cut over", m.in.MaxDowntime)})
-		var res activities.CutoverResult
+		var res contract.CutoverResult
 		var err error
 		done, late := false, false
 		for !done && !late {
@@ -277,7 +277,7 @@ func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a pl
 
 // transfer copies the disk on the assigned connector, pausing, resuming and stopping
 // as the operator asks, until the copy ends or fails or the operator cancels it.
-func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignment, slaTimer workflow.Future, resume bool) (activities.TransferResult, error) {
+func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignment, slaTimer workflow.Future, resume bool) (contract.TransferResult, error) {
 	transferCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue: assignment.TaskQueue,
 		// The transfer may outlive its SLA: a late copy still completes and is
@@ -291,7 +291,7 @@ func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignmen
 		// A pause must not start the next attempt while the last one still writes.
 		WaitForCancellation: true,
 	})
-	var result activities.TransferResult
+	var result contract.TransferResult
 	for {
 		m.drainControls(ctx)
 		for m.paused && !m.cancelled {
@@ -313,7 +313,7 @@ func (m *migration) transfer(ctx workflow.Context, assignment planning.Assignmen
 		attemptCtx, stop := workflow.WithCancel(workflow.WithActivityOptions(transferCtx,
 			withSummary(transferCtx, fmt.Sprintf("%s%s (%s) on %s", what, m.in.VMID, mib(m.in.Bytes), assignment.ConnectorID))))
 		m.siteSources(ctx, siteSourcesTransferVersion)
-		future := workflow.ExecuteActivity(attemptCtx, connectorActivities.Transfer, activities.TransferInput{
+		future := workflow.ExecuteActivity(attemptCtx, connectorActivities.Transfer, contract.TransferInput{
 			MigrationID: m.in.ID, Site: m.in.Site, Sources: m.in.Sources, Source: m.in.Source, Destination: m.in.Destination,
 			ExpectedBytes: m.in.Bytes, Resume: resume,
 			// The VM runs on during the bulk copy; the cutover makes the copy exact.
@@ -410,7 +410,7 @@ func (m *migration) siteSources(ctx workflow.Context, changeID string) {
 		return
 	}
 	var vm planning.VM
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.LookupVM, activities.LookupVMInput{VMID: m.in.VMID}).Get(ctx, &vm)
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.LookupVM, contract.LookupVMInput{VMID: m.in.VMID}).Get(ctx, &vm)
 	if err != nil {
 		// The connector then refuses the copy and says why.
 		workflow.GetLogger(ctx).Warn("the site's sources could not be looked up", "vm", m.in.VMID, "error", err)
@@ -487,7 +487,7 @@ func (m *migration) breach(ctx workflow.Context) {
 	m.status.Breached = true
 	m.metrics(ctx).WithTags(map[string]string{"tier": m.in.SLATier}).Counter(MetricSLABreaches).Inc(1)
 	m.logger.Warn("SLA breached: maximum transfer time passed", "deadline", m.status.Deadline, "phase", m.status.Phase)
-	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordBreach, activities.RecordBreachInput{
+	err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordBreach, contract.RecordBreachInput{
 		MigrationID: m.in.ID, Site: m.in.Site, ConnectorID: m.status.ConnectorID, Deadline: m.status.Deadline, MaxTransfer: m.in.MaxTransfer,
 	}).Get(ctx, nil)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 // addControls makes sel take the operator's signals.
@@ -79,7 +79,7 @@ func (m *migration) discard(ctx workflow.Context, connCtx workflow.Context) (Mig
 		ScheduleToCloseTimeout: time.Minute,
 		StartToCloseTimeout:    30 * time.Second,
 	})
-	err := workflow.ExecuteActivity(dctx, connectorActivities.Discard, activities.DiscardInput{
+	err := workflow.ExecuteActivity(dctx, connectorActivities.Discard, contract.DiscardInput{
 		MigrationID: m.in.ID, Destination: m.in.Destination, Complete: true}).Get(ctx, nil)
 	if err != nil {
 		m.logger.Error("partial copy not discarded; remove it by hand", "connector", m.status.ConnectorID, "destination", m.in.Destination, "error", err)

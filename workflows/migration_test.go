@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -96,20 +97,20 @@ func newMigrationEnvFull(t *testing.T, n int, first func(*testsuite.TestWorkflow
 		})
 	env.OnSignalExternalWorkflow(mock.Anything, "fleet-default", "", SignalBreach, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error { m.breaches = append(m.breaches, arg.(Breach)); return nil })
-	env.OnActivity(connectorActivities.Prepare, mock.Anything, mock.Anything).Return(activities.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
+	env.OnActivity(connectorActivities.Prepare, mock.Anything, mock.Anything).Return(contract.PrepareResult{ConnectorID: "default-ams1-1", FreeStorageBytes: 1 << 30}, nil)
 	env.OnActivity(fleetActivities.RecordOutcome, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, rec planning.MigrationRecord) error { m.outcome = rec; return nil })
 	env.OnActivity(fleetActivities.RecordBreach, mock.Anything, mock.Anything).Return(nil)
 	// The cutover syncs two changed blocks in a second, unless a test says otherwise.
 	env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Second).Return(
-		activities.CutoverResult{Blocks: 64, ChangedBlocks: 2, SHA256: "abc"}, nil).Maybe()
+		contract.CutoverResult{Blocks: 64, ChangedBlocks: 2, SHA256: "abc"}, nil).Maybe()
 	return m
 }
 
 func TestMigrationCopiesOnItsConnectorAndRecordsTheOutcome(t *testing.T) {
 	m := newMigrationEnv(t)
 	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(30*time.Second).Return(
-		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc", Seconds: 30, AvgBytesPerSec: 4 << 20 / 30}, nil)
+		contract.TransferResult{Bytes: 4 << 20, SHA256: "abc", Seconds: 30, AvgBytesPerSec: 4 << 20 / 30}, nil)
 	m.env.RegisterDelayedCallback(func() {
 		v, err := m.env.QueryWorkflow(QueryMigration)
 		require.NoError(t, err)
@@ -148,7 +149,7 @@ func TestAPlannedMigrationIsRecordedAsPlanned(t *testing.T) {
 	for _, byAssignment := range []bool{false, true} {
 		t.Run(fmt.Sprintf("by assignment %v", byAssignment), func(t *testing.T) {
 			m := newMigrationEnv(t)
-			m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+			m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
 			in := migrationIn
 			in.Planned, m.planned = !byAssignment, byAssignment
 			m.env.ExecuteWorkflow(MigrationWorkflow, in)
@@ -163,7 +164,7 @@ func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {
 	m := newMigrationEnv(t)
 	// The copy takes 5 minutes against a 2-minute SLA: it still completes.
 	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(5*time.Minute).Return(
-		activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
+		contract.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil)
 	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, m.env.GetWorkflowError())
 	require.Equal(t, OutcomeSLABreached, m.outcome.Outcome)
@@ -174,7 +175,7 @@ func TestMigrationSLATimerRecordsBreachAndEscalates(t *testing.T) {
 func TestMigrationFailedTransferIsRecordedAndReleased(t *testing.T) {
 	m := newMigrationEnv(t)
 	m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-		activities.TransferResult{}, temporal.NewNonRetryableApplicationError("source checksum mismatch", "Corrupt", nil))
+		contract.TransferResult{}, temporal.NewNonRetryableApplicationError("source checksum mismatch", "Corrupt", nil))
 	m.env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	err := m.env.GetWorkflowError()
 	require.ErrorContains(t, err, "source checksum mismatch")
@@ -188,7 +189,7 @@ func TestMigrationResendsReservationWhileWaiting(t *testing.T) {
 	// This fleet lost the first reservation and answers the repeat.
 	m := newMigrationEnvAnswering(t, 2)
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 2, m.reserved)
@@ -211,12 +212,12 @@ func TestMigrationPauseStopsTheCopyAndResumeContinuesIt(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
 	// The first attempt would take an hour; the pause at 20 s stops it.
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil).Once()
-	var resumed []activities.TransferInput
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(contract.TransferResult{}, nil).Once()
+	var resumed []contract.TransferInput
 	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+		func(_ context.Context, in contract.TransferInput) (contract.TransferResult, error) {
 			resumed = append(resumed, in)
-			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
+			return contract.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
 		})
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPause, ann) }, 20*time.Second)
 	env.RegisterDelayedCallback(func() {
@@ -241,10 +242,10 @@ func TestMigrationPauseStopsTheCopyAndResumeContinuesIt(t *testing.T) {
 func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(activities.TransferResult{}, nil)
-	var discarded []activities.DiscardInput
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).After(time.Hour).Return(contract.TransferResult{}, nil)
+	var discarded []contract.DiscardInput
 	env.OnActivity(connectorActivities.Discard, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.DiscardInput) error {
+		func(_ context.Context, in contract.DiscardInput) error {
 			discarded = append(discarded, in)
 			return nil
 		})
@@ -254,7 +255,7 @@ func TestMigrationCancelDuringTransferDiscardsThePartialCopy(t *testing.T) {
 	var st MigrationStatus
 	require.NoError(t, env.GetWorkflowResult(&st))
 	require.Equal(t, OutcomeCancelled, st.Outcome)
-	require.Equal(t, []activities.DiscardInput{{MigrationID: "m1", Destination: "vm-0001.img", Complete: true}}, discarded)
+	require.Equal(t, []contract.DiscardInput{{MigrationID: "m1", Destination: "vm-0001.img", Complete: true}}, discarded)
 	require.Equal(t, OutcomeCancelled, m.outcome.Outcome)
 	require.Zero(t, m.outcome.Bytes)
 	require.Equal(t, []Release{{MigrationID: "m1", ConnectorID: "default-ams1-1"}}, m.released)
@@ -273,7 +274,7 @@ func TestMigrationCancelWhileWaitingLeavesTheQueue(t *testing.T) {
 func TestMigrationPriorityChangeRequeuesAWaitingMigration(t *testing.T) {
 	m := newMigrationEnvAnswering(t, 2)
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalPriority, PriorityChange{Control: ann, Priority: 50})
 	}, 30*time.Second)
@@ -291,12 +292,12 @@ func TestMigrationFailsOverWhenItsConnectorDies(t *testing.T) {
 	env := m.env
 	// The first connector stops heartbeating; the second one finishes from the partial copy.
 	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-		activities.TransferResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)).Once()
-	var resumed []activities.TransferInput
+		contract.TransferResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)).Once()
+	var resumed []contract.TransferInput
 	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+		func(_ context.Context, in contract.TransferInput) (contract.TransferResult, error) {
 			resumed = append(resumed, in)
-			return activities.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
+			return contract.TransferResult{Bytes: 4 << 20, SHA256: "abc"}, nil
 		})
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError())
@@ -317,8 +318,8 @@ func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
 	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-		activities.TransferResult{}, temporal.NewApplicationError("checksum mismatch", activities.ErrTypeChecksumMismatch)).Once()
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+		contract.TransferResult{}, temporal.NewApplicationError("checksum mismatch", activities.ErrTypeChecksumMismatch)).Once()
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	env.ExecuteWorkflow(MigrationWorkflow, migrationIn)
 	require.NoError(t, env.GetWorkflowError())
 	var st MigrationStatus
@@ -332,7 +333,7 @@ func TestMigrationRetriesAPassingFailureOnTheSameConnector(t *testing.T) {
 func TestMigrationCutoverWaitsForApproval(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.RequireApproval = true
 	env.RegisterDelayedCallback(func() {
@@ -352,10 +353,10 @@ func TestMigrationCutoverWaitsForApproval(t *testing.T) {
 // operator; approved again (a quieter moment), it cuts over.
 func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
-		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(contract.CutoverResult{}, nil).Once()
 	})
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	env.RegisterDelayedCallback(func() {
 		st := queryStatus(t, env)
 		require.Equal(t, PhaseAwaitingCutover, st.Phase)
@@ -378,10 +379,10 @@ func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 // which waits for a fresh decision.
 func TestMigrationApprovalIsNotBankedForTheNextTry(t *testing.T) {
 	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
-		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(activities.CutoverResult{}, nil).Once()
+		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(contract.CutoverResult{}, nil).Once()
 	})
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.RequireApproval = true
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalApprove, ann) }, time.Minute)
@@ -410,7 +411,7 @@ func TestMigrationApprovalIsNotBankedForTheNextTry(t *testing.T) {
 func TestMigrationCutoverWaitsForItsWindow(t *testing.T) {
 	m := newMigrationEnv(t)
 	env := m.env
-	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	in := migrationIn
 	in.CutoverAfter = start.Add(10 * time.Minute)
 	env.RegisterDelayedCallback(func() {
@@ -429,24 +430,24 @@ func TestMigrationHandsItsConnectorTheSiteSources(t *testing.T) {
 	for _, carried := range []bool{true, false} {
 		t.Run(fmt.Sprintf("carried=%v", carried), func(t *testing.T) {
 			var lookups int
-			var copyIn activities.TransferInput
-			var cutIn activities.CutoverInput
+			var copyIn contract.TransferInput
+			var cutIn contract.CutoverInput
 			m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
 				env.OnActivity(fleetActivities.LookupVM, mock.Anything, mock.Anything).Return(
-					func(context.Context, activities.LookupVMInput) (planning.VM, error) {
+					func(context.Context, contract.LookupVMInput) (planning.VM, error) {
 						lookups++
 						return planning.VM{ID: "vm-0001", Site: "ams1", Sources: []string{"/looked/up/"}}, nil
 					}).Maybe()
 				env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).Return(
-					func(_ context.Context, in activities.CutoverInput) (activities.CutoverResult, error) {
+					func(_ context.Context, in contract.CutoverInput) (contract.CutoverResult, error) {
 						cutIn = in
-						return activities.CutoverResult{Blocks: 1}, nil
+						return contract.CutoverResult{Blocks: 1}, nil
 					})
 			})
 			m.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, in activities.TransferInput) (activities.TransferResult, error) {
+				func(_ context.Context, in contract.TransferInput) (contract.TransferResult, error) {
 					copyIn = in
-					return activities.TransferResult{Bytes: 4 << 20}, nil
+					return contract.TransferResult{Bytes: 4 << 20}, nil
 				})
 			in := migrationIn
 			want, wantLookups := []string{"/disks/"}, 0

@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 // RetentionScheduleID is the Temporal Schedule that runs RetentionWorkflow; it is
@@ -20,15 +20,12 @@ const RetentionScheduleID = "pmo-retention"
 // appends the scheduled time) and the prefix of those an operator starts.
 const RetentionWorkflowID = "retention"
 
-// retentionActivities references the retention activity by method.
-var retentionActivities *activities.Retention
-
 // RetentionWorkflow downsamples and expires metrics, events, forecasts and plans by the
 // given settings, measured back from the workflow's start. Migration history is kept.
 // Bad settings fail the run without touching anything.
-func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activities.RetentionResult, error) {
+func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (contract.RetentionResult, error) {
 	if err := settings.Check(); err != nil {
-		return activities.RetentionResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSettings", err)
+		return contract.RetentionResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidSettings", err)
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue: TaskQueue,
@@ -40,8 +37,8 @@ func RetentionWorkflow(ctx workflow.Context, settings config.Retention) (activit
 			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: 10,
 		},
 	})
-	var res activities.RetentionResult
-	err := workflow.ExecuteActivity(ctx, retentionActivities.ApplyRetention, activities.RetentionInput{Settings: settings, Now: workflow.Now(ctx)}).Get(ctx, &res)
+	var res contract.RetentionResult
+	err := workflow.ExecuteActivity(ctx, retentionActivities.ApplyRetention, contract.RetentionInput{Settings: settings, Now: workflow.Now(ctx)}).Get(ctx, &res)
 	if err == nil {
 		workflow.GetLogger(ctx).Info("retention applied", "metrics_expired", res.MetricsDeleted, "metrics_folded", res.MetricsFolded,
 			"events_expired", res.EventsDeleted, "forecasts_expired", res.ForecastsDeleted, "plans_expired", res.PlansDeleted,

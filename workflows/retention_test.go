@@ -13,6 +13,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 func defaultRetention(t *testing.T) config.Retention {
@@ -29,21 +30,21 @@ func TestRetentionWorkflowCutsAtItsStartAndReturnsTheCounts(t *testing.T) {
 	start := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	env.SetStartTime(start)
 	settings := defaultRetention(t)
-	var got []activities.RetentionInput
+	var got []contract.RetentionInput
 	env.OnActivity(retentionActivities.ApplyRetention, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RetentionInput) (activities.RetentionResult, error) {
+		func(_ context.Context, in contract.RetentionInput) (contract.RetentionResult, error) {
 			got = append(got, in)
 			if len(got) == 1 {
-				return activities.RetentionResult{}, errors.New("database restarting")
+				return contract.RetentionResult{}, errors.New("database restarting")
 			}
-			return activities.RetentionResult{MetricsDeleted: 3, MetricsFolded: 720, MetricsDownsampled: 2, PlansDeleted: 1}, nil
+			return contract.RetentionResult{MetricsDeleted: 3, MetricsFolded: 720, MetricsDownsampled: 2, PlansDeleted: 1}, nil
 		})
 	env.ExecuteWorkflow(RetentionWorkflow, settings)
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var res activities.RetentionResult
+	var res contract.RetentionResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, activities.RetentionResult{MetricsDeleted: 3, MetricsFolded: 720, MetricsDownsampled: 2, PlansDeleted: 1}, res)
+	require.Equal(t, contract.RetentionResult{MetricsDeleted: 3, MetricsFolded: 720, MetricsDownsampled: 2, PlansDeleted: 1}, res)
 	require.Len(t, got, 2, "a failed attempt is retried")
 	for _, in := range got {
 		require.True(t, in.Now.Equal(start), "windows are measured from the run's start, on every attempt: %s", in.Now)
@@ -57,9 +58,9 @@ func TestRetentionWorkflowRejectsBadSettingsWithoutTouchingAnything(t *testing.T
 	env.RegisterActivity(&activities.Retention{})
 	called := false
 	env.OnActivity(retentionActivities.ApplyRetention, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.RetentionInput) (activities.RetentionResult, error) {
+		func(context.Context, contract.RetentionInput) (contract.RetentionResult, error) {
 			called = true
-			return activities.RetentionResult{}, nil
+			return contract.RetentionResult{}, nil
 		})
 	settings := defaultRetention(t)
 	settings.Forecasts = 24 * time.Hour // shorter than the forecast accuracy window

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/validation"
 )
@@ -164,9 +164,9 @@ func (r SimulateRequest) Proposed(current planning.Policy) (planning.Policy, err
 // SimulateAnswer is the simulate update's answer: the policies compared and how each
 // did.
 type SimulateAnswer struct {
-	Current  planning.Policy           `json:"current"`
-	Proposed planning.Policy           `json:"proposed"`
-	Result   activities.SimulateResult `json:"result"`
+	Current  planning.Policy         `json:"current"`
+	Proposed planning.Policy         `json:"proposed"`
+	Result   contract.SimulateResult `json:"result"`
 }
 
 // AuditEntry is one thing an operator or the fleet did, kept for the overrides query.

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/pmo-dev/pmo/activities"
+	"github.com/pmo-dev/pmo/contract"
 )
 
 // A migration that waits long for a connector continues as new, carrying what it was
@@ -44,7 +44,7 @@ func TestAMigrationThatWaitsLongContinuesAsNew(t *testing.T) {
 	// The next run is answered, copies, and records the migration as the first run
 	// started it, without a second breach.
 	m2 := newMigrationEnv(t)
-	m2.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(activities.TransferResult{Bytes: 4 << 20}, nil)
+	m2.env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
 	m2.env.ExecuteWorkflow(MigrationWorkflow, next)
 	require.NoError(t, m2.env.GetWorkflowError())
 	require.Equal(t, OutcomeSLABreached, m2.outcome.Outcome)
