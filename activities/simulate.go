@@ -88,6 +88,9 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 	})
 	cfg := sim.DefaultConfig()
 	cfg.Size, cfg.ProvisionDelay, cfg.Tick, cfg.Seed, cfg.FailureRate = size, boot, in.Tick, in.Seed, 0
+	// A policy that leaves work waiting (a pause or a pin to none in force, say) says so
+	// within a day of simulated time, not the simulator's week: the answer is awaited.
+	cfg.GiveUpAfter = 24 * time.Hour
 	// The series is not reported; a sample per tick at most is the simulator's rule.
 	cfg.Sample = max(cfg.Sample, in.Tick)
 	cfg.Progress = func(now, _ time.Time) { activity.RecordHeartbeat(ctx, now) }

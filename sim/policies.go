@@ -324,9 +324,11 @@ func (p *Predictive) Place(v *View) planning.Placement {
 	return planning.Place(p.fleet(v), p.Last.Published().Bottlenecks, nil, v.Now)
 }
 
-// fleet is the simulated fleet as a tick's decision sees it.
+// fleet is the simulated fleet as a tick's decision sees it, with the overrides that
+// have not expired, as the fleet drops them when they do.
 func (p *Predictive) fleet(v *View) planning.Fleet {
-	return planning.Fleet{Connectors: v.Connectors, Waiting: v.Waiting, Policy: p.Policy, Overrides: p.Overrides, Sites: v.world.Sites}
+	overrides := slices.DeleteFunc(slices.Clone(p.Overrides), func(o planning.Override) bool { return !o.Expires.After(v.Now) })
+	return planning.Fleet{Connectors: v.Connectors, Waiting: v.Waiting, Policy: p.Policy, Overrides: overrides, Sites: v.world.Sites}
 }
 
 // Oracle knows every migration's arrival and how long it will take: it has each

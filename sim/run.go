@@ -53,10 +53,6 @@ func (e *events) Pop() any {
 	return x
 }
 
-// stuckAfter is how long after the last arrival a run gives up on migrations that no
-// connector takes, and reports them unserved.
-const stuckAfter = 7 * 24 * time.Hour
-
 // start is a connector's start.
 type start struct {
 	id string
@@ -134,7 +130,7 @@ func Run(w *World, p Policy) (Result, error) {
 				left--
 			}
 		case evTick:
-			if e.at.Sub(last) > stuckAfter {
+			if e.at.Sub(last) > r.cfg.GiveUpAfter {
 				// The policy leaves them no connector: that is its result, not an
 				// error of the run. They are counted unserved, past their SLA.
 				r.lastDone = e.at

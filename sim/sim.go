@@ -46,6 +46,9 @@ type Config struct {
 	Sample time.Duration
 	// Seed draws the world's noise; the same seed gives the same run.
 	Seed uint64
+	// GiveUpAfter is how long after the last arrival a run gives up on migrations
+	// that no connector takes, and reports them unserved.
+	GiveUpAfter time.Duration
 	// Progress, if set, is told the simulated time as the run goes, about once per
 	// simulated hour.
 	Progress func(now, end time.Time)
@@ -59,7 +62,7 @@ func DefaultConfig() Config {
 		Size: planning.Size{Name: "medium", CPUMillis: 4000, RAMBytes: 8 << 30, BandwidthBytesSec: 400 * mib,
 			StorageBytes: 512 << 30, MaxTasks: 4},
 		ProvisionDelay: 4 * time.Minute, ProvisionSpread: 0.25, RateNoise: 0.1, FailureRate: 0.02,
-		Tick: time.Minute, Sample: time.Minute, Seed: 1,
+		Tick: time.Minute, Sample: time.Minute, Seed: 1, GiveUpAfter: 7 * 24 * time.Hour,
 	}
 }
 
@@ -78,6 +81,8 @@ func (c Config) Validate() error {
 		return errors.New("tick: must be positive")
 	case c.Sample < c.Tick:
 		return errors.New("sample: must be at least one tick")
+	case c.GiveUpAfter < c.Tick:
+		return errors.New("give up after: must be at least one tick")
 	}
 	return nil
 }
@@ -107,7 +112,7 @@ type Result struct {
 	ScaleEvents int `json:"scale_events"`
 	// Failures are the transfers that failed and resumed elsewhere.
 	Failures int `json:"failures"`
-	// Unserved are the migrations still not done a week after the last arrival: the
+	// Unserved are the migrations still not done GiveUpAfter after the last arrival: the
 	// policy left them no connector. They count as SLA breaches.
 	Unserved int `json:"unserved"`
 	// Waits are every migration's wait for its first connector, in seconds, in trace

@@ -18,7 +18,7 @@ var t0 = time.Date(2026, 10, 26, 0, 0, 0, 0, time.UTC)
 // boot, a decision every minute.
 func exact() Config {
 	return Config{Size: planning.Size{Name: "one", BandwidthBytesSec: mib, MaxTasks: 1},
-		ProvisionDelay: time.Minute, Tick: time.Minute, Sample: time.Minute, Seed: 1}
+		ProvisionDelay: time.Minute, Tick: time.Minute, Sample: time.Minute, Seed: 1, GiveUpAfter: 7 * 24 * time.Hour}
 }
 
 func req(id string, at time.Duration, mibs int64, deadline time.Duration) trace.Request {
@@ -99,8 +99,14 @@ func TestAPolicyThatStarvesItsWorkLeavesItUnserved(t *testing.T) {
 	if res.Unserved != 2 || res.SLABreaches != 2 || res.ConnectorHours != 0 {
 		t.Fatalf("unserved %d, breaches %d, connector-hours %v; want 2, 2, 0", res.Unserved, res.SLABreaches, res.ConnectorHours)
 	}
-	if res.Waits[1] < stuckAfter.Seconds() {
+	if res.Waits[1] < exact().GiveUpAfter.Seconds() {
 		t.Fatalf("b waited %v s, less than the week the run waited for it", res.Waits[1])
+	}
+	// A run told to give up sooner does.
+	soon := exact()
+	soon.GiveUpAfter = 2 * time.Hour
+	if res := mustRun(t, soon, reqs, fixed{0}); res.Unserved != 2 || res.Waits[1] > 3*3600 {
+		t.Fatalf("unserved %d after a wait of %v s; want 2 within 3 hours", res.Unserved, res.Waits[1])
 	}
 	// Served work is not unserved.
 	if res := mustRun(t, exact(), reqs, fixed{1}); res.Unserved != 0 {
@@ -246,5 +252,17 @@ func TestPredictiveLeavesNoWorkStranded(t *testing.T) {
 		if res.SLABreaches != 0 || res.WaitP99 > 60 {
 			t.Errorf("%s, at most %d: breaches %d, waits %v", policy.Mode, policy.MaxConnectors, res.SLABreaches, res.Waits)
 		}
+	}
+}
+
+// The predictive policy keeps the operators' overrides as the fleet does, until they
+// expire: work that arrives in a pause waits for its end, and then gets a connector.
+func TestPredictiveKeepsAPauseUntilItExpires(t *testing.T) {
+	reqs := []trace.Request{req("a", 0, 1, 10*time.Hour)}
+	pause := planning.Override{ID: "o1", Kind: planning.OverridePause, Who: "ann", Why: "freeze", At: t0, Expires: t0.Add(time.Hour)}
+	res := mustRun(t, exact(), reqs, &Predictive{Policy: planning.DefaultPolicy(), LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive",
+		ForecastEvery: time.Hour, Overrides: []planning.Override{pause}})
+	if res.Unserved != 0 || res.Waits[0] < 3600 || res.Waits[0] > 3600+3*60 {
+		t.Fatalf("unserved %d, waited %v s; want served within a boot and a tick of the pause's end (3600 s)", res.Unserved, res.Waits[0])
 	}
 }
