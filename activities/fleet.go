@@ -47,6 +47,9 @@ type Fleet struct {
 	rateModel    *planning.RateModel
 	rateAcc      planning.RateAccuracy
 	rateTrained  time.Time
+
+	// forecasts are this history hour's fitted forecasts.
+	forecasts forecastCache
 }
 
 // RateModelTTL is how long a trained rate model serves before it learns from the
@@ -183,18 +186,11 @@ func (a *Fleet) demand(ctx context.Context, in demandQuery) (demandResult, error
 			return demandResult{}, err
 		}
 	}
-	arrivals, volume, err := a.history(ctx, in.Sites, in.Now)
+	adhoc, models, err := a.adhocDemand(ctx, in)
 	if err != nil {
 		return demandResult{}, err
 	}
-	var res demandResult
-	var models []string
-	res.Demand, models, err = a.forecast(ctx, planning.DemandInput{
-		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours, Planned: in.Planned,
-	})
-	if err != nil {
-		return demandResult{}, err
-	}
+	res := demandResult{Demand: planning.WithPlanned(adhoc, in.Planned)}
 	res.Models = strings.Join(models, ", ")
 	if in.Record {
 		if err := a.Store.InsertForecast(ctx, in.Pool, now, planning.DemandQuantiles[0], planning.DemandQuantiles[1], res.Demand); err != nil {
@@ -205,6 +201,63 @@ func (a *Fleet) demand(ctx context.Context, in demandQuery) (demandResult, error
 		}
 	}
 	return res, nil
+}
+
+// adhocDemand is the forecast of ad-hoc arrivals and bytes of the query's hours,
+// fitted once per history hour: the history the models learn from is whole hours, so
+// every tick of an hour would fit the same models to the same series. A migration
+// recorded late in an hour that has passed is learned from at the next hour.
+func (a *Fleet) adhocDemand(ctx context.Context, in demandQuery) ([]planning.Demand, []string, error) {
+	hour := in.Now.Truncate(time.Hour)
+	key := fmt.Sprintf("%s|%s|%s|%d|%s", a.ForecastModel, strings.Join(in.Sites, ","), in.From.Truncate(time.Hour).Format(time.RFC3339), in.Hours, hour.Format(time.RFC3339))
+	if f, ok := a.forecasts.get(key, hour); ok {
+		return f.demand, f.models, nil
+	}
+	arrivals, volume, err := a.history(ctx, in.Sites, in.Now)
+	if err != nil {
+		return nil, nil, err
+	}
+	demand, models, err := a.forecast(ctx, planning.DemandInput{
+		Sites: in.Sites, Arrivals: arrivals, Bytes: volume, Now: in.Now, From: in.From, Hours: in.Hours,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	a.forecasts.put(key, hour, fittedDemand{demand: demand, models: models})
+	return demand, models, nil
+}
+
+// fittedDemand is a forecast as the models made it, before known work is counted in.
+type fittedDemand struct {
+	demand []planning.Demand
+	models []string
+}
+
+// forecastCache keeps the forecasts made from the current history hour; an entry of
+// an earlier hour is never served, and goes when a later one is kept.
+type forecastCache struct {
+	mu      sync.Mutex
+	hour    time.Time
+	entries map[string]fittedDemand
+}
+
+func (c *forecastCache) get(key string, hour time.Time) (fittedDemand, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.entries[key]
+	return f, ok && c.hour.Equal(hour)
+}
+
+func (c *forecastCache) put(key string, hour time.Time, f fittedDemand) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hour.Before(c.hour) {
+		return // a late tick of an hour gone by
+	}
+	if !hour.Equal(c.hour) || c.entries == nil {
+		c.hour, c.entries = hour, map[string]fittedDemand{}
+	}
+	c.entries[key] = f
 }
 
 // history reads each site's migrations started and bytes moved per hour over the

@@ -370,3 +370,36 @@ func TestRecordConnectorMetricsStoresAnExternalConnectorsSamplesOnce(t *testing.
 	require.NoError(t, err)
 	require.Len(t, samples, 2)
 }
+
+// The models are fitted once per history hour: a tick later in the hour gets the same
+// forecast without reading the history again, with the known work of its own moment
+// counted in; the next hour learns from what was recorded meanwhile.
+func TestForecastIsFittedOncePerHistoryHour(t *testing.T) {
+	a, s := fleetFixture(t)
+	a.ForecastModel = "snaive"
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	forecastAt := func(at time.Time, planned []planning.PlannedMigration) demandResult {
+		t.Helper()
+		v, err := aenv.ExecuteActivity(a.Forecast, demandQuery{Sites: []string{"fra1"}, Now: at, From: at, Hours: 24, Planned: planned})
+		require.NoError(t, err)
+		var res demandResult
+		require.NoError(t, v.Get(&res))
+		return res
+	}
+	first := forecastAt(now, nil)
+	require.Zero(t, first.Demand[1].AdhocMean, "fra1 had no migrations")
+	// Yesterday an hour after this one fra1 had a burst, recorded only now.
+	for i := range 4 {
+		at := now.Add(-23*time.Hour + time.Duration(i)*time.Minute)
+		_, err := s.Pool.Exec(context.Background(), `INSERT INTO migrations VALUES ($1, 'vm-2', 'fra1', 'c1', 'bronze', 10, $2, $2, 1, 'succeeded', 0, '')`, fmt.Sprint("late", i), at)
+		require.NoError(t, err)
+	}
+	planned := []planning.PlannedMigration{{ID: "p1", Site: "fra1", Bytes: 1000, EarliestStart: now.Add(5 * time.Minute)}}
+	later := forecastAt(now.Add(20*time.Minute), planned)
+	require.Zero(t, later.Demand[1].AdhocMean, "the hour's fit is served again")
+	require.Equal(t, 1.0, later.Demand[0].Planned, "with the known work of the moment counted in")
+	next := forecastAt(now.Add(time.Hour), nil)
+	require.Equal(t, 4.0, next.Demand[0].AdhocMean, "the next hour learns from the late rows: yesterday's burst repeats today")
+}

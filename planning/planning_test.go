@@ -529,7 +529,11 @@ func TestScalePolicy(t *testing.T) {
 			if c.policy != nil {
 				c.policy(&p)
 			}
-			d := Scale(ScaleInput{Now: now, Targets: c.targets, Connectors: c.conns, Waiting: c.waiting, Policy: p, Accuracy: c.accuracy, Pins: c.pins})
+			size, ok := SizeNamed(c.targets[0].Size)
+			if !ok {
+				size = Sizes[0]
+			}
+			d := Scale(ScaleInput{Now: now, Size: size, Targets: c.targets, Connectors: c.conns, Waiting: c.waiting, Policy: p, Accuracy: c.accuracy, Pins: c.pins})
 			var started []string
 			for _, s := range d.Start {
 				started = append(started, s.Site)
@@ -882,5 +886,25 @@ func TestThePoolsMaximumGoesToWorkAndStrandedStartsRespectIt(t *testing.T) {
 	got := Stranded([]Connector{conn("f1", "fra1", StateWarm, 1)}, nil, waiting, p, func(site string) bool { return site != "ams1" })
 	if len(got) != 1 || got[0].Site != "lon1" || !strings.Contains(got[0].Reason, "migration m2 waited at lon1") {
 		t.Fatalf("stranded %+v: lon1 has none live", got)
+	}
+}
+
+// Scale counts the work there is in connectors of the size new ones get, whatever its
+// name (a simulator's one-task connector is not a two-task "small"), and never drains
+// a connector that is still booting, however long it takes.
+func TestScaleUsesTheConnectorSizeAndLeavesBootingConnectors(t *testing.T) {
+	one := Size{Name: "one", BandwidthBytesSec: 1 << 20, MaxTasks: 1}
+	waiting := []Reservation{{MigrationID: "m1", Site: "ams1"}, {MigrationID: "m2", Site: "ams1"}, {MigrationID: "m3", Site: "ams1"}}
+	d := Scale(ScaleInput{Now: t0, Size: one, Targets: []SiteTarget{{Site: "ams1"}}, Waiting: waiting, Policy: DefaultPolicy()})
+	if len(d.Start) != 3 {
+		t.Fatalf("started %d for 3 waiting migrations on one-task connectors, want 3: %v", len(d.Start), d.Reasons)
+	}
+	p := DefaultPolicy()
+	p.ScaleInCooldown = 2 * time.Minute
+	booting := conn("b1", "ams1", StateWarming, 0)
+	booting.CreatedAt = t0.Add(-5 * time.Minute)
+	d = Scale(ScaleInput{Now: t0, Size: one, Targets: []SiteTarget{{Site: "ams1"}}, Connectors: []Connector{booting}, Policy: p})
+	if len(d.Drain) != 0 || !strings.Contains(strings.Join(d.Reasons, " "), "still booting") {
+		t.Fatalf("drained %v, reasons %v; want none drained while it boots, and said so", d.Drain, d.Reasons)
 	}
 }

@@ -33,7 +33,9 @@ const (
 
 // ScaleInput is what the scaling policy decides from.
 type ScaleInput struct {
-	Now        time.Time
+	Now time.Time
+	// Size is the size new connectors get: how many migrations one runs at once.
+	Size       Size
 	Targets    []SiteTarget
 	Connectors []Connector
 	// Waiting are the migrations queued for a connector.
@@ -124,8 +126,8 @@ func Scale(in ScaleInput) ScaleDecision {
 			}
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
-			w.want, w.why, w.rule = reactiveWant(t, w.live, in.Waiting, 0), why, BoundGate
-		} else if work := reactiveWant(t, w.live, in.Waiting, t.Headroom); work > w.want {
+			w.want, w.why, w.rule = reactiveWant(t.Site, in.Size, w.live, in.Waiting, 0), why, BoundGate
+		} else if work := reactiveWant(t.Site, in.Size, w.live, in.Waiting, t.Headroom); work > w.want {
 			// Warm first, then scale up as the work comes, keeping room for the next.
 			w.want, w.why, w.rule = work, fmt.Sprintf("the work there and %d slot(s) of headroom need %d, more than the forecast's %d", t.Headroom, work, t.Connectors), RuleWork
 		}
@@ -181,13 +183,10 @@ func Scale(in ScaleInput) ScaleDecision {
 }
 
 // reactiveWant is what a site's current work needs: its running and queued
-// migrations, and headroom free slots, over the connector size's concurrency, and at
-// least the connectors busy.
-func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation, headroom int) int {
-	size, ok := SizeNamed(t.Size)
-	if !ok || size.MaxTasks < 1 {
-		size = Sizes[0]
-	}
+// migrations, and headroom free slots, over the concurrency of the size new connectors
+// get, and at least the connectors busy.
+func reactiveWant(site string, size Size, live []Connector, waiting []Reservation, headroom int) int {
+	perConnector := max(size.MaxTasks, 1)
 	tasks, busy := 0, 0
 	for _, c := range live {
 		tasks += len(c.Migrations)
@@ -196,11 +195,11 @@ func reactiveWant(t SiteTarget, live []Connector, waiting []Reservation, headroo
 		}
 	}
 	for _, r := range waiting {
-		if r.Site == t.Site {
+		if r.Site == site {
 			tasks++
 		}
 	}
-	return max((tasks+headroom+size.MaxTasks-1)/size.MaxTasks, busy)
+	return max((tasks+headroom+perConnector-1)/perConnector, busy)
 }
 
 // boundPool clamps the sites' wants to the pool's minimum and maximum: over the
@@ -304,6 +303,11 @@ func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
 			held = "external connectors are the customer's and never scaled in"
 		}
 		if c.Manual || c.External || len(c.Migrations) > 0 {
+			continue
+		}
+		if c.State == StateWarming {
+			// Still booting: it was started for work to come, and is not idle yet.
+			held = "connectors are still booting"
 			continue
 		}
 		since := c.IdleSince

@@ -131,7 +131,7 @@ func Tick(w World) Decision {
 	}
 	d := Decision{Plan: plan, Detected: detected}
 	if w.Fleet != nil {
-		d.Scale, d.Place = Decide(plan, *w.Fleet, w.Now)
+		d.Scale, d.Place = Decide(plan, *w.Fleet, w.Size, w.Now)
 		d.Decided = true
 	}
 	return d
@@ -169,12 +169,13 @@ func meanBytes(sites []Site, id string) int64 {
 	return 0
 }
 
-// Decide is the fleet's half of a tick: the scaling policy on the plan, then the
-// placement of waiting work on the fleet as the scaling leaves it. The fleet workflow
-// decides with it again when its state changed while the plan was made.
-func Decide(plan Plan, f Fleet, now time.Time) (ScaleDecision, Placement) {
+// Decide is the fleet's half of a tick: the scaling policy on the plan, for connectors
+// of the given size, then the placement of waiting work on the fleet as the scaling
+// leaves it. The fleet workflow decides with it again when its state changed while
+// the plan was made.
+func Decide(plan Plan, f Fleet, size Size, now time.Time) (ScaleDecision, Placement) {
 	s := Scale(ScaleInput{
-		Now: now, Targets: plan.Targets, Connectors: f.Connectors, Waiting: f.Waiting, Policy: f.Policy,
+		Now: now, Size: size, Targets: plan.Targets, Connectors: f.Connectors, Waiting: f.Waiting, Policy: f.Policy,
 		Accuracy: plan.ForecastAccuracy, Paused: Paused(f.Overrides), Pins: Pins(f.Overrides), Bottlenecks: plan.Bottlenecks,
 	})
 	// Drained connectors take no work; stopped ones are drained with none, so they

@@ -526,7 +526,9 @@ func TestSourceOutsideTheListIsRefusedUnopened(t *testing.T) {
 		_, err := Copy(context.Background(), s, filepath.Join(t.TempDir(), "x.img"), Options{Sources: allowed, ExpectedSize: 1 << 20})
 		require.ErrorIs(t, err, ErrBadSource, s)
 		require.ErrorIs(t, err, sources.ErrOutside, s)
-		require.NotContains(t, err.Error(), "17", "the size of what is outside is not told")
+		// The folders' random names may hold the digits; what is told beside them may not.
+		told := strings.NewReplacer(other, "OTHER", filepath.Dir(src), "ALLOWED").Replace(err.Error())
+		require.NotContains(t, told, "17", "the size of what is outside is not told")
 		msgs = append(msgs, strings.ReplaceAll(err.Error(), s, "SOURCE"))
 	}
 	require.Equal(t, msgs[0], msgs[1], "a file outside that exists and one that does not are refused alike")

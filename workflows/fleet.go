@@ -287,7 +287,8 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	if !d.Decided || !reflect.DeepEqual(sent, f.state()) {
 		// An update changed the fleet while the plan was made (or a worker from before
 		// made the plan alone): decide on the fleet as it is now, as the tick does.
-		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), workflow.Now(ctx))
+		size, _ := planning.SizeNamed(f.in.Size)
+		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), size, workflow.Now(ctx))
 	}
 	f.apply(ctx, d)
 	return true

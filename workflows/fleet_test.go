@@ -81,7 +81,8 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			// sent it, as planning.Tick makes it; a fake "from before" decides nothing.
 			d := planning.Decision{Plan: plan}
 			if in.Fleet != nil && !f.planOnly {
-				d.Scale, d.Place = planning.Decide(plan, *in.Fleet, in.Now)
+				size, _ := planning.SizeNamed(in.Size)
+				d.Scale, d.Place = planning.Decide(plan, *in.Fleet, size, in.Now)
 				d.Decided = true
 			}
 			f.decisions = append(f.decisions, d)
