@@ -127,7 +127,8 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 			return contract.SimulateResult{}, simulationFailed(err)
 		}
 		res.Results = append(res.Results, contract.PolicyRun{Name: p.name, Migrations: r.Migrations, SLABreaches: r.SLABreaches,
-			WaitP50: r.WaitP50, WaitP95: r.WaitP95, WaitP99: r.WaitP99, ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
+			WaitP50: r.WaitP50, WaitP95: r.WaitP95, WaitP99: r.WaitP99, Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc),
+			ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
 			ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds})
 	}
 	for i, r := range res.Results {

@@ -186,13 +186,16 @@ type SimulateResult struct {
 // copied (sim.Result's JSON, so that histories recorded before replay), so that a
 // change inside the simulator cannot change the contract unseen.
 type PolicyRun struct {
-	Name           string  `json:"name"`
-	Migrations     int     `json:"migrations"`
-	SLABreaches    int     `json:"sla_breaches"`
-	WaitP50        float64 `json:"wait_p50_s"`
-	WaitP95        float64 `json:"wait_p95_s"`
-	WaitP99        float64 `json:"wait_p99_s"`
-	ConnectorHours float64 `json:"connector_hours"`
+	Name        string  `json:"name"`
+	Migrations  int     `json:"migrations"`
+	SLABreaches int     `json:"sla_breaches"`
+	WaitP50     float64 `json:"wait_p50_s"`
+	WaitP95     float64 `json:"wait_p95_s"`
+	WaitP99     float64 `json:"wait_p99_s"`
+	// Wave and Adhoc are the same for the planned migrations and for the others.
+	Wave           Outcomes `json:"wave"`
+	Adhoc          Outcomes `json:"adhoc"`
+	ConnectorHours float64  `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
@@ -203,4 +206,14 @@ type PolicyRun struct {
 	Unserved int `json:"unserved"`
 	// Seconds is how long the run took.
 	Seconds float64 `json:"run_seconds"`
+}
+
+// Outcomes are how a set of simulated migrations did: how many, how many breached
+// their SLA, and the quantiles of their waits for a connector, in seconds.
+type Outcomes struct {
+	Migrations  int     `json:"migrations"`
+	SLABreaches int     `json:"sla_breaches"`
+	WaitP50     float64 `json:"wait_p50_s"`
+	WaitP95     float64 `json:"wait_p95_s"`
+	WaitP99     float64 `json:"wait_p99_s"`
 }

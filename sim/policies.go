@@ -61,14 +61,21 @@ func scaleTo(d *Decision, conns []planning.Connector, site string, want int, why
 }
 
 // Reactive is target-utilisation scaling as Kubernetes' HPA does it with a queue
-// metric from KEDA: each site wants ⌈(running + waiting) / (task cap × target)⌉
-// connectors, at least MinPerSite; it scales up at once, and down only to the highest
-// want of the last Cooldown (HPA's scale-down stabilisation window).
+// metric from KEDA: each site wants ⌈(running + waiting + Headroom) / (task cap ×
+// target)⌉ connectors, at least MinPerSite; it scales up at once, and down only to the
+// highest want of the last Cooldown (HPA's scale-down stabilisation window). With Waves
+// it is the reactive+waves baseline: a cron-like pre-warm of announced waves beside the
+// queue's scaling (a KEDA cron scaler in the same autoscaler), each site wanting the
+// larger of the two.
 type Reactive struct {
 	TargetUtilization float64
 	Cooldown          time.Duration
 	MinPerSite        int
-	recent            map[string][]want
+	// Headroom is the spare task slots each site keeps beyond its work.
+	Headroom int
+	// Waves, if set, pre-warms announced waves as the scheduled policy does.
+	Waves  *Scheduled
+	recent map[string][]want
 }
 
 type want struct {
@@ -76,13 +83,21 @@ type want struct {
 	n  int
 }
 
-// Name is "reactive".
-func (p *Reactive) Name() string { return "reactive" }
+// Name is "reactive", or "reactive+waves" with Waves.
+func (p *Reactive) Name() string {
+	if p.Waves != nil {
+		return "reactive+waves"
+	}
+	return "reactive"
+}
 
 // Reset forgets the wants of an earlier run.
 func (p *Reactive) Reset(*World) error {
 	if p.TargetUtilization <= 0 || p.TargetUtilization > 1 {
-		return fmt.Errorf("reactive: target utilisation %.2f must be in (0, 1]", p.TargetUtilization)
+		return fmt.Errorf("%s: target utilisation %.2f must be in (0, 1]", p.Name(), p.TargetUtilization)
+	}
+	if p.Headroom < 0 {
+		return fmt.Errorf("%s: headroom %d must not be negative", p.Name(), p.Headroom)
 	}
 	p.recent = map[string][]want{}
 	return nil
@@ -94,7 +109,13 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 	tasks := float64(v.world.Config.Size.MaxTasks)
 	for _, site := range v.world.Sites {
 		busy := work(v, site)
-		n := max(int(math.Ceil(float64(busy)/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
+		n := max(int(math.Ceil(float64(busy+p.Headroom)/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
+		why := fmt.Sprintf("reactive: %d running and waiting, %d spare, at %.0f%% target", busy, p.Headroom, 100*p.TargetUtilization)
+		if p.Waves != nil {
+			if waves, wave := p.Waves.want(v, site); waves > n {
+				n, why = waves, fmt.Sprintf("reactive+waves: %d wave migration(s)", wave)
+			}
+		}
 		hist := append(p.recent[site], want{v.Now, n})
 		hist = slices.DeleteFunc(hist, func(w want) bool { return v.Now.Sub(w.at) > p.Cooldown })
 		p.recent[site] = hist
@@ -102,8 +123,7 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 		for _, w := range hist {
 			stable = max(stable, w.n)
 		}
-		scaleTo(&d, v.Connectors, site, max(n, min(stable, len(live(v.Connectors, site)))),
-			fmt.Sprintf("reactive: %d running and waiting at %.0f%% target", busy, 100*p.TargetUtilization))
+		scaleTo(&d, v.Connectors, site, max(n, min(stable, len(live(v.Connectors, site)))), why)
 	}
 	return d, nil
 }
@@ -125,29 +145,36 @@ func (p *Scheduled) Reset(*World) error { return nil }
 // Decide sizes each site for its waves.
 func (p *Scheduled) Decide(v *View) (Decision, error) {
 	var d Decision
-	tasks := v.world.Config.Size.MaxTasks
 	for _, site := range v.world.Sites {
-		n := 0 // wave migrations about to start, waiting or running
-		for _, k := range v.Known {
-			if k.Site == site && k.EarliestStart.Sub(v.Now) <= p.LeadTime {
-				n++
-			}
-		}
-		for _, r := range v.Waiting {
-			if r.Site == site && v.world.isWave(r.MigrationID) {
-				n++
-			}
-		}
-		for _, c := range v.Connectors {
-			for _, t := range c.Migrations {
-				if c.Site == site && v.world.isWave(t.MigrationID) {
-					n++
-				}
-			}
-		}
-		scaleTo(&d, v.Connectors, site, max((n+tasks-1)/tasks, p.MinPerSite), fmt.Sprintf("scheduled: %d wave migration(s)", n))
+		n, wave := p.want(v, site)
+		scaleTo(&d, v.Connectors, site, max(n, p.MinPerSite), fmt.Sprintf("scheduled: %d wave migration(s)", wave))
 	}
 	return d, nil
+}
+
+// want is the connectors a site's waves need now, and their migrations: those about
+// to start within the lead time, waiting or running, side by side.
+func (p *Scheduled) want(v *View, site string) (connectors, migrations int) {
+	n := 0
+	for _, k := range v.Known {
+		if k.Site == site && k.EarliestStart.Sub(v.Now) <= p.LeadTime {
+			n++
+		}
+	}
+	for _, r := range v.Waiting {
+		if r.Site == site && v.world.isWave(r.MigrationID) {
+			n++
+		}
+	}
+	for _, c := range v.Connectors {
+		for _, t := range c.Migrations {
+			if c.Site == site && v.world.isWave(t.MigrationID) {
+				n++
+			}
+		}
+	}
+	tasks := v.world.Config.Size.MaxTasks
+	return (n + tasks - 1) / tasks, n
 }
 
 // Predictive is PMO's planner, the fleet's own tick: every tick it runs
@@ -409,8 +436,10 @@ type Knobs struct {
 	Model         string
 	ForecastEvery time.Duration
 	Quantile      float64
-	// Reactive: the target utilisation of task slots and the scale-down window.
+	// Reactive and reactive+waves: the target utilisation of task slots, the spare
+	// slots kept per site and the scale-down window.
 	TargetUtilization float64
+	ReactiveHeadroom  int
 	ReactiveCooldown  time.Duration
 	// MinPerSite is what the reactive and scheduled policies keep at each site.
 	MinPerSite int
@@ -428,7 +457,7 @@ func DefaultKnobs() Knobs {
 }
 
 // PolicyNames are the simulator's policies, in the order results are shown.
-var PolicyNames = []string{"reactive", "scheduled", "predictive", "oracle"}
+var PolicyNames = []string{"reactive", "reactive+waves", "scheduled", "predictive", "oracle"}
 
 // Policies returns the named policies with these knobs, or an error naming an unknown one.
 func (k Knobs) Policies(names []string) ([]Policy, error) {
@@ -436,7 +465,11 @@ func (k Knobs) Policies(names []string) ([]Policy, error) {
 	for _, name := range names {
 		switch name {
 		case "reactive":
-			out = append(out, &Reactive{TargetUtilization: k.TargetUtilization, Cooldown: k.ReactiveCooldown, MinPerSite: k.MinPerSite})
+			out = append(out, &Reactive{TargetUtilization: k.TargetUtilization, Cooldown: k.ReactiveCooldown, MinPerSite: k.MinPerSite,
+				Headroom: k.ReactiveHeadroom})
+		case "reactive+waves":
+			out = append(out, &Reactive{TargetUtilization: k.TargetUtilization, Cooldown: k.ReactiveCooldown, MinPerSite: k.MinPerSite,
+				Headroom: k.ReactiveHeadroom, Waves: &Scheduled{LeadTime: k.LeadTime}})
 		case "scheduled":
 			out = append(out, &Scheduled{LeadTime: k.LeadTime, MinPerSite: k.MinPerSite})
 		case "predictive":

@@ -78,6 +78,10 @@ type run struct {
 
 	remaining []float64   // bytes each request still has to move
 	assigned  []time.Time // when each request first got a connector
+	// since is when each request began its current wait for a connector (its
+	// arrival, or a failed transfer), zero while it has one; waited sums its waits.
+	since  []time.Time
+	waited []float64
 	done      []time.Time
 	failedYet []bool // whether the request's first transfer failed already
 	nextID    int
@@ -92,6 +96,7 @@ func Run(w *World, p Policy) (Result, error) {
 	r := &run{w: w, cfg: w.Config, policy: p, rng: rand.New(rand.NewPCG(w.Config.Seed, 0xc0ffee)),
 		started: map[string]time.Time{}, stopped: map[string]time.Time{},
 		remaining: make([]float64, len(w.Requests)), assigned: make([]time.Time, len(w.Requests)),
+		since: make([]time.Time, len(w.Requests)), waited: make([]float64, len(w.Requests)),
 		done: make([]time.Time, len(w.Requests)), failedYet: make([]bool, len(w.Requests))}
 	r.res = Result{Name: p.Name(), Migrations: len(w.Requests)}
 	if err := p.Reset(w); err != nil {
@@ -120,6 +125,7 @@ func Run(w *World, p Policy) (Result, error) {
 			r.known = slices.DeleteFunc(r.known, func(p planning.PlannedMigration) bool { return p.ID == req.ID })
 			r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, Site: req.Site,
 				Bytes: req.Bytes, Deadline: req.Deadline, RequestedAt: req.Arrival})
+			r.since[e.req] = e.at
 		case evReady:
 			if i := r.index(e.conn); i >= 0 && r.conns[i].State == planning.StateWarming {
 				r.conns[i].State, r.conns[i].ReadyAt, r.conns[i].IdleSince = planning.StateWarm, e.at, e.at
@@ -243,6 +249,8 @@ func (r *run) assign(now time.Time) {
 		if r.assigned[i].IsZero() {
 			r.assigned[i] = now
 		}
+		r.waited[i] += now.Sub(r.since[i]).Seconds()
+		r.since[i] = time.Time{}
 		share := a.BandwidthBytesSec * r.w.rateFactor[i]
 		took := r.remaining[i] / share
 		e := event{kind: evDone, req: i, conn: a.ConnectorID}
@@ -287,6 +295,7 @@ func (r *run) finish(e event) bool {
 		// The connector stays healthy, so the migration may resume anywhere, itself included.
 		r.waiting = append(r.waiting, planning.Reservation{MigrationID: req.ID, Site: req.Site,
 			Bytes: int64(r.remaining[e.req]), Deadline: req.Deadline, RequestedAt: req.Arrival})
+		r.since[e.req] = e.at
 		return false
 	}
 	r.done[e.req] = e.at
@@ -310,19 +319,37 @@ func (r *run) close() {
 		r.res.Utilization = r.busy / (paid * float64(r.cfg.Size.MaxTasks))
 	}
 	r.res.Waits = make([]float64, len(r.w.Requests))
+	var all, wave, adhoc []int
 	for i, req := range r.w.Requests {
-		assigned := r.assigned[i]
-		if assigned.IsZero() { // unserved: it waited until the run gave up
-			assigned = end
+		r.res.Waits[i] = r.waited[i]
+		if !r.since[i].IsZero() { // unserved: it waited until the run gave up
+			r.res.Waits[i] += end.Sub(r.since[i]).Seconds()
 		}
-		r.res.Waits[i] = assigned.Sub(req.Arrival).Seconds()
-		if r.done[i].IsZero() || r.done[i].After(req.Deadline) {
-			r.res.SLABreaches++
+		all = append(all, i)
+		if req.Wave != "" {
+			wave = append(wave, i)
+		} else {
+			adhoc = append(adhoc, i)
 		}
 	}
-	sorted := slices.Clone(r.res.Waits)
-	slices.Sort(sorted)
-	r.res.WaitP50, r.res.WaitP95, r.res.WaitP99 = quantile(sorted, 0.5), quantile(sorted, 0.95), quantile(sorted, 0.99)
+	o := r.outcomes(all)
+	r.res.SLABreaches, r.res.WaitP50, r.res.WaitP95, r.res.WaitP99 = o.SLABreaches, o.WaitP50, o.WaitP95, o.WaitP99
+	r.res.Wave, r.res.Adhoc = r.outcomes(wave), r.outcomes(adhoc)
+}
+
+// outcomes are how the requests did: breaches, and their waits' quantiles.
+func (r *run) outcomes(reqs []int) Outcomes {
+	o := Outcomes{Migrations: len(reqs)}
+	waits := make([]float64, 0, len(reqs))
+	for _, i := range reqs {
+		waits = append(waits, r.res.Waits[i])
+		if r.done[i].IsZero() || r.done[i].After(r.w.Requests[i].Deadline) {
+			o.SLABreaches++
+		}
+	}
+	slices.Sort(waits)
+	o.WaitP50, o.WaitP95, o.WaitP99 = quantile(waits, 0.5), quantile(waits, 0.95), quantile(waits, 0.99)
+	return o
 }
 
 // quantile of sorted values, by the nearest rank.

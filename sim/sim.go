@@ -99,13 +99,19 @@ type Point struct {
 
 // Result is one policy's run.
 type Result struct {
-	Name           string  `json:"name"`
-	Migrations     int     `json:"migrations"`
-	SLABreaches    int     `json:"sla_breaches"`
-	WaitP50        float64 `json:"wait_p50_s"`
-	WaitP95        float64 `json:"wait_p95_s"`
-	WaitP99        float64 `json:"wait_p99_s"`
-	ConnectorHours float64 `json:"connector_hours"`
+	Name string `json:"name"`
+	// Migrations, SLABreaches and the waits' quantiles are every migration's: how many,
+	// how many breached their SLA, and how long they waited for a connector, each wait
+	// counted (a migration waits again after a failed transfer). Wave and Adhoc are the
+	// same for the scheduled waves' migrations and for the others.
+	Migrations     int      `json:"migrations"`
+	SLABreaches    int      `json:"sla_breaches"`
+	WaitP50        float64  `json:"wait_p50_s"`
+	WaitP95        float64  `json:"wait_p95_s"`
+	WaitP99        float64  `json:"wait_p99_s"`
+	Wave           Outcomes `json:"wave"`
+	Adhoc          Outcomes `json:"adhoc"`
+	ConnectorHours float64  `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
@@ -115,12 +121,21 @@ type Result struct {
 	// Unserved are the migrations still not done GiveUpAfter after the last arrival: the
 	// policy left them no connector. They count as SLA breaches.
 	Unserved int `json:"unserved"`
-	// Waits are every migration's wait for its first connector, in seconds, in trace
+	// Waits are every migration's waits for a connector, summed, in seconds, in trace
 	// order; Series is the fleet every Sample.
 	Waits  []float64 `json:"-"`
 	Series []Point   `json:"-"`
 	// Seconds is how long the run took on this machine.
 	Seconds float64 `json:"run_seconds"`
+}
+
+// Outcomes are how a set of migrations did.
+type Outcomes struct {
+	Migrations  int     `json:"migrations"`
+	SLABreaches int     `json:"sla_breaches"`
+	WaitP50     float64 `json:"wait_p50_s"`
+	WaitP95     float64 `json:"wait_p95_s"`
+	WaitP99     float64 `json:"wait_p99_s"`
 }
 
 // Policy decides, every tick, which connectors to start and which idle ones to drain.

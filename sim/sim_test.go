@@ -123,6 +123,22 @@ func TestReactiveWaitsOneProvisioningDelay(t *testing.T) {
 	}
 }
 
+// Reactive's headroom keeps spare slots warm: with two spare slots on one-task
+// connectors, an arrival finds one ready, and the next one after it too.
+func TestReactiveHeadroomKeepsSpareSlots(t *testing.T) {
+	reqs := []trace.Request{req("a", 0, 1, time.Hour), req("b", 10*time.Minute, 60, time.Hour), req("c", 11*time.Minute, 1, time.Hour)}
+	res := mustRun(t, exact(), reqs, &Reactive{TargetUtilization: 1, Cooldown: 5 * time.Minute, Headroom: 2})
+	if res.Waits[1] != 0 || res.Waits[2] != 0 {
+		t.Fatalf("waits %v; want none after the first: two slots are kept spare", res.Waits)
+	}
+	if res := mustRun(t, exact(), reqs, &Reactive{TargetUtilization: 1, Cooldown: 5 * time.Minute}); res.Waits[1] == 0 {
+		t.Fatalf("without headroom the second waited nothing (%v): the test shows nothing", res.Waits)
+	}
+	if err := (&Reactive{TargetUtilization: 1, Headroom: -1}).Reset(nil); err == nil || !strings.Contains(err.Error(), "headroom") {
+		t.Fatalf("a negative headroom: %v", err)
+	}
+}
+
 func TestReactiveHoldsCapacityThroughItsCooldown(t *testing.T) {
 	// Two bursts 3 minutes apart: within the 5-minute window the connectors stay.
 	reqs := []trace.Request{req("a", 0, 30, time.Hour), req("b", 0, 30, time.Hour),
@@ -159,6 +175,7 @@ func TestScheduledAndPredictiveAreReadyForAKnownWave(t *testing.T) {
 		reqs = append(reqs, r)
 	}
 	for _, p := range []Policy{&Scheduled{LeadTime: 5 * time.Minute},
+		&Reactive{TargetUtilization: 1, Cooldown: 5 * time.Minute, Waves: &Scheduled{LeadTime: 5 * time.Minute}},
 		&Predictive{Policy: planning.DefaultPolicy(), LeadTime: 5 * time.Minute, Horizon: 48, Model: "snaive", ForecastEvery: time.Hour}} {
 		res := mustRun(t, exact(), reqs, p)
 		if res.WaitP99 != 0 {
@@ -264,5 +281,26 @@ func TestPredictiveKeepsAPauseUntilItExpires(t *testing.T) {
 		ForecastEvery: time.Hour, Overrides: []planning.Override{pause}})
 	if res.Unserved != 0 || res.Waits[0] < 3600 || res.Waits[0] > 3600+3*60 {
 		t.Fatalf("unserved %d, waited %v s; want served within a boot and a tick of the pause's end (3600 s)", res.Unserved, res.Waits[0])
+	}
+}
+
+// A migration whose transfer fails waits again for a connector, and its waits add up;
+// waits and breaches are also told apart for wave and ad-hoc migrations.
+func TestWaitsAfterAFailedTransferCountAndWavesAreToldApart(t *testing.T) {
+	cfg := exact()
+	cfg.FailureRate = 0.999999 // every first transfer fails part-way
+	// One one-task connector, ready at 60 s. The wave's migration has the earlier
+	// deadline and goes first; when its transfer fails, c (arrived meanwhile, due
+	// sooner still) takes the connector, and the wave's migration waits again.
+	a := req("a", 0, 4, time.Hour)
+	b := req("b", 0, 4, 30*time.Minute)
+	b.Wave = "w01"
+	c := req("c", 60*time.Second+100*time.Millisecond, 4, 20*time.Minute)
+	res := mustRun(t, cfg, []trace.Request{a, b, c}, fixed{1})
+	if res.Waits[1] <= 61 {
+		t.Fatalf("waits %v: b waited 60 s for the boot, then again behind c after its failed transfer", res.Waits)
+	}
+	if res.Wave.Migrations != 1 || res.Adhoc.Migrations != 2 || res.Wave.WaitP50 != res.Waits[1] {
+		t.Fatalf("wave %+v, ad hoc %+v, waits %v", res.Wave, res.Adhoc, res.Waits)
 	}
 }

@@ -30,20 +30,21 @@ func simulateCommand() *ffcli.Command {
 	tick := fs.Duration("tick", def.Tick, "how often policies decide")
 	failures := fs.Float64("failure-rate", def.FailureRate, "share of transfers that fail part-way and resume")
 	k := sim.DefaultKnobs()
-	fs.DurationVar(&k.LeadTime, "lead-time", k.LeadTime, "predictive and scheduled: lead time (the predictive policy learns a longer one from boots)")
+	fs.DurationVar(&k.LeadTime, "lead-time", k.LeadTime, "predictive, scheduled and reactive+waves: lead time (how early a known wave is pre-warmed; the predictive policy learns a longer one from boots)")
 	fs.DurationVar(&k.Policy.ScaleInCooldown, "cooldown", k.Policy.ScaleInCooldown, "predictive: scale-in cooldown")
 	fs.IntVar(&k.Policy.MinConnectors, "min", k.Policy.MinConnectors, "predictive: the pool's minimum connectors")
 	fs.IntVar(&k.Policy.MaxConnectors, "max", k.Policy.MaxConnectors, "predictive: the pool's maximum connectors (0: none)")
 	fs.Float64Var(&k.Quantile, "quantile", k.Quantile, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
 	fs.StringVar(&k.Model, "model", k.Model, "predictive: forecasting model (default: the engine's default)")
 	fs.DurationVar(&k.ForecastEvery, "forecast-every", k.ForecastEvery, "predictive: how often it forecasts again (at least 1h)")
-	fs.Float64Var(&k.TargetUtilization, "reactive-target", k.TargetUtilization, "reactive: target utilisation of task slots")
-	fs.DurationVar(&k.ReactiveCooldown, "reactive-cooldown", k.ReactiveCooldown, "reactive: scale-down stabilisation window")
-	fs.IntVar(&k.MinPerSite, "min-per-site", k.MinPerSite, "reactive and scheduled: connectors each site keeps")
+	fs.Float64Var(&k.TargetUtilization, "reactive-target", k.TargetUtilization, "reactive and reactive+waves: target utilisation of task slots")
+	fs.IntVar(&k.ReactiveHeadroom, "reactive-headroom", k.ReactiveHeadroom, "reactive and reactive+waves: spare task slots kept at each site")
+	fs.DurationVar(&k.ReactiveCooldown, "reactive-cooldown", k.ReactiveCooldown, "reactive and reactive+waves: scale-down stabilisation window")
+	fs.IntVar(&k.MinPerSite, "min-per-site", k.MinPerSite, "reactive, reactive+waves and scheduled: connectors each site keeps")
 	noise := fs.Float64("rate-noise", def.RateNoise, "σ of the lognormal noise on each migration's transfer rate")
 	return &ffcli.Command{
 		Name:       "simulate",
-		ShortUsage: "starter simulate -trace FILE [-policy reactive,scheduled,predictive,oracle] [-json F] [-report F] [knobs]",
+		ShortUsage: "starter simulate -trace FILE [-policy reactive,reactive+waves,scheduled,predictive,oracle] [-json F] [-report F] [knobs]",
 		ShortHelp:  "replay a trace against scaling policies on a simulated clock",
 		LongHelp: "Simulate replays the trace's migration requests against a connector fleet run by each\n" +
 			"policy, and prints what each cost and how long work waited (see docs/simulator.md).",
@@ -134,10 +135,11 @@ func simulate(ctx context.Context, w *sim.World, policies []sim.Policy) ([]sim.R
 
 func printResults(results []sim.Result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tmigrations\tSLA breaches\twait p50 s\tp95 s\tp99 s\tconnector-hours\tutilisation\tscale events\trun s\t")
+	fmt.Fprintln(tw, "policy\tmigrations\tSLA breaches\twait p50 s\tp95 s\tp99 s\twave breaches\twave p99 s\tad-hoc breaches\tad-hoc p99 s\tconnector-hours\tutilisation\tscale events\trun s\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f%%\t%d\t%.1f\t\n", r.Name, r.Migrations, r.SLABreaches,
-			r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents, r.Seconds)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%d\t%.0f\t%d\t%.0f\t%.1f\t%.0f%%\t%d\t%.1f\t\n", r.Name, r.Migrations, r.SLABreaches,
+			r.WaitP50, r.WaitP95, r.WaitP99, r.Wave.SLABreaches, r.Wave.WaitP99, r.Adhoc.SLABreaches, r.Adhoc.WaitP99,
+			r.ConnectorHours, 100*r.Utilization, r.ScaleEvents, r.Seconds)
 	}
 	tw.Flush()
 }

@@ -130,24 +130,38 @@ type SimulationView struct {
 	Reasoning []string `json:"reasoning"`
 }
 
+// SimulatedOutcomes are how a set of simulated migrations did: how many, how many
+// breached their SLA, and the quantiles of their waits for a connector, in seconds.
+type SimulatedOutcomes struct {
+	Migrations  int     `json:"migrations"`
+	SLABreaches int     `json:"sla_breaches"`
+	WaitP50     float64 `json:"wait_p50_s"`
+	WaitP95     float64 `json:"wait_p95_s"`
+	WaitP99     float64 `json:"wait_p99_s"`
+}
+
 // SimulatedPolicy is how one policy did in a simulation.
 type SimulatedPolicy struct {
 	Name        string `json:"name"`
 	Migrations  int    `json:"migrations"`
 	SLABreaches int    `json:"sla_breaches"`
-	// WaitP50, WaitP95 and WaitP99 are quantiles of the migrations' waits for their
-	// first connector, in seconds.
-	WaitP50        float64 `json:"wait_p50_s"`
-	WaitP95        float64 `json:"wait_p95_s"`
-	WaitP99        float64 `json:"wait_p99_s"`
-	ConnectorHours float64 `json:"connector_hours"`
+	// WaitP50, WaitP95 and WaitP99 are quantiles of the migrations' waits for a
+	// connector, in seconds, each wait counted (a migration waits again after a failed
+	// transfer).
+	WaitP50 float64 `json:"wait_p50_s"`
+	WaitP95 float64 `json:"wait_p95_s"`
+	WaitP99 float64 `json:"wait_p99_s"`
+	// Wave and Adhoc are the same for the planned migrations and for the others.
+	Wave           SimulatedOutcomes `json:"wave"`
+	Adhoc          SimulatedOutcomes `json:"adhoc"`
+	ConnectorHours float64           `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
 	ScaleEvents int `json:"scale_events"`
 	// Failures are the transfers that failed and resumed elsewhere.
 	Failures int `json:"failures"`
-	// Unserved are the migrations still not done a week after the last arrival: the
+	// Unserved are the migrations still not done a day after the last arrival: the
 	// policy left them no connector. They count as SLA breaches.
 	Unserved int `json:"unserved"`
 	// Seconds is how long the run took on the worker.
@@ -181,7 +195,8 @@ func (s *Server) simulate(c echo.Context) error {
 		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning}
 	for _, x := range r.Results {
 		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, Migrations: x.Migrations, SLABreaches: x.SLABreaches,
-			WaitP50: x.WaitP50, WaitP95: x.WaitP95, WaitP99: x.WaitP99, ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
+			WaitP50: x.WaitP50, WaitP95: x.WaitP95, WaitP99: x.WaitP99, Wave: SimulatedOutcomes(x.Wave), Adhoc: SimulatedOutcomes(x.Adhoc),
+			ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
 			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds})
 	}
 	return c.JSON(http.StatusOK, view)
