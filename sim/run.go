@@ -80,8 +80,8 @@ type run struct {
 	assigned  []time.Time // when each request first got a connector
 	// since is when each request began its current wait for a connector (its
 	// arrival, or a failed transfer), zero while it has one; waited sums its waits.
-	since  []time.Time
-	waited []float64
+	since     []time.Time
+	waited    []float64
 	done      []time.Time
 	failedYet []bool // whether the request's first transfer failed already
 	nextID    int
