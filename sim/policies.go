@@ -223,6 +223,7 @@ type Predictive struct {
 	Last planning.Decision
 
 	sites    []planning.Site
+	learned  []string          // the sites whose profiles it learns, as the fleet does from its history
 	adhoc    []planning.Demand // the latest forecast, without known work
 	forecast time.Time         // the hour it was made for
 	tiers    map[string]trace.Tier
@@ -248,7 +249,7 @@ func (p *Predictive) Reset(w *World) error {
 	if p.ForecastEvery < time.Hour || p.Horizon < 1 {
 		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
 	}
-	p.adhoc, p.forecast, p.sites, p.Last = nil, time.Time{}, nil, planning.Decision{}
+	p.adhoc, p.forecast, p.sites, p.learned, p.Last = nil, time.Time{}, nil, nil, planning.Decision{}
 	if err := p.before(w); err != nil {
 		return err
 	}
@@ -261,16 +262,22 @@ func (p *Predictive) Reset(w *World) error {
 			p.sites = append(p.sites, p.Sites[i])
 			continue
 		}
+		// The trace's VMs are the inventory, known from the start as the fleet's is:
+		// their mean size serves until there is history, and their strictest tier
+		// sets the quantile.
 		s := planning.Site{ID: site, StrictestQuantile: 0.5}
 		var bytes, n float64
+		seen := map[string]bool{}
 		for _, r := range w.Requests {
-			if r.Site != site {
+			if r.Site != site || seen[r.VMID] {
 				continue
 			}
+			seen[r.VMID] = true
 			bytes, n = bytes+float64(r.Bytes), n+1
 			s.StrictestQuantile = max(s.StrictestQuantile, p.tiers[r.SLATier].PlanQuantile)
 		}
 		s.MeanBytes = bytes / n
+		p.learned = append(p.learned, site)
 		if p.Quantile > 0 {
 			s.StrictestQuantile = p.Quantile
 		}
@@ -326,6 +333,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 			}
 			p.adhoc = demand
 			p.forecast = v.Now.Truncate(time.Hour)
+			p.learnSizes(v.world.Sites, arrivals, bytes)
 		}
 	}
 	// The forecast may be hours old: its hours before now's go, and the known work is
@@ -356,6 +364,27 @@ func (p *Predictive) Place(v *View) planning.Placement {
 func (p *Predictive) fleet(v *View) planning.Fleet {
 	overrides := slices.DeleteFunc(slices.Clone(p.Overrides), func(o planning.Override) bool { return !o.Expires.After(v.Now) })
 	return planning.Fleet{Connectors: v.Connectors, Waiting: v.Waiting, Policy: p.Policy, Overrides: overrides, Sites: v.world.Sites}
+}
+
+// learnSizes sets each learned site's mean migration size from the last four weeks
+// of its history (arrivals and bytes per hour, in the order of sites), as the fleet's
+// site profiles do, where there was any.
+func (p *Predictive) learnSizes(sites []string, arrivals, bytes [][]float64) {
+	const window = 28 * 24
+	for i, site := range sites {
+		if !slices.Contains(p.learned, site) {
+			continue
+		}
+		j := slices.IndexFunc(p.sites, func(s planning.Site) bool { return s.ID == site })
+		k := len(arrivals[i])
+		n, b := 0.0, 0.0
+		for h := max(k-window, 0); h < k; h++ {
+			n, b = n+arrivals[i][h], b+bytes[i][h]
+		}
+		if n > 0 {
+			p.sites[j].MeanBytes = b / n
+		}
+	}
 }
 
 // Oracle knows every migration's arrival and how long it will take: it has each

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"github.com/pmo-dev/pmo/trace"
 )
 
@@ -213,4 +216,18 @@ func waitHistogram(r Result) waitChart {
 		wc.Bars = append(wc.Bars, bar{Label: label, Share: share, Width: 400 * share, Percent: fmt.Sprintf("%.1f%%", 100*share)})
 	}
 	return wc
+}
+
+// Markdown is the results as docs/simulator.md's table: one row a policy, seconds
+// and connector-hours rounded as the docs print them, thousands grouped.
+func Markdown(results []Result) string {
+	p := message.NewPrinter(language.English)
+	var b strings.Builder
+	b.WriteString("| policy | SLA breaches | wait p50 | wait p95 | wait p99 | wave p99 | ad-hoc p99 | connector-hours | utilisation | scale events |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		b.WriteString(p.Sprintf("| %s | %d | %.0f s | %.0f s | %.0f s | %.0f s | %.0f s | %.1f | %.0f%% | %d |\n", r.Name, r.SLABreaches,
+			r.WaitP50, r.WaitP95, r.WaitP99, r.Wave.WaitP99, r.Adhoc.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents))
+	}
+	return b.String()
 }

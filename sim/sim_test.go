@@ -304,3 +304,30 @@ func TestWaitsAfterAFailedTransferCountAndWavesAreToldApart(t *testing.T) {
 		t.Fatalf("wave %+v, ad hoc %+v, waits %v", res.Wave, res.Adhoc, res.Waits)
 	}
 }
+
+// The predictive policy sizes a site's migrations as the fleet's profiles do: from the
+// history of the last four weeks where there is one, and from the inventory (the
+// trace's VMs, each once) before.
+func TestPredictiveLearnsMigrationSizesFromHistory(t *testing.T) {
+	reqs := []trace.Request{req("a", 2*time.Hour, 1, 10*time.Hour), req("b", 3*time.Hour, 1, 10*time.Hour)}
+	reqs[1].VMID = reqs[0].VMID // the same VM twice: the inventory counts it once
+	fresh := &Predictive{Policy: planning.DefaultPolicy(), LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive", ForecastEvery: time.Hour}
+	w, err := NewWorld(reqs, exact())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Reset(w); err != nil {
+		t.Fatal(err)
+	}
+	if got := fresh.sites[0].MeanBytes; got != float64(mib) {
+		t.Fatalf("before any history: mean %v bytes, want the inventory's %v", got, mib)
+	}
+	hist := Hourly{Arrivals: make([]float64, 48), Bytes: make([]float64, 48)}
+	hist.Arrivals[40], hist.Bytes[40] = 10, 10<<30 // ten 1 GiB migrations the day before
+	p := &Predictive{Policy: planning.DefaultPolicy(), LeadTime: 5 * time.Minute, Horizon: 24, Model: "snaive", ForecastEvery: time.Hour,
+		History: map[string]Hourly{"ams1": hist}, HistoryEnd: t0}
+	mustRun(t, exact(), reqs, p)
+	if got := p.sites[0].MeanBytes; got < 512<<20 {
+		t.Fatalf("mean %v bytes, want about 1 GiB, the history's", got)
+	}
+}

@@ -25,6 +25,7 @@ func simulateCommand() *ffcli.Command {
 	policies := fs.String("policy", strings.Join(sim.PolicyNames, ","), "policies to run, comma-separated: "+strings.Join(sim.PolicyNames, ", "))
 	jsonOut := fs.String("json", "", "write the results here as JSON, one object per policy")
 	reportOut := fs.String("report", "", "write a self-contained HTML report here")
+	markdown := fs.Bool("markdown", false, "print the results as docs/simulator.md's table")
 	seed := fs.Uint64("seed", def.Seed, "random seed of the world's noise")
 	delay := fs.Duration("provision-delay", def.ProvisionDelay, "median time a connector takes to become ready")
 	tick := fs.Duration("tick", def.Tick, "how often policies decide")
@@ -83,7 +84,11 @@ func simulateCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			printResults(results)
+			if *markdown {
+				fmt.Print(sim.Markdown(results))
+			} else {
+				printResults(results)
+			}
 			if *jsonOut != "" {
 				b, err := json.MarshalIndent(results, "", "  ")
 				if err != nil {
