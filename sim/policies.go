@@ -387,15 +387,15 @@ func (p *Predictive) learnSizes(sites []string, arrivals, bytes [][]float64) {
 	}
 }
 
-// Oracle knows every migration's arrival and how long it will take: it has each
-// site's connectors ready just as work needs them and keeps them exactly while it
-// does, so nothing waits. Its connector-hours are the floor any policy could reach
-// without making work wait.
+// Oracle knows every migration's arrival, how long it will take, and how long each
+// connector it starts will take to boot: it has each site's connectors ready just as
+// work needs them and keeps them exactly while it does, so nothing waits. Its
+// connector-hours are the floor any policy could reach without making work wait.
 type Oracle struct {
 	// need is, per site, the task count over time: at changes[i] it becomes count[i].
 	changes map[string][]time.Time
 	count   map[string][]int
-	lead    time.Duration
+	tick    time.Duration
 }
 
 // Name is "oracle".
@@ -403,9 +403,7 @@ func (p *Oracle) Name() string { return "oracle" }
 
 // Reset lays out every site's running migrations over time, as if none waited.
 func (p *Oracle) Reset(w *World) error {
-	p.changes, p.count = map[string][]time.Time{}, map[string][]int{}
-	// The slowest boot it will meet, as the world draws them (3σ), and a tick.
-	p.lead = seconds(w.Config.ProvisionDelay.Seconds()*math.Exp(3*w.Config.ProvisionSpread)) + w.Config.Tick
+	p.changes, p.count, p.tick = map[string][]time.Time{}, map[string][]int{}, w.Config.Tick
 	type edge struct {
 		at time.Time
 		d  int
@@ -427,30 +425,49 @@ func (p *Oracle) Reset(w *World) error {
 	return nil
 }
 
-// Decide has each site hold the most connectors its work needs from now until a
-// connector started now would be ready.
+// Decide has each site hold the connectors its work needs: those the work in force
+// needs; those it has while the work within the longest boot and a tick needs them
+// (one stopped now might come back no sooner);
+// and, started now, as many more as the last one the work needs within its own boot
+// and a tick (the m-th start from now takes the site's m-th boot, so the ones before
+// it start too, and are ready early).
 func (p *Oracle) Decide(v *View) (Decision, error) {
 	var d Decision
 	tasks := v.world.Config.Size.MaxTasks
+	connectors := func(taskCount int) int { return (taskCount + tasks - 1) / tasks }
+	// No boot the world draws is longer than this (4σ).
+	longest := seconds(v.world.Config.ProvisionDelay.Seconds()*math.Exp(4*v.world.Config.ProvisionSpread)) + p.tick
 	for _, site := range v.world.Sites {
-		changes, count := p.changes[site], p.count[site]
-		i, _ := slices.BinarySearchFunc(changes, v.Now, func(t, now time.Time) int {
-			if t.After(now) {
-				return 1
+		have := len(live(v.Connectors, site))
+		need := connectors(max(p.peak(site, v.Now, 0), work(v, site)))
+		need = max(need, min(have, connectors(p.peak(site, v.Now, longest))))
+		for m := 0; have+m < connectors(p.peak(site, v.Now, longest)); m++ {
+			if connectors(p.peak(site, v.Now, v.nextBoot(site, m)+p.tick)) > have+m {
+				need = max(need, have+m+1)
 			}
-			return -1
-		})
-		peak := 0
-		if i > 0 {
-			peak = count[i-1] // the count in force now
 		}
-		for j := i; j < len(changes) && !changes[j].After(v.Now.Add(p.lead)); j++ {
-			peak = max(peak, count[j])
-		}
-		need := max((peak+tasks-1)/tasks, (work(v, site)+tasks-1)/tasks)
-		scaleTo(&d, v.Connectors, site, need, fmt.Sprintf("oracle: %d task(s) within %s", peak, p.lead))
+		scaleTo(&d, v.Connectors, site, need, fmt.Sprintf("oracle: %d connector(s) for the work within their boots", need))
 	}
 	return d, nil
+}
+
+// peak is the most tasks a site's work runs at once from now to within lead.
+func (p *Oracle) peak(site string, now time.Time, lead time.Duration) int {
+	changes, count := p.changes[site], p.count[site]
+	i, _ := slices.BinarySearchFunc(changes, now, func(t, now time.Time) int {
+		if t.After(now) {
+			return 1
+		}
+		return -1
+	})
+	peak := 0
+	if i > 0 {
+		peak = count[i-1] // the count in force now
+	}
+	for j := i; j < len(changes) && !changes[j].After(now.Add(lead)); j++ {
+		peak = max(peak, count[j])
+	}
+	return peak
 }
 
 // Knobs are the policies' settings, as starter simulate's flags set them.

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -66,7 +65,9 @@ type run struct {
 	policy Policy
 	q      events
 	seq    int
-	rng    *rand.Rand // provisioning delays
+	// siteStarts counts each site's connector starts: the k-th start at a site boots
+	// in the site's k-th delay (bootDelay), whatever happens elsewhere.
+	siteStarts map[string]int
 
 	conns   []planning.Connector
 	starts  []start              // every connector started, in order: each is paid from then
@@ -93,7 +94,7 @@ type run struct {
 // Run replays the world's trace against the policy and measures it.
 func Run(w *World, p Policy) (Result, error) {
 	began := time.Now()
-	r := &run{w: w, cfg: w.Config, policy: p, rng: rand.New(rand.NewPCG(w.Config.Seed, 0xc0ffee)),
+	r := &run{w: w, cfg: w.Config, policy: p, siteStarts: map[string]int{},
 		started: map[string]time.Time{}, stopped: map[string]time.Time{},
 		remaining: make([]float64, len(w.Requests)), assigned: make([]time.Time, len(w.Requests)),
 		since: make([]time.Time, len(w.Requests)), waited: make([]float64, len(w.Requests)),
@@ -175,7 +176,8 @@ func (r *run) index(id string) int {
 // tick lets the policy decide, applies its decision, and samples the fleet.
 func (r *run) tick(now time.Time) error {
 	// The fleet learns its lead time from the newest hundred boots.
-	v := &View{Now: now, Connectors: r.conns, Waiting: r.waiting, Known: r.known, ReadyDelays: r.delays[max(len(r.delays)-100, 0):], world: r.w}
+	v := &View{Now: now, Connectors: r.conns, Waiting: r.waiting, Known: r.known, ReadyDelays: r.delays[max(len(r.delays)-100, 0):],
+		starts: r.siteStarts, world: r.w}
 	d, err := r.policy.Decide(v)
 	if err != nil {
 		return fmt.Errorf("%s at %s: %w", r.policy.Name(), now.Format(time.RFC3339), err)
@@ -211,8 +213,8 @@ func (r *run) start(now time.Time, starts []planning.StartDecision) {
 		r.conns = append(r.conns, c)
 		r.started[id] = now
 		r.starts = append(r.starts, start{id, now})
-		delay := seconds(r.cfg.ProvisionDelay.Seconds() * math.Exp(r.cfg.ProvisionSpread*r.rng.NormFloat64()))
-		r.push(event{at: now.Add(delay), kind: evReady, conn: id})
+		r.push(event{at: now.Add(r.w.bootDelay(s.Site, r.siteStarts[s.Site])), kind: evReady, conn: id})
+		r.siteStarts[s.Site]++
 		r.res.ScaleEvents++
 	}
 }

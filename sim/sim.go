@@ -16,6 +16,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -171,7 +172,14 @@ type View struct {
 	Known []planning.PlannedMigration
 	// ReadyDelays are how long started connectors took to become ready, in seconds.
 	ReadyDelays []float64
+	starts      map[string]int
 	world       *World
+}
+
+// nextBoot is how long the n-th connector started at a site from now on (0 the next)
+// will take to be ready: what only the oracle may know.
+func (v *View) nextBoot(site string, n int) time.Duration {
+	return v.world.bootDelay(site, v.starts[site]+n)
 }
 
 // Hourly returns each site's ad-hoc arrivals and bytes per whole hour from the start
@@ -263,6 +271,16 @@ func NewWorld(reqs []trace.Request, cfg Config) (*World, error) {
 		}
 	}
 	return w, nil
+}
+
+// bootDelay is how long the k-th connector started at a site takes to be ready:
+// lognormal around the provisioning delay, drawn from the seed, the site and k alone,
+// so that every policy's k-th start at a site meets the same boot.
+func (w *World) bootDelay(site string, k int) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(site))
+	rng := rand.New(rand.NewPCG(w.Config.Seed^h.Sum64(), uint64(k)))
+	return seconds(w.Config.ProvisionDelay.Seconds() * math.Exp(w.Config.ProvisionSpread*rng.NormFloat64()))
 }
 
 // Duration is how long request i's transfer takes on one task of a connector of the

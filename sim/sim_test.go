@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,47 @@ func TestOracleNeverWaits(t *testing.T) {
 	// tick of slack); one for c from 48 min: far under keeping two all along.
 	if res.ConnectorHours > 0.2 {
 		t.Fatalf("oracle paid %.3f connector-hours", res.ConnectorHours)
+	}
+}
+
+// With boots that vary (σ 0.25 around 4 minutes) and a wave of 40 migrations beside
+// ad-hoc work at three sites, the oracle still makes nothing wait (from ten minutes
+// into the run, time enough for a first boot): it knows each start's boot, and starts
+// each connector within it.
+func TestOracleNeverWaitsWhateverTheBoots(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureRate = 0
+	var reqs []trace.Request
+	for i := range 60 {
+		r := req(fmt.Sprintf("a%02d", i), 10*time.Minute+time.Duration(i)*11*time.Minute, 8<<10, 12*time.Hour)
+		r.Site = []string{"ams1", "fra1", "lon1"}[i%3]
+		reqs = append(reqs, r)
+	}
+	for i := range 40 {
+		r := req(fmt.Sprintf("w%02d", i), 3*time.Hour, 8<<10, 12*time.Hour)
+		r.KnownAt, r.Wave = t0, "w01"
+		reqs = append(reqs, r)
+	}
+	slices.SortStableFunc(reqs, func(a, b trace.Request) int { return a.Arrival.Compare(b.Arrival) })
+	if res := mustRun(t, cfg, reqs, &Oracle{}); slices.Max(res.Waits) != 0 {
+		t.Fatalf("oracle waited: %v", res.Waits)
+	}
+	// And it is the floor: one migration's connector starts the last tick before the
+	// migration arrives that still leaves it its own boot, and stops when it is done.
+	one := []trace.Request{req("x", 2*time.Hour, 8<<10, 12*time.Hour)}
+	one[0].KnownAt = t0 // the run starts two hours before it
+	w, err := NewWorld(one, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(w, &Oracle{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid := res.ConnectorHours * 3600
+	floor := w.bootDelay("ams1", 0).Seconds() + w.Duration(0).Seconds()
+	if res.Waits[0] != 0 || paid < floor || paid > floor+cfg.Tick.Seconds() {
+		t.Fatalf("waited %v s and paid %.0f s; want no wait for %.0f s to %.0f s", res.Waits[0], paid, floor, floor+cfg.Tick.Seconds())
 	}
 }
 
