@@ -17,6 +17,8 @@ var (
 	ErrTooShort = errors.New("forecast: series too short")
 	// ErrNotFinite means the series holds a NaN or an infinity.
 	ErrNotFinite = errors.New("forecast: series holds NaN or Inf")
+	// ErrNegative means a series of counts holds a negative value.
+	ErrNegative = errors.New("forecast: counts cannot be negative")
 )
 
 // Forecast is a point forecast with quantiles. Quantiles[i] is the level of Values[i],

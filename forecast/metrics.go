@@ -75,6 +75,23 @@ func Coverage(y, lo, hi []float64) float64 {
 	return float64(in) / float64(len(y))
 }
 
+// Pinball is the mean pinball (quantile) loss of the q-quantile forecast f against the
+// actuals y: the mean of q(y−f) where y ≥ f and (1−q)(f−y) where y < f. It is a proper
+// scoring rule for quantiles: the true q-quantile minimises its expectation (Gneiting
+// and Raftery, "Strictly proper scoring rules", JASA 102(477), 2007, §6).
+func Pinball(y, f []float64, q float64) float64 {
+	checkSameLength(y, f)
+	var sum float64
+	for t := range y {
+		if d := y[t] - f[t]; d >= 0 {
+			sum += q * d
+		} else {
+			sum -= (1 - q) * d
+		}
+	}
+	return sum / float64(len(y))
+}
+
 // MSIS is M4's mean scaled interval score of the central (1−a) interval [lo, hi]: its
 // width, plus 2/a times how far each actual falls outside it, scaled like MASE. Narrow
 // intervals that still hold the actuals score low. It returns 0 where the scale is 0.

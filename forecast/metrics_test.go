@@ -23,6 +23,8 @@ func TestAccuracyMeasures(t *testing.T) {
 		{"OWA of Naive2 itself", OWA(18.383, 2.395, 18.383, 2.395), 1},
 		{"OWA", OWA(9, 1.2, 18, 2.4), 0.5},
 		{"coverage", Coverage([]float64{1, 5, 9}, []float64{0, 0, 0}, []float64{2, 6, 8}), 2.0 / 3},
+		// 0.9·(5−3) = 1.8 above, 0.1·(3−1) = 0.2 below, 0 on the line: 2/3
+		{"pinball", Pinball([]float64{5, 1, 3}, []float64{3, 3, 3}, 0.9), 2.0 / 3},
 		// width 2 each; y=9 is 1 above hi: 2/0.05*1 = 40 → (2+2+42)/3/2
 		{"MSIS", MSIS(insample, []float64{1, 5, 9}, []float64{0, 4, 6}, []float64{2, 6, 8}, 2, 0.05), (2 + 2 + 42.0) / 3 / 2},
 	}

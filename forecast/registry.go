@@ -19,6 +19,8 @@ var constructors = map[string]func(period int) Model{
 	"combo":       func(m int) Model { return NewCombination(m) },
 	"arima":       func(m int) Model { return &AutoARIMA{Period: m, Window: 336} },
 	"mstl":        func(m int) Model { return &MSTL{Periods: MSTLPeriods(m), Adjusted: &AutoETS{Period: 1}} },
+	// For small counts, such as arrivals per site and hour: the mean is the rate.
+	"count": func(m int) Model { return NewCountRate(m) },
 }
 
 // globals are the models that learn across every series of a batch before they
