@@ -30,8 +30,9 @@ import (
 //  4. ℓ = Σ v·y / Σ v·s, observed over expected, weighted by 2^(−age/H) with the
 //     half-life H = 20/√(count per period) periods, within [0.5, 28]: where counts are
 //     few the level needs a long memory to be more than noise, where they are many it
-//     can follow changes quickly (the optimal smoothing of a local level under Poisson
-//     noise grows as the square root of the count).
+//     can follow changes quickly (a local level's smoothing weight grows about as the
+//     square root of its signal-to-noise ratio, which Poisson noise makes proportional
+//     to the count).
 //
 // The dispersion α (variance λ + αλ²) is estimated out of sample, by maximum
 // likelihood on rolling forecasts of 2·Period steps from up to 7 origins in the
@@ -73,15 +74,22 @@ func (c *CountRate) Name() string { return "count(" + c.cycle + ")" }
 // Constants of the rate, chosen on the tuning half of the count evaluation
 // (TestCountModelOnSimulatedArrivals).
 const (
-	countClipScale    = 1.5  // clip counts above countClipScale·λ + countClipNoise·(√λ + 1)
-	countClipNoise    = 2.0  //
-	countProfileLife  = 28.0 // half-life of the profile's weights, in periods
-	countSmooth       = 0.9  // weight of the neighbouring phases in the profile's prior
-	countWeekWindow   = 2    // half-width of the local weekly factor, in steps
-	countLevelLife    = 20.0 // the level's half-life is this over √(count per period) periods
-	countMaxOrigins   = 7    // validation origins for the dispersion
+	// Counts above countClipScale·λ + countClipNoise·(√λ + 1) are clipped.
+	countClipScale = 1.5
+	countClipNoise = 2.0
+	// countProfileLife is the half-life of the profile's weights, in periods.
+	countProfileLife = 28.0
+	// countSmooth is the weight of the neighbouring phases in the profile's prior.
+	countSmooth = 0.9
+	// countWeekWindow is the half-width of the local weekly factor, in steps.
+	countWeekWindow = 2
+	// The level's half-life is countLevelLife/√(count per period) periods, within
+	// countMinLevelLife and countMaxLevelLife.
+	countLevelLife    = 20.0
 	countMinLevelLife = 0.5
 	countMaxLevelLife = 28.0
+	// countMaxOrigins is how many validation forecasts the dispersion is fitted on.
+	countMaxOrigins = 7
 )
 
 // Fit estimates the rates and the dispersion from y.
