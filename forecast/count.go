@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -148,7 +149,7 @@ func (c *CountRate) Forecast(h int, quantiles []float64) (Forecast, error) {
 func (c *CountRate) rateCycle(y []float64) ([]float64, string) {
 	n, m := len(y), c.Period
 	if n < m {
-		return []float64{mean(y)}, "level"
+		return []float64{stat.Mean(y, nil)}, "level"
 	}
 	y = clipBursts(y, m)
 	// Phase 0 is the first step ahead; a point's phase in a cycle of k is (t−n) mod k.
@@ -157,7 +158,7 @@ func (c *CountRate) rateCycle(y []float64) ([]float64, string) {
 
 	day := weightedMeans(y, m, phase, weight)
 	prior := make([]float64, m)
-	grand := mean(day.mean)
+	grand := stat.Mean(day.mean, nil)
 	for i := range m {
 		neighbours := (day.mean[(i+m-1)%m] + day.mean[(i+1)%m]) / 2
 		prior[i] = (1-countSmooth)*grand + countSmooth*neighbours
@@ -200,7 +201,7 @@ func (c *CountRate) rateCycle(y []float64) ([]float64, string) {
 
 	// The recent level, observed over expected, with a memory that shortens as the
 	// counts grow.
-	life := min(max(countLevelLife/math.Sqrt(max(mean(y)*float64(m), 1e-9)), countMinLevelLife), countMaxLevelLife)
+	life := min(max(countLevelLife/math.Sqrt(max(stat.Mean(y, nil)*float64(m), 1e-9)), countMinLevelLife), countMaxLevelLife)
 	k := len(season)
 	var obs, exp float64
 	for t := range n {
@@ -277,14 +278,6 @@ func (pm phaseMeans) shrink(prior []float64) []float64 {
 		out[p] = prior[p] + b*(pm.mean[p]-prior[p])
 	}
 	return out
-}
-
-func mean(y []float64) float64 {
-	var s float64
-	for _, v := range y {
-		s += v
-	}
-	return s / float64(len(y))
 }
 
 // nbDispersions are the dispersions nbDispersion chooses from: Poisson, then a
