@@ -41,6 +41,19 @@ func LeadTime(floor, tick time.Duration, readySeconds []float64) (time.Duration,
 		learned, p90, len(readySeconds), tick, floor)
 }
 
+// WaveLeadTime is how long before a planned wave its connectors are started: a wave
+// needs all of them at once, so the 99th percentile of how long recent connectors took
+// to become ready, not the 90th, plus a tick, and never less than the lead time.
+func WaveLeadTime(lead, tick time.Duration, readySeconds []float64) time.Duration {
+	if len(readySeconds) < minStarts {
+		return lead
+	}
+	sorted := slices.Clone(readySeconds)
+	slices.Sort(sorted)
+	p99 := time.Duration(stat.Quantile(0.99, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second)
+	return max(lead, p99+tick)
+}
+
 // ReplaceTime is how long a site waits for a connector started now: the 90th
 // percentile of how long recent connectors took to become ready, plus a tick. With
 // fewer than three starts measured it is a tick: the boots are not known yet, and the

@@ -908,3 +908,33 @@ func TestScaleUsesTheConnectorSizeAndLeavesBootingConnectors(t *testing.T) {
 		t.Fatalf("drained %v, reasons %v; want none drained while it boots, and said so", d.Drain, d.Reasons)
 	}
 }
+
+// A wave's connectors start a wave lead time ahead, the 99th percentile of the boots
+// and a tick: at 09:54, with boots of up to 6 minutes, a wave at 10:00 is provisioned
+// for now, though the plain lead time (the p90 boot, 4m40s, and a tick) ends before it.
+func TestAWaveIsPreWarmedAHighBootAhead(t *testing.T) {
+	boots := []float64{200, 210, 220, 230, 240, 250, 260, 270, 280, 360}
+	lead, _ := LeadTime(time.Minute, 30*time.Second, boots)
+	wave := WaveLeadTime(lead, 30*time.Second, boots)
+	if wave <= lead || wave != 6*time.Minute+30*time.Second {
+		t.Fatalf("wave lead %s, lead %s; want the 99th percentile of the boots and a tick", wave, lead)
+	}
+	if got := WaveLeadTime(lead, time.Minute, boots[:2]); got != lead {
+		t.Fatalf("with two boots measured: %s, want the lead time %s", got, lead)
+	}
+	now := time.Date(2026, 11, 2, 9, 54, 0, 0, time.UTC)
+	size, _ := SizeNamed("medium")
+	var planned []PlannedMigration
+	for i := range 8 {
+		planned = append(planned, PlannedMigration{ID: fmt.Sprint("w-", i), Site: "ams1", Bytes: 1 << 30,
+			EarliestStart: now.Add(6 * time.Minute), Deadline: now.Add(6 * time.Hour)})
+	}
+	in := PredictInput{Now: now, Sites: []Site{{ID: "ams1", StrictestQuantile: 0.5}}, Planned: planned, Size: size, LeadTime: lead}
+	if got := Predict(in).Targets[0].Connectors; got != 0 {
+		t.Fatalf("without a wave lead: %d connectors; the test shows nothing", got)
+	}
+	in.WaveLeadTime = wave
+	if got := Predict(in).Targets[0].Connectors; got != 2 {
+		t.Fatalf("with the wave lead: %d connectors, want 2 for 8 migrations at 4 each", got)
+	}
+}

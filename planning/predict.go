@@ -52,6 +52,9 @@ type PredictInput struct {
 	// ReplaceTime is how long a connector started now takes to be ready (see
 	// ReplaceTime); headroom covers the arrivals of that long. Zero means LeadTime.
 	ReplaceTime time.Duration
+	// WaveLeadTime is how long before a planned wave its connectors start (see
+	// WaveLeadTime); zero means LeadTime.
+	WaveLeadTime time.Duration
 	// Resources, when fitted, says what a connector of Size uses at full load.
 	Resources *ResourceModel
 	// Target is the target storage's free space as connectors last measured it.
@@ -244,7 +247,11 @@ func Predict(in PredictInput) Plan {
 		// A planned wave starts at once: its migrations run side by side, so it needs
 		// their concurrency and the bandwidth to copy them all within the SLA, not the
 		// hour's average.
-		wave, waveWhy := waveNeed(in.Planned, site, size, in.Now, windowEnd)
+		waveEnd := windowEnd
+		if end := in.Now.Add(in.WaveLeadTime); end.After(waveEnd) {
+			waveEnd = end // a wave's connectors start a wave lead time ahead
+		}
+		wave, waveWhy := waveNeed(in.Planned, site, size, in.Now, waveEnd)
 		if wave > target.Connectors {
 			target.Connectors = wave
 		} else {

@@ -113,7 +113,7 @@ func Tick(w World) Decision {
 	in := PredictInput{
 		Now: w.Now, Demand: w.Demand, Sites: w.Sites, Events: Events(w.Events), Planned: w.Planned, Tiers: w.Tiers,
 		Size: w.Size, LeadTime: lead, Anomalies: anomalies, ReplaceTime: ReplaceTime(w.Tick, w.ReadyDelays),
-		Resources: w.Resources, Target: w.Target,
+		WaveLeadTime: WaveLeadTime(lead, w.Tick, w.ReadyDelays), Resources: w.Resources, Target: w.Target,
 	}
 	if w.WhatIf != nil {
 		in = w.WhatIf.Apply(in)
