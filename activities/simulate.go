@@ -126,9 +126,8 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 		if err != nil {
 			return contract.SimulateResult{}, simulationFailed(err)
 		}
-		res.Results = append(res.Results, contract.PolicyRun{Name: p.name, Migrations: r.Migrations, SLABreaches: r.SLABreaches,
-			WaitP50: r.WaitP50, WaitP95: r.WaitP95, WaitP99: r.WaitP99, Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc),
-			ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
+		res.Results = append(res.Results, contract.PolicyRun{Name: p.name, Outcomes: contract.Outcomes(r.Outcomes),
+			Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc), ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
 			ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds})
 	}
 	for i, r := range res.Results {

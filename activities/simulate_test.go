@@ -3,8 +3,6 @@ package activities_test
 import (
 	"context"
 	"fmt"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
-	"github.com/pmo-dev/pmo/sim"
 )
 
 func simulate(t *testing.T, a *activities.Fleet, in contract.SimulateInput) contract.SimulateResult {
@@ -91,20 +88,4 @@ func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
 		require.NoError(t, s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
 		require.Zero(t, n, table)
 	}
-}
-
-// A simulation's result carries every figure of the simulator's under the same names:
-// a field the simulator gains or renames fails here, to be carried (or left out) on
-// purpose, and then in POST /simulate's answer (web's TestSimulatedPolicyCarriesTheSimulatorsFigures).
-func TestPolicyRunCarriesTheSimulatorsFigures(t *testing.T) {
-	names := func(typ reflect.Type) []string {
-		var out []string
-		for f := range typ.Fields() {
-			if tag := strings.Split(f.Tag.Get("json"), ",")[0]; tag != "-" && tag != "" {
-				out = append(out, tag)
-			}
-		}
-		return out
-	}
-	require.Equal(t, names(reflect.TypeFor[sim.Result]()), names(reflect.TypeFor[contract.PolicyRun]()))
 }

@@ -186,13 +186,10 @@ type SimulateResult struct {
 // copied (sim.Result's JSON, so that histories recorded before replay), so that a
 // change inside the simulator cannot change the contract unseen.
 type PolicyRun struct {
-	Name        string  `json:"name"`
-	Migrations  int     `json:"migrations"`
-	SLABreaches int     `json:"sla_breaches"`
-	WaitP50     float64 `json:"wait_p50_s"`
-	WaitP95     float64 `json:"wait_p95_s"`
-	WaitP99     float64 `json:"wait_p99_s"`
-	// Wave and Adhoc are the same for the planned migrations and for the others.
+	Name string `json:"name"`
+	// Outcomes are every migration's; Wave and Adhoc the same for the planned
+	// migrations and for the others.
+	Outcomes
 	Wave           Outcomes `json:"wave"`
 	Adhoc          Outcomes `json:"adhoc"`
 	ConnectorHours float64  `json:"connector_hours"`

@@ -96,19 +96,8 @@ func checkImports(t *testing.T, pkg string, bad []string, verb string, args ...s
 // site's timeline of forecasts, arrivals and connectors for the dashboard.
 func TestWebUsesTheStoreOnlyForReadinessKeysAuditAndReferences(t *testing.T) {
 	allowed := map[string]bool{"Ping": true, "UseAPIKey": true, "APIKeyHashes": true, "BeginAudit": true, "FinishAudit": true, "MigrationByID": true, "ClaimVM": true, "TakeVM": true, "Sites": true, "SLATiers": true, "VM": true, "RecentAudit": true, "Timeline": true}
-	files, err := filepath.Glob("../web/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	call := regexp.MustCompile(`\.Store\.([A-Za-z]+)\(|\bstore\.([A-Za-z]+)\(`)
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for f, b := range sources(t, "../web") {
 		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
 			if name := m[1] + m[2]; !allowed[name] {
 				t.Errorf("%s calls the store's %s; the web uses the store only for %v", f, name, allowed)
@@ -120,21 +109,10 @@ func TestWebUsesTheStoreOnlyForReadinessKeysAuditAndReferences(t *testing.T) {
 // Every workflow.GetVersion change ID is a constant in workflows/versions.go, so that
 // what a worker must still replay is seen in one place (docs/versioning.md).
 func TestWorkflowVersionsLiveInOneFile(t *testing.T) {
-	files, err := filepath.Glob("../workflows/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	declared := regexp.MustCompile(`(?m)^\s*(?:const\s+)?([a-z][A-Za-z]*Version)\s*=\s*"`)
 	literal := regexp.MustCompile(`GetVersion\(ctx,\s*"`)
 	found := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for f, b := range sources(t, "../workflows") {
 		if literal.Match(b) {
 			t.Errorf("%s passes GetVersion a literal change ID; declare it in workflows/versions.go", f)
 		}
@@ -149,4 +127,25 @@ func TestWorkflowVersionsLiveInOneFile(t *testing.T) {
 	if found == 0 {
 		t.Error("workflows/versions.go declares no change ID")
 	}
+}
+
+// sources are the Go files of a folder, tests left out, by name.
+func sources(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = b
+	}
+	return out
 }

@@ -11,15 +11,15 @@ import (
 // minStarts is how many measured connector starts the fleet learns its boot time from.
 const minStarts = 3
 
-// readyP90 is the 90th percentile of how long connectors took to become ready, and
+// readyQuantile is the q-quantile of how long connectors took to become ready, and
 // whether enough starts were measured to say.
-func readyP90(readySeconds []float64) (time.Duration, bool) {
+func readyQuantile(q float64, readySeconds []float64) (time.Duration, bool) {
 	if len(readySeconds) < minStarts {
 		return 0, false
 	}
 	sorted := slices.Clone(readySeconds)
 	slices.Sort(sorted)
-	return time.Duration(stat.Quantile(0.9, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second), true
+	return time.Duration(stat.Quantile(q, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second), true
 }
 
 // LeadTime is how long before demand connectors are started: the 90th percentile of
@@ -28,7 +28,7 @@ func readyP90(readySeconds []float64) (time.Duration, bool) {
 // setting. With fewer than three starts measured, floor stands. It says how it was
 // reached.
 func LeadTime(floor, tick time.Duration, readySeconds []float64) (time.Duration, string) {
-	p90, ok := readyP90(readySeconds)
+	p90, ok := readyQuantile(0.9, readySeconds)
 	if !ok {
 		return floor, fmt.Sprintf("lead time %s: the setting (%d connector start(s) measured, too few to learn from)", floor, len(readySeconds))
 	}
@@ -45,12 +45,10 @@ func LeadTime(floor, tick time.Duration, readySeconds []float64) (time.Duration,
 // needs all of them at once, so the 99th percentile of how long recent connectors took
 // to become ready, not the 90th, plus a tick, and never less than the lead time.
 func WaveLeadTime(lead, tick time.Duration, readySeconds []float64) time.Duration {
-	if len(readySeconds) < minStarts {
+	p99, ok := readyQuantile(0.99, readySeconds)
+	if !ok {
 		return lead
 	}
-	sorted := slices.Clone(readySeconds)
-	slices.Sort(sorted)
-	p99 := time.Duration(stat.Quantile(0.99, stat.Empirical, sorted, nil) * float64(time.Second)).Round(time.Second)
 	return max(lead, p99+tick)
 }
 
@@ -60,6 +58,6 @@ func WaveLeadTime(lead, tick time.Duration, readySeconds []float64) time.Duratio
 // lead time's setting is what covers them. Headroom is sized for the arrivals of this
 // long (see Predict).
 func ReplaceTime(tick time.Duration, readySeconds []float64) time.Duration {
-	p90, _ := readyP90(readySeconds)
+	p90, _ := readyQuantile(0.9, readySeconds)
 	return p90 + tick
 }

@@ -66,6 +66,12 @@ type Fleet struct {
 	Sites []string `json:"sites"`
 }
 
+// Clone copies the fleet, so that a copy kept stays as it was while the fleet changes.
+func (f Fleet) Clone() Fleet {
+	f.Connectors, f.Waiting, f.Overrides, f.Sites = slices.Clone(f.Connectors), slices.Clone(f.Waiting), slices.Clone(f.Overrides), slices.Clone(f.Sites)
+	return f
+}
+
 // Decision is what a tick decides: the plan, and with a fleet what to change in it.
 // The plan is embedded, so that a plan from before decisions were made with it still
 // reads as a decision, with Decided unset.

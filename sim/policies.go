@@ -221,6 +221,9 @@ type Predictive struct {
 	// Last is the latest tick's whole decision: the plan and what it started, drained
 	// and placed.
 	Last planning.Decision
+	// bottlenecks are the latest tick's published ones, which placement holds work by
+	// (as the fleet's plan's), kept rather than assembled again on every event.
+	bottlenecks []planning.Bottleneck
 
 	sites    []planning.Site
 	learned  []string          // the sites whose profiles it learns, as the fleet does from its history
@@ -249,7 +252,7 @@ func (p *Predictive) Reset(w *World) error {
 	if p.ForecastEvery < time.Hour || p.Horizon < 1 {
 		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
 	}
-	p.adhoc, p.forecast, p.sites, p.learned, p.Last = nil, time.Time{}, nil, nil, planning.Decision{}
+	p.adhoc, p.forecast, p.sites, p.learned, p.Last, p.bottlenecks = nil, time.Time{}, nil, nil, planning.Decision{}, nil
 	if err := p.before(w); err != nil {
 		return err
 	}
@@ -345,7 +348,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 		Demand: demand, Planned: v.Known, Accuracy: p.Accuracy, Events: p.Events, ReadyDelays: v.ReadyDelays,
 		Fleet: new(p.fleet(v)),
 	})
-	p.Last = t
+	p.Last, p.bottlenecks = t, t.Published().Bottlenecks
 	d := Decision{Start: append(slices.Clip(t.Scale.Start), t.Place.Start...)}
 	for _, x := range t.Scale.Drain {
 		d.Drain = append(d.Drain, x.ID)
@@ -356,7 +359,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 // Place is the fleet's placement (planning.Place) on the simulated fleet as it is,
 // with the latest tick's bottlenecks.
 func (p *Predictive) Place(v *View) planning.Placement {
-	return planning.Place(p.fleet(v), p.Last.Published().Bottlenecks, nil, v.Now)
+	return planning.Place(p.fleet(v), p.bottlenecks, nil, v.Now)
 }
 
 // fleet is the simulated fleet as a tick's decision sees it, with the overrides that
@@ -440,8 +443,9 @@ func (p *Oracle) Decide(v *View) (Decision, error) {
 	for _, site := range v.world.Sites {
 		have := len(live(v.Connectors, site))
 		need := connectors(max(p.peak(site, v.Now, 0), work(v, site)))
-		need = max(need, min(have, connectors(p.peak(site, v.Now, longest))))
-		for m := 0; have+m < connectors(p.peak(site, v.Now, longest)); m++ {
+		most := connectors(p.peak(site, v.Now, longest)) // what any start now could be needed for
+		need = max(need, min(have, most))
+		for m := 0; have+m < most; m++ {
 			if connectors(p.peak(site, v.Now, v.nextBoot(site, m)+p.tick)) > have+m {
 				need = max(need, have+m+1)
 			}

@@ -77,8 +77,7 @@ type run struct {
 	known   []planning.PlannedMigration
 	delays  []float64
 
-	remaining []float64   // bytes each request still has to move
-	assigned  []time.Time // when each request first got a connector
+	remaining []float64 // bytes each request still has to move
 	// since is when each request began its current wait for a connector (its
 	// arrival, or a failed transfer), zero while it has one; waited sums its waits.
 	since     []time.Time
@@ -96,10 +95,10 @@ func Run(w *World, p Policy) (Result, error) {
 	began := time.Now()
 	r := &run{w: w, cfg: w.Config, policy: p, siteStarts: map[string]int{},
 		started: map[string]time.Time{}, stopped: map[string]time.Time{},
-		remaining: make([]float64, len(w.Requests)), assigned: make([]time.Time, len(w.Requests)),
-		since: make([]time.Time, len(w.Requests)), waited: make([]float64, len(w.Requests)),
+		remaining: make([]float64, len(w.Requests)),
+		since:     make([]time.Time, len(w.Requests)), waited: make([]float64, len(w.Requests)),
 		done: make([]time.Time, len(w.Requests)), failedYet: make([]bool, len(w.Requests))}
-	r.res = Result{Name: p.Name(), Migrations: len(w.Requests)}
+	r.res = Result{Name: p.Name()}
 	if err := p.Reset(w); err != nil {
 		return Result{}, err
 	}
@@ -248,9 +247,6 @@ func (r *run) assign(now time.Time) {
 	for _, a := range got {
 		i := r.w.index[a.MigrationID]
 		r.waiting = slices.DeleteFunc(r.waiting, func(x planning.Reservation) bool { return x.MigrationID == a.MigrationID })
-		if r.assigned[i].IsZero() {
-			r.assigned[i] = now
-		}
 		r.waited[i] += now.Sub(r.since[i]).Seconds()
 		r.since[i] = time.Time{}
 		share := a.BandwidthBytesSec * r.w.rateFactor[i]
@@ -334,9 +330,7 @@ func (r *run) close() {
 			adhoc = append(adhoc, i)
 		}
 	}
-	o := r.outcomes(all)
-	r.res.SLABreaches, r.res.WaitP50, r.res.WaitP95, r.res.WaitP99 = o.SLABreaches, o.WaitP50, o.WaitP95, o.WaitP99
-	r.res.Wave, r.res.Adhoc = r.outcomes(wave), r.outcomes(adhoc)
+	r.res.Outcomes, r.res.Wave, r.res.Adhoc = r.outcomes(all), r.outcomes(wave), r.outcomes(adhoc)
 }
 
 // outcomes are how the requests did: breaches, and their waits' quantiles.

@@ -101,15 +101,11 @@ type Point struct {
 // Result is one policy's run.
 type Result struct {
 	Name string `json:"name"`
-	// Migrations, SLABreaches and the waits' quantiles are every migration's: how many,
-	// how many breached their SLA, and how long they waited for a connector, each wait
-	// counted (a migration waits again after a failed transfer). Wave and Adhoc are the
-	// same for the scheduled waves' migrations and for the others.
-	Migrations     int      `json:"migrations"`
-	SLABreaches    int      `json:"sla_breaches"`
-	WaitP50        float64  `json:"wait_p50_s"`
-	WaitP95        float64  `json:"wait_p95_s"`
-	WaitP99        float64  `json:"wait_p99_s"`
+	// Outcomes are every migration's: how many, how many breached their SLA, and how
+	// long they waited for a connector, each wait counted (a migration waits again
+	// after a failed transfer). Wave and Adhoc are the same for the scheduled waves'
+	// migrations and for the others.
+	Outcomes
 	Wave           Outcomes `json:"wave"`
 	Adhoc          Outcomes `json:"adhoc"`
 	ConnectorHours float64  `json:"connector_hours"`

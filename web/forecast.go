@@ -142,16 +142,11 @@ type SimulatedOutcomes struct {
 
 // SimulatedPolicy is how one policy did in a simulation.
 type SimulatedPolicy struct {
-	Name        string `json:"name"`
-	Migrations  int    `json:"migrations"`
-	SLABreaches int    `json:"sla_breaches"`
-	// WaitP50, WaitP95 and WaitP99 are quantiles of the migrations' waits for a
-	// connector, in seconds, each wait counted (a migration waits again after a failed
-	// transfer).
-	WaitP50 float64 `json:"wait_p50_s"`
-	WaitP95 float64 `json:"wait_p95_s"`
-	WaitP99 float64 `json:"wait_p99_s"`
-	// Wave and Adhoc are the same for the planned migrations and for the others.
+	Name string `json:"name"`
+	// SimulatedOutcomes are every migration's, each wait counted (a migration waits
+	// again after a failed transfer); Wave and Adhoc the same for the planned
+	// migrations and for the others.
+	SimulatedOutcomes
 	Wave           SimulatedOutcomes `json:"wave"`
 	Adhoc          SimulatedOutcomes `json:"adhoc"`
 	ConnectorHours float64           `json:"connector_hours"`
@@ -194,9 +189,8 @@ func (s *Server) simulate(c echo.Context) error {
 		From: r.From, To: r.To, Seed: r.Seed, Planned: r.Planned, Adhoc: r.Adhoc, Size: r.Size,
 		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning}
 	for _, x := range r.Results {
-		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, Migrations: x.Migrations, SLABreaches: x.SLABreaches,
-			WaitP50: x.WaitP50, WaitP95: x.WaitP95, WaitP99: x.WaitP99, Wave: SimulatedOutcomes(x.Wave), Adhoc: SimulatedOutcomes(x.Adhoc),
-			ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
+		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, SimulatedOutcomes: SimulatedOutcomes(x.Outcomes),
+			Wave: SimulatedOutcomes(x.Wave), Adhoc: SimulatedOutcomes(x.Adhoc), ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
 			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds})
 	}
 	return c.JSON(http.StatusOK, view)

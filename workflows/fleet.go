@@ -273,7 +273,7 @@ func (f *fleet) tick(ctx workflow.Context) {
 // activity reads the world and decides with planning.Tick on the fleet as it was
 // sent, and the fleet applies the decision. It reports whether a new plan was made.
 func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
-	sent := f.state()
+	sent := f.state().Clone()
 	var d planning.Decision
 	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Plan, contract.PlanInput{
 		Pool: f.in.Pool, Sites: f.st.Sites, Now: now, Hours: f.in.HorizonHours, Size: f.in.Size, LeadTime: f.in.LeadTime,
@@ -287,18 +287,23 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	if !d.Decided || !reflect.DeepEqual(sent, f.state()) {
 		// An update changed the fleet while the plan was made (or a worker from before
 		// made the plan alone): decide on the fleet as it is now, as the tick does.
-		size, _ := planning.SizeNamed(f.in.Size)
-		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), size, workflow.Now(ctx))
+		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), f.size(), workflow.Now(ctx))
 	}
 	f.apply(ctx, d)
 	return true
 }
 
-// state is what a tick's decision needs of the fleet's state, copied so that the
-// fleet can tell whether it changed while the plan was made.
+// size is the size the fleet's new connectors get (a tick with an unknown name fails
+// in the Plan activity, which refuses it).
+func (f *fleet) size() planning.Size {
+	size, _ := planning.SizeNamed(f.in.Size)
+	return size
+}
+
+// state is what a tick's decision needs of the fleet's state: the state itself, not a
+// copy (planning.Decide and Place change nothing they are given).
 func (f *fleet) state() planning.Fleet {
-	return planning.Fleet{Connectors: slices.Clone(f.st.Connectors), Waiting: slices.Clone(f.st.Waiting), Policy: f.st.Policy,
-		Overrides: slices.Clone(f.st.Overrides), Sites: slices.Clone(f.st.Sites)}
+	return planning.Fleet{Connectors: f.st.Connectors, Waiting: f.st.Waiting, Policy: f.st.Policy, Overrides: f.st.Overrides, Sites: f.st.Sites}
 }
 
 // apply makes a tick's decision the fleet's: the plan becomes its plan, the scaling
@@ -401,7 +406,7 @@ func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Si
 
 // scale carries out a scaling decision: it starts, drains and stops connectors.
 func (f *fleet) scale(ctx workflow.Context, d planning.ScaleDecision) {
-	size, _ := planning.SizeNamed(f.in.Size)
+	size := f.size()
 	var start []planning.Connector
 	for _, s := range d.Start {
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
@@ -477,7 +482,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 	for i, a := range p.Assignments {
 		f.told(ctx, a, signals[i].Get(ctx, nil))
 	}
-	size, _ := planning.SizeNamed(f.in.Size)
+	size := f.size()
 	var start []planning.Connector
 	for _, s := range p.Start {
 		f.countDecision(ctx, s.Site, "start", s.Rule)
