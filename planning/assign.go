@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -41,7 +42,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 		if c := a.Deadline.Compare(b.Deadline); c != 0 {
 			return c
 		}
-		return compareStrings(a.MigrationID, b.MigrationID)
+		return cmp.Compare(a.MigrationID, b.MigrationID)
 	})
 	var out []Assignment
 	for _, r := range order {
@@ -79,7 +80,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 				}
 				return 1
 			}
-			return compareStrings(a.ID, b.ID)
+			return cmp.Compare(a.ID, b.ID)
 		})
 		c := &conns[pick]
 		share := c.Size.BandwidthBytesSec / float64(c.Size.MaxTasks)

@@ -859,8 +859,8 @@ func TestPoissonQuantile(t *testing.T) {
 		{400, 0.9, 426}, // normal: 400 + 1.2816 · 20 = 425.6, rounded up
 	}
 	for _, c := range cases {
-		if got := poissonQuantile(c.l, c.q); got != c.want {
-			t.Errorf("poissonQuantile(%v, %v) = %d, want %d", c.l, c.q, got, c.want)
+		if got := PoissonQuantile(c.l, c.q); got != c.want {
+			t.Errorf("PoissonQuantile(%v, %v) = %d, want %d", c.l, c.q, got, c.want)
 		}
 	}
 }
@@ -936,5 +936,21 @@ func TestAWaveIsPreWarmedAHighBootAhead(t *testing.T) {
 	in.WaveLeadTime = wave
 	if got := Predict(in).Targets[0].Connectors; got != 2 {
 		t.Fatalf("with the wave lead: %d connectors, want 2 for 8 migrations at 4 each", got)
+	}
+}
+
+// Headroom is the Poisson quantile of the arrivals expected within a replacement
+// time: the forecast's mean, not its quantile, or the quantile counts twice.
+func TestHeadroomIsTheQuantileOfTheExpectedArrivals(t *testing.T) {
+	// 6 an hour expected (12 at p90) over a 6-minute replacement: Poisson(0.6), whose
+	// 90% quantile is 2 (P(N ≤ 1) = 0.878); Poisson(1.2), from the p90 rate, would say 3.
+	plan := Predict(PredictInput{Now: t0, Size: medium(t), LeadTime: 5 * time.Minute, ReplaceTime: 6 * time.Minute,
+		Demand: []Demand{{Site: "ams1", Hour: t0, AdhocLo: 2, AdhocMean: 6, AdhocHi: 12}},
+		Sites:  []Site{{ID: "ams1", MeanBytes: float64(mib), StrictestQuantile: 0.9}}})
+	if got := plan.Targets[0].Headroom; got != 2 {
+		t.Fatalf("headroom %d slots, want 2: %s", got, plan.Targets[0].Reason)
+	}
+	if got := PoissonQuantile(1.2, 0.9); got != 3 {
+		t.Fatalf("the p90 rate's headroom would be %d, want 3: the test no longer tells them apart", got)
 	}
 }

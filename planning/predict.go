@@ -132,14 +132,15 @@ type PlannedHour struct {
 type hourNeed struct {
 	hour        time.Time
 	arrivals    float64 // migrations per hour at the planned quantile
+	mean        float64 // migrations per hour expected
 	throughput  float64 // bytes per second
 	concurrency float64 // migrations in flight (Little's law)
 	connectors  int
 }
 
-// poissonQuantile is the least k with P(N ≤ k) ≥ q for N Poisson with mean l; for
+// PoissonQuantile is the least k with P(N ≤ k) ≥ q for N Poisson with mean l; for
 // large l the normal approximation stands in.
-func poissonQuantile(l, q float64) int {
+func PoissonQuantile(l, q float64) int {
 	if l <= 0 {
 		return 0
 	}
@@ -167,11 +168,11 @@ func poissonQuantile(l, q float64) int {
 // The target is the largest n over the hours from now to now + lead time, so that
 // connectors are warm before the work arrives. Migrations arrive at random, so the
 // target also keeps headroom: the task slots that the arrivals of one replacement
-// time (a boot and a tick) need at quantile q (Poisson with mean a/3600 · replacement
-// time, for the current hour), which Scale keeps free beyond the work there is. A
-// burst finds them warm, and what it takes is replaced in time for the next.
-// The target is the largest n over the hours from now to now + lead time, so that
-// connectors are warm before the work arrives.
+// time (a boot and a tick) need at quantile q, which Scale keeps free beyond the work
+// there is. They are Poisson with the current hour's expected arrivals (planned and
+// the forecast's mean, not a) over that time: the quantile is taken once, of the
+// count, where a rate already at q would take it twice and keep a slot more than q
+// needs. A burst finds them warm, and what it takes is replaced in time for the next.
 func Predict(in PredictInput) Plan {
 	plan := Plan{GeneratedAt: in.Now, Targets: []SiteTarget{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}, ForecastAccuracy: []ForecastAccuracy{}}
 	size := in.Size
@@ -212,7 +213,7 @@ func Predict(in PredictInput) Plan {
 			}
 			arrivals := d.Planned + adhoc
 			bytes := d.PlannedBytes + adhocBytes
-			n := hourNeed{hour: d.Hour, arrivals: arrivals, throughput: bytes / 3600}
+			n := hourNeed{hour: d.Hour, arrivals: arrivals, mean: d.Planned + d.AdhocMean*margin, throughput: bytes / 3600}
 			written = append(written, hourBytes{d.Hour, bytes})
 			if perTask > 0 && arrivals > 0 {
 				meanBytes := bytes / arrivals
@@ -232,7 +233,7 @@ func Predict(in PredictInput) Plan {
 				target.Connectors = n.connectors
 			}
 			if !n.hour.After(in.Now) && in.Now.Before(n.hour.Add(time.Hour)) {
-				target.Headroom = poissonQuantile(n.arrivals/3600*replace.Seconds(), site.StrictestQuantile)
+				target.Headroom = PoissonQuantile(n.mean/3600*replace.Seconds(), site.StrictestQuantile)
 			}
 			if n.connectors > peak.connectors || peak.hour.IsZero() {
 				peak = n

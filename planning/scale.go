@@ -325,7 +325,7 @@ func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
 		}
-		return compareStrings(b.ID, a.ID)
+		return cmp.Compare(b.ID, a.ID)
 	})
 	for i := 0; i < len(w.live)-w.want && i < len(idle); i++ {
 		drain = append(drain, idle[i].ID)
@@ -334,16 +334,6 @@ func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
 		held = ""
 	}
 	return drain, held
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Stranded starts a connector for each site where a migration waits with no live

@@ -1,22 +1,29 @@
 package sim
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/pmo-dev/pmo/trace"
 )
 
+// azureSeries is the Azure trace's CPU series, the shape of the trace below.
+func azureSeries() ([]float64, error) {
+	f, err := os.Open("../../shared/data/traces/azure2019-vm-cpu-5min.csv")
+	if err != nil {
+		return nil, fmt.Errorf("the Azure trace is not beside the repository: %w", err)
+	}
+	defer f.Close()
+	_, series, err := trace.ReadSeries(f, "")
+	return series, err
+}
+
 // azureTrace is 28 days of requests shaped by the Azure trace, with gen-trace's
 // defaults: about 13,500 migrations.
 func azureTrace(b testing.TB) []trace.Request {
 	b.Helper()
-	f, err := os.Open("../../shared/data/traces/azure2019-vm-cpu-5min.csv")
-	if err != nil {
-		b.Fatalf("the Azure trace is not beside the repository: %v", err)
-	}
-	defer f.Close()
-	_, series, err := trace.ReadSeries(f, "")
+	series, err := azureSeries()
 	if err != nil {
 		b.Fatal(err)
 	}

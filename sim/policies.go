@@ -196,6 +196,10 @@ type Predictive struct {
 	// Quantile, when set, is the demand quantile every site plans for instead of its
 	// strictest tier's.
 	Quantile float64
+	// Rates, if set, are the true rates of ad-hoc arrivals (trace.Intensity), and the
+	// policy plans with them instead of its forecast: a perfect forecast, to measure
+	// the most that forecasting better could gain.
+	Rates func(site string, hour time.Time) float64
 	// ForecastEvery is how often it forecasts again. The fleet forecasts every tick,
 	// but the hourly history changes once an hour; a 48-hour forecast a few hours old
 	// plans nearly as well and simulates far faster.
@@ -329,8 +333,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 			bytes[i] = append(slices.Clip(p.beforeBytes[i]), bytes[i]...)
 		}
 		if len(arrivals[0]) > 0 {
-			demand, _, err := planning.ForecastDemand(planning.DemandInput{Sites: v.world.Sites, Arrivals: arrivals, Bytes: bytes,
-				Now: v.Now, From: v.Now, Hours: p.Horizon, Model: p.Model})
+			demand, err := p.demand(v, arrivals, bytes)
 			if err != nil {
 				return Decision{}, err
 			}
@@ -354,6 +357,26 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 		d.Drain = append(d.Drain, x.ID)
 	}
 	return d, nil
+}
+
+// demand is the ad-hoc demand of the hours from now's: the forecast from the history,
+// or where Rates is set, the true rates with Poisson quantiles.
+func (p *Predictive) demand(v *View, arrivals, bytes [][]float64) ([]planning.Demand, error) {
+	if p.Rates == nil {
+		demand, _, err := planning.ForecastDemand(planning.DemandInput{Sites: v.world.Sites, Arrivals: arrivals, Bytes: bytes,
+			Now: v.Now, From: v.Now, Hours: p.Horizon, Model: p.Model})
+		return demand, err
+	}
+	var out []planning.Demand
+	for _, site := range v.world.Sites {
+		for h := range p.Horizon {
+			hour := v.Now.Truncate(time.Hour).Add(time.Duration(h) * time.Hour)
+			rate := p.Rates(site, hour)
+			out = append(out, planning.Demand{Site: site, Hour: hour, AdhocMean: rate,
+				AdhocLo: float64(planning.PoissonQuantile(rate, 0.1)), AdhocHi: float64(planning.PoissonQuantile(rate, 0.9))})
+		}
+	}
+	return out, nil
 }
 
 // Place is the fleet's placement (planning.Place) on the simulated fleet as it is,

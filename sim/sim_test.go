@@ -373,3 +373,31 @@ func TestPredictiveLearnsMigrationSizesFromHistory(t *testing.T) {
 		t.Fatalf("mean %v bytes, want about 1 GiB, the history's", got)
 	}
 }
+
+// The frontier keeps the settings no other beats on both cost and p99 wait, cheapest
+// first; the cheapest within a wait is the cheapest of those that keep it.
+func TestSweepFrontierAndCheapest(t *testing.T) {
+	run := func(ch, p99 float64, breaches int) Swept {
+		return Swept{Setting: ReactiveSetting{Target: ch / 1000}, Result: Result{ConnectorHours: ch, Outcomes: Outcomes{WaitP99: p99, SLABreaches: breaches}}}
+	}
+	swept := []Swept{run(300, 10, 3), run(100, 200, 9), run(200, 50, 5), run(250, 60, 4), run(200, 40, 6), run(400, 0, 1)}
+	var got []float64
+	for _, s := range Frontier(swept) {
+		got = append(got, s.Result.ConnectorHours, s.Result.WaitP99)
+	}
+	if want := []float64{100, 200, 200, 40, 300, 10, 400, 0}; !slices.Equal(got, want) {
+		t.Errorf("frontier %v, want %v", got, want)
+	}
+	if best, ok := Cheapest(swept, time.Minute); !ok || best.Result.ConnectorHours != 200 || best.Result.WaitP99 != 50 {
+		t.Errorf("cheapest within a minute: %+v, want the first at 200 connector-hours", best.Result)
+	}
+	if _, ok := Cheapest(swept, -time.Second); ok {
+		t.Error("a wait no setting keeps found one")
+	}
+	if got := (ReactiveSetting{Target: 1, Headroom: 2, Cooldown: 2 * time.Minute, LeadTime: 10 * time.Minute}).String(); got != "-reactive-target 1.0 -reactive-headroom 2 -reactive-cooldown 2m -lead-time 10m" {
+		t.Errorf("setting %q", got)
+	}
+	if n := len(ReactiveGrid()); n != 216 {
+		t.Errorf("the grid has %d settings, want 216", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,8 @@ func simulateCommand() *ffcli.Command {
 	jsonOut := fs.String("json", "", "write the results here as JSON, one object per policy")
 	reportOut := fs.String("report", "", "write a self-contained HTML report here")
 	markdown := fs.Bool("markdown", false, "print the results as docs/simulator.md's table")
+	sweep := fs.Bool("sweep", false, "also run reactive+waves at each of 216 settings (target, headroom, cooldown, lead time) and compare the policies with the cheapest that keeps the p99 wait within -max-wait")
+	maxWait := fs.Duration("max-wait", time.Minute, "-sweep: the p99 wait the cheapest reactive+waves setting must keep")
 	seed := fs.Uint64("seed", def.Seed, "random seed of the world's noise")
 	delay := fs.Duration("provision-delay", def.ProvisionDelay, "median time a connector takes to become ready")
 	tick := fs.Duration("tick", def.Tick, "how often policies decide")
@@ -45,7 +48,7 @@ func simulateCommand() *ffcli.Command {
 	noise := fs.Float64("rate-noise", def.RateNoise, "σ of the lognormal noise on each migration's transfer rate")
 	return &ffcli.Command{
 		Name:       "simulate",
-		ShortUsage: "starter simulate -trace FILE [-policy reactive,reactive+waves,scheduled,predictive,oracle] [-json F] [-report F] [knobs]",
+		ShortUsage: "starter simulate -trace FILE [-policy reactive,reactive+waves,scheduled,predictive,oracle] [-json F] [-report F] [-markdown] [-sweep [-max-wait D]] [knobs]",
 		ShortHelp:  "replay a trace against scaling policies on a simulated clock",
 		LongHelp: "Simulate replays the trace's migration requests against a connector fleet run by each\n" +
 			"policy, and prints what each cost and how long work waited (see docs/simulator.md).",
@@ -88,6 +91,13 @@ func simulateCommand() *ffcli.Command {
 				fmt.Print(sim.Markdown(results))
 			} else {
 				printResults(results)
+			}
+			if *sweep {
+				swept, err := sweepReactive(ctx, w, k.MinPerSite)
+				if err != nil {
+					return err
+				}
+				fmt.Print("\n" + sim.SweepMarkdown(swept, results, *maxWait))
 			}
 			if *jsonOut != "" {
 				b, err := json.MarshalIndent(results, "", "  ")
@@ -136,6 +146,21 @@ func simulate(ctx context.Context, w *sim.World, policies []sim.Policy) ([]sim.R
 	}
 	_ = bar.Finish()
 	return out, nil
+}
+
+// sweepReactive runs reactive+waves at every setting of sim.ReactiveGrid, a run per
+// CPU at a time, with a progress bar over the runs.
+func sweepReactive(ctx context.Context, w *sim.World, minPerSite int) ([]sim.Swept, error) {
+	grid := sim.ReactiveGrid()
+	bar := progressbar.NewOptions(len(grid), progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription("sweeping reactive+waves"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond))
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	swept, err := sim.Sweep(w, minPerSite, grid, runtime.GOMAXPROCS(0), func() { _ = bar.Add(1) })
+	_ = bar.Finish()
+	return swept, err
 }
 
 func printResults(results []sim.Result) {

@@ -15,12 +15,19 @@ func runSimulate(args ...string) error {
 	return simulateCommand().ParseAndRun(context.Background(), args)
 }
 
-func TestSimulateWritesOneResultPerPolicyAndAReport(t *testing.T) {
+// smallTrace writes a two-day trace of 100 VMs into a new folder, and returns both.
+func smallTrace(t *testing.T) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	shape := filepath.Join(dir, "shape.csv")
 	require.NoError(t, os.WriteFile(shape, []byte("timestamp,load\n0,1\n3600,3\n"), 0o644))
 	tr := filepath.Join(dir, "trace.csv")
 	require.NoError(t, runGenTrace("-shape", shape, "-step", "1h", "-days", "2", "-vms", "100", "-waves", "7", "-out", tr))
+	return dir, tr
+}
+
+func TestSimulateWritesOneResultPerPolicyAndAReport(t *testing.T) {
+	dir, tr := smallTrace(t)
 	out, report := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.html")
 	require.NoError(t, runSimulate("-trace", tr, "-policy", "reactive,oracle", "-json", out, "-report", report))
 
@@ -66,4 +73,23 @@ func TestSimulateNamesTheBadFlag(t *testing.T) {
 		require.True(t, strings.Contains(err.Error(), c.want), "%v: %q lacks %q", c.args, err, c.want)
 	}
 	require.NoFileExists(t, out, "a failed run writes nothing")
+}
+
+// -sweep runs reactive+waves at every setting of the grid and sets the policies run
+// against the cheapest that keeps the p99 wait within -max-wait.
+func TestSimulateSweepComparesWithTheCheapestReactiveSetting(t *testing.T) {
+	_, tr := smallTrace(t)
+	var err error
+	out := captureStdout(t, func() {
+		err = runSimulate("-trace", tr, "-policy", "oracle", "-markdown", "-sweep", "-max-wait", "10m")
+	})
+	require.NoError(t, err)
+	require.Contains(t, out, "| reactive+waves setting | SLA breaches | wait p95 | wait p99 | connector-hours |")
+	require.Regexp(t, "The cheapest of the 216 settings with a p99 wait of at most 10m0s: `-reactive-target [01].[0-9] -reactive-headroom [0-3] -reactive-cooldown (2|5|10)m -lead-time (5|10|15)m`", out)
+	require.Regexp(t, `\| oracle \| \d+ \| \d+ s \| [0-9.,]+ \| [0-9.]+ \|`, out)
+
+	out = captureStdout(t, func() { err = runSimulate("-trace", tr, "-policy", "oracle", "-sweep", "-max-wait", "0s") })
+	require.NoError(t, err)
+	require.True(t, strings.Contains(out, "No setting of the 216 keeps the p99 wait within 0s.") || strings.Contains(out, "at most 0s:"),
+		"with no wait allowed, the sweep names a setting that waits nothing or says none does:\n%s", out)
 }

@@ -328,3 +328,45 @@ func tierOf(vm planning.InventoryVM) Tier {
 	}
 	return t
 }
+
+// Intensity is the true rate Generate draws a site's ad-hoc arrivals from: the
+// expected arrivals at the site in the hour from hour (truncated to the hour), which
+// is p.Rate × the site's share of the inventory × the shape's mean over the hour. It is
+// what a perfect forecast would say, for measuring forecasts and policies against; it
+// checks series and p as Generate does.
+func Intensity(series []float64, p Params) (func(site string, hour time.Time) float64, error) {
+	shape, err := check(series, p)
+	if err != nil {
+		return nil, err
+	}
+	start := p.Start.UTC().Truncate(time.Second)
+	share := map[string]float64{}
+	vms := demo.Inventory(p.Seed, p.VMs)
+	for _, vm := range vms {
+		share[vm.Site] += 1 / float64(len(vms))
+	}
+	return func(site string, hour time.Time) float64 {
+		from := hour.Truncate(time.Hour)
+		to := from.Add(time.Hour)
+		var expected float64
+		// Each step whose span overlaps the hour brings its share of its arrivals.
+		first := max(int(from.Sub(start)/p.Step)-1, 0)
+		for i := first; ; i++ {
+			s := start.Add(time.Duration(i) * p.Step)
+			if !s.Before(to) {
+				break
+			}
+			e := s.Add(p.Step)
+			if e.After(to) {
+				e = to
+			}
+			if s.Before(from) {
+				s = from
+			}
+			if overlap := e.Sub(s); overlap > 0 {
+				expected += p.Rate * shape[i%len(shape)] * overlap.Hours()
+			}
+		}
+		return expected * share[site]
+	}, nil
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,4 +351,47 @@ func TestTheAzureTraceGivesEnoughRequests(t *testing.T) {
 	got, err := Read(bytes.NewReader(write(t, reqs)))
 	require.NoError(t, err, "Read accepts what Generate makes")
 	require.Equal(t, reqs, got)
+}
+
+// The intensity is the rate arrivals are drawn at: over a long trace, each site's
+// arrivals in each hour of the day average what it says, within sampling error.
+func TestIntensityIsTheRateArrivalsAreDrawnAt(t *testing.T) {
+	series := make([]float64, 24*12) // a day at 5 minutes: quiet nights, busy days
+	for i := range series {
+		series[i] = 1 + math.Sin(2*math.Pi*float64(i)/float64(len(series)))
+	}
+	p := DefaultParams()
+	p.Days, p.WavesPerWeek, p.Rate = 200, 0, 30
+	reqs, err := Generate(series, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, err := Intensity(series, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*[24]float64{}
+	for _, r := range reqs {
+		if got[r.Site] == nil {
+			got[r.Site] = new([24]float64)
+		}
+		got[r.Site][r.Arrival.Hour()] += 1 / float64(p.Days)
+	}
+	var sum float64
+	for site, hours := range got {
+		for h, mean := range hours {
+			want := rate(site, p.Start.Add(time.Duration(h)*time.Hour+17*time.Minute))
+			sum += want
+			// Poisson: the mean of 200 days has a standard error of √(want/200).
+			if se := math.Sqrt(want / float64(p.Days)); math.Abs(mean-want) > 4*se {
+				t.Errorf("%s at %02d:00: %.3f arrivals an hour, the intensity says %.3f (±%.3f)", site, h, mean, want, se)
+			}
+		}
+	}
+	if math.Abs(sum/24-p.Rate) > 1e-9 {
+		t.Errorf("the sites' intensities average %.6f an hour over the day, want the rate %v", sum/24, p.Rate)
+	}
+	if _, err := Intensity(nil, p); err == nil || !strings.Contains(err.Error(), "series") {
+		t.Errorf("an empty series gave %v, want an error naming the series", err)
+	}
 }
