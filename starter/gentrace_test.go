@@ -41,12 +41,17 @@ func TestGenTraceNamesTheBadFlag(t *testing.T) {
 	dir := t.TempDir()
 	shape := filepath.Join(dir, "shape.csv")
 	require.NoError(t, os.WriteFile(shape, []byte("timestamp,load\n0,1\n300,oops\n"), 0o644))
+	wide := filepath.Join(dir, "wide.csv")
+	require.NoError(t, os.WriteFile(wide, []byte("V1,V2,V3\nH1,1,2\nH2,3,NA\n"), 0o644))
 	out := filepath.Join(dir, "trace.csv")
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"-shape", shape}, "-out: name the trace file to write"},
+		{[]string{"-out", out, "-shape", wide, "-series", "H9"}, `-series: no row of ` + wide + ` has the ID "H9"`},
+		{[]string{"-out", out, "-shape", wide, "-series", "H2"}, "-series: H2 has a missing value at point 2"},
+		{[]string{"-out", out, "-shape", wide, "-series", "H1", "-column", "V2"}, "-series: a wide CSV has no columns to choose"},
 		{[]string{"-out", out, "-days", "0"}, "-days: want at least 1, got 0"},
 		{[]string{"-out", out, "-step", "90ms"}, "-step: want a whole number of seconds"},
 		{[]string{"-out", out, "-start", "monday"}, `-start: want an RFC3339 time`},
@@ -59,4 +64,27 @@ func TestGenTraceNamesTheBadFlag(t *testing.T) {
 		require.ErrorContains(t, runGenTrace(c.args...), c.want, "%v", c.args)
 	}
 	require.NoFileExists(t, out, "a failed run writes nothing")
+}
+
+// -series follows one row of a wide CSV, as M4's files hold their series.
+func TestGenTraceFollowsARowOfAWideFile(t *testing.T) {
+	dir := t.TempDir()
+	wide := filepath.Join(dir, "wide.csv")
+	require.NoError(t, os.WriteFile(wide, []byte("V1,V2,V3\nH1,0,1\nH2,1,0\n"), 0o644))
+	for _, c := range []struct {
+		series  string
+		busyOdd bool // whether the odd hours have the arrivals
+	}{{"H1", true}, {"H2", false}} {
+		out := filepath.Join(dir, c.series+".csv")
+		require.NoError(t, runGenTrace("-shape", wide, "-series", c.series, "-step", "1h", "-days", "2", "-waves", "0", "-out", out))
+		f, err := os.Open(out)
+		require.NoError(t, err)
+		reqs, err := trace.Read(f)
+		f.Close()
+		require.NoError(t, err)
+		require.NotEmpty(t, reqs)
+		for _, r := range reqs {
+			require.Equal(t, c.busyOdd, r.Arrival.Hour()%2 == 1, "%s: %s arrives at %s", c.series, r.ID, r.Arrival)
+		}
+	}
 }
