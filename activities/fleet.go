@@ -35,8 +35,6 @@ type Fleet struct {
 	// forecast.DefaultModel.
 	ForecastModel string
 	Logger        *slog.Logger
-	// Now is the clock; tests may pin it.
-	Now func() time.Time
 	// Uploads is the folder where the web server stages imported files; Import opens
 	// nothing else.
 	Uploads string
@@ -115,7 +113,7 @@ func NewFleet(s Store, p provisioner.Provisioner, cfg config.Config, logger *slo
 			return nil, fmt.Errorf("PMO_FORECAST_MODEL: %w", err)
 		}
 	}
-	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Now: time.Now, Uploads: config.UploadsDir(cfg)}, nil
+	return &Fleet{Store: s, Provisioner: p, ForecastModel: cfg.ForecastModel, Logger: logger, Uploads: config.UploadsDir(cfg)}, nil
 }
 
 // Collect reads the sites and, for each connector, whether its process runs, whether it
@@ -357,6 +355,9 @@ func (a *Fleet) record(ctx context.Context, pool string, now time.Time, d planni
 // estimateInput is a batch of known migrations to size against the forecast, with
 // the fleet's state that bounds and explains the answer.
 type estimateInput struct {
+	// Now is the moment the batch is sized at, the request's, so that a retry reads the
+	// same windows.
+	Now time.Time
 	// Pool names the connectors whose metrics say what the target storage holds and
 	// what a connector uses.
 	Pool    string
@@ -386,7 +387,7 @@ func (a *Fleet) estimate(ctx context.Context, in estimateInput) (planning.Estima
 			to = p.Deadline
 		}
 	}
-	sites, err := a.Store.SiteProfiles(ctx, a.Now().Add(-HistoryWindow))
+	sites, err := a.Store.SiteProfiles(ctx, in.Now.Add(-HistoryWindow))
 	if err != nil {
 		return planning.Estimate{}, err
 	}
@@ -401,7 +402,7 @@ func (a *Fleet) estimate(ctx context.Context, in estimateInput) (planning.Estima
 	ein := planning.EstimateInput{
 		Planned: in.Planned, Demand: in.Demand, Sites: sites, Events: planning.Events(events), Tiers: tiers, Size: size, Fleet: in.Fleet,
 	}
-	if ein.Resources, ein.Target, err = a.measured(ctx, in.Pool, a.Now()); err != nil {
+	if ein.Resources, ein.Target, err = a.measured(ctx, in.Pool, in.Now); err != nil {
 		return planning.Estimate{}, err
 	}
 	return planning.EstimateBatch(ein), nil

@@ -50,7 +50,7 @@ func fleetFixture(t testing.TB) (*Fleet, *store.Store) {
 				fmt.Sprint("h", n), at, at.Add(2*time.Second))
 		}
 	}
-	return &Fleet{Store: s, Logger: slog.Default(), Now: func() time.Time { return now }}, s
+	return &Fleet{Store: s, Logger: slog.Default()}, s
 }
 
 func TestForecastIsYesterdayPlusPlannedWork(t *testing.T) {
@@ -177,7 +177,7 @@ func TestEstimateExplainsItsSitesWithTheFleetsView(t *testing.T) {
 	}
 	policy := planning.DefaultPolicy()
 	policy.MaxConnectors = 2
-	v, err := aenv.ExecuteActivity(a.Estimate, estimateInput{Planned: planned, Size: "medium",
+	v, err := aenv.ExecuteActivity(a.Estimate, estimateInput{Now: now, Planned: planned, Size: "medium",
 		Fleet: planning.FleetView{Policy: policy, LeadTime: 15 * time.Minute, LeadTimeSetting: 15 * time.Minute}})
 	require.NoError(t, err)
 	var est planning.Estimate

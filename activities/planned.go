@@ -70,7 +70,7 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in contract.ForecastBatchInpu
 		return contract.ForecastBatchResult{}, err
 	}
 	var res contract.ForecastBatchResult
-	if res.Estimate, err = a.estimate(ctx, estimateInput{Pool: in.Pool, Planned: batch, Demand: fc.Demand, Size: in.Size, Fleet: in.Fleet}); err != nil {
+	if res.Estimate, err = a.estimate(ctx, estimateInput{Now: in.Now, Pool: in.Pool, Planned: batch, Demand: fc.Demand, Size: in.Size, Fleet: in.Fleet}); err != nil {
 		return contract.ForecastBatchResult{}, err
 	}
 	if in.WhatIf != nil {

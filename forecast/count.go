@@ -136,7 +136,7 @@ func (c *CountRate) Forecast(h int, quantiles []float64) (Forecast, error) {
 		f.Mean[t] = c.rates[t%n]
 		for i, q := range quantiles {
 			if t < n {
-				f.Values[i][t] = countQuantile(f.Mean[t], c.alpha, q)
+				f.Values[i][t] = CountQuantile(f.Mean[t], c.alpha, q)
 			} else {
 				f.Values[i][t] = f.Values[i][t-n] // the rates repeat each cycle
 			}
@@ -326,7 +326,7 @@ func nbLogProb(y, mu, alpha float64) float64 {
 	return lgyr - lgr - lgy + r*math.Log(r/(r+mu)) + y*math.Log(mu/(r+mu))
 }
 
-// countQuantile returns the q-quantile of a count with the given mean and dispersion
+// CountQuantile returns the q-quantile of a count with the given mean and dispersion
 // α ≥ 0: the least k with P(N ≤ k) ≥ q, for N negative binomial with variance
 // μ + αμ² (Poisson when α is 0). The negative binomial of size r = 1/α has
 //
@@ -338,7 +338,7 @@ func nbLogProb(y, mu, alpha float64) float64 {
 // as good as continuous, and the incomplete functions lose their precision, so the
 // quantile is that of the normal (Poisson) or the gamma of shape r and mean μ (the
 // negative binomial's limit), rounded.
-func countQuantile(mean, alpha, q float64) float64 {
+func CountQuantile(mean, alpha, q float64) float64 {
 	if !(mean > 0) {
 		return 0
 	}

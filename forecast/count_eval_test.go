@@ -182,7 +182,7 @@ func (b *hourOfDayMean) Forecast(h int, quantiles []float64) (Forecast, error) {
 		}
 		f.Mean[s] = sum / k
 		for i, q := range quantiles {
-			f.Values[i][s] = countQuantile(f.Mean[s], 0, q)
+			f.Values[i][s] = CountQuantile(f.Mean[s], 0, q)
 		}
 	}
 	return f, nil
@@ -194,7 +194,7 @@ func trueRate(w countWindow) Forecast {
 	copy(f.Mean, w.rate)
 	for i, q := range countQuantiles {
 		for t, r := range w.rate {
-			f.Values[i][t] = countQuantile(r, 0, q)
+			f.Values[i][t] = CountQuantile(r, 0, q)
 		}
 	}
 	return f

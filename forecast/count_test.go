@@ -35,7 +35,7 @@ func TestCountQuantile(t *testing.T) {
 		{"huge", math.MaxFloat64, 0.5, 0.9, math.Inf(1)},
 	}
 	for _, c := range cases {
-		if got := countQuantile(c.mean, c.alpha, c.q); got != c.want {
+		if got := CountQuantile(c.mean, c.alpha, c.q); got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -43,7 +43,7 @@ func TestCountQuantile(t *testing.T) {
 	for _, mu := range []float64{0.01, 0.3, 2.5, 7, 30, 250} {
 		p := distuv.Poisson{Lambda: mu}
 		for _, q := range []float64{0.01, 0.1, 0.5, 0.9, 0.99} {
-			k := countQuantile(mu, 0, q)
+			k := CountQuantile(mu, 0, q)
 			if p.CDF(k) < q || k > 0 && p.CDF(k-1) >= q {
 				t.Errorf("Poisson %v at %v: got %v, CDF %v, CDF below %v", mu, q, k, p.CDF(k), p.CDF(k-1))
 			}

@@ -856,11 +856,11 @@ func TestPoissonQuantile(t *testing.T) {
 		{1, 0.9, 2},     // P(N ≤ 1) = 0.74, P(N ≤ 2) = 0.92
 		{2.2, 0.9, 4},   // P(N ≤ 3) = 0.82, P(N ≤ 4) = 0.93
 		{10, 0.5, 10},   // the median of Poisson(10) is 10
-		{400, 0.9, 426}, // normal: 400 + 1.2816 · 20 = 425.6, rounded up
+		{400, 0.9, 426}, // about 400 + 1.2816 · 20 = 425.6
 	}
 	for _, c := range cases {
-		if got := PoissonQuantile(c.l, c.q); got != c.want {
-			t.Errorf("PoissonQuantile(%v, %v) = %d, want %d", c.l, c.q, got, c.want)
+		if got := poissonQuantile(c.l, c.q); got != c.want {
+			t.Errorf("poissonQuantile(%v, %v) = %d, want %d", c.l, c.q, got, c.want)
 		}
 	}
 }
@@ -950,7 +950,7 @@ func TestHeadroomIsTheQuantileOfTheExpectedArrivals(t *testing.T) {
 	if got := plan.Targets[0].Headroom; got != 2 {
 		t.Fatalf("headroom %d slots, want 2: %s", got, plan.Targets[0].Reason)
 	}
-	if got := PoissonQuantile(1.2, 0.9); got != 3 {
+	if got := poissonQuantile(1.2, 0.9); got != 3 {
 		t.Fatalf("the p90 rate's headroom would be %d, want 3: the test no longer tells them apart", got)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
+	"github.com/pmo-dev/pmo/forecast"
 )
 
 // Site is what planning needs to know about a site.
@@ -138,24 +138,8 @@ type hourNeed struct {
 	connectors  int
 }
 
-// PoissonQuantile is the least k with P(N ≤ k) ≥ q for N Poisson with mean l; for
-// large l the normal approximation stands in.
-func PoissonQuantile(l, q float64) int {
-	if l <= 0 {
-		return 0
-	}
-	if l > 200 {
-		return int(math.Ceil(l + distuv.UnitNormal.Quantile(q)*math.Sqrt(l)))
-	}
-	p := math.Exp(-l)
-	cum, k := p, 0
-	for cum < q {
-		k++
-		p *= l / float64(k)
-		cum += p
-	}
-	return k
-}
+// poissonQuantile is the least k with P(N ≤ k) ≥ q for N Poisson with mean l.
+func poissonQuantile(l, q float64) int { return int(forecast.CountQuantile(l, 0, q)) }
 
 // Predict turns demand into connector targets per site. For each hour h:
 //
@@ -233,7 +217,7 @@ func Predict(in PredictInput) Plan {
 				target.Connectors = n.connectors
 			}
 			if !n.hour.After(in.Now) && in.Now.Before(n.hour.Add(time.Hour)) {
-				target.Headroom = PoissonQuantile(n.mean/3600*replace.Seconds(), site.StrictestQuantile)
+				target.Headroom = poissonQuantile(n.mean/3600*replace.Seconds(), site.StrictestQuantile)
 			}
 			if n.connectors > peak.connectors || peak.hour.IsZero() {
 				peak = n

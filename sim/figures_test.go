@@ -16,41 +16,47 @@ import (
 	"github.com/pmo-dev/pmo/widecsv"
 )
 
-// azureRun is the five policies, with starter simulate's defaults, on the 28-day
-// Azure-shaped trace.
-type azureRun struct {
+// policyRuns is a world and the five policies' results on it, with starter
+// simulate's defaults.
+type policyRuns struct {
 	w       *World
 	results []Result
 	err     error
 }
 
-// azureOnce runs them once for the tests that read them.
-var azureOnce = sync.OnceValue(func() azureRun {
-	series, err := azureSeries()
+// runPolicies draws the trace of series with p and runs the five policies on it.
+func runPolicies(series []float64, p trace.Params) policyRuns {
+	reqs, err := trace.Generate(series, p)
 	if err != nil {
-		return azureRun{err: err}
-	}
-	reqs, err := trace.Generate(series, trace.DefaultParams())
-	if err != nil {
-		return azureRun{err: err}
+		return policyRuns{err: err}
 	}
 	w, err := NewWorld(reqs, DefaultConfig())
 	if err != nil {
-		return azureRun{err: err}
+		return policyRuns{err: err}
 	}
 	policies, err := DefaultKnobs().Policies(PolicyNames)
 	if err != nil {
-		return azureRun{err: err}
+		return policyRuns{err: err}
 	}
-	run := azureRun{w: w}
+	run := policyRuns{w: w}
 	for _, p := range policies {
 		r, err := Run(w, p)
 		if err != nil {
-			return azureRun{err: err}
+			return policyRuns{err: err}
 		}
 		run.results = append(run.results, r)
 	}
 	return run
+}
+
+// azureOnce runs them on the 28-day Azure-shaped trace once, for the tests that read
+// them.
+var azureOnce = sync.OnceValue(func() policyRuns {
+	series, err := azureSeries()
+	if err != nil {
+		return policyRuns{err: err}
+	}
+	return runPolicies(series, trace.DefaultParams())
 })
 
 // azureRuns are the world and the five policies' results on it.
@@ -78,7 +84,7 @@ func TestThePublishedFiguresAreWhatTheSimulatorGives(t *testing.T) {
 // what the simulator gives, within 1%, and so is the setting it names the cheapest.
 func TestThePublishedSweepIsWhatTheSimulatorGives(t *testing.T) {
 	w, results := azureRuns(t)
-	swept, err := Sweep(w, DefaultKnobs().MinPerSite, ReactiveGrid(), runtime.GOMAXPROCS(0), nil)
+	swept, err := Sweep(w, DefaultKnobs(), ReactiveGrid(), runtime.GOMAXPROCS(0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,26 +272,11 @@ func TestThePublishedSecondShapeIsWhatTheSimulatorGives(t *testing.T) {
 	}
 	p := trace.DefaultParams()
 	p.Step = time.Hour
-	reqs, err := trace.Generate(all[i].Values, p)
-	if err != nil {
-		t.Fatal(err)
+	run := runPolicies(all[i].Values, p)
+	if run.err != nil {
+		t.Fatal(run.err)
 	}
-	w, err := NewWorld(reqs, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	policies, err := DefaultKnobs().Policies(PolicyNames)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []Result
-	for _, p := range policies {
-		r, err := Run(w, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		results = append(results, r)
-	}
+	w, results := run.w, run.results
 	// The settings of the published frontier, not the whole grid: the frontier of any
 	// settings that hold it is the same, and the Azure test sweeps the whole grid.
 	doc := docsSimulator(t)
@@ -300,7 +291,7 @@ func TestThePublishedSecondShapeIsWhatTheSimulatorGives(t *testing.T) {
 		s.LeadTime, _ = time.ParseDuration(strings.TrimSuffix(lead, "`"))
 		settings = append(settings, s)
 	}
-	swept, err := Sweep(w, DefaultKnobs().MinPerSite, settings, runtime.GOMAXPROCS(0), nil)
+	swept, err := Sweep(w, DefaultKnobs(), settings, runtime.GOMAXPROCS(0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pmo-dev/pmo/forecast"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/trace"
 )
@@ -373,7 +374,7 @@ func (p *Predictive) demand(v *View, arrivals, bytes [][]float64) ([]planning.De
 			hour := v.Now.Truncate(time.Hour).Add(time.Duration(h) * time.Hour)
 			rate := p.Rates(site, hour)
 			out = append(out, planning.Demand{Site: site, Hour: hour, AdhocMean: rate,
-				AdhocLo: float64(planning.PoissonQuantile(rate, 0.1)), AdhocHi: float64(planning.PoissonQuantile(rate, 0.9))})
+				AdhocLo: forecast.CountQuantile(rate, 0, 0.1), AdhocHi: forecast.CountQuantile(rate, 0, 0.9)})
 		}
 	}
 	return out, nil

@@ -58,10 +58,11 @@ type Swept struct {
 	Result  Result          `json:"result"`
 }
 
-// Sweep runs reactive+waves, keeping MinPerSite, at each setting, workers at a time
-// (a World is only read by a run), and returns the runs in the settings' order. done,
-// if set, is called after each run, from the goroutine that ran it.
-func Sweep(w *World, minPerSite int, settings []ReactiveSetting, workers int, done func()) ([]Swept, error) {
+// Sweep runs reactive+waves at each setting, with base's other knobs (MinPerSite),
+// workers at a time (a World is only read by a run), and returns the runs in the
+// settings' order. done, if set, is called after each run, from the goroutine that
+// ran it.
+func Sweep(w *World, base Knobs, settings []ReactiveSetting, workers int, done func()) ([]Swept, error) {
 	w = new(*w)
 	w.Config.Progress = nil // runs go side by side; done reports them instead
 	out := make([]Swept, len(settings))
@@ -71,11 +72,8 @@ func Sweep(w *World, minPerSite int, settings []ReactiveSetting, workers int, do
 	for range max(workers, 1) {
 		wg.Go(func() {
 			for i := range next {
-				s := settings[i]
-				p := &Reactive{TargetUtilization: s.Target, Headroom: s.Headroom, Cooldown: s.Cooldown, MinPerSite: minPerSite,
-					Waves: &Scheduled{LeadTime: s.LeadTime}}
-				out[i].Setting = s
-				out[i].Result, errs[i] = Run(w, p)
+				out[i].Setting = settings[i]
+				out[i].Result, errs[i] = runReactive(w, base, settings[i])
 				if done != nil {
 					done()
 				}
@@ -93,6 +91,16 @@ func Sweep(w *World, minPerSite int, settings []ReactiveSetting, workers int, do
 		}
 	}
 	return out, nil
+}
+
+// runReactive runs reactive+waves at one setting.
+func runReactive(w *World, k Knobs, s ReactiveSetting) (Result, error) {
+	k.TargetUtilization, k.ReactiveHeadroom, k.ReactiveCooldown, k.LeadTime = s.Target, s.Headroom, s.Cooldown, s.LeadTime
+	p, err := k.Policies([]string{"reactive+waves"})
+	if err != nil {
+		return Result{}, err
+	}
+	return Run(w, p[0])
 }
 
 // Cheapest is the swept setting with the fewest connector-hours among those whose
@@ -118,10 +126,7 @@ func Cheapest(swept []Swept, maxWait time.Duration) (Swept, bool) {
 func Frontier(swept []Swept) []Swept {
 	sorted := slices.Clone(swept)
 	slices.SortStableFunc(sorted, func(a, b Swept) int {
-		if a.Result.ConnectorHours != b.Result.ConnectorHours {
-			return cmp.Compare(a.Result.ConnectorHours, b.Result.ConnectorHours)
-		}
-		return cmp.Compare(a.Result.WaitP99, b.Result.WaitP99)
+		return cmp.Or(cmp.Compare(a.Result.ConnectorHours, b.Result.ConnectorHours), cmp.Compare(a.Result.WaitP99, b.Result.WaitP99))
 	})
 	var out []Swept
 	for _, s := range sorted {

@@ -93,7 +93,7 @@ func simulateCommand() *ffcli.Command {
 				printResults(results)
 			}
 			if *sweep {
-				swept, err := sweepReactive(ctx, w, k.MinPerSite)
+				swept, err := sweepReactive(ctx, w, k)
 				if err != nil {
 					return err
 				}
@@ -126,9 +126,7 @@ func simulateCommand() *ffcli.Command {
 func simulate(ctx context.Context, w *sim.World, policies []sim.Policy) ([]sim.Result, error) {
 	first, last := w.Requests[0].Arrival, w.Requests[len(w.Requests)-1].Arrival
 	hours := int64(last.Sub(first)/time.Hour) + 1
-	bar := progressbar.NewOptions64(hours*int64(len(policies)), progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("simulating"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond))
+	bar := countBar(hours*int64(len(policies)), "simulating")
 	var out []sim.Result
 	for i, p := range policies {
 		if err := ctx.Err(); err != nil {
@@ -148,19 +146,24 @@ func simulate(ctx context.Context, w *sim.World, policies []sim.Policy) ([]sim.R
 	return out, nil
 }
 
-// sweepReactive runs reactive+waves at every setting of sim.ReactiveGrid, a run per
-// CPU at a time, with a progress bar over the runs.
-func sweepReactive(ctx context.Context, w *sim.World, minPerSite int) ([]sim.Swept, error) {
+// sweepReactive runs reactive+waves at every setting of sim.ReactiveGrid, with the
+// other knobs of k, a run per CPU at a time, with a progress bar over the runs.
+func sweepReactive(ctx context.Context, w *sim.World, k sim.Knobs) ([]sim.Swept, error) {
 	grid := sim.ReactiveGrid()
-	bar := progressbar.NewOptions(len(grid), progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("sweeping reactive+waves"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond))
+	bar := countBar(int64(len(grid)), "sweeping reactive+waves")
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	swept, err := sim.Sweep(w, minPerSite, grid, runtime.GOMAXPROCS(0), func() { _ = bar.Add(1) })
+	swept, err := sim.Sweep(w, k, grid, runtime.GOMAXPROCS(0), func() { _ = bar.Add(1) })
 	_ = bar.Finish()
 	return swept, err
+}
+
+// countBar is a progress bar on stderr over n steps, counted, cleared when done.
+func countBar(n int64, desc string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(n, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond))
 }
 
 func printResults(results []sim.Result) {

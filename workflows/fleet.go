@@ -287,7 +287,8 @@ func (f *fleet) plan(ctx workflow.Context, now time.Time) bool {
 	if !d.Decided || !reflect.DeepEqual(sent, f.state()) {
 		// An update changed the fleet while the plan was made (or a worker from before
 		// made the plan alone): decide on the fleet as it is now, as the tick does.
-		d.Scale, d.Place = planning.Decide(d.Plan, f.state(), f.size(), workflow.Now(ctx))
+		// Only the scaling is kept: apply places on the fleet as it is then (assign).
+		d.Scale, _ = planning.Decide(d.Plan, f.state(), f.size(), workflow.Now(ctx))
 	}
 	f.apply(ctx, d)
 	return true
@@ -406,18 +407,7 @@ func (f *fleet) newConnector(ctx workflow.Context, site string, size planning.Si
 
 // scale carries out a scaling decision: it starts, drains and stops connectors.
 func (f *fleet) scale(ctx workflow.Context, d planning.ScaleDecision) {
-	size := f.size()
-	var start []planning.Connector
-	for _, s := range d.Start {
-		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
-		f.logger.Info("scaling up", "connector", c.ID, "reason", s.Reason)
-		f.countDecision(ctx, s.Site, "start", s.Rule)
-		start = append(start, c)
-	}
-	if len(start) > 0 {
-		f.st.Connectors = append(f.st.Connectors, start...)
-		f.provision(ctx, start)
-	}
+	f.start(ctx, d.Start, "scaling up")
 	var drained []planning.Connector
 	for _, x := range d.Drain {
 		if i := f.connectorIndex(x.ID); i >= 0 {
@@ -482,18 +472,25 @@ func (f *fleet) assign(ctx workflow.Context) {
 	for i, a := range p.Assignments {
 		f.told(ctx, a, signals[i].Get(ctx, nil))
 	}
+	f.start(ctx, p.Start, "reactive scale-up: migration waits at a site with no connector")
+}
+
+// start starts a connector of the fleet's size for each decision, counts and logs each
+// (with msg), and provisions them together.
+func (f *fleet) start(ctx workflow.Context, starts []planning.StartDecision, msg string) {
+	if len(starts) == 0 {
+		return
+	}
 	size := f.size()
 	var start []planning.Connector
-	for _, s := range p.Start {
-		f.countDecision(ctx, s.Site, "start", s.Rule)
+	for _, s := range starts {
 		c := f.newConnector(ctx, s.Site, size, false, s.Reason)
-		f.logger.Info("reactive scale-up: migration waits at a site with no connector", "connector", c.ID, "reason", s.Reason)
+		f.logger.Info(msg, "connector", c.ID, "reason", s.Reason)
+		f.countDecision(ctx, s.Site, "start", s.Rule)
 		start = append(start, c)
 	}
-	if len(start) > 0 {
-		f.st.Connectors = append(f.st.Connectors, start...)
-		f.provision(ctx, start)
-	}
+	f.st.Connectors = append(f.st.Connectors, start...)
+	f.provision(ctx, start)
 }
 
 // told logs a migration told its connector, or frees the slot of one that could not

@@ -41,7 +41,6 @@ type fakeFleet struct {
 	arrived     [][]string                                 // what each plan was told had arrived
 	planOnly    bool                                       // plans as a worker from before did, deciding nothing
 	decide      func(contract.PlanInput) planning.Decision // if set, the decision Plan returns
-	decisions   []planning.Decision                        // every decision Plan returned
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -85,7 +84,6 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 				d.Scale, d.Place = planning.Decide(plan, *in.Fleet, size, in.Now)
 				d.Decided = true
 			}
-			f.decisions = append(f.decisions, d)
 			return d, nil
 		})
 	env.OnActivity(fleetActivities.Provision, mock.Anything, mock.Anything).Return(
