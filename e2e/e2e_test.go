@@ -738,7 +738,7 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	}
 	require.Equal(t, 200, s.call("GET", "/policy", nil, &pol))
 	require.Equal(t, "active", pol.Mode)
-	require.Equal(t, "10m0s", pol.ScaleInCooldown)
+	require.Equal(t, "auto", pol.ScaleInCooldown, "derived from the boots the fleet measures")
 	require.Equal(t, 422, s.call("POST", "/policy", map[string]any{"mode": "yolo", "who": "e2e", "why": "test"}, &p))
 	require.Equal(t, "mode", p.Field)
 	require.Equal(t, 200, s.call("POST", "/policy", map[string]any{"max_connectors": 50, "who": "e2e", "why": "budget"}, &pol))

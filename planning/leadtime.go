@@ -52,6 +52,13 @@ func WaveLeadTime(lead, tick time.Duration, readySeconds []float64) time.Duratio
 	return max(lead, p99+tick)
 }
 
+// BootTime is the median of how long recent connectors took to become ready; 0 while
+// fewer than three starts were measured.
+func BootTime(readySeconds []float64) time.Duration {
+	p50, _ := readyQuantile(0.5, readySeconds)
+	return p50
+}
+
 // ReplaceTime is how long a site waits for a connector started now: the 90th
 // percentile of how long recent connectors took to become ready, plus a tick. With
 // fewer than three starts measured it is a tick: the boots are not known yet, and the

@@ -157,13 +157,13 @@ func TestScale(t *testing.T) {
 	conns[2].CreatedAt = t0.Add(time.Minute)
 	targets := []SiteTarget{{Site: "ams1", Connectors: 1}, {Site: "fra1", Connectors: 2, Reason: "fra1: 2 medium connector(s) for the next 15m0s"}}
 
-	d := Scale(ScaleInput{Targets: targets, Connectors: conns})
+	d := Scale(ScaleInput{Now: t0.Add(time.Hour), Targets: targets, Connectors: conns})
 	if len(d.Start) != 2 || d.Start[0].Site != "fra1" ||
 		d.Start[0].Reason != "fra1 has 0 live, wants 2 (forecast); plan: fra1: 2 medium connector(s) for the next 15m0s" {
 		t.Fatalf("start %+v, want 2 at fra1 with the plan's reason", d.Start)
 	}
 	// ams1 has 3 live and wants 1; a2 is busy so only the idle a1 and a3 go, newest first.
-	if strings.Join(drained(d), ",") != "a3,a1" || d.Drain[0].Reason != "idle past the 0s scale-in cooldown; ams1 has 3 live, wants 1 (forecast)" {
+	if strings.Join(drained(d), ",") != "a3,a1" || d.Drain[0].Reason != "idle past the 2m0s scale-in cooldown; ams1 has 3 live, wants 1 (forecast)" {
 		t.Fatalf("drain %+v", d.Drain)
 	}
 	if strings.Join(d.Stop, ",") != "f1" {
@@ -182,7 +182,7 @@ func TestScale(t *testing.T) {
 		t.Fatalf("paused autoscaling changed capacity: %+v", paused)
 	}
 	conns[0].Manual = true
-	manual := Scale(ScaleInput{Targets: targets, Connectors: conns})
+	manual := Scale(ScaleInput{Now: t0.Add(time.Hour), Targets: targets, Connectors: conns})
 	if strings.Join(drained(manual), ",") != "a3" {
 		t.Fatalf("manual connector drained: %v", manual.Drain)
 	}
@@ -449,7 +449,7 @@ func TestScalePolicy(t *testing.T) {
 		c.CreatedAt = now.Add(-time.Hour)
 		return c
 	}
-	policy := DefaultPolicy() // active, 10 m cooldown, gate at 50% over 24 h
+	policy := DefaultPolicy() // active, auto cooldown (2 m until boots are measured), gate at 50% over 24 h
 	cases := []struct {
 		name     string
 		targets  []SiteTarget
@@ -458,6 +458,7 @@ func TestScalePolicy(t *testing.T) {
 		policy   func(*Policy)
 		accuracy []ForecastAccuracy
 		pins     []Pin
+		boot     time.Duration
 		start    string // sites, comma-separated
 		drain    string
 		reason   string // in the decision's reasons
@@ -476,12 +477,23 @@ func TestScalePolicy(t *testing.T) {
 			drain:   "a1"},
 		{name: "idle within the cooldown is kept",
 			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, time.Minute)},
+			reason:  "not been idle for the 2m0s cooldown"},
+		{name: "an auto cooldown is half the measured boot",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
+			conns:   []Connector{idle("a1", "ams1", time.Hour, 3*time.Minute)},
+			boot:    8 * time.Minute,
+			reason:  "not been idle for the 4m0s cooldown"},
+		{name: "an operator's cooldown wins over the boots",
+			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
 			conns:   []Connector{idle("a1", "ams1", time.Hour, 5*time.Minute)},
+			policy:  func(p *Policy) { p.ScaleInCooldown = 10 * time.Minute },
+			boot:    8 * time.Minute,
 			reason:  "not been idle for the 10m0s cooldown"},
 		{name: "a site that just grew does not shrink",
 			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
-			conns:   []Connector{idle("a1", "ams1", 2*time.Minute, 2*time.Minute)},
-			reason:  "within the 10m0s scale-in cooldown"},
+			conns:   []Connector{idle("a1", "ams1", time.Minute, time.Minute)},
+			reason:  "within the 2m0s scale-in cooldown"},
 		{name: "no scale-in on a forecast alone while work queues",
 			targets: []SiteTarget{{Site: "ams1", Connectors: 0}},
 			conns:   []Connector{idle("a1", "ams1", time.Hour, time.Hour)},
@@ -533,7 +545,7 @@ func TestScalePolicy(t *testing.T) {
 			if !ok {
 				size = Sizes[0]
 			}
-			d := Scale(ScaleInput{Now: now, Size: size, Targets: c.targets, Connectors: c.conns, Waiting: c.waiting, Policy: p, Accuracy: c.accuracy, Pins: c.pins})
+			d := Scale(ScaleInput{Now: now, Size: size, Targets: c.targets, Connectors: c.conns, Waiting: c.waiting, Policy: p, Accuracy: c.accuracy, Pins: c.pins, Boot: c.boot})
 			var started []string
 			for _, s := range d.Start {
 				started = append(started, s.Site)
@@ -952,5 +964,34 @@ func TestHeadroomIsTheQuantileOfTheExpectedArrivals(t *testing.T) {
 	}
 	if got := poissonQuantile(1.2, 0.9); got != 3 {
 		t.Fatalf("the p90 rate's headroom would be %d, want 3: the test no longer tells them apart", got)
+	}
+}
+
+func TestTheAutoCooldownFollowsTheBoots(t *testing.T) {
+	auto := DefaultPolicy()
+	cases := []struct {
+		name   string
+		policy Policy
+		boot   time.Duration
+		want   time.Duration
+	}{
+		{"no boots measured yet", auto, 0, DefaultScaleInCooldown},
+		{"half the median boot", auto, 4 * time.Minute, 2 * time.Minute},
+		{"a boot of seconds keeps the floor", auto, 3 * time.Second, MinScaleInCooldown},
+		{"the operator's setting", Policy{ScaleInCooldown: 20 * time.Minute}, 4 * time.Minute, 20 * time.Minute},
+	}
+	for _, c := range cases {
+		if got := c.policy.Cooldown(c.boot); got != c.want {
+			t.Errorf("%s: cooldown %s, want %s", c.name, got, c.want)
+		}
+	}
+	if got := BootTime([]float64{200, 1000, 240}); got != 240*time.Second {
+		t.Errorf("boot time %s, want the median, 4m0s", got)
+	}
+	if got := BootTime([]float64{200, 240}); got != 0 {
+		t.Errorf("boot time %s from two starts, want 0 (too few)", got)
+	}
+	if !strings.Contains(auto.String(), "scale-in cooldown auto") {
+		t.Errorf("policy %q does not say its cooldown is automatic", auto)
 	}
 }

@@ -24,6 +24,7 @@ type Policy struct {
 	MaxConnectors int `json:"max_connectors"`
 	// ScaleInCooldown is how long a connector must have been idle, and how long since
 	// its site last grew, before it is drained: a forecast dip alone does not scale in.
+	// Zero ("auto") derives it from the boots the fleet measured (see Cooldown).
 	ScaleInCooldown time.Duration `json:"scale_in_cooldown"`
 	// GateMinCoverage is the accuracy gate: when, over at least GateMinScored hours, a
 	// site's forecasts held fewer than this share of the actual arrivals in their band,
@@ -32,9 +33,37 @@ type Policy struct {
 	GateMinScored   int     `json:"gate_min_scored"`
 }
 
-// DefaultPolicy is what a pool starts with.
+// The defaults the fleet and the simulator share: how often the fleet plans, the
+// floor of its lead time (the learned one takes over once it has measured
+// minStarts boots), and the scale-in cooldown an "auto" policy uses before then.
+const (
+	DefaultTick            = 30 * time.Second
+	DefaultLeadTime        = 5 * time.Minute
+	DefaultScaleInCooldown = 2 * time.Minute
+	// MinScaleInCooldown is the shortest cooldown "auto" derives: connectors that boot
+	// in seconds would otherwise drain between two migrations.
+	MinScaleInCooldown = time.Minute
+)
+
+// DefaultPolicy is what a pool starts with: an automatic scale-in cooldown.
 func DefaultPolicy() Policy {
-	return Policy{Mode: ModeActive, ScaleInCooldown: 10 * time.Minute, GateMinCoverage: 0.5, GateMinScored: 24}
+	return Policy{Mode: ModeActive, GateMinCoverage: 0.5, GateMinScored: 24}
+}
+
+// Cooldown is the scale-in cooldown in force: the policy's, or, where it sets none,
+// half the median boot the fleet measured (boot; 0 while too few were measured, when
+// DefaultScaleInCooldown stands), at least MinScaleInCooldown. An idle connector
+// kept through a gap costs the gap, and one drained costs a boot and a wait when work
+// comes back; on the simulator's month, half a boot was the cheapest cooldown whose
+// p99 wait stayed within a minute (docs/simulator.md).
+func (p Policy) Cooldown(boot time.Duration) time.Duration {
+	switch {
+	case p.ScaleInCooldown > 0:
+		return p.ScaleInCooldown
+	case boot <= 0:
+		return DefaultScaleInCooldown
+	}
+	return max(boot/2, MinScaleInCooldown)
 }
 
 // Validate names the first field that is wrong.
@@ -49,7 +78,7 @@ func (p Policy) Validate() error {
 	case p.MaxConnectors > 0 && p.MaxConnectors < p.MinConnectors:
 		return fmt.Errorf("max_connectors: %d is below min_connectors %d", p.MaxConnectors, p.MinConnectors)
 	case p.ScaleInCooldown < 0 || p.ScaleInCooldown > 24*time.Hour:
-		return fmt.Errorf("scale_in_cooldown: must be between 0 and 24h, got %s", p.ScaleInCooldown)
+		return fmt.Errorf("scale_in_cooldown: must be between 0 (auto) and 24h, got %s", p.ScaleInCooldown)
 	case p.GateMinCoverage < 0 || p.GateMinCoverage > 1:
 		return fmt.Errorf("gate_min_coverage: must be between 0 and 1, got %v", p.GateMinCoverage)
 	case p.GateMinScored < 1:
@@ -64,8 +93,12 @@ func (p Policy) String() string {
 	if p.MaxConnectors == 0 {
 		bound = fmt.Sprintf("%d or more", p.MinConnectors)
 	}
+	cool := "auto"
+	if p.ScaleInCooldown > 0 {
+		cool = p.ScaleInCooldown.String()
+	}
 	return fmt.Sprintf("mode %s, connectors %s, scale-in cooldown %s, gate %.0f%% over %d h",
-		p.Mode, bound, p.ScaleInCooldown, 100*p.GateMinCoverage, p.GateMinScored)
+		p.Mode, bound, cool, 100*p.GateMinCoverage, p.GateMinScored)
 }
 
 // gated reports whether a site's forecasts are too wrong to scale on, and why.

@@ -110,6 +110,10 @@ type Plan struct {
 	Reasons     []string     `json:"reasons"`
 	// LeadTimeSeconds is how long before demand connectors are started (see LeadTime).
 	LeadTimeSeconds float64 `json:"lead_time_seconds"`
+	// BootSeconds is the median of how long recent connectors took to be ready (see
+	// BootTime), 0 while too few were measured: an "auto" scale-in cooldown is derived
+	// from it (Policy.Cooldown).
+	BootSeconds float64 `json:"boot_seconds,omitempty"`
 	// ForecastAccuracy is how the pool's forecasts did over the past week, per site.
 	ForecastAccuracy []ForecastAccuracy `json:"forecast_accuracy"`
 	// Events are the system events the plan saw, each as "<id> open" or "<id> until

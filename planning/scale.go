@@ -41,6 +41,9 @@ type ScaleInput struct {
 	// Waiting are the migrations queued for a connector.
 	Waiting []Reservation
 	Policy  Policy
+	// Boot is the median boot the fleet measured (BootTime), which an "auto" cooldown
+	// is derived from.
+	Boot time.Duration
 	// Accuracy is the recent forecast error per site, for the policy's gate.
 	Accuracy []ForecastAccuracy
 	// Paused stops autoscaling: only pins are enforced.
@@ -167,7 +170,7 @@ func Scale(in ScaleInput) ScaleDecision {
 			drain, held := scaleIn(in, *w)
 			for _, id := range drain {
 				d.Drain = append(d.Drain, DrainDecision{ID: id, Rule: RuleScaleIn, Reason: fmt.Sprintf("idle past the %s scale-in cooldown; %s has %d live, wants %d (%s)",
-					in.Policy.ScaleInCooldown, w.site, len(w.live), w.want, w.why)})
+					in.Policy.Cooldown(in.Boot), w.site, len(w.live), w.want, w.why)})
 			}
 			if held != "" {
 				d.Reasons = append(d.Reasons, fmt.Sprintf("%s: keeps %d more than it wants: %s", w.site, len(w.live)-w.want-len(drain), held))
@@ -280,7 +283,7 @@ func pick(sites []siteWant, better func(a, b siteWant) bool) int {
 // scaleIn picks the idle connectors to drain at a site with more live connectors than
 // it wants, and says what held others back.
 func scaleIn(in ScaleInput, w siteWant) (drain []string, held string) {
-	cool := in.Policy.ScaleInCooldown
+	cool := in.Policy.Cooldown(in.Boot)
 	for _, r := range in.Waiting {
 		if r.Site == w.site {
 			return nil, "migrations are queued there"

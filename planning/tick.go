@@ -128,6 +128,7 @@ func Tick(w World) Decision {
 	plan.Events = EventStates(w.Events)
 	plan.Reasons = append(plan.Reasons, rateReasons(plan.Targets, w)...)
 	plan.LeadTimeSeconds = lead.Seconds()
+	plan.BootSeconds = BootTime(w.ReadyDelays).Seconds()
 	plan.Reasons = append(plan.Reasons, leadWhy)
 	if w.Models != "" {
 		plan.Reasons = append(plan.Reasons, "forecast model: "+w.Models)
@@ -181,7 +182,7 @@ func meanBytes(sites []Site, id string) int64 {
 // the plan was made.
 func Decide(plan Plan, f Fleet, size Size, now time.Time) (ScaleDecision, Placement) {
 	s := Scale(ScaleInput{
-		Now: now, Size: size, Targets: plan.Targets, Connectors: f.Connectors, Waiting: f.Waiting, Policy: f.Policy,
+		Now: now, Size: size, Targets: plan.Targets, Connectors: f.Connectors, Waiting: f.Waiting, Policy: f.Policy, Boot: seconds(plan.BootSeconds),
 		Accuracy: plan.ForecastAccuracy, Paused: Paused(f.Overrides), Pins: Pins(f.Overrides), Bottlenecks: plan.Bottlenecks,
 	})
 	// Drained connectors take no work; stopped ones are drained with none, so they

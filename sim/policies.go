@@ -418,18 +418,34 @@ func (p *Predictive) learnSizes(sites []string, arrivals, bytes [][]float64) {
 // connector it starts will take to boot: it has each site's connectors ready just as
 // work needs them and keeps them exactly while it does, so nothing waits. Its
 // connector-hours are the floor any policy could reach without making work wait.
+//
+// With Spare it also keeps that many task slots free at every site, ready at all
+// times: the floor of a policy that cannot see when the next migration arrives. Such a
+// policy must have a free slot whenever one might (arrivals are Poisson, so at any
+// moment), or make that migration wait a boot; the oracle with a spare slot pays for
+// it as cheaply as foresight of everything else allows.
 type Oracle struct {
+	Spare int
+
 	// need is, per site, the task count over time: at changes[i] it becomes count[i].
 	changes map[string][]time.Time
 	count   map[string][]int
 	tick    time.Duration
 }
 
-// Name is "oracle".
-func (p *Oracle) Name() string { return "oracle" }
+// Name is "oracle", or "oracle+spare" with Spare.
+func (p *Oracle) Name() string {
+	if p.Spare > 0 {
+		return "oracle+spare"
+	}
+	return "oracle"
+}
 
 // Reset lays out every site's running migrations over time, as if none waited.
 func (p *Oracle) Reset(w *World) error {
+	if p.Spare < 0 {
+		return fmt.Errorf("oracle: %d spare slots must not be negative", p.Spare)
+	}
 	p.changes, p.count, p.tick = map[string][]time.Time{}, map[string][]int{}, w.Config.Tick
 	type edge struct {
 		at time.Time
@@ -461,7 +477,7 @@ func (p *Oracle) Reset(w *World) error {
 func (p *Oracle) Decide(v *View) (Decision, error) {
 	var d Decision
 	tasks := v.world.Config.Size.MaxTasks
-	connectors := func(taskCount int) int { return (taskCount + tasks - 1) / tasks }
+	connectors := func(taskCount int) int { return (taskCount + p.Spare + tasks - 1) / tasks }
 	// No boot the world draws is longer than this (4σ).
 	longest := seconds(v.world.Config.ProvisionDelay.Seconds()*math.Exp(4*v.world.Config.ProvisionSpread)) + p.tick
 	for _, site := range v.world.Sites {
@@ -517,16 +533,15 @@ type Knobs struct {
 	ReactiveCooldown  time.Duration
 	// MinPerSite is what the reactive and scheduled policies keep at each site.
 	MinPerSite int
+	// OracleSpare is the task slots the oracle keeps free at every site (0: none).
+	OracleSpare int
 }
 
-// DefaultKnobs suit connectors that boot in about four minutes: a scale-in cooldown
-// of two minutes (keeping an idle connector costs less than booting another only for
-// gaps shorter than a boot), a lead time the predictive policy learns from boots, and
+// DefaultKnobs are the fleet's defaults for the predictive policy (planning's: its
+// scale-in cooldown derived from the boots it measures, its lead time's floor) and
 // HPA's defaults for the reactive policy with KEDA's queue metric.
 func DefaultKnobs() Knobs {
-	p := planning.DefaultPolicy()
-	p.ScaleInCooldown = 2 * time.Minute
-	return Knobs{LeadTime: 5 * time.Minute, Policy: p, ForecastEvery: 6 * time.Hour,
+	return Knobs{LeadTime: planning.DefaultLeadTime, Policy: planning.DefaultPolicy(), ForecastEvery: 6 * time.Hour,
 		TargetUtilization: 0.8, ReactiveCooldown: 5 * time.Minute, MinPerSite: 1}
 }
 
@@ -550,7 +565,7 @@ func (k Knobs) Policies(names []string) ([]Policy, error) {
 			out = append(out, &Predictive{Policy: k.Policy, LeadTime: k.LeadTime, Model: k.Model, Horizon: 48,
 				Quantile: k.Quantile, ForecastEvery: k.ForecastEvery})
 		case "oracle":
-			out = append(out, &Oracle{})
+			out = append(out, &Oracle{Spare: k.OracleSpare})
 		default:
 			return nil, fmt.Errorf("unknown policy %q; want some of %s", name, strings.Join(PolicyNames, ", "))
 		}

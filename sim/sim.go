@@ -63,7 +63,7 @@ func DefaultConfig() Config {
 		Size: planning.Size{Name: "medium", CPUMillis: 4000, RAMBytes: 8 << 30, BandwidthBytesSec: 400 * mib,
 			StorageBytes: 512 << 30, MaxTasks: 4},
 		ProvisionDelay: 4 * time.Minute, ProvisionSpread: 0.25, RateNoise: 0.1, FailureRate: 0.02,
-		Tick: time.Minute, Sample: time.Minute, Seed: 1, GiveUpAfter: 7 * 24 * time.Hour,
+		Tick: planning.DefaultTick, Sample: time.Minute, Seed: 1, GiveUpAfter: 7 * 24 * time.Hour,
 	}
 }
 

@@ -40,6 +40,18 @@ func (p fixed) Decide(v *View) (Decision, error) {
 	return d, nil
 }
 
+// spread is n ad-hoc migrations of mibs MiB each, due in 12 hours, one every every
+// from ten minutes into the run, at the sites in turn.
+func spread(n int, every time.Duration, mibs int64, sites ...string) []trace.Request {
+	var reqs []trace.Request
+	for i := range n {
+		r := req(fmt.Sprintf("a%02d", i), 10*time.Minute+time.Duration(i)*every, mibs, 12*time.Hour)
+		r.Site = sites[i%len(sites)]
+		reqs = append(reqs, r)
+	}
+	return reqs
+}
+
 func mustRun(t *testing.T, cfg Config, reqs []trace.Request, p Policy) Result {
 	t.Helper()
 	w, err := NewWorld(reqs, cfg)
@@ -175,12 +187,7 @@ func TestOracleNeverWaits(t *testing.T) {
 func TestOracleNeverWaitsWhateverTheBoots(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FailureRate = 0
-	var reqs []trace.Request
-	for i := range 60 {
-		r := req(fmt.Sprintf("a%02d", i), 10*time.Minute+time.Duration(i)*11*time.Minute, 8<<10, 12*time.Hour)
-		r.Site = []string{"ams1", "fra1", "lon1"}[i%3]
-		reqs = append(reqs, r)
-	}
+	reqs := spread(60, 11*time.Minute, 8<<10, "ams1", "fra1", "lon1")
 	for i := range 40 {
 		r := req(fmt.Sprintf("w%02d", i), 3*time.Hour, 8<<10, 12*time.Hour)
 		r.KnownAt, r.Wave = t0, "w01"
@@ -206,6 +213,56 @@ func TestOracleNeverWaitsWhateverTheBoots(t *testing.T) {
 	floor := w.bootDelay("ams1", 0).Seconds() + w.Duration(0).Seconds()
 	if res.Waits[0] != 0 || paid < floor || paid > floor+cfg.Tick.Seconds() {
 		t.Fatalf("waited %v s and paid %.0f s; want no wait for %.0f s to %.0f s", res.Waits[0], paid, floor, floor+cfg.Tick.Seconds())
+	}
+}
+
+// freeSlots records, at every tick, the fewest free task slots of ready connectors
+// at any site.
+type freeSlots struct {
+	Policy
+	fewest []int
+}
+
+func (p *freeSlots) Decide(v *View) (Decision, error) {
+	fewest := math.MaxInt
+	for _, site := range v.world.Sites {
+		free := 0
+		for _, c := range live(v.Connectors, site) {
+			if c.State == planning.StateWarm || c.State == planning.StateActive {
+				free += c.Size.MaxTasks - len(c.Migrations)
+			}
+		}
+		fewest = min(fewest, free)
+	}
+	p.fewest = append(p.fewest, fewest)
+	return p.Policy.Decide(v)
+}
+
+// The oracle with a spare slot has one free at every site at every tick once its first
+// connectors are up, so a migration nobody announced would start at once; the plain
+// oracle keeps none beside its work, and pays less.
+func TestTheOracleWithASpareKeepsASlotFreeEverywhere(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureRate = 0
+	reqs := spread(40, 7*time.Minute, 64<<10, "ams1", "fra1")
+	spare, plain := &freeSlots{Policy: &Oracle{Spare: 1}}, &freeSlots{Policy: &Oracle{}}
+	withSpare, without := mustRun(t, cfg, reqs, spare), mustRun(t, cfg, reqs, plain)
+	first := int(10 * time.Minute / cfg.Tick) // time for the first boots
+	if got := slices.Min(spare.fewest[first:]); got < 1 {
+		t.Fatalf("a site had %d free slots at a tick; the spare keeps one: %v", got, spare.fewest)
+	}
+	if got := slices.Min(plain.fewest[first:]); got != 0 {
+		t.Fatalf("without a spare, every site always had %d free slots", got)
+	}
+	if withSpare.ConnectorHours <= without.ConnectorHours || slices.Max(withSpare.Waits) != 0 {
+		t.Fatalf("with a spare: %.2f connector-hours, waits up to %.0f s; without: %.2f", withSpare.ConnectorHours, slices.Max(withSpare.Waits), without.ConnectorHours)
+	}
+	w, err := NewWorld(reqs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(w, &Oracle{Spare: -1}); err == nil || !strings.Contains(err.Error(), "spare") {
+		t.Fatalf("a negative spare ran: %v", err)
 	}
 }
 

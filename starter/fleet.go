@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -13,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/workflows"
@@ -57,12 +57,12 @@ func fleetCommand(cfg *config.Config) *ffcli.Command {
 	startFlags := flag.NewFlagSet("fleet start", flag.ContinueOnError)
 	pool := startFlags.String("pool", cfg.Pool, "connector pool")
 	tick := startFlags.Duration("tick", cfg.Tick, "planning interval")
-	lead := startFlags.Duration("lead-time", 15*time.Minute, "how long before forecast demand connectors are started")
+	lead := startFlags.Duration("lead-time", planning.DefaultLeadTime, "how long before forecast demand connectors are started, at least: the fleet learns a longer one from its connectors' boots")
 	size := startFlags.String("size", "", "connector size the autoscaler provisions (small, medium, large; default medium)")
 	all := startFlags.Bool("all", false, "start the fleet of every pool that has sites (from the database), not only -pool")
 	start := &ffcli.Command{
 		Name:       "start",
-		ShortUsage: "starter fleet start [-pool P | -all] [-tick 30s] [-lead-time 15m] [-size medium]",
+		ShortUsage: "starter fleet start [-pool P | -all] [-tick 30s] [-lead-time 5m] [-size medium]",
 		ShortHelp:  "start the pool's fleet workflow, or every pool's; a running fleet is left as it is",
 		FlagSet:    startFlags,
 		Exec: func(ctx context.Context, _ []string) error {

@@ -35,7 +35,7 @@ func simulateCommand() *ffcli.Command {
 	failures := fs.Float64("failure-rate", def.FailureRate, "share of transfers that fail part-way and resume")
 	k := sim.DefaultKnobs()
 	fs.DurationVar(&k.LeadTime, "lead-time", k.LeadTime, "predictive, scheduled and reactive+waves: lead time (how early a known wave is pre-warmed; the predictive policy learns a longer one from boots)")
-	fs.DurationVar(&k.Policy.ScaleInCooldown, "cooldown", k.Policy.ScaleInCooldown, "predictive: scale-in cooldown")
+	fs.DurationVar(&k.Policy.ScaleInCooldown, "cooldown", k.Policy.ScaleInCooldown, "predictive: scale-in cooldown (0: auto, half the median boot it measured)")
 	fs.IntVar(&k.Policy.MinConnectors, "min", k.Policy.MinConnectors, "predictive: the pool's minimum connectors")
 	fs.IntVar(&k.Policy.MaxConnectors, "max", k.Policy.MaxConnectors, "predictive: the pool's maximum connectors (0: none)")
 	fs.Float64Var(&k.Quantile, "quantile", k.Quantile, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
@@ -45,6 +45,7 @@ func simulateCommand() *ffcli.Command {
 	fs.IntVar(&k.ReactiveHeadroom, "reactive-headroom", k.ReactiveHeadroom, "reactive and reactive+waves: spare task slots kept at each site")
 	fs.DurationVar(&k.ReactiveCooldown, "reactive-cooldown", k.ReactiveCooldown, "reactive and reactive+waves: scale-down stabilisation window")
 	fs.IntVar(&k.MinPerSite, "min-per-site", k.MinPerSite, "reactive, reactive+waves and scheduled: connectors each site keeps")
+	fs.IntVar(&k.OracleSpare, "oracle-spare", k.OracleSpare, "oracle: task slots kept free at every site, the floor of a policy that cannot see arrivals")
 	noise := fs.Float64("rate-noise", def.RateNoise, "σ of the lognormal noise on each migration's transfer rate")
 	return &ffcli.Command{
 		Name:       "simulate",
@@ -67,6 +68,9 @@ func simulateCommand() *ffcli.Command {
 			}
 			if k.Quantile < 0 || k.Quantile >= 1 {
 				return fmt.Errorf("-quantile: %g must be in [0, 1)", k.Quantile)
+			}
+			if k.OracleSpare < 0 {
+				return fmt.Errorf("-oracle-spare: %d must not be negative", k.OracleSpare)
 			}
 			f, err := os.Open(*tracePath)
 			if err != nil {

@@ -65,6 +65,7 @@ func TestSimulateNamesTheBadFlag(t *testing.T) {
 		{nil, "-trace: required"},
 		{[]string{"-trace", bad, "-policy", "psychic"}, `-policy: unknown policy "psychic"`},
 		{[]string{"-trace", bad, "-quantile", "1.5"}, "-quantile: 1.5 must be in [0, 1)"},
+		{[]string{"-trace", bad, "-oracle-spare", "-1"}, "-oracle-spare: -1 must not be negative"},
 		{[]string{"-trace", filepath.Join(dir, "none.csv")}, "-trace: open"},
 		{[]string{"-trace", bad, "-json", out}, "-trace: " + bad + ": trace: line 2: "},
 	} {

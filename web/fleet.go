@@ -23,14 +23,19 @@ func (s *Server) plan(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-// PolicyView is the pool's scaling policy with the cooldown as a duration string.
+// PolicyView is the pool's scaling policy with the cooldown as a duration string, or
+// "auto" where it is derived from the boots (planning.Policy.Cooldown).
 type PolicyView struct {
 	planning.Policy
 	ScaleInCooldown string `json:"scale_in_cooldown"`
 }
 
 func policyView(p planning.Policy) PolicyView {
-	return PolicyView{Policy: p, ScaleInCooldown: p.ScaleInCooldown.String()}
+	v := PolicyView{Policy: p, ScaleInCooldown: "auto"}
+	if p.ScaleInCooldown > 0 {
+		v.ScaleInCooldown = p.ScaleInCooldown.String()
+	}
+	return v
 }
 
 func (s *Server) policy(c echo.Context) error {

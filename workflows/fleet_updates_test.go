@@ -172,7 +172,7 @@ func TestFleetForecastAnswerCarriesItsArithmetic(t *testing.T) {
 	continuedState(t, env.GetWorkflowError())
 
 	require.Equal(t, time.Duration(990)*time.Second, view.LeadTime, "the last plan's lead time")
-	require.Equal(t, 15*time.Minute, view.LeadTimeSetting)
+	require.Equal(t, planning.DefaultLeadTime, view.LeadTimeSetting)
 	require.Equal(t, []planning.Pin{{Site: "ams1", Max: 1, Who: "ann", Why: "change freeze", Until: start.Add(4 * time.Hour)}}, view.Pins)
 	require.Len(t, answer.Sites, 1)
 	a := answer.Sites[0].Arithmetic
@@ -242,7 +242,7 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	require.Equal(t, []string{"ams1", "fra1"}, got.Sites)
 	require.Equal(t, "medium", got.Size)
 	require.Equal(t, time.Minute, got.Tick)
-	require.Equal(t, 15*time.Minute, got.LeadTime)
+	require.Equal(t, planning.DefaultLeadTime, got.LeadTime)
 	require.Equal(t, policy, got.Current)
 	want := policy
 	want.MaxConnectors, want.ScaleInCooldown = 5, 2*time.Minute
@@ -251,4 +251,21 @@ func TestFleetSimulateUpdateRunsThePlannedWorkOfTheWindowAndChangesNothing(t *te
 	require.Equal(t, want, answer.Proposed)
 	require.Equal(t, policy, after.Policy, "the policy in force is unchanged")
 	require.Empty(t, after.Audit, "nothing to audit")
+}
+
+// A policy change takes "auto" for the scale-in cooldown (derived from the boots, the
+// default) as well as a duration, and names the field when it is neither.
+func TestAPolicyRequestTakesAnAutomaticCooldown(t *testing.T) {
+	fixed := planning.DefaultPolicy()
+	fixed.ScaleInCooldown = 10 * time.Minute
+	auto, twenty, soon := "auto", "20m", "soon"
+	p, err := PolicyRequest{ScaleInCooldown: &auto}.Apply(fixed)
+	require.NoError(t, err)
+	require.Zero(t, p.ScaleInCooldown, "auto is the zero cooldown, which Policy.Cooldown derives")
+	p, err = PolicyRequest{ScaleInCooldown: &twenty}.Apply(p)
+	require.NoError(t, err)
+	require.Equal(t, 20*time.Minute, p.ScaleInCooldown)
+	_, err = PolicyRequest{ScaleInCooldown: &soon}.Apply(p)
+	require.ErrorContains(t, err, "scale_in_cooldown")
+	require.ErrorContains(t, err, `"auto" or a duration`)
 }

@@ -38,7 +38,7 @@ type FleetInput struct {
 // withDefaults fills unset fields.
 func (in FleetInput) withDefaults() FleetInput {
 	if in.Tick <= 0 {
-		in.Tick = 30 * time.Second
+		in.Tick = planning.DefaultTick
 	}
 	if in.FastTick <= 0 {
 		in.FastTick = 2 * time.Second
@@ -47,7 +47,7 @@ func (in FleetInput) withDefaults() FleetInput {
 		in.HorizonHours = 48
 	}
 	if in.LeadTime <= 0 {
-		in.LeadTime = 15 * time.Minute
+		in.LeadTime = planning.DefaultLeadTime
 	}
 	if in.Size == "" {
 		in.Size = planning.DefaultSize
@@ -105,9 +105,12 @@ func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
 		p.MaxConnectors = *r.MaxConnectors
 	}
 	if r.ScaleInCooldown != nil {
-		d, err := time.ParseDuration(*r.ScaleInCooldown)
+		d, err := time.Duration(0), error(nil)
+		if *r.ScaleInCooldown != "auto" {
+			d, err = time.ParseDuration(*r.ScaleInCooldown)
+		}
 		if err != nil {
-			return p, validation.Field("scale_in_cooldown", "must be a duration such as 10m, got %q", *r.ScaleInCooldown)
+			return p, validation.Field("scale_in_cooldown", `must be "auto" or a duration such as 10m, got %q`, *r.ScaleInCooldown)
 		}
 		p.ScaleInCooldown = d
 	}
