@@ -45,8 +45,9 @@ type Config struct {
 	Pool string `env:"PMO_POOL" envDefault:"default"`
 	// DataDir holds connector destinations, demo disks and logs.
 	DataDir string `env:"PMO_DATA_DIR" envDefault:".data"`
-	// ForecastModel names the model the fleet forecasts with (see starter forecast
-	// -model); empty means the engine's default.
+	// ForecastModel names the model the fleet forecasts arrivals and bytes with (see
+	// starter forecast -model); empty means count for arrivals and the engine's default
+	// for bytes (planning.ArrivalsModel).
 	ForecastModel string `env:"PMO_FORECAST_MODEL"`
 	// ConnectorBin is the connector executable that the process provisioner starts.
 	ConnectorBin string `env:"PMO_CONNECTOR_BIN" envDefault:"bin/connector"`

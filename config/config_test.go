@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pmo-dev/pmo/planning"
 )
 
 func TestRetentionDefaultsWorkAndBadSettingsNameTheirVariable(t *testing.T) {
@@ -170,5 +172,19 @@ func TestTemporalTLSIsOnWhenASettingNeedsIt(t *testing.T) {
 	current, old, err := c.PayloadKeys.Decode()
 	if err != nil || !bytes.Equal(current, k1) || len(old) != 1 || !bytes.Equal(old[0], k2) {
 		t.Fatalf("payload keys: %v %v %v", current, old, err)
+	}
+}
+
+// The fleet's planning interval by default is the one the simulator and the
+// workflow's own defaults share.
+func TestTheDefaultTickIsPlanningsDefault(t *testing.T) {
+	t.Setenv("PMO_TICK", "")
+	os.Unsetenv("PMO_TICK")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tick != planning.DefaultTick {
+		t.Fatalf("PMO_TICK defaults to %s, planning.DefaultTick is %s", c.Tick, planning.DefaultTick)
 	}
 }

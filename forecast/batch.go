@@ -38,6 +38,8 @@ type Batch struct {
 	Quantiles []float64
 	// Workers is how many series are fitted at once; at least 1.
 	Workers int
+	// NonNegative clips the fallbacks' forecasts at zero, for counts (Fallback).
+	NonNegative bool
 	// Progress, if set, is called after each series with how many are done. It is
 	// called from the workers, one call at a time.
 	Progress func(done int)
@@ -84,7 +86,7 @@ func (b Batch) Run(ctx context.Context, jobs []Job) ([]Result, error) {
 
 func (b Batch) one(j Job) (Result, error) {
 	start := time.Now()
-	f := &Fallback{Primary: b.NewModel(j.Period), Period: j.Period}
+	f := &Fallback{Primary: b.NewModel(j.Period), Period: j.Period, NonNegative: b.NonNegative}
 	if err := f.Fit(j.Y); err != nil {
 		return Result{}, err
 	}

@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +12,12 @@ import (
 // HourlyPeriod is the seasonal period of hourly series: a day. Models that take
 // several seasons add the week.
 const HourlyPeriod = 24
+
+// ArrivalsModel is the model the fleet forecasts each site's hourly arrivals with
+// where none is named: they are small counts, often none in an hour, and `count`
+// forecasts their rate, with quantiles calibrated out of sample (docs/forecasting.md).
+// Bytes are not counts, and take the engine's default.
+const ArrivalsModel = "count"
 
 // DemandQuantiles are the quantiles the fleet plans with; planning interpolates between
 // them for each SLA tier (see Demand.adhocAt).
@@ -29,7 +36,8 @@ type DemandInput struct {
 	Hours int
 	// Planned is known work: it counts as it is, in the hour it starts.
 	Planned []PlannedMigration
-	// Model is the forecasting engine's model; empty means forecast.DefaultModel.
+	// Model is the forecasting engine's model for arrivals and bytes alike; empty
+	// means ArrivalsModel for arrivals and forecast.DefaultModel for bytes.
 	Model string
 	// OnSite, if set, is told of each site as its forecast is done: progress for long
 	// forecasts.
@@ -49,15 +57,12 @@ func ForecastDemand(in DemandInput) ([]Demand, []string, error) {
 	}
 	// skip is how many forecast steps lie between now and the first hour asked for.
 	skip := int(from.Sub(now) / time.Hour)
-	name := in.Model
-	if name == "" {
-		name = forecast.DefaultModel
-	}
-	newArrivals, err := forecast.Prepare(name, in.Arrivals, HourlyPeriod, skip+in.Hours)
+	arrivalsModel, bytesModel := cmp.Or(in.Model, ArrivalsModel), cmp.Or(in.Model, forecast.DefaultModel)
+	newArrivals, err := forecast.Prepare(arrivalsModel, in.Arrivals, HourlyPeriod, skip+in.Hours)
 	if err != nil {
 		return nil, nil, err
 	}
-	newBytes, err := forecast.Prepare(name, in.Bytes, HourlyPeriod, skip+in.Hours)
+	newBytes, err := forecast.Prepare(bytesModel, in.Bytes, HourlyPeriod, skip+in.Hours)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,8 +119,8 @@ type seriesForecast struct {
 }
 
 // forecastSeries forecasts h hours of a non-negative hourly series with model, falling
-// back to simpler ones where the history is too short. Counts and bytes cannot be
-// negative, so the forecast is clipped at zero.
+// back to simpler ones where the history is too short (as `starter forecast -model
+// fleet` does). Counts and bytes cannot be negative, so the forecast is clipped at zero.
 func forecastSeries(model forecast.Model, y []float64, h int) (seriesForecast, error) {
 	f := &forecast.Fallback{Primary: model, Period: HourlyPeriod, NonNegative: true}
 	if err := f.Fit(y); err != nil {

@@ -126,6 +126,7 @@ func TestThePublishedVariantsAreWhatTheSimulatorGives(t *testing.T) {
 		{"`-cooldown 1m` (a quarter of a boot)", func(k *Knobs) { k.Policy.ScaleInCooldown = time.Minute }, false},
 		{"`-cooldown 4m` (a whole boot)", func(k *Knobs) { k.Policy.ScaleInCooldown = 4 * time.Minute }, false},
 		{"`-forecast-every 1h`", func(k *Knobs) { k.ForecastEvery = time.Hour }, false},
+		{"`-model combo` (for arrivals too)", func(k *Knobs) { k.Model = "combo" }, false},
 		{"the true rates (a perfect forecast)", func(*Knobs) {}, true},
 	}
 	results := make([]Result, len(variants))

@@ -175,7 +175,7 @@ func score(ctx context.Context, model string, splits []split, period, h int, lev
 	}
 	start := time.Now()
 	// A global model learns from every split's training part: never from what follows.
-	results, training, err := forecastAll(ctx, model, ys, ids, period, h, []float64{lo, hi}, workers, nil)
+	results, training, err := forecastAll(ctx, model, ys, ids, period, h, []float64{lo, hi}, workers, false, nil)
 	if err != nil {
 		return scoreRow{}, fmt.Errorf("%s on %w", model, err)
 	}

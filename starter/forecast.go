@@ -17,6 +17,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/pmo-dev/pmo/forecast"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/widecsv"
 )
 
@@ -27,11 +28,12 @@ func forecastCommand() *ffcli.Command {
 	horizon := fs.Int("horizon", 0, "steps to forecast (required)")
 	period := fs.Int("period", 1, "seasonal period, e.g. 24 for hourly data")
 	quantiles := fs.String("quantiles", "", "also write these quantile forecasts, e.g. 0.05,0.5,0.95, each to <out>.q<level>.csv")
-	model := fs.String("model", forecast.DefaultModel, "model: "+strings.Join(forecast.ModelNames(), ", "))
+	model := fs.String("model", forecast.DefaultModel, "model: "+strings.Join(forecast.ModelNames(), ", ")+
+		", or "+fleetModel+" (what the fleet forecasts a site's hourly arrivals with: "+planning.ArrivalsModel+", period 24, never below zero)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "series fitted at once")
 	return &ffcli.Command{
 		Name:       "forecast",
-		ShortUsage: "starter forecast -in TRAIN.csv -horizon 48 -period 24 [-out FC.csv] [-quantiles 0.05,0.5,0.95] [-model M] [-workers N]",
+		ShortUsage: "starter forecast -in TRAIN.csv -horizon 48 -period 24 [-out FC.csv] [-quantiles 0.05,0.5,0.95] [-model M|fleet] [-workers N]",
 		ShortHelp:  "forecast every series of a file",
 		LongHelp: "Forecast fits the model to every series of a file in the M4 wide layout (a header row,\n" +
 			"then an ID and values a row) and writes the point forecasts in the same order. A series\n" +
@@ -54,7 +56,16 @@ func forecastCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			if err := forecast.CheckName(*model); err != nil {
+			name, per, counts := *model, *period, false
+			if name == fleetModel {
+				periodSet := false
+				fs.Visit(func(f *flag.Flag) { periodSet = periodSet || f.Name == "period" })
+				if periodSet && *period != planning.HourlyPeriod {
+					return fmt.Errorf("-period: the fleet forecasts hourly arrivals with a daily period, %d; got %d", planning.HourlyPeriod, *period)
+				}
+				name, per, counts = planning.ArrivalsModel, planning.HourlyPeriod, true
+			}
+			if err := forecast.CheckName(name); err != nil {
 				return fmt.Errorf("-model: %w", err)
 			}
 			if len(levels) > 0 && *out == "-" {
@@ -64,7 +75,7 @@ func forecastCommand() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			results, err := runBatch(ctx, series, *model, *period, *horizon, levels, *workers)
+			results, err := runBatch(ctx, series, name, per, *horizon, levels, *workers, counts)
 			if err != nil {
 				return err
 			}
@@ -89,13 +100,18 @@ func forecastCommand() *ffcli.Command {
 	}
 }
 
+// fleetModel is the -model that forecasts as the fleet forecasts arrivals: with
+// planning.ArrivalsModel, a daily period and forecasts clipped at zero, through the
+// same Fallback chain.
+const fleetModel = "fleet"
+
 // maxSteps bounds -horizon and -period: far over any real season or horizon (a year
 // of hours is 8784), and short of what would exhaust memory.
 const maxSteps = 100_000
 
 // runBatch forecasts every series, printing progress and, at the end, the time per
 // model and the fallbacks to standard error.
-func runBatch(ctx context.Context, series []widecsv.Series, model string, period, horizon int, levels []float64, workers int) ([]forecast.Result, error) {
+func runBatch(ctx context.Context, series []widecsv.Series, model string, period, horizon int, levels []float64, workers int, counts bool) ([]forecast.Result, error) {
 	ys := make([][]float64, len(series))
 	ids := make([]string, len(series))
 	for i, s := range series {
@@ -109,7 +125,7 @@ func runBatch(ctx context.Context, series []widecsv.Series, model string, period
 			fmt.Fprintf(os.Stderr, "forecast: %d/%d series (%.0f%%), %.1f s\n", done, len(ys), 100*float64(done)/float64(len(ys)), now.Sub(start).Seconds())
 		}
 	}
-	results, training, err := forecastAll(ctx, model, ys, ids, period, horizon, levels, workers, progress)
+	results, training, err := forecastAll(ctx, model, ys, ids, period, horizon, levels, workers, counts, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +137,10 @@ func runBatch(ctx context.Context, series []widecsv.Series, model string, period
 }
 
 // forecastAll readies the model for the series (global models train on all of them
-// first) and forecasts each one in parallel, naming a failing series by its ID. It
-// also returns how long the training took.
+// first) and forecasts each one in parallel, naming a failing series by its ID; with
+// counts, forecasts never go below zero. It also returns how long the training took.
 func forecastAll(ctx context.Context, model string, ys [][]float64, ids []string, period, h int, levels []float64,
-	workers int, progress func(done int)) ([]forecast.Result, time.Duration, error) {
+	workers int, counts bool, progress func(done int)) ([]forecast.Result, time.Duration, error) {
 	start := time.Now()
 	newModel, err := forecast.Prepare(model, ys, period, h)
 	if err != nil {
@@ -135,7 +151,7 @@ func forecastAll(ctx context.Context, model string, ys [][]float64, ids []string
 	for i, y := range ys {
 		jobs[i] = forecast.Job{Y: y, Period: period}
 	}
-	b := forecast.Batch{NewModel: newModel, Horizon: h, Quantiles: levels, Workers: workers, Progress: progress}
+	b := forecast.Batch{NewModel: newModel, Horizon: h, Quantiles: levels, Workers: workers, NonNegative: counts, Progress: progress}
 	results, err := b.Run(ctx, jobs)
 	var je *forecast.JobError
 	if errors.As(err, &je) {

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/widecsv"
 )
 
@@ -65,10 +69,48 @@ func TestForecastCommandRefusesBadInputNamingIt(t *testing.T) {
 		{[]string{"-in", good, "-horizon", "3", "-model", "crystal-ball"}, `-model: forecast: unknown model "crystal-ball"`},
 		{[]string{"-in", good, "-horizon", "3", "-quantiles", "0.5,1.5", "-out", out}, `-quantiles: "1.5" is not a level`},
 		{[]string{"-in", good, "-horizon", "3", "-period", "0"}, "-period: must be from 1 to 100000, got 0"},
+		{[]string{"-in", good, "-horizon", "3", "-model", "fleet", "-period", "168"}, "-period: the fleet forecasts hourly arrivals with a daily period, 24; got 168"},
 	}
 	for _, c := range cases {
 		require.ErrorContains(t, runForecast(t, c.args...), c.want, "%v", c.args)
 	}
 	_, err := os.Stat(out)
 	require.True(t, os.IsNotExist(err), "a failed run writes no file")
+}
+
+// -model fleet forecasts a file as the fleet forecasts each site's arrivals: the same
+// means and 10% and 90% quantiles as planning.ForecastDemand gives for the same
+// hourly series, one of them too short for the count model (it falls back, never
+// below zero).
+func TestForecastFleetIsTheFleetsArrivalsForecast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	long := make([]float64, 28*24)
+	for i := range long {
+		long[i] = float64(rng.IntN(3 + 3*(i%24)/23))
+	}
+	short := []float64{0, 2, 1, 0, 0, 3}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "arrivals.csv")
+	require.NoError(t, writeSeries(in, []widecsv.Series{{ID: "ams1", Values: long}, {ID: "fra1", Values: short}}))
+	out := filepath.Join(dir, "fc.csv")
+	require.NoError(t, runForecast(t, "-in", in, "-out", out, "-horizon", "48", "-quantiles", "0.1,0.9", "-model", "fleet"))
+
+	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	demand, _, err := planning.ForecastDemand(planning.DemandInput{Sites: []string{"ams1", "fra1"}, Arrivals: [][]float64{long, short},
+		Bytes: [][]float64{long, short}, Now: now, From: now, Hours: 48})
+	require.NoError(t, err)
+	mean, err := widecsv.ReadFile(out)
+	require.NoError(t, err)
+	lo, err := widecsv.ReadFile(filepath.Join(dir, "fc.q0.1.csv"))
+	require.NoError(t, err)
+	hi, err := widecsv.ReadFile(filepath.Join(dir, "fc.q0.9.csv"))
+	require.NoError(t, err)
+	for _, d := range demand {
+		i, h := slices.Index([]string{"ams1", "fra1"}, d.Site), int(d.Hour.Sub(now)/time.Hour)
+		require.InDelta(t, d.AdhocMean, mean[i].Values[h], 1e-9, "%s hour %d mean", d.Site, h)
+		require.InDelta(t, d.AdhocLo, lo[i].Values[h], 1e-9, "%s hour %d 10%%", d.Site, h)
+		require.InDelta(t, d.AdhocHi, hi[i].Values[h], 1e-9, "%s hour %d 90%%", d.Site, h)
+		require.GreaterOrEqual(t, lo[i].Values[h], 0.0)
+	}
+	require.Contains(t, demand[0].Model, "count", "the fleet forecasts arrivals with the count model")
 }

@@ -39,7 +39,7 @@ func simulateCommand() *ffcli.Command {
 	fs.IntVar(&k.Policy.MinConnectors, "min", k.Policy.MinConnectors, "predictive: the pool's minimum connectors")
 	fs.IntVar(&k.Policy.MaxConnectors, "max", k.Policy.MaxConnectors, "predictive: the pool's maximum connectors (0: none)")
 	fs.Float64Var(&k.Quantile, "quantile", k.Quantile, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
-	fs.StringVar(&k.Model, "model", k.Model, "predictive: forecasting model (default: the engine's default)")
+	fs.StringVar(&k.Model, "model", k.Model, "predictive: forecasting model for arrivals and bytes (default: the fleet's, count for arrivals and combo for bytes)")
 	fs.DurationVar(&k.ForecastEvery, "forecast-every", k.ForecastEvery, "predictive: how often it forecasts again (at least 1h)")
 	fs.Float64Var(&k.TargetUtilization, "reactive-target", k.TargetUtilization, "reactive and reactive+waves: target utilisation of task slots")
 	fs.IntVar(&k.ReactiveHeadroom, "reactive-headroom", k.ReactiveHeadroom, "reactive and reactive+waves: spare task slots kept at each site")
