@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -22,10 +24,13 @@ import (
 
 // Simulate runs the simulator on the pool's own work under the current policy and the
 // proposed one, each the fleet's own tick (sim.Predictive) with the pool's site
-// profiles, events, forecast error and overrides, and with the fleet's connector
-// size, tick and lead time, connectors that boot in the median time the pool's recent
-// ones took (the simulator's default before any did), and no failed transfers. The planned migrations are known from now; the
-// ad-hoc arrivals are drawn with the seed (see adhocArrivals). It records nothing.
+// profiles, events, forecast error and overrides, and with the fleet's connector size,
+// tick and lead time, connectors that boot in the median time the pool's recent ones
+// took (the simulator's default before any did), and no failed transfers. It measures
+// both against reactive+waves tuned on the same work: the cheapest of
+// sim.ReactiveGrid's settings whose p99 wait is within BaselineMaxWait. The planned
+// migrations are known from now; the ad-hoc arrivals are drawn with the seed (see
+// adhocArrivals). It records nothing.
 func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contract.SimulateResult, error) {
 	size, ok := planning.SizeNamed(in.Size)
 	if !ok {
@@ -126,19 +131,64 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 		if err != nil {
 			return contract.SimulateResult{}, simulationFailed(err)
 		}
-		res.Results = append(res.Results, contract.PolicyRun{Name: p.name, Outcomes: contract.Outcomes(r.Outcomes),
-			Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc), ConnectorHours: r.ConnectorHours, Utilization: r.Utilization,
-			ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds})
+		res.Results = append(res.Results, policyRun(p.name, r))
+	}
+	// The competent reactive baseline, tuned on this same work as hard as the
+	// simulator tunes it (docs/simulator.md): what a policy should beat.
+	var heartbeat sync.Mutex
+	swept, err := sim.Sweep(world, sim.DefaultKnobs(), sim.ReactiveGrid(), runtime.GOMAXPROCS(0), func() {
+		heartbeat.Lock()
+		defer heartbeat.Unlock()
+		activity.RecordHeartbeat(ctx, "baseline")
+	})
+	if err != nil {
+		return contract.SimulateResult{}, simulationFailed(err)
+	}
+	res.Baseline = contract.Baseline{Settings: len(swept), MaxWaitSeconds: BaselineMaxWait.Seconds()}
+	best, found := sim.Cheapest(swept, BaselineMaxWait)
+	if found {
+		res.Baseline.Setting = best.Setting.String()
+		for i := range res.Results {
+			if best.Result.ConnectorHours > 0 {
+				res.Results[i].VersusBaseline = res.Results[i].ConnectorHours / best.Result.ConnectorHours
+			}
+		}
+		res.Results = append(res.Results, policyRun(baselineName, best.Result))
 	}
 	for i, r := range res.Results {
-		line := fmt.Sprintf("%s policy, %s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",
-			r.Name, policies[i].policy, r.Migrations, r.SLABreaches, r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents)
+		what := fmt.Sprintf("%s policy, %s", r.Name, policies[min(i, len(policies)-1)].policy)
+		if r.Name == baselineName {
+			what = fmt.Sprintf("%s, the baseline (the cheapest of its %d settings with a p99 wait within %s on this work: %s)",
+				r.Name, len(swept), BaselineMaxWait, res.Baseline.Setting)
+		}
+		line := fmt.Sprintf("%s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",
+			what, r.Migrations, r.SLABreaches, r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents)
+		if r.VersusBaseline > 0 {
+			line += fmt.Sprintf("; %.2f × the baseline's connector-hours", r.VersusBaseline)
+		}
 		if r.Unserved > 0 {
 			line += fmt.Sprintf("; %d never served: the policy leaves them no connector", r.Unserved)
 		}
 		res.Reasoning = append(res.Reasoning, line)
 	}
+	if !found {
+		res.Reasoning = append(res.Reasoning, fmt.Sprintf("%s, the baseline: none of its %d settings keeps the p99 wait within %s on this work",
+			baselineName, len(swept), BaselineMaxWait))
+	}
 	return res, nil
+}
+
+// BaselineMaxWait is the p99 wait the baseline of a simulation must keep: the
+// simulator's default (starter simulate -max-wait).
+const BaselineMaxWait = time.Minute
+
+// baselineName is the baseline's run in a simulation's results.
+const baselineName = "reactive+waves"
+
+// policyRun is a simulator's run as the contract carries it.
+func policyRun(name string, r sim.Result) contract.PolicyRun {
+	return contract.PolicyRun{Name: name, Outcomes: contract.Outcomes(r.Outcomes), Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc),
+		ConnectorHours: r.ConnectorHours, Utilization: r.Utilization, ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds}
 }
 
 // adhocArrivals draws the ad-hoc migrations of [from, to) from the forecast: at each

@@ -60,16 +60,29 @@ func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
 	// ad-hoc ones are drawn; fra1 saw none.
 	require.InDelta(t, 24, res.Adhoc, 12)
 	require.Equal(t, 240.0, res.ProvisionDelaySeconds, "no boots measured yet: the simulator's default")
-	require.Len(t, res.Results, 2)
-	cur, prop := res.Results[0], res.Results[1]
+	require.Len(t, res.Results, 3, "current, proposed and the baseline")
+	cur, prop, base := res.Results[0], res.Results[1], res.Results[2]
 	require.Equal(t, "current", cur.Name)
 	require.Equal(t, "proposed", prop.Name)
 	require.Equal(t, 20+res.Adhoc, cur.Migrations)
 	require.Equal(t, cur.Migrations, prop.Migrations)
 	require.Greater(t, prop.SLABreaches, cur.SLABreaches, "one connector cannot move the wave in time")
 	require.Greater(t, prop.WaitP95, cur.WaitP95, "the wave queues behind one connector")
-	require.Len(t, res.Reasoning, 2)
+	require.Len(t, res.Reasoning, 3)
 	require.Contains(t, res.Reasoning[1], "proposed policy, mode active, connectors 0..1")
+
+	// Both are measured against reactive+waves tuned on the same work: the cheapest of
+	// its 216 settings that keeps the p99 wait within a minute.
+	require.Equal(t, contract.Baseline{Setting: res.Baseline.Setting, Settings: 216, MaxWaitSeconds: 60}, res.Baseline)
+	require.Regexp(t, `^-reactive-target [01]\.\d -reactive-headroom [0-3] -reactive-cooldown (2|5|10)m -lead-time (5|10|15)m$`, res.Baseline.Setting)
+	require.Equal(t, "reactive+waves", base.Name)
+	require.Equal(t, cur.Migrations, base.Migrations, "the same work")
+	require.LessOrEqual(t, base.WaitP99, 60.0)
+	require.InDelta(t, cur.ConnectorHours/base.ConnectorHours, cur.VersusBaseline, 1e-9)
+	require.InDelta(t, prop.ConnectorHours/base.ConnectorHours, prop.VersusBaseline, 1e-9)
+	require.Zero(t, base.VersusBaseline)
+	require.Contains(t, res.Reasoning[2], "reactive+waves, the baseline (the cheapest of its 216 settings with a p99 wait within 1m0s on this work: "+res.Baseline.Setting+")")
+	require.Contains(t, res.Reasoning[0], fmt.Sprintf("; %.2f × the baseline's connector-hours", cur.VersusBaseline))
 
 	// The same seed gives the same answer; another draws other arrivals.
 	again := simulate(t, a, in)

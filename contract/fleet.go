@@ -175,11 +175,26 @@ type SimulateResult struct {
 	Adhoc   int `json:"adhoc"`
 	// Size is the connector size and ProvisionDelaySeconds the median boot the
 	// simulated connectors take.
-	Size                  string      `json:"size"`
-	ProvisionDelaySeconds float64     `json:"provision_delay_s"`
-	Results               []PolicyRun `json:"results"`
+	Size                  string  `json:"size"`
+	ProvisionDelaySeconds float64 `json:"provision_delay_s"`
+	// Results are the current policy's run, the proposed one's, and the baseline's
+	// where a setting of it kept the wait.
+	Results []PolicyRun `json:"results"`
+	// Baseline is what both policies are measured against.
+	Baseline Baseline `json:"baseline"`
 	// Reasoning holds a sentence a policy.
 	Reasoning []string `json:"reasoning"`
+}
+
+// Baseline is the competent reactive baseline a simulation measures the policies
+// against, on the same work: reactive+waves (queue scaling with a pre-warm of the
+// planned waves) at the cheapest of Settings settings whose p99 wait is at most
+// MaxWaitSeconds. Setting is that setting as starter simulate's flags; empty when no
+// setting kept the wait, and then there is no baseline run.
+type Baseline struct {
+	Setting        string  `json:"setting"`
+	Settings       int     `json:"settings"`
+	MaxWaitSeconds float64 `json:"max_wait_s"`
 }
 
 // PolicyRun is how one policy did in a simulation: the simulator's figures, each
@@ -203,6 +218,8 @@ type PolicyRun struct {
 	Unserved int `json:"unserved"`
 	// Seconds is how long the run took.
 	Seconds float64 `json:"run_seconds"`
+	// VersusBaseline is the run's connector-hours over the baseline's; 0 without one.
+	VersusBaseline float64 `json:"vs_baseline,omitempty"`
 }
 
 // Outcomes are how a set of simulated migrations did: how many, how many breached

@@ -106,8 +106,19 @@ func TestDocsExamplesAnswer2xx(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 	}
 	addr := strings.TrimPrefix(s.api, "http://")
+	// The examples resize and drain a connector by its ID, as an operator would one
+	// the fleet answered with: an operator's own, which no scale-in takes away while
+	// they run (the fleet's may go within a minute idle, as these boot in seconds).
+	var provisioned struct {
+		Connectors []struct {
+			ID string `json:"id"`
+		} `json:"connectors"`
+	}
+	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "ams1", "count": 1, "who": "e2e", "why": "docs examples"}, &provisioned))
+	require.Len(t, provisioned.Connectors, 1)
 	rewrite := strings.NewReplacer(
 		"localhost:8080", addr, "127.0.0.1:8080", addr,
+		"default-ams1-1", provisioned.Connectors[0].ID,
 		// make run's pool is default; the test system has a pool of its own.
 		"default-ams1-", s.pool+"-ams1-",
 		"https://calendar.example.com/ops.ics", calendar.URL+"/ops.ics",

@@ -657,22 +657,32 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 			MaxConnectors int `json:"max_connectors"`
 		} `json:"proposed"`
 		Results []struct {
-			Name       string `json:"name"`
-			Migrations int    `json:"migrations"`
+			Name           string  `json:"name"`
+			Migrations     int     `json:"migrations"`
+			ConnectorHours float64 `json:"connector_hours"`
+			VersusBaseline float64 `json:"vs_baseline"`
 		} `json:"results"`
+		Baseline struct {
+			Setting  string `json:"setting"`
+			Settings int    `json:"settings"`
+		} `json:"baseline"`
 		Reasoning []string `json:"reasoning"`
 	}
 	require.Equal(t, 200, s.call("POST", "/simulate", map[string]any{"policy": map[string]any{"max_connectors": 1}, "hours": 6}, &simulated))
 	require.Equal(t, 2, simulated.Planned, "the wave's two migrations")
 	require.Equal(t, 1, simulated.Proposed.MaxConnectors)
-	require.Len(t, simulated.Results, 2)
-	require.Len(t, simulated.Reasoning, 2)
+	require.Len(t, simulated.Results, 3, "current, proposed and the reactive+waves baseline")
+	require.Len(t, simulated.Reasoning, 3)
+	require.Equal(t, 216, simulated.Baseline.Settings)
+	require.NotEmpty(t, simulated.Baseline.Setting, "a setting of the baseline keeps the wait within a minute")
 	// docs/simulator.md quotes these.
 	t.Logf("POST /simulate: %d planned; %s", simulated.Planned, strings.Join(simulated.Reasoning, "; "))
-	for i, name := range []string{"current", "proposed"} {
+	for i, name := range []string{"current", "proposed", "reactive+waves"} {
 		require.Equal(t, name, simulated.Results[i].Name)
 		require.GreaterOrEqual(t, simulated.Results[i].Migrations, 2, "%s: the wave and any ad-hoc work", name)
 	}
+	base := simulated.Results[2]
+	require.InDelta(t, simulated.Results[0].ConnectorHours/base.ConnectorHours, simulated.Results[0].VersusBaseline, 1e-6)
 	require.Equal(t, 422, s.call("POST", "/simulate", map[string]any{"hours": 0}, &p))
 	require.Equal(t, "hours", p.Field)
 	var plan struct {

@@ -27,7 +27,7 @@ func simulateCommand() *ffcli.Command {
 	jsonOut := fs.String("json", "", "write the results here as JSON, one object per policy")
 	reportOut := fs.String("report", "", "write a self-contained HTML report here")
 	markdown := fs.Bool("markdown", false, "print the results as docs/simulator.md's table")
-	sweep := fs.Bool("sweep", false, "also run reactive+waves at each of 216 settings (target, headroom, cooldown, lead time) and compare the policies with the cheapest that keeps the p99 wait within -max-wait")
+	sweep := fs.Bool("sweep", false, "also run reactive+waves at each of 216 settings (target, headroom, cooldown, lead time) and compare the policies with the cheapest that keeps the p99 wait within -max-wait; -json and -report add that run as \""+tunedName+"\"")
 	maxWait := fs.Duration("max-wait", time.Minute, "-sweep: the p99 wait the cheapest reactive+waves setting must keep")
 	seed := fs.Uint64("seed", def.Seed, "random seed of the world's noise")
 	delay := fs.Duration("provision-delay", def.ProvisionDelay, "median time a connector takes to become ready")
@@ -102,6 +102,12 @@ func simulateCommand() *ffcli.Command {
 					return err
 				}
 				fmt.Print("\n" + sim.SweepMarkdown(swept, results, *maxWait))
+				// The report and the JSON show the baseline the policies were measured
+				// against beside them.
+				if best, ok := sim.Cheapest(swept, *maxWait); ok {
+					best.Result.Name = tunedName
+					results = append(results, best.Result)
+				}
 			}
 			if *jsonOut != "" {
 				b, err := json.MarshalIndent(results, "", "  ")
@@ -125,6 +131,9 @@ func simulateCommand() *ffcli.Command {
 		},
 	}
 }
+
+// tunedName is the cheapest reactive+waves setting of a sweep in -json and -report.
+const tunedName = "reactive+waves tuned"
 
 // simulate runs each policy in turn with a progress bar over the simulated hours.
 func simulate(ctx context.Context, w *sim.World, policies []sim.Policy) ([]sim.Result, error) {

@@ -79,15 +79,27 @@ func TestSimulateNamesTheBadFlag(t *testing.T) {
 // -sweep runs reactive+waves at every setting of the grid and sets the policies run
 // against the cheapest that keeps the p99 wait within -max-wait.
 func TestSimulateSweepComparesWithTheCheapestReactiveSetting(t *testing.T) {
-	_, tr := smallTrace(t)
+	dir, tr := smallTrace(t)
+	js, report := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.html")
 	var err error
 	out := captureStdout(t, func() {
-		err = runSimulate("-trace", tr, "-policy", "oracle", "-markdown", "-sweep", "-max-wait", "10m")
+		err = runSimulate("-trace", tr, "-policy", "oracle", "-markdown", "-sweep", "-max-wait", "10m", "-json", js, "-report", report)
 	})
 	require.NoError(t, err)
 	require.Contains(t, out, "| reactive+waves setting | SLA breaches | wait p95 | wait p99 | connector-hours |")
 	require.Regexp(t, "The cheapest of the 216 settings with a p99 wait of at most 10m0s: `-reactive-target [01].[0-9] -reactive-headroom [0-3] -reactive-cooldown (2|5|10)m -lead-time (5|10|15)m`", out)
 	require.Regexp(t, `\| oracle \| \d+ \| \d+ s \| [0-9.,]+ \| [0-9.]+ \|`, out)
+
+	// The report and the JSON carry the tuned setting's run beside the policies.
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var results []map[string]any
+	require.NoError(t, json.Unmarshal(b, &results))
+	require.Len(t, results, 2)
+	require.Equal(t, "reactive+waves tuned", results[1]["name"])
+	html, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.True(t, strings.Contains(string(html), "waves tuned</td>"), "the report's figures show the tuned setting's run")
 
 	out = captureStdout(t, func() { err = runSimulate("-trace", tr, "-policy", "oracle", "-sweep", "-max-wait", "0s") })
 	require.NoError(t, err)

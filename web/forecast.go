@@ -124,10 +124,24 @@ type SimulationView struct {
 	// simulated connectors take.
 	Size                  string  `json:"size"`
 	ProvisionDelaySeconds float64 `json:"provision_delay_s"`
-	// Results are the current policy's run, then the proposed one's.
+	// Results are the current policy's run, then the proposed one's, then the
+	// baseline's where a setting of it kept the wait.
 	Results []SimulatedPolicy `json:"results"`
+	// Baseline is what both policies are measured against: reactive+waves tuned on the
+	// same work.
+	Baseline SimulatedBaseline `json:"baseline"`
 	// Reasoning holds a sentence a policy.
 	Reasoning []string `json:"reasoning"`
+}
+
+// SimulatedBaseline is the competent reactive baseline of a simulation: reactive+waves
+// (queue scaling with a pre-warm of the planned waves) at the cheapest of Settings
+// settings whose p99 wait is at most MaxWaitSeconds on the same work, Setting as
+// starter simulate's flags; empty when none kept the wait.
+type SimulatedBaseline struct {
+	Setting        string  `json:"setting"`
+	Settings       int     `json:"settings"`
+	MaxWaitSeconds float64 `json:"max_wait_s"`
 }
 
 // SimulatedOutcomes are how a set of simulated migrations did: how many, how many
@@ -161,6 +175,9 @@ type SimulatedPolicy struct {
 	Unserved int `json:"unserved"`
 	// Seconds is how long the run took on the worker.
 	Seconds float64 `json:"run_seconds"`
+	// VersusBaseline is the run's connector-hours over the baseline's; absent for the
+	// baseline itself and where there is none.
+	VersusBaseline float64 `json:"vs_baseline,omitempty"`
 }
 
 // simulate runs a short simulation of the pool's planned work under its policy and a
@@ -187,11 +204,11 @@ func (s *Server) simulate(c echo.Context) error {
 	r := answer.Result
 	view := SimulationView{Current: policyView(answer.Current), Proposed: policyView(answer.Proposed),
 		From: r.From, To: r.To, Seed: r.Seed, Planned: r.Planned, Adhoc: r.Adhoc, Size: r.Size,
-		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning}
+		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning, Baseline: SimulatedBaseline(r.Baseline)}
 	for _, x := range r.Results {
 		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, SimulatedOutcomes: SimulatedOutcomes(x.Outcomes),
 			Wave: SimulatedOutcomes(x.Wave), Adhoc: SimulatedOutcomes(x.Adhoc), ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
-			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds})
+			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds, VersusBaseline: x.VersusBaseline})
 	}
 	return c.JSON(http.StatusOK, view)
 }

@@ -120,6 +120,7 @@ func TestSimulatedPolicyCarriesTheSimulatorsFigures(t *testing.T) {
 		}
 		return out
 	}
-	require.Equal(t, names(reflect.TypeFor[sim.Result]()), names(reflect.TypeFor[contract.PolicyRun]()))
+	// A run's ratio to the baseline is the simulation's, not the simulator's.
+	require.Equal(t, append(names(reflect.TypeFor[sim.Result]()), "vs_baseline"), names(reflect.TypeFor[contract.PolicyRun]()))
 	require.Equal(t, names(reflect.TypeFor[contract.PolicyRun]()), names(reflect.TypeFor[SimulatedPolicy]()))
 }
