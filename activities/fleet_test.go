@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/pmo-dev/pmo/contract"
+	"github.com/pmo-dev/pmo/forecast"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/store/storetest"
@@ -111,6 +112,17 @@ func TestForecastRecordsItsRealisedError(t *testing.T) {
 	require.Zero(t, ams.MAE, "a perfectly daily history is forecast exactly")
 	require.Equal(t, 1.0, ams.Coverage)
 	require.Equal(t, 0.1, ams.LoLevel)
+	// Against the hour-of-day rate, which puts Poisson quantiles around the same
+	// means: the exact forecast has all the skill there is.
+	require.Equal(t, 2, ams.SkillScored)
+	require.Zero(t, ams.Pinball)
+	require.Positive(t, ams.BaselinePinball, "a Poisson band around the rate misses a count that is always the same")
+	require.Equal(t, 1.0, ams.Skill)
+	var rate, lo, hi float64
+	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT adhoc_mean, baseline_lo, baseline_hi FROM forecasts
+		WHERE site_id = 'ams1' AND adhoc_mean = 2 LIMIT 1`).Scan(&rate, &lo, &hi))
+	require.Equal(t, forecast.CountQuantile(2, 0, 0.1), lo, "the hour of day's mean, 2, as a Poisson rate")
+	require.Equal(t, forecast.CountQuantile(2, 0, 0.9), hi)
 
 	var scored int
 	require.NoError(t, s.Pool.QueryRow(context.Background(),
@@ -134,6 +146,11 @@ func TestForecastRecordsItsRealisedError(t *testing.T) {
 	require.InDelta(t, 2.5, fra.MAE, 1e-9, "5 unforecast arrivals in one of the two scored hours")
 	require.InDelta(t, -2.5, fra.Bias, 1e-9)
 	require.InDelta(t, 0.5, fra.Coverage, 1e-9)
+	// Both bands were 0..0: the burst cost each (0.1 × 5 + 0.9 × 5) / 2 in its hour,
+	// nothing in the other. No skill over the baseline.
+	require.InDelta(t, 1.25, fra.Pinball, 1e-9)
+	require.InDelta(t, 1.25, fra.BaselinePinball, 1e-9)
+	require.Zero(t, fra.Skill)
 }
 
 func TestPredictRecordsAPlanFromProfiles(t *testing.T) {

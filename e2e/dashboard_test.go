@@ -99,6 +99,16 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		})
 	}
 
+	// lon1's forecasts of the past day did worse than the hour-of-day rate would have:
+	// a band of 0..6 where two came (held, but loose), against the rate's 1..3.
+	for k := 2; k < 32; k++ {
+		hour := time.Now().Truncate(time.Hour).Add(-time.Duration(k) * time.Hour)
+		_, err := db.Exec(context.Background(), `INSERT INTO forecasts (pool, site_id, generated_at, target_hour, model, planned,
+			adhoc_mean, adhoc_lo, adhoc_hi, lo_level, hi_level, baseline_lo, baseline_hi, actual_arrivals)
+			VALUES ($1, 'lon1', $2, $3, 'count(week)', 0, 2, 0, 6, 0.1, 0.9, 1, 3, 2)`, s.pool, hour.Add(-time.Hour), hour)
+		require.NoError(t, err)
+	}
+
 	row := `#migrations tr[data-id="` + id + `"]`
 	signIn := chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`))
 	p.do(
@@ -123,6 +133,12 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 	require.Equal(t, "ams1", p.evalString(`document.querySelector("#scale-form select[name=site]").value`), "the site forms offer the pool's sites")
 	require.Contains(t, p.text("#connectors tbody"), "ams1")
 	require.Equal(t, "awaiting-cutover", p.text(row+" td:nth-child(5)"))
+	// The plan shows lon1's skill, none (pinball (0.1 × 2 + 0.1 × 4) / 2 = 0.3 against
+	// the rate's 0.1), and the gate scales it on its work.
+	p.do(chromedp.WaitVisible(`//table[@id="skill"]//td[.="-2.00"]`))
+	require.Equal(t, "lon1 30 100% 0.300 0.100 -2.00", p.evalString(`[...document.querySelectorAll("#skill tbody tr")]
+		.map((r) => [...r.cells].map((c) => c.textContent).join(" ")).find((r) => r.startsWith("lon1 "))`))
+	p.do(chromedp.WaitVisible(`//ul[@id="reasons"]/li[contains(., "no better than the hour-of-day rate over 30 hours")]`))
 
 	// An action needs a reason; then the button approves the cutover.
 	approve := chromedp.Click(chromedp.CSS(row + ` button[data-action="approve"]`))

@@ -3,6 +3,7 @@ package planning
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -69,6 +70,7 @@ func ForecastDemand(in DemandInput) ([]Demand, []string, error) {
 	var demand []Demand
 	models := make([]string, len(in.Sites))
 	for i, site := range in.Sites {
+		baseline := hourOfDayRates(in.Arrivals[i], now)
 		n, err := forecastSeries(newArrivals(HourlyPeriod), in.Arrivals[i], skip+in.Hours)
 		if err != nil {
 			return nil, nil, fmt.Errorf("forecast arrivals at %s: %w", site, err)
@@ -80,15 +82,41 @@ func ForecastDemand(in DemandInput) ([]Demand, []string, error) {
 		models[i] = site + " " + n.model
 		for h := range in.Hours {
 			hour := from.Add(time.Duration(h) * time.Hour)
+			rate := baseline[hour.UTC().Hour()]
 			demand = append(demand, Demand{Site: site, Hour: hour, Model: n.model, Fallback: n.fallback,
 				AdhocMean: n.mean[skip+h], AdhocLo: n.lo[skip+h], AdhocHi: n.hi[skip+h],
-				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h]})
+				AdhocBytesMean: b.mean[skip+h], AdhocBytesLo: b.lo[skip+h], AdhocBytesHi: b.hi[skip+h],
+				BaselineLo: forecast.CountQuantile(rate, 0, DemandQuantiles[0]), BaselineHi: forecast.CountQuantile(rate, 0, DemandQuantiles[1])})
 		}
 		if in.OnSite != nil {
 			in.OnSite(site)
 		}
 	}
 	return WithPlanned(demand, in.Planned), models, nil
+}
+
+// BaselineWeeks is how far back the hour-of-day baseline averages: four weeks.
+const BaselineWeeks = 4
+
+// hourOfDayRates are a site's arrivals per hour of day (UTC): the mean of each hour of
+// day over the last BaselineWeeks weeks of y, whose last hour ends at end. Hours of
+// day the history does not reach have no arrivals.
+func hourOfDayRates(y []float64, end time.Time) [24]float64 {
+	var sum, n [24]float64
+	first := max(len(y)-BaselineWeeks*7*24, 0)
+	for k := first; k < len(y); k++ {
+		hod := end.Add(time.Duration(k-len(y)) * time.Hour).UTC().Hour()
+		if !math.IsNaN(y[k]) {
+			sum[hod], n[hod] = sum[hod]+y[k], n[hod]+1
+		}
+	}
+	var rates [24]float64
+	for h := range rates {
+		if n[h] > 0 {
+			rates[h] = sum[h] / n[h]
+		}
+	}
+	return rates
 }
 
 // WithPlanned is the demand with the known work counted as it is, in the hour it

@@ -338,12 +338,17 @@ func leadTimeFor(f FleetView, start time.Time) LeadTimeUsed {
 	return LeadTimeUsed{Seconds: f.LeadTime.Seconds(), Source: source, StartAt: start.Truncate(time.Hour).Add(-f.LeadTime)}
 }
 
-// accuracyAt is a site's realised forecast error and the same for people.
+// accuracyAt is a site's realised forecast error and the same for people, with its
+// skill over the hour-of-day rate where that was scored.
 func accuracyAt(site string, acc []ForecastAccuracy) (*ForecastAccuracy, string) {
 	for _, a := range acc {
 		if a.Site == site && a.Scored > 0 {
-			return &a, fmt.Sprintf("MAE %.2f migrations/h (bias %+.2f), %.0f%% of %d scored hours within its p%.0f–p%.0f band",
+			why := fmt.Sprintf("MAE %.2f migrations/h (bias %+.2f), %.0f%% of %d scored hours within its p%.0f–p%.0f band",
 				a.MAE, a.Bias, 100*a.Coverage, a.Scored, 100*a.LoLevel, 100*a.HiLevel)
+			if a.SkillScored > 0 {
+				why += fmt.Sprintf(", skill %.2f over the hour-of-day rate (pinball loss %.3f against its %.3f)", a.Skill, a.Pinball, a.BaselinePinball)
+			}
+			return &a, why
 		}
 	}
 	return nil, "not scored yet"

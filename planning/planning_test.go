@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pmo-dev/pmo/forecast"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -349,6 +351,11 @@ func TestEstimateArithmetic(t *testing.T) {
 			f.Accuracy = []ForecastAccuracy{{Site: "ams1", Scored: 48, MAE: 1.25, Bias: -0.5, Coverage: 0.3, LoLevel: 0.1, HiLevel: 0.9}}
 		}, bounded: [2]int{2, 1}, kind: BoundGate,
 			reason: "forecast by ets(A,N,A): MAE 1.25 migrations/h (bias -0.50), 30% of 48 scored hours within its p10–p90 band"},
+		{name: "the accuracy gate on a forecast without skill", fleet: func(f *FleetView) {
+			f.Accuracy = []ForecastAccuracy{{Site: "ams1", Scored: 48, MAE: 1.25, Coverage: 0.9, LoLevel: 0.1, HiLevel: 0.9,
+				SkillScored: 48, Pinball: 0.5, BaselinePinball: 0.4, Skill: -0.25}}
+		}, bounded: [2]int{2, 1}, kind: BoundGate,
+			reason: "90% of 48 scored hours within its p10–p90 band, skill -0.25 over the hour-of-day rate (pinball loss 0.500 against its 0.400)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -516,6 +523,18 @@ func TestScalePolicy(t *testing.T) {
 			waiting:  []Reservation{{MigrationID: "m1", Site: "ams1"}, {MigrationID: "m2", Site: "ams1"}},
 			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 48, Coverage: 0.3}},
 			start:    "ams1", reason: "held 30% of 48 hours"},
+		{name: "a forecast no better than the hour-of-day rate scales on the work there is",
+			targets:  []SiteTarget{{Site: "ams1", Connectors: 2}},
+			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 48, Coverage: 0.9, SkillScored: 48, Pinball: 0.61, BaselinePinball: 0.6}},
+			reason:   "no better than the hour-of-day rate over 48 hours (pinball loss 0.610 against its 0.600)"},
+		{name: "a forecast with skill is planned on",
+			targets:  []SiteTarget{{Site: "ams1", Connectors: 2}},
+			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 48, Coverage: 0.9, SkillScored: 48, Pinball: 0.5, BaselinePinball: 0.6}},
+			start:    "ams1,ams1", reason: "wants 2 (forecast)"},
+		{name: "skill needs enough scored hours",
+			targets:  []SiteTarget{{Site: "ams1", Connectors: 1}},
+			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 48, Coverage: 0.9, SkillScored: 5, Pinball: 0.9, BaselinePinball: 0.6}},
+			start:    "ams1", reason: "wants 1 (forecast)"},
 		{name: "the gate needs enough scored hours",
 			targets:  []SiteTarget{{Site: "ams1", Connectors: 1}},
 			accuracy: []ForecastAccuracy{{Site: "ams1", Scored: 5, Coverage: 0}},
@@ -993,5 +1012,34 @@ func TestTheAutoCooldownFollowsTheBoots(t *testing.T) {
 	}
 	if !strings.Contains(auto.String(), "scale-in cooldown auto") {
 		t.Errorf("policy %q does not say its cooldown is automatic", auto)
+	}
+}
+
+// Each hour's demand carries the baseline its forecast is scored against: the hour of
+// day's mean over the last four weeks, as a Poisson rate, at the planning quantiles.
+// Older history does not count.
+func TestDemandCarriesTheHourOfDayBaseline(t *testing.T) {
+	now := t0.Truncate(24 * time.Hour).Add(5 * 24 * time.Hour) // a midnight
+	arrivals := make([]float64, 6*7*24)                        // six weeks, ending at now
+	for k := range arrivals {
+		hod := now.Add(time.Duration(k-len(arrivals)) * time.Hour).Hour()
+		arrivals[k] = float64(hod % 4)
+		if k < 2*7*24 {
+			arrivals[k] = 50 // the two weeks before the last four: left out
+		}
+	}
+	demand, _, err := ForecastDemand(DemandInput{Sites: []string{"ams1"}, Arrivals: [][]float64{arrivals}, Bytes: [][]float64{arrivals},
+		Now: now, From: now, Hours: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range demand {
+		rate := float64(d.Hour.Hour() % 4)
+		if lo, hi := forecast.CountQuantile(rate, 0, 0.1), forecast.CountQuantile(rate, 0, 0.9); d.BaselineLo != lo || d.BaselineHi != hi {
+			t.Fatalf("%s: baseline %v..%v, want the Poisson quantiles of %v: %v..%v", d.Hour.Format("15:04"), d.BaselineLo, d.BaselineHi, rate, lo, hi)
+		}
+	}
+	if demand[3].BaselineHi == 0 {
+		t.Fatal("03:00 had three arrivals a day; its baseline is not zero")
 	}
 }

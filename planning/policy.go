@@ -28,6 +28,7 @@ type Policy struct {
 	ScaleInCooldown time.Duration `json:"scale_in_cooldown"`
 	// GateMinCoverage is the accuracy gate: when, over at least GateMinScored hours, a
 	// site's forecasts held fewer than this share of the actual arrivals in their band,
+	// or scored no better than the hour-of-day rate (no skill, see ForecastAccuracy),
 	// the site is scaled reactively, on the work there is, until they recover.
 	GateMinCoverage float64 `json:"gate_min_coverage"`
 	GateMinScored   int     `json:"gate_min_scored"`
@@ -101,12 +102,21 @@ func (p Policy) String() string {
 		p.Mode, bound, cool, 100*p.GateMinCoverage, p.GateMinScored)
 }
 
-// gated reports whether a site's forecasts are too wrong to scale on, and why.
+// gated reports whether a site's forecasts are too wrong to scale on, and why: their
+// band missed too often, or they scored no better than the hour-of-day rate, which
+// a reactive policy follows as well.
 func (p Policy) gated(site string, acc []ForecastAccuracy) (bool, string) {
 	for _, a := range acc {
-		if a.Site == site && a.Scored >= p.GateMinScored && a.Coverage < p.GateMinCoverage {
+		if a.Site != site {
+			continue
+		}
+		if a.Scored >= p.GateMinScored && a.Coverage < p.GateMinCoverage {
 			return true, fmt.Sprintf("forecasts held %.0f%% of %d hours in their band, under the gate's %.0f%%: scaling on the work there is",
 				100*a.Coverage, a.Scored, 100*p.GateMinCoverage)
+		}
+		if a.SkillScored >= p.GateMinScored && a.BaselinePinball > 0 && a.Pinball >= a.BaselinePinball {
+			return true, fmt.Sprintf("forecasts scored no better than the hour-of-day rate over %d hours (pinball loss %.3f against its %.3f): scaling on the work there is",
+				a.SkillScored, a.Pinball, a.BaselinePinball)
 		}
 	}
 	return false, ""

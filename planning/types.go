@@ -218,6 +218,11 @@ type Demand struct {
 	AdhocBytesMean float64 `json:"adhoc_bytes_mean"`
 	AdhocBytesLo   float64 `json:"adhoc_bytes_lo"`
 	AdhocBytesHi   float64 `json:"adhoc_bytes_hi"`
+	// BaselineLo and BaselineHi are the same quantiles of the plainest forecast of
+	// those arrivals, each hour of day's mean over the last four weeks as a Poisson
+	// rate: the baseline the forecast's skill is scored against (ForecastAccuracy).
+	BaselineLo float64 `json:"baseline_lo"`
+	BaselineHi float64 `json:"baseline_hi"`
 	// Model is the forecasting model that answered for the site, and Fallback why the
 	// model asked for did not, if it did not.
 	Model    string `json:"model,omitempty"`
@@ -239,6 +244,15 @@ type ForecastAccuracy struct {
 	Coverage float64 `json:"coverage"`
 	LoLevel  float64 `json:"lo_level"`
 	HiLevel  float64 `json:"hi_level"`
+	// Pinball is the forecasts' mean pinball loss at the band's two quantiles, and
+	// BaselinePinball the hour-of-day rate's (Demand.BaselineLo and BaselineHi), both
+	// over the SkillScored hours that stored the baseline. Skill is 1 − Pinball /
+	// BaselinePinball: above 0 the forecast beats the plainest one, at or below 0 it
+	// has no skill; 0 where nothing was scored.
+	SkillScored     int     `json:"skill_scored"`
+	Pinball         float64 `json:"pinball"`
+	BaselinePinball float64 `json:"baseline_pinball"`
+	Skill           float64 `json:"skill"`
 }
 
 // Override kinds.

@@ -122,15 +122,16 @@ func (s *Store) InsertForecast(ctx context.Context, pool string, generatedAt tim
 	for _, d := range demand {
 		batch.Queue(`
 			INSERT INTO forecasts (pool, site_id, generated_at, target_hour, model, fallback, planned, adhoc_mean, adhoc_lo, adhoc_hi,
-				bytes_mean, bytes_lo, bytes_hi, lo_level, hi_level)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+				bytes_mean, bytes_lo, bytes_hi, lo_level, hi_level, baseline_lo, baseline_hi)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			ON CONFLICT (pool, site_id, generated_at, target_hour) DO UPDATE SET
 				model = EXCLUDED.model, fallback = EXCLUDED.fallback, planned = EXCLUDED.planned,
 				adhoc_mean = EXCLUDED.adhoc_mean, adhoc_lo = EXCLUDED.adhoc_lo, adhoc_hi = EXCLUDED.adhoc_hi,
 				bytes_mean = EXCLUDED.bytes_mean, bytes_lo = EXCLUDED.bytes_lo, bytes_hi = EXCLUDED.bytes_hi,
-				lo_level = EXCLUDED.lo_level, hi_level = EXCLUDED.hi_level`,
+				lo_level = EXCLUDED.lo_level, hi_level = EXCLUDED.hi_level,
+				baseline_lo = EXCLUDED.baseline_lo, baseline_hi = EXCLUDED.baseline_hi`,
 			pool, d.Site, generatedAt, d.Hour, d.Model, d.Fallback, d.Planned, d.AdhocMean, d.AdhocLo, d.AdhocHi,
-			d.AdhocBytesMean, d.AdhocBytesLo, d.AdhocBytesHi, lo, hi)
+			d.AdhocBytesMean, d.AdhocBytesLo, d.AdhocBytesHi, lo, hi, d.BaselineLo, d.BaselineHi)
 	}
 	if err := s.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("store: insert forecast: %w", err)
@@ -164,12 +165,21 @@ func (s *Store) ScoreForecasts(ctx context.Context, pool string, now time.Time) 
 // ForecastAccuracy summarises, per site, the pool's scored forecasts of the hours since
 // the given time that were made before their hour began.
 func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Time) ([]planning.ForecastAccuracy, error) {
+	// The pinball loss of a quantile forecast f at level q of an actual a is
+	// max(q(a − f), (q − 1)(a − f)); a band's is the mean of its two ends'.
 	rows, err := s.Pool.Query(ctx, `
 		SELECT site_id, count(*)::int,
 			avg(abs(planned + adhoc_mean - actual_arrivals)),
 			avg(planned + adhoc_mean - actual_arrivals),
 			avg(CASE WHEN actual_arrivals BETWEEN planned + adhoc_lo AND planned + adhoc_hi THEN 1.0 ELSE 0.0 END),
-			min(lo_level), max(hi_level)
+			min(lo_level), max(hi_level),
+			count(*) FILTER (WHERE baseline_lo IS NOT NULL)::int,
+			coalesce(avg((greatest(lo_level * (actual_arrivals - planned - adhoc_lo), (lo_level - 1) * (actual_arrivals - planned - adhoc_lo))
+				+ greatest(hi_level * (actual_arrivals - planned - adhoc_hi), (hi_level - 1) * (actual_arrivals - planned - adhoc_hi))) / 2)
+				FILTER (WHERE baseline_lo IS NOT NULL), 0),
+			coalesce(avg((greatest(lo_level * (actual_arrivals - planned - baseline_lo), (lo_level - 1) * (actual_arrivals - planned - baseline_lo))
+				+ greatest(hi_level * (actual_arrivals - planned - baseline_hi), (hi_level - 1) * (actual_arrivals - planned - baseline_hi))) / 2)
+				FILTER (WHERE baseline_lo IS NOT NULL), 0)
 		FROM forecasts
 		WHERE pool = $1 AND actual_arrivals IS NOT NULL AND target_hour >= $2 AND target_hour > generated_at
 		GROUP BY site_id ORDER BY site_id`, pool, since)
@@ -178,7 +188,10 @@ func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Ti
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.ForecastAccuracy, error) {
 		var a planning.ForecastAccuracy
-		err := r.Scan(&a.Site, &a.Scored, &a.MAE, &a.Bias, &a.Coverage, &a.LoLevel, &a.HiLevel)
+		err := r.Scan(&a.Site, &a.Scored, &a.MAE, &a.Bias, &a.Coverage, &a.LoLevel, &a.HiLevel, &a.SkillScored, &a.Pinball, &a.BaselinePinball)
+		if a.BaselinePinball > 0 {
+			a.Skill = 1 - a.Pinball/a.BaselinePinball
+		}
 		return a, err
 	})
 }

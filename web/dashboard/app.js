@@ -241,6 +241,21 @@ async function plan() {
   $("#reasons").replaceChildren(...(p.reasons || []).map((r) => el("li", r)));
   fill("#bottlenecks", (p.bottlenecks || []).map((b) => row([b.site || "pool", b.kind, time(b.from), time(b.to), b.detail])),
     "None.");
+  fill("#skill", (p.forecast_accuracy || []).map(skillRow), "No forecast hour has passed yet.");
+}
+
+// skillRow is a site's forecast skill: the band's coverage, and its pinball loss
+// against the hour-of-day rate's, over the hours that stored both.
+function skillRow(a) {
+  const scored = a.skill_scored > 0;
+  return row([
+    a.site,
+    el("td", a.scored, "num"),
+    el("td", Math.round(a.coverage * 100) + "%", "num"),
+    el("td", scored ? a.pinball.toFixed(3) : "", "num"),
+    el("td", scored ? a.baseline_pinball.toFixed(3) : "", "num"),
+    el("td", scored ? a.skill.toFixed(2) : "not scored yet", scored && a.skill <= 0 ? "num breached" : "num"),
+  ]);
 }
 
 // audit shows the two trails: every change made through the API, by key, and what
