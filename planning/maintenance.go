@@ -2,6 +2,7 @@ package planning
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -21,6 +22,9 @@ func UnderMaintenance(b []Bottleneck, site string, at time.Time) (Bottleneck, bo
 // at their site to the first hour after it, where they can run. It returns the new
 // demand and a reason for each move.
 func shiftPlanned(demand []Demand, events []Event) ([]Demand, []string) {
+	if !slices.ContainsFunc(events, func(e Event) bool { return e.Kind == "maintenance" }) {
+		return demand, nil // nothing moves: most ticks
+	}
 	out := make([]Demand, len(demand))
 	copy(out, demand)
 	var reasons []string

@@ -190,7 +190,7 @@ func Predict(in PredictInput) Plan {
 				plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s: anomaly (%s): ad-hoc demand × %.1f", site.ID, a.Detail, AnomalyMargin))
 			}
 		}
-		var needs []hourNeed
+		needs := make([]hourNeed, 0, len(demand)/max(len(in.Sites), 1))
 		for _, d := range demand {
 			if d.Site != site.ID {
 				continue
@@ -202,7 +202,9 @@ func Predict(in PredictInput) Plan {
 			arrivals := d.Planned + adhoc
 			bytes := d.PlannedBytes + adhocBytes
 			n := hourNeed{hour: d.Hour, arrivals: arrivals, mean: d.Planned + d.AdhocMean*margin, throughput: bytes / 3600}
-			written = append(written, hourBytes{d.Hour, bytes})
+			if in.Target.FreeBytes > 0 { // only measured storage is checked (targetBottleneck)
+				written = append(written, hourBytes{d.Hour, bytes})
+			}
 			if perTask > 0 && arrivals > 0 {
 				meanBytes := bytes / arrivals
 				n.concurrency = arrivals / 3600 * (meanBytes / perTask)

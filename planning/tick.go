@@ -112,6 +112,7 @@ type Placement struct {
 // per site (Predict), the rate model's expected durations, and, with a fleet, the
 // scaling decision and the placement of waiting work (Decide).
 func Tick(w World) Decision {
+	w.ReadyDelays = slices.Sorted(slices.Values(w.ReadyDelays)) // one sort for the boot's quantiles below
 	lead, leadWhy := LeadTime(w.LeadTime, w.Tick, w.ReadyDelays)
 	detected := Anomalies(w.Outcomes)
 	// Anomalies that operators and their monitoring report widen demand like detected ones.

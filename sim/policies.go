@@ -39,12 +39,26 @@ func work(v *View, site string) int {
 	return n
 }
 
+// countLive counts a site's connectors that are paid for and not draining.
+func countLive(conns []planning.Connector, site string) int {
+	n := 0
+	for _, c := range conns {
+		if c.Site == site && c.Live() {
+			n++
+		}
+	}
+	return n
+}
+
 // scaleTo starts or drains a site's connectors towards want: idle ones drain, newest
-// first, as the fleet drains them.
-func scaleTo(d *Decision, conns []planning.Connector, site string, want int, why string) {
+// first, as the fleet drains them. why says why a start is made.
+func scaleTo(d *Decision, conns []planning.Connector, site string, want int, why func() string) {
+	if n := countLive(conns, site); n == want {
+		return // most ticks change nothing
+	}
 	have := live(conns, site)
 	for i := len(have); i < want; i++ {
-		d.Start = append(d.Start, planning.StartDecision{Site: site, Reason: why})
+		d.Start = append(d.Start, planning.StartDecision{Site: site, Reason: why()})
 	}
 	if len(have) <= want {
 		return
@@ -108,14 +122,23 @@ func (p *Reactive) Reset(*World) error {
 func (p *Reactive) Decide(v *View) (Decision, error) {
 	var d Decision
 	tasks := float64(v.world.Config.Size.MaxTasks)
+	var waves map[string]int
+	if p.Waves != nil {
+		waves = p.Waves.wants(v)
+	}
 	for _, site := range v.world.Sites {
 		busy := work(v, site)
 		n := max(int(math.Ceil(float64(busy+p.Headroom)/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
-		why := fmt.Sprintf("reactive: %d running and waiting, %d spare, at %.0f%% target", busy, p.Headroom, 100*p.TargetUtilization)
-		if p.Waves != nil {
-			if waves, wave := p.Waves.want(v, site); waves > n {
-				n, why = waves, fmt.Sprintf("reactive+waves: %d wave migration(s)", wave)
+		fromWaves := false
+		if wave := waves[site]; p.Waves != nil && p.Waves.connectors(v, wave) > n {
+			n, fromWaves = p.Waves.connectors(v, wave), true
+		}
+		// The reason is only read when a connector starts: most ticks start none.
+		why := func() string {
+			if fromWaves {
+				return fmt.Sprintf("reactive+waves: %d wave migration(s)", waves[site])
 			}
+			return fmt.Sprintf("reactive: %d running and waiting, %d spare, at %.0f%% target", busy, p.Headroom, 100*p.TargetUtilization)
 		}
 		hist := append(p.recent[site], want{v.Now, n})
 		hist = slices.DeleteFunc(hist, func(w want) bool { return v.Now.Sub(w.at) > p.Cooldown })
@@ -124,7 +147,7 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 		for _, w := range hist {
 			stable = max(stable, w.n)
 		}
-		scaleTo(&d, v.Connectors, site, max(n, min(stable, len(live(v.Connectors, site)))), why)
+		scaleTo(&d, v.Connectors, site, max(n, min(stable, countLive(v.Connectors, site))), why)
 	}
 	return d, nil
 }
@@ -146,36 +169,45 @@ func (p *Scheduled) Reset(*World) error { return nil }
 // Decide sizes each site for its waves.
 func (p *Scheduled) Decide(v *View) (Decision, error) {
 	var d Decision
+	waves := p.wants(v)
 	for _, site := range v.world.Sites {
-		n, wave := p.want(v, site)
-		scaleTo(&d, v.Connectors, site, max(n, p.MinPerSite), fmt.Sprintf("scheduled: %d wave migration(s)", wave))
+		wave := waves[site]
+		scaleTo(&d, v.Connectors, site, max(p.connectors(v, wave), p.MinPerSite), func() string {
+			return fmt.Sprintf("scheduled: %d wave migration(s)", wave)
+		})
 	}
 	return d, nil
 }
 
-// want is the connectors a site's waves need now, and their migrations: those about
-// to start within the lead time, waiting or running, side by side.
-func (p *Scheduled) want(v *View, site string) (connectors, migrations int) {
-	n := 0
+// wants is each site's wave migrations that need a connector now: those about to start
+// within the lead time, waiting or running, side by side.
+func (p *Scheduled) wants(v *View) map[string]int {
+	n := map[string]int{}
+	soon := v.Now.Add(p.LeadTime)
 	for _, k := range v.Known {
-		if k.Site == site && k.EarliestStart.Sub(v.Now) <= p.LeadTime {
-			n++
+		if !k.EarliestStart.After(soon) {
+			n[k.Site]++
 		}
 	}
 	for _, r := range v.Waiting {
-		if r.Site == site && v.world.isWave(r.MigrationID) {
-			n++
+		if v.world.isWave(r.MigrationID) {
+			n[r.Site]++
 		}
 	}
 	for _, c := range v.Connectors {
 		for _, t := range c.Migrations {
-			if c.Site == site && v.world.isWave(t.MigrationID) {
-				n++
+			if v.world.isWave(t.MigrationID) {
+				n[c.Site]++
 			}
 		}
 	}
+	return n
+}
+
+// connectors is how many connectors run that many migrations side by side.
+func (p *Scheduled) connectors(v *View, migrations int) int {
 	tasks := v.world.Config.Size.MaxTasks
-	return (n + tasks - 1) / tasks, n
+	return (migrations + tasks - 1) / tasks
 }
 
 // Predictive is PMO's planner, the fleet's own tick: every tick it runs
@@ -346,7 +378,8 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 	// The forecast may be hours old: its hours before now's go, and the known work is
 	// counted as it stands now.
 	hour := v.Now.Truncate(time.Hour)
-	demand := planning.WithPlanned(slices.DeleteFunc(slices.Clone(p.adhoc), func(d planning.Demand) bool { return d.Hour.Before(hour) }), v.Known)
+	p.adhoc = slices.DeleteFunc(p.adhoc, func(d planning.Demand) bool { return d.Hour.Before(hour) })
+	demand := planning.WithPlanned(p.adhoc, v.Known)
 	t := planning.Tick(planning.World{
 		Now: v.Now, Size: v.world.Config.Size, LeadTime: p.LeadTime, Tick: v.world.Config.Tick, Sites: p.sites, Tiers: p.Tiers,
 		Demand: demand, Planned: v.Known, Accuracy: p.Accuracy, Events: p.Events, ReadyDelays: v.ReadyDelays,
@@ -490,7 +523,7 @@ func (p *Oracle) Decide(v *View) (Decision, error) {
 				need = max(need, have+m+1)
 			}
 		}
-		scaleTo(&d, v.Connectors, site, need, fmt.Sprintf("oracle: %d connector(s) for the work within their boots", need))
+		scaleTo(&d, v.Connectors, site, need, func() string { return fmt.Sprintf("oracle: %d connector(s) for the work within their boots", need) })
 	}
 	return d, nil
 }

@@ -35,7 +35,7 @@ func (p fixed) Reset(*World) error { return nil }
 func (p fixed) Decide(v *View) (Decision, error) {
 	var d Decision
 	for _, site := range v.world.Sites {
-		scaleTo(&d, v.Connectors, site, p.n, "fixed")
+		scaleTo(&d, v.Connectors, site, p.n, func() string { return "fixed" })
 	}
 	return d, nil
 }
