@@ -80,7 +80,7 @@ var operations = map[string]operation{
 	"GET /policy": {summary: "The pool's scaling policy.", status: 200, answer: PolicyView{}, query: []queryParam{poolParam}},
 	"POST /policy": {summary: "Change the pool's scaling policy; fields not given stay as they are.",
 		body: workflows.PolicyRequest{}, status: 200, answer: PolicyView{}, query: []queryParam{poolParam}},
-	"POST /simulate": {summary: "Simulate the coming hours under the policy in force and with a change; nothing changes.",
+	"POST /simulate": {summary: "Simulate the coming hours under the policy in force and with a change, each against reactive+waves tuned on the same work; nothing changes.",
 		body: simulateBody{}, status: 200, answer: SimulationView{}, query: []queryParam{poolParam}},
 	"POST /overrides": {summary: "Pin a site's connector count, pause or resume autoscaling, or drain a connector, until it expires.",
 		body: overrideBody{}, status: 202, answer: planning.Override{}, query: []queryParam{poolParam}},
