@@ -986,6 +986,23 @@ func TestHeadroomIsTheQuantileOfTheExpectedArrivals(t *testing.T) {
 	}
 }
 
+// Near the end of a quiet hour before a busy one, the replacement window reaches into
+// the busy hour, and the headroom counts its share: three minutes of 40 an hour are 2
+// expected, whose 90% quantile is 4; the quiet hour alone would keep none.
+func TestHeadroomCountsARiseTheReplacementWindowReaches(t *testing.T) {
+	now := t0.Add(57 * time.Minute)
+	in := PredictInput{Now: now, Size: medium(t), LeadTime: 5 * time.Minute, ReplaceTime: 6 * time.Minute,
+		Demand: []Demand{{Site: "ams1", Hour: t0}, {Site: "ams1", Hour: t0.Add(time.Hour), AdhocMean: 40, AdhocHi: 48}},
+		Sites:  []Site{{ID: "ams1", MeanBytes: float64(mib), StrictestQuantile: 0.9}}}
+	if got, want := Predict(in).Targets[0].Headroom, poissonQuantile(2, 0.9); got != want || want != 4 {
+		t.Fatalf("headroom %d slots, want %d for the 2 arrivals the next hour brings within the window", got, want)
+	}
+	in.Now = t0.Add(30 * time.Minute) // the window ends within the quiet hour
+	if got := Predict(in).Targets[0].Headroom; got != 0 {
+		t.Fatalf("headroom %d slots half an hour before the rise, want 0", got)
+	}
+}
+
 func TestTheAutoCooldownFollowsTheBoots(t *testing.T) {
 	auto := DefaultPolicy()
 	cases := []struct {

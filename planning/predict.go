@@ -157,10 +157,11 @@ func poissonQuantile(l, q float64) int { return int(forecast.CountQuantile(l, 0,
 // connectors are warm before the work arrives. Migrations arrive at random, so the
 // target also keeps headroom: the task slots that the arrivals of one replacement
 // time (a boot and a tick) need at quantile q, which Scale keeps free beyond the work
-// there is. They are Poisson with the current hour's expected arrivals (planned and
-// the forecast's mean, not a) over that time: the quantile is taken once, of the
-// count, where a rate already at q would take it twice and keep a slot more than q
-// needs. A burst finds them warm, and what it takes is replaced in time for the next.
+// there is. They are Poisson with the arrivals expected from now over that time (planned
+// and the forecast's mean, not a), hour by hour, so that a rise the next hour brings
+// counts as the window reaches it: the quantile is taken once, of the count, where a
+// rate already at q would take it twice and keep a slot more than q needs. A burst
+// finds them warm, and what it takes is replaced in time for the next.
 func Predict(in PredictInput) Plan {
 	plan := Plan{GeneratedAt: in.Now, Targets: []SiteTarget{}, Bottlenecks: []Bottleneck{}, Reasons: []string{}, ForecastAccuracy: []ForecastAccuracy{}}
 	size := in.Size
@@ -218,12 +219,22 @@ func Predict(in PredictInput) Plan {
 		slices.SortFunc(needs, func(a, b hourNeed) int { return a.hour.Compare(b.hour) })
 		target := SiteTarget{Site: site.ID, Size: size.Name}
 		var peak hourNeed
+		var expected float64 // the arrivals expected from now to a replacement's readiness
 		for _, n := range needs {
 			if n.hour.Before(windowEnd) && n.connectors > target.Connectors {
 				target.Connectors = n.connectors
 			}
-			if !n.hour.After(in.Now) && in.Now.Before(n.hour.Add(time.Hour)) {
-				target.Headroom = poissonQuantile(n.mean/3600*replace.Seconds(), site.StrictestQuantile)
+			// Each hour the replacement window reaches brings its share: a rise the
+			// next hour forecasts is counted as the window reaches it.
+			from, to := n.hour, n.hour.Add(time.Hour)
+			if from.Before(in.Now) {
+				from = in.Now
+			}
+			if end := in.Now.Add(replace); end.Before(to) {
+				to = end
+			}
+			if to.After(from) {
+				expected += n.mean * to.Sub(from).Hours()
 			}
 			if n.connectors > peak.connectors || peak.hour.IsZero() {
 				peak = n
@@ -235,6 +246,7 @@ func Predict(in PredictInput) Plan {
 				})
 			}
 		}
+		target.Headroom = poissonQuantile(expected, site.StrictestQuantile)
 		// A planned wave starts at once: its migrations run side by side, so it needs
 		// their concurrency and the bandwidth to copy them all within the SLA, not the
 		// hour's average.
