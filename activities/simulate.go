@@ -156,10 +156,11 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 		res.Results = append(res.Results, policyRun(baselineName, best.Result))
 	}
 	for i, r := range res.Results {
-		what := fmt.Sprintf("%s policy, %s", r.Name, policies[min(i, len(policies)-1)].policy)
-		if r.Name == baselineName {
-			what = fmt.Sprintf("%s, the baseline (the cheapest of its %d settings with a p99 wait within %s on this work: %s)",
-				r.Name, len(swept), BaselineMaxWait, res.Baseline.Setting)
+		// The policies' runs come first, the baseline's last.
+		what := fmt.Sprintf("%s, the baseline (the cheapest of its %d settings with a p99 wait within %s on this work: %s)",
+			r.Name, len(swept), BaselineMaxWait, res.Baseline.Setting)
+		if i < len(policies) {
+			what = fmt.Sprintf("%s policy, %s", r.Name, policies[i].policy)
 		}
 		line := fmt.Sprintf("%s: %d migrations, %d past their SLA, waits p50 %.0f s, p95 %.0f s and p99 %.0f s, %.1f connector-hours at %.0f%% utilisation, %d scale events",
 			what, r.Migrations, r.SLABreaches, r.WaitP50, r.WaitP95, r.WaitP99, r.ConnectorHours, 100*r.Utilization, r.ScaleEvents)
