@@ -149,8 +149,8 @@ func (a *Fleet) Simulate(ctx context.Context, in contract.SimulateInput) (contra
 	if found {
 		res.Baseline.Setting = best.Setting.String()
 		for i := range res.Results {
-			if best.Result.ConnectorHours > 0 {
-				res.Results[i].VersusBaseline = res.Results[i].ConnectorHours / best.Result.ConnectorHours
+			if paid := best.Result.ConnectorHours; paid > 0 {
+				res.Results[i].VersusBaseline = res.Results[i].ConnectorHours / paid
 			}
 		}
 		res.Results = append(res.Results, policyRun(baselineName, best.Result))

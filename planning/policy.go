@@ -51,12 +51,25 @@ func DefaultPolicy() Policy {
 	return Policy{Mode: ModeActive, GateMinCoverage: 0.5, GateMinScored: 24}
 }
 
+// AutoCooldown is how a policy that sets no scale-in cooldown names it: derived from
+// the boots (Cooldown).
+const AutoCooldown = "auto"
+
+// CooldownSetting is the policy's scale-in cooldown as an operator sets it: a
+// duration, or AutoCooldown.
+func (p Policy) CooldownSetting() string {
+	if p.ScaleInCooldown > 0 {
+		return p.ScaleInCooldown.String()
+	}
+	return AutoCooldown
+}
+
 // Cooldown is the scale-in cooldown in force: the policy's, or, where it sets none,
 // half the median boot the fleet measured (boot; 0 while too few were measured, when
 // DefaultScaleInCooldown stands), at least MinScaleInCooldown. An idle connector
 // kept through a gap costs the gap, and one drained costs a boot and a wait when work
-// comes back; on the simulator's month, half a boot was the cheapest cooldown whose
-// p99 wait stayed within a minute (docs/simulator.md).
+// comes back; on the simulator's month, a quarter of a boot was a little cheaper and
+// a whole boot waited less, and half a boot sits between them (docs/simulator.md).
 func (p Policy) Cooldown(boot time.Duration) time.Duration {
 	switch {
 	case p.ScaleInCooldown > 0:
@@ -94,12 +107,8 @@ func (p Policy) String() string {
 	if p.MaxConnectors == 0 {
 		bound = fmt.Sprintf("%d or more", p.MinConnectors)
 	}
-	cool := "auto"
-	if p.ScaleInCooldown > 0 {
-		cool = p.ScaleInCooldown.String()
-	}
 	return fmt.Sprintf("mode %s, connectors %s, scale-in cooldown %s, gate %.0f%% over %d h",
-		p.Mode, bound, cool, 100*p.GateMinCoverage, p.GateMinScored)
+		p.Mode, bound, p.CooldownSetting(), 100*p.GateMinCoverage, p.GateMinScored)
 }
 
 // gated reports whether a site's forecasts are too wrong to scale on, and why: their

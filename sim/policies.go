@@ -130,8 +130,10 @@ func (p *Reactive) Decide(v *View) (Decision, error) {
 		busy := work(v, site)
 		n := max(int(math.Ceil(float64(busy+p.Headroom)/(tasks*p.TargetUtilization)-1e-9)), p.MinPerSite)
 		fromWaves := false
-		if wave := waves[site]; p.Waves != nil && p.Waves.connectors(v, wave) > n {
-			n, fromWaves = p.Waves.connectors(v, wave), true
+		if p.Waves != nil {
+			if wave := p.Waves.connectors(v, waves[site]); wave > n {
+				n, fromWaves = wave, true
+			}
 		}
 		// The reason is only read when a connector starts: most ticks start none.
 		why := func() string {

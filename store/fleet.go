@@ -162,11 +162,21 @@ func (s *Store) ScoreForecasts(ctx context.Context, pool string, now time.Time) 
 	return tag.RowsAffected(), nil
 }
 
+// bandPinball is the SQL of the mean pinball loss of a band of ad-hoc arrivals (the
+// columns lo and hi, at lo_level and hi_level, with the planned work added) over the
+// scored hours that stored the baseline band too, so that both bands are compared on
+// the same hours. A quantile forecast f at level q of an actual a loses
+// max(q(a − f), (q − 1)(a − f)); a band, the mean of its two ends'.
+func bandPinball(lo, hi string) string {
+	end := func(level, col string) string {
+		return fmt.Sprintf("greatest(%[1]s * (actual_arrivals - planned - %[2]s), (%[1]s - 1) * (actual_arrivals - planned - %[2]s))", level, col)
+	}
+	return fmt.Sprintf("coalesce(avg((%s + %s) / 2) FILTER (WHERE baseline_lo IS NOT NULL), 0)", end("lo_level", lo), end("hi_level", hi))
+}
+
 // ForecastAccuracy summarises, per site, the pool's scored forecasts of the hours since
 // the given time that were made before their hour began.
 func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Time) ([]planning.ForecastAccuracy, error) {
-	// The pinball loss of a quantile forecast f at level q of an actual a is
-	// max(q(a − f), (q − 1)(a − f)); a band's is the mean of its two ends'.
 	rows, err := s.Pool.Query(ctx, `
 		SELECT site_id, count(*)::int,
 			avg(abs(planned + adhoc_mean - actual_arrivals)),
@@ -174,12 +184,8 @@ func (s *Store) ForecastAccuracy(ctx context.Context, pool string, since time.Ti
 			avg(CASE WHEN actual_arrivals BETWEEN planned + adhoc_lo AND planned + adhoc_hi THEN 1.0 ELSE 0.0 END),
 			min(lo_level), max(hi_level),
 			count(*) FILTER (WHERE baseline_lo IS NOT NULL)::int,
-			coalesce(avg((greatest(lo_level * (actual_arrivals - planned - adhoc_lo), (lo_level - 1) * (actual_arrivals - planned - adhoc_lo))
-				+ greatest(hi_level * (actual_arrivals - planned - adhoc_hi), (hi_level - 1) * (actual_arrivals - planned - adhoc_hi))) / 2)
-				FILTER (WHERE baseline_lo IS NOT NULL), 0),
-			coalesce(avg((greatest(lo_level * (actual_arrivals - planned - baseline_lo), (lo_level - 1) * (actual_arrivals - planned - baseline_lo))
-				+ greatest(hi_level * (actual_arrivals - planned - baseline_hi), (hi_level - 1) * (actual_arrivals - planned - baseline_hi))) / 2)
-				FILTER (WHERE baseline_lo IS NOT NULL), 0)
+			`+bandPinball("adhoc_lo", "adhoc_hi")+`,
+			`+bandPinball("baseline_lo", "baseline_hi")+`
 		FROM forecasts
 		WHERE pool = $1 AND actual_arrivals IS NOT NULL AND target_hour >= $2 AND target_hour > generated_at
 		GROUP BY site_id ORDER BY site_id`, pool, since)

@@ -31,11 +31,7 @@ type PolicyView struct {
 }
 
 func policyView(p planning.Policy) PolicyView {
-	v := PolicyView{Policy: p, ScaleInCooldown: "auto"}
-	if p.ScaleInCooldown > 0 {
-		v.ScaleInCooldown = p.ScaleInCooldown.String()
-	}
-	return v
+	return PolicyView{Policy: p, ScaleInCooldown: p.CooldownSetting()}
 }
 
 func (s *Server) policy(c echo.Context) error {

@@ -106,11 +106,11 @@ func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
 	}
 	if r.ScaleInCooldown != nil {
 		d, err := time.Duration(0), error(nil)
-		if *r.ScaleInCooldown != "auto" {
+		if *r.ScaleInCooldown != planning.AutoCooldown {
 			d, err = time.ParseDuration(*r.ScaleInCooldown)
 		}
 		if err != nil {
-			return p, validation.Field("scale_in_cooldown", `must be "auto" or a duration such as 10m, got %q`, *r.ScaleInCooldown)
+			return p, validation.Field("scale_in_cooldown", "must be %q or a duration such as 10m, got %q", planning.AutoCooldown, *r.ScaleInCooldown)
 		}
 		p.ScaleInCooldown = d
 	}
