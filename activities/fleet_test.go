@@ -171,6 +171,8 @@ func TestPredictRecordsAPlanFromProfiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"gold", "bronze"}, []string{profiles[0].StrictestTier, profiles[1].StrictestTier},
 		"each profile names the tier that set its quantile")
+	require.Equal(t, []float64{0, 1}, []float64{profiles[0].PatientShare, profiles[1].PatientShare},
+		"gold's 2 minutes cannot wait for a boot, bronze's 30 can")
 	var stored int
 	require.NoError(t, s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM plans WHERE pool = 'default'`).Scan(&stored))
 	require.Equal(t, 1, stored)

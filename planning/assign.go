@@ -30,9 +30,11 @@ const FarLatency = 2
 // overcommitted. Among candidates it prefers connectors near the VMs' disks (read
 // latency within FarLatency times the best measured), then the most free bandwidth
 // (allocation less the larger of what is promised and what was last measured), then
-// the lowest latency, then the lowest ID. It returns the assignments and the updated
-// connectors; reservations that found no room are left for later.
-func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector) {
+// the lowest latency, then the lowest ID. A reservation for which leave (if set) says
+// n waits while its site has n free task slots or fewer: they are held for others. It
+// returns the assignments and the updated connectors; reservations that found no room
+// are left for later.
+func Assign(conns []Connector, waiting []Reservation, leave func(Reservation) int) ([]Assignment, []Connector) {
 	conns = slices.Clone(conns)
 	order := slices.Clone(waiting)
 	slices.SortStableFunc(order, func(a, b Reservation) int {
@@ -57,7 +59,7 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 				best = l
 			}
 		}
-		if len(cands) == 0 {
+		if len(cands) == 0 || leave != nil && freeSlots(conns, cands) <= leave(r) {
 			continue
 		}
 		far := func(c Connector) bool { return best > 0 && c.Usage.ReadLatencySeconds > FarLatency*best }
@@ -97,6 +99,15 @@ func Assign(conns []Connector, waiting []Reservation) ([]Assignment, []Connector
 			BandwidthBytesSec: share, Reason: why, Planned: r.Planned})
 	}
 	return out, conns
+}
+
+// freeSlots is the task slots free on the connectors at the indices given.
+func freeSlots(conns []Connector, at []int) int {
+	free := 0
+	for _, i := range at {
+		free += max(conns[i].Size.MaxTasks-len(conns[i].Migrations), 0)
+	}
+	return free
 }
 
 // freeBandwidth is the connector's bandwidth that is neither promised to its

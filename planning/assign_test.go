@@ -34,7 +34,7 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, _ := Assign(c.conns, []Reservation{{MigrationID: "m", Site: "ams1", Deadline: t0.Add(time.Hour)}})
+			got, _ := Assign(c.conns, []Reservation{{MigrationID: "m", Site: "ams1", Deadline: t0.Add(time.Hour)}}, nil)
 			if len(got) != 1 || got[0].ConnectorID != c.want {
 				t.Fatalf("assigned %+v, want %s", got, c.want)
 			}
@@ -43,7 +43,7 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 			}
 		})
 	}
-	got, _ := Assign([]Connector{busy("c1", 1, ms(2))}, []Reservation{{MigrationID: "m", Site: "ams1"}})
+	got, _ := Assign([]Connector{busy("c1", 1, ms(2))}, []Reservation{{MigrationID: "m", Site: "ams1"}}, nil)
 	if got[0].Reason != "c1: 3.0 MiB/s free of 4.0 MiB/s, 1 of 4 tasks, reads in 2ms" {
 		t.Fatalf("reason %q", got[0].Reason)
 	}

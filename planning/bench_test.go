@@ -65,7 +65,7 @@ func BenchmarkPlanningTick(b *testing.B) {
 					if len(plan.Targets) != len(in.Sites) || d.Reasons == nil {
 						b.Fatal("no plan")
 					}
-					Assign(conns, waiting)
+					Assign(conns, waiting, nil)
 				}
 			})
 		}

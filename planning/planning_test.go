@@ -227,7 +227,7 @@ func TestAssignEarliestDeadlineFirstWithoutOvercommit(t *testing.T) {
 		{MigrationID: "frankfurt", Site: "fra1", Deadline: t0},
 		{MigrationID: "nowhere", Site: "lon1", Deadline: t0},
 	}
-	got, after := Assign(conns, waiting)
+	got, after := Assign(conns, waiting, nil)
 	// a1 has one free slot (4 tasks max); a2 is still warming. The high-priority
 	// migration wins the slot, the others wait.
 	if len(got) != 2 || got[0].MigrationID != "frankfurt" && got[1].MigrationID != "frankfurt" {

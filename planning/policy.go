@@ -32,6 +32,12 @@ type Policy struct {
 	// the site is scaled reactively, on the work there is, until they recover.
 	GateMinCoverage float64 `json:"gate_min_coverage"`
 	GateMinScored   int     `json:"gate_min_scored"`
+	// SLASlack spends the SLAs' slack instead of connectors: headroom is kept only for
+	// the migrations that cannot wait for a connector to boot (Site.PatientShare),
+	// its slots are held for them at placement, and a migration that can wait is not
+	// scaled for until its deadline leaves no more than a replacement's boot to spare
+	// (Reservation.CanWait). Cheaper, and the patient tiers wait minutes.
+	SLASlack bool `json:"sla_slack"`
 }
 
 // The defaults the fleet and the simulator share: how often the fleet plans, the
@@ -107,8 +113,12 @@ func (p Policy) String() string {
 	if p.MaxConnectors == 0 {
 		bound = fmt.Sprintf("%d or more", p.MinConnectors)
 	}
-	return fmt.Sprintf("mode %s, connectors %s, scale-in cooldown %s, gate %.0f%% over %d h",
+	line := fmt.Sprintf("mode %s, connectors %s, scale-in cooldown %s, gate %.0f%% over %d h",
 		p.Mode, bound, p.CooldownSetting(), 100*p.GateMinCoverage, p.GateMinScored)
+	if p.SLASlack {
+		line += ", SLA slack used"
+	}
+	return line
 }
 
 // gated reports whether a site's forecasts are too wrong to scale on, and why: their

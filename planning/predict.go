@@ -18,7 +18,15 @@ type Site struct {
 	StrictestQuantile float64       `json:"strictest_quantile"`      // plan quantile of the strictest SLA tier in use at the site
 	StrictestTier     string        `json:"strictest_tier"`          // that tier's name; empty where the site has no VMs
 	MaxTransfer       time.Duration `json:"max_transfer"`            // tightest max transfer time of the tiers in use
+	// PatientShare is the share of the site's VMs whose tier lets them wait for a
+	// connector to boot (Patient); zero where none can or it is not known.
+	PatientShare float64 `json:"patient_share,omitempty"`
 }
+
+// Patient reports whether a tier that gives its migrations allowance (the simulator's
+// grace beyond the copy; the fleet's max transfer time) lets them wait for a
+// connector to boot: at least the lead time's floor.
+func Patient(allowance time.Duration) bool { return allowance >= DefaultLeadTime }
 
 // Event is a maintenance window or anomaly that affects planning. A zero Ends means
 // the event is open: it lasts until it is closed (see Open).
@@ -55,6 +63,9 @@ type PredictInput struct {
 	// WaveLeadTime is how long before a planned wave its connectors start (see
 	// WaveLeadTime); zero means LeadTime.
 	WaveLeadTime time.Duration
+	// SLASlack keeps headroom only for the arrivals that cannot wait for a boot: the
+	// site's share that is not patient (Policy.SLASlack).
+	SLASlack bool
 	// Resources, when fitted, says what a connector of Size uses at full load.
 	Resources *ResourceModel
 	// Target is the target storage's free space as connectors last measured it.
@@ -85,7 +96,8 @@ type SiteTarget struct {
 	// ExpectedSeconds is the expected transfer time of one migration at this site.
 	ExpectedSeconds float64 `json:"expected_seconds"`
 	// Headroom is the task slots to keep free beyond the work there is: what the
-	// arrivals of one lead time need at the site's quantile.
+	// arrivals of one replacement time need at the site's quantile (with SLA slack,
+	// those that cannot wait for a boot; the slots are then held for them).
 	Headroom int    `json:"headroom_slots"`
 	Reason   string `json:"reason"`
 }
@@ -110,6 +122,9 @@ type Plan struct {
 	Reasons     []string     `json:"reasons"`
 	// LeadTimeSeconds is how long before demand connectors are started (see LeadTime).
 	LeadTimeSeconds float64 `json:"lead_time_seconds"`
+	// ReplaceSeconds is how long a connector started now takes to be ready (see
+	// ReplaceTime): how long a migration that may wait for one must be able to wait.
+	ReplaceSeconds float64 `json:"replace_seconds,omitempty"`
 	// BootSeconds is the median of how long recent connectors took to be ready (see
 	// BootTime), 0 while too few were measured: an "auto" scale-in cooldown is derived
 	// from it (Policy.Cooldown).
@@ -247,6 +262,20 @@ func Predict(in PredictInput) Plan {
 			}
 		}
 		target.Headroom = poissonQuantile(expected, site.StrictestQuantile)
+		if urgent := expected * (1 - site.PatientShare); in.SLASlack {
+			// Work that can wait fills every other slot, so the held ones are all an
+			// urgent arrival finds: the quantile of the others that arrive within a
+			// boot ahead of it, and one for itself.
+			target.Headroom = 0
+			if urgent > 0 {
+				target.Headroom = poissonQuantile(urgent, site.StrictestQuantile) + 1
+			}
+		}
+		slots := fmt.Sprintf("%d task slot(s) free beyond the work for the arrivals of a %s boot", target.Headroom, replace)
+		if in.SLASlack {
+			slots = fmt.Sprintf("%d task slot(s) held beyond the work for the arrivals of a %s boot that cannot wait for one (%.0f%% of the site's can)",
+				target.Headroom, replace, 100*site.PatientShare)
+		}
 		// A planned wave starts at once: its migrations run side by side, so it needs
 		// their concurrency and the bandwidth to copy them all within the SLA, not the
 		// hour's average.
@@ -268,8 +297,8 @@ func Predict(in PredictInput) Plan {
 		if perTask > 0 {
 			target.ExpectedSeconds = math.Round(site.MeanBytes / perTask)
 		}
-		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s, and %d task slot(s) free beyond the work for the arrivals of a %s boot; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
-			site.ID, target.Connectors, size.Name, in.LeadTime, target.Headroom, replace, peak.connectors, peak.hour.Format("Mon 15:04"),
+		target.Reason = fmt.Sprintf("%s: %d %s connector(s) for the next %s, and %s; peak %d at %s (%.1f arrivals/h at p%.0f, %s, %.1f in flight)",
+			site.ID, target.Connectors, size.Name, in.LeadTime, slots, peak.connectors, peak.hour.Format("Mon 15:04"),
 			peak.arrivals, site.StrictestQuantile*100, rate(peak.throughput), peak.concurrency)
 		if waveWhy != "" {
 			target.Reason += "; " + waveWhy

@@ -44,6 +44,10 @@ type ScaleInput struct {
 	// Boot is the median boot the fleet measured (BootTime), which an "auto" cooldown
 	// is derived from.
 	Boot time.Duration
+	// Replace is how long a connector started now takes to be ready (ReplaceTime):
+	// with the policy's SLA slack, waiting work that can wait twice that long is not
+	// scaled for yet.
+	Replace time.Duration
 	// Accuracy is the recent forecast error per site, for the policy's gate.
 	Accuracy []ForecastAccuracy
 	// Paused stops autoscaling: only pins are enforced.
@@ -128,9 +132,15 @@ func Scale(in ScaleInput) ScaleDecision {
 				w.work++
 			}
 		}
+		waiting := in.Waiting
+		if in.Policy.SLASlack {
+			// Work that can wait is scaled for a replacement before it no longer can,
+			// so that its connector is ready by then and it leaves the held slots be.
+			waiting = slices.DeleteFunc(slices.Clone(waiting), func(r Reservation) bool { return r.CanWait(in.Now, 2*in.Replace, in.Size) })
+		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
-			w.want, w.why, w.rule = reactiveWant(t.Site, in.Size, w.live, in.Waiting, 0), why, BoundGate
-		} else if work := reactiveWant(t.Site, in.Size, w.live, in.Waiting, t.Headroom); work > w.want {
+			w.want, w.why, w.rule = reactiveWant(t.Site, in.Size, w.live, waiting, 0), why, BoundGate
+		} else if work := reactiveWant(t.Site, in.Size, w.live, waiting, t.Headroom); work > w.want {
 			// Warm first, then scale up as the work comes, keeping room for the next.
 			w.want, w.why, w.rule = work, fmt.Sprintf("the work there and %d slot(s) of headroom need %d, more than the forecast's %d", t.Headroom, work, t.Connectors), RuleWork
 		}

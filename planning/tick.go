@@ -121,6 +121,7 @@ func Tick(w World) Decision {
 		Now: w.Now, Demand: w.Demand, Sites: w.Sites, Events: Events(w.Events), Planned: w.Planned, Tiers: w.Tiers,
 		Size: w.Size, LeadTime: lead, Anomalies: anomalies, ReplaceTime: ReplaceTime(w.Tick, w.ReadyDelays),
 		WaveLeadTime: WaveLeadTime(lead, w.Tick, w.ReadyDelays), Resources: w.Resources, Target: w.Target,
+		SLASlack: w.Fleet != nil && w.Fleet.Policy.SLASlack,
 	}
 	if w.WhatIf != nil {
 		in = w.WhatIf.Apply(in)
@@ -130,6 +131,7 @@ func Tick(w World) Decision {
 	plan.Reasons = append(plan.Reasons, rateReasons(plan.Targets, w)...)
 	plan.LeadTimeSeconds = lead.Seconds()
 	plan.BootSeconds = BootTime(w.ReadyDelays).Seconds()
+	plan.ReplaceSeconds = in.ReplaceTime.Seconds()
 	plan.Reasons = append(plan.Reasons, leadWhy)
 	if w.Models != "" {
 		plan.Reasons = append(plan.Reasons, "forecast model: "+w.Models)
@@ -184,6 +186,7 @@ func meanBytes(sites []Site, id string) int64 {
 func Decide(plan Plan, f Fleet, size Size, now time.Time) (ScaleDecision, Placement) {
 	s := Scale(ScaleInput{
 		Now: now, Size: size, Targets: plan.Targets, Connectors: f.Connectors, Waiting: f.Waiting, Policy: f.Policy, Boot: seconds(plan.BootSeconds),
+		Replace:  seconds(plan.ReplaceSeconds),
 		Accuracy: plan.ForecastAccuracy, Paused: Paused(f.Overrides), Pins: Pins(f.Overrides), Bottlenecks: plan.Bottlenecks,
 	})
 	// Drained connectors take no work; stopped ones are drained with none, so they
@@ -194,24 +197,37 @@ func Decide(plan Plan, f Fleet, size Size, now time.Time) (ScaleDecision, Placem
 			f.Connectors[i].State = StateDraining
 		}
 	}
-	return s, Place(f, plan.Bottlenecks, s.Start, now)
+	return s, Place(f, plan, size, s.Start, now)
 }
 
 // Place gives waiting migrations a connector (Assign), except at sites in a
-// maintenance window, which wait for its end; then, unless autoscaling is paused, it
-// starts a connector where work waits with none live and none among pending starts
-// (Stranded), at a site of the pool that is open and not pinned to none. The fleet
-// places with it on every reservation, between ticks too.
-func Place(f Fleet, bottlenecks []Bottleneck, pending []StartDecision, now time.Time) Placement {
+// maintenance window, which wait for its end; with the policy's SLA slack, a migration
+// that can wait a replacement's boot (Reservation.CanWait, for connectors of size)
+// leaves its site's headroom free for those that cannot. Then, unless autoscaling is
+// paused, it starts a connector where work waits with none live and none among
+// pending starts (Stranded), at a site of the pool that is open and not pinned to
+// none. The fleet places with it on every reservation, between ticks too.
+func Place(f Fleet, plan Plan, size Size, pending []StartDecision, now time.Time) Placement {
 	if len(f.Waiting) == 0 {
 		return Placement{Connectors: f.Connectors}
 	}
 	closed := func(site string) bool {
-		_, closed := UnderMaintenance(bottlenecks, site, now)
+		_, closed := UnderMaintenance(plan.Bottlenecks, site, now)
 		return closed
 	}
+	var leave func(Reservation) int
+	if f.Policy.SLASlack {
+		replace := seconds(plan.ReplaceSeconds)
+		leave = func(r Reservation) int {
+			i := slices.IndexFunc(plan.Targets, func(t SiteTarget) bool { return t.Site == r.Site })
+			if i < 0 || !r.CanWait(now, replace, size) {
+				return 0
+			}
+			return plan.Targets[i].Headroom
+		}
+	}
 	open := slices.DeleteFunc(slices.Clone(f.Waiting), func(r Reservation) bool { return closed(r.Site) })
-	assigned, conns := Assign(f.Connectors, open)
+	assigned, conns := Assign(f.Connectors, open, leave)
 	p := Placement{Assignments: assigned, Connectors: conns}
 	if Paused(f.Overrides) {
 		return p

@@ -155,6 +155,17 @@ type Reservation struct {
 	Planned bool `json:"planned,omitempty"`
 }
 
+// CanWait reports whether the migration can still wait replace for a connector to
+// boot: its deadline leaves that long beyond its copy at one task's share of size.
+// A migration without a deadline cannot tell, so it cannot wait.
+func (r Reservation) CanWait(now time.Time, replace time.Duration, size Size) bool {
+	if r.Deadline.IsZero() || size.MaxTasks < 1 || size.BandwidthBytesSec <= 0 {
+		return false
+	}
+	copying := time.Duration(float64(r.Bytes) / (size.BandwidthBytesSec / float64(size.MaxTasks)) * float64(time.Second))
+	return r.Deadline.Sub(now)-copying >= replace
+}
+
 // PlannedMigration is known future work: it enters demand as it is, not forecast.
 type PlannedMigration struct {
 	ID            string    `json:"id"`

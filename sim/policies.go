@@ -260,9 +260,9 @@ type Predictive struct {
 	// Last is the latest tick's whole decision: the plan and what it started, drained
 	// and placed.
 	Last planning.Decision
-	// bottlenecks are the latest tick's published ones, which placement holds work by
-	// (as the fleet's plan's), kept rather than assembled again on every event.
-	bottlenecks []planning.Bottleneck
+	// plan is the latest tick's published plan, which placement holds work by (as the
+	// fleet's), kept rather than assembled again on every event.
+	plan planning.Plan
 
 	sites    []planning.Site
 	learned  []string          // the sites whose profiles it learns, as the fleet does from its history
@@ -291,7 +291,7 @@ func (p *Predictive) Reset(w *World) error {
 	if p.ForecastEvery < time.Hour || p.Horizon < 1 {
 		return fmt.Errorf("predictive: forecast every %s for %d hours: want at least an hour, for at least one hour", p.ForecastEvery, p.Horizon)
 	}
-	p.adhoc, p.forecast, p.sites, p.learned, p.Last, p.bottlenecks = nil, time.Time{}, nil, nil, planning.Decision{}, nil
+	p.adhoc, p.forecast, p.sites, p.learned, p.Last, p.plan = nil, time.Time{}, nil, nil, planning.Decision{}, planning.Plan{}
 	if err := p.before(w); err != nil {
 		return err
 	}
@@ -305,10 +305,10 @@ func (p *Predictive) Reset(w *World) error {
 			continue
 		}
 		// The trace's VMs are the inventory, known from the start as the fleet's is:
-		// their mean size serves until there is history, and their strictest tier
-		// sets the quantile.
+		// their mean size serves until there is history, their strictest tier sets
+		// the quantile, and their tiers' grace says how many may wait for a boot.
 		s := planning.Site{ID: site, StrictestQuantile: 0.5}
-		var bytes, n float64
+		var bytes, n, patient float64
 		seen := map[string]bool{}
 		for _, r := range w.Requests {
 			if r.Site != site || seen[r.VMID] {
@@ -316,9 +316,13 @@ func (p *Predictive) Reset(w *World) error {
 			}
 			seen[r.VMID] = true
 			bytes, n = bytes+float64(r.Bytes), n+1
-			s.StrictestQuantile = max(s.StrictestQuantile, p.tiers[r.SLATier].PlanQuantile)
+			tier := p.tiers[r.SLATier]
+			s.StrictestQuantile = max(s.StrictestQuantile, tier.PlanQuantile)
+			if planning.Patient(tier.Grace) {
+				patient++
+			}
 		}
-		s.MeanBytes = bytes / n
+		s.MeanBytes, s.PatientShare = bytes/n, patient/n
 		p.learned = append(p.learned, site)
 		if p.Quantile > 0 {
 			s.StrictestQuantile = p.Quantile
@@ -387,7 +391,7 @@ func (p *Predictive) Decide(v *View) (Decision, error) {
 		Demand: demand, Planned: v.Known, Accuracy: p.Accuracy, Events: p.Events, ReadyDelays: v.ReadyDelays,
 		Fleet: new(p.fleet(v)),
 	})
-	p.Last, p.bottlenecks = t, t.Published().Bottlenecks
+	p.Last, p.plan = t, t.Published()
 	d := Decision{Start: append(slices.Clip(t.Scale.Start), t.Place.Start...)}
 	for _, x := range t.Scale.Drain {
 		d.Drain = append(d.Drain, x.ID)
@@ -416,9 +420,9 @@ func (p *Predictive) demand(v *View, arrivals, bytes [][]float64) ([]planning.De
 }
 
 // Place is the fleet's placement (planning.Place) on the simulated fleet as it is,
-// with the latest tick's bottlenecks.
+// with the latest tick's plan: its bottlenecks and, with SLA slack, its held slots.
 func (p *Predictive) Place(v *View) planning.Placement {
-	return planning.Place(p.fleet(v), p.bottlenecks, nil, v.Now)
+	return planning.Place(p.fleet(v), p.plan, v.world.Config.Size, nil, v.Now)
 }
 
 // fleet is the simulated fleet as a tick's decision sees it, with the overrides that
@@ -554,7 +558,7 @@ type Knobs struct {
 	// LeadTime is the predictive policy's lead time floor (it learns a longer one
 	// from boots) and the scheduled policy's lead time.
 	LeadTime time.Duration
-	// Predictive: the pool's policy (bounds and scale-in cooldown), the forecasting
+	// Predictive: the pool's policy (bounds, scale-in cooldown, SLA slack), the forecasting
 	// model, how often it forecasts, and a demand quantile for every site (0: each
 	// site's strictest tier's).
 	Policy        planning.Policy

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pmo-dev/pmo/trace"
+
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -242,7 +244,7 @@ func (r *run) assign(now time.Time) {
 		got, r.conns = p.Assignments, p.Connectors
 		defer r.start(now, p.Start)
 	} else {
-		got, r.conns = planning.Assign(r.conns, r.waiting)
+		got, r.conns = planning.Assign(r.conns, r.waiting, nil)
 	}
 	for _, a := range got {
 		i := r.w.index[a.MigrationID]
@@ -331,6 +333,17 @@ func (r *run) close() {
 		}
 	}
 	r.res.Outcomes, r.res.Wave, r.res.Adhoc = r.outcomes(all), r.outcomes(wave), r.outcomes(adhoc)
+	for _, t := range trace.Tiers {
+		var in []int
+		for _, i := range all {
+			if r.w.Requests[i].SLATier == t.Name {
+				in = append(in, i)
+			}
+		}
+		if len(in) > 0 {
+			r.res.Tiers = append(r.res.Tiers, TierOutcomes{Tier: t.Name, Outcomes: r.outcomes(in)})
+		}
+	}
 }
 
 // outcomes are how the requests did: breaches, and their waits' quantiles.

@@ -106,9 +106,11 @@ type Result struct {
 	// after a failed transfer). Wave and Adhoc are the same for the scheduled waves'
 	// migrations and for the others.
 	Outcomes
-	Wave           Outcomes `json:"wave"`
-	Adhoc          Outcomes `json:"adhoc"`
-	ConnectorHours float64  `json:"connector_hours"`
+	Wave  Outcomes `json:"wave"`
+	Adhoc Outcomes `json:"adhoc"`
+	// Tiers are the same for each SLA tier's migrations, strictest first.
+	Tiers          []TierOutcomes `json:"tiers"`
+	ConnectorHours float64        `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
@@ -124,6 +126,12 @@ type Result struct {
 	Series []Point   `json:"-"`
 	// Seconds is how long the run took on this machine.
 	Seconds float64 `json:"run_seconds"`
+}
+
+// TierOutcomes are how one SLA tier's migrations did.
+type TierOutcomes struct {
+	Tier string `json:"tier"`
+	Outcomes
 }
 
 // Outcomes are how a set of migrations did.

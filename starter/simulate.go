@@ -38,6 +38,7 @@ func simulateCommand() *ffcli.Command {
 	fs.DurationVar(&k.Policy.ScaleInCooldown, "cooldown", k.Policy.ScaleInCooldown, "predictive: scale-in cooldown (0: auto, half the median boot it measured)")
 	fs.IntVar(&k.Policy.MinConnectors, "min", k.Policy.MinConnectors, "predictive: the pool's minimum connectors")
 	fs.IntVar(&k.Policy.MaxConnectors, "max", k.Policy.MaxConnectors, "predictive: the pool's maximum connectors (0: none)")
+	fs.BoolVar(&k.Policy.SLASlack, "sla-slack", k.Policy.SLASlack, "predictive: spend the SLAs' slack: headroom only for migrations that cannot wait for a boot, held for them; the others wait within their grace")
 	fs.Float64Var(&k.Quantile, "quantile", k.Quantile, "predictive: plan every site for this demand quantile (0: its strictest tier's)")
 	fs.StringVar(&k.Model, "model", k.Model, "predictive: forecasting model for arrivals and bytes (default: the fleet's, count for arrivals and combo for bytes)")
 	fs.DurationVar(&k.ForecastEvery, "forecast-every", k.ForecastEvery, "predictive: how often it forecasts again (at least 1h)")
@@ -96,6 +97,7 @@ func simulateCommand() *ffcli.Command {
 			} else {
 				printResults(results)
 			}
+			fmt.Print("\n" + sim.TiersMarkdown(results))
 			if *sweep {
 				swept, err := sweepReactive(ctx, w, k)
 				if err != nil {

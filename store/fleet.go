@@ -50,8 +50,9 @@ func (s *Store) SLATiers(ctx context.Context) ([]planning.SLATier, error) {
 
 // SiteProfiles describes each site for planning: the mean bytes and rate of the
 // migrations since the given time (falling back to the inventory's mean disk when there
-// is no history), and the strictest SLA tier among the site's VMs (the one planning for
-// the highest quantile, then the tightest transfer time).
+// is no history), the strictest SLA tier among the site's VMs (the one planning for
+// the highest quantile, then the tightest transfer time), and the share of its VMs
+// whose tier's transfer time lets them wait for a connector to boot (planning.Patient).
 func (s *Store) SiteProfiles(ctx context.Context, since time.Time) ([]planning.Site, error) {
 	rows, err := s.Pool.Query(ctx, `
 		SELECT s.id, s.uplink_bytes_per_sec,
@@ -59,7 +60,8 @@ func (s *Store) SiteProfiles(ctx context.Context, since time.Time) ([]planning.S
 		       COALESCE(h.mean_rate, 0),
 		       COALESCE(inv.strictest_quantile, 0.5),
 		       COALESCE(inv.strictest_tier, ''),
-		       COALESCE(inv.tightest_transfer, 0)
+		       COALESCE(inv.tightest_transfer, 0),
+		       COALESCE(inv.patient_share, 0)
 		FROM sites s
 		LEFT JOIN (
 			SELECT site_id, avg(bytes)::float8 AS mean_bytes, avg(avg_bytes_per_sec)::float8 AS mean_rate
@@ -68,17 +70,18 @@ func (s *Store) SiteProfiles(ctx context.Context, since time.Time) ([]planning.S
 		LEFT JOIN (
 			SELECT v.site_id, avg(v.disk_bytes)::float8 AS mean_bytes,
 			       max(t.plan_quantile) AS strictest_quantile, min(t.max_transfer_seconds) AS tightest_transfer,
+			       avg((t.max_transfer_seconds >= $2)::int)::float8 AS patient_share,
 			       (array_agg(t.name ORDER BY t.plan_quantile DESC, t.max_transfer_seconds, t.name))[1] AS strictest_tier
 			FROM vms v JOIN sla_tiers t ON t.name = v.sla_tier
 			GROUP BY v.site_id) inv ON inv.site_id = s.id
-		ORDER BY s.id`, since)
+		ORDER BY s.id`, since, planning.DefaultLeadTime.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("store: site profiles: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.Site, error) {
 		var p planning.Site
 		var transfer int
-		err := r.Scan(&p.ID, &p.UplinkBytesSec, &p.MeanBytes, &p.MeanRateBytesSec, &p.StrictestQuantile, &p.StrictestTier, &transfer)
+		err := r.Scan(&p.ID, &p.UplinkBytesSec, &p.MeanBytes, &p.MeanRateBytesSec, &p.StrictestQuantile, &p.StrictestTier, &transfer, &p.PatientShare)
 		p.MaxTransfer = time.Duration(transfer) * time.Second
 		return p, err
 	})

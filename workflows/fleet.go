@@ -460,7 +460,7 @@ func (f *fleet) assign(ctx workflow.Context) {
 	if len(f.st.Waiting) == 0 {
 		return
 	}
-	p := planning.Place(f.state(), f.st.Plan.Bottlenecks, nil, workflow.Now(ctx))
+	p := planning.Place(f.state(), f.st.Plan, f.size(), nil, workflow.Now(ctx))
 	f.st.Connectors = p.Connectors
 	// The signals go out together and are waited for together: one after the other,
 	// each cost a workflow task, and a burst of 200 submissions queued behind them.

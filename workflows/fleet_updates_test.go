@@ -269,3 +269,18 @@ func TestAPolicyRequestTakesAnAutomaticCooldown(t *testing.T) {
 	require.ErrorContains(t, err, "scale_in_cooldown")
 	require.ErrorContains(t, err, `"auto" or a duration`)
 }
+
+// A policy change turns the SLA slack on and off; a request without it leaves it as it is.
+func TestAPolicyRequestTurnsTheSLASlackOnAndOff(t *testing.T) {
+	on, off, two := true, false, 2
+	p, err := PolicyRequest{SLASlack: &on}.Apply(planning.DefaultPolicy())
+	require.NoError(t, err)
+	require.True(t, p.SLASlack)
+	p, err = PolicyRequest{MaxConnectors: &two}.Apply(p)
+	require.NoError(t, err)
+	require.True(t, p.SLASlack, "a request that does not name it keeps it")
+	require.Contains(t, p.String(), "SLA slack used")
+	p, err = PolicyRequest{SLASlack: &off}.Apply(p)
+	require.NoError(t, err)
+	require.False(t, p.SLASlack)
+}

@@ -89,6 +89,7 @@ type PolicyRequest struct {
 	ScaleInCooldown *string  `json:"scale_in_cooldown,omitempty"`
 	GateMinCoverage *float64 `json:"gate_min_coverage,omitempty"`
 	GateMinScored   *int     `json:"gate_min_scored,omitempty"`
+	SLASlack        *bool    `json:"sla_slack,omitempty"`
 	Who             string   `json:"who"`
 	Why             string   `json:"why"`
 }
@@ -119,6 +120,9 @@ func (r PolicyRequest) Apply(p planning.Policy) (planning.Policy, error) {
 	}
 	if r.GateMinScored != nil {
 		p.GateMinScored = *r.GateMinScored
+	}
+	if r.SLASlack != nil {
+		p.SLASlack = *r.SLASlack
 	}
 	if err := p.Validate(); err != nil {
 		field, reason, _ := strings.Cut(err.Error(), ": ")
