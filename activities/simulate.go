@@ -188,8 +188,12 @@ const baselineName = "reactive+waves"
 
 // policyRun is a simulator's run as the contract carries it.
 func policyRun(name string, r sim.Result) contract.PolicyRun {
-	return contract.PolicyRun{Name: name, Outcomes: contract.Outcomes(r.Outcomes), Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc),
+	run := contract.PolicyRun{Name: name, Outcomes: contract.Outcomes(r.Outcomes), Wave: contract.Outcomes(r.Wave), Adhoc: contract.Outcomes(r.Adhoc),
 		ConnectorHours: r.ConnectorHours, Utilization: r.Utilization, ScaleEvents: r.ScaleEvents, Failures: r.Failures, Unserved: r.Unserved, Seconds: r.Seconds}
+	for _, t := range r.Tiers {
+		run.Tiers = append(run.Tiers, contract.TierOutcomes{Tier: t.Tier, Outcomes: contract.Outcomes(t.Outcomes)})
+	}
+	return run
 }
 
 // adhocArrivals draws the ad-hoc migrations of [from, to) from the forecast: at each

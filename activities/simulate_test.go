@@ -66,6 +66,11 @@ func TestSimulateAPlannedWaveUnderAPoolMaximumOfOne(t *testing.T) {
 	require.Equal(t, "proposed", prop.Name)
 	require.Equal(t, 20+res.Adhoc, cur.Migrations)
 	require.Equal(t, cur.Migrations, prop.Migrations)
+	tiers := 0
+	for _, tier := range cur.Tiers {
+		tiers += tier.Migrations
+	}
+	require.Equal(t, cur.Migrations, tiers, "every migration is in its tier's outcomes")
 	require.Greater(t, prop.SLABreaches, cur.SLABreaches, "one connector cannot move the wave in time")
 	require.Greater(t, prop.WaitP95, cur.WaitP95, "the wave queues behind one connector")
 	require.Len(t, res.Reasoning, 3)

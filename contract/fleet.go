@@ -205,9 +205,11 @@ type PolicyRun struct {
 	// Outcomes are every migration's; Wave and Adhoc the same for the planned
 	// migrations and for the others.
 	Outcomes
-	Wave           Outcomes `json:"wave"`
-	Adhoc          Outcomes `json:"adhoc"`
-	ConnectorHours float64  `json:"connector_hours"`
+	Wave  Outcomes `json:"wave"`
+	Adhoc Outcomes `json:"adhoc"`
+	// Tiers are the same for each SLA tier's migrations, strictest first.
+	Tiers          []TierOutcomes `json:"tiers"`
+	ConnectorHours float64        `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
@@ -220,6 +222,12 @@ type PolicyRun struct {
 	Seconds float64 `json:"run_seconds"`
 	// VersusBaseline is the run's connector-hours over the baseline's; 0 without one.
 	VersusBaseline float64 `json:"vs_baseline,omitempty"`
+}
+
+// TierOutcomes are how one SLA tier's simulated migrations did.
+type TierOutcomes struct {
+	Tier string `json:"tier"`
+	Outcomes
 }
 
 // Outcomes are how a set of simulated migrations did: how many, how many breached

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"math"
@@ -333,16 +334,28 @@ func (r *run) close() {
 		}
 	}
 	r.res.Outcomes, r.res.Wave, r.res.Adhoc = r.outcomes(all), r.outcomes(wave), r.outcomes(adhoc)
-	for _, t := range trace.Tiers {
+	// The tiers the requests name, the trace's own strictest first, others by name.
+	var tiers []string
+	for _, req := range r.w.Requests {
+		if !slices.Contains(tiers, req.SLATier) {
+			tiers = append(tiers, req.SLATier)
+		}
+	}
+	known := func(name string) int {
+		if i := slices.IndexFunc(trace.Tiers, func(t trace.Tier) bool { return t.Name == name }); i >= 0 {
+			return i
+		}
+		return len(trace.Tiers)
+	}
+	slices.SortFunc(tiers, func(a, b string) int { return cmp.Or(cmp.Compare(known(a), known(b)), cmp.Compare(a, b)) })
+	for _, t := range tiers {
 		var in []int
 		for _, i := range all {
-			if r.w.Requests[i].SLATier == t.Name {
+			if r.w.Requests[i].SLATier == t {
 				in = append(in, i)
 			}
 		}
-		if len(in) > 0 {
-			r.res.Tiers = append(r.res.Tiers, TierOutcomes{Tier: t.Name, Outcomes: r.outcomes(in)})
-		}
+		r.res.Tiers = append(r.res.Tiers, TierOutcomes{Tier: t, Outcomes: r.outcomes(in)})
 	}
 }
 

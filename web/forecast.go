@@ -154,6 +154,12 @@ type SimulatedOutcomes struct {
 	WaitP99     float64 `json:"wait_p99_s"`
 }
 
+// SimulatedTierOutcomes are how one SLA tier's simulated migrations did.
+type SimulatedTierOutcomes struct {
+	Tier string `json:"tier"`
+	SimulatedOutcomes
+}
+
 // SimulatedPolicy is how one policy did in a simulation.
 type SimulatedPolicy struct {
 	Name string `json:"name"`
@@ -161,9 +167,12 @@ type SimulatedPolicy struct {
 	// again after a failed transfer); Wave and Adhoc the same for the planned
 	// migrations and for the others.
 	SimulatedOutcomes
-	Wave           SimulatedOutcomes `json:"wave"`
-	Adhoc          SimulatedOutcomes `json:"adhoc"`
-	ConnectorHours float64           `json:"connector_hours"`
+	Wave  SimulatedOutcomes `json:"wave"`
+	Adhoc SimulatedOutcomes `json:"adhoc"`
+	// Tiers are the same for each SLA tier's migrations, strictest first: where the
+	// SLA slack is used, the tiers that may wait do.
+	Tiers          []SimulatedTierOutcomes `json:"tiers"`
+	ConnectorHours float64                 `json:"connector_hours"`
 	// Utilization is the share of paid task slots that moved bytes.
 	Utilization float64 `json:"utilization"`
 	// ScaleEvents counts connector starts and drains.
@@ -206,9 +215,13 @@ func (s *Server) simulate(c echo.Context) error {
 		From: r.From, To: r.To, Seed: r.Seed, Planned: r.Planned, Adhoc: r.Adhoc, Size: r.Size,
 		ProvisionDelaySeconds: r.ProvisionDelaySeconds, Reasoning: r.Reasoning, Baseline: SimulatedBaseline(r.Baseline)}
 	for _, x := range r.Results {
-		view.Results = append(view.Results, SimulatedPolicy{Name: x.Name, SimulatedOutcomes: SimulatedOutcomes(x.Outcomes),
+		run := SimulatedPolicy{Name: x.Name, SimulatedOutcomes: SimulatedOutcomes(x.Outcomes),
 			Wave: SimulatedOutcomes(x.Wave), Adhoc: SimulatedOutcomes(x.Adhoc), ConnectorHours: x.ConnectorHours, Utilization: x.Utilization,
-			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds, VersusBaseline: x.VersusBaseline})
+			ScaleEvents: x.ScaleEvents, Failures: x.Failures, Unserved: x.Unserved, Seconds: x.Seconds, VersusBaseline: x.VersusBaseline}
+		for _, t := range x.Tiers {
+			run.Tiers = append(run.Tiers, SimulatedTierOutcomes{Tier: t.Tier, SimulatedOutcomes: SimulatedOutcomes(t.Outcomes)})
+		}
+		view.Results = append(view.Results, run)
 	}
 	return c.JSON(http.StatusOK, view)
 }
