@@ -506,18 +506,23 @@ func (a *Fleet) LookupVM(ctx context.Context, in contract.LookupVMInput) (planni
 	return vm, err
 }
 
-// lookupVMs returns the inventory rows of the VMs in the order given, or a
-// non-retryable NotFound error naming the first unknown one.
+// lookupVMs returns the inventory rows of the VMs in the order given, read in one
+// query, or a non-retryable NotFound error naming the first unknown one.
 func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, error) {
+	found, err := a.Store.VMs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]planning.VM, len(found))
+	for _, vm := range found {
+		byID[vm.ID] = vm
+	}
 	out := make([]planning.VM, 0, len(ids))
 	for i, id := range ids {
-		vm, err := a.Store.VM(ctx, id)
-		if errors.Is(err, planning.ErrNotFound) {
+		vm, ok := byID[id]
+		if !ok {
 			fe := &validation.Error{Field: fmt.Sprintf("vm_ids[%d]", i), Reason: "no VM " + id + " in the inventory"}
-			return nil, temporal.NewNonRetryableApplicationError(fe.Error(), validation.NotFoundErrorType, err, fe)
-		}
-		if err != nil {
-			return nil, err
+			return nil, temporal.NewNonRetryableApplicationError(fe.Error(), validation.NotFoundErrorType, planning.ErrNotFound, fe)
 		}
 		out = append(out, vm)
 	}

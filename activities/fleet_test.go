@@ -226,6 +226,12 @@ func TestLookupVMNotFoundNamesTheField(t *testing.T) {
 	require.Equal(t, "ams1", vm.Site)
 	require.Equal(t, 120*time.Second, vm.MaxTransfer)
 
+	v, err = aenv.ExecuteActivity(a.LookupVMs, []string{"vm-2", "vm-1", "vm-2"})
+	require.NoError(t, err)
+	var vms []planning.VM
+	require.NoError(t, v.Get(&vms))
+	require.Equal(t, []string{"vm-2", "vm-1", "vm-2"}, []string{vms[0].ID, vms[1].ID, vms[2].ID}, "in the order asked, read at once")
+
 	_, err = aenv.ExecuteActivity(a.LookupVMs, []string{"vm-1", "vm-9"})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr))

@@ -36,22 +36,42 @@ const FarLatency = 2
 // are left for later.
 func Assign(conns []Connector, waiting []Reservation, leave func(Reservation) int) ([]Assignment, []Connector) {
 	conns = slices.Clone(conns)
-	order := slices.Clone(waiting)
-	slices.SortStableFunc(order, func(a, b Reservation) int {
+	// The order is of indices: moving thousands of reservations about costs more than
+	// the sort's comparisons.
+	order := make([]int, len(waiting))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &waiting[i], &waiting[j]
 		if a.Priority != b.Priority {
 			return b.Priority - a.Priority
 		}
 		if c := a.Deadline.Compare(b.Deadline); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.MigrationID, b.MigrationID)
+		return cmp.Or(cmp.Compare(a.MigrationID, b.MigrationID), cmp.Compare(i, j))
 	})
+	// Each site's accepting connectors: a migration looks at its own site's only, and
+	// a connector leaves the list once its slots are full, so that a queue far longer
+	// than the free slots costs a lookup per migration, not a pass over the pool.
+	open := map[string][]int{}
+	free := make([]float64, len(conns)) // each connector's freeBandwidth, kept as it changes
+	for i, c := range conns {
+		if c.Accepting() {
+			open[c.Site] = append(open[c.Site], i)
+			free[i] = c.freeBandwidth()
+		}
+	}
 	var out []Assignment
-	for _, r := range order {
-		var cands []int
+	var cands []int
+	for _, k := range order {
+		r := waiting[k]
+		cands = cands[:0]
 		best := 0.0 // the lowest measured latency among the candidates
-		for i, c := range conns {
-			if c.Site != r.Site || !c.Accepting() || slices.Contains(r.Avoid, c.ID) {
+		for _, i := range open[r.Site] {
+			c := &conns[i]
+			if slices.Contains(r.Avoid, c.ID) {
 				continue
 			}
 			cands = append(cands, i)
@@ -62,17 +82,17 @@ func Assign(conns []Connector, waiting []Reservation, leave func(Reservation) in
 		if len(cands) == 0 || leave != nil && freeSlots(conns, cands) <= leave(r) {
 			continue
 		}
-		far := func(c Connector) bool { return best > 0 && c.Usage.ReadLatencySeconds > FarLatency*best }
+		far := func(c *Connector) bool { return best > 0 && c.Usage.ReadLatencySeconds > FarLatency*best }
 		pick := slices.MinFunc(cands, func(i, j int) int {
-			a, b := conns[i], conns[j]
+			a, b := &conns[i], &conns[j]
 			switch {
 			case far(a) != far(b):
 				if far(a) {
 					return 1
 				}
 				return -1
-			case a.freeBandwidth() != b.freeBandwidth():
-				if a.freeBandwidth() > b.freeBandwidth() {
+			case free[i] != free[j]:
+				if free[i] > free[j] {
 					return -1
 				}
 				return 1
@@ -95,6 +115,10 @@ func Assign(conns []Connector, waiting []Reservation, leave func(Reservation) in
 		}
 		c.Migrations = append(slices.Clone(c.Migrations), Task{MigrationID: r.MigrationID, BandwidthBytesSec: share, Bytes: r.Bytes, Deadline: r.Deadline})
 		c.State, c.IdleSince = StateActive, time.Time{}
+		free[pick] = c.freeBandwidth()
+		if !c.Accepting() {
+			open[r.Site] = slices.DeleteFunc(open[r.Site], func(i int) bool { return i == pick })
+		}
 		out = append(out, Assignment{MigrationID: r.MigrationID, WorkflowID: r.WorkflowID, ConnectorID: c.ID, TaskQueue: c.TaskQueue,
 			BandwidthBytesSec: share, Reason: why, Planned: r.Planned})
 	}

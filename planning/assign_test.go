@@ -1,6 +1,8 @@
 package planning
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +48,35 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 	got, _ := Assign([]Connector{busy("c1", 1, ms(2))}, []Reservation{{MigrationID: "m", Site: "ams1"}}, nil)
 	if got[0].Reason != "c1: 3.0 MiB/s free of 4.0 MiB/s, 1 of 4 tasks, reads in 2ms" {
 		t.Fatalf("reason %q", got[0].Reason)
+	}
+}
+
+// Assign takes every free slot at a site and no more, never gives a migration a
+// connector it avoids, and leaves the work of a site with no free slot waiting.
+func TestAssignFillsEachSitesFreeSlotsAndNoMore(t *testing.T) {
+	conns := []Connector{
+		conn("a1", "ams1", StateActive, 3), // one slot free
+		conn("a2", "ams1", StateActive, 2), // two free
+		conn("f1", "fra1", StateActive, 4), // full
+	}
+	var waiting []Reservation
+	for i := range 5 {
+		waiting = append(waiting, Reservation{MigrationID: fmt.Sprintf("ams-%d", i), Site: "ams1", Deadline: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	waiting[0].Avoid = []string{"a2", "a1"} // failed on both: it waits
+	waiting[1].Avoid = []string{"a2"}
+	waiting = append(waiting, Reservation{MigrationID: "fra-0", Site: "fra1", Deadline: t0})
+	got, after := Assign(conns, waiting, nil)
+	placed := map[string]string{}
+	for _, a := range got {
+		placed[a.MigrationID] = a.ConnectorID
+	}
+	if want := map[string]string{"ams-1": "a1", "ams-2": "a2", "ams-3": "a2"}; !maps.Equal(placed, want) {
+		t.Fatalf("placed %v, want %v", placed, want)
+	}
+	for _, c := range after {
+		if len(c.Migrations) != c.Size.MaxTasks {
+			t.Errorf("%s runs %d of %d tasks, want every slot taken", c.ID, len(c.Migrations), c.Size.MaxTasks)
+		}
 	}
 }

@@ -71,3 +71,24 @@ func BenchmarkPlanningTick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAssign is one placement of a pool's waiting migrations: connectors spread
+// over 20 sites with half of their slots busy, and many more migrations waiting than
+// there are free slots, as when a wave of 10,000 is submitted at once. docs/scaling.md
+// has the figures.
+func BenchmarkAssign(b *testing.B) {
+	for _, connectors := range []int{100, 1000} {
+		for _, waiting := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("connectors=%d/waiting=%d", connectors, waiting), func(b *testing.B) {
+				_, conns, _ := poolOf(connectors, 0)
+				_, _, queue := poolOf(waiting, 0)
+				b.ReportAllocs()
+				for b.Loop() {
+					if got, _ := Assign(conns, queue, nil); len(got) != min(connectors*conns[0].Size.MaxTasks/2, waiting) {
+						b.Fatalf("%d assigned, want every free slot taken", len(got))
+					}
+				}
+			})
+		}
+	}
+}

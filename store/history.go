@@ -36,6 +36,20 @@ func (s *Store) VM(ctx context.Context, id string) (planning.VM, error) {
 	return v, nil
 }
 
+// VMs returns the inventory rows of the IDs given that exist, in one query, in no
+// particular order; the caller sees which are missing.
+func (s *Store) VMs(ctx context.Context, ids []string) ([]planning.VM, error) {
+	rows, err := s.Pool.Query(ctx, vmSelect+` WHERE v.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: vms: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.VM, error) { return scanVM(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: vms: %w", err)
+	}
+	return out, nil
+}
+
 // SmallestVMs returns up to n inventory rows with the smallest disks, smallest first
 // (then by ID): what a load test migrates.
 func (s *Store) SmallestVMs(ctx context.Context, n int) ([]planning.VM, error) {
