@@ -140,6 +140,14 @@ func (a *Fleet) Collect(ctx context.Context, in contract.CollectInput) (contract
 		}
 		res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, Running: st.Running, ReadyAt: h.ReadyAt, Usage: h.Usage})
 	}
+	// External connectors are not the provisioner's: what they posted is all there is.
+	external, err := a.Store.ConnectorHealth(ctx, in.External)
+	if err != nil {
+		return contract.CollectResult{}, err
+	}
+	for _, h := range external {
+		res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, ReadyAt: h.ReadyAt, Usage: h.Usage, LastSeen: h.LastSeen})
+	}
 	return res, nil
 }
 

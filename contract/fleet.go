@@ -6,18 +6,22 @@ import (
 	"github.com/pmo-dev/pmo/planning"
 )
 
-// CollectInput names the connectors whose health the fleet wants.
+// CollectInput names the connectors whose health the fleet wants: those it started,
+// whose processes the provisioner knows, and the external ones, known by what they post.
 type CollectInput struct {
 	Pool         string
 	ConnectorIDs []string
+	External     []string `json:",omitempty"`
 }
 
-// ConnectorHealth is a connector's process state, readiness and latest usage.
+// ConnectorHealth is a connector's process state, readiness and latest usage; for an
+// external connector, when it last posted metrics instead of its process state.
 type ConnectorHealth struct {
-	ID      string
-	Running bool
-	ReadyAt time.Time
-	Usage   planning.Usage
+	ID       string
+	Running  bool
+	ReadyAt  time.Time
+	Usage    planning.Usage
+	LastSeen time.Time `json:",omitzero"`
 }
 
 // CollectResult is the Collect step's small summary.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 )
 
 // externalView is what the test reads of a connector in GET /connectors.
@@ -105,6 +106,13 @@ func TestExternalConnectorReportsOverHTTPAndMovesADisk(t *testing.T) {
 	var samples int
 	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, id).Scan(&samples))
 	require.Positive(t, samples, "stored where PMO's own connectors' metrics are")
+	// The web server stored them: none of the posts entered the fleet's history.
+	tc, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace})
+	require.NoError(t, err)
+	defer tc.Close()
+	n := s.activityCounts(tc, "fleet-"+s.pool)
+	require.Zero(t, n.Scheduled["RecordConnectorMetrics"], "%+v", n)
+	require.Positive(t, n.Scheduled["Collect"], "the fleet reads them at its ticks: %+v", n)
 
 	// Bad metrics are refused with the field named; unknown connectors are 404.
 	var p problem

@@ -58,7 +58,7 @@ func parsePools(args []string, cfg config.Config) (poolOptions, error) {
 	fs.DurationVar(&o.tick, "tick", 30*time.Second, "the fleets' planning interval (PMO_TICK's default)")
 	fs.IntVar(&o.maxTicks, "max-ticks", 4, "ticks per run before a fleet continues as new")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "how long the fleets run under load once everything is registered and planned")
-	fs.DurationVar(&o.metricsEvery, "metrics-every", time.Minute, "how often each connector posts its metrics (each post is a fleet update)")
+	fs.DurationVar(&o.metricsEvery, "metrics-every", time.Minute, "how often each connector posts its metrics (the web server stores each post; the fleets read them at Collect)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "HTTP requests in flight")
 	fs.IntVar(&o.maxPayload, "max-payload", 256<<10, "the largest history event allowed, in bytes")
 	fs.IntVar(&o.maxEvents, "max-events", 10240, "the longest run allowed, in events (Temporal warns at 10,240 and stops at 51,200)")
@@ -326,6 +326,9 @@ type runStats struct {
 	plans, collects []time.Duration
 	ticks           []time.Duration // Collect plus the Plan after it
 	continuedAsNew  bool
+	// metrics are the events connectors' metrics put in the run: updates that carried
+	// posts, and the activities that stored them. There should be none.
+	metrics int
 }
 
 // poolResult is what measure read.
@@ -379,8 +382,15 @@ func (b *poolBench) readRun(ctx context.Context, workflowID, runID string) (runS
 			s.largest, s.largestSize = e, size
 		}
 		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+			if e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput().GetName() == workflows.UpdateConnectorMetrics {
+				s.metrics++
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			scheduled[e.GetEventId()] = e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			if scheduled[e.GetEventId()] == "RecordConnectorMetrics" {
+				s.metrics++
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			startedAt[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = e.GetEventTime().AsTime()
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -408,8 +418,9 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 	var events []int
 	var sizes []int64
 	var largest *historypb.HistoryEvent
-	largestSize, continued := 0, 0
+	largestSize, continued, metrics := 0, 0, 0
 	for _, s := range r.runs {
+		metrics += s.metrics
 		plans = append(plans, s.plans...)
 		collects = append(collects, s.collects...)
 		ticks = append(ticks, s.ticks...)
@@ -448,6 +459,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 			fmt.Fprintf(w, "             its input's largest parts: %s\n", p)
 		}
 	}
+	fmt.Fprintf(w, "metrics      %d events of connectors' metrics posts in the fleets' histories (none: %s)\n", metrics, judge(metrics == 0))
 	for _, a := range []struct {
 		name string
 		d    []time.Duration

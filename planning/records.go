@@ -75,11 +75,12 @@ type MigrationRecord struct {
 }
 
 // ConnectorReport is the latest a connector process said about itself: when it became
-// ready and what it uses.
+// ready and what it uses, and for an external connector when it last posted metrics.
 type ConnectorReport struct {
-	ID      string
-	ReadyAt time.Time
-	Usage   Usage
+	ID       string
+	ReadyAt  time.Time
+	Usage    Usage
+	LastSeen time.Time
 }
 
 // MetricSample is one sample a connector takes of itself, as connector_metrics holds

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pmo-dev/pmo/planning"
@@ -14,6 +15,10 @@ import (
 // ErrUnknownConnector means the connectors table has no row for the ID: the fleet has
 // not recorded the connector (yet), so the connector cannot report about itself.
 var ErrUnknownConnector = errors.New("store: unknown connector")
+
+// ErrNotExternal means the connector was started by PMO, which reads its metrics
+// itself: it has no business posting them.
+var ErrNotExternal = errors.New("store: connector was started by PMO, not registered")
 
 // foreignKeyViolation is PostgreSQL's SQLSTATE for a broken REFERENCES constraint.
 const foreignKeyViolation = "23503"
@@ -42,6 +47,63 @@ func (s *Store) MarkConnectorReady(ctx context.Context, id string) error {
 // ignored, so that a retry writes nothing twice. It returns how many rows are new, and
 // ErrUnknownConnector when no such connector is recorded.
 func (s *Store) InsertConnectorMetrics(ctx context.Context, id string, samples []planning.MetricSample) (int64, error) {
+	n, err := insertMetrics(ctx, s.Pool, id, samples)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation {
+			return 0, fmt.Errorf("%w: %s", ErrUnknownConnector, id)
+		}
+		return 0, fmt.Errorf("store: insert metrics of connector %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// ExternalReport is what became of the samples an external connector posted: how
+// many were new, and the connector's state (as the fleet last recorded it) and when it
+// was last seen.
+type ExternalReport struct {
+	Stored   int64
+	State    planning.ConnectorState
+	LastSeen time.Time
+}
+
+// RecordExternalMetrics stores the samples an external connector of pool posted and
+// marks it seen now, in one transaction: ErrUnknownConnector when the pool has no such
+// connector (or it has left), ErrNotExternal when PMO started it. The fleet reads the
+// samples and the time at its next Collect.
+func (s *Store) RecordExternalMetrics(ctx context.Context, pool, id string, samples []planning.MetricSample) (ExternalReport, error) {
+	var r ExternalReport
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var external bool
+		err := tx.QueryRow(ctx, `
+			UPDATE connectors SET last_seen = now() WHERE id = $1 AND pool = $2 AND state <> 'stopped'
+			RETURNING external, state, last_seen`, id, pool).Scan(&external, &r.State, &r.LastSeen)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("%w: %s", ErrUnknownConnector, id)
+		case err != nil:
+			return err
+		case !external:
+			return fmt.Errorf("%w: %s", ErrNotExternal, id)
+		}
+		r.LastSeen = r.LastSeen.UTC()
+		r.Stored, err = insertMetrics(ctx, tx, id, samples)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrUnknownConnector) && !errors.Is(err, ErrNotExternal) {
+		return ExternalReport{}, fmt.Errorf("store: metrics of external connector %s: %w", id, err)
+	}
+	return r, err
+}
+
+// execer is what insertMetrics writes through: the pool, or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// insertMetrics writes a connector's samples in one statement, skipping those already
+// stored, and returns how many are new.
+func insertMetrics(ctx context.Context, db execer, id string, samples []planning.MetricSample) (int64, error) {
 	if len(samples) == 0 {
 		return 0, nil
 	}
@@ -54,7 +116,7 @@ func (s *Store) InsertConnectorMetrics(ctx context.Context, id string, samples [
 		tasks[i], moved[i], used[i] = int64(m.ActiveTasks), m.BytesMoved, m.StorageUsedBytes
 		free[i], latency[i] = m.TargetFreeBytes, m.ReadLatencySeconds
 	}
-	tag, err := s.Pool.Exec(ctx, `
+	tag, err := db.Exec(ctx, `
 		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved,
 			storage_used_bytes, target_free_bytes, read_latency_seconds)
 		SELECT $1, * FROM unnest($2::timestamptz[], $3::float8[], $4::int8[], $5::float8[], $6::int8[], $7::int8[], $8::int8[],
@@ -62,11 +124,7 @@ func (s *Store) InsertConnectorMetrics(ctx context.Context, id string, samples [
 		ON CONFLICT (connector_id, at) DO NOTHING`,
 		id, at, cpu, ram, bw, tasks, moved, used, free, latency)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation {
-			return 0, fmt.Errorf("%w: %s", ErrUnknownConnector, id)
-		}
-		return 0, fmt.Errorf("store: insert metrics of connector %s: %w", id, err)
+		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }

@@ -195,3 +195,47 @@ func TestInsertMigrationKeepsItsConnectorsBandwidth(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, got.ConnectorBandwidthBytesSec, "unknown stays unknown")
 }
+
+// An external connector's post is stored with the time it was seen, which the fleet's
+// Collect reads; a connector of another pool, one that left, or one PMO started is
+// refused, and nothing of the post is written.
+func TestRecordExternalMetrics(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "ext")
+	addConnector(t, s, "own")
+	addConnector(t, s, "gone")
+	_, err := s.Pool.Exec(ctx, `UPDATE connectors SET external = true, pid = NULL, state = 'unhealthy' WHERE id IN ('ext', 'gone')`)
+	require.NoError(t, err)
+	_, err = s.Pool.Exec(ctx, `UPDATE connectors SET state = 'stopped' WHERE id = 'gone'`)
+	require.NoError(t, err)
+	sample := []planning.MetricSample{{At: time.Now().UTC().Truncate(time.Microsecond), CPUPercent: 3}}
+
+	before := time.Now()
+	r, err := s.RecordExternalMetrics(ctx, "default", "ext", sample)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), r.Stored)
+	require.Equal(t, planning.StateUnhealthy, r.State, "the state the fleet last recorded")
+	require.WithinDuration(t, before, r.LastSeen, 5*time.Second)
+	again, err := s.RecordExternalMetrics(ctx, "default", "ext", sample)
+	require.NoError(t, err)
+	require.Zero(t, again.Stored, "a repeated sample is stored once")
+	require.False(t, again.LastSeen.Before(r.LastSeen), "and the connector is seen again")
+
+	health, err := s.ConnectorHealth(ctx, []string{"ext"})
+	require.NoError(t, err)
+	require.True(t, health[0].LastSeen.Equal(again.LastSeen), "Collect reads when it was last seen")
+	require.Equal(t, 3.0, health[0].Usage.CPUPercent)
+
+	_, err = s.RecordExternalMetrics(ctx, "other", "ext", sample)
+	require.ErrorIs(t, err, store.ErrUnknownConnector, "another pool's")
+	_, err = s.RecordExternalMetrics(ctx, "default", "gone", sample)
+	require.ErrorIs(t, err, store.ErrUnknownConnector, "it left the pool")
+	_, err = s.RecordExternalMetrics(ctx, "default", "own", sample)
+	require.ErrorIs(t, err, store.ErrNotExternal)
+	var seen *time.Time
+	var n int
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT last_seen, (SELECT count(*) FROM connector_metrics WHERE connector_id = 'own') FROM connectors WHERE id = 'own'`).Scan(&seen, &n))
+	require.Nil(t, seen, "a refused post marks nothing")
+	require.Zero(t, n, "and stores nothing")
+}

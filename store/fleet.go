@@ -365,12 +365,15 @@ func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
 	return nil
 }
 
-// ConnectorHealth returns readiness and the latest metrics of the given connectors, in
-// the order given. Unknown IDs come back empty; unmeasured free space and read latency
+// ConnectorHealth returns readiness, the latest metrics and when an external connector
+// last posted them, of the given connectors, in the order given. Unknown IDs come back empty; unmeasured free space and read latency
 // come back as zero.
 func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	rows, err := s.Pool.Query(ctx, `
-		SELECT c.id, c.ready_at, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks,
+		SELECT c.id, c.ready_at, c.last_seen, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks,
 			m.storage_used_bytes, coalesce(m.target_free_bytes, 0), coalesce(m.read_latency_seconds, 0)
 		FROM connectors c
 		LEFT JOIN LATERAL (
@@ -385,15 +388,18 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.C
 	defer rows.Close()
 	for rows.Next() {
 		var h planning.ConnectorReport
-		var ready, at *time.Time
+		var ready, seen, at *time.Time
 		var cpu, bw, latency *float64
 		var ram, storage, free *int64
 		var tasks *int
-		if err := rows.Scan(&h.ID, &ready, &at, &cpu, &ram, &bw, &tasks, &storage, &free, &latency); err != nil {
+		if err := rows.Scan(&h.ID, &ready, &seen, &at, &cpu, &ram, &bw, &tasks, &storage, &free, &latency); err != nil {
 			return nil, fmt.Errorf("store: connector health: %w", err)
 		}
 		if ready != nil {
 			h.ReadyAt = ready.UTC()
+		}
+		if seen != nil {
+			h.LastSeen = seen.UTC()
 		}
 		if at != nil {
 			h.Usage = planning.Usage{At: at.UTC(), CPUPercent: *cpu, RAMBytes: *ram, BandwidthUsedBytesSec: *bw, ActiveTasks: *tasks,

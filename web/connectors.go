@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/validation"
 	"github.com/pmo-dev/pmo/workflows"
 )
@@ -69,8 +70,9 @@ func (s *Server) deregisterConnector(c echo.Context) error {
 }
 
 // connectorMetrics records the metrics an external connector posts: one sample (a
-// JSON object) or several (an array), checked here and by the fleet, which stores
-// them and renews the connector's health.
+// JSON object) or several (an array), checked and stored here with the time it was
+// seen. The fleet reads them at its next tick and renews the connector's health then:
+// thousands of appliances posting every few seconds never touch its history.
 func (s *Server) connectorMetrics(c echo.Context) error {
 	var raw json.RawMessage
 	if err := decode(c, &raw); err != nil {
@@ -93,11 +95,22 @@ func (s *Server) connectorMetrics(c echo.Context) error {
 		}
 		return err
 	}
-	var res workflows.ConnectorMetricsResult
-	if err := s.update(c, workflows.UpdateConnectorMetrics, "", req, &res); err != nil {
-		return notFound(err)
+	pool, err := s.fleetPool(c)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, res)
+	r, err := s.Store.RecordExternalMetrics(c.Request().Context(), pool, req.ConnectorID, req.Samples)
+	switch {
+	case errors.Is(err, store.ErrUnknownConnector):
+		return fieldProblem(http.StatusNotFound, &validation.Error{Field: "connector_id", Reason: fmt.Sprintf("no connector %q in pool %s", req.ConnectorID, pool)})
+	case errors.Is(err, store.ErrNotExternal):
+		return fieldProblem(http.StatusConflict, &validation.Error{Field: "connector_id", Reason: fmt.Sprintf(
+			"connector %q was started by PMO, not registered; PMO reads its metrics itself and drains it through POST /scale", req.ConnectorID)})
+	case err != nil:
+		return err
+	}
+	return c.JSON(http.StatusOK, workflows.ConnectorMetricsResult{ConnectorID: req.ConnectorID, Received: len(req.Samples), Stored: r.Stored,
+		State: r.State, LastSeen: r.LastSeen})
 }
 
 // decodeSamples reads one sample or an array of them strictly.

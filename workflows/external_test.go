@@ -288,3 +288,41 @@ func TestExternalConnectorsDoNotShareATaskQueue(t *testing.T) {
 	again.TaskQueue = "ams-appliances"
 	require.NoError(t, f.checkTaskQueue(again))
 }
+
+// An external connector's posts reach the fleet through Collect, which reads what the
+// web server stored: at the next tick it takes work, and once its posts stop for
+// longer than its stale_after it is unhealthy. No post enters the fleet's history.
+func TestFleetLearnsAnExternalConnectorsMetricsAtCollect(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{ready: true, posted: map[string]time.Time{}}
+	f.register(env)
+	post := func(at time.Duration) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.posted[appliance.ID] = start.Add(at)
+	}
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateRegisterConnector, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, appliance)
+	}, time.Second)
+	env.RegisterDelayedCallback(func() { post(2 * time.Second) }, 2*time.Second)
+	env.RegisterDelayedCallback(func() {
+		c := connectorNamed(t, env, appliance.ID)
+		require.Equal(t, planning.StateWarm, c.State, "the tick after its first post")
+		require.Equal(t, start.Add(2*time.Second), c.LastSeen)
+		require.Equal(t, 3.0, c.Usage.CPUPercent)
+	}, time.Minute+time.Second)
+	env.RegisterDelayedCallback(func() {
+		c := connectorNamed(t, env, appliance.ID)
+		require.Equal(t, planning.StateUnhealthy, c.State, "no post for more than 90s")
+		require.Contains(t, c.Reason, "no metrics since")
+		post(3 * time.Minute)
+	}, 3*time.Minute+time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, planning.StateWarm, connectorNamed(t, env, appliance.ID).State, "its posts came back")
+	}, 4*time.Minute+time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 5})
+	continuedState(t, env.GetWorkflowError())
+	require.NotContains(t, f.collected, appliance.ID, "the provisioner is never asked about it")
+}

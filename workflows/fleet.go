@@ -328,19 +328,24 @@ func (f *fleet) refresh(ctx workflow.Context) {
 
 // collect updates sites and connector health, promotes ready connectors to warm and
 // restarts connectors whose process is gone. External connectors are judged by their
-// posted metrics alone: the provisioner knows nothing of them.
+// posted metrics alone, which the web server stores: the provisioner knows nothing of
+// them, and a post never touches the fleet's history.
 func (f *fleet) collect(ctx workflow.Context) error {
-	f.checkExternal(ctx)
-	ids := make([]string, 0, len(f.st.Connectors))
+	collected := workflow.GetVersion(ctx, externalMetricsVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	if !collected {
+		f.checkExternal(ctx)
+	}
+	in := contract.CollectInput{Pool: f.in.Pool, ConnectorIDs: make([]string, 0, len(f.st.Connectors))}
 	for _, c := range f.st.Connectors {
-		if !c.External {
-			ids = append(ids, c.ID)
+		switch {
+		case !c.External:
+			in.ConnectorIDs = append(in.ConnectorIDs, c.ID)
+		case collected:
+			in.External = append(in.External, c.ID)
 		}
 	}
 	var res contract.CollectResult
-	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, contract.CollectInput{
-		Pool: f.in.Pool, ConnectorIDs: ids,
-	}).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, in).Get(ctx, &res); err != nil {
 		return err
 	}
 	f.st.Sites = res.Sites
@@ -351,6 +356,15 @@ func (f *fleet) collect(ctx workflow.Context) error {
 			continue // stopped while Collect ran
 		}
 		c := &f.st.Connectors[i]
+		if c.External {
+			// What it posted since the last tick; an update from an older web server
+			// may have told the fleet later news already.
+			c.LastSeen = maxTime(c.LastSeen, h.LastSeen)
+			if h.Usage.At.After(c.Usage.At) {
+				c.Usage = h.Usage
+			}
+			continue
+		}
 		c.Usage = h.Usage
 		switch {
 		case !h.Running && (c.Live() || c.State == planning.StateDraining):
@@ -374,7 +388,18 @@ func (f *fleet) collect(ctx workflow.Context) error {
 	if len(changed) > 0 {
 		f.sync(ctx, changed)
 	}
+	if collected {
+		f.checkExternal(ctx)
+	}
 	return nil
+}
+
+// maxTime is the later of two times.
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {

@@ -38,6 +38,7 @@ type fakeFleet struct {
 	leadTime    float64                                    // the plan's learned lead time, in seconds
 	accuracy    []planning.ForecastAccuracy                // what a recorded forecast reads of the past week
 	collected   []string                                   // every connector whose process Collect was asked about
+	posted      map[string]time.Time                       // when each external connector last posted metrics, as the web server stores it
 	arrived     [][]string                                 // what each plan was told had arrived
 	planOnly    bool                                       // plans as a worker from before did, deciding nothing
 	decide      func(contract.PlanInput) planning.Decision // if set, the decision Plan returns
@@ -62,6 +63,10 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 					h.ReadyAt = start
 				}
 				res.Connectors = append(res.Connectors, h)
+			}
+			for _, id := range in.External {
+				res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: id, LastSeen: f.posted[id],
+					Usage: planning.Usage{At: f.posted[id], CPUPercent: 3}})
 			}
 			return res, nil
 		})

@@ -20,3 +20,8 @@ const (
 // approvalPerTryVersion marks runs in which an approval sent during a cutover try is
 // ignored; runs from before it keep it for the next try.
 const approvalPerTryVersion = "approval-per-try"
+
+// externalMetricsVersion marks runs that learn external connectors' metrics from
+// Collect, which reads what the web server stored, and judge their health after it;
+// runs from before it judge before Collect, and learn them from an update per post.
+const externalMetricsVersion = "external-metrics-collected"
