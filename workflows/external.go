@@ -283,8 +283,11 @@ func (f *fleet) validateRegister(ctx workflow.Context, r RegisterConnectorReques
 	if err := f.checkTaskQueue(r); err != nil {
 		return err
 	}
-	_, err := f.registered(r)
-	return err
+	have, err := f.registered(r)
+	if err != nil || have != nil {
+		return err // the same registration again changes nothing
+	}
+	return f.checkRoom("id", 1)
 }
 
 // checkTaskQueue refuses a task queue that is PMO's or another connector's: work sent

@@ -67,6 +67,9 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 	}
 	switch r.Action {
 	case ScaleProvision:
+		if err := f.checkRoom("count", r.Count); err != nil {
+			return err
+		}
 		// Before the first Collect the sites are unknown; the handler checks then.
 		if len(f.st.Sites) > 0 {
 			return f.checkSite("site", r.Site)
@@ -82,6 +85,27 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 		if r.Action == ScaleResize && f.st.Connectors[i].External {
 			return failure(validation.ConflictErrorType, "connector_id", "connector %q is external: its size is the customer's; deregister it and register it again to change it", r.ConnectorID)
 		}
+	}
+	return nil
+}
+
+// checkRoom refuses n more connectors where the policy's max_connectors would be
+// exceeded: the bound holds for an operator's and a customer's connectors as for the
+// fleet's own. The field is the request's that asks for them.
+func (f *fleet) checkRoom(field string, n int) error {
+	limit := f.st.Policy.MaxConnectors
+	if limit == 0 {
+		return nil
+	}
+	live := 0
+	for _, c := range f.st.Connectors {
+		if c.Live() {
+			live++
+		}
+	}
+	if live+n > limit {
+		return failure(validation.ConflictErrorType, field, "pool %s allows at most %d connectors (max_connectors) and has %d; %d more would exceed it: raise the policy's max_connectors first",
+			f.in.Pool, limit, live, n)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/validation"
 )
 
 func TestFleetScaleUpdateValidatesBeforeHistory(t *testing.T) {
@@ -283,4 +284,39 @@ func TestAPolicyRequestTurnsTheSLASlackOnAndOff(t *testing.T) {
 	p, err = PolicyRequest{SLASlack: &off}.Apply(p)
 	require.NoError(t, err)
 	require.False(t, p.SLASlack)
+}
+
+// The policy's max_connectors bounds an operator's provisioning and a customer's
+// registration as it bounds the fleet's own starts: past it they are refused, naming
+// the field and the limit, before they enter history.
+func TestThePoolsConnectorLimitHoldsForOperatorsAndAppliances(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{ready: true}
+	f.register(env)
+	two := 2
+	refused := func(what, field string) *testsuite.TestUpdateCallback {
+		cb := rejected(t, what, validation.ConflictErrorType, field)
+		onReject := cb.OnReject
+		cb.OnReject = func(err error) {
+			onReject(err)
+			require.ErrorContains(t, err, "allows at most 2 connectors (max_connectors) and has 2", what)
+		}
+		return cb
+	}
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdatePolicy, "max", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, PolicyRequest{MaxConnectors: &two, Who: "ann", Why: "budget"})
+		env.UpdateWorkflow(UpdateScale, "two", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, ScaleRequest{Action: ScaleProvision, Site: "ams1", Count: 2, Who: "ann", Why: "wave"})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateScale, "third", refused("a third connector", "count"),
+			ScaleRequest{Action: ScaleProvision, Site: "fra1", Count: 1, Who: "ann", Why: "one more"})
+		env.UpdateWorkflow(UpdateRegisterConnector, "appliance", refused("an appliance", "id"), appliance)
+	}, 2*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Len(t, st.Connectors, 2, "nothing past the limit was started or registered")
 }
