@@ -58,7 +58,7 @@ func parsePools(args []string, cfg config.Config) (poolOptions, error) {
 	fs.DurationVar(&o.tick, "tick", 30*time.Second, "the fleets' planning interval (PMO_TICK's default)")
 	fs.IntVar(&o.maxTicks, "max-ticks", 4, "ticks per run before a fleet continues as new")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "how long the fleets run under load once everything is registered and planned")
-	fs.DurationVar(&o.metricsEvery, "metrics-every", time.Minute, "how often each connector posts its metrics (the web server stores each post; the fleets read them at Collect)")
+	fs.DurationVar(&o.metricsEvery, "metrics-every", 15*time.Second, "how often each connector posts its metrics (the web server stores each post; the fleets read them at Collect)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "HTTP requests in flight")
 	fs.IntVar(&o.maxPayload, "max-payload", 256<<10, "the largest history event allowed, in bytes")
 	fs.IntVar(&o.maxEvents, "max-events", 10240, "the longest run allowed, in events (Temporal warns at 10,240 and stops at 51,200)")
