@@ -109,6 +109,11 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// A second pool, with a site and no fleet running: the header offers both.
+	second := s.pool + "b"
+	_, err := db.Exec(context.Background(), `INSERT INTO sites (id, name, region, uplink_bytes_per_sec, pool) VALUES ('zrh1', 'Zurich', 'eu', 1e9, $1)`, second)
+	require.NoError(t, err)
+
 	row := `#migrations tr[data-id="` + id + `"]`
 	signIn := chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`))
 	p.do(
@@ -125,6 +130,8 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row+` button[data-action="approve"]`)),
 	)
 	require.Equal(t, "dana (operator)", p.text("#who"))
+	require.Equal(t, s.pool+" (3 sites)|"+second+" (1 site)", p.evalString(`[...document.querySelectorAll("#pool-select option")].map((o) => o.textContent).join("|")`))
+	require.Equal(t, s.pool, p.evalString(`document.querySelector("#pool-select").value`), "the key's own pool first")
 	// Each site has its two charts, drawn.
 	for _, site := range []string{"ams1", "fra1", "lon1"} {
 		p.do(chromedp.WaitVisible(chromedp.CSS(`#site-` + site + ` .uplot + .uplot canvas`)))
@@ -212,6 +219,14 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`#migrations tr[data-id="`+other+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row)),
 	)
+	// Choosing the other pool shows its fleet, here not started, and links to it.
+	p.setFilter("pool-select", second)
+	p.do(chromedp.WaitVisible(`//p[@id="updated" and contains(., "fleet-` + second + ` is not running")]`))
+	require.True(t, strings.HasSuffix(p.evalString(`document.querySelector("#fleet-link").href`), "/workflows/fleet-"+second))
+	p.setFilter("pool-select", s.pool)
+	p.do(chromedp.WaitVisible(chromedp.CSS(`#connectors td.state-warm, #connectors td.state-active`)))
+	p.do(chromedp.WaitVisible(`//p[@id="updated" and not(contains(., "not running"))]`))
+
 	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	img, err := png.Decode(bytes.NewReader(shot))

@@ -36,6 +36,7 @@ var routeRoles = map[string]apikey.Role{
 	"GET /":            anyone,
 	"GET /dashboard/*": anyone,
 	"GET /me":          apikey.Viewer,
+	"GET /pools":       apikey.Viewer,
 	"GET /audit":       apikey.Viewer,
 
 	"GET /sites/:site/timeline": apikey.Viewer,

@@ -59,6 +59,7 @@ func (s *Server) dashboardRoutes(e *echo.Echo) {
 		return nil
 	})
 	e.GET("/me", s.me)
+	e.GET("/pools", s.pools)
 	e.GET("/audit", s.auditTrail)
 	e.GET("/sites/:site/timeline", s.timeline)
 }
@@ -94,6 +95,43 @@ func (s *Server) me(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, Me{KeyID: key.ID, Name: key.Name, Role: string(key.Role), Connector: key.ConnectorID, Pool: s.Pool,
 		FleetWebUI: s.workflowURL(workflows.FleetWorkflowID(s.Pool))})
+}
+
+// PoolView is one pool of GET /pools: its sites, and its fleet workflow in the
+// Temporal Web UI. The fleet's own routes take the pool as ?pool=.
+type PoolView struct {
+	Pool  string   `json:"pool"`
+	Sites []string `json:"sites"`
+	// Default says that it is the pool this web server addresses without ?pool=.
+	Default         bool   `json:"default"`
+	FleetWorkflowID string `json:"fleet_workflow_id"`
+	FleetWebUI      string `json:"fleet_web_ui"`
+}
+
+// pools is GET /pools: every pool that has sites, by name, and the web server's own
+// even before it has any.
+func (s *Server) pools(c echo.Context) error {
+	sites, err := s.Store.Sites(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var out []PoolView
+	view := func(pool string) *PoolView {
+		i := slices.IndexFunc(out, func(p PoolView) bool { return p.Pool == pool })
+		if i < 0 {
+			id := workflows.FleetWorkflowID(pool)
+			out = append(out, PoolView{Pool: pool, Sites: []string{}, Default: pool == s.Pool, FleetWorkflowID: id, FleetWebUI: s.workflowURL(id)})
+			i = len(out) - 1
+		}
+		return &out[i]
+	}
+	view(s.Pool)
+	for _, site := range sites {
+		p := view(site.Pool)
+		p.Sites = append(p.Sites, site.ID)
+	}
+	slices.SortFunc(out, func(a, b PoolView) int { return strings.Compare(a.Pool, b.Pool) })
+	return c.JSON(http.StatusOK, out)
 }
 
 // auditTrail is GET /audit: the newest mutating calls, newest first (limit, 1 to

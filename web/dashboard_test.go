@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -9,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pmo-dev/pmo/apikey"
+	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,4 +52,27 @@ func TestDashboardAssetsAreServedWithTheirPolicy(t *testing.T) {
 	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
 		require.False(t, strings.Contains(string(js), sink), "app.js uses %s", sink)
 	}
+}
+
+// GET /pools lists every pool that has sites, by name, each with its sites and its
+// fleet's page in the Temporal Web UI, and the server's own pool even without sites.
+func TestPoolsListsEveryPoolWithItsSites(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	for _, site := range []struct{ id, pool string }{{"ams1", "north"}, {"fra1", "north"}, {"mad1", "south"}} {
+		_, err := st.Pool.Exec(ctx, `INSERT INTO sites (id, name, region, uplink_bytes_per_sec, pool) VALUES ($1, $1, 'eu', 1e9, $2)`, site.id, site.pool)
+		require.NoError(t, err)
+	}
+	e := echo.New()
+	(&Server{Store: st, Pool: "default", Namespace: "pmo", UIURL: "http://ui:8233", Logger: slog.New(slog.DiscardHandler)}).Routes(e)
+	_, viewer := newKey(t, st, apikey.Viewer)
+	rec := serve(e, "Bearer "+viewer, "pools", "GET", "/pools", "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var pools []PoolView
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &pools))
+	require.Equal(t, []PoolView{
+		{Pool: "default", Sites: []string{}, Default: true, FleetWorkflowID: "fleet-default", FleetWebUI: "http://ui:8233/namespaces/pmo/workflows/fleet-default"},
+		{Pool: "north", Sites: []string{"ams1", "fra1"}, FleetWorkflowID: "fleet-north", FleetWebUI: "http://ui:8233/namespaces/pmo/workflows/fleet-north"},
+		{Pool: "south", Sites: []string{"mad1"}, FleetWorkflowID: "fleet-south", FleetWebUI: "http://ui:8233/namespaces/pmo/workflows/fleet-south"},
+	}, pools)
 }

@@ -60,6 +60,7 @@ var operations = map[string]operation{
 	"GET /openapi.yaml": {summary: "This document.", status: 200, answerMedia: "application/yaml"},
 	"GET /metrics":      {summary: "Prometheus metrics of the web server (docs/operations.md).", status: 200, answerMedia: "text/plain"},
 	"GET /me":           {summary: "The caller's API key: ID, name, role, and the pool it addresses.", status: 200, answer: Me{}},
+	"GET /pools":        {summary: "Every pool that has sites, with its sites and its fleet workflow in the Temporal Web UI.", status: 200, answer: []PoolView{}},
 	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []store.AuditRecord{},
 		query: []queryParam{{"limit", "integer", "how many, 1 to 1000 (default 100)"}}},
 	"GET /sites/:site/timeline": {summary: "A site hour by hour: arrivals forecast against actual, connectors planned against running.", status: 200,

@@ -8,6 +8,8 @@ const phases = ["waiting", "preparing", "transferring", "paused", "awaiting-cuto
 
 let me = null;
 let timer = null;
+// pool is the pool the page shows: the key's own (me.pool) until another is chosen.
+let pool = null;
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -15,6 +17,8 @@ const $ = (sel) => document.querySelector(sel);
 // the problem's detail.
 async function api(path, {method = "GET", body, key = sessionStorage.getItem(keyStore)} = {}) {
   const headers = {Authorization: "Bearer " + key};
+  // The fleet's routes address the chosen pool; the others ignore the parameter.
+  if (me && pool && pool !== me.pool) path += (path.includes("?") ? "&" : "?") + "pool=" + encodeURIComponent(pool);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
   const data = await res.json().catch(() => ({}));
@@ -94,6 +98,8 @@ function flash(text, ok) {
 function signOut(message) {
   sessionStorage.removeItem(keyStore);
   me = null;
+  pool = null;
+  $("#pool-choice").hidden = true;
   clearTimeout(timer);
   $("#app").hidden = true;
   $("#sign-out").hidden = true;
@@ -109,14 +115,38 @@ async function signIn(key) {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#sign-out").hidden = false;
+  pool = me.pool;
   $("#pool").textContent = "pool " + me.pool;
   $("#who").textContent = `${me.name} (${me.role})`;
   const link = $("#fleet-link");
   link.href = me.fleet_web_ui;
   link.hidden = false;
+  await pools();
   // A viewer sees everything and changes nothing.
   for (const e of document.querySelectorAll(".operator")) e.hidden = me.role === "viewer";
   await refresh();
+}
+
+// pools offers every pool in the header once there is more than one: choosing one
+// shows its fleet, and its fleet's page in the Temporal Web UI.
+async function pools() {
+  const list = await api("/pools");
+  const select = $("#pool-select");
+  select.replaceChildren(...list.map((p) => {
+    const o = el("option", `${p.pool} (${p.sites.length} site${p.sites.length === 1 ? "" : "s"})`);
+    o.value = p.pool;
+    o.selected = p.pool === pool;
+    return o;
+  }));
+  const many = list.length > 1;
+  $("#pool-choice").hidden = !many;
+  $("#pool").hidden = many;
+  select.onchange = () => {
+    pool = select.value;
+    const p = list.find((x) => x.pool === pool);
+    if (p) $("#fleet-link").href = p.fleet_web_ui;
+    refresh();
+  };
 }
 
 // refresh reads everything the page shows; each part fails on its own.
