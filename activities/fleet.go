@@ -125,8 +125,11 @@ func (a *Fleet) Collect(ctx context.Context, in contract.CollectInput) (contract
 	}
 	var res contract.CollectResult
 	for _, site := range sites {
-		if site.Pool == in.Pool {
+		switch {
+		case site.Pool == in.Pool:
 			res.Sites = append(res.Sites, site.ID)
+		case slices.Contains(in.ConnectorSites, site.ID):
+			res.Moved = append(res.Moved, contract.SitePool{Site: site.ID, Pool: site.Pool})
 		}
 	}
 	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)

@@ -428,3 +428,20 @@ func TestForecastIsFittedOncePerHistoryHour(t *testing.T) {
 	next := forecastAt(now.Add(time.Hour), nil)
 	require.Equal(t, 4.0, next.Demand[0].AdhocMean, "the next hour learns from the late rows: yesterday's burst repeats today")
 }
+
+// Collect reads the pool's sites, and says which sites of the fleet's connectors now
+// belong to another pool, and which.
+func TestCollectSaysWhichSitesMovedToAnotherPool(t *testing.T) {
+	a, s := fleetFixture(t)
+	_, err := s.Pool.Exec(context.Background(), `UPDATE sites SET pool = 'south' WHERE id = 'fra1'`)
+	require.NoError(t, err)
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	v, err := aenv.ExecuteActivity(a.Collect, contract.CollectInput{Pool: "default", ConnectorSites: []string{"ams1", "fra1"}})
+	require.NoError(t, err)
+	var res contract.CollectResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{"ams1"}, res.Sites)
+	require.Equal(t, []contract.SitePool{{Site: "fra1", Pool: "south"}}, res.Moved)
+}

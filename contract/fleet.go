@@ -12,6 +12,15 @@ type CollectInput struct {
 	Pool         string
 	ConnectorIDs []string
 	External     []string `json:",omitempty"`
+	// ConnectorSites are the sites the fleet has connectors at: Collect says which of
+	// them have moved to another pool.
+	ConnectorSites []string `json:",omitempty"`
+}
+
+// SitePool is a site and the pool it belongs to.
+type SitePool struct {
+	Site string
+	Pool string
 }
 
 // ConnectorHealth is a connector's process state, readiness and latest usage; for an
@@ -28,6 +37,9 @@ type ConnectorHealth struct {
 type CollectResult struct {
 	Sites      []string
 	Connectors []ConnectorHealth
+	// Moved are the sites of the fleet's connectors that now belong to another pool,
+	// with that pool.
+	Moved []SitePool `json:",omitempty"`
 }
 
 // ProvisionInput lists connectors to bring up: new ones, or ones whose process died.

@@ -239,3 +239,17 @@ func TestRecordExternalMetrics(t *testing.T) {
 	require.Nil(t, seen, "a refused post marks nothing")
 	require.Zero(t, n, "and stores nothing")
 }
+
+// A connector recorded by another pool's fleet moves to that pool: a site that moved
+// took it along.
+func TestAConnectorMovesToThePoolThatRecordsItLast(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	addConnector(t, s, "default-ams1-1")
+	c := planning.Connector{ID: "default-ams1-1", Site: "ams1", State: planning.StateWarm, Size: planning.Sizes[1],
+		TaskQueue: "q", CreatedAt: time.Now().UTC()}
+	require.NoError(t, s.UpsertConnector(ctx, "south", c))
+	var pool, state string
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT pool, state FROM connectors WHERE id = 'default-ams1-1'`).Scan(&pool, &state))
+	require.Equal(t, []string{"south", "warm"}, []string{pool, state})
+}

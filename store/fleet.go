@@ -228,13 +228,15 @@ func (s *Store) InsertPlan(ctx context.Context, pool string, plan planning.Plan)
 	return nil
 }
 
-// UpsertConnector records a connector's identity, size and state, and whether it is
-// external; an ID keeps the site and externality it was first recorded with.
+// UpsertConnector records a connector's pool, identity, size and state, and whether it
+// is external; an ID keeps the site and externality it was first recorded with, and
+// moves to the pool that records it last (a site moved to another pool takes its
+// connectors with it).
 func (s *Store) UpsertConnector(ctx context.Context, pool string, c planning.Connector) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO connectors (id, pool, site_id, state, cpu_millis, ram_bytes, bandwidth_bytes_per_sec, storage_bytes, task_queue, created_at, external)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, cpu_millis = EXCLUDED.cpu_millis,
+		ON CONFLICT (id) DO UPDATE SET pool = EXCLUDED.pool, state = EXCLUDED.state, cpu_millis = EXCLUDED.cpu_millis,
 			ram_bytes = EXCLUDED.ram_bytes, bandwidth_bytes_per_sec = EXCLUDED.bandwidth_bytes_per_sec,
 			storage_bytes = EXCLUDED.storage_bytes,
 			stopped_at = CASE WHEN EXCLUDED.state IN ('stopped', 'failed') THEN COALESCE(connectors.stopped_at, now()) ELSE NULL END`,

@@ -136,7 +136,13 @@ func (f *fleet) run(ctx workflow.Context) error {
 	breachCh := workflow.GetSignalChannel(ctx, SignalBreach)
 	failedCh := workflow.GetSignalChannel(ctx, SignalConnectorFailed)
 	eventsCh := workflow.GetSignalChannel(ctx, SignalEvents)
+	adoptCh := workflow.GetSignalChannel(ctx, SignalAdopt)
 	handleSignals := func(sel workflow.Selector) {
+		sel.AddReceive(adoptCh, func(c workflow.ReceiveChannel, _ bool) {
+			var a Adoption
+			c.Receive(ctx, &a)
+			f.onAdopt(ctx, a)
+		})
 		sel.AddReceive(eventsCh, func(c workflow.ReceiveChannel, _ bool) { f.onEvents(ctx, c) })
 		sel.AddReceive(failedCh, func(c workflow.ReceiveChannel, _ bool) {
 			var cf ConnectorFailure
@@ -335,6 +341,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 	if !collected {
 		f.checkExternal(ctx)
 	}
+	handover := workflow.GetVersion(ctx, siteMoveVersion, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	in := contract.CollectInput{Pool: f.in.Pool, ConnectorIDs: make([]string, 0, len(f.st.Connectors))}
 	for _, c := range f.st.Connectors {
 		switch {
@@ -342,6 +349,9 @@ func (f *fleet) collect(ctx workflow.Context) error {
 			in.ConnectorIDs = append(in.ConnectorIDs, c.ID)
 		case collected:
 			in.External = append(in.External, c.ID)
+		}
+		if handover && !slices.Contains(in.ConnectorSites, c.Site) {
+			in.ConnectorSites = append(in.ConnectorSites, c.Site)
 		}
 	}
 	var res contract.CollectResult
@@ -390,6 +400,9 @@ func (f *fleet) collect(ctx workflow.Context) error {
 	}
 	if collected {
 		f.checkExternal(ctx)
+	}
+	for _, m := range res.Moved {
+		f.handOver(ctx, m)
 	}
 	return nil
 }

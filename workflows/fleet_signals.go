@@ -200,3 +200,60 @@ func (f *fleet) audit(ctx workflow.Context, e AuditEntry) {
 		f.st.Audit = slices.Clone(f.st.Audit[len(f.st.Audit)-maxAudit:])
 	}
 }
+
+// Adoption hands a fleet connectors of a site that moved to its pool.
+type Adoption struct {
+	From       string               `json:"from"` // the pool the site left
+	Site       string               `json:"site"`
+	Connectors []planning.Connector `json:"connectors"`
+}
+
+// handOver gives the connectors at a site that moved to another pool to that pool's
+// fleet: those PMO started, once they run no migration (a running one's release comes
+// here), so that the site takes its capacity with it. Until the other fleet takes
+// them (it may not run yet) they stay here, and the next Collect tries again;
+// external connectors stay registered here, where their appliances post.
+func (f *fleet) handOver(ctx workflow.Context, m contract.SitePool) {
+	a := Adoption{From: f.in.Pool, Site: m.Site}
+	for _, c := range f.st.Connectors {
+		if c.Site == m.Site && !c.External && c.Live() && len(c.Migrations) == 0 {
+			a.Connectors = append(a.Connectors, c)
+		}
+	}
+	if len(a.Connectors) == 0 {
+		return
+	}
+	if err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(m.Pool), "", SignalAdopt, a).Get(ctx, nil); err != nil {
+		f.logger.Warn("site moved to another pool; its fleet did not take the connectors yet", "site", m.Site, "pool", m.Pool, "error", err)
+		return
+	}
+	ids := make([]string, len(a.Connectors))
+	for i, c := range a.Connectors {
+		ids[i] = c.ID
+	}
+	f.st.Connectors = slices.DeleteFunc(f.st.Connectors, func(c planning.Connector) bool { return slices.Contains(ids, c.ID) })
+	f.audit(ctx, AuditEntry{Action: "hand over connectors", Who: "pmo", Why: fmt.Sprintf("site %s moved to pool %s", m.Site, m.Pool),
+		Detail: fmt.Sprintf("%d connector(s) to fleet %s: %v", len(ids), FleetWorkflowID(m.Pool), ids)})
+	f.logger.Info("site moved to another pool; its connectors went with it", "site", m.Site, "pool", m.Pool, "connectors", ids)
+}
+
+// onAdopt takes the connectors another pool's fleet handed over with a site that moved
+// here, and records them as this pool's.
+func (f *fleet) onAdopt(ctx workflow.Context, a Adoption) {
+	var took []planning.Connector
+	for _, c := range a.Connectors {
+		if f.connectorIndex(c.ID) >= 0 {
+			continue // handed over before; the first handover stands
+		}
+		c.Reason = fmt.Sprintf("came from pool %s with site %s; %s", a.From, a.Site, c.Reason)
+		f.st.Connectors = append(f.st.Connectors, c)
+		took = append(took, c)
+	}
+	if len(took) == 0 {
+		return
+	}
+	f.sync(ctx, took)
+	f.audit(ctx, AuditEntry{Action: "adopt connectors", Who: "pmo", Why: fmt.Sprintf("site %s moved here from pool %s", a.Site, a.From),
+		Detail: fmt.Sprintf("%d connector(s)", len(took))})
+	f.logger.Info("adopted connectors of a site that moved here", "site", a.Site, "from", a.From, "connectors", len(took))
+}

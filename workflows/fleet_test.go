@@ -39,6 +39,8 @@ type fakeFleet struct {
 	accuracy    []planning.ForecastAccuracy                // what a recorded forecast reads of the past week
 	collected   []string                                   // every connector whose process Collect was asked about
 	posted      map[string]time.Time                       // when each external connector last posted metrics, as the web server stores it
+	moved       []contract.SitePool                        // sites of the fleet's connectors that moved to another pool
+	synced      []string                                   // every connector recorded, as pool/id
 	arrived     [][]string                                 // what each plan was told had arrived
 	planOnly    bool                                       // plans as a worker from before did, deciding nothing
 	decide      func(contract.PlanInput) planning.Decision // if set, the decision Plan returns
@@ -63,6 +65,11 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 					h.ReadyAt = start
 				}
 				res.Connectors = append(res.Connectors, h)
+			}
+			for _, m := range f.moved {
+				if slices.Contains(in.ConnectorSites, m.Site) {
+					res.Moved = append(res.Moved, m)
+				}
 			}
 			for _, id := range in.External {
 				res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: id, LastSeen: f.posted[id],
@@ -107,7 +114,15 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			}
 			return nil
 		})
-	env.OnActivity(fleetActivities.SyncConnectors, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(fleetActivities.SyncConnectors, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in contract.SyncConnectorsInput) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for _, c := range in.Connectors {
+				f.synced = append(f.synced, in.Pool+"/"+c.ID)
+			}
+			return nil
+		})
 	env.OnActivity(fleetActivities.RecordOverride, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in contract.RecordOverrideInput) error {
 			f.mu.Lock()

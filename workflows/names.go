@@ -98,6 +98,9 @@ const (
 	// SignalEvents tells the fleet that system events were recorded or closed, so that
 	// it re-plans at once: EventsSignal.
 	SignalEvents = "events"
+	// SignalAdopt hands a fleet the connectors of a site that moved to its pool from
+	// another: Adoption.
+	SignalAdopt = "adopt"
 )
 
 // EventsWorkflowID is the deterministic workflow ID of a batch of events, from a hash

@@ -25,3 +25,7 @@ const approvalPerTryVersion = "approval-per-try"
 // Collect, which reads what the web server stored, and judge their health after it;
 // runs from before it judge before Collect, and learn them from an update per post.
 const externalMetricsVersion = "external-metrics-collected"
+
+// siteMoveVersion marks runs that hand their connectors at a site that moved to
+// another pool over to that pool's fleet.
+const siteMoveVersion = "site-move-handover"
