@@ -354,6 +354,11 @@ func (f *fleet) collect(ctx workflow.Context) error {
 			in.ConnectorSites = append(in.ConnectorSites, c.Site)
 		}
 	}
+	for _, r := range f.st.Waiting {
+		if handover && !slices.Contains(in.ConnectorSites, r.Site) {
+			in.ConnectorSites = append(in.ConnectorSites, r.Site)
+		}
+	}
 	var res contract.CollectResult
 	if err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.Collect, in).Get(ctx, &res); err != nil {
 		return err

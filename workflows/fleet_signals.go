@@ -14,6 +14,10 @@ import (
 )
 
 func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
+	if pool, ok := f.forwardedTo(r.MigrationID); ok {
+		f.forward(ctx, r, pool) // sent again while it waits: it waits there
+		return
+	}
 	// Planned work has arrived: it leaves the known demand at the next plan, and its
 	// history row stays out of the ad-hoc forecast (the store knows it was planned).
 	if !slices.Contains(f.st.Arrived, r.MigrationID) {
@@ -47,6 +51,12 @@ func (f *fleet) onReserve(ctx workflow.Context, r planning.Reservation) {
 // slot. A release without a connector (a migration cancelled while it waited) frees a
 // slot it may have been given meanwhile, wherever it is.
 func (f *fleet) onRelease(ctx workflow.Context, r Release) {
+	if pool, ok := f.forwardedTo(r.MigrationID); ok {
+		if err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(pool), "", SignalRelease, r).Get(ctx, nil); err != nil {
+			f.logger.Warn("could not pass a release on to the pool the migration went to", "migration", r.MigrationID, "pool", pool, "error", err)
+		}
+		f.st.Forwarded = slices.DeleteFunc(f.st.Forwarded, func(x Forward) bool { return x.MigrationID == r.MigrationID })
+	}
 	f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID })
 	for i := range f.st.Connectors {
 		c := &f.st.Connectors[i]
@@ -210,10 +220,16 @@ type Adoption struct {
 
 // handOver gives the connectors at a site that moved to another pool to that pool's
 // fleet: those PMO started, once they run no migration (a running one's release comes
-// here), so that the site takes its capacity with it. Until the other fleet takes
-// them (it may not run yet) they stay here, and the next Collect tries again;
-// external connectors stay registered here, where their appliances post.
+// here), so that the site takes its capacity with it. The migrations waiting for a
+// connector there go along (forward). Until the other fleet takes them (it may not run
+// yet) they stay here, and the next Collect tries again; external connectors stay
+// registered here, where their appliances post.
 func (f *fleet) handOver(ctx workflow.Context, m contract.SitePool) {
+	for _, r := range slices.Clone(f.st.Waiting) {
+		if r.Site == m.Site {
+			f.forward(ctx, r, m.Pool)
+		}
+	}
 	a := Adoption{From: f.in.Pool, Site: m.Site}
 	for _, c := range f.st.Connectors {
 		if c.Site == m.Site && !c.External && c.Live() && len(c.Migrations) == 0 {
@@ -256,4 +272,28 @@ func (f *fleet) onAdopt(ctx workflow.Context, a Adoption) {
 	f.audit(ctx, AuditEntry{Action: "adopt connectors", Who: "pmo", Why: fmt.Sprintf("site %s moved here from pool %s", a.Site, a.From),
 		Detail: fmt.Sprintf("%d connector(s)", len(took))})
 	f.logger.Info("adopted connectors of a site that moved here", "site", a.Site, "from", a.From, "connectors", len(took))
+}
+
+// forward sends a waiting migration's reservation to the fleet of the pool its site
+// moved to, and remembers where it went: the migration still reserves and releases
+// here, its own pool's fleet, and both are passed on.
+func (f *fleet) forward(ctx workflow.Context, r planning.Reservation, pool string) {
+	if err := workflow.SignalExternalWorkflow(ctx, FleetWorkflowID(pool), "", SignalReserve, r).Get(ctx, nil); err != nil {
+		f.logger.Warn("site moved to another pool; its fleet did not take a waiting migration yet", "migration", r.MigrationID, "pool", pool, "error", err)
+		return
+	}
+	f.st.Waiting = slices.DeleteFunc(f.st.Waiting, func(w planning.Reservation) bool { return w.MigrationID == r.MigrationID })
+	if !slices.ContainsFunc(f.st.Forwarded, func(x Forward) bool { return x.MigrationID == r.MigrationID }) {
+		f.st.Forwarded = append(f.st.Forwarded, Forward{MigrationID: r.MigrationID, Pool: pool})
+	}
+	f.logger.Info("waiting migration forwarded with its site", "migration", r.MigrationID, "pool", pool)
+}
+
+// forwardedTo is the pool a migration's reservation was forwarded to, if any.
+func (f *fleet) forwardedTo(migrationID string) (string, bool) {
+	i := slices.IndexFunc(f.st.Forwarded, func(x Forward) bool { return x.MigrationID == migrationID })
+	if i < 0 {
+		return "", false
+	}
+	return f.st.Forwarded[i].Pool, true
 }

@@ -82,3 +82,42 @@ func TestAFleetAdoptsTheConnectorsOfASiteThatMovedToIt(t *testing.T) {
 	continuedState(t, env.GetWorkflowError())
 	require.Contains(t, f.synced, "default/north-fra1-3", "recorded as this pool's")
 }
+
+// A migration waiting for a connector at a site that moved goes with it: its
+// reservation is passed to the other pool's fleet, and so are the reservation it
+// sends again and its release, which still come here.
+func TestAWaitingMigrationGoesWithItsSite(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{ready: true, moved: []contract.SitePool{{Site: "fra1", Pool: "south"}}}
+	f.register(env)
+	var sent []string
+	record := func(signal string) func(_, _, _, _ string, arg any) error {
+		return func(_, _, _, _ string, arg any) error {
+			switch v := arg.(type) {
+			case planning.Reservation:
+				sent = append(sent, signal+" "+v.MigrationID)
+			case Release:
+				sent = append(sent, signal+" "+v.MigrationID)
+			}
+			return nil
+		}
+	}
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-south", "", SignalReserve, mock.Anything).Return(record(SignalReserve))
+	env.OnSignalExternalWorkflow(mock.Anything, "fleet-south", "", SignalRelease, mock.Anything).Return(record(SignalRelease))
+	// Autoscaling is paused, so that nothing starts for the waiting migration here.
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalOverride, planning.Override{ID: "o1", Kind: planning.OverridePause, Who: "ann", Why: "site move",
+			Expires: start.Add(time.Hour)})
+		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m2", WorkflowID: "migration-m2", Site: "fra1", Deadline: start.Add(time.Hour)})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, []string{"reserve m2"}, sent, "forwarded at the Collect after it queued")
+		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m2", WorkflowID: "migration-m2", Site: "fra1", Deadline: start.Add(time.Hour)})
+		env.SignalWorkflow(SignalRelease, Release{MigrationID: "m2", ConnectorID: "south-fra1-1"})
+	}, 61*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 2})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Equal(t, []string{"reserve m2", "reserve m2", "release m2"}, sent)
+	require.Empty(t, st.Waiting, "nothing waits here for the site that left")
+	require.Empty(t, st.Forwarded, "released: nothing more to pass on")
+}

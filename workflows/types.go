@@ -58,6 +58,12 @@ func (in FleetInput) withDefaults() FleetInput {
 	return in
 }
 
+// Forward is a migration that waited for a connector at a site that moved to Pool.
+type Forward struct {
+	MigrationID string `json:"migration_id"`
+	Pool        string `json:"pool"`
+}
+
 // FleetState is the fleet's desired state, small enough to carry across
 // continue-as-new.
 type FleetState struct {
@@ -66,7 +72,10 @@ type FleetState struct {
 	Waiting    []planning.Reservation `json:"waiting"`
 	// Arrived names the migrations that reserved since the last plan, which takes
 	// the planned ones among them out of the known demand.
-	Arrived   []string            `json:"arrived,omitempty"`
+	Arrived []string `json:"arrived,omitempty"`
+	// Forwarded are the migrations whose reservation went to another pool's fleet with
+	// their site (handOver): their release goes there too.
+	Forwarded []Forward           `json:"forwarded,omitempty"`
 	Overrides []planning.Override `json:"overrides"`
 	Audit     []AuditEntry        `json:"audit"`
 	Plan      planning.Plan       `json:"plan"`
