@@ -403,7 +403,8 @@ func (f *fleet) deregisterConnector(ctx workflow.Context, r DeregisterConnectorR
 	return out, nil
 }
 
-// connectorMetrics stores what an external connector posted and renews its health.
+// connectorMetrics stores what an external connector posted and renews its health,
+// for a web server of an earlier version (today's stores posts itself).
 func (f *fleet) connectorMetrics(ctx workflow.Context, r ConnectorMetricsRequest) (ConnectorMetricsResult, error) {
 	var stored contract.RecordConnectorMetricsResult
 	if err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.RecordConnectorMetrics, contract.RecordConnectorMetricsInput{

@@ -66,7 +66,9 @@ const (
 	// migrations are done: DeregisterConnectorRequest -> planning.Connector.
 	UpdateDeregisterConnector = "deregister-connector"
 	// UpdateConnectorMetrics records the metrics an external connector posted and
-	// renews its health: ConnectorMetricsRequest -> ConnectorMetricsResult.
+	// renews its health: ConnectorMetricsRequest -> ConnectorMetricsResult. The web
+	// server no longer sends it (it stores posts itself, and Collect reads them); it
+	// stays for web servers of earlier versions.
 	UpdateConnectorMetrics = "connector-metrics"
 )
 
