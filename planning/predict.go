@@ -123,7 +123,8 @@ type Plan struct {
 	// LeadTimeSeconds is how long before demand connectors are started (see LeadTime).
 	LeadTimeSeconds float64 `json:"lead_time_seconds"`
 	// ReplaceSeconds is how long a connector started now takes to be ready (see
-	// ReplaceTime): how long a migration that may wait for one must be able to wait.
+	// ReplaceTime; the lead time until boots are measured): how long a migration that
+	// may wait for one must be able to wait.
 	ReplaceSeconds float64 `json:"replace_seconds,omitempty"`
 	// BootSeconds is the median of how long recent connectors took to be ready (see
 	// BootTime), 0 while too few were measured: an "auto" scale-in cooldown is derived

@@ -102,3 +102,16 @@ func TestSLASlackKeepsHeadroomForTheUrgentShare(t *testing.T) {
 		t.Fatalf("every migration can wait: headroom %d, want 0", got)
 	}
 }
+
+// How long a migration must be able to wait is the measured replacement time (a p90
+// boot and a tick), and the lead time until three boots are measured.
+func TestThePlansReplacementTimeIsTheLeadTimeUntilBootsAreMeasured(t *testing.T) {
+	w := World{Now: t0, Size: medium(t), LeadTime: 5 * time.Minute, Tick: 30 * time.Second, Sites: []Site{{ID: "ams1", StrictestQuantile: 0.9}}}
+	if got := Tick(w).ReplaceSeconds; got != 300 {
+		t.Fatalf("no boots measured: replace %v s, want the lead time's 300", got)
+	}
+	w.ReadyDelays = []float64{60, 60, 60}
+	if got := Tick(w).ReplaceSeconds; got != 90 {
+		t.Fatalf("boots of a minute: replace %v s, want 90 (a boot and a tick)", got)
+	}
+}

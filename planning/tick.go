@@ -132,6 +132,11 @@ func Tick(w World) Decision {
 	plan.LeadTimeSeconds = lead.Seconds()
 	plan.BootSeconds = BootTime(w.ReadyDelays).Seconds()
 	plan.ReplaceSeconds = in.ReplaceTime.Seconds()
+	if _, measured := readyQuantile(0.9, w.ReadyDelays); !measured {
+		// Until boots are measured, a migration that may wait for one must be able
+		// to wait the lead time, not a tick.
+		plan.ReplaceSeconds = lead.Seconds()
+	}
 	plan.Reasons = append(plan.Reasons, leadWhy)
 	if w.Models != "" {
 		plan.Reasons = append(plan.Reasons, "forecast model: "+w.Models)
