@@ -67,17 +67,18 @@ type ExternalReport struct {
 	LastSeen time.Time
 }
 
-// RecordExternalMetrics stores the samples an external connector of pool posted and
-// marks it seen now, in one transaction: ErrUnknownConnector when the pool has no such
-// connector (or it has left), ErrNotExternal when PMO started it. The fleet reads the
-// samples and the time at its next Collect.
-func (s *Store) RecordExternalMetrics(ctx context.Context, pool, id string, samples []planning.MetricSample) (ExternalReport, error) {
+// RecordExternalMetrics stores the samples an external connector posted and marks it
+// seen now, in one transaction: ErrUnknownConnector when there is no such connector
+// (or it has left), ErrNotExternal when PMO started it. Connector IDs are unique across
+// pools, so the connector is found wherever it is, also after its site moved to
+// another pool. The fleet reads the samples and the time at its next Collect.
+func (s *Store) RecordExternalMetrics(ctx context.Context, id string, samples []planning.MetricSample) (ExternalReport, error) {
 	var r ExternalReport
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		var external bool
 		err := tx.QueryRow(ctx, `
-			UPDATE connectors SET last_seen = now() WHERE id = $1 AND pool = $2 AND state <> 'stopped'
-			RETURNING external, state, last_seen`, id, pool).Scan(&external, &r.State, &r.LastSeen)
+			UPDATE connectors SET last_seen = now() WHERE id = $1 AND state <> 'stopped'
+			RETURNING external, state, last_seen`, id).Scan(&external, &r.State, &r.LastSeen)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("%w: %s", ErrUnknownConnector, id)

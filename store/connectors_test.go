@@ -197,8 +197,8 @@ func TestInsertMigrationKeepsItsConnectorsBandwidth(t *testing.T) {
 }
 
 // An external connector's post is stored with the time it was seen, which the fleet's
-// Collect reads; a connector of another pool, one that left, or one PMO started is
-// refused, and nothing of the post is written.
+// Collect reads; a connector that left, or one PMO started, is refused, and nothing of
+// the post is written.
 func TestRecordExternalMetrics(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
@@ -212,12 +212,12 @@ func TestRecordExternalMetrics(t *testing.T) {
 	sample := []planning.MetricSample{{At: time.Now().UTC().Truncate(time.Microsecond), CPUPercent: 3}}
 
 	before := time.Now()
-	r, err := s.RecordExternalMetrics(ctx, "default", "ext", sample)
+	r, err := s.RecordExternalMetrics(ctx, "ext", sample)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), r.Stored)
 	require.Equal(t, planning.StateUnhealthy, r.State, "the state the fleet last recorded")
 	require.WithinDuration(t, before, r.LastSeen, 5*time.Second)
-	again, err := s.RecordExternalMetrics(ctx, "default", "ext", sample)
+	again, err := s.RecordExternalMetrics(ctx, "ext", sample)
 	require.NoError(t, err)
 	require.Zero(t, again.Stored, "a repeated sample is stored once")
 	require.False(t, again.LastSeen.Before(r.LastSeen), "and the connector is seen again")
@@ -227,11 +227,9 @@ func TestRecordExternalMetrics(t *testing.T) {
 	require.True(t, health[0].LastSeen.Equal(again.LastSeen), "Collect reads when it was last seen")
 	require.Equal(t, 3.0, health[0].Usage.CPUPercent)
 
-	_, err = s.RecordExternalMetrics(ctx, "other", "ext", sample)
-	require.ErrorIs(t, err, store.ErrUnknownConnector, "another pool's")
-	_, err = s.RecordExternalMetrics(ctx, "default", "gone", sample)
+	_, err = s.RecordExternalMetrics(ctx, "gone", sample)
 	require.ErrorIs(t, err, store.ErrUnknownConnector, "it left the pool")
-	_, err = s.RecordExternalMetrics(ctx, "default", "own", sample)
+	_, err = s.RecordExternalMetrics(ctx, "own", sample)
 	require.ErrorIs(t, err, store.ErrNotExternal)
 	var seen *time.Time
 	var n int

@@ -95,14 +95,10 @@ func (s *Server) connectorMetrics(c echo.Context) error {
 		}
 		return err
 	}
-	pool, err := s.fleetPool(c)
-	if err != nil {
-		return err
-	}
-	r, err := s.Store.RecordExternalMetrics(c.Request().Context(), pool, req.ConnectorID, req.Samples)
+	r, err := s.Store.RecordExternalMetrics(c.Request().Context(), req.ConnectorID, req.Samples)
 	switch {
 	case errors.Is(err, store.ErrUnknownConnector):
-		return fieldProblem(http.StatusNotFound, &validation.Error{Field: "connector_id", Reason: fmt.Sprintf("no connector %q in pool %s", req.ConnectorID, pool)})
+		return fieldProblem(http.StatusNotFound, &validation.Error{Field: "connector_id", Reason: fmt.Sprintf("no connector %q is registered", req.ConnectorID)})
 	case errors.Is(err, store.ErrNotExternal):
 		return fieldProblem(http.StatusConflict, &validation.Error{Field: "connector_id", Reason: fmt.Sprintf(
 			"connector %q was started by PMO, not registered; PMO reads its metrics itself and drains it through POST /scale", req.ConnectorID)})

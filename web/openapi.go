@@ -75,7 +75,7 @@ var operations = map[string]operation{
 	"POST /connectors/:id/deregister": {summary: "Take an external connector out of the pool once its migrations are done.",
 		body: workflows.Control{}, status: 200, answer: ConnectorView{}, query: []queryParam{poolParam}},
 	"POST /connectors/:id/metrics": {summary: "An external connector's metrics: one sample, or an array of up to 100.",
-		body: planning.MetricSample{}, status: 200, answer: workflows.ConnectorMetricsResult{}, query: []queryParam{poolParam}},
+		body: planning.MetricSample{}, status: 200, answer: workflows.ConnectorMetricsResult{}},
 	"GET /plan":   {summary: "The latest plan: targets per site, bottlenecks and reasons.", status: 200, answer: planning.Plan{}, query: []queryParam{poolParam}},
 	"POST /scale": {summary: "Provision connectors at a site, resize one, or drain one.", body: workflows.ScaleRequest{}, status: 200, answer: ScaleAnswer{}, query: []queryParam{poolParam}},
 	"GET /policy": {summary: "The pool's scaling policy.", status: 200, answer: PolicyView{}, query: []queryParam{poolParam}},

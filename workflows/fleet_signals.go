@@ -219,11 +219,11 @@ type Adoption struct {
 }
 
 // handOver gives the connectors at a site that moved to another pool to that pool's
-// fleet: those PMO started, once they run no migration (a running one's release comes
-// here), so that the site takes its capacity with it. The migrations waiting for a
-// connector there go along (forward). Until the other fleet takes them (it may not run
-// yet) they stay here, and the next Collect tries again; external connectors stay
-// registered here, where their appliances post.
+// fleet, each once it runs no migration (a running one's release comes here), so that
+// the site takes its capacity with it: PMO's own, live, and external ones in any state
+// (their posts find them wherever they are). The migrations waiting for a connector
+// there go along (forward). Until the other fleet takes them (it may not run yet) they
+// stay here, and the next Collect tries again.
 func (f *fleet) handOver(ctx workflow.Context, m contract.SitePool) {
 	for _, r := range slices.Clone(f.st.Waiting) {
 		if r.Site == m.Site {
@@ -232,7 +232,7 @@ func (f *fleet) handOver(ctx workflow.Context, m contract.SitePool) {
 	}
 	a := Adoption{From: f.in.Pool, Site: m.Site}
 	for _, c := range f.st.Connectors {
-		if c.Site == m.Site && !c.External && c.Live() && len(c.Migrations) == 0 {
+		if c.Site == m.Site && (c.External || c.Live()) && len(c.Migrations) == 0 {
 			a.Connectors = append(a.Connectors, c)
 		}
 	}

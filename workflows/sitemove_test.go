@@ -14,8 +14,8 @@ import (
 )
 
 // A site that moves to another pool takes its connectors with it: the fleet hands each
-// idle one to the other pool's fleet at its next Collect, and a busy one once its
-// migration is released.
+// idle one to the other pool's fleet at its next Collect (a customer's appliance too),
+// and a busy one once its migration is released.
 func TestASiteThatMovesTakesItsConnectorsToTheOtherPool(t *testing.T) {
 	env := newEnv(t)
 	f := &fakeFleet{ready: true}
@@ -31,6 +31,11 @@ func TestASiteThatMovesTakesItsConnectorsToTheOtherPool(t *testing.T) {
 		env.UpdateWorkflow(UpdateScale, "two", &testsuite.TestUpdateCallback{
 			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) }, OnComplete: func(any, error) {},
 		}, ScaleRequest{Action: ScaleProvision, Site: "fra1", Count: 2, Who: "ann", Why: "wave"})
+		fra := appliance
+		fra.ID, fra.Site = "appliance-fra1", "fra1"
+		env.UpdateWorkflow(UpdateRegisterConnector, "appliance", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, fra)
 	}, time.Second)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalReserve, planning.Reservation{MigrationID: "m1", WorkflowID: "migration-m1", Site: "fra1", Deadline: start.Add(time.Hour)})
@@ -41,13 +46,14 @@ func TestASiteThatMovesTakesItsConnectorsToTheOtherPool(t *testing.T) {
 		f.mu.Unlock()
 	}, 90*time.Second)
 	env.RegisterDelayedCallback(func() {
-		require.Len(t, adopted, 1, "the idle connector went at the next Collect")
-		require.Len(t, adopted[0].Connectors, 1)
+		require.Len(t, adopted, 1, "the idle connector and the appliance went at the next Collect")
+		require.Len(t, adopted[0].Connectors, 2)
+		require.True(t, slices.ContainsFunc(adopted[0].Connectors, func(c planning.Connector) bool { return c.ID == "appliance-fra1" && c.External }))
 		require.Equal(t, Adoption{From: "default", Site: "fra1", Connectors: adopted[0].Connectors}, adopted[0])
 		conns := queryConnectors(t, env)
 		require.Len(t, conns, 1, "the busy one stays until its migration is done")
 		require.Len(t, conns[0].Migrations, 1)
-		require.NotEqual(t, adopted[0].Connectors[0].ID, conns[0].ID)
+		require.False(t, slices.ContainsFunc(adopted[0].Connectors, func(c planning.Connector) bool { return c.ID == conns[0].ID }))
 		env.SignalWorkflow(SignalRelease, Release{MigrationID: "m1", ConnectorID: conns[0].ID})
 	}, 2*time.Minute+time.Second)
 	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 4})
