@@ -540,6 +540,33 @@ func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, err
 	return out, nil
 }
 
+// WavePage reads a page of a wave's planned migrations with their VMs' inventory rows,
+// two queries a page; a migration whose VM has left the inventory since is named
+// apart.
+func (a *Fleet) WavePage(ctx context.Context, in contract.WavePageInput) (contract.WavePage, error) {
+	planned, err := a.Store.WaveMigrations(ctx, in.Wave, in.After, in.Limit)
+	if err != nil || len(planned) == 0 {
+		return contract.WavePage{}, err
+	}
+	ids := make([]string, len(planned))
+	for i, p := range planned {
+		ids[i] = p.VMID
+	}
+	vms, err := a.Store.VMs(ctx, ids)
+	if err != nil {
+		return contract.WavePage{}, err
+	}
+	page := contract.WavePage{Next: planned[len(planned)-1].ID}
+	for _, p := range planned {
+		if i := slices.IndexFunc(vms, func(v planning.VM) bool { return v.ID == p.VMID }); i >= 0 {
+			page.Migrations = append(page.Migrations, contract.WaveMigration{Planned: p, VM: vms[i]})
+		} else {
+			page.Missing = append(page.Missing, p.ID)
+		}
+	}
+	return page, nil
+}
+
 // RecordOutcome writes a finished migration into the history that feeds the forecast.
 func (a *Fleet) RecordOutcome(ctx context.Context, m planning.MigrationRecord) error {
 	a.Logger.Info("migration ended", "migration", m.ID, "vm", m.VMID, "site", m.Site, "connector", m.ConnectorID,

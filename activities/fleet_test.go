@@ -445,3 +445,30 @@ func TestCollectSaysWhichSitesMovedToAnotherPool(t *testing.T) {
 	require.Equal(t, []string{"ams1"}, res.Sites)
 	require.Equal(t, []contract.SitePool{{Site: "fra1", Pool: "south"}}, res.Moved)
 }
+
+// A page of a wave holds each planned migration with its VM's inventory row, names
+// those whose VM has left the inventory, and says where the next page starts.
+func TestWavePageReadsMigrationsWithTheirVMs(t *testing.T) {
+	a, s := fleetFixture(t)
+	ctx := context.Background()
+	vm1, err := s.VM(ctx, "vm-1")
+	require.NoError(t, err)
+	planned := planning.PlannedBatch("w1", []planning.VM{vm1, {ID: "vm-9", Site: "ams1", DiskBytes: 1, SLATier: "gold"}}, nil, "", now, now.Add(time.Hour))
+	require.NoError(t, s.SavePlanned(ctx, "default", planned, now))
+	var env testsuite.WorkflowTestSuite
+	aenv := env.NewTestActivityEnvironment()
+	aenv.RegisterActivity(a)
+	v, err := aenv.ExecuteActivity(a.WavePage, contract.WavePageInput{Wave: "w1", Limit: 10})
+	require.NoError(t, err)
+	var page contract.WavePage
+	require.NoError(t, v.Get(&page))
+	require.Len(t, page.Migrations, 1)
+	require.Equal(t, "w1-vm-1", page.Migrations[0].Planned.ID)
+	require.Equal(t, "/disks/vm-1.img", page.Migrations[0].VM.DiskURI)
+	require.Equal(t, []string{"w1-vm-9"}, page.Missing)
+	require.Equal(t, "w1-vm-9", page.Next)
+	v, err = aenv.ExecuteActivity(a.WavePage, contract.WavePageInput{Wave: "w1", After: page.Next, Limit: 10})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&page))
+	require.Equal(t, contract.WavePage{}, page, "the end")
+}

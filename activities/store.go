@@ -59,6 +59,8 @@ type Store interface {
 	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
+	// WaveMigrations returns a page of a wave's planned migrations, by ID after after.
+	WaveMigrations(ctx context.Context, wave, after string, limit int) ([]planning.PlannedMigration, error)
 	// VMs returns the VMs of the inventory among ids, in one read, in no order.
 	VMs(ctx context.Context, ids []string) ([]planning.VM, error)
 	// Import writes a file's rows in one transaction; unknown sites and tiers reject

@@ -33,6 +33,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -1375,4 +1376,58 @@ func TestFilesImportOverHTTPThroughAWorkflow(t *testing.T) {
 		"import":    s.newestWorkflow("WorkflowType = 'ImportWorkflow' AND ExecutionStatus = 'Completed'"),
 		"retention": workflows.RetentionWorkflowID + "-now",
 	})
+}
+
+// A planned wave runs as a workflow: POST /waves starts it, its migrations are its
+// child workflows (the Web UI's API lists them under it), each at the wave's start,
+// and GET /waves/{id} follows it to its end.
+func TestAPlannedWaveRunsAsAWorkflowOfItsMigrations(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	db := s.connect()
+	vms, _ := s.vmsBySize(db, "lon1", 3, false)
+	start := time.Now().Add(15 * time.Second).Truncate(time.Second)
+	wave := "w" + s.pool
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": wave, "vm_ids": vms,
+		"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, nil))
+	type waveView struct {
+		Started, Running, Succeeded, Failed int
+		Refused                             []string
+		Done                                bool
+		WorkflowID                          string `json:"workflow_id"`
+		WebUI                               string `json:"web_ui"`
+	}
+	var v waveView
+	require.Equal(t, 202, s.call("POST", "/waves", map[string]any{"id": wave}, &v))
+	require.Equal(t, "wave-"+wave, v.WorkflowID)
+	require.Contains(t, v.WebUI, "/workflows/wave-"+wave)
+	require.Equal(t, 202, s.call("POST", "/waves", map[string]any{"id": wave}, nil), "a second call starts nothing")
+	var p problem
+	require.Equal(t, 404, s.call("GET", "/waves/nowave", nil, &p))
+	require.Equal(t, "id", p.Field)
+
+	s.eventually(2*time.Minute, "the wave ends", func() bool {
+		s.call("GET", "/waves/"+wave, nil, &v)
+		return v.Done
+	})
+	require.Equal(t, waveView{Started: 3, Succeeded: 3, Done: true, WorkflowID: v.WorkflowID, WebUI: v.WebUI}, v)
+	for _, vm := range vms {
+		var m struct {
+			migrationView
+			StartedAt time.Time `json:"started_at"`
+		}
+		require.Equal(t, 200, s.call("GET", "/migrations/"+wave+"-"+vm, nil, &m))
+		require.Equal(t, "succeeded", m.Outcome)
+		require.Equal(t, fileSHA(t, filepath.Join(s.dataDir, "target", m.Destination)), m.SHA256, "copied whole")
+		require.False(t, m.StartedAt.Before(start), "%s started at %s, before the wave's %s", vm, m.StartedAt, start)
+	}
+	tc, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace})
+	require.NoError(t, err)
+	defer tc.Close()
+	s.eventually(30*time.Second, "the Web UI's API lists the wave's children", func() bool {
+		resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "ParentWorkflowId = 'wave-" + wave + "'"})
+		return err == nil && len(resp.GetExecutions()) == 3
+	})
+	s.replayHistories(map[string]string{"wave": "wave-" + wave})
 }

@@ -175,6 +175,8 @@ type PlannedMigration struct {
 	SLATier       string    `json:"sla_tier"`
 	EarliestStart time.Time `json:"earliest_start"`
 	Deadline      time.Time `json:"deadline"`
+	// Wave is the forecast request it was planned in, which a wave workflow starts.
+	Wave string `json:"wave,omitempty"`
 }
 
 // PlannedBatch is a forecast request's batch as known work, every migration between
@@ -188,11 +190,11 @@ func PlannedBatch(id string, vms []VM, specs []VMSpec, tier string, start, deadl
 			t = tier
 		}
 		batch = append(batch, PlannedMigration{ID: id + "-" + vm.ID, VMID: vm.ID, Site: vm.Site, Bytes: vm.DiskBytes,
-			SLATier: t, EarliestStart: start, Deadline: deadline})
+			SLATier: t, EarliestStart: start, Deadline: deadline, Wave: id})
 	}
 	for i, spec := range specs {
 		batch = append(batch, PlannedMigration{ID: fmt.Sprintf("%s-%d", id, i), Site: spec.Site, Bytes: spec.DiskBytes,
-			SLATier: tier, EarliestStart: start, Deadline: deadline})
+			SLATier: tier, EarliestStart: start, Deadline: deadline, Wave: id})
 	}
 	return batch
 }

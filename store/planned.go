@@ -15,12 +15,12 @@ import (
 func (s *Store) SavePlanned(ctx context.Context, pool string, planned []planning.PlannedMigration, at time.Time) error {
 	batch := &pgx.Batch{}
 	for _, p := range planned {
-		batch.Queue(`INSERT INTO planned_migrations (id, pool, vm_id, site_id, bytes, sla_tier, earliest_start, deadline, planned_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		batch.Queue(`INSERT INTO planned_migrations (id, pool, vm_id, site_id, bytes, sla_tier, earliest_start, deadline, planned_at, wave)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (id) DO UPDATE SET pool = EXCLUDED.pool, vm_id = EXCLUDED.vm_id, site_id = EXCLUDED.site_id,
 				bytes = EXCLUDED.bytes, sla_tier = EXCLUDED.sla_tier, earliest_start = EXCLUDED.earliest_start,
-				deadline = EXCLUDED.deadline, planned_at = EXCLUDED.planned_at`,
-			p.ID, pool, p.VMID, p.Site, p.Bytes, p.SLATier, p.EarliestStart, p.Deadline, at)
+				deadline = EXCLUDED.deadline, planned_at = EXCLUDED.planned_at, wave = EXCLUDED.wave`,
+			p.ID, pool, p.VMID, p.Site, p.Bytes, p.SLATier, p.EarliestStart, p.Deadline, at, p.Wave)
 	}
 	if err := s.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("store: save planned migrations: %w", err)
@@ -60,4 +60,26 @@ func (s *Store) PlannedArrived(ctx context.Context, ids []string, at time.Time) 
 		return fmt.Errorf("store: mark planned migrations arrived: %w", err)
 	}
 	return nil
+}
+
+// WaveMigrations returns up to limit of a wave's planned migrations of inventory VMs
+// whose IDs sort after after, by ID: a wave workflow reads its wave page by page.
+func (s *Store) WaveMigrations(ctx context.Context, wave, after string, limit int) ([]planning.PlannedMigration, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT id, vm_id, site_id, bytes, sla_tier, earliest_start, deadline, wave
+		FROM planned_migrations WHERE wave = $1 AND vm_id <> '' AND id > $2
+		ORDER BY id LIMIT $3`, wave, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations of wave %s: %w", wave, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.PlannedMigration, error) {
+		var p planning.PlannedMigration
+		err := r.Scan(&p.ID, &p.VMID, &p.Site, &p.Bytes, &p.SLATier, &p.EarliestStart, &p.Deadline, &p.Wave)
+		p.EarliestStart, p.Deadline = p.EarliestStart.UTC(), p.Deadline.UTC()
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations of wave %s: %w", wave, err)
+	}
+	return out, nil
 }

@@ -51,12 +51,14 @@ var routeRoles = map[string]apikey.Role{
 	"GET /events":     apikey.Viewer,
 
 	"GET /migrations/:id": apikey.Viewer,
+	"GET /waves/:id":      apikey.Viewer,
 
 	"POST /forecast":                  apikey.Operator,
 	"POST /simulate":                  apikey.Operator,
 	"POST /scale":                     apikey.Operator,
 	"POST /overrides":                 apikey.Operator,
 	"POST /migrations":                apikey.Operator,
+	"POST /waves":                     apikey.Operator,
 	"POST /migrations/:id/cancel":     apikey.Operator,
 	"POST /migrations/:id/pause":      apikey.Operator,
 	"POST /migrations/:id/resume":     apikey.Operator,

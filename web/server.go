@@ -76,6 +76,8 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/simulate", s.simulate)
 	e.POST("/overrides", s.override)
 	e.GET("/overrides", s.overrides)
+	e.POST("/waves", s.startWave)
+	e.GET("/waves/:id", s.wave)
 	e.POST("/migrations", s.submitMigration)
 	e.GET("/migrations", s.migrations)
 	e.GET("/migrations/:id", s.migration)

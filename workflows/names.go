@@ -18,8 +18,11 @@ func FleetWorkflowID(pool string) string { return "fleet-" + pool }
 // All are the workflow functions the worker registers. workflows/replay_test.go needs a
 // recorded history of each in testdata/replay.
 func All() []any {
-	return []any{FleetWorkflow, MigrationWorkflow, ImportWorkflow, EventsWorkflow, RetentionWorkflow}
+	return []any{FleetWorkflow, MigrationWorkflow, WaveWorkflow, ImportWorkflow, EventsWorkflow, RetentionWorkflow}
 }
+
+// WaveWorkflowID is the workflow ID of a planned wave, named by its POST /forecast ID.
+func WaveWorkflowID(id string) string { return "wave-" + id }
 
 // MigrationWorkflowID is the deterministic workflow ID of a migration.
 func MigrationWorkflowID(migrationID string) string { return "migration-" + migrationID }
@@ -44,6 +47,8 @@ const (
 	QueryPolicy = "policy"
 	// QueryEvents returns the EventsView: what recent system events did to the plan.
 	QueryEvents = "events"
+	// QueryWave answers a wave's progress: WaveProgress.
+	QueryWave = "wave"
 )
 
 // Update names.
