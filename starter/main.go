@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string) error {
 			apikeyCommand(&cfg, os.Stdout, os.Stderr),
 			codecProxyCommand(&cfg),
 			migrationCommand(&cfg, os.Stdout, os.Stderr),
+			waveCommands(&cfg, os.Stdout),
 			overrideCommand(&cfg, os.Stdout),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
