@@ -132,24 +132,22 @@ func (a *Fleet) Collect(ctx context.Context, in contract.CollectInput) (contract
 			res.Moved = append(res.Moved, contract.SitePool{Site: site.ID, Pool: site.Pool})
 		}
 	}
-	health, err := a.Store.ConnectorHealth(ctx, in.ConnectorIDs)
+	// One read for all: the fleet's own connectors first, then the external ones.
+	health, err := a.Store.ConnectorHealth(ctx, append(slices.Clip(in.ConnectorIDs), in.External...))
 	if err != nil {
 		return contract.CollectResult{}, err
 	}
-	for _, h := range health {
+	for i, h := range health {
+		if i >= len(in.ConnectorIDs) {
+			// External connectors are not the provisioner's: what they posted is all there is.
+			res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, ReadyAt: h.ReadyAt, Usage: h.Usage, LastSeen: h.LastSeen})
+			continue
+		}
 		st, err := a.Provisioner.Status(ctx, h.ID)
 		if err != nil {
 			return contract.CollectResult{}, fmt.Errorf("status of connector %s: %w", h.ID, err)
 		}
 		res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, Running: st.Running, ReadyAt: h.ReadyAt, Usage: h.Usage})
-	}
-	// External connectors are not the provisioner's: what they posted is all there is.
-	external, err := a.Store.ConnectorHealth(ctx, in.External)
-	if err != nil {
-		return contract.CollectResult{}, err
-	}
-	for _, h := range external {
-		res.Connectors = append(res.Connectors, contract.ConnectorHealth{ID: h.ID, ReadyAt: h.ReadyAt, Usage: h.Usage, LastSeen: h.LastSeen})
 	}
 	return res, nil
 }
@@ -517,9 +515,9 @@ func (a *Fleet) LookupVM(ctx context.Context, in contract.LookupVMInput) (planni
 	return vm, err
 }
 
-// lookupVMs returns the inventory rows of the VMs in the order given, read in one
-// query, or a non-retryable NotFound error naming the first unknown one.
-func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, error) {
+// vmsByID reads the inventory rows of the VMs named, in one query, by ID; those not
+// in the inventory are absent.
+func (a *Fleet) vmsByID(ctx context.Context, ids []string) (map[string]planning.VM, error) {
 	found, err := a.Store.VMs(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -527,6 +525,16 @@ func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, err
 	byID := make(map[string]planning.VM, len(found))
 	for _, vm := range found {
 		byID[vm.ID] = vm
+	}
+	return byID, nil
+}
+
+// lookupVMs returns the inventory rows of the VMs in the order given, read in one
+// query, or a non-retryable NotFound error naming the first unknown one.
+func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, error) {
+	byID, err := a.vmsByID(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]planning.VM, 0, len(ids))
 	for i, id := range ids {
@@ -552,14 +560,14 @@ func (a *Fleet) WavePage(ctx context.Context, in contract.WavePageInput) (contra
 	for i, p := range planned {
 		ids[i] = p.VMID
 	}
-	vms, err := a.Store.VMs(ctx, ids)
+	vms, err := a.vmsByID(ctx, ids)
 	if err != nil {
 		return contract.WavePage{}, err
 	}
 	page := contract.WavePage{Next: planned[len(planned)-1].ID}
 	for _, p := range planned {
-		if i := slices.IndexFunc(vms, func(v planning.VM) bool { return v.ID == p.VMID }); i >= 0 {
-			page.Migrations = append(page.Migrations, contract.WaveMigration{Planned: p, VM: vms[i]})
+		if vm, ok := vms[p.VMID]; ok {
+			page.Migrations = append(page.Migrations, contract.WaveMigration{Planned: p, VM: vm})
 		} else {
 			page.Missing = append(page.Missing, p.ID)
 		}

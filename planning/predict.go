@@ -262,20 +262,19 @@ func Predict(in PredictInput) Plan {
 				})
 			}
 		}
-		target.Headroom = poissonQuantile(expected, site.StrictestQuantile)
-		if urgent := expected * (1 - site.PatientShare); in.SLASlack {
+		var slots string
+		if in.SLASlack {
 			// Work that can wait fills every other slot, so the held ones are all an
 			// urgent arrival finds: the quantile of the others that arrive within a
 			// boot ahead of it, and one for itself.
-			target.Headroom = 0
-			if urgent > 0 {
+			if urgent := expected * (1 - site.PatientShare); urgent > 0 {
 				target.Headroom = poissonQuantile(urgent, site.StrictestQuantile) + 1
 			}
-		}
-		slots := fmt.Sprintf("%d task slot(s) free beyond the work for the arrivals of a %s boot", target.Headroom, replace)
-		if in.SLASlack {
 			slots = fmt.Sprintf("%d task slot(s) held beyond the work for the arrivals of a %s boot that cannot wait for one (%.0f%% of the site's can)",
 				target.Headroom, replace, 100*site.PatientShare)
+		} else {
+			target.Headroom = poissonQuantile(expected, site.StrictestQuantile)
+			slots = fmt.Sprintf("%d task slot(s) free beyond the work for the arrivals of a %s boot", target.Headroom, replace)
 		}
 		// A planned wave starts at once: its migrations run side by side, so it needs
 		// their concurrency and the bandwidth to copy them all within the SLA, not the

@@ -118,6 +118,12 @@ type siteWant struct {
 // as live while healthy); draining connectors stop once their work is done.
 func Scale(in ScaleInput) ScaleDecision {
 	var d ScaleDecision
+	waiting := in.Waiting // the waiting work each site scales for
+	if in.Policy.SLASlack {
+		// Work that can wait is scaled for a replacement before it no longer can, so
+		// that its connector is ready by then and it leaves the held slots be.
+		waiting = slices.DeleteFunc(slices.Clone(waiting), func(r Reservation) bool { return r.CanWait(in.Now, 2*in.Replace, in.Size) })
+	}
 	sites := make([]siteWant, 0, len(in.Targets))
 	for _, t := range in.Targets {
 		w := siteWant{site: t.Site, want: t.Connectors, peak: t.PeakConnectors, why: "forecast", plan: t.Reason, rule: RuleForecast}
@@ -131,12 +137,6 @@ func Scale(in ScaleInput) ScaleDecision {
 			if r.Site == t.Site {
 				w.work++
 			}
-		}
-		waiting := in.Waiting
-		if in.Policy.SLASlack {
-			// Work that can wait is scaled for a replacement before it no longer can,
-			// so that its connector is ready by then and it leaves the held slots be.
-			waiting = slices.DeleteFunc(slices.Clone(waiting), func(r Reservation) bool { return r.CanWait(in.Now, 2*in.Replace, in.Size) })
 		}
 		if gated, why := in.Policy.gated(t.Site, in.Accuracy); gated {
 			w.want, w.why, w.rule = reactiveWant(t.Site, in.Size, w.live, waiting, 0), why, BoundGate

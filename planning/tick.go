@@ -223,12 +223,15 @@ func Place(f Fleet, plan Plan, size Size, pending []StartDecision, now time.Time
 	var leave func(Reservation) int
 	if f.Policy.SLASlack {
 		replace := seconds(plan.ReplaceSeconds)
+		held := make(map[string]int, len(plan.Targets))
+		for _, t := range plan.Targets {
+			held[t.Site] = t.Headroom
+		}
 		leave = func(r Reservation) int {
-			i := slices.IndexFunc(plan.Targets, func(t SiteTarget) bool { return t.Site == r.Site })
-			if i < 0 || !r.CanWait(now, replace, size) {
+			if !r.CanWait(now, replace, size) {
 				return 0
 			}
-			return plan.Targets[i].Headroom
+			return held[r.Site]
 		}
 	}
 	open := slices.DeleteFunc(slices.Clone(f.Waiting), func(r Reservation) bool { return closed(r.Site) })

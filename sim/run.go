@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -335,11 +336,9 @@ func (r *run) close() {
 	}
 	r.res.Outcomes, r.res.Wave, r.res.Adhoc = r.outcomes(all), r.outcomes(wave), r.outcomes(adhoc)
 	// The tiers the requests name, the trace's own strictest first, others by name.
-	var tiers []string
-	for _, req := range r.w.Requests {
-		if !slices.Contains(tiers, req.SLATier) {
-			tiers = append(tiers, req.SLATier)
-		}
+	byTier := map[string][]int{}
+	for i, req := range r.w.Requests {
+		byTier[req.SLATier] = append(byTier[req.SLATier], i)
 	}
 	known := func(name string) int {
 		if i := slices.IndexFunc(trace.Tiers, func(t trace.Tier) bool { return t.Name == name }); i >= 0 {
@@ -347,15 +346,9 @@ func (r *run) close() {
 		}
 		return len(trace.Tiers)
 	}
-	slices.SortFunc(tiers, func(a, b string) int { return cmp.Or(cmp.Compare(known(a), known(b)), cmp.Compare(a, b)) })
+	tiers := slices.SortedFunc(maps.Keys(byTier), func(a, b string) int { return cmp.Or(cmp.Compare(known(a), known(b)), cmp.Compare(a, b)) })
 	for _, t := range tiers {
-		var in []int
-		for _, i := range all {
-			if r.w.Requests[i].SLATier == t {
-				in = append(in, i)
-			}
-		}
-		r.res.Tiers = append(r.res.Tiers, TierOutcomes{Tier: t, Outcomes: r.outcomes(in)})
+		r.res.Tiers = append(r.res.Tiers, TierOutcomes{Tier: t, Outcomes: r.outcomes(byTier[t])})
 	}
 }
 

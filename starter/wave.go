@@ -12,6 +12,7 @@ import (
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/validation"
+	"github.com/pmo-dev/pmo/workflows"
 )
 
 // waveCommands are `starter wave submit|watch`: a planned wave as one workflow,
@@ -31,16 +32,8 @@ func waveCommands(cfg *config.Config, stdout io.Writer) *ffcli.Command {
 
 // waveState is what the commands read of POST /waves and GET /waves/{id}.
 type waveState struct {
-	ID        string   `json:"id"`
-	Started   int      `json:"started"`
-	Running   int      `json:"running"`
-	Succeeded int      `json:"succeeded"`
-	Failed    int      `json:"failed"`
-	Breached  int      `json:"breached"`
-	BytesDone int64    `json:"bytes_done"`
-	Refused   []string `json:"refused"`
-	Done      bool     `json:"done"`
-	WebUI     string   `json:"web_ui"`
+	workflows.WaveProgress
+	WebUI string `json:"web_ui"`
 }
 
 func (w waveState) String() string {

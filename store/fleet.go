@@ -368,8 +368,8 @@ func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
 }
 
 // ConnectorHealth returns readiness, the latest metrics and when an external connector
-// last posted them, of the given connectors, in the order given. Unknown IDs come back empty; unmeasured free space and read latency
-// come back as zero.
+// last posted them, of the given connectors, in the order given. Unknown IDs come
+// back empty; unmeasured free space and read latency come back as zero.
 func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error) {
 	if len(ids) == 0 {
 		return nil, nil

@@ -65,9 +65,10 @@ func WaveWorkflow(ctx workflow.Context, in WaveInput) (WaveProgress, error) {
 			p.Refused = append(p.Refused, id+": its VM is no longer in the inventory")
 		}
 		for _, m := range page.Migrations {
-			mi, err := NewMigrationInput(in.Pool, MigrationRequest{ID: m.Planned.ID, VMID: m.VM.ID}, m.VM)
+			req := MigrationRequest{ID: m.Planned.ID, VMID: m.VM.ID}
+			mi, err := NewMigrationInput(in.Pool, req, m.VM)
 			if err == nil {
-				err = CheckSource(MigrationRequest{ID: m.Planned.ID, VMID: m.VM.ID}, m.VM)
+				err = CheckSource(req, m.VM)
 			}
 			if err != nil {
 				p.Refused = append(p.Refused, fmt.Sprintf("%s: %v", m.Planned.ID, err))
