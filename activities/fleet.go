@@ -552,7 +552,7 @@ func (a *Fleet) lookupVMs(ctx context.Context, ids []string) ([]planning.VM, err
 // two queries a page; a migration whose VM has left the inventory since is named
 // apart.
 func (a *Fleet) WavePage(ctx context.Context, in contract.WavePageInput) (contract.WavePage, error) {
-	planned, err := a.Store.WaveMigrations(ctx, in.Wave, in.After, in.Limit)
+	planned, err := a.Store.WaveMigrations(ctx, in.Wave, in.After, in.Through, in.Limit, in.Retry)
 	if err != nil || len(planned) == 0 {
 		return contract.WavePage{}, err
 	}
@@ -573,6 +573,21 @@ func (a *Fleet) WavePage(ctx context.Context, in contract.WavePageInput) (contra
 		}
 	}
 	return page, nil
+}
+
+// WaveBatches splits a wave's planned migrations (or those to retry) into batches.
+func (a *Fleet) WaveBatches(ctx context.Context, in contract.WaveBatchesInput) (contract.WaveBatches, error) {
+	return a.Store.WaveBatches(ctx, in)
+}
+
+// RecordWaveReport writes the end-of-wave report; written again, it is replaced.
+func (a *Fleet) RecordWaveReport(ctx context.Context, in contract.WaveReportInput) (contract.WaveReport, error) {
+	r, err := a.Store.RecordWaveReport(ctx, in)
+	if err == nil {
+		a.Logger.Info("wave report recorded", "wave", r.Wave, "planned", r.Planned, "succeeded", r.Outcomes.Succeeded,
+			"failed", r.Outcomes.Failed, "breached", r.Outcomes.Breached, "bytes", r.Bytes, "connectors", len(r.Connectors))
+	}
+	return r, err
 }
 
 // RecordOutcome writes a finished migration into the history that feeds the forecast.

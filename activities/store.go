@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 )
@@ -59,8 +60,13 @@ type Store interface {
 	RecordOverride(ctx context.Context, pool string, o planning.Override, action, detail string, at time.Time) error
 	// VM returns one VM of the inventory, or an error wrapping planning.ErrNotFound.
 	VM(ctx context.Context, id string) (planning.VM, error)
-	// WaveMigrations returns a page of a wave's planned migrations, by ID after after.
-	WaveMigrations(ctx context.Context, wave, after string, limit int) ([]planning.PlannedMigration, error)
+	// WaveMigrations returns a page of a wave's planned migrations, by ID after after
+	// and up to through (to the end when empty); with retry, only those to retry.
+	WaveMigrations(ctx context.Context, wave, after, through string, limit int, retry bool) ([]planning.PlannedMigration, error)
+	// WaveBatches splits a wave's planned migrations into batches by ID.
+	WaveBatches(ctx context.Context, in contract.WaveBatchesInput) (contract.WaveBatches, error)
+	// RecordWaveReport writes a wave's end-of-wave report and returns it.
+	RecordWaveReport(ctx context.Context, in contract.WaveReportInput) (contract.WaveReport, error)
 	// VMs returns the VMs of the inventory among ids, in one read, in no order.
 	VMs(ctx context.Context, ids []string) ([]planning.VM, error)
 	// Import writes a file's rows in one transaction; unknown sites and tiers reject

@@ -192,6 +192,11 @@ func NewActivities(opts options, cfg config.Config, logger *slog.Logger) (*activ
 	return conn, nil
 }
 
+// heartbeatThrottle is the most time between two heartbeats a transfer sends: how long
+// a pause or a cancel takes to reach it, at one call to Temporal per transfer per
+// interval.
+const heartbeatThrottle = 2 * time.Second
+
 // NewWorker registers the connector's activities on its task queue; it polls from
 // start to stop.
 func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities.Connector, logger *slog.Logger) worker.Worker {
@@ -201,7 +206,11 @@ func NewWorker(lc fx.Lifecycle, tc client.Client, opts options, conn *activities
 		WorkerStopTimeout:                  stopGrace,
 		// The connector runs no workflows; the worker on "pmo" does.
 		DisableWorkflowWorker: true,
-		Identity:              fmt.Sprintf("connector-%s@%s:%d", opts.ID, host, os.Getpid()),
+		// A transfer learns that it was paused or cancelled from its next heartbeat's
+		// answer. The SDK would send one only every 0.8 of the heartbeat timeout (16 s),
+		// so that a copy shorter than that could not be paused at all.
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		Identity:                     fmt.Sprintf("connector-%s@%s:%d", opts.ID, host, os.Getpid()),
 	})
 	w.RegisterActivity(conn)
 	lc.Append(fx.Hook{

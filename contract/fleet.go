@@ -255,25 +255,3 @@ type Outcomes struct {
 	WaitP95     float64 `json:"wait_p95_s"`
 	WaitP99     float64 `json:"wait_p99_s"`
 }
-
-// WavePageInput asks for a page of a wave's planned migrations, by ID after After.
-type WavePageInput struct {
-	Wave  string
-	After string
-	Limit int
-}
-
-// WaveMigration is a planned migration of a wave and its VM's inventory row.
-type WaveMigration struct {
-	Planned planning.PlannedMigration
-	VM      planning.VM
-}
-
-// WavePage is a page of a wave's migrations, by ID. Missing are those whose VM has
-// left the inventory since it was planned; Next is the cursor of the next page, empty
-// at the wave's end.
-type WavePage struct {
-	Migrations []WaveMigration
-	Missing    []string
-	Next       string
-}

@@ -109,6 +109,13 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	// A wave planned for an hour from now: it runs, and has started nothing yet.
+	wave := "dw" + s.pool
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": wave, "vm_ids": vms[:1],
+		"earliest_start": later.Format(time.RFC3339), "deadline": later.Add(time.Hour).Format(time.RFC3339), "plan": true}, nil))
+	require.Equal(t, 202, s.call("POST", "/waves", map[string]any{"id": wave}, nil))
+
 	// A second pool, with a site and no fleet running: the header offers both.
 	second := s.pool + "b"
 	_, err := db.Exec(context.Background(), `INSERT INTO sites (id, name, region, uplink_bytes_per_sec, pool) VALUES ('zrh1', 'Zurich', 'eu', 1e9, $1)`, second)
@@ -163,6 +170,19 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		return view.Phase == "done"
 	})
 	require.Equal(t, "succeeded", view.Outcome)
+
+	// The waves table links the wave to its workflow; the operator pauses it, then
+	// cancels it, from the page, with the reason already given.
+	waveRow := `#waves tr[data-id="` + wave + `"]`
+	p.do(chromedp.WaitVisible(chromedp.CSS(waveRow + `[data-state="running"]`)))
+	require.Contains(t, p.evalString(`document.querySelector('`+waveRow+` a').href`), "/workflows/wave-"+wave)
+	p.do(
+		chromedp.Click(chromedp.CSS(waveRow+` button[data-action="pause"]`)),
+		chromedp.WaitVisible(`//p[@id="flash" and contains(., "pause: sent to wave")]`),
+		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="paused"]`)),
+		chromedp.Click(chromedp.CSS(waveRow+` button[data-action="cancel"]`)),
+		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="cancelled"]`)),
+	)
 
 	// The site's timeline has the finished migration in the current hour (the history
 	// holds a migration once it ends), the connector that ran, and the forecast and the

@@ -37,6 +37,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
@@ -877,6 +878,7 @@ type listedMigration struct {
 
 // migrationView is the part of GET /migrations/{id} these tests read.
 type migrationView struct {
+	ID          string  `json:"id"`
 	Phase       string  `json:"phase"`
 	Outcome     string  `json:"outcome"`
 	ConnectorID string  `json:"connector_id"`
@@ -1428,10 +1430,143 @@ func TestAPlannedWaveRunsAsAWorkflowOfItsMigrations(t *testing.T) {
 	tc, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace})
 	require.NoError(t, err)
 	defer tc.Close()
-	s.eventually(30*time.Second, "the Web UI's API lists the wave's children", func() bool {
-		resp, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+	s.eventually(30*time.Second, "the Web UI's API lists the wave's batch, and the batch's migrations", func() bool {
+		batches, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 			Query: "ParentWorkflowId = 'wave-" + wave + "'"})
-		return err == nil && len(resp.GetExecutions()) == 3
+		if err != nil || len(batches.GetExecutions()) != 1 {
+			return false
+		}
+		migrations, err := tc.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "ParentWorkflowId = 'wave-" + wave + "-b1'"})
+		return err == nil && len(migrations.GetExecutions()) == 3
 	})
-	s.replayHistories(map[string]string{"wave": "wave-" + wave})
+	s.replayHistories(map[string]string{"wave-tree": "wave-" + wave, "wave-batch": "wave-" + wave + "-b1"})
+}
+
+// An operator steers a whole wave: pauses it mid-copy (nothing is copied while
+// paused), resumes it (the copies go on and match their sources), reads its report,
+// and cancels a second wave mid-copy, which removes its own copies and no others.
+func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	db := s.connect()
+	vms, disks := s.vmsBySize(db, "lon1", 4, true)
+	operator := s.createKey("wanda", "operator")
+	plan := func(wave string, vms []string) {
+		start := time.Now().Truncate(time.Second)
+		require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": wave, "vm_ids": vms,
+			"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, nil))
+	}
+	type waveView struct {
+		Started, Running, Succeeded, Failed int
+		Paused, Cancelled, Done             bool
+		Controls                            []struct{ Action, Who, Why string }
+	}
+	// Both of a wave's copies are running on connectors slowed to 1 MiB/s.
+	copying := func(wave string, vms []string) []migrationView {
+		var vs []migrationView
+		for _, vm := range vms {
+			v := s.transferring(wave + "-" + vm)
+			s.slowDown(v.ConnectorID)
+			vs = append(vs, v)
+		}
+		return vs
+	}
+
+	// One connector at lon1, slowed to 1 MiB/s: the fleet starts no faster one for the
+	// waves, so their copies are still running when the test acts on them.
+	require.Equal(t, 202, s.call("POST", "/overrides", map[string]any{"kind": "pin", "site": "lon1", "min": 1, "max": 1, "ttl": "1h",
+		"who": "e2e", "why": "one slow connector"}, nil))
+	s.slowSite("lon1")
+	first := "wp" + s.pool
+	plan(first, vms[:2])
+	_, errOut, status := s.cli(operator, "wave", "submit", first)
+	require.Equal(t, 0, status, errOut)
+	vs := copying(first, vms[:2])
+	out, errOut, status := s.cli(operator, "wave", "pause", first, "-why", "change freeze", "-who", "wanda")
+	require.Equal(t, 0, status, errOut)
+	require.Contains(t, out, "pause: sent to wave "+first)
+	var partials []int64
+	for i, v := range vs {
+		s.eventually(30*time.Second, v.ID+" is paused", func() bool {
+			s.call("GET", "/migrations/"+v.ID, nil, &vs[i])
+			return vs[i].Phase == "paused"
+		})
+		st, err := os.Stat(filepath.Join(s.dataDir, "target", vs[i].Destination+".partial"))
+		require.NoError(t, err, "the partial copy stays while paused")
+		partials = append(partials, st.Size())
+	}
+	var w waveView
+	require.Equal(t, 200, s.call("GET", "/waves/"+first, nil, &w))
+	require.True(t, w.Paused)
+	require.Equal(t, 2, w.Running)
+	require.Equal(t, "pause", w.Controls[0].Action)
+	require.Equal(t, "wanda", w.Controls[0].Who, "audited with who")
+	var p problem
+	require.Equal(t, 409, s.call("POST", "/waves/"+first+"/pause", map[string]any{"who": "e2e", "why": "again"}, &p))
+	require.Contains(t, p.Detail, "paused already")
+	time.Sleep(1500 * time.Millisecond)
+	for i, v := range vs {
+		st, err := os.Stat(filepath.Join(s.dataDir, "target", v.Destination+".partial"))
+		require.NoError(t, err)
+		require.Equal(t, partials[i], st.Size(), "nothing is copied while paused")
+	}
+	require.Equal(t, 200, s.call("POST", "/waves/"+first+"/resume", map[string]any{"who": "e2e", "why": "freeze over"}, &w))
+	require.False(t, w.Paused)
+	out, errOut, status = s.cli(operator, "wave", "watch", "-interval", "500ms", first)
+	require.Equal(t, 0, status, errOut)
+	require.Contains(t, out, "2 succeeded, 0 failed")
+	for i, v := range vs {
+		require.Equal(t, 200, s.call("GET", "/migrations/"+v.ID, nil, &v))
+		require.Equal(t, "succeeded", v.Outcome)
+		require.Equal(t, 2, v.Attempts, "resumed once, from the partial copy")
+		require.Equal(t, fileSHA(t, disks[i]), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
+	}
+	var r contract.WaveReport
+	s.eventually(30*time.Second, "the wave's report", func() bool { return s.call("GET", "/waves/"+first+"/report", nil, &r) == 200 })
+	require.Equal(t, 2, r.Planned)
+	require.Equal(t, contract.WaveOutcomes{Succeeded: 2}, r.Outcomes)
+	require.NotEmpty(t, r.Connectors, "the connectors that served it")
+	require.Equal(t, []string{"pause", "resume"}, []string{r.Controls[0].Action, r.Controls[1].Action})
+	out, errOut, status = s.cli(operator, "wave", "report", first)
+	require.Equal(t, 0, status, errOut)
+	require.Contains(t, out, "2 planned: 2 succeeded")
+	require.Contains(t, out, "pause by wanda: change freeze")
+	require.Equal(t, 409, s.call("POST", "/waves/"+first+"/retry", map[string]any{"who": "e2e", "why": "none failed"}, &p))
+	require.Contains(t, p.Detail, "no failed migrations")
+
+	second := "wc" + s.pool
+	plan(second, vms[2:])
+	require.Equal(t, 202, s.call("POST", "/waves", map[string]any{"id": second}, nil))
+	cancelled := copying(second, vms[2:])
+	require.Equal(t, 200, s.call("POST", "/waves/"+second+"/cancel", map[string]any{"who": "e2e", "why": "wrong VMs"}, &w))
+	require.True(t, w.Cancelled)
+	s.eventually(60*time.Second, "the second wave ends", func() bool {
+		return s.call("GET", "/waves/"+second, nil, &w) == 200 && w.Done
+	})
+	for _, v := range cancelled {
+		require.Equal(t, 200, s.call("GET", "/migrations/"+v.ID, nil, &v))
+		require.Equal(t, "cancelled", v.Outcome)
+		for _, f := range []string{v.Destination, v.Destination + ".partial"} {
+			_, err := os.Stat(filepath.Join(s.dataDir, "target", f))
+			require.True(t, os.IsNotExist(err), "%s is gone", f)
+		}
+	}
+	for i, v := range vs {
+		require.Equal(t, fileSHA(t, disks[i]), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)), "the first wave's copies stay")
+	}
+	s.eventually(30*time.Second, "the cancelled wave's report", func() bool { return s.call("GET", "/waves/"+second+"/report", nil, &r) == 200 })
+	require.True(t, r.Cancelled)
+	require.Equal(t, contract.WaveOutcomes{Cancelled: 2}, r.Outcomes)
+	var list []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	require.Equal(t, 200, s.call("GET", "/waves", nil, &list))
+	ids := map[string]string{}
+	for _, l := range list {
+		ids[l.ID] = l.Status
+	}
+	require.Equal(t, "Completed", ids[first])
+	require.Equal(t, "Completed", ids[second])
 }

@@ -93,12 +93,13 @@ func checkImports(t *testing.T, pkg string, bad []string, verb string, args ...s
 // out of it, this one keeps it from growing into a second writer of facts. It reads
 // the sites and tiers only to refuse a request that names an unknown one at the edge,
 // a VM to start the migration a request asks for, the audit trail it writes, a site's
-// timeline of forecasts, arrivals and connectors for the dashboard, and the one fact it
+// timeline of forecasts, arrivals and connectors for the dashboard, a wave's report,
+// and the one fact it
 // writes: an external connector's metrics, which the fleet reads at Collect, so that
 // thousands of appliances' posts stay out of the fleet's history.
 func TestWebUsesTheStoreOnlyForReadinessKeysAuditReferencesAndMetrics(t *testing.T) {
 	allowed := map[string]bool{"Ping": true, "UseAPIKey": true, "APIKeyHashes": true, "BeginAudit": true, "FinishAudit": true, "MigrationByID": true, "ClaimVM": true, "TakeVM": true, "Sites": true, "SLATiers": true, "VM": true, "RecentAudit": true, "Timeline": true,
-		"RecordExternalMetrics": true}
+		"RecordExternalMetrics": true, "WaveReport": true}
 	call := regexp.MustCompile(`\.Store\.([A-Za-z]+)\(|\bstore\.([A-Za-z]+)\(`)
 	for f, b := range sources(t, "../web") {
 		for _, m := range call.FindAllStringSubmatch(string(b), -1) {

@@ -72,6 +72,8 @@ type MigrationRecord struct {
 	// POST /forecast) rather than an ad-hoc arrival: the forecast of ad-hoc arrivals
 	// leaves it out, as planned work enters the demand as it is.
 	Planned bool
+	// Wave is the wave that started it, if one did.
+	Wave string
 }
 
 // ConnectorReport is the latest a connector process said about itself: when it became

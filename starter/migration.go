@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -33,10 +34,10 @@ func migrationCommand(cfg *config.Config, stdout, stderr io.Writer) *ffcli.Comma
 		FlagSet:    fs,
 		Subcommands: []*ffcli.Command{
 			submitCommand(cfg, stdout, stderr), waveCommand(cfg, stdout, stderr), watchCommand(cfg, stdout, stderr),
-			controlCommand(cfg, stdout, "pause", "pause a migration's copy; the partial copy stays"),
-			controlCommand(cfg, stdout, "resume", "resume a paused copy from where it was"),
-			controlCommand(cfg, stdout, "cancel", "cancel a migration; its partial copy is removed"),
-			controlCommand(cfg, stdout, "approve", "approve a migration's cutover"),
+			controlCommand(cfg, stdout, "migration", "pause", "pause a migration's copy; the partial copy stays"),
+			controlCommand(cfg, stdout, "migration", "resume", "resume a paused copy from where it was"),
+			controlCommand(cfg, stdout, "migration", "cancel", "cancel a migration; its partial copy is removed"),
+			controlCommand(cfg, stdout, "migration", "approve", "approve a migration's cutover"),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
@@ -404,25 +405,27 @@ func describeWatch(states []migrationState, ended int, phases map[string]int) st
 	return strings.Join(parts, ", ")
 }
 
-func controlCommand(cfg *config.Config, stdout io.Writer, action, help string) *ffcli.Command {
-	fs := flag.NewFlagSet("migration "+action, flag.ContinueOnError)
+// controlCommand is `starter migration|wave ACTION ID`: an operator's action, with who
+// and why, through POST /migrations/{id}/ACTION or POST /waves/{id}/ACTION.
+func controlCommand(cfg *config.Config, stdout io.Writer, noun, action, help string) *ffcli.Command {
+	fs := flag.NewFlagSet(noun+" "+action, flag.ContinueOnError)
 	why := fs.String("why", "", "why, for the audit trail (required)")
 	who := fs.String("who", "", "who acts (default: your user name)")
 	api := apiFlag(fs)
 	return &ffcli.Command{
 		Name:       action,
-		ShortUsage: "starter migration " + action + " ID -why TEXT [-who NAME]",
+		ShortUsage: "starter " + noun + " " + action + " ID -why TEXT [-who NAME]",
 		ShortHelp:  help,
 		FlagSet:    fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) == 0 {
-				return usagef("migration %s takes one migration ID", action)
+				return usagef("%s %s takes one %s ID", noun, action, noun)
 			}
 			// Flags may come after the ID too.
 			if stray, err := parseAfter(fs, args[1:]); err != nil {
 				return err
 			} else if stray != "" {
-				return usagef("migration %s takes one migration ID, got %q after it", action, stray)
+				return usagef("%s %s takes one %s ID, got %q after it", noun, action, noun, stray)
 			}
 			ctl := workflows.Control{Who: whoActs(*who), Why: *why}
 			if err := ctl.Validate(); err != nil {
@@ -432,10 +435,10 @@ func controlCommand(cfg *config.Config, stdout io.Writer, action, help string) *
 			if err != nil {
 				return err
 			}
-			if _, err := c.call(ctx, "POST", "/migrations/"+args[0]+"/"+action, ctl, nil); err != nil {
+			if _, err := c.call(ctx, "POST", "/"+noun+"s/"+url.PathEscape(args[0])+"/"+action, ctl, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: sent to migration %s\n", action, args[0])
+			fmt.Fprintf(stdout, "%s: sent to %s %s\n", action, noun, args[0])
 			return nil
 		},
 	}

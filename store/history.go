@@ -80,18 +80,18 @@ func (s *Store) SmallestVMs(ctx context.Context, n int) ([]planning.VM, error) {
 func (s *Store) InsertMigration(ctx context.Context, m planning.MigrationRecord) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO migrations (id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at,
-			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned, recorded_by)
+			avg_bytes_per_sec, outcome, downtime_seconds, detail, connector_bandwidth_bytes_per_sec, planned, recorded_by, wave)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
 			coalesce($13, (SELECT bandwidth_bytes_per_sec FROM connectors WHERE id = $4)),
-			$14 OR EXISTS (SELECT 1 FROM planned_migrations WHERE id = $1), 'pmo')
+			$14 OR EXISTS (SELECT 1 FROM planned_migrations WHERE id = $1), 'pmo', $15)
 		ON CONFLICT (id) DO UPDATE SET vm_id = EXCLUDED.vm_id, site_id = EXCLUDED.site_id, connector_id = EXCLUDED.connector_id,
 			sla_tier = EXCLUDED.sla_tier, bytes = EXCLUDED.bytes, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
 			avg_bytes_per_sec = EXCLUDED.avg_bytes_per_sec, outcome = EXCLUDED.outcome, downtime_seconds = EXCLUDED.downtime_seconds,
 			detail = EXCLUDED.detail, connector_bandwidth_bytes_per_sec = EXCLUDED.connector_bandwidth_bytes_per_sec,
-			planned = EXCLUDED.planned, recorded_by = 'pmo'
+			planned = EXCLUDED.planned, recorded_by = 'pmo', wave = EXCLUDED.wave
 		WHERE migrations.recorded_by = 'import'`,
 		m.ID, m.VMID, m.Site, m.ConnectorID, m.SLATier, m.Bytes, m.StartedAt, m.EndedAt,
-		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec), m.Planned)
+		m.AvgBytesSec, m.Outcome, m.DowntimeSeconds, m.Detail, positiveOrNil(m.ConnectorBandwidthBytesSec), m.Planned, m.Wave)
 	if err != nil {
 		return fmt.Errorf("store: insert migration %s: %w", m.ID, err)
 	}
@@ -103,10 +103,10 @@ func (s *Store) MigrationByID(ctx context.Context, id string) (planning.Migratio
 	var m planning.MigrationRecord
 	err := s.Pool.QueryRow(ctx, `
 		SELECT id, vm_id, site_id, connector_id, sla_tier, bytes, started_at, ended_at, avg_bytes_per_sec, outcome, downtime_seconds, detail,
-			coalesce(connector_bandwidth_bytes_per_sec, 0), planned
+			coalesce(connector_bandwidth_bytes_per_sec, 0), planned, wave
 		FROM migrations WHERE id = $1`, id).
 		Scan(&m.ID, &m.VMID, &m.Site, &m.ConnectorID, &m.SLATier, &m.Bytes, &m.StartedAt, &m.EndedAt, &m.AvgBytesSec, &m.Outcome, &m.DowntimeSeconds, &m.Detail,
-			&m.ConnectorBandwidthBytesSec, &m.Planned)
+			&m.ConnectorBandwidthBytesSec, &m.Planned, &m.Wave)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return planning.MigrationRecord{}, planning.ErrNotFound
 	}

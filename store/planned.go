@@ -61,25 +61,3 @@ func (s *Store) PlannedArrived(ctx context.Context, ids []string, at time.Time) 
 	}
 	return nil
 }
-
-// WaveMigrations returns up to limit of a wave's planned migrations of inventory VMs
-// whose IDs sort after after, by ID: a wave workflow reads its wave page by page.
-func (s *Store) WaveMigrations(ctx context.Context, wave, after string, limit int) ([]planning.PlannedMigration, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT id, vm_id, site_id, bytes, sla_tier, earliest_start, deadline, wave
-		FROM planned_migrations WHERE wave = $1 AND vm_id <> '' AND id > $2
-		ORDER BY id LIMIT $3`, wave, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: migrations of wave %s: %w", wave, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (planning.PlannedMigration, error) {
-		var p planning.PlannedMigration
-		err := r.Scan(&p.ID, &p.VMID, &p.Site, &p.Bytes, &p.SLATier, &p.EarliestStart, &p.Deadline, &p.Wave)
-		p.EarliestStart, p.Deadline = p.EarliestStart.UTC(), p.Deadline.UTC()
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: migrations of wave %s: %w", wave, err)
-	}
-	return out, nil
-}

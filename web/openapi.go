@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.yaml.in/yaml/v4"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/imports"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/store"
@@ -62,9 +63,18 @@ var operations = map[string]operation{
 	"GET /me":           {summary: "The caller's API key: ID, name, role, and the pool it addresses.", status: 200, answer: Me{}},
 	"POST /waves": {summary: "Start a planned wave (a POST /forecast request planned with plan: true): its migrations become the wave workflow's children, each at its earliest start.",
 		body: waveBody{}, status: 202, answer: WaveView{}, query: []queryParam{poolParam}},
-	"GET /waves/:id": {summary: "A wave's progress: its migrations started, running, succeeded, failed and refused, and its workflow in the Temporal Web UI.",
+	"GET /waves/:id": {summary: "A wave's progress: its migrations started, running, succeeded, failed and refused, its ETA against its deadline, the operators' actions, its workflow in the Temporal Web UI, and its report once it has ended.",
 		status: 200, answer: WaveView{}},
-	"GET /pools": {summary: "Every pool that has sites, with its sites and its fleet workflow in the Temporal Web UI.", status: 200, answer: []PoolView{}},
+	"GET /waves": {summary: "The newest waves, newest first, each with its progress.", status: 200, answer: []WaveView{},
+		query: []queryParam{{"limit", "integer", "how many, 1 to 500 (default 50)"}}},
+	"GET /waves/:id/report": {summary: "The end-of-wave report: each planned migration's outcome (its last attempt), bytes, time against the plan, breaches, the connectors that served it and the operators' actions.",
+		status: 200, answer: contract.WaveReport{}},
+	"POST /waves/:id/pause":   {summary: "Pause a whole wave: its running migrations pause, keeping their partial copies, and no more start.", body: workflows.Control{}, status: 200, answer: WaveView{}},
+	"POST /waves/:id/resume":  {summary: "Resume a paused wave: its migrations go on from their partial copies, and the rest start.", body: workflows.Control{}, status: 200, answer: WaveView{}},
+	"POST /waves/:id/cancel":  {summary: "Cancel a whole wave: its running migrations are cancelled (their partial copies removed) and no more start.", body: workflows.Control{}, status: 200, answer: WaveView{}},
+	"POST /waves/:id/approve": {summary: "Approve the cutover of every migration of a wave started with require_approval.", body: workflows.Control{}, status: 200, answer: WaveView{}},
+	"POST /waves/:id/retry":   {summary: "Run a wave's failed migrations again, each under a new ID from its partial copy: after the current pass, or at once in a new run of a wave that has ended.", body: workflows.Control{}, status: 200, answer: WaveView{}},
+	"GET /pools":              {summary: "Every pool that has sites, with its sites and its fleet workflow in the Temporal Web UI.", status: 200, answer: []PoolView{}},
 	"GET /audit": {summary: "The newest mutating calls, newest first.", status: 200, answer: []store.AuditRecord{},
 		query: []queryParam{{"limit", "integer", "how many, 1 to 1000 (default 100)"}}},
 	"GET /sites/:site/timeline": {summary: "A site hour by hour: arrivals forecast against actual, connectors planned against running.", status: 200,

@@ -77,7 +77,12 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.POST("/overrides", s.override)
 	e.GET("/overrides", s.overrides)
 	e.POST("/waves", s.startWave)
+	e.GET("/waves", s.waves)
 	e.GET("/waves/:id", s.wave)
+	e.GET("/waves/:id/report", s.waveReport)
+	for _, action := range []string{workflows.SignalPause, workflows.SignalResume, workflows.SignalCancel, workflows.SignalApprove, workflows.WaveRetry} {
+		e.POST("/waves/:id/"+action, s.waveAction(action))
+	}
 	e.POST("/migrations", s.submitMigration)
 	e.GET("/migrations", s.migrations)
 	e.GET("/migrations/:id", s.migration)

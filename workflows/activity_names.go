@@ -10,7 +10,7 @@ import "reflect"
 var (
 	fleetActivities = activityNames[struct {
 		Collect, Plan, Provision, Decommission, SyncConnectors, RecordConnectorMetrics, RecordOverride, LookupVM,
-		RecordOutcome, RecordBreach, ForecastBatch, Simulate, Import, WavePage string
+		RecordOutcome, RecordBreach, ForecastBatch, Simulate, Import, WavePage, WaveBatches, RecordWaveReport string
 	}]()
 	connectorActivities = activityNames[struct{ Prepare, Transfer, Discard, Cutover, ApplySize string }]()
 	eventActivities     = activityNames[struct{ RecordEvents, RunningFleets, RecordPlanChanges string }]()

@@ -526,6 +526,7 @@ func (m *migration) finish(ctx workflow.Context, outcome string, cause error) (M
 		ID: m.in.ID, VMID: m.in.VMID, Site: m.in.Site, ConnectorID: connector, SLATier: m.in.SLATier,
 		Bytes: m.status.Bytes, StartedAt: m.status.StartedAt, EndedAt: m.status.EndedAt, AvgBytesSec: rate,
 		Outcome: outcome, Detail: m.status.Error, DowntimeSeconds: m.status.DowntimeSeconds, Planned: m.in.Planned,
+		Wave: m.in.Wave,
 	}
 	if outcome == OutcomeFailed || outcome == OutcomeCancelled {
 		rec.Bytes = 0

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/validation"
 )
 
@@ -130,6 +131,9 @@ type MigrationInput struct {
 	// Planned says that the migration was known work, planned through POST /forecast:
 	// its history row is kept out of the forecast of ad-hoc arrivals.
 	Planned bool `json:"planned,omitempty"`
+	// Wave is the wave that started it, if one did: its history row carries it, for
+	// the wave's retries and report.
+	Wave string `json:"wave,omitempty"`
 	// Continued is what a run that continued as new while it waited for a connector
 	// hands to the next; nil on a migration's first run.
 	Continued *MigrationCarry `json:"continued,omitempty"`
@@ -200,15 +204,8 @@ func (p PriorityChange) Validate() error {
 	return p.Control.Validate()
 }
 
-// ControlEvent is one operator action on a migration, as its status reports it.
-type ControlEvent struct {
-	At     time.Time `json:"at"`
-	Action string    `json:"action"`
-	Who    string    `json:"who"`
-	Why    string    `json:"why"`
-	// Ignored says why the signal changed nothing, if it did not.
-	Ignored string `json:"ignored,omitempty"`
-}
+// ControlEvent is an operator's action on a migration or a wave.
+type ControlEvent = contract.ControlEvent
 
 // MigrationStatus answers the migration's status query.
 type MigrationStatus struct {

@@ -18,7 +18,7 @@ func FleetWorkflowID(pool string) string { return "fleet-" + pool }
 // All are the workflow functions the worker registers. workflows/replay_test.go needs a
 // recorded history of each in testdata/replay.
 func All() []any {
-	return []any{FleetWorkflow, MigrationWorkflow, WaveWorkflow, ImportWorkflow, EventsWorkflow, RetentionWorkflow}
+	return []any{FleetWorkflow, MigrationWorkflow, WaveWorkflow, WaveBatchWorkflow, ImportWorkflow, EventsWorkflow, RetentionWorkflow}
 }
 
 // WaveWorkflowID is the workflow ID of a planned wave, named by its POST /forecast ID.
@@ -70,6 +70,9 @@ const (
 	// UpdateDeregisterConnector takes an external connector out of the pool once its
 	// migrations are done: DeregisterConnectorRequest -> planning.Connector.
 	UpdateDeregisterConnector = "deregister-connector"
+	// UpdateWaveControl pauses, resumes, cancels, approves or retries a whole wave:
+	// WaveControl -> WaveProgress.
+	UpdateWaveControl = "wave-control"
 	// UpdateConnectorMetrics records the metrics an external connector posted and
 	// renews its health: ConnectorMetricsRequest -> ConnectorMetricsResult. The web
 	// server no longer sends it (it stores posts itself, and Collect reads them); it
@@ -105,6 +108,8 @@ const (
 	// SignalEvents tells the fleet that system events were recorded or closed, so that
 	// it re-plans at once: EventsSignal.
 	SignalEvents = "events"
+	// SignalWaveControl passes a wave's action to its batches: WaveControl.
+	SignalWaveControl = "wave-control"
 	// SignalAdopt hands a fleet the connectors of a site that moved to its pool from
 	// another: Adoption.
 	SignalAdopt = "adopt"

@@ -29,3 +29,8 @@ const externalMetricsVersion = "external-metrics-collected"
 // siteMoveVersion marks runs that hand their connectors at a site that moved to
 // another pool over to that pool's fleet.
 const siteMoveVersion = "site-move-handover"
+
+// waveBatchesVersion marks waves run as a tree: batches of migrations under the wave,
+// with the operator's actions; runs from before it started every migration from the
+// wave itself.
+const waveBatchesVersion = "wave-batches"

@@ -152,7 +152,7 @@ async function pools() {
 // refresh reads everything the page shows; each part fails on its own.
 async function refresh() {
   clearTimeout(timer);
-  const parts = await Promise.allSettled([connectors(), plan(), migrations(), audit()]);
+  const parts = await Promise.allSettled([connectors(), plan(), waves(), migrations(), audit()]);
   parts.push(...await Promise.allSettled([timelines()]));
   const failed = parts.filter((p) => p.status === "rejected").map((p) => p.reason.message);
   $("#updated").textContent = "Updated " + new Date().toLocaleTimeString() + (failed.length ? " — " + failed.join("; ") : "");
@@ -298,6 +298,58 @@ async function audit() {
   fill("#decisions", entries.map((a) => row([time(a.at), a.who, a.action, a.why, a.detail])), "Nothing yet.");
 }
 
+// waves lists the newest waves of the pool shown, each with its progress, its ETA
+// against its deadline, and the actions on the whole wave.
+async function waves() {
+  const list = (await api("/waves?limit=20")).filter((w) => !pool || w.pool === pool);
+  fill("#waves", list.map(waveRow), "No waves yet: plan one with POST /forecast (plan: true), then POST /waves.");
+}
+
+function waveRow(w) {
+  const link = el("a", w.id);
+  link.href = w.web_ui;
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.title = "this wave's workflow in the Temporal Web UI";
+  const planned = w.planned || w.started;
+  const progress = document.createElement("progress");
+  progress.max = Math.max(1, planned);
+  progress.value = w.succeeded + w.failed;
+  const progressCell = document.createElement("td");
+  progressCell.append(progress, el("span", ` ${w.succeeded + w.failed} of ${planned} ended`, "muted"));
+  const state = w.status !== "Running" ? (w.cancelled ? "cancelled" : "ended") : w.cancelled ? "cancelling" : w.paused ? "paused" : "running";
+  const late = w.late_seconds > 0;
+  const tr = row([
+    wrapCell(link),
+    el("td", state, "wave-" + state),
+    progressCell,
+    el("td", w.failed, w.failed > 0 ? "num breached" : "num"),
+    el("td", w.breached, w.breached > 0 ? "num breached" : "num"),
+    el("td", w.bytes_planned ? Math.round(100 * w.bytes_done / w.bytes_planned) + "%" : "", "num"),
+    el("td", w.eta ? time(w.eta) + (late ? " (late)" : "") : "", late ? "breached" : ""),
+    waveActions(w, state),
+  ]);
+  tr.dataset.id = w.id;
+  tr.dataset.state = state;
+  return tr;
+}
+
+function waveActions(w, state) {
+  const td = document.createElement("td");
+  if (me.role === "viewer") return td;
+  const acts = {running: ["pause", "cancel", "retry"], paused: ["resume", "cancel"]}[state] ||
+    (w.failed > 0 && !w.cancelled ? ["retry"] : []);
+  if (w.require_approval && !w.approved && w.status === "Running" && !w.cancelled) acts.unshift("approve");
+  for (const action of acts) {
+    const b = el("button", action[0].toUpperCase() + action.slice(1));
+    b.type = "button";
+    b.dataset.action = action;
+    b.addEventListener("click", () => control(w.id, action, b, "wave"));
+    td.append(b);
+  }
+  return td;
+}
+
 async function migrations() {
   const q = new URLSearchParams({limit: "50"});
   for (const [param, sel] of [["state", "#f-state"], ["site", "#f-site"], ["sla_tier", "#f-tier"]]) {
@@ -375,13 +427,13 @@ function why() {
   return v;
 }
 
-async function control(id, action, button) {
+async function control(id, action, button, noun = "migration") {
   const reason = why();
   if (!reason) return;
   button.disabled = true;
   try {
-    await api(`/migrations/${encodeURIComponent(id)}/${action}`, {method: "POST", body: {who: me.name, why: reason}});
-    flash(`${action}: sent to migration ${id}.`, true);
+    await api(`/${noun}s/${encodeURIComponent(id)}/${action}`, {method: "POST", body: {who: me.name, why: reason}});
+    flash(`${action}: sent to ${noun} ${id}.`, true);
   } catch (e) {
     flash(`${action} ${id}: ${e.message}`, false);
   }

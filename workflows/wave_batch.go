@@ -1,0 +1,193 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pmo-dev/pmo/contract"
+)
+
+// WaveBatchWorkflow runs one batch of a wave: it reads its planned migrations a page
+// at a time and starts each as a child MigrationWorkflow at its earliest start, then
+// waits for them all. The wave's actions (SignalWaveControl) stop or resume its
+// starts and go on to its running migrations as their own signals. QueryWave answers
+// the batch's share of the wave's progress.
+func WaveBatchWorkflow(ctx workflow.Context, in WaveBatchInput) (WaveProgress, error) {
+	b := &waveBatch{in: in, logger: workflow.GetLogger(ctx), approve: in.RequireApproval,
+		p: WaveProgress{ID: in.Wave, Pool: in.Pool, Attempt: in.Attempt, Paused: in.Paused}}
+	if err := workflow.SetQueryHandler(ctx, QueryWave, func() (WaveProgress, error) { return b.p, nil }); err != nil {
+		return b.p, err
+	}
+	controls := workflow.GetSignalChannel(ctx, SignalWaveControl)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			var c WaveControl
+			controls.Receive(gctx, &c)
+			b.apply(gctx, c)
+		}
+	})
+	if err := b.start(ctx); err != nil {
+		return b.p, err
+	}
+	if err := workflow.Await(ctx, func() bool { return b.p.Running == 0 }); err != nil {
+		return b.p, err
+	}
+	b.p.Done = true
+	return b.p, nil
+}
+
+// waveBatch is a WaveBatchWorkflow's state.
+type waveBatch struct {
+	in       WaveBatchInput
+	logger   log.Logger
+	p        WaveProgress
+	approve  bool // whether migrations started from now on wait for approval
+	children []*waveChild
+}
+
+// waveChild is a migration the batch started.
+type waveChild struct {
+	id   string
+	f    workflow.ChildWorkflowFuture
+	done bool
+}
+
+// start reads the batch's migrations page by page and starts each at its earliest
+// start, waiting while the wave is paused; a cancel stops it.
+func (b *waveBatch) start(ctx workflow.Context) error {
+	after := b.in.After
+	for !b.p.Cancelled {
+		var page contract.WavePage
+		err := workflow.ExecuteActivity(controlOptions(ctx, time.Minute), fleetActivities.WavePage, contract.WavePageInput{
+			Wave: b.in.Wave, After: after, Through: b.in.Through, Limit: WavePageSize, Retry: b.in.Attempt > 0}).Get(ctx, &page)
+		if err != nil {
+			return err
+		}
+		for _, id := range page.Missing {
+			b.p.Refused = append(b.p.Refused, id+": its VM is no longer in the inventory")
+		}
+		for _, m := range page.Migrations {
+			if err := b.waitToStart(ctx, m.Planned.EarliestStart); err != nil || b.p.Cancelled {
+				return err
+			}
+			b.startMigration(ctx, m)
+		}
+		if page.Next == "" || len(page.Migrations)+len(page.Missing) < WavePageSize {
+			return nil
+		}
+		after = page.Next
+	}
+	return nil
+}
+
+// waitToStart waits until at and while the wave is paused, or until it is cancelled.
+func (b *waveBatch) waitToStart(ctx workflow.Context, at time.Time) error {
+	for {
+		if err := workflow.Await(ctx, func() bool { return !b.p.Paused || b.p.Cancelled }); err != nil {
+			return err
+		}
+		wait := at.Sub(workflow.Now(ctx))
+		if b.p.Cancelled || wait <= 0 {
+			return nil
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return b.p.Paused || b.p.Cancelled }); err != nil {
+			return err
+		}
+	}
+}
+
+// startMigration starts one planned migration as a child and counts it when it ends.
+func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigration) {
+	req := MigrationRequest{ID: RetryMigrationID(m.Planned.ID, b.in.Attempt), VMID: m.VM.ID, RequireApproval: b.approve}
+	mi, err := NewMigrationInput(b.in.Pool, req, m.VM)
+	if err == nil {
+		err = CheckSource(req, m.VM)
+	}
+	if err != nil {
+		b.p.Refused = append(b.p.Refused, fmt.Sprintf("%s: %v", req.ID, err))
+		return
+	}
+	// A retry writes where the planned migration wrote, so that it resumes from what
+	// the failed try copied.
+	mi.Planned, mi.Wave, mi.Destination = true, b.in.Wave, Destination(m.VM.ID, m.Planned.ID)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: MigrationWorkflowID(mi.ID), TaskQueue: TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		TypedSearchAttributes: migrationSearch(mi), Memo: migrationMemo(mi), StaticSummary: migrationSummary(mi),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, mi)
+	c := &waveChild{id: MigrationWorkflowID(mi.ID), f: f}
+	b.children = append(b.children, c)
+	b.p.Started++
+	b.p.Running++
+	// Not waited for here: the migrations due together start in one workflow task.
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		defer func() { c.done = true; b.p.Running-- }()
+		if err := f.GetChildWorkflowExecution().Get(gctx, nil); err != nil {
+			b.p.Started--
+			b.p.Refused = append(b.p.Refused, fmt.Sprintf("%s: not started: %v", mi.ID, err))
+			return
+		}
+		var st MigrationStatus
+		err := f.Get(gctx, &st)
+		switch {
+		case err == nil && st.Outcome == OutcomeSucceeded:
+			b.p.Succeeded++
+			b.p.BytesDone += mi.Bytes
+		default:
+			b.p.Failed++
+			if st.Outcome == OutcomeSLABreached {
+				b.p.Breached++
+			}
+		}
+	})
+}
+
+// apply takes one of the wave's actions and passes it on to the running migrations
+// as their own signal; one the batch is in already changes nothing.
+func (b *waveBatch) apply(ctx workflow.Context, c WaveControl) {
+	switch c.Action {
+	case SignalPause:
+		if b.p.Paused {
+			return
+		}
+		b.p.Paused = true
+	case SignalResume:
+		if !b.p.Paused {
+			return
+		}
+		b.p.Paused = false
+	case SignalCancel:
+		if b.p.Cancelled {
+			return
+		}
+		b.p.Cancelled = true
+	case SignalApprove:
+		if b.p.Approved {
+			return
+		}
+		b.p.Approved, b.approve = true, false
+	default:
+		b.logger.Warn("wave action ignored", "action", c.Action)
+		return
+	}
+	b.logger.Info("wave "+c.Action+" passed to the batch's migrations", "wave", b.in.Wave, "who", c.Who)
+	var sent []workflow.Future
+	// SignalChildWorkflow waits for a child still starting.
+	for _, child := range b.children {
+		if !child.done {
+			sent = append(sent, child.f.SignalChildWorkflow(ctx, c.Action, c.Control))
+		}
+	}
+	for _, f := range sent {
+		if err := f.Get(ctx, nil); err != nil {
+			// The migration ended meanwhile.
+			b.logger.Warn("wave action not passed to a migration", "action", c.Action, "error", err)
+		}
+	}
+}
