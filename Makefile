@@ -1,5 +1,5 @@
 # PMO's two commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test test-ahead test-cluster build tools lint bench bench-forecast bench-scaling bench-pools fuzz load clean
+.PHONY: run test test-ahead test-cluster build tools lint bench bench-forecast bench-scaling bench-pools bench-wave fuzz load clean
 
 # Build and bring up the whole system in the foreground (see scripts/run.sh).
 run:
@@ -67,6 +67,13 @@ bench-scaling:
 # (docs/scaling.md). ARGS go to `loadtest pools`, e.g. ARGS="-pools 5 -duration 1m".
 bench-pools:
 	@bash scripts/bench-pools.sh $(ARGS)
+
+# One planned wave of 10,000 demo VMs across three sites, submitted with one call, on
+# the Temporal server with PostgreSQL: the time to the last child started, the largest
+# histories, the tick and the workers' memory (docs/scaling.md). ARGS go to `loadtest
+# wave`, e.g. ARGS="-max-running 500"; PMO_WAVE_VMS sets the wave's size.
+bench-wave:
+	@bash scripts/bench-wave.sh $(ARGS)
 
 # Remove built files. The data in .data is kept; remove it yourself to start afresh.
 clean:

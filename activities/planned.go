@@ -64,6 +64,11 @@ func (a *Fleet) ForecastBatch(ctx context.Context, in contract.ForecastBatchInpu
 		}
 	}
 	batch := planning.PlannedBatch(in.ID, vms, in.VMs, in.SLATier, in.EarliestStart, in.Deadline)
+	if in.Wave != "" {
+		for i := range batch {
+			batch[i].Wave = in.Wave
+		}
+	}
 	hours := int(in.Deadline.Sub(in.EarliestStart.Truncate(time.Hour))/time.Hour) + 1
 	fc, err := a.demand(ctx, demandQuery{Pool: in.Pool, Sites: in.Sites, Now: in.Now, From: in.EarliestStart, Hours: hours})
 	if err != nil {

@@ -126,7 +126,9 @@ type ForecastBatchInput struct {
 	Pool string
 	Now  time.Time
 	// ID names the batch; its migrations are ID-<vm> (VMIDs) and ID-<i> (VMs).
-	ID      string
+	ID string
+	// Wave is the wave the planned batch joins; ID when empty.
+	Wave    string `json:",omitempty"`
 	VMIDs   []string
 	VMs     []planning.VMSpec
 	SLATier string

@@ -1390,8 +1390,19 @@ func TestAPlannedWaveRunsAsAWorkflowOfItsMigrations(t *testing.T) {
 	vms, _ := s.vmsBySize(db, "lon1", 3, false)
 	start := time.Now().Add(15 * time.Second).Truncate(time.Second)
 	wave := "w" + s.pool
-	require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": wave, "vm_ids": vms,
-		"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, nil))
+	// Planned in two requests, the second joining the first's wave, as a wave of more
+	// than one request's 2,000 VMs is.
+	ids := map[string]string{}
+	for _, part := range []struct {
+		id, wave string
+		vms      []string
+	}{{wave, "", vms[:2]}, {wave + "-more", wave, vms[2:]}} {
+		require.Equal(t, 200, s.call("POST", "/forecast", map[string]any{"id": part.id, "wave": part.wave, "vm_ids": part.vms,
+			"earliest_start": start.Format(time.RFC3339), "deadline": start.Add(time.Hour).Format(time.RFC3339), "plan": true}, nil))
+		for _, vm := range part.vms {
+			ids[vm] = part.id + "-" + vm
+		}
+	}
 	type waveView struct {
 		Started, Running, Succeeded, Failed int
 		Refused                             []string
@@ -1422,7 +1433,7 @@ func TestAPlannedWaveRunsAsAWorkflowOfItsMigrations(t *testing.T) {
 			migrationView
 			StartedAt time.Time `json:"started_at"`
 		}
-		require.Equal(t, 200, s.call("GET", "/migrations/"+wave+"-"+vm, nil, &m))
+		require.Equal(t, 200, s.call("GET", "/migrations/"+ids[vm], nil, &m))
 		require.Equal(t, "succeeded", m.Outcome)
 		require.Equal(t, fileSHA(t, filepath.Join(s.dataDir, "target", m.Destination)), m.SHA256, "copied whole")
 		require.False(t, m.StartedAt.Before(start), "%s started at %s, before the wave's %s", vm, m.StartedAt, start)

@@ -13,6 +13,10 @@
 // connectors and planned work, runs them under load and judges every fleet's history
 // against Temporal's limits and the planning tick's target (see pools.go; `make
 // bench-pools` runs it on the Temporal server with PostgreSQL, docs/scaling.md).
+//
+// `loadtest wave` plans the inventory's VMs as one wave, submits it with one call and
+// follows it to its end, then reads the histories of the wave, its batches, its
+// migrations and the fleet (see wave.go; `make bench-wave`, docs/scaling.md).
 package main
 
 import (
@@ -95,6 +99,9 @@ func parse(args []string, cfg config.Config) (options, error) {
 func run(ctx context.Context, args []string, out io.Writer) (bool, error) {
 	if len(args) > 0 && args[0] == "pools" {
 		return runPools(ctx, args[1:], out)
+	}
+	if len(args) > 0 && args[0] == "wave" {
+		return runWave(ctx, args[1:], out)
 	}
 	cfg, err := config.Load()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,38 @@ func TestPoolsFlagsAreRefusedNamingTheFlag(t *testing.T) {
 	o, err := parsePools([]string{"-key", "k"}, cfg)
 	if err != nil || o.pools != 20 || o.conns != 100 || o.planned != 1000 || o.url != "http://127.0.0.1:8080" {
 		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
+
+func TestWaveFlagsAreRefusedNamingTheFlag(t *testing.T) {
+	cfg := config.Config{HTTPAddr: "127.0.0.1:8080", Pool: "default"}
+	t.Setenv("PMO_API_KEY", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-key", "k", "-vms", "0"}, "-vms must be at least 1"},
+		{[]string{"-key", "k", "-worker-pids", "12,x"}, `-worker-pids: "x" is not a process ID`},
+		{[]string{"-key", ""}, "-key or PMO_API_KEY"},
+		{[]string{"-key", "k", "extra"}, "unexpected arguments"},
+	} {
+		_, err := parseWave(c.args, cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+	o, err := parseWave([]string{"-key", "k", "-worker-pids", "12,34"}, cfg)
+	if err != nil || o.vms != 10000 || o.pool != "default" || len(o.workerPIDs) != 2 || o.workerPIDs[1] != 34 {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
+
+func TestResidentBytesReadsThePeakOfARunningProcess(t *testing.T) {
+	b, err := residentBytes(os.Getpid())
+	if err != nil || b < 1<<20 {
+		t.Errorf("this test's own peak resident memory: %d, %v", b, err)
+	}
+	if _, err := residentBytes(1 << 30); err == nil {
+		t.Error("a process that does not exist has no memory")
 	}
 }

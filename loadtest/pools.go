@@ -348,7 +348,7 @@ func (b *poolBench) measure(ctx context.Context) (poolResult, error) {
 				return r, err
 			}
 			for _, e := range page.GetExecutions() {
-				s, err := b.readRun(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+				s, err := readRun(ctx, b.tc, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
 				if err != nil {
 					return r, err
 				}
@@ -364,9 +364,9 @@ func (b *poolBench) measure(ctx context.Context) (poolResult, error) {
 
 // readRun reads one run's history: its length and size, its largest event, and the
 // time its Collect and Plan activities took.
-func (b *poolBench) readRun(ctx context.Context, workflowID, runID string) (runStats, error) {
+func readRun(ctx context.Context, tc client.Client, workflowID, runID string) (runStats, error) {
 	var s runStats
-	it := b.tc.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := tc.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]string{}
 	startedAt := map[int64]time.Time{}
 	var lastCollect time.Duration

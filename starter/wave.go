@@ -45,9 +45,12 @@ type waveState struct {
 	WebUI string `json:"web_ui"`
 }
 
+// refused counts the refusals; a wave run before the count had only the list.
+func (w waveState) refused() int { return max(w.RefusedCount, len(w.Refused)) }
+
 func (w waveState) String() string {
 	line := fmt.Sprintf("wave %s: %d started, %d running, %d succeeded, %d failed (%d past their SLA), %d refused, %d bytes done",
-		w.ID, w.Started, w.Running, w.Succeeded, w.Failed, w.Breached, len(w.Refused), w.BytesDone)
+		w.ID, w.Started, w.Running, w.Succeeded, w.Failed, w.Breached, w.refused(), w.BytesDone)
 	switch {
 	case w.Cancelled:
 		line += ", cancelled"
@@ -123,8 +126,8 @@ func watchWave(ctx context.Context, c *apiClient, id string, interval time.Durat
 			for _, r := range w.Refused {
 				fmt.Fprintln(out, "refused: "+r)
 			}
-			if w.Failed > 0 || len(w.Refused) > 0 {
-				return fmt.Errorf("wave %s ended: %d of %d migrations failed, %d refused", id, w.Failed, w.Started, len(w.Refused))
+			if w.Failed > 0 || w.refused() > 0 {
+				return fmt.Errorf("wave %s ended: %d of %d migrations failed, %d refused", id, w.Failed, w.Started, w.refused())
 			}
 			return nil
 		}

@@ -23,7 +23,9 @@ type forecastBody struct {
 	Deadline      string            `json:"deadline"`
 	SLATier       string            `json:"sla_tier"`
 	Plan          bool              `json:"plan"`
-	WhatIf        *whatIfBody       `json:"what_if"`
+	// Wave is the wave a planned batch joins: see workflows.ForecastRequest.
+	Wave   string      `json:"wave"`
+	WhatIf *whatIfBody `json:"what_if"`
 }
 
 // whatIfBody is POST /forecast's what_if section, with times and durations as strings.
@@ -74,7 +76,7 @@ func (s *Server) forecast(c echo.Context) error {
 	if b.ID == "" {
 		b.ID = "fc-" + uuid.NewString()[:8]
 	}
-	req := workflows.ForecastRequest{ID: b.ID, VMIDs: b.VMIDs, VMs: b.VMs, SLATier: b.SLATier, Plan: b.Plan}
+	req := workflows.ForecastRequest{ID: b.ID, VMIDs: b.VMIDs, VMs: b.VMs, SLATier: b.SLATier, Plan: b.Plan, Wave: b.Wave}
 	var err error
 	if req.EarliestStart, err = parseTime("earliest_start", b.EarliestStart); err != nil {
 		return err

@@ -116,7 +116,8 @@ func (s *Server) waveView(ctx context.Context, id string, status enumspb.Workflo
 	view := WaveView{WorkflowID: wid, WebUI: s.workflowURL(wid), Status: statusName(status)}
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		if err := s.Temporal.GetWorkflow(ctx, wid, "").Get(ctx, &view.WaveProgress); err != nil {
-			view.WaveProgress = workflows.WaveProgress{ID: id, Done: true, Refused: []string{"the wave's workflow ended without a result: " + err.Error()}}
+			view.WaveProgress = workflows.WaveProgress{ID: id, Done: true, RefusedCount: 1,
+				Refused: []string{"the wave's workflow ended without a result: " + err.Error()}}
 		}
 		r, err := s.Store.WaveReport(ctx, id)
 		if err == nil {

@@ -171,7 +171,7 @@ func (f *fleet) forecastUpdate(ctx workflow.Context, r ForecastRequest) (Forecas
 		return ForecastAnswer{}, err
 	}
 	in := contract.ForecastBatchInput{
-		Pool: f.in.Pool, Now: workflow.Now(ctx), ID: r.ID, VMIDs: r.VMIDs, VMs: r.VMs, SLATier: r.SLATier,
+		Pool: f.in.Pool, Now: workflow.Now(ctx), ID: r.ID, Wave: r.Wave, VMIDs: r.VMIDs, VMs: r.VMs, SLATier: r.SLATier,
 		EarliestStart: r.EarliestStart, Deadline: r.Deadline, Sites: f.st.Sites, Size: f.in.Size,
 		HorizonHours: f.in.HorizonHours, LeadTime: f.in.LeadTime, Tick: f.in.Tick, Fleet: f.view(), Plan: r.Plan,
 	}

@@ -380,6 +380,10 @@ type ForecastRequest struct {
 	Deadline      time.Time         `json:"deadline"`
 	SLATier       string            `json:"sla_tier,omitempty"`
 	Plan          bool              `json:"plan"`
+	// Wave is the wave a planned batch joins (POST /waves starts it): this request's
+	// ID when empty. A wave of more than MaxForecastVMs is planned in several
+	// requests, each with its own ID and the same wave.
+	Wave string `json:"wave,omitempty"`
 	// WhatIf asks for the plan that would follow a change, beside today's; nothing
 	// changes, so it cannot be combined with Plan.
 	WhatIf *WhatIfRequest `json:"what_if,omitempty"`
@@ -413,6 +417,14 @@ const MaxWhatIfChanges = 100
 func (r ForecastRequest) Validate() error {
 	if err := validation.ID("id", r.ID); err != nil {
 		return err
+	}
+	if r.Wave != "" {
+		if !r.Plan {
+			return validation.Field("wave", "needs \"plan\": true: only planned work joins a wave")
+		}
+		if err := validation.ID("wave", r.Wave); err != nil {
+			return err
+		}
 	}
 	n := len(r.VMIDs) + len(r.VMs)
 	if n == 0 {

@@ -46,8 +46,10 @@ type WaveProgress struct {
 	Failed    int   `json:"failed"`
 	Breached  int   `json:"breached"`
 	BytesDone int64 `json:"bytes_done"`
-	// Refused are the planned migrations that could not start, each "<id>: why".
-	Refused []string `json:"refused,omitempty"`
+	// Refused are the planned migrations that could not start, each "<id>: why": the
+	// first MaxWaveRefusals named, all of them counted in RefusedCount.
+	Refused      []string `json:"refused,omitempty"`
+	RefusedCount int      `json:"refused_count"`
 	// Done says that every migration has ended.
 	Done bool `json:"done"`
 
@@ -85,7 +87,21 @@ func (p *WaveProgress) Add(b WaveProgress) {
 	p.Failed += b.Failed
 	p.Breached += b.Breached
 	p.BytesDone += b.BytesDone
-	p.Refused = append(p.Refused, b.Refused...)
+	p.RefusedCount += b.RefusedCount
+	p.Refused = append(p.Refused, b.Refused[:min(len(b.Refused), MaxWaveRefusals-len(p.Refused))]...)
+}
+
+// MaxWaveRefusals bounds the refusals a wave's progress names, so that a wave whose
+// every migration is refused still answers in a few kilobytes.
+const MaxWaveRefusals = 100
+
+// refuse counts a planned migration that could not start, and names it while there
+// is room.
+func (p *WaveProgress) refuse(format string, args ...any) {
+	p.RefusedCount++
+	if len(p.Refused) < MaxWaveRefusals {
+		p.Refused = append(p.Refused, fmt.Sprintf(format, args...))
+	}
 }
 
 // WavePageSize is how many planned migrations a batch reads and starts at a time.
@@ -269,7 +285,7 @@ func (w *wave) startBatch(ctx workflow.Context, n int, after, through string) {
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		defer func() { b.done = true }()
 		if err := f.GetChildWorkflowExecution().Get(gctx, nil); err != nil {
-			w.p.Refused = append(w.p.Refused, fmt.Sprintf("%s: not started: %v", id, err))
+			w.p.refuse("%s: not started: %v", id, err)
 			return
 		}
 		b.started = true
@@ -277,7 +293,7 @@ func (w *wave) startBatch(ctx workflow.Context, n int, after, through string) {
 		var res WaveProgress
 		if err := f.Get(gctx, &res); err != nil {
 			w.logger.Error("wave batch failed", "batch", id, "error", err)
-			w.p.Refused = append(w.p.Refused, fmt.Sprintf("%s: %v", id, err))
+			w.p.refuse("%s: %v", id, err)
 		}
 		res.Running = 0
 		w.p.Add(res)

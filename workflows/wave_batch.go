@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -68,7 +67,7 @@ func (b *waveBatch) start(ctx workflow.Context) error {
 			return err
 		}
 		for _, id := range page.Missing {
-			b.p.Refused = append(b.p.Refused, id+": its VM is no longer in the inventory")
+			b.p.refuse("%s: its VM is no longer in the inventory", id)
 		}
 		for _, m := range page.Migrations {
 			if err := b.waitToStart(ctx, m.Planned.EarliestStart); err != nil || b.p.Cancelled {
@@ -108,7 +107,7 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 		err = CheckSource(req, m.VM)
 	}
 	if err != nil {
-		b.p.Refused = append(b.p.Refused, fmt.Sprintf("%s: %v", req.ID, err))
+		b.p.refuse("%s: %v", req.ID, err)
 		return
 	}
 	// A retry writes where the planned migration wrote, so that it resumes from what
@@ -130,7 +129,7 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 		defer func() { c.done = true; b.p.Running-- }()
 		if err := f.GetChildWorkflowExecution().Get(gctx, nil); err != nil {
 			b.p.Started--
-			b.p.Refused = append(b.p.Refused, fmt.Sprintf("%s: not started: %v", mi.ID, err))
+			b.p.refuse("%s: not started: %v", mi.ID, err)
 			return
 		}
 		var st MigrationStatus

@@ -33,6 +33,10 @@ type waveTest struct {
 	reports  []contract.WaveReportInput
 	outcome  func(id string) string
 	duration time.Duration
+	// gone are planned IDs whose VM left the inventory; elsewhere VMs whose disk is
+	// outside the site's sources.
+	gone      []string
+	elsewhere map[string]bool
 }
 
 func newWaveTest(t *testing.T, n int, bounds ...string) *waveTest {
@@ -103,14 +107,22 @@ func (w *waveTest) page(in contract.WavePageInput) contract.WavePage {
 		if in.Retry && (w.outcome(id) != OutcomeFailed || w.started[id].ID == "") {
 			continue
 		}
+		if slices.Contains(w.gone, id) {
+			page.Missing = append(page.Missing, id)
+			continue
+		}
+		disk := "/disks/" + vmID + ".img"
+		if w.elsewhere[vmID] {
+			disk = "/elsewhere/" + vmID + ".img"
+		}
 		page.Migrations = append(page.Migrations, contract.WaveMigration{
 			Planned: planning.PlannedMigration{ID: id, VMID: vmID, Site: "ams1", Bytes: 1 << 20, SLATier: "gold",
 				EarliestStart: w.begin, Deadline: w.begin.Add(time.Hour), Wave: "w1"},
-			VM: planning.VM{ID: vmID, Site: "ams1", Sources: []string{"/disks/"}, DiskURI: "/disks/" + vmID + ".img", DiskBytes: 1 << 20,
+			VM: planning.VM{ID: vmID, Site: "ams1", Sources: []string{"/disks/"}, DiskURI: disk, DiskBytes: 1 << 20,
 				SLATier: "gold", MaxTransfer: 2 * time.Hour, MaxDowntime: time.Minute}})
 	}
-	if len(page.Migrations) > 0 {
-		page.Next = page.Migrations[len(page.Migrations)-1].Planned.ID
+	if len(page.Migrations)+len(page.Missing) > 0 {
+		page.Next = fmt.Sprintf("w1-vm-%d", w.n)
 	}
 	return page
 }
@@ -165,6 +177,19 @@ func TestAWaveRunsItsMigrationsInBatchesAtTheirEarliestStart(t *testing.T) {
 	require.Empty(t, p.Batches, "none running at the end")
 	require.Len(t, w.reports, 1)
 	require.Equal(t, contract.WaveReportInput{Wave: "w1", Pool: "pool-a", StartedAt: start, EndedAt: w.begin.Add(time.Hour), Attempts: 1}, w.reports[0])
+}
+
+// A planned migration whose VM left the inventory, or whose disk lies outside its
+// site's sources, is refused and named with why; the others run.
+func TestAWaveNamesTheMigrationsItCannotStart(t *testing.T) {
+	w := newWaveTest(t, 4, "w1-vm-2", "")
+	w.gone, w.elsewhere = []string{"w1-vm-1"}, map[string]bool{"vm-3": true}
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a"})
+	require.Equal(t, 2, p.Succeeded)
+	require.Equal(t, 2, p.RefusedCount)
+	slices.Sort(p.Refused) // batches end in any order
+	require.Equal(t, "w1-vm-1: its VM is no longer in the inventory", p.Refused[0])
+	require.Contains(t, p.Refused[1], "w1-vm-3: ")
 }
 
 // With MaxRunning at one batch's size, a batch starts only once the one before ended.
