@@ -1532,6 +1532,12 @@ func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
 		require.Equal(t, "succeeded", v.Outcome)
 		require.Equal(t, 2, v.Attempts, "resumed once, from the partial copy")
 		require.Equal(t, fileSHA(t, disks[i]), fileSHA(t, filepath.Join(s.dataDir, "target", v.Destination)))
+		st, err := os.Stat(disks[i])
+		require.NoError(t, err)
+		done := s.transfersDone(v.ID)
+		require.Len(t, done, 1, "%s: one attempt completed the copy", v.ID)
+		require.Equal(t, partials[i], done[0].ResumedFrom, "%s: resumed where the pause left it", v.ID)
+		require.Equal(t, st.Size(), done[0].ResumedFrom+done[0].Copied, "%s: nothing copied twice", v.ID)
 	}
 	var r contract.WaveReport
 	s.eventually(30*time.Second, "the wave's report", func() bool { return s.call("GET", "/waves/"+first+"/report", nil, &r) == 200 })

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/contract"
+	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/workflows"
@@ -30,6 +31,7 @@ import (
 type waveOptions struct {
 	url, key, wave, pool string
 	vms, maxRunning      int
+	maxConnectors        int
 	startIn, window      time.Duration
 	poll, timeout        time.Duration
 	workerPIDs           []int
@@ -40,11 +42,12 @@ func parseWave(args []string, cfg config.Config) (waveOptions, error) {
 	var pids string
 	fs := flag.NewFlagSet("loadtest wave", flag.ContinueOnError)
 	fs.StringVar(&o.url, "url", "http://"+cfg.HTTPAddr, "the web server's base URL")
-	fs.StringVar(&o.key, "key", os.Getenv("PMO_API_KEY"), "an operator API key (default $PMO_API_KEY)")
+	fs.StringVar(&o.key, "key", os.Getenv("PMO_API_KEY"), "an admin API key, or an operator's with -max-connectors 0 (default $PMO_API_KEY)")
 	fs.StringVar(&o.wave, "wave", "bench-"+time.Now().UTC().Format("20060102-150405"), "the wave's ID")
 	fs.StringVar(&o.pool, "pool", cfg.Pool, "the pool whose fleet plans the wave")
 	fs.IntVar(&o.vms, "vms", 10000, "the wave's size: the inventory's smallest VMs")
 	fs.IntVar(&o.maxRunning, "max-running", 0, "the wave's max_running (0: its default)")
+	fs.IntVar(&o.maxConnectors, "max-connectors", 40, "the pool's max_connectors, set first (POST /policy, an admin key): what the machine can run; 0 leaves the policy as it is")
 	fs.DurationVar(&o.startIn, "start-in", 2*time.Minute, "the wave's earliest start, from now: the fleet's time to pre-warm")
 	fs.DurationVar(&o.window, "window", 6*time.Hour, "from the earliest start to the wave's deadline")
 	fs.DurationVar(&o.poll, "poll", 5*time.Second, "how often to read the wave's progress and the workers' memory")
@@ -67,6 +70,8 @@ func parseWave(args []string, cfg config.Config) (waveOptions, error) {
 		return o, errors.New("-key or PMO_API_KEY: an operator API key is needed")
 	case o.vms < 1:
 		return o, fmt.Errorf("-vms must be at least 1, got %d", o.vms)
+	case o.maxConnectors < 0:
+		return o, fmt.Errorf("-max-connectors must be at least 0, got %d", o.maxConnectors)
 	}
 	return o, nil
 }
@@ -104,6 +109,13 @@ func runWave(ctx context.Context, args []string, out io.Writer) (bool, error) {
 	}
 	l := &load{client: &http.Client{Timeout: 5 * time.Minute}, lat: map[string][]time.Duration{}}
 	l.o.url, l.o.key = o.url, o.key
+	if o.maxConnectors > 0 {
+		req := map[string]any{"max_connectors": o.maxConnectors, "who": "loadtest", "why": "what this machine can run"}
+		if !l.call(ctx, "POST /policy", "POST", "/policy?pool="+o.pool, req, nil) {
+			return false, fmt.Errorf("setting max_connectors: %s", strings.Join(l.errors, "; "))
+		}
+	}
+	before := readyConnectors(ctx, l, o.pool)
 	began := time.Now()
 	start := began.Add(o.startIn).UTC().Truncate(time.Second)
 	sites := map[string]int{}
@@ -121,6 +133,7 @@ func runWave(ctx context.Context, args []string, out io.Writer) (bool, error) {
 			return false, fmt.Errorf("planning the wave: %s", strings.Join(l.errors, "; "))
 		}
 	}
+	fmt.Fprintf(out, "pool         %s, max_connectors %d (0: unchanged)\n", o.pool, o.maxConnectors)
 	fmt.Fprintf(out, "planned      %d VMs (%.1f MiB) at %d sites in %d requests, %.1f s; earliest start in %s\n",
 		len(vms), float64(bytes)/(1<<20), len(sites), (len(vms)+workflows.MaxForecastVMs-1)/workflows.MaxForecastVMs,
 		time.Since(began).Seconds(), o.startIn)
@@ -129,7 +142,7 @@ func runWave(ctx context.Context, args []string, out io.Writer) (bool, error) {
 	if !l.call(ctx, "POST /waves", "POST", "/waves?pool="+o.pool, map[string]any{"id": o.wave, "max_running": o.maxRunning}, nil) {
 		return false, fmt.Errorf("submitting the wave: %s", strings.Join(l.errors, "; "))
 	}
-	w, err := followWave(ctx, l, o, submitted, out)
+	w, err := followWave(ctx, l, o, submitted, start, out)
 	if err != nil {
 		return false, err
 	}
@@ -141,6 +154,7 @@ func runWave(ctx context.Context, args []string, out io.Writer) (bool, error) {
 	}
 	fmt.Fprintf(out, "wave         %d started, %d succeeded, %d failed (%d past their SLA), %d refused; %.1f MiB copied by %d connectors\n",
 		w.Started, w.Succeeded, w.Failed, w.Breached, w.RefusedCount, float64(report.Bytes)/(1<<20), len(report.Connectors))
+	fmt.Fprintf(out, "pre-warm     %d connectors warm or busy at the earliest start, %d before the wave was planned\n", w.readyAtStart, before)
 	fmt.Fprintf(out, "times        submission to the last child started %s (%s after the earliest start); to the end %s\n",
 		w.lastStarted.Round(time.Second), (w.lastStarted - o.startIn).Round(time.Second), w.ended.Round(time.Second))
 	m.print(out)
@@ -156,6 +170,22 @@ type waveRun struct {
 	workflows.WaveProgress
 	lastStarted, ended time.Duration // since the submission
 	peakRSS            map[int]int64 // by worker PID, in bytes
+	readyAtStart       int           // connectors warm or busy at the earliest start
+}
+
+// readyConnectors counts the pool's connectors that can take work now.
+func readyConnectors(ctx context.Context, l *load, pool string) int {
+	var conns []struct {
+		State planning.ConnectorState `json:"state"`
+	}
+	l.call(ctx, "GET /connectors", "GET", "/connectors?pool="+pool, nil, &conns)
+	n := 0
+	for _, c := range conns {
+		if c.State == planning.StateWarm || c.State == planning.StateActive {
+			n++
+		}
+	}
+	return n
 }
 
 func (w waveRun) memory() string {
@@ -171,8 +201,8 @@ func (w waveRun) memory() string {
 
 // followWave reads the wave's progress every -poll until it ends, printing it every
 // half minute, and the workers' peak memory.
-func followWave(ctx context.Context, l *load, o waveOptions, submitted time.Time, out io.Writer) (waveRun, error) {
-	w := waveRun{peakRSS: map[int]int64{}}
+func followWave(ctx context.Context, l *load, o waveOptions, submitted, start time.Time, out io.Writer) (waveRun, error) {
+	w := waveRun{peakRSS: map[int]int64{}, readyAtStart: -1}
 	deadline := submitted.Add(o.timeout)
 	lastPrint := time.Time{}
 	for {
@@ -186,6 +216,9 @@ func followWave(ctx context.Context, l *load, o waveOptions, submitted time.Time
 			}
 		}
 		since := time.Since(submitted)
+		if w.readyAtStart < 0 && !time.Now().Before(start) {
+			w.readyAtStart = readyConnectors(ctx, l, o.pool)
+		}
 		if w.lastStarted == 0 && w.Planned > 0 && w.Started+w.RefusedCount >= w.Planned {
 			w.lastStarted = since
 		}
@@ -255,7 +288,7 @@ func (h historyMax) String() string {
 	if h.runs == 0 {
 		return "none read"
 	}
-	return fmt.Sprintf("%d runs; most events %d (%s), largest %.0f KiB (%s)", h.runs, h.events, h.eventsID,
+	return fmt.Sprintf("%d runs; most events %d (%s), largest %.1f KiB (%s)", h.runs, h.events, h.eventsID,
 		float64(h.bytes)/1024, h.bytesID)
 }
 

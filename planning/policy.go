@@ -19,7 +19,8 @@ type Policy struct {
 	// Mode is ModeActive or ModeForecastOnly.
 	Mode string `json:"mode"`
 	// MinConnectors and MaxConnectors bound the pool's live connectors, all sites
-	// together; MaxConnectors 0 means no bound.
+	// together; MaxConnectors 0 means no bound of the operator's, which leaves
+	// MaxPoolConnectors (see ConnectorLimit).
 	MinConnectors int `json:"min_connectors"`
 	MaxConnectors int `json:"max_connectors"`
 	// ScaleInCooldown is how long a connector must have been idle, and how long since
@@ -93,8 +94,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("mode: must be %q or %q, got %q", ModeActive, ModeForecastOnly, p.Mode)
 	case p.MinConnectors < 0 || p.MinConnectors > 1000:
 		return fmt.Errorf("min_connectors: must be between 0 and 1000, got %d", p.MinConnectors)
-	case p.MaxConnectors < 0 || p.MaxConnectors > 1000:
-		return fmt.Errorf("max_connectors: must be between 0 (no bound) and 1000, got %d", p.MaxConnectors)
+	case p.MaxConnectors < 0 || p.MaxConnectors > MaxPoolConnectors:
+		return fmt.Errorf("max_connectors: must be between 0 (no bound) and %d, got %d", MaxPoolConnectors, p.MaxConnectors)
 	case p.MaxConnectors > 0 && p.MaxConnectors < p.MinConnectors:
 		return fmt.Errorf("max_connectors: %d is below min_connectors %d", p.MaxConnectors, p.MinConnectors)
 	case p.ScaleInCooldown < 0 || p.ScaleInCooldown > 24*time.Hour:
@@ -105,6 +106,20 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("gate_min_scored: must be at least 1, got %d", p.GateMinScored)
 	}
 	return nil
+}
+
+// MaxPoolConnectors is the most connectors one pool's fleet runs, whatever the policy:
+// the fleet's state, carried from run to run, holds each of them (about 500 bytes), and
+// must stay well inside Temporal's 2 MB for a payload. More connectors want more pools.
+const MaxPoolConnectors = 1000
+
+// ConnectorLimit is the most live connectors the pool may have: MaxConnectors, or
+// MaxPoolConnectors where the policy sets no bound.
+func (p Policy) ConnectorLimit() int {
+	if p.MaxConnectors == 0 {
+		return MaxPoolConnectors
+	}
+	return p.MaxConnectors
 }
 
 // String describes the policy in a line, for audit trails and reasons.

@@ -228,10 +228,10 @@ func boundPool(sites []siteWant, p Policy, frozen bool) {
 	for _, w := range sites {
 		total += w.want
 	}
-	for p.MaxConnectors > 0 && total > p.MaxConnectors {
+	for total > p.ConnectorLimit() {
 		i := pick(sites, func(a, b siteWant) bool { return a.want > b.want || a.want == b.want && a.work < b.work })
 		sites[i].want--
-		sites[i].why = fmt.Sprintf("the pool's maximum of %d connectors", p.MaxConnectors)
+		sites[i].why = fmt.Sprintf("the pool's maximum of %d connectors", p.ConnectorLimit())
 		sites[i].bound, sites[i].capped = BoundPoolMax, sites[i].why
 		total--
 	}
@@ -367,7 +367,7 @@ func Stranded(conns []Connector, pending []StartDecision, waiting []Reservation,
 		has := slices.ContainsFunc(conns, func(c Connector) bool { return c.Site == r.Site && c.Live() }) ||
 			slices.ContainsFunc(pending, func(s StartDecision) bool { return s.Site == r.Site }) ||
 			slices.ContainsFunc(out, func(s StartDecision) bool { return s.Site == r.Site })
-		if has || !may(r.Site) || p.MaxConnectors > 0 && count+len(out) >= p.MaxConnectors {
+		if has || !may(r.Site) || count+len(out) >= p.ConnectorLimit() {
 			continue
 		}
 		out = append(out, StartDecision{Site: r.Site, Rule: RuleReactive,

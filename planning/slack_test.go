@@ -115,3 +115,22 @@ func TestThePlansReplacementTimeIsTheLeadTimeUntilBootsAreMeasured(t *testing.T)
 		t.Fatalf("boots of a minute: replace %v s, want 90 (a boot and a tick)", got)
 	}
 }
+
+// A pool whose policy sets no maximum still runs at most MaxPoolConnectors: a wave of
+// thousands planned at once asks for more than one fleet's history can carry.
+func TestAPoolWithoutAMaximumStopsAtTheHardLimit(t *testing.T) {
+	if got := (Policy{}).ConnectorLimit(); got != MaxPoolConnectors {
+		t.Errorf("no maximum: limit %d, want %d", got, MaxPoolConnectors)
+	}
+	if got := (Policy{MaxConnectors: 40}).ConnectorLimit(); got != 40 {
+		t.Errorf("a maximum of 40: limit %d", got)
+	}
+	sites := []siteWant{{site: "ams1", want: 700, work: 3000}, {site: "lon1", want: 600, work: 2000}}
+	boundPool(sites, Policy{}, false)
+	if total := sites[0].want + sites[1].want; total != MaxPoolConnectors {
+		t.Errorf("bound to %d connectors, want %d", total, MaxPoolConnectors)
+	}
+	if sites[0].bound != BoundPoolMax || !strings.Contains(sites[0].why, "maximum of 1000 connectors") {
+		t.Errorf("the bound is not named: %q, %q", sites[0].bound, sites[0].why)
+	}
+}

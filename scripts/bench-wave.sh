@@ -39,7 +39,7 @@ export TEMPORAL_ADDRESS=127.0.0.1:$tport
 bin/starter migrate >/dev/null
 log "seeding $vms VMs and their disk images"
 bin/starter seed -vms "$vms" -disks "$PMO_DATA_DIR/disks" >/dev/null
-PMO_API_KEY=$(bin/starter apikey create -name "bench-wave" -role operator 2>/dev/null)
+PMO_API_KEY=$(bin/starter apikey create -name "bench-wave" -role admin 2>/dev/null)
 export PMO_API_KEY
 worker_pids=()
 for i in $(seq 1 "$workers"); do

@@ -420,12 +420,19 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
+// provisionBatch is how many connectors one Provision activity starts: its input
+// stays near 100 KB however many a tick starts.
+const provisionBatch = 100
+
+// provision starts the connectors, provisionBatch at a time.
 func (f *fleet) provision(ctx workflow.Context, conns []planning.Connector) {
-	err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Provision, contract.ProvisionInput{
-		Pool: f.in.Pool, Connectors: conns,
-	}).Get(ctx, nil)
-	if err != nil {
-		f.logger.Error("provision failed", "error", err)
+	for batch := range slices.Chunk(conns, provisionBatch) {
+		err := workflow.ExecuteActivity(controlOptions(ctx, 2*time.Minute), fleetActivities.Provision, contract.ProvisionInput{
+			Pool: f.in.Pool, Connectors: batch,
+		}).Get(ctx, nil)
+		if err != nil {
+			f.logger.Error("provision failed", "connectors", len(batch), "error", err)
+		}
 	}
 }
 

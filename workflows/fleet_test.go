@@ -29,6 +29,7 @@ var start = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 type fakeFleet struct {
 	mu          sync.Mutex
 	provisioned []planning.Connector
+	batches     []int // the connectors of each Provision call
 	stopped     []string
 	overrides   []string // "kind action"
 	target      int
@@ -103,6 +104,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.provisioned = append(f.provisioned, in.Connectors...)
+			f.batches = append(f.batches, len(in.Connectors))
 			return contract.ProvisionResult{}, nil
 		})
 	env.OnActivity(fleetActivities.Decommission, mock.Anything, mock.Anything).Return(
@@ -262,6 +264,27 @@ func TestFleetCarriesOutTheTicksDecision(t *testing.T) {
 	require.Equal(t, "fra1", f.provisioned[0].Site)
 	require.Equal(t, "the tick says so", f.provisioned[0].Reason)
 	require.Len(t, st.Connectors, 1, "the second tick's decision starts nothing")
+}
+
+// A tick that starts hundreds of connectors provisions them a hundred at a time, so
+// that no activity's input nears Temporal's limit for a payload.
+func TestFleetProvisionsAHundredConnectorsAtATime(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{}
+	f.decide = func(in contract.PlanInput) planning.Decision {
+		d := planning.Decision{Plan: f.plan(in.Now), Decided: true}
+		if len(in.Fleet.Connectors) == 0 {
+			for range 250 {
+				d.Scale.Start = append(d.Scale.Start, planning.StartDecision{Site: "ams1", Rule: planning.RuleForecast, Reason: "a big wave"})
+			}
+		}
+		return d
+	}
+	f.register(env)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 1})
+	st := continuedState(t, env.GetWorkflowError())
+	require.Equal(t, []int{100, 100, 50}, f.batches)
+	require.Len(t, st.Connectors, 250)
 }
 
 func TestFleetOverridesAreAppliedAuditedAndExpire(t *testing.T) {

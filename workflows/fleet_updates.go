@@ -93,10 +93,7 @@ func (f *fleet) validateScale(ctx workflow.Context, r ScaleRequest) error {
 // exceeded: the bound holds for an operator's and a customer's connectors as for the
 // fleet's own. The field is the request's that asks for them.
 func (f *fleet) checkRoom(field string, n int) error {
-	limit := f.st.Policy.MaxConnectors
-	if limit == 0 {
-		return nil
-	}
+	limit := f.st.Policy.ConnectorLimit()
 	live := 0
 	for _, c := range f.st.Connectors {
 		if c.Live() {
