@@ -1472,6 +1472,7 @@ func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
 		Started, Running, Succeeded, Failed int
 		Paused, Cancelled, Done             bool
 		Controls                            []struct{ Action, Who, Why string }
+		MaxRunning                          int `json:"max_running"`
 	}
 	// Both of a wave's copies are running on connectors slowed to 1 MiB/s.
 	copying := func(wave string, vms []string) []migrationView {
@@ -1489,6 +1490,9 @@ func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
 	require.Equal(t, 202, s.call("POST", "/overrides", map[string]any{"kind": "pin", "site": "lon1", "min": 1, "max": 1, "ttl": "1h",
 		"who": "e2e", "why": "one slow connector"}, nil))
 	s.slowSite("lon1")
+	// The pool may run 3 connectors: a wave submitted without max_running runs at most
+	// what they can (3 medium connectors' 4 tasks each).
+	require.Equal(t, 200, s.call("POST", "/policy", map[string]any{"max_connectors": 3, "who": "e2e", "why": "a small pool"}, nil))
 	first := "wp" + s.pool
 	plan(first, vms[:2])
 	_, errOut, status := s.cli(operator, "wave", "submit", first)
@@ -1510,6 +1514,7 @@ func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
 	var w waveView
 	require.Equal(t, 200, s.call("GET", "/waves/"+first, nil, &w))
 	require.True(t, w.Paused)
+	require.Equal(t, 12, w.MaxRunning, "what the pool's connectors can run at once")
 	require.Equal(t, 2, w.Running)
 	require.Equal(t, "pause", w.Controls[0].Action)
 	require.Equal(t, "wanda", w.Controls[0].Who, "audited with who")

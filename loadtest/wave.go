@@ -154,7 +154,14 @@ func runWave(ctx context.Context, args []string, out io.Writer) (bool, error) {
 	}
 	fmt.Fprintf(out, "wave         %d started, %d succeeded, %d failed (%d past their SLA), %d refused; %.1f MiB copied by %d connectors\n",
 		w.Started, w.Succeeded, w.Failed, w.Breached, w.RefusedCount, float64(report.Bytes)/(1<<20), len(report.Connectors))
-	fmt.Fprintf(out, "pre-warm     %d connectors warm or busy at the earliest start, %d before the wave was planned\n", w.readyAtStart, before)
+	count := func(n int) string {
+		if n < 0 {
+			return "? (GET /connectors did not answer)"
+		}
+		return strconv.Itoa(n)
+	}
+	fmt.Fprintf(out, "pre-warm     %s connectors warm or busy at the earliest start, %s before the wave was planned\n",
+		count(w.readyAtStart), count(before))
 	fmt.Fprintf(out, "times        submission to the last child started %s (%s after the earliest start); to the end %s\n",
 		w.lastStarted.Round(time.Second), (w.lastStarted - o.startIn).Round(time.Second), w.ended.Round(time.Second))
 	m.print(out)
@@ -170,22 +177,31 @@ type waveRun struct {
 	workflows.WaveProgress
 	lastStarted, ended time.Duration // since the submission
 	peakRSS            map[int]int64 // by worker PID, in bytes
-	readyAtStart       int           // connectors warm or busy at the earliest start
+	readyAtStart       int           // connectors warm or busy at the earliest start; -1 unknown
+	measuredStart      bool
 }
 
-// readyConnectors counts the pool's connectors that can take work now.
+// readyConnectors counts the pool's connectors that can take work now, or -1 if
+// GET /connectors did not answer in three tries (it asks the fleet, which may be busy).
 func readyConnectors(ctx context.Context, l *load, pool string) int {
-	var conns []struct {
-		State planning.ConnectorState `json:"state"`
-	}
-	l.call(ctx, "GET /connectors", "GET", "/connectors?pool="+pool, nil, &conns)
-	n := 0
-	for _, c := range conns {
-		if c.State == planning.StateWarm || c.State == planning.StateActive {
-			n++
+	for try := range 3 {
+		var conns []struct {
+			State planning.ConnectorState `json:"state"`
+		}
+		if l.call(ctx, "GET /connectors", "GET", "/connectors?pool="+pool, nil, &conns) {
+			n := 0
+			for _, c := range conns {
+				if c.State == planning.StateWarm || c.State == planning.StateActive {
+					n++
+				}
+			}
+			return n
+		}
+		if try < 2 {
+			time.Sleep(2 * time.Second)
 		}
 	}
-	return n
+	return -1
 }
 
 func (w waveRun) memory() string {
@@ -216,8 +232,8 @@ func followWave(ctx context.Context, l *load, o waveOptions, submitted, start ti
 			}
 		}
 		since := time.Since(submitted)
-		if w.readyAtStart < 0 && !time.Now().Before(start) {
-			w.readyAtStart = readyConnectors(ctx, l, o.pool)
+		if !w.measuredStart && !time.Now().Before(start) {
+			w.readyAtStart, w.measuredStart = readyConnectors(ctx, l, o.pool), true
 		}
 		if w.lastStarted == 0 && w.Planned > 0 && w.Started+w.RefusedCount >= w.Planned {
 			w.lastStarted = since

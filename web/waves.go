@@ -27,7 +27,8 @@ type waveBody struct {
 	ID string `json:"id"`
 	// RequireApproval makes each migration's cutover wait for POST /waves/{id}/approve.
 	RequireApproval bool `json:"require_approval,omitempty"`
-	// MaxRunning bounds the wave's migrations running at once (default 1000).
+	// MaxRunning bounds the wave's migrations running at once; by default, what the
+	// pool's connectors can run at once (see poolTasks).
 	MaxRunning int `json:"max_running,omitempty"`
 }
 
@@ -68,6 +69,11 @@ func (s *Server) startWave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if b.MaxRunning == 0 {
+		if b.MaxRunning, err = s.poolTasks(c); err != nil {
+			return err
+		}
+	}
 	id := workflows.WaveWorkflowID(b.ID)
 	_, err = s.Temporal.ExecuteWorkflow(c.Request().Context(), client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -78,6 +84,20 @@ func (s *Server) startWave(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, WaveView{WaveProgress: workflows.WaveProgress{ID: b.ID, Pool: pool}, WorkflowID: id, WebUI: s.workflowURL(id)})
+}
+
+// poolTasks is a wave's max_running when the request gives none: as many migrations
+// as the pool's connectors can run at once (its connector limit, times the tasks of the
+// size it provisions), at most DefaultWaveMaxRunning. More would wait for a connector
+// with their SLA timers running: a wave of 10,000 at 1,000 running on 40 connectors
+// broke the 2-minute gold tier 48 times (docs/scaling.md).
+func (s *Server) poolTasks(c echo.Context) (int, error) {
+	var policy planning.Policy
+	if err := s.query(c, workflows.QueryPolicy, &policy); err != nil {
+		return 0, err
+	}
+	size, _ := planning.SizeNamed(planning.DefaultSize)
+	return min(workflows.DefaultWaveMaxRunning, policy.ConnectorLimit()*size.MaxTasks), nil
 }
 
 // wave is GET /waves/{id}: the wave's progress, from its workflow and its running

@@ -23,7 +23,8 @@ type WaveInput struct {
 	// wave's approve action gives it to them all.
 	RequireApproval bool `json:"require_approval,omitempty"`
 	// MaxRunning bounds the wave's migrations running at once (DefaultWaveMaxRunning
-	// when zero): batches start as earlier ones end.
+	// when zero): each running batch runs its share, and batches start as earlier
+	// ones end.
 	MaxRunning int `json:"max_running,omitempty"`
 	// Attempt is 0 for the wave's first run; a run started to retry a wave that had
 	// ended runs only its failed migrations, as attempt Attempt.
@@ -139,6 +140,9 @@ type WaveBatchInput struct {
 	Attempt         int    `json:"attempt,omitempty"`
 	RequireApproval bool   `json:"require_approval,omitempty"`
 	Paused          bool   `json:"paused,omitempty"`
+	// MaxRunning bounds the batch's migrations running at once: its share of the
+	// wave's (0: no bound, as batches from before it ran).
+	MaxRunning int `json:"max_running,omitempty"`
 }
 
 // RetryMigrationID is the ID of a planned migration's retry in pass attempt: the
@@ -252,7 +256,9 @@ func (w *wave) pass(ctx workflow.Context) error {
 		w.p.Planned, w.p.BytesPlanned, w.p.EarliestStart, w.p.Deadline = plan.Count, plan.Bytes, plan.EarliestStart, plan.Deadline
 	}
 	w.logger.Info("wave pass", "wave", w.in.ID, "attempt", w.p.Attempt, "migrations", plan.Count, "batches", len(plan.Bounds))
-	window := max(1, w.p.MaxRunning/WaveBatchSize)
+	// As many batches run as max_running fills, each running its share at most.
+	window := (w.p.MaxRunning + WaveBatchSize - 1) / WaveBatchSize
+	share := max(1, w.p.MaxRunning/window)
 	after := ""
 	for i, through := range plan.Bounds {
 		if err := workflow.Await(ctx, func() bool { return w.p.Cancelled || !w.p.Paused && w.running() < window }); err != nil {
@@ -261,7 +267,7 @@ func (w *wave) pass(ctx workflow.Context) error {
 		if w.p.Cancelled {
 			break
 		}
-		w.startBatch(ctx, i+1, after, through)
+		w.startBatch(ctx, i+1, after, through, share)
 		after = through
 	}
 	return workflow.Await(ctx, func() bool { return w.running() == 0 })
@@ -269,13 +275,13 @@ func (w *wave) pass(ctx workflow.Context) error {
 
 // startBatch starts the batch of migrations after after up to through, and counts
 // its progress in when it ends.
-func (w *wave) startBatch(ctx workflow.Context, n int, after, through string) {
+func (w *wave) startBatch(ctx workflow.Context, n int, after, through string, maxRunning int) {
 	id := fmt.Sprintf("%s-b%d", WaveWorkflowID(w.in.ID), n)
 	if w.p.Attempt > 0 {
 		id = fmt.Sprintf("%s-r%d-b%d", WaveWorkflowID(w.in.ID), w.p.Attempt, n)
 	}
 	b := &waveBatchRun{id: id, in: WaveBatchInput{Wave: w.in.ID, Pool: w.in.Pool, After: after, Through: through,
-		Attempt: w.p.Attempt, RequireApproval: w.in.RequireApproval && !w.p.Approved, Paused: w.p.Paused}}
+		Attempt: w.p.Attempt, RequireApproval: w.in.RequireApproval && !w.p.Approved, Paused: w.p.Paused, MaxRunning: maxRunning}}
 	w.batches = append(w.batches, b)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id, TaskQueue: TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL})

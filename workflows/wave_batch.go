@@ -83,10 +83,11 @@ func (b *waveBatch) start(ctx workflow.Context) error {
 	return nil
 }
 
-// waitToStart waits until at and while the wave is paused, or until it is cancelled.
+// waitToStart waits until at, while the wave is paused and while the batch runs its
+// share of the wave's migrations, or until it is cancelled.
 func (b *waveBatch) waitToStart(ctx workflow.Context, at time.Time) error {
 	for {
-		if err := workflow.Await(ctx, func() bool { return !b.p.Paused || b.p.Cancelled }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return b.p.Cancelled || !b.p.Paused && !b.full() }); err != nil {
 			return err
 		}
 		wait := at.Sub(workflow.Now(ctx))
@@ -97,6 +98,11 @@ func (b *waveBatch) waitToStart(ctx workflow.Context, at time.Time) error {
 			return err
 		}
 	}
+}
+
+// full says that the batch runs as many migrations as it may.
+func (b *waveBatch) full() bool {
+	return b.in.MaxRunning > 0 && b.p.Running >= b.in.MaxRunning
 }
 
 // startMigration starts one planned migration as a child and counts it when it ends.

@@ -201,6 +201,20 @@ func TestAWaveRunsAtMostMaxRunningMigrationsAtOnce(t *testing.T) {
 	require.Equal(t, w.begin.Add(time.Hour), w.startAt["w1-vm-3"], "the second batch waited for the first")
 }
 
+// A batch runs at most its share of the wave's max_running: the rest start as the
+// first end.
+func TestABatchRunsAtMostItsShareOfTheWavesMigrations(t *testing.T) {
+	w := newWaveTest(t, 5, "")
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 3})
+	require.Equal(t, 5, p.Succeeded)
+	for _, id := range []string{"w1-vm-1", "w1-vm-2", "w1-vm-3"} {
+		require.Equal(t, w.begin, w.startAt[id], id)
+	}
+	for _, id := range []string{"w1-vm-4", "w1-vm-5"} {
+		require.Equal(t, w.begin.Add(time.Hour), w.startAt[id], "%s waited for a running one to end", id)
+	}
+}
+
 // Pausing a wave pauses its running migrations and starts no more until it resumes;
 // cancelling it cancels its running migrations and starts no more; each action is
 // audited with who and why, and an action the wave cannot take is refused, saying why.
