@@ -182,6 +182,8 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="paused"]`)),
 		chromedp.Click(chromedp.CSS(waveRow+` button[data-action="cancel"]`)),
 		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="cancelled"]`)),
+		// The ended wave's report, from PostgreSQL: its one migration never ran.
+		chromedp.WaitVisible(`//table[@id="waves"]//td[contains(., "1 not run") and contains(., "by 0 connector(s)")]`),
 	)
 
 	// The site's timeline has the finished migration in the current hour (the history

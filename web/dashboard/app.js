@@ -327,11 +327,26 @@ function waveRow(w) {
     el("td", w.breached, w.breached > 0 ? "num breached" : "num"),
     el("td", w.bytes_planned ? Math.round(100 * w.bytes_done / w.bytes_planned) + "%" : "", "num"),
     el("td", w.eta ? time(w.eta) + (late ? " (late)" : "") : "", late ? "breached" : ""),
+    el("td", w.report ? reportText(w.report) : "", "report"),
     waveActions(w, state),
   ]);
   tr.dataset.id = w.id;
   tr.dataset.state = state;
   return tr;
+}
+
+// reportText is an ended wave's report in a line: outcomes, bytes, time against the
+// plan, the connectors that served it.
+function reportText(r) {
+  const o = r.outcomes;
+  const parts = [`${o.succeeded} succeeded`];
+  if (o.sla_breached) parts.push(`${o.sla_breached} past SLA`);
+  if (o.failed) parts.push(`${o.failed} failed`);
+  if (o.cancelled) parts.push(`${o.cancelled} cancelled`);
+  if (o.not_run) parts.push(`${o.not_run} not run`);
+  const took = duration((Date.parse(r.ended_at) - Date.parse(r.started_at)) / 1000);
+  const timing = r.late_seconds > 0 ? `${duration(r.late_seconds)} past the deadline` : "within the deadline";
+  return `${parts.join(", ")}; ${(r.bytes / 1048576).toFixed(1)} MiB by ${(r.connectors || []).length} connector(s) in ${took}, ${timing}`;
 }
 
 function waveActions(w, state) {
