@@ -109,7 +109,7 @@ func (p Policy) Validate() error {
 }
 
 // MaxPoolConnectors is the most connectors one pool's fleet runs, whatever the policy:
-// the fleet's state, carried from run to run, holds each of them (about 500 bytes), and
+// the fleet's state, carried from run to run, holds each of them (about 0.7 KB), and
 // must stay well inside Temporal's 2 MB for a payload. More connectors want more pools.
 const MaxPoolConnectors = 1000
 
