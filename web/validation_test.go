@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -71,7 +72,8 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"list page", "GET", "/migrations?page=***", ``, 422, "page"},
 		{"policy who", "POST", "/policy", `{"mode":"active","why":"x"}`, 422, "who"},
 		{"policy type", "POST", "/policy", `{"min_connectors":"two","who":"ann","why":"x"}`, 400, "min_connectors"},
-		{"wave without plan", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","wave":"w1"}`, 422, "wave"},
+		{"wave without plan", "POST", "/forecast", fmt.Sprintf(`{"vm_ids":["vm-1"],"earliest_start":%q,"deadline":%q,"wave":"w1"}`,
+			now.Add(time.Hour).Format(time.RFC3339), now.Add(2*time.Hour).Format(time.RFC3339)), 422, "wave"},
 		{"wave max running", "POST", "/waves", `{"id":"w1","max_running":-1}`, 422, "max_running"},
 		{"wave action why", "POST", "/waves/w1/pause", `{"who":"ana"}`, 422, "why"},
 		{"what-if and plan", "POST", "/forecast", `{"vm_ids":["vm-1"],"earliest_start":"2026-11-25T00:00:00Z","deadline":"2026-11-26T00:00:00Z","plan":true,"what_if":{"lose_link":["ams1"]}}`, 422, "plan"},

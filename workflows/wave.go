@@ -92,6 +92,31 @@ func (p *WaveProgress) Add(b WaveProgress) {
 	p.Refused = append(p.Refused, b.Refused[:min(len(b.Refused), MaxWaveRefusals-len(p.Refused))]...)
 }
 
+// ended counts a migration that ended: succeeded (with its bytes), or failed,
+// cancelled or past its SLA.
+func (p *WaveProgress) ended(st MigrationStatus, err error, bytes int64) {
+	if err == nil && st.Outcome == OutcomeSucceeded {
+		p.Succeeded++
+		p.BytesDone += bytes
+		return
+	}
+	p.Failed++
+	if st.Outcome == OutcomeSLABreached {
+		p.Breached++
+	}
+}
+
+// migrationChild is the context that starts a wave's migration as a child, under the
+// ID, search attributes and summary an ad-hoc one gets; the parent's end cancels it.
+func migrationChild(ctx workflow.Context, mi MigrationInput) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: MigrationWorkflowID(mi.ID), TaskQueue: TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		TypedSearchAttributes: migrationSearch(mi), Memo: migrationMemo(mi), StaticSummary: migrationSummary(mi),
+	})
+}
+
 // MaxWaveRefusals bounds the refusals a wave's progress names, so that a wave whose
 // every migration is refused still answers in a few kilobytes.
 const MaxWaveRefusals = 100
@@ -448,13 +473,7 @@ func startChildrenDirectly(ctx workflow.Context, in WaveInput) (WaveProgress, er
 					return p, err
 				}
 			}
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID: MigrationWorkflowID(mi.ID), TaskQueue: TaskQueue,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-				ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-				TypedSearchAttributes: migrationSearch(mi), Memo: migrationMemo(mi), StaticSummary: migrationSummary(mi),
-			})
-			child := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, mi)
+			child := workflow.ExecuteChildWorkflow(migrationChild(ctx, mi), MigrationWorkflow, mi)
 			if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 				p.Refused = append(p.Refused, fmt.Sprintf("%s: not started: %v", mi.ID, err))
 				continue
@@ -473,16 +492,7 @@ func startChildrenDirectly(ctx workflow.Context, in WaveInput) (WaveProgress, er
 		var st MigrationStatus
 		err := child.Get(ctx, &st)
 		p.Running--
-		switch {
-		case err == nil && st.Outcome == OutcomeSucceeded:
-			p.Succeeded++
-			p.BytesDone += bytes[i]
-		default:
-			p.Failed++
-			if st.Outcome == OutcomeSLABreached {
-				p.Breached++
-			}
-		}
+		p.ended(st, err, bytes[i])
 	}
 	p.Done = true
 	return p, nil

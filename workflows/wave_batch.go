@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
 
@@ -119,13 +118,7 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 	// A retry writes where the planned migration wrote, so that it resumes from what
 	// the failed try copied.
 	mi.Planned, mi.Wave, mi.Destination = true, b.in.Wave, Destination(m.VM.ID, m.Planned.ID)
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: MigrationWorkflowID(mi.ID), TaskQueue: TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-		TypedSearchAttributes: migrationSearch(mi), Memo: migrationMemo(mi), StaticSummary: migrationSummary(mi),
-	})
-	f := workflow.ExecuteChildWorkflow(cctx, MigrationWorkflow, mi)
+	f := workflow.ExecuteChildWorkflow(migrationChild(ctx, mi), MigrationWorkflow, mi)
 	c := &waveChild{id: MigrationWorkflowID(mi.ID), f: f}
 	b.children = append(b.children, c)
 	b.p.Started++
@@ -140,16 +133,7 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 		}
 		var st MigrationStatus
 		err := f.Get(gctx, &st)
-		switch {
-		case err == nil && st.Outcome == OutcomeSucceeded:
-			b.p.Succeeded++
-			b.p.BytesDone += mi.Bytes
-		default:
-			b.p.Failed++
-			if st.Outcome == OutcomeSLABreached {
-				b.p.Breached++
-			}
-		}
+		b.p.ended(st, err, mi.Bytes)
 	})
 }
 
