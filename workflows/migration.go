@@ -58,6 +58,8 @@ type migration struct {
 	// The operator's controls, and what they asked for so far.
 	cancelCh, pauseCh, resumeCh, priorityCh, approveCh workflow.ReceiveChannel
 	cancelled, paused, requeue, approved               bool
+	// awaitingOperator is what the wave's batch was last told (see tellBatch).
+	awaitingOperator bool
 	// avoid are the connectors that failed under this migration.
 	avoid []string
 	// sticky, when set, is the connector to use again without asking the fleet: a
@@ -219,11 +221,15 @@ func (m *migration) cutover(ctx workflow.Context, connCtx workflow.Context, a pl
 		m.drainControls(ctx)
 		for needApproval && !m.approved && !m.cancelled {
 			m.setPhase(ctx, PhaseAwaitingCutover)
+			if m.status.Rollbacks > 0 {
+				m.tellBatch(ctx, true)
+			}
 			sel := workflow.NewSelector(ctx)
 			m.addControls(ctx, sel)
 			m.addSLA(ctx, sel, slaTimer)
 			sel.Select(ctx)
 		}
+		m.tellBatch(ctx, false)
 		if m.cancelled {
 			return m.discard(ctx, connCtx)
 		}
@@ -392,6 +398,22 @@ func (m *migration) setPhase(ctx workflow.Context, phase string) {
 	m.status.Phase = phase
 	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchPhase.ValueSet(phase)); err != nil {
 		m.logger.Warn("search attribute not updated", "phase", phase, "error", err)
+	}
+}
+
+// tellBatch tells the wave's batch that started the migration whether it waits for an
+// operator now, when that changed: the batch then runs another in its place. Ad-hoc
+// migrations, and those started by batches from before WaveBatch, have none to tell.
+func (m *migration) tellBatch(ctx workflow.Context, waiting bool) {
+	if m.in.WaveBatch == "" || m.awaitingOperator == waiting {
+		return
+	}
+	m.awaitingOperator = waiting
+	err := workflow.SignalExternalWorkflow(ctx, m.in.WaveBatch, "", SignalAwaitingOperator,
+		AwaitingOperator{Migration: MigrationWorkflowID(m.in.ID), Waiting: waiting}).Get(ctx, nil)
+	if err != nil {
+		// The batch ended: nothing is waiting for it to count this.
+		m.logger.Warn("wave batch not told", "batch", m.in.WaveBatch, "waiting", waiting, "error", err)
 	}
 }
 

@@ -374,6 +374,32 @@ func TestMigrationCutoverTooSlowIsRolledBack(t *testing.T) {
 	require.Equal(t, 1.0, st.DowntimeSeconds)
 }
 
+// A wave's migration whose cutover was rolled back tells its batch that it waits for
+// an operator, and that it no longer does once approved, so that the wave runs another
+// in its place meanwhile.
+func TestAWaveMigrationTellsItsBatchWhileItWaitsForAnOperator(t *testing.T) {
+	var told []AwaitingOperator
+	m := newMigrationEnvWith(t, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnActivity(connectorActivities.Cutover, mock.Anything, mock.Anything).After(time.Minute).Return(contract.CutoverResult{}, nil).Once()
+		env.OnSignalExternalWorkflow(mock.Anything, "wave-w1-b1", "", SignalAwaitingOperator, mock.Anything).Return(
+			func(_, _, _, _ string, arg any) error {
+				told = append(told, arg.(AwaitingOperator))
+				return nil
+			})
+	})
+	env := m.env
+	env.OnActivity(connectorActivities.Transfer, mock.Anything, mock.Anything).Return(contract.TransferResult{Bytes: 4 << 20}, nil)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, []AwaitingOperator{{Migration: "migration-m1", Waiting: true}}, told, "told once, on the rollback")
+		env.SignalWorkflow(SignalApprove, ann)
+	}, 5*time.Minute)
+	in := migrationIn
+	in.Wave, in.WaveBatch = "w1", "wave-w1-b1"
+	env.ExecuteWorkflow(MigrationWorkflow, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []AwaitingOperator{{Migration: "migration-m1", Waiting: true}, {Migration: "migration-m1"}}, told)
+}
+
 // An approval counts once, for the cutover it was given for: a second one sent while
 // that try runs (a double click) is not banked for the next try after a rollback,
 // which waits for a fresh decision.

@@ -134,6 +134,10 @@ type MigrationInput struct {
 	// Wave is the wave that started it, if one did: its history row carries it, for
 	// the wave's retries and report.
 	Wave string `json:"wave,omitempty"`
+	// WaveBatch is the workflow ID of the wave's batch that started it: told when a
+	// rolled-back cutover leaves the migration waiting for an operator, so that the
+	// wave starts another in its place meanwhile.
+	WaveBatch string `json:"wave_batch,omitempty"`
 	// Continued is what a run that continued as new while it waited for a connector
 	// hands to the next; nil on a migration's first run.
 	Continued *MigrationCarry `json:"continued,omitempty"`

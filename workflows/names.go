@@ -110,6 +110,12 @@ const (
 	SignalEvents = "events"
 	// SignalWaveControl passes a wave's action to its batches: WaveControl.
 	SignalWaveControl = "wave-control"
+	// SignalWaveBatchLoad tells a wave how much of its max_running a batch that has
+	// started all its migrations still holds: WaveBatchLoad.
+	SignalWaveBatchLoad = "wave-batch-load"
+	// SignalAwaitingOperator tells a wave's batch that one of its migrations waits for
+	// an operator, or no longer does: AwaitingOperator.
+	SignalAwaitingOperator = "awaiting-operator"
 	// SignalAdopt hands a fleet the connectors of a site that moved to its pool from
 	// another: Adoption.
 	SignalAdopt = "adopt"

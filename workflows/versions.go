@@ -34,3 +34,9 @@ const siteMoveVersion = "site-move-handover"
 // with the operator's actions; runs from before it started every migration from the
 // wave itself.
 const waveBatchesVersion = "wave-batches"
+
+// waveLoadVersion marks waves whose batches report what they still hold once they
+// have started all their migrations, counting those that wait for an operator apart,
+// so that the next batch starts as the tails shrink; runs from before it start the
+// next batch only when one ends.
+const waveLoadVersion = "wave-batch-load"

@@ -47,6 +47,9 @@ type WaveProgress struct {
 	Failed    int   `json:"failed"`
 	Breached  int   `json:"breached"`
 	BytesDone int64 `json:"bytes_done"`
+	// AwaitingOperator counts the running migrations that wait for an operator's
+	// decision after a rolled-back cutover; the wave runs others in their place.
+	AwaitingOperator int `json:"awaiting_operator"`
 	// Refused are the planned migrations that could not start, each "<id>: why": the
 	// first MaxWaveRefusals named, all of them counted in RefusedCount.
 	Refused      []string `json:"refused,omitempty"`
@@ -84,6 +87,7 @@ type WaveProgress struct {
 func (p *WaveProgress) Add(b WaveProgress) {
 	p.Started += b.Started
 	p.Running += b.Running
+	p.AwaitingOperator += b.AwaitingOperator
 	p.Succeeded += b.Succeeded
 	p.Failed += b.Failed
 	p.Breached += b.Breached
@@ -137,6 +141,27 @@ const WavePageSize = 100
 // keeps its history to a few thousand events (about nine for each child) and the
 // wave's to a few hundred for 10,000 migrations.
 const WaveBatchSize = 200
+
+// waveShare is how many of a wave's migrations one batch runs at once: a quarter of
+// max_running, so that four or more batches run side by side and one batch's tail, or
+// a migration waiting for an operator, holds little of it.
+func waveShare(maxRunning int) int {
+	return max(1, min(WaveBatchSize, (maxRunning+3)/4))
+}
+
+// WaveBatchLoad is what a batch that has started all its migrations still holds of
+// its wave's max_running: its running migrations but those waiting for an operator.
+type WaveBatchLoad struct {
+	Batch string `json:"batch"`
+	Held  int    `json:"held"`
+}
+
+// AwaitingOperator tells a wave's batch that its migration (by workflow ID) waits for
+// an operator's decision, or no longer does.
+type AwaitingOperator struct {
+	Migration string `json:"migration"`
+	Waiting   bool   `json:"waiting"`
+}
 
 // DefaultWaveMaxRunning is how many of a wave's migrations run at once unless the
 // wave says otherwise.
@@ -200,6 +225,9 @@ func WaveWorkflow(ctx workflow.Context, in WaveInput) (WaveProgress, error) {
 		workflow.UpdateHandlerOptions{Validator: w.validate}); err != nil {
 		return w.p, err
 	}
+	if w.loads = workflow.GetVersion(ctx, waveLoadVersion, workflow.DefaultVersion, 1) == 1; w.loads {
+		workflow.Go(ctx, w.takeLoads)
+	}
 	for {
 		if err := w.pass(ctx); err != nil {
 			return w.p, err
@@ -234,6 +262,8 @@ type wave struct {
 	logger  log.Logger
 	p       WaveProgress // the batches that ended, and the wave's own state
 	batches []*waveBatchRun
+	// loads says that batches report what they hold (waveLoadVersion).
+	loads bool
 }
 
 // waveBatchRun is a batch the wave started.
@@ -242,6 +272,9 @@ type waveBatchRun struct {
 	in      WaveBatchInput
 	started bool
 	done    bool
+	// held is how much of max_running the batch holds: its share until it reports
+	// less once it has started all its migrations.
+	held int
 }
 
 // running counts the batches not yet ended.
@@ -253,6 +286,31 @@ func (w *wave) running() int {
 		}
 	}
 	return n
+}
+
+// held adds up what the running batches hold of max_running.
+func (w *wave) held() int {
+	n := 0
+	for _, b := range w.batches {
+		if !b.done {
+			n += b.held
+		}
+	}
+	return n
+}
+
+// takeLoads keeps what the batches report they hold.
+func (w *wave) takeLoads(ctx workflow.Context) {
+	loads := workflow.GetSignalChannel(ctx, SignalWaveBatchLoad)
+	for {
+		var l WaveBatchLoad
+		loads.Receive(ctx, &l)
+		for _, b := range w.batches {
+			if b.id == l.Batch {
+				b.held = l.Held
+			}
+		}
+	}
 }
 
 // progress is the wave's query answer.
@@ -281,12 +339,19 @@ func (w *wave) pass(ctx workflow.Context) error {
 		w.p.Planned, w.p.BytesPlanned, w.p.EarliestStart, w.p.Deadline = plan.Count, plan.Bytes, plan.EarliestStart, plan.Deadline
 	}
 	w.logger.Info("wave pass", "wave", w.in.ID, "attempt", w.p.Attempt, "migrations", plan.Count, "batches", len(plan.Bounds))
-	// As many batches run as max_running fills, each running its share at most.
-	window := (w.p.MaxRunning + WaveBatchSize - 1) / WaveBatchSize
-	share := max(1, w.p.MaxRunning/window)
+	// A batch starts when its share of max_running is free: at first as many as fill
+	// it, then as the tails of running ones shrink (or, in runs from before
+	// waveLoadVersion, as they end).
+	share := waveShare(w.p.MaxRunning)
+	room := func() bool { return w.held()+share <= w.p.MaxRunning }
+	if !w.loads {
+		window := (w.p.MaxRunning + WaveBatchSize - 1) / WaveBatchSize
+		share = max(1, w.p.MaxRunning/window)
+		room = func() bool { return w.running() < window }
+	}
 	after := ""
 	for i, through := range plan.Bounds {
-		if err := workflow.Await(ctx, func() bool { return w.p.Cancelled || !w.p.Paused && w.running() < window }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return w.p.Cancelled || !w.p.Paused && room() }); err != nil {
 			return err
 		}
 		if w.p.Cancelled {
@@ -306,7 +371,8 @@ func (w *wave) startBatch(ctx workflow.Context, n int, after, through string, ma
 		id = fmt.Sprintf("%s-r%d-b%d", WaveWorkflowID(w.in.ID), w.p.Attempt, n)
 	}
 	b := &waveBatchRun{id: id, in: WaveBatchInput{Wave: w.in.ID, Pool: w.in.Pool, After: after, Through: through,
-		Attempt: w.p.Attempt, RequireApproval: w.in.RequireApproval && !w.p.Approved, Paused: w.p.Paused, MaxRunning: maxRunning}}
+		Attempt: w.p.Attempt, RequireApproval: w.in.RequireApproval && !w.p.Approved, Paused: w.p.Paused, MaxRunning: maxRunning},
+		held: maxRunning}
 	w.batches = append(w.batches, b)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id, TaskQueue: TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL})
@@ -326,7 +392,7 @@ func (w *wave) startBatch(ctx workflow.Context, n int, after, through string, ma
 			w.logger.Error("wave batch failed", "batch", id, "error", err)
 			w.p.refuse("%s: %v", id, err)
 		}
-		res.Running = 0
+		res.Running, res.AwaitingOperator = 0, 0
 		w.p.Add(res)
 	})
 }

@@ -28,9 +28,22 @@ func WaveBatchWorkflow(ctx workflow.Context, in WaveBatchInput) (WaveProgress, e
 			b.apply(gctx, c)
 		}
 	})
+	if b.loads = workflow.GetVersion(ctx, waveLoadVersion, workflow.DefaultVersion, 1) == 1; b.loads {
+		b.id, b.reported = workflow.GetInfo(ctx).WorkflowExecution.ID, -1
+		waiting := workflow.GetSignalChannel(ctx, SignalAwaitingOperator)
+		workflow.Go(ctx, func(gctx workflow.Context) {
+			for {
+				var a AwaitingOperator
+				waiting.Receive(gctx, &a)
+				b.awaiting(gctx, a)
+			}
+		})
+	}
 	if err := b.start(ctx); err != nil {
 		return b.p, err
 	}
+	b.allStarted = true
+	b.report(ctx)
 	if err := workflow.Await(ctx, func() bool { return b.p.Running == 0 }); err != nil {
 		return b.p, err
 	}
@@ -45,13 +58,22 @@ type waveBatch struct {
 	p        WaveProgress
 	approve  bool // whether migrations started from now on wait for approval
 	children []*waveChild
+	// loads says that the batch reports what it holds to the wave and is told of
+	// migrations waiting for an operator (waveLoadVersion); id is its workflow ID.
+	loads bool
+	id    string
+	// allStarted says that start has started every migration of the batch; reported
+	// is what the batch last told the wave it holds (-1: nothing yet).
+	allStarted bool
+	reported   int
 }
 
 // waveChild is a migration the batch started.
 type waveChild struct {
-	id   string
-	f    workflow.ChildWorkflowFuture
-	done bool
+	id      string
+	f       workflow.ChildWorkflowFuture
+	done    bool
+	waiting bool // for an operator
 }
 
 // start reads the batch's migrations page by page and starts each at its earliest
@@ -99,9 +121,47 @@ func (b *waveBatch) waitToStart(ctx workflow.Context, at time.Time) error {
 	}
 }
 
-// full says that the batch runs as many migrations as it may.
+// full says that the batch runs as many migrations as it may; those waiting for an
+// operator do not count.
 func (b *waveBatch) full() bool {
-	return b.in.MaxRunning > 0 && b.p.Running >= b.in.MaxRunning
+	return b.in.MaxRunning > 0 && b.p.Running-b.p.AwaitingOperator >= b.in.MaxRunning
+}
+
+// awaiting counts a migration that waits for an operator now, or no longer does.
+func (b *waveBatch) awaiting(ctx workflow.Context, a AwaitingOperator) {
+	for _, c := range b.children {
+		if c.id == a.Migration && !c.done && c.waiting != a.Waiting {
+			c.waiting = a.Waiting
+			if a.Waiting {
+				b.p.AwaitingOperator++
+			} else {
+				b.p.AwaitingOperator--
+			}
+			b.logger.Info("wave migration awaiting an operator", "migration", a.Migration, "waiting", a.Waiting,
+				"awaiting_operator", b.p.AwaitingOperator)
+			b.report(ctx)
+		}
+	}
+}
+
+// report tells the wave what the batch holds of max_running once it has started all
+// its migrations: first, then each time that falls by a quarter of its share (or to
+// nothing) or rises, so that the wave hears of it a handful of times per batch.
+func (b *waveBatch) report(ctx workflow.Context) {
+	if !b.loads || !b.allStarted || b.p.Running == 0 {
+		return // the wave counts a batch's end itself
+	}
+	held := b.p.Running - b.p.AwaitingOperator
+	step := max(1, b.in.MaxRunning/4)
+	if b.reported >= 0 && held <= b.reported && held > b.reported-step && (held > 0 || b.reported == 0) {
+		return
+	}
+	b.reported = held
+	err := workflow.SignalExternalWorkflow(ctx, WaveWorkflowID(b.in.Wave), "", SignalWaveBatchLoad,
+		WaveBatchLoad{Batch: b.id, Held: held}).Get(ctx, nil)
+	if err != nil {
+		b.logger.Warn("wave not told what the batch holds", "held", held, "error", err)
+	}
 }
 
 // startMigration starts one planned migration as a child and counts it when it ends.
@@ -117,7 +177,7 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 	}
 	// A retry writes where the planned migration wrote, so that it resumes from what
 	// the failed try copied.
-	mi.Planned, mi.Wave, mi.Destination = true, b.in.Wave, Destination(m.VM.ID, m.Planned.ID)
+	mi.Planned, mi.Wave, mi.WaveBatch, mi.Destination = true, b.in.Wave, b.id, Destination(m.VM.ID, m.Planned.ID)
 	f := workflow.ExecuteChildWorkflow(migrationChild(ctx, mi), MigrationWorkflow, mi)
 	c := &waveChild{id: MigrationWorkflowID(mi.ID), f: f}
 	b.children = append(b.children, c)
@@ -125,15 +185,20 @@ func (b *waveBatch) startMigration(ctx workflow.Context, m contract.WaveMigratio
 	b.p.Running++
 	// Not waited for here: the migrations due together start in one workflow task.
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		defer func() { c.done = true; b.p.Running-- }()
 		if err := f.GetChildWorkflowExecution().Get(gctx, nil); err != nil {
 			b.p.Started--
 			b.p.refuse("%s: not started: %v", mi.ID, err)
-			return
+		} else {
+			var st MigrationStatus
+			err := f.Get(gctx, &st)
+			b.p.ended(st, err, mi.Bytes)
 		}
-		var st MigrationStatus
-		err := f.Get(gctx, &st)
-		b.p.ended(st, err, mi.Bytes)
+		c.done = true
+		b.p.Running--
+		if c.waiting {
+			b.p.AwaitingOperator--
+		}
+		b.report(gctx)
 	})
 }
 

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -37,6 +39,13 @@ type waveTest struct {
 	// outside the site's sources.
 	gone      []string
 	elsewhere map[string]bool
+	// durationOf is how long a migration runs, when not duration.
+	durationOf map[string]time.Duration
+	// stuck migrations wait for an operator, as after a rolled-back cutover, until one
+	// approves them.
+	stuck map[string]bool
+	// running counts the migrations running now, and peak the most at once.
+	running, peak int
 }
 
 func newWaveTest(t *testing.T, n int, bounds ...string) *waveTest {
@@ -71,8 +80,19 @@ func newWaveTest(t *testing.T, n int, bounds ...string) *waveTest {
 	env.RegisterWorkflowWithOptions(
 		func(ctx workflow.Context, in MigrationInput) (MigrationStatus, error) {
 			w.started[in.ID], w.startAt[in.ID] = in, workflow.Now(ctx)
+			w.running++
+			w.peak = max(w.peak, w.running)
+			defer func() { w.running-- }()
 			done := false
 			outcome := w.outcome(in.ID)
+			tell := func(waiting bool) {
+				require.NoError(t, workflow.SignalExternalWorkflow(ctx, in.WaveBatch, "", SignalAwaitingOperator,
+					AwaitingOperator{Migration: MigrationWorkflowID(in.ID), Waiting: waiting}).Get(ctx, nil))
+			}
+			stuck := w.stuck[in.ID]
+			if stuck {
+				tell(true)
+			}
 			sel := workflow.NewSelector(ctx)
 			for _, name := range []string{SignalPause, SignalResume, SignalApprove, SignalCancel} {
 				sel.AddReceive(workflow.GetSignalChannel(ctx, name), func(c workflow.ReceiveChannel, _ bool) {
@@ -83,9 +103,15 @@ func newWaveTest(t *testing.T, n int, bounds ...string) *waveTest {
 					if name == SignalCancel {
 						done, outcome = true, OutcomeCancelled
 					}
+					if name == SignalApprove && stuck {
+						tell(false)
+						done = true
+					}
 				})
 			}
-			sel.AddFuture(workflow.NewTimer(ctx, w.duration), func(workflow.Future) { done = true })
+			if !stuck {
+				sel.AddFuture(workflow.NewTimer(ctx, cmp.Or(w.durationOf[in.ID], w.duration)), func(workflow.Future) { done = true })
+			}
 			for !done {
 				sel.Select(ctx)
 			}
@@ -143,6 +169,8 @@ func (w *waveTest) act(d time.Duration, action string, refused *error) {
 }
 
 func (w *waveTest) run(in WaveInput) WaveProgress {
+	// Under its own ID, which its batches signal.
+	w.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WaveWorkflowID(in.ID)})
 	w.env.ExecuteWorkflow(WaveWorkflow, in)
 	require.NoError(w.t, w.env.GetWorkflowError())
 	var p WaveProgress
@@ -192,20 +220,53 @@ func TestAWaveNamesTheMigrationsItCannotStart(t *testing.T) {
 	require.Contains(t, p.Refused[1], "w1-vm-3: ")
 }
 
-// With MaxRunning at one batch's size, a batch starts only once the one before ended.
+// At most MaxRunning of a wave's migrations run at once, a quarter of it in each
+// batch: the third batch starts once one of the first two has ended.
 func TestAWaveRunsAtMostMaxRunningMigrationsAtOnce(t *testing.T) {
-	w := newWaveTest(t, 4, "w1-vm-2", "")
-	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: WaveBatchSize})
-	require.Equal(t, 4, p.Succeeded)
-	require.Equal(t, w.begin, w.startAt["w1-vm-2"])
-	require.Equal(t, w.begin.Add(time.Hour), w.startAt["w1-vm-3"], "the second batch waited for the first")
+	w := newWaveTest(t, 8, "w1-vm-2", "w1-vm-4", "w1-vm-6", "")
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 2})
+	require.Equal(t, 8, p.Succeeded)
+	require.Equal(t, 2, w.peak)
+	require.Equal(t, w.begin, w.startAt["w1-vm-3"], "two batches of one at a time")
+	require.Equal(t, w.begin.Add(time.Hour), w.startAt["w1-vm-2"])
+	require.Equal(t, w.begin.Add(2*time.Hour), w.startAt["w1-vm-5"], "the third batch waited for the first")
+}
+
+// The next batch starts as soon as the tails of the running ones leave its share
+// free, not when one of them ends.
+func TestAWaveStartsTheNextBatchAsTheRunningOnesTailsShrink(t *testing.T) {
+	w := newWaveTest(t, 9, "w1-vm-2", "w1-vm-4", "w1-vm-6", "w1-vm-8", "")
+	w.durationOf = map[string]time.Duration{"w1-vm-1": 10 * time.Minute, "w1-vm-3": 10 * time.Minute}
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 8})
+	require.Equal(t, 9, p.Succeeded)
+	require.Equal(t, 8, w.peak, "four batches of two at once, then never more")
+	require.Equal(t, w.begin.Add(10*time.Minute), w.startAt["w1-vm-9"],
+		"started once the first two batches held one each, an hour before either ended")
+}
+
+// A migration waiting for an operator, as after a rolled-back cutover, holds nothing
+// of MaxRunning: its batch starts the next in its place, and the wave the next batch
+// once the rest of that batch has ended.
+func TestAWaveRunsOthersInPlaceOfAMigrationWaitingForAnOperator(t *testing.T) {
+	w := newWaveTest(t, 7, "w1-vm-3", "w1-vm-6", "")
+	w.stuck = map[string]bool{"w1-vm-1": true}
+	w.env.RegisterDelayedCallback(func() {
+		w.env.SignalWorkflowByID(MigrationWorkflowID("w1-vm-1"), SignalApprove, Control{Who: "ana", Why: "try again"})
+	}, 10*time.Hour)
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 2})
+	require.Equal(t, 7, p.Started)
+	require.Equal(t, w.begin, w.startAt["w1-vm-2"], "in place of the one waiting")
+	require.Equal(t, w.begin.Add(2*time.Hour), w.startAt["w1-vm-7"],
+		"the third batch started when the first held nothing but the waiting one, not when it ended")
+	require.Equal(t, 3, w.peak, "two at once beside the one waiting")
+	require.Zero(t, p.AwaitingOperator)
 }
 
 // A batch runs at most its share of the wave's max_running: the rest start as the
 // first end.
 func TestABatchRunsAtMostItsShareOfTheWavesMigrations(t *testing.T) {
 	w := newWaveTest(t, 5, "")
-	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 3})
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 12})
 	require.Equal(t, 5, p.Succeeded)
 	for _, id := range []string{"w1-vm-1", "w1-vm-2", "w1-vm-3"} {
 		require.Equal(t, w.begin, w.startAt[id], id)
@@ -230,15 +291,15 @@ func TestAnOperatorPausesResumesAndCancelsAWholeWave(t *testing.T) {
 	}, 23*time.Minute)
 	w.act(30*time.Minute, SignalResume, nil)
 	w.act(40*time.Minute, SignalCancel, nil)
-	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: WaveBatchSize})
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", MaxRunning: 2})
 
 	require.ErrorContains(t, twice, "paused already")
 	require.ErrorContains(t, approve, "does not wait for approval")
 	require.ErrorContains(t, bad, "action")
 	require.Equal(t, []string{
-		"w1-vm-1 pause", "w1-vm-2 pause", "w1-vm-1 resume", "w1-vm-2 resume", "w1-vm-1 cancel", "w1-vm-2 cancel",
-	}, w.signals, "every running migration, in order")
-	require.Len(t, w.started, 2, "the second batch never started")
+		"w1-vm-1 pause", "w1-vm-3 pause", "w1-vm-1 resume", "w1-vm-3 resume", "w1-vm-1 cancel", "w1-vm-3 cancel",
+	}, w.signals, "every running migration, batch by batch")
+	require.Len(t, w.started, 2, "the batches' second migrations never started")
 	require.True(t, p.Cancelled)
 	require.Equal(t, 2, p.Failed)
 	require.True(t, p.Done)
@@ -268,11 +329,12 @@ func TestAPausedWaveStartsNothingUntilItResumes(t *testing.T) {
 func TestApprovingAWaveApprovesItsMigrations(t *testing.T) {
 	w := newWaveTest(t, 4, "w1-vm-2", "")
 	w.act(30*time.Minute, SignalApprove, nil)
-	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", RequireApproval: true, MaxRunning: WaveBatchSize})
+	p := w.run(WaveInput{ID: "w1", Pool: "pool-a", RequireApproval: true, MaxRunning: 1})
 	require.Equal(t, 4, p.Succeeded)
 	require.True(t, w.started["w1-vm-1"].RequireApproval)
-	require.False(t, w.started["w1-vm-3"].RequireApproval, "started after the approval")
-	require.Equal(t, []string{"w1-vm-1 approve", "w1-vm-2 approve"}, w.signals)
+	require.False(t, w.started["w1-vm-2"].RequireApproval, "started after the approval")
+	require.False(t, w.started["w1-vm-3"].RequireApproval, "in a batch started after the approval")
+	require.Equal(t, []string{"w1-vm-1 approve"}, w.signals)
 }
 
 // A retry asked while the wave runs runs its failed migrations again once the pass

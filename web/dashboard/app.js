@@ -317,6 +317,9 @@ function waveRow(w) {
   progress.value = w.succeeded + w.failed;
   const progressCell = document.createElement("td");
   progressCell.append(progress, el("span", ` ${w.succeeded + w.failed} of ${planned} ended`, "muted"));
+  if (w.awaiting_operator > 0) {
+    progressCell.append(el("span", `, ${w.awaiting_operator} awaiting an operator`, "breached"));
+  }
   const state = w.status !== "Running" ? (w.cancelled ? "cancelled" : "ended") : w.cancelled ? "cancelling" : w.paused ? "paused" : "running";
   const late = w.late_seconds > 0;
   const tr = row([
