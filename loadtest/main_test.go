@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/pmo-dev/pmo/config"
 )
 
@@ -103,4 +105,28 @@ func TestResidentBytesReadsThePeakOfARunningProcess(t *testing.T) {
 	if _, err := residentBytes(1 << 30); err == nil {
 		t.Error("a process that does not exist has no memory")
 	}
+}
+
+// A tick fits its pool's forecast the first time its fleet plans on a worker in an
+// hour, across the fleet's runs; the others reuse it.
+func TestTicksAreSplitIntoThoseThatFitAndThoseThatReuse(t *testing.T) {
+	hour := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	tick := func(fleet, worker string, at time.Duration, ms int) tickRecord {
+		return tickRecord{fleet: fleet, worker: worker, at: hour.Add(at), took: time.Duration(ms) * time.Millisecond}
+	}
+	runs := []runStats{
+		{planned: []tickRecord{tick("fleet-a", "w1", time.Minute, 60), tick("fleet-a", "w1", 30*time.Second, 900)}},
+		{planned: []tickRecord{tick("fleet-a", "w2", 2*time.Minute, 800), tick("fleet-a", "w1", 61*time.Minute, 700)}},
+		{planned: []tickRecord{tick("fleet-b", "w1", 90*time.Second, 500), tick("fleet-b", "w1", 2*time.Minute, 50)}},
+	}
+	fitted, reused := splitFits(runs)
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	require.Equal(t, ms(500, 700, 800, 900), fitted, "each fleet's first on each worker in each hour, whichever run holds it")
+	require.Equal(t, ms(50, 60), reused)
 }

@@ -239,8 +239,14 @@ func followWave(ctx context.Context, l *load, o waveOptions, submitted, start ti
 			w.lastStarted = since
 		}
 		if time.Since(lastPrint) >= 30*time.Second || w.Done {
-			fmt.Fprintf(out, "  %6.0f s  %d of %d started, %d running, %d succeeded, %d failed\n",
-				since.Seconds(), w.Started, w.Planned, w.Running, w.Succeeded, w.Failed)
+			waiting := ""
+			if w.AwaitingOperator > 0 {
+				// A rolled-back cutover waits for POST /migrations/{id}/approve; the
+				// wave runs others meanwhile but ends only once it is approved.
+				waiting = fmt.Sprintf(" (%d awaiting an operator)", w.AwaitingOperator)
+			}
+			fmt.Fprintf(out, "  %6.0f s  %d of %d started, %d running%s, %d succeeded, %d failed\n",
+				since.Seconds(), w.Started, w.Planned, w.Running, waiting, w.Succeeded, w.Failed)
 			lastPrint = time.Now()
 		}
 		if w.Done {
