@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"strings"
@@ -64,6 +66,23 @@ func (p page) eval(js string) int {
 	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](js))
 	require.NoError(p.t, err)
 	return v
+}
+
+// click clicks the element css selects from within the page, in one step. The
+// dashboard re-renders its tables every 3 s: chromedp.Click finds a button's node,
+// then clicks it, and loses a row re-rendered in between ("Could not find node").
+func click(css string) chromedp.Action[chromedp.Void] {
+	sel, _ := json.Marshal(css)
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS(css)),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			clicked, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+string(sel)+`); e?.click(); return !!e })()`)(ctx, t)
+			if err == nil && !clicked {
+				err = fmt.Errorf("click: nothing matches %s", css)
+			}
+			return err
+		}),
+	)
 }
 
 // setFilter chooses a value of a filter as a person would: the page hears the change.
@@ -155,7 +174,7 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 	p.do(chromedp.WaitVisible(`//ul[@id="reasons"]/li[contains(., "no better than the hour-of-day rate over 30 hours")]`))
 
 	// An action needs a reason; then the button approves the cutover.
-	approve := chromedp.Click(chromedp.CSS(row + ` button[data-action="approve"]`))
+	approve := click(row + ` button[data-action="approve"]`)
 	p.do(
 		approve,
 		chromedp.WaitVisible(`//p[@id="flash" and contains(., "Why")]`),
@@ -177,10 +196,10 @@ func TestDashboardShowsTheFleetAndApprovesACutover(t *testing.T) {
 	p.do(chromedp.WaitVisible(chromedp.CSS(waveRow + `[data-state="running"]`)))
 	require.Contains(t, p.evalString(`document.querySelector('`+waveRow+` a').href`), "/workflows/wave-"+wave)
 	p.do(
-		chromedp.Click(chromedp.CSS(waveRow+` button[data-action="pause"]`)),
+		click(waveRow+` button[data-action="pause"]`),
 		chromedp.WaitVisible(`//p[@id="flash" and contains(., "pause: sent to wave")]`),
 		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="paused"]`)),
-		chromedp.Click(chromedp.CSS(waveRow+` button[data-action="cancel"]`)),
+		click(waveRow+` button[data-action="cancel"]`),
 		chromedp.WaitVisible(chromedp.CSS(waveRow+`[data-state="cancelled"]`)),
 		// The ended wave's report, from PostgreSQL: its one migration never ran.
 		chromedp.WaitVisible(`//table[@id="waves"]//td[contains(., "1 not run") and contains(., "by 0 connector(s)")]`),

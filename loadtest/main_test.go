@@ -110,7 +110,7 @@ func TestResidentBytesReadsThePeakOfARunningProcess(t *testing.T) {
 // A tick fits its pool's forecast the first time its fleet plans on a worker in an
 // hour, across the fleet's runs; the others reuse it.
 func TestTicksAreSplitIntoThoseThatFitAndThoseThatReuse(t *testing.T) {
-	hour := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	hour := time.Now().UTC().Truncate(time.Hour)
 	tick := func(fleet, worker string, at time.Duration, ms int) tickRecord {
 		return tickRecord{fleet: fleet, worker: worker, at: hour.Add(at), took: time.Duration(ms) * time.Millisecond}
 	}
