@@ -573,9 +573,12 @@ func TestMigrationOverHTTPCopiesTheDiskThroughAConnector(t *testing.T) {
 	st, err := os.Stat(disk)
 	require.NoError(t, err)
 	require.Equal(t, st.Size(), moved)
-	var metrics int
-	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, connector).Scan(&metrics))
-	require.Positive(t, metrics, "the connector reports its metrics")
+	// Samples are written every 2 s: a short copy on a busy machine can end first.
+	require.Eventually(t, func() bool {
+		var metrics int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM connector_metrics WHERE connector_id = $1`, connector).Scan(&metrics))
+		return metrics > 0
+	}, 20*time.Second, 250*time.Millisecond, "the connector reports its metrics")
 
 	// The worker's Prometheus metrics: the Temporal SDK's and PMO's own.
 	m := s.scrape("http://" + s.metrics + "/metrics")
