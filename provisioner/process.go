@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/planning"
 )
 
 // DefaultStopTimeout is how long Stop waits after SIGTERM before it sends SIGKILL.
@@ -56,6 +57,9 @@ type Process struct {
 	// MetricsTargets, when set, gives each connector metrics on a free local port,
 	// which it writes to a Prometheus file_sd file in this folder.
 	MetricsTargets string
+	// Limits holds each connector to its size's CPU and memory; nil runs them
+	// unlimited.
+	Limits *Limits
 }
 
 var _ Provisioner = (*Process)(nil)
@@ -81,15 +85,12 @@ func NewProcess(bin, dataDir string, env []string, logger *slog.Logger) (*Proces
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Process{Bin: bin, DataDir: dir, Env: env, Logger: logger}, nil
+	return &Process{Bin: bin, DataDir: dir, Env: env, Logger: logger, Limits: &Limits{Logger: logger}}, nil
 }
 
 // Start runs the connector unless its pid file names a live process of that
 // connector, in which case it returns that process.
 func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
-	if err := validID(spec.ID); err != nil {
-		return Status{}, err
-	}
 	unlock, err := p.lock(spec.ID)
 	if err != nil {
 		return Status{}, err
@@ -125,6 +126,12 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return Status{}, err
 	}
+	// Limited from its first moments: before its first poll, it has taken no work.
+	if err := p.Limits.Apply(spec.ID, pid, spec.Size); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = os.Remove(p.pidFile(spec.ID))
+		return Status{}, err
+	}
 	p.Logger.Info("connector process started", "connector", spec.ID, "pid", pid, "log", logPath)
 	return Status{Running: true, PID: pid}, nil
 }
@@ -133,9 +140,6 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 // to exit, then sends SIGKILL, and removes the pid file. Stopping a connector that
 // does not run is not an error.
 func (p *Process) Stop(ctx context.Context, id string) error {
-	if err := validID(id); err != nil {
-		return err
-	}
 	unlock, err := p.lock(id)
 	if err != nil {
 		return err
@@ -157,10 +161,28 @@ func (p *Process) Stop(ctx context.Context, id string) error {
 		}
 		p.Logger.Info("connector process stopped", "connector", id, "pid", pid)
 	}
+	if err := p.Limits.Remove(id); err != nil {
+		return err
+	}
 	if err := os.Remove(p.pidFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("provisioner: remove pid file of connector %s: %w", id, err)
 	}
 	return nil
+}
+
+// Resize holds the running connector to a new size's CPU and memory, in place: its
+// process and its transfers go on. A connector that does not run has nothing to
+// resize.
+func (p *Process) Resize(ctx context.Context, id string, size planning.Size) error {
+	unlock, err := p.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, ok := p.running(id); !ok {
+		return nil
+	}
+	return p.Limits.Resize(id, size)
 }
 
 // Status reports whether the connector's process, as named by its pid file, is alive.
@@ -299,9 +321,13 @@ func (p *Process) writePID(id string, pid int) error {
 	return nil
 }
 
-// lock serialises Start and Stop of one connector across goroutines and processes,
-// so that two retries of a Provision activity cannot both start it.
+// lock serialises Start, Stop and Resize of one connector across goroutines and
+// processes, so that two retries of a Provision activity cannot both start it. It
+// refuses an ID that is not one.
 func (p *Process) lock(id string) (func(), error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(p.DataDir, "connectors")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("provisioner: pid directory: %w", err)

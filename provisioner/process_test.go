@@ -160,10 +160,16 @@ func TestAPidFileNamingAnotherProcessIsNotTrusted(t *testing.T) {
 	t.Cleanup(func() { _ = p.Stop(context.Background(), spec.ID) })
 	require.NotEqual(t, os.Getpid(), st.PID)
 
-	// Stop never signals the stranger named by a stale pid file.
+	// Stop never signals the stranger named by a stale pid file. Where connectors
+	// run in control groups, it finds the connector by its group and stops it;
+	// elsewhere the connector goes on, to be stopped by hand.
 	require.NoError(t, os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644))
 	require.NoError(t, p.Stop(context.Background(), spec.ID))
 	require.NoFileExists(t, pidFile)
+	if on, _ := p.Limits.Enforced(); on {
+		require.Eventually(t, func() bool { return gone(st.PID) }, 5*time.Second, 10*time.Millisecond, "the connector in its group was stopped")
+		return
+	}
 	require.NoError(t, syscall.Kill(st.PID, syscall.SIGTERM))
 }
 
@@ -186,4 +192,40 @@ func TestNewProcessMakesPathsAbsolute(t *testing.T) {
 	require.True(t, filepath.IsAbs(p.DataDir))
 	_, err = provisioner.NewProcess("", ".data", nil, nil)
 	require.Error(t, err)
+}
+
+// A connector runs in a control group of its own, held to its size's CPU and memory; a
+// resize changes both in place, the process going on; its group goes when it stops.
+func TestAConnectorIsHeldToItsSizeAndResizedInPlace(t *testing.T) {
+	p := newProcess(t, fakeConnector(t, false))
+	if on, why := p.Limits.Enforced(); !on {
+		t.Skip("connectors run unlimited on this machine: " + why)
+	}
+	ctx := context.Background()
+	small, _ := planning.SizeNamed("small")
+	medium, _ := planning.SizeNamed("medium")
+	s := spec
+	s.ID, s.Size = fmt.Sprintf("limits-%d", os.Getpid()), small
+	st, err := p.Start(ctx, s)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Stop(context.Background(), s.ID) })
+	require.True(t, p.Limits.Holds(s.ID, st.PID), "the process is in its group")
+	lim, err := p.Limits.Read(s.ID)
+	require.NoError(t, err)
+	require.Equal(t, provisioner.Limit{CPUQuota: 50_000, CPUPeriod: 100_000, MemoryBytes: 256 << 20}, lim, "half a core and 256 MiB")
+
+	require.NoError(t, p.Resize(ctx, s.ID, medium))
+	lim, err = p.Limits.Read(s.ID)
+	require.NoError(t, err)
+	require.Equal(t, provisioner.Limit{CPUQuota: 100_000, CPUPeriod: 100_000, MemoryBytes: 512 << 20}, lim, "a core and 512 MiB")
+	now, err := p.Status(ctx, s.ID)
+	require.NoError(t, err)
+	require.Equal(t, st.PID, now.PID, "resized in place, not restarted")
+	require.True(t, p.Limits.Holds(s.ID, st.PID))
+
+	require.NoError(t, p.Stop(ctx, s.ID))
+	_, err = p.Limits.Read(s.ID)
+	require.Error(t, err, "its group is gone")
+	require.NoError(t, p.Limits.Remove(s.ID), "removing it again is no error")
+	require.NoError(t, p.Resize(ctx, s.ID, small), "a stopped connector has nothing to resize")
 }
