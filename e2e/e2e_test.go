@@ -39,6 +39,7 @@ import (
 
 	"github.com/pmo-dev/pmo/contract"
 	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store/storetest"
 	"github.com/pmo-dev/pmo/testenv"
 	"github.com/pmo-dev/pmo/workflows"
@@ -327,8 +328,12 @@ func (s *system) stopProcesses() {
 		_ = p.Wait()
 	}
 	s.procs = nil
-	for _, id := range s.connectorPIDs() {
-		_ = syscall.Kill(id, syscall.SIGKILL)
+	// Their control groups go with them, as the fleet's Stop removes them; a connector
+	// started again later gets its group anew.
+	var limits provisioner.Limits
+	for id, pid := range s.connectorPIDs() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_ = limits.Remove(id)
 	}
 }
 
