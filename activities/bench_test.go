@@ -139,7 +139,10 @@ func BenchmarkTickUnderExternalPosts(b *testing.B) {
 	a.Provisioner = p
 	ctx := context.Background()
 	size, _ := planning.SizeNamed("medium")
-	var ids, external []string
+	var own, ids, external []string
+	for _, c := range in.Fleet.Connectors {
+		own = append(own, c.ID)
+	}
 	for i := range 2000 {
 		pool, site := "default", in.Sites[i%len(in.Sites)]
 		if i >= 200 {
@@ -153,10 +156,6 @@ func BenchmarkTickUnderExternalPosts(b *testing.B) {
 			in.Fleet.Connectors = append(in.Fleet.Connectors, c)
 			external = append(external, c.ID)
 		}
-	}
-	var own []string
-	for _, c := range in.Fleet.Connectors[:100] {
-		own = append(own, c.ID)
 	}
 	// The posts, from their own goroutine, as the web server's handlers make them.
 	var posted atomic.Int64

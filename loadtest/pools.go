@@ -324,8 +324,8 @@ type runStats struct {
 	largest         *historypb.HistoryEvent
 	largestSize     int
 	plans, collects []time.Duration
-	ticks           []time.Duration // Collect plus the Plan after it
-	// planned are the same ticks with the worker that planned them and when.
+	// planned are the ticks: Collect plus the Plan after it, with the worker that
+	// planned and when.
 	planned        []tickRecord
 	continuedAsNew bool
 	// metrics are the events connectors' metrics put in the run: updates that carried
@@ -339,6 +339,15 @@ type tickRecord struct {
 	fleet, worker string
 	at            time.Time
 	took          time.Duration
+}
+
+// ticks are the run's tick times, Collect plus Plan.
+func (s runStats) ticks() []time.Duration {
+	var d []time.Duration
+	for _, t := range s.planned {
+		d = append(d, t.took)
+	}
+	return d
 }
 
 // splitFits sorts ticks into those that fitted their pool's forecast, the first of
@@ -438,7 +447,6 @@ func readRun(ctx context.Context, tc client.Client, workflowID, runID string) (r
 				lastCollect = took
 			case "Plan":
 				s.plans = append(s.plans, took)
-				s.ticks = append(s.ticks, lastCollect+took)
 				s.planned = append(s.planned, tickRecord{fleet: workflowID, worker: worker[id], at: startedAt[id], took: lastCollect + took})
 			}
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
@@ -460,7 +468,7 @@ func (r poolResult) print(w io.Writer, o poolOptions, l *load) bool {
 		metrics += s.metrics
 		plans = append(plans, s.plans...)
 		collects = append(collects, s.collects...)
-		ticks = append(ticks, s.ticks...)
+		ticks = append(ticks, s.ticks()...)
 		events = append(events, s.events)
 		sizes = append(sizes, s.bytes)
 		if s.largestSize > largestSize {

@@ -337,7 +337,7 @@ func measureWave(ctx context.Context, tc client.Client, wave, fleet string, sinc
 				}
 				h.add(id, int64(s.events), s.bytes)
 				if h == &m.fleet {
-					m.ticks = append(m.ticks, s.ticks...)
+					m.ticks = append(m.ticks, s.ticks()...)
 				}
 			}
 			if token = page.GetNextPageToken(); len(token) == 0 {

@@ -139,6 +139,11 @@ func (l *Limits) group(id string) string { return "/" + l.Parent + "/" + id }
 // v1Path is the connector's v1 group in each controller, below the worker's own.
 func (l *Limits) v1Path(id string) cgroup1.Path { return cgroup1.NestedPath(l.Parent + "/" + id) }
 
+// loadV1 opens the connector's existing v1 group.
+func (l *Limits) loadV1(id string) (cgroup1.Cgroup, error) {
+	return cgroup1.Load(l.v1Path(id), cgroup1.WithHierarchy(limited))
+}
+
 // Apply puts the process in the connector's group, made with the size's limits; a
 // group left from an earlier process of the connector is reused.
 func (l *Limits) Apply(id string, pid int, size planning.Size) error {
@@ -146,19 +151,17 @@ func (l *Limits) Apply(id string, pid int, size planning.Size) error {
 		return nil
 	}
 	res := limitOf(size).resources()
+	var err error
 	if l.mode == cgroups.Unified {
-		m, err := cgroup2.NewManager("/sys/fs/cgroup", l.group(id), cgroup2.ToResources(res))
-		if err == nil {
+		var m *cgroup2.Manager
+		if m, err = cgroup2.NewManager("/sys/fs/cgroup", l.group(id), cgroup2.ToResources(res)); err == nil {
 			err = m.AddProc(uint64(pid))
 		}
-		if err != nil {
-			return fmt.Errorf("provisioner: limit connector %s: %w", id, err)
+	} else {
+		var cg cgroup1.Cgroup
+		if cg, err = cgroup1.New(l.v1Path(id), res, cgroup1.WithHierarchy(limited)); err == nil {
+			err = cg.AddProc(uint64(pid))
 		}
-		return nil
-	}
-	cg, err := cgroup1.New(l.v1Path(id), res, cgroup1.WithHierarchy(limited))
-	if err == nil {
-		err = cg.AddProc(uint64(pid))
 	}
 	if err != nil {
 		return fmt.Errorf("provisioner: limit connector %s: %w", id, err)
@@ -181,7 +184,7 @@ func (l *Limits) Resize(id string, size planning.Size) error {
 		}
 	} else {
 		var cg cgroup1.Cgroup
-		if cg, err = cgroup1.Load(l.v1Path(id), cgroup1.WithHierarchy(limited)); err == nil {
+		if cg, err = l.loadV1(id); err == nil {
 			err = cg.Update(res)
 		}
 	}
@@ -219,7 +222,7 @@ func (l *Limits) remove(id string) error {
 		}
 	} else {
 		var cg cgroup1.Cgroup
-		if cg, err = cgroup1.Load(l.v1Path(id), cgroup1.WithHierarchy(limited)); err == nil {
+		if cg, err = l.loadV1(id); err == nil {
 			// A size without CPU or RAM leaves that controller's group unmade.
 			for _, name := range []cgroup1.Name{cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Memory} {
 				left, _ := cg.Processes(name, true)

@@ -226,7 +226,7 @@ func WaveWorkflow(ctx workflow.Context, in WaveInput) (WaveProgress, error) {
 		return w.p, err
 	}
 	if w.loads = workflow.GetVersion(ctx, waveLoadVersion, workflow.DefaultVersion, 1) == 1; w.loads {
-		workflow.Go(ctx, w.takeLoads)
+		onEachSignal(ctx, SignalWaveBatchLoad, w.takeLoad)
 	}
 	for {
 		if err := w.pass(ctx); err != nil {
@@ -299,16 +299,11 @@ func (w *wave) held() int {
 	return n
 }
 
-// takeLoads keeps what the batches report they hold.
-func (w *wave) takeLoads(ctx workflow.Context) {
-	loads := workflow.GetSignalChannel(ctx, SignalWaveBatchLoad)
-	for {
-		var l WaveBatchLoad
-		loads.Receive(ctx, &l)
-		for _, b := range w.batches {
-			if b.id == l.Batch {
-				b.held = l.Held
-			}
+// takeLoad keeps what a batch reports it holds.
+func (w *wave) takeLoad(_ workflow.Context, l WaveBatchLoad) {
+	for _, b := range w.batches {
+		if b.id == l.Batch {
+			b.held = l.Held
 		}
 	}
 }

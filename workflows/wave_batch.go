@@ -20,24 +20,10 @@ func WaveBatchWorkflow(ctx workflow.Context, in WaveBatchInput) (WaveProgress, e
 	if err := workflow.SetQueryHandler(ctx, QueryWave, func() (WaveProgress, error) { return b.p, nil }); err != nil {
 		return b.p, err
 	}
-	controls := workflow.GetSignalChannel(ctx, SignalWaveControl)
-	workflow.Go(ctx, func(gctx workflow.Context) {
-		for {
-			var c WaveControl
-			controls.Receive(gctx, &c)
-			b.apply(gctx, c)
-		}
-	})
+	onEachSignal(ctx, SignalWaveControl, b.apply)
 	if b.loads = workflow.GetVersion(ctx, waveLoadVersion, workflow.DefaultVersion, 1) == 1; b.loads {
 		b.id, b.reported = workflow.GetInfo(ctx).WorkflowExecution.ID, -1
-		waiting := workflow.GetSignalChannel(ctx, SignalAwaitingOperator)
-		workflow.Go(ctx, func(gctx workflow.Context) {
-			for {
-				var a AwaitingOperator
-				waiting.Receive(gctx, &a)
-				b.awaiting(gctx, a)
-			}
-		})
+		onEachSignal(ctx, SignalAwaitingOperator, b.awaiting)
 	}
 	if err := b.start(ctx); err != nil {
 		return b.p, err
@@ -152,8 +138,8 @@ func (b *waveBatch) report(ctx workflow.Context) {
 		return // the wave counts a batch's end itself
 	}
 	held := b.p.Running - b.p.AwaitingOperator
-	step := max(1, b.in.MaxRunning/4)
-	if b.reported >= 0 && held <= b.reported && held > b.reported-step && (held > 0 || b.reported == 0) {
+	fell := held <= b.reported-max(1, b.in.MaxRunning/4) || held == 0 && b.reported > 0
+	if b.reported >= 0 && held <= b.reported && !fell {
 		return
 	}
 	b.reported = held
@@ -162,6 +148,19 @@ func (b *waveBatch) report(ctx workflow.Context) {
 	if err != nil {
 		b.logger.Warn("wave not told what the batch holds", "held", held, "error", err)
 	}
+}
+
+// onEachSignal handles every signal of that name, in order, in a coroutine of its own
+// that lasts as long as the workflow.
+func onEachSignal[T any](ctx workflow.Context, name string, handle func(workflow.Context, T)) {
+	ch := workflow.GetSignalChannel(ctx, name)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			var v T
+			ch.Receive(gctx, &v)
+			handle(gctx, v)
+		}
+	})
 }
 
 // startMigration starts one planned migration as a child and counts it when it ends.
