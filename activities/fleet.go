@@ -465,6 +465,17 @@ func (a *Fleet) Provision(ctx context.Context, in contract.ProvisionInput) (cont
 	return res, nil
 }
 
+// ResizeConnector holds a running connector to its new size's CPU and memory. Setting
+// a limit twice sets it once, so a retry is safe.
+func (a *Fleet) ResizeConnector(ctx context.Context, in contract.ResizeConnectorInput) error {
+	if err := a.Provisioner.Resize(ctx, in.ID, in.Size); err != nil {
+		return fmt.Errorf("resize connector %s: %w", in.ID, err)
+	}
+	a.Logger.Info("connector resized", "connector", in.ID, "size", in.Size.Name,
+		"cpu_millis", in.Size.CPUMillis, "ram_bytes", in.Size.RAMBytes)
+	return nil
+}
+
 // Decommission stops each connector's process and records it as stopped.
 func (a *Fleet) Decommission(ctx context.Context, in contract.DecommissionInput) error {
 	for _, c := range in.Connectors {

@@ -161,7 +161,7 @@ func main() {
 		fx.Provide(NewActivities, NewWorker, NewReporter),
 		// Only the database sink needs PostgreSQL: an appliance never connects to it.
 		sinkOption(opts),
-		fx.Invoke(func(*Reporter) {}, serveMetrics),
+		fx.Invoke(func(*Reporter) {}, serveMetrics, followLimits),
 		fx.WithLogger(platform.FxLogger),
 	).Run()
 }

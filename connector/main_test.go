@@ -100,6 +100,16 @@ func TestMetricIsADeltaOverTime(t *testing.T) {
 	require.Equal(t, &free, m.TargetFreeBytes)
 	require.NotNil(t, m.ReadLatencySeconds)
 	require.InDelta(t, 0.0015, *m.ReadLatencySeconds, 1e-12)
+	require.Nil(t, m.CPUThrottledPercent, "no CPU limit")
+
+	// Held back 0.5 s of the 2 s by its CPU limit.
+	prev.cpu, cur.cpu = cpuState{limited: true, throttled: time.Second}, cpuState{limited: true, throttled: 1500 * time.Millisecond}
+	m = metric(prev, cur)
+	require.NotNil(t, m.CPUThrottledPercent)
+	require.InDelta(t, 25, *m.CPUThrottledPercent, 1e-9)
+	// Moved into its group between the samples: the counters are not comparable.
+	prev.cpu = cpuState{}
+	require.Nil(t, metric(prev, cur).CPUThrottledPercent)
 }
 
 func TestSampleReadsThisProcess(t *testing.T) {

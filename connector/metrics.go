@@ -214,6 +214,8 @@ type sample struct {
 	// readLatency is the mean read from the VMs' disks since the previous sample;
 	// zero where there was none.
 	readLatency time.Duration
+	// cpu is what the connector's CPU limit did to it so far.
+	cpu cpuState
 }
 
 // takeSample reads the process's CPU time and resident memory from /proc, falling
@@ -227,6 +229,8 @@ func takeSample(stats *activities.ConnectorStats) sample {
 	if free, err := stats.TargetFreeBytes(); err == nil {
 		s.targetFree = &free
 	}
+	// Unreadable is unlimited: the connector reports no throttling rather than none.
+	s.cpu, _ = readCPUState()
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
 		s.cpuSeconds, _ = parseStat(string(b))
 	}
@@ -244,8 +248,11 @@ func takeSample(stats *activities.ConnectorStats) sample {
 }
 
 // metric turns two samples into a row: CPU percent is CPU time over wall time (over
-// 100 when several cores are busy), bandwidth is bytes moved over wall time, and the
-// read latency is the current sample's, which covers the time since prev.
+// 100 when several cores are busy), bandwidth is bytes moved over wall time, the read
+// latency is the current sample's, which covers the time since prev, and throttling
+// is the time the CPU limit held the connector back over wall time, where it was
+// limited at both samples (a connector moved into its group in between has no
+// interval to compare).
 func metric(prev, cur sample) planning.MetricSample {
 	m := planning.MetricSample{At: cur.at, RAMBytes: cur.rssBytes, ActiveTasks: cur.active, BytesMoved: cur.moved,
 		StorageUsedBytes: cur.held, TargetFreeBytes: cur.targetFree}
@@ -256,6 +263,10 @@ func metric(prev, cur sample) planning.MetricSample {
 	if dt := cur.at.Sub(prev.at).Seconds(); dt > 0 {
 		m.CPUPercent = max(cur.cpuSeconds-prev.cpuSeconds, 0) / dt * 100
 		m.BandwidthUsedBytesSec = float64(max(cur.moved-prev.moved, 0)) / dt
+		if cur.cpu.limited && prev.cpu.limited && cur.cpu.throttled >= prev.cpu.throttled {
+			throttled := (cur.cpu.throttled - prev.cpu.throttled).Seconds() / dt * 100
+			m.CPUThrottledPercent = &throttled
+		}
 	}
 	return m
 }

@@ -59,6 +59,13 @@ type DecommissionInput struct {
 	Connectors []planning.Connector
 }
 
+// ResizeConnectorInput is a connector's new size, whose CPU and memory its driver
+// holds it to.
+type ResizeConnectorInput struct {
+	ID   string
+	Size planning.Size
+}
+
 // SyncConnectorsInput mirrors the fleet's view of its connectors into PostgreSQL.
 type SyncConnectorsInput struct {
 	Pool       string

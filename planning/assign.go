@@ -110,6 +110,9 @@ func Assign(conns []Connector, waiting []Reservation, leave func(Reservation) in
 		if l := c.Usage.ReadLatencySeconds; l > 0 {
 			why += fmt.Sprintf(", reads in %s", time.Duration(l*float64(time.Second)).Round(10*time.Microsecond))
 		}
+		if c.Bound() == BoundCPU {
+			why += fmt.Sprintf(", CPU-bound (held back %.0f%% of the time)", c.Usage.CPUThrottledPercent)
+		}
 		if len(cands) > 1 {
 			why += fmt.Sprintf("; the best of %d at %s", len(cands), r.Site)
 		}
@@ -134,9 +137,41 @@ func freeSlots(conns []Connector, at []int) int {
 	return free
 }
 
+// CPUBoundPercent is how much of the time a connector's CPU limit must hold it back
+// before it counts as CPU-bound: it then moves what its CPU allows, not what its
+// bandwidth would.
+const CPUBoundPercent = 10
+
+// What bounds a connector, by its last report (Connector.Bound).
+const (
+	BoundCPU       = "cpu"
+	BoundBandwidth = "bandwidth"
+)
+
+// bandwidthBound is the share of its bandwidth a connector must move to count as
+// bandwidth-bound.
+const bandwidthBound = 0.9
+
+// Bound says what held the connector back in its last report: BoundCPU when its CPU
+// limit throttled it for CPUBoundPercent of the time or more, BoundBandwidth when it
+// moved at least nine tenths of its bandwidth, "" when neither did.
+func (c Connector) Bound() string {
+	switch {
+	case c.Usage.CPUThrottledPercent >= CPUBoundPercent:
+		return BoundCPU
+	case c.Size.BandwidthBytesSec > 0 && c.Usage.BandwidthUsedBytesSec >= bandwidthBound*c.Size.BandwidthBytesSec:
+		return BoundBandwidth
+	}
+	return ""
+}
+
 // freeBandwidth is the connector's bandwidth that is neither promised to its
-// migrations nor, by its last report, in use.
+// migrations nor, by its last report, in use. A CPU-bound connector has none: another
+// task would share the CPU its tasks already lack.
 func (c Connector) freeBandwidth() float64 {
+	if c.Bound() == BoundCPU {
+		return 0
+	}
 	var promised float64
 	for _, t := range c.Migrations {
 		promised += t.BandwidthBytesSec

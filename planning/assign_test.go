@@ -22,6 +22,10 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 	}
 	measuredBusy := busy("c1", 0, ms(1))
 	measuredBusy.Usage.BandwidthUsedBytesSec = float64(3 * mib) // finishing work not yet released
+	// An idle connector whose CPU limit held it back a third of the time: it moves
+	// what its CPU allows, though its bandwidth is all free.
+	cpuBound := busy("c1", 0, ms(1))
+	cpuBound.Usage.CPUThrottledPercent = 33
 	cases := []struct {
 		name  string
 		conns []Connector
@@ -33,6 +37,7 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 		{"unmeasured latency is not far", []Connector{busy("c1", 2, ms(2)), busy("c2", 0, 0)}, "c2"},
 		{"measured use counts against free bandwidth", []Connector{measuredBusy, busy("c2", 1, ms(1))}, "c2"},
 		{"a tie goes to the lower ID", []Connector{busy("c2", 1, ms(1)), busy("c1", 1, ms(1))}, "c1"},
+		{"a CPU-bound connector has no free bandwidth", []Connector{cpuBound, busy("c2", 3, ms(1))}, "c2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,6 +53,33 @@ func TestAssignPlacesByLatencyAndFreeBandwidth(t *testing.T) {
 	got, _ := Assign([]Connector{busy("c1", 1, ms(2))}, []Reservation{{MigrationID: "m", Site: "ams1"}}, nil)
 	if got[0].Reason != "c1: 3.0 MiB/s free of 4.0 MiB/s, 1 of 4 tasks, reads in 2ms" {
 		t.Fatalf("reason %q", got[0].Reason)
+	}
+	got, _ = Assign([]Connector{cpuBound}, []Reservation{{MigrationID: "m", Site: "ams1"}}, nil)
+	if got[0].Reason != "c1: 0.0 KiB/s free of 4.0 MiB/s, 0 of 4 tasks, reads in 1ms, CPU-bound (held back 33% of the time)" {
+		t.Fatalf("the only connector takes the work, and the reason says it is CPU-bound: %q", got[0].Reason)
+	}
+}
+
+// A connector is CPU-bound when its CPU limit held it back, bandwidth-bound when it
+// moved nine tenths of its bandwidth, and neither otherwise; CPU comes first, since a
+// throttled connector that still fills its link would fill it no faster with more.
+func TestConnectorBoundTellsCPUFromBandwidth(t *testing.T) {
+	for _, c := range []struct {
+		throttled, used float64
+		want            string
+	}{
+		{0, 0, ""},
+		{CPUBoundPercent - 1, float64(mib), ""},
+		{CPUBoundPercent, float64(mib), BoundCPU},
+		{0, 3.6 * float64(mib), BoundBandwidth},
+		{0, 3.5 * float64(mib), ""},
+		{50, 4 * float64(mib), BoundCPU},
+	} {
+		k := conn("c1", "ams1", StateActive, 1) // medium: 4 MiB/s
+		k.Usage.CPUThrottledPercent, k.Usage.BandwidthUsedBytesSec = c.throttled, c.used
+		if got := k.Bound(); got != c.want {
+			t.Errorf("throttled %v%%, moving %.1f MiB/s: bound %q, want %q", c.throttled, c.used/float64(mib), got, c.want)
+		}
 	}
 }
 

@@ -106,6 +106,10 @@ type MetricSample struct {
 	// ReadLatencySeconds is the mean duration of the connector's reads from the VMs'
 	// disks since the previous sample; nil where it read nothing.
 	ReadLatencySeconds *float64 `json:"read_latency_seconds,omitempty"`
+	// CPUThrottledPercent is the time the connector's CPU limit held it back since
+	// the previous sample, over the time between them, as a percentage (over 100 where
+	// it is held back on several cores at once); nil where it runs without a CPU limit.
+	CPUThrottledPercent *float64 `json:"cpu_throttled_percent,omitempty"`
 }
 
 // Usage is the sample as the fleet keeps it: unmeasured values are zero.
@@ -117,6 +121,9 @@ func (m MetricSample) Usage() Usage {
 	}
 	if m.ReadLatencySeconds != nil {
 		u.ReadLatencySeconds = *m.ReadLatencySeconds
+	}
+	if m.CPUThrottledPercent != nil {
+		u.CPUThrottledPercent = *m.CPUThrottledPercent
 	}
 	return u
 }

@@ -137,6 +137,10 @@ type Usage struct {
 	// ReadLatencySeconds is the mean time the connector's reads from the VMs' disks
 	// took over the last interval; zero where it read nothing.
 	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
+	// CPUThrottledPercent is the time its CPU limit held the connector back over the
+	// last interval, as a percentage of that interval; zero where it has no limit or
+	// was never held back.
+	CPUThrottledPercent float64 `json:"cpu_throttled_percent,omitempty"`
 }
 
 // Reservation is a migration waiting for a connector at its site.

@@ -76,7 +76,23 @@ func cutOverOnConnector(ctx workflow.Context, queue string, in contract.CutoverI
 	return res, err
 }
 
-func TestRealConnectorProcess(t *testing.T) {
+// realConnector is a real connector process, started by the process driver, with
+// the PostgreSQL it reports to and a Temporal worker that runs the test's workflows.
+type realConnector struct {
+	id, queue, dataDir, logPath string
+	store                       *store.Store
+	p                           *provisioner.Process
+	tc                          client.Client
+	// testQueue is where moveThroughConnector and cutOverOnConnector run.
+	testQueue string
+	st        provisioner.Status
+	spec      provisioner.Spec
+}
+
+// startRealConnector starts a connector of the given size at site ams1 and waits until
+// it is ready and reports metrics.
+func startRealConnector(t *testing.T, size planning.Size) *realConnector {
+	t.Helper()
 	addr := testenv.TemporalAddress(t)
 	namespace := testenv.Namespace(t, addr)
 	dbURL := storetest.NewDatabase(t)
@@ -107,14 +123,10 @@ func TestRealConnectorProcess(t *testing.T) {
 		}
 	})
 
-	spec := provisioner.Spec{ID: id, Pool: "default", Site: "ams1", TaskQueue: queue,
-		Size: planning.Size{Name: "test", BandwidthBytesSec: 8 << 20, MaxTasks: 2}}
+	spec := provisioner.Spec{ID: id, Pool: "default", Site: "ams1", TaskQueue: queue, Size: size}
 	st, err := p.Start(ctx, spec)
 	require.NoError(t, err)
 	require.True(t, st.Running)
-	again, err := p.Start(ctx, spec)
-	require.NoError(t, err)
-	require.Equal(t, st.PID, again.PID, "Start twice returns the same process")
 
 	require.Eventually(t, func() bool {
 		var ready bool
@@ -127,15 +139,6 @@ func TestRealConnectorProcess(t *testing.T) {
 		return n > 0
 	}, 15*time.Second, 100*time.Millisecond, "the connector reports metrics")
 
-	// One real transfer through the running process, started by a workflow.
-	data := make([]byte, 3<<20+77)
-	rng := rand.New(rand.NewPCG(7, 7))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	src := filepath.Join(t.TempDir(), "vm-it.img")
-	require.NoError(t, os.WriteFile(src, data, 0o644))
-
 	tc, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace,
 		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
 	require.NoError(t, err)
@@ -146,6 +149,33 @@ func TestRealConnectorProcess(t *testing.T) {
 	w.RegisterWorkflowWithOptions(cutOverOnConnector, workflow.RegisterOptions{Name: "provisioner-test-cutover"})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
+	return &realConnector{id: id, queue: queue, dataDir: dataDir, logPath: logPath, store: s, p: p, tc: tc,
+		testQueue: testQueue, st: st, spec: spec}
+}
+
+// randomFile writes n random bytes to a file named name in a new folder.
+func randomFile(t *testing.T, name string, n int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	src := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(src, data, 0o644))
+	return src, data
+}
+
+func TestRealConnectorProcess(t *testing.T) {
+	ctx := context.Background()
+	c := startRealConnector(t, planning.Size{Name: "test", BandwidthBytesSec: 8 << 20, MaxTasks: 2})
+	s, p, tc, id, queue, testQueue, dataDir, logPath, st := c.store, c.p, c.tc, c.id, c.queue, c.testQueue, c.dataDir, c.logPath, c.st
+	again, err := p.Start(ctx, c.spec)
+	require.NoError(t, err)
+	require.Equal(t, st.PID, again.PID, "Start twice returns the same process")
+
+	// One real transfer through the running process, started by a workflow.
+	src, data := randomFile(t, "vm-it.img", 3<<20+77)
 
 	// The connector serves ams1 (the provisioner starts it with -site) and reads only
 	// under the site's sources: another site's transfer, or a source outside, is
@@ -224,4 +254,79 @@ func TestRealConnectorProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(log), `"msg":"connector stopped"`, "SIGTERM stopped the connector gracefully")
 	require.Contains(t, string(log), `"connector":"`+id+`"`, "log lines name the connector")
+}
+
+// A connector whose CPU limit, not its bandwidth, holds it back says so in its
+// metrics, and a resize in place frees it: the same process goes on with the same
+// transfer, faster, and the Go runtime's memory limit follows the group's.
+func TestACPULimitedConnectorIsThrottledUntilResizedInPlace(t *testing.T) {
+	if on, why := (&provisioner.Limits{}).Enforced(); !on {
+		t.Skip("connectors run unlimited on this machine: " + why)
+	}
+	ctx := context.Background()
+	// No bandwidth limit: a fortieth of a core is all that holds the copy back.
+	starved := planning.Size{Name: "starved", CPUMillis: 25, RAMBytes: 256 << 20, MaxTasks: 1}
+	roomy := planning.Size{Name: "roomy", CPUMillis: 2000, RAMBytes: 1 << 30, MaxTasks: 1}
+	c := startRealConnector(t, starved)
+	// 0.9 of the group's memory, once the connector finds itself in its group.
+	waitLogged(t, c.logPath, fmt.Sprintf(`"GOMEMLIMIT":%d`, int64(float64(starved.RAMBytes)*0.9)))
+
+	src, data := randomFile(t, "vm-cpu.img", 256<<20)
+	in := contract.TransferInput{MigrationID: "it-cpu", Site: "ams1", Sources: []string{filepath.Dir(src)}, Source: src,
+		Destination: "vm-cpu/disk.img", ExpectedBytes: int64(len(data))}
+	started := time.Now()
+	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "provisioner-test-cpu-" + c.id, TaskQueue: c.testQueue,
+		WorkflowExecutionTimeout: 5 * time.Minute}, "provisioner-test-move", c.queue, in)
+	require.NoError(t, err)
+
+	// A sample mid-copy: held back by its CPU limit (on each core it ran on, so often
+	// over 100%), so CPU-bound. The first may have begun before the copy did.
+	var throttled, rate float64
+	var moved int64
+	require.Eventually(t, func() bool {
+		_ = c.store.Pool.QueryRow(ctx, `SELECT coalesce(cpu_throttled_percent, 0), bandwidth_used_bytes_per_sec, bytes_moved
+			FROM connector_metrics WHERE connector_id = $1 AND active_tasks > 0 ORDER BY at DESC LIMIT 1`, c.id).Scan(&throttled, &rate, &moved)
+		return rate > 0 && throttled >= planning.CPUBoundPercent
+	}, time.Minute, 100*time.Millisecond, "a sample of the copy held back by the CPU limit")
+	conn := planning.Connector{Size: starved, Usage: planning.Usage{CPUThrottledPercent: throttled, BandwidthUsedBytesSec: rate}}
+	require.Equal(t, planning.BoundCPU, conn.Bound())
+	require.Less(t, moved, int64(len(data))/2, "the copy is far from done")
+	t.Logf("at %d millicores: %.1f MiB/s in the last sample, held back %.0f%% of the time", starved.CPUMillis, rate/(1<<20), throttled)
+
+	resized := time.Now()
+	require.NoError(t, c.p.Resize(ctx, c.id, roomy))
+	// The copy's own pace so far: a sample's rate swings with where the quota's periods
+	// fell.
+	rate = float64(moved) / resized.Sub(started).Seconds()
+	var res contract.TransferResult
+	require.NoError(t, run.Get(ctx, &res))
+	took := time.Since(resized)
+	atOldRate := time.Duration(float64(int64(len(data))-moved) / rate * float64(time.Second))
+	t.Logf("the rest took %s after the resize, %s at the old rate", took.Round(time.Millisecond), atOldRate.Round(time.Millisecond))
+	require.Less(t, took, atOldRate/2, "the resize freed the copy")
+	sum := sha256.Sum256(data)
+	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
+
+	// Resized in place: the same process, and the transfer was never restarted.
+	st, err := c.p.Status(ctx, c.id)
+	require.NoError(t, err)
+	require.Equal(t, c.st.PID, st.PID)
+	iter := c.tc.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, 0)
+	for iter.HasNext() {
+		e, err := iter.Next()
+		require.NoError(t, err)
+		if a := e.GetActivityTaskStartedEventAttributes(); a != nil {
+			require.EqualValues(t, 1, a.GetAttempt(), "no activity was retried")
+		}
+	}
+	waitLogged(t, c.logPath, fmt.Sprintf(`"GOMEMLIMIT":%d`, int64(float64(roomy.RAMBytes)*0.9)))
+}
+
+// waitLogged waits until the connector's log holds want.
+func waitLogged(t *testing.T, logPath, want string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return bytes.Contains(b, []byte(want))
+	}, 15*time.Second, 100*time.Millisecond, "the connector logs %s", want)
 }

@@ -36,4 +36,8 @@ type Provisioner interface {
 	Stop(ctx context.Context, id string) error
 	// Status reports whether the connector is running.
 	Status(ctx context.Context, id string) (Status, error)
+	// Resize holds the running connector to a new size's CPU and memory in place,
+	// without restarting it or its transfers; resizing one that does not run does
+	// nothing.
+	Resize(ctx context.Context, id string, size planning.Size) error
 }

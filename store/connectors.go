@@ -111,19 +111,19 @@ func insertMetrics(ctx context.Context, db execer, id string, samples []planning
 	n := len(samples)
 	at, cpu, ram, bw := make([]time.Time, n), make([]float64, n), make([]int64, n), make([]float64, n)
 	tasks, moved, used := make([]int64, n), make([]int64, n), make([]int64, n)
-	free, latency := make([]*int64, n), make([]*float64, n)
+	free, latency, throttled := make([]*int64, n), make([]*float64, n), make([]*float64, n)
 	for i, m := range samples {
 		at[i], cpu[i], ram[i], bw[i] = m.At, m.CPUPercent, m.RAMBytes, m.BandwidthUsedBytesSec
 		tasks[i], moved[i], used[i] = int64(m.ActiveTasks), m.BytesMoved, m.StorageUsedBytes
-		free[i], latency[i] = m.TargetFreeBytes, m.ReadLatencySeconds
+		free[i], latency[i], throttled[i] = m.TargetFreeBytes, m.ReadLatencySeconds, m.CPUThrottledPercent
 	}
 	tag, err := db.Exec(ctx, `
 		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved,
-			storage_used_bytes, target_free_bytes, read_latency_seconds)
+			storage_used_bytes, target_free_bytes, read_latency_seconds, cpu_throttled_percent)
 		SELECT $1, * FROM unnest($2::timestamptz[], $3::float8[], $4::int8[], $5::float8[], $6::int8[], $7::int8[], $8::int8[],
-			$9::int8[], $10::float8[])
+			$9::int8[], $10::float8[], $11::float8[])
 		ON CONFLICT (connector_id, at) DO NOTHING`,
-		id, at, cpu, ram, bw, tasks, moved, used, free, latency)
+		id, at, cpu, ram, bw, tasks, moved, used, free, latency, throttled)
 	if err != nil {
 		return 0, err
 	}

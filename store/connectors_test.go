@@ -51,10 +51,10 @@ func TestInsertConnectorMetrics(t *testing.T) {
 	s := storetest.New(t)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	free, latency := int64(5<<30), 0.0125
+	free, latency, throttled := int64(5<<30), 0.0125, 42.5
 	m := planning.MetricSample{At: at, CPUPercent: 12.5, RAMBytes: 1 << 20,
 		BandwidthUsedBytesSec: 4096, ActiveTasks: 2, BytesMoved: 1 << 30,
-		StorageUsedBytes: 3 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
+		StorageUsedBytes: 3 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency, CPUThrottledPercent: &throttled}
 	_, err := s.InsertConnectorMetrics(ctx, "c1", []planning.MetricSample{m})
 	require.ErrorIs(t, err, store.ErrUnknownConnector, "the FK violation is reported as an unknown connector")
 
@@ -80,20 +80,23 @@ func TestInsertConnectorMetrics(t *testing.T) {
 
 	var storage int64
 	var gotFree *int64
-	var gotLatency *float64
-	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT storage_used_bytes, target_free_bytes, read_latency_seconds
-		FROM connector_metrics WHERE connector_id = 'c1'`).Scan(&storage, &gotFree, &gotLatency))
+	var gotLatency, gotThrottled *float64
+	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT storage_used_bytes, target_free_bytes, read_latency_seconds, cpu_throttled_percent
+		FROM connector_metrics WHERE connector_id = 'c1'`).Scan(&storage, &gotFree, &gotLatency, &gotThrottled))
 	require.Equal(t, int64(3<<20), storage)
 	require.Equal(t, &free, gotFree)
 	require.Equal(t, &latency, gotLatency)
+	require.Equal(t, &throttled, gotThrottled)
 
-	// Not measured is NULL, not a zero that would mean a full disk or instant reads.
+	// Not measured is NULL, not a zero that would mean a full disk, instant reads or
+	// a CPU limit that never bit.
 	m.At = at.Add(time.Second)
-	m.TargetFreeBytes, m.ReadLatencySeconds = nil, nil
+	m.TargetFreeBytes, m.ReadLatencySeconds, m.CPUThrottledPercent = nil, nil, nil
 	insertMetric(t, s, m)
 	var nulls int
 	require.NoError(t, s.Pool.QueryRow(ctx, `SELECT count(*) FROM connector_metrics
-		WHERE connector_id = 'c1' AND at = $1 AND target_free_bytes IS NULL AND read_latency_seconds IS NULL`, m.At).Scan(&nulls))
+		WHERE connector_id = 'c1' AND at = $1 AND target_free_bytes IS NULL AND read_latency_seconds IS NULL
+			AND cpu_throttled_percent IS NULL`, m.At).Scan(&nulls))
 	require.Equal(t, 1, nulls)
 }
 
@@ -102,15 +105,15 @@ func TestConnectorHealthReadsTheLatestMeasures(t *testing.T) {
 	ctx := context.Background()
 	addConnector(t, s, "c1")
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	free, latency := int64(7<<30), 0.004
+	free, latency, throttled := int64(7<<30), 0.004, 30.0
 	older := planning.MetricSample{At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
-		StorageUsedBytes: 1 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency}
+		StorageUsedBytes: 1 << 20, TargetFreeBytes: &free, ReadLatencySeconds: &latency, CPUThrottledPercent: &throttled}
 	insertMetric(t, s, older)
 
 	got, err := s.ConnectorHealth(ctx, []string{"c1", "nobody"})
 	require.NoError(t, err)
 	require.Equal(t, planning.Usage{At: at, CPUPercent: 40, RAMBytes: 1 << 20, ActiveTasks: 1,
-		StorageUsedBytes: 1 << 20, TargetFreeBytes: 7 << 30, ReadLatencySeconds: 0.004}, got[0].Usage)
+		StorageUsedBytes: 1 << 20, TargetFreeBytes: 7 << 30, ReadLatencySeconds: 0.004, CPUThrottledPercent: 30}, got[0].Usage)
 	require.Equal(t, "nobody", got[1].ID)
 	require.Zero(t, got[1].Usage, "no connector, no usage")
 

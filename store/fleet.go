@@ -369,18 +369,19 @@ func (s *Store) SetConnectorPID(ctx context.Context, id string, pid int) error {
 
 // ConnectorHealth returns readiness, the latest metrics and when an external connector
 // last posted them, of the given connectors, in the order given. Unknown IDs come
-// back empty; unmeasured free space and read latency come back as zero.
+// back empty; unmeasured free space, read latency and throttling come back as zero.
 func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.ConnectorReport, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	rows, err := s.Pool.Query(ctx, `
 		SELECT c.id, c.ready_at, c.last_seen, m.at, m.cpu_percent, m.ram_bytes, m.bandwidth_used_bytes_per_sec, m.active_tasks,
-			m.storage_used_bytes, coalesce(m.target_free_bytes, 0), coalesce(m.read_latency_seconds, 0)
+			m.storage_used_bytes, coalesce(m.target_free_bytes, 0), coalesce(m.read_latency_seconds, 0),
+			coalesce(m.cpu_throttled_percent, 0)
 		FROM connectors c
 		LEFT JOIN LATERAL (
 			SELECT at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks,
-				storage_used_bytes, target_free_bytes, read_latency_seconds FROM connector_metrics
+				storage_used_bytes, target_free_bytes, read_latency_seconds, cpu_throttled_percent FROM connector_metrics
 			WHERE connector_id = c.id ORDER BY at DESC LIMIT 1) m ON true
 		WHERE c.id = ANY($1)`, ids)
 	if err != nil {
@@ -391,10 +392,10 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.C
 	for rows.Next() {
 		var h planning.ConnectorReport
 		var ready, seen, at *time.Time
-		var cpu, bw, latency *float64
+		var cpu, bw, latency, throttled *float64
 		var ram, storage, free *int64
 		var tasks *int
-		if err := rows.Scan(&h.ID, &ready, &seen, &at, &cpu, &ram, &bw, &tasks, &storage, &free, &latency); err != nil {
+		if err := rows.Scan(&h.ID, &ready, &seen, &at, &cpu, &ram, &bw, &tasks, &storage, &free, &latency, &throttled); err != nil {
 			return nil, fmt.Errorf("store: connector health: %w", err)
 		}
 		if ready != nil {
@@ -405,7 +406,7 @@ func (s *Store) ConnectorHealth(ctx context.Context, ids []string) ([]planning.C
 		}
 		if at != nil {
 			h.Usage = planning.Usage{At: at.UTC(), CPUPercent: *cpu, RAMBytes: *ram, BandwidthUsedBytesSec: *bw, ActiveTasks: *tasks,
-				StorageUsedBytes: *storage, TargetFreeBytes: *free, ReadLatencySeconds: *latency}
+				StorageUsedBytes: *storage, TargetFreeBytes: *free, ReadLatencySeconds: *latency, CPUThrottledPercent: *throttled}
 		}
 		byID[h.ID] = h
 	}

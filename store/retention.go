@@ -133,7 +133,7 @@ func (s *Store) DownsampleMetrics(ctx context.Context, before time.Time, bucket 
 				INSERT INTO connector_metrics (connector_id, at, samples, bucket_seconds,
 					cpu_percent, cpu_percent_max, ram_bytes, ram_bytes_max,
 					bandwidth_used_bytes_per_sec, bandwidth_used_max_bytes_per_sec,
-					active_tasks, bytes_moved, storage_used_bytes, target_free_bytes, read_latency_seconds)
+					active_tasks, bytes_moved, storage_used_bytes, target_free_bytes, read_latency_seconds, cpu_throttled_percent)
 				SELECT connector_id, bucket_at, sum(samples), $3::int,
 					sum(cpu_percent * samples) / sum(samples), max(coalesce(cpu_percent_max, cpu_percent)),
 					round(sum(ram_bytes::numeric * samples) / sum(samples))::bigint, max(coalesce(ram_bytes_max, ram_bytes)),
@@ -143,7 +143,8 @@ func (s *Store) DownsampleMetrics(ctx context.Context, before time.Time, bucket 
 					max(bytes_moved),
 					round(sum(storage_used_bytes::numeric * samples) / sum(samples))::bigint,
 					min(target_free_bytes),
-					sum(read_latency_seconds * samples) / nullif(sum(samples) FILTER (WHERE read_latency_seconds IS NOT NULL), 0)
+					sum(read_latency_seconds * samples) / nullif(sum(samples) FILTER (WHERE read_latency_seconds IS NOT NULL), 0),
+					sum(cpu_throttled_percent * samples) / nullif(sum(samples) FILTER (WHERE cpu_throttled_percent IS NOT NULL), 0)
 				FROM merged GROUP BY connector_id, bucket_at
 				RETURNING 1)
 			SELECT (SELECT count(*) FROM raw), (SELECT count(*) FROM written)`,

@@ -15,12 +15,14 @@ import (
 var retentionNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // seedSamples writes a raw sample of connector id every step over [from, to): CPU
-// climbs 0, 1, 2, ... per sample, bytes_moved is a running total of 1000 per sample.
+// climbs 0, 1, 2, ... per sample, bytes_moved is a running total of 1000 per sample,
+// and CPU throttling goes unmeasured, 10, 20, 30, unmeasured, ...
 func seedSamples(t *testing.T, s *store.Store, id string, from, to time.Time, step time.Duration) int {
 	t.Helper()
 	tag, err := s.Pool.Exec(context.Background(), `
-		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved, storage_used_bytes)
-		SELECT $1, at, n % 100, 1000 + n, 10 * (n % 7), n % 3, 1000 * n, 0
+		INSERT INTO connector_metrics (connector_id, at, cpu_percent, ram_bytes, bandwidth_used_bytes_per_sec, active_tasks, bytes_moved,
+			storage_used_bytes, cpu_throttled_percent)
+		SELECT $1, at, n % 100, 1000 + n, 10 * (n % 7), n % 3, 1000 * n, 0, 10 * nullif(n % 4, 0)
 		FROM (SELECT at, row_number() OVER (ORDER BY at) - 1 AS n
 		      FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 microsecond', $4::interval) at) g`,
 		id, from, to, step)
@@ -62,6 +64,7 @@ type bucketRow struct {
 	samples, bucket, tasks int
 	cpu, cpuMax, bw, bwMax float64
 	ram, ramMax, moved     int64
+	throttled              float64
 }
 
 func readBucket(t *testing.T, s *store.Store, id string, at time.Time) bucketRow {
@@ -69,9 +72,9 @@ func readBucket(t *testing.T, s *store.Store, id string, at time.Time) bucketRow
 	var b bucketRow
 	require.NoError(t, s.Pool.QueryRow(context.Background(), `
 		SELECT samples, bucket_seconds, active_tasks, cpu_percent, cpu_percent_max, bandwidth_used_bytes_per_sec,
-			bandwidth_used_max_bytes_per_sec, ram_bytes, ram_bytes_max, bytes_moved
+			bandwidth_used_max_bytes_per_sec, ram_bytes, ram_bytes_max, bytes_moved, cpu_throttled_percent
 		FROM connector_metrics WHERE connector_id = $1 AND at = $2`, id, at).
-		Scan(&b.samples, &b.bucket, &b.tasks, &b.cpu, &b.cpuMax, &b.bw, &b.bwMax, &b.ram, &b.ramMax, &b.moved))
+		Scan(&b.samples, &b.bucket, &b.tasks, &b.cpu, &b.cpuMax, &b.bw, &b.bwMax, &b.ram, &b.ramMax, &b.moved, &b.throttled))
 	return b
 }
 
@@ -113,6 +116,7 @@ func TestDownsampleFoldsEachSampleOnceAndIsIdempotent(t *testing.T) {
 	require.Equal(t, int64(1359), b.ramMax)
 	require.Equal(t, int(tasks/360+0.5), b.tasks)
 	require.Equal(t, int64(1000*359), b.moved, "the running total at the bucket's end")
+	require.InDelta(t, 20, b.throttled, 1e-9, "the mean of 10, 20 and 30: unmeasured samples are left out")
 
 	var after, folded, rows int
 	require.NoError(t, s.Pool.QueryRow(ctx, `

@@ -164,8 +164,14 @@ type ConnectorView struct {
 	ReadLatencySeconds float64 `json:"read_latency_seconds,omitempty"`
 	// TargetFreeBytes is the free space of the storage the connector writes to;
 	// absent where it has not been measured.
-	TargetFreeBytes int64     `json:"target_free_bytes,omitempty"`
-	ReportedAt      time.Time `json:"reported_at,omitzero"`
+	TargetFreeBytes int64 `json:"target_free_bytes,omitempty"`
+	// CPUThrottledPercent is how long its CPU limit held the connector back in its
+	// last report, as a percentage of the interval; absent where it never was.
+	CPUThrottledPercent float64 `json:"cpu_throttled_percent,omitempty"`
+	// Bound is what held the connector back in its last report: "cpu" or
+	// "bandwidth"; absent where neither did.
+	Bound      string    `json:"bound,omitempty"`
+	ReportedAt time.Time `json:"reported_at,omitzero"`
 	// Reason is why the fleet started the connector, or why it drains; for an
 	// external connector, its health.
 	Reason string `json:"reason,omitempty"`
@@ -185,7 +191,8 @@ func viewConnector(c planning.Connector) ConnectorView {
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
 		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
-		TargetFreeBytes: c.Usage.TargetFreeBytes, ReportedAt: c.Usage.At, Reason: c.Reason,
+		TargetFreeBytes: c.Usage.TargetFreeBytes, CPUThrottledPercent: c.Usage.CPUThrottledPercent, Bound: c.Bound(),
+		ReportedAt: c.Usage.At, Reason: c.Reason,
 		External: c.External, LastSeen: c.LastSeen, StaleAfterSeconds: c.StaleAfter.Seconds()}
 	var assigned float64
 	var reserved int64

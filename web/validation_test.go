@@ -116,6 +116,7 @@ func TestBadRequestsAreProblemsNamingTheField(t *testing.T) {
 		{"metrics future", "POST", "/connectors/app-1/metrics", `{"at":"` + now.Add(time.Hour).Format(time.RFC3339) + `"}`, 422, "at"},
 		{"metrics old", "POST", "/connectors/app-1/metrics", `{"at":"` + now.Add(-8*24*time.Hour).Format(time.RFC3339) + `"}`, 422, "at"},
 		{"metrics latency", "POST", "/connectors/app-1/metrics", `[{"at":"` + recent + `"},{"at":"` + recent + `","read_latency_seconds":-0.5}]`, 422, "samples[1].read_latency_seconds"},
+		{"metrics throttled", "POST", "/connectors/app-1/metrics", `[{"at":"` + recent + `","cpu_throttled_percent":-1}]`, 422, "samples[0].cpu_throttled_percent"},
 		{"metrics none", "POST", "/connectors/app-1/metrics", `[]`, 422, "samples"},
 		{"metrics unknown field", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","temperature":40}`, 400, "temperature"},
 		{"metrics type", "POST", "/connectors/app-1/metrics", `{"at":"` + recent + `","active_tasks":"two"}`, 400, "active_tasks"},

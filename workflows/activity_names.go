@@ -9,7 +9,7 @@ import "reflect"
 // each name to a registered activity).
 var (
 	fleetActivities = activityNames[struct {
-		Collect, Plan, Provision, Decommission, SyncConnectors, RecordConnectorMetrics, RecordOverride, LookupVM,
+		Collect, Plan, Provision, Decommission, ResizeConnector, SyncConnectors, RecordConnectorMetrics, RecordOverride, LookupVM,
 		RecordOutcome, RecordBreach, ForecastBatch, Simulate, Import, WavePage, WaveBatches, RecordWaveReport string
 	}]()
 	connectorActivities = activityNames[struct{ Prepare, Transfer, Discard, Cutover, ApplySize string }]()

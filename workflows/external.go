@@ -206,7 +206,12 @@ func ValidateMetricSample(prefix string, m planning.MetricSample, now time.Time)
 		return err
 	}
 	if m.ReadLatencySeconds != nil {
-		return number("read_latency_seconds", *m.ReadLatencySeconds)
+		if err := number("read_latency_seconds", *m.ReadLatencySeconds); err != nil {
+			return err
+		}
+	}
+	if m.CPUThrottledPercent != nil {
+		return number("cpu_throttled_percent", *m.CPUThrottledPercent)
 	}
 	return nil
 }

@@ -120,11 +120,18 @@ func (f *fleet) onBreach(ctx workflow.Context, b Breach) {
 		Detail: fmt.Sprintf("connector %s resized to %s", b.ConnectorID, next.Name)})
 }
 
-// resize changes a connector's size in the state and the store, and tells the running
-// connector its new bandwidth limit.
+// resize changes a connector's size in the state and the store: its driver holds the
+// running connector to the size's CPU and memory, then the connector takes its new
+// bandwidth limit. Neither restarts it or its transfers.
 func (f *fleet) resize(ctx workflow.Context, i int, size planning.Size) error {
 	c := f.st.Connectors[i]
-	c.Size = size
+	if workflow.GetVersion(ctx, connectorLimitsVersion, workflow.DefaultVersion, 1) == 1 {
+		err := workflow.ExecuteActivity(controlOptions(ctx, 30*time.Second), fleetActivities.ResizeConnector,
+			contract.ResizeConnectorInput{ID: c.ID, Size: size}).Get(ctx, nil)
+		if err != nil {
+			return err
+		}
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              c.TaskQueue,
 		ScheduleToCloseTimeout: 30 * time.Second,

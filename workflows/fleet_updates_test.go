@@ -320,3 +320,44 @@ func TestThePoolsConnectorLimitHoldsForOperatorsAndAppliances(t *testing.T) {
 	st := continuedState(t, env.GetWorkflowError())
 	require.Len(t, st.Connectors, 2, "nothing past the limit was started or registered")
 }
+
+// A resize holds the running connector to the new size's CPU and memory, through its
+// driver, before the connector takes the new bandwidth; an SLA breach escalates the
+// same way.
+func TestFleetResizeLimitsTheConnectorBeforeItsBandwidth(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true}
+	f.register(env)
+	var calls []string
+	env.OnActivity(fleetActivities.ResizeConnector, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in contract.ResizeConnectorInput) error {
+			calls = append(calls, fmt.Sprintf("limits %s %s %d", in.ID, in.Size.Name, in.Size.CPUMillis))
+			return nil
+		})
+	env.OnActivity(connectorActivities.ApplySize, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in contract.ApplySizeInput) (contract.ApplySizeResult, error) {
+			calls = append(calls, fmt.Sprintf("bandwidth %.0f", in.BandwidthBytesSec))
+			return contract.ApplySizeResult(in), nil
+		})
+	var id string
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 1)
+		id = conns[0].ID
+		env.UpdateWorkflow(UpdateScale, "resize", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("rejected: %v", err) },
+			OnComplete: func(v any, err error) { require.NoError(t, err) },
+		}, ScaleRequest{Action: ScaleResize, ConnectorID: id, Size: "small", Who: "ann", Why: "test"})
+	}, 30*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalBreach, Breach{MigrationID: "m1", ConnectorID: id, Site: "ams1"})
+	}, 90*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 3})
+	st := continuedState(t, env.GetWorkflowError())
+	small, medium := planning.Sizes[0], planning.Sizes[1]
+	require.Equal(t, []string{
+		fmt.Sprintf("limits %s small %d", id, small.CPUMillis), fmt.Sprintf("bandwidth %.0f", small.BandwidthBytesSec),
+		fmt.Sprintf("limits %s medium %d", id, medium.CPUMillis), fmt.Sprintf("bandwidth %.0f", medium.BandwidthBytesSec),
+	}, calls)
+	require.Equal(t, "medium", st.Connectors[0].Size.Name, "escalated one size up from small")
+}

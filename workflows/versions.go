@@ -40,3 +40,8 @@ const waveBatchesVersion = "wave-batches"
 // so that the next batch starts as the tails shrink; runs from before it start the
 // next batch only when one ends.
 const waveLoadVersion = "wave-batch-load"
+
+// connectorLimitsVersion marks runs whose resize has the connector's driver change its
+// CPU and memory limits before the connector takes its new bandwidth; runs from before
+// it changed the bandwidth alone.
+const connectorLimitsVersion = "connector-limits"
