@@ -24,10 +24,11 @@ test-cluster:
 build:
 	go build -o bin/ ./worker ./web ./starter ./connector
 
-# Build the pinned Temporal CLI, the Temporal server and SQL tool for cluster mode, and
-# the CLI with a movable clock for test-ahead, into .bin/.
+# Build the pinned Temporal CLI, the Temporal server and SQL tool for cluster mode, the
+# CLI with a movable clock for test-ahead, and SeaweedFS's weed (the S3 object store),
+# into .bin/.
 tools:
-	@bash -c '. scripts/lib.sh && temporal_cli && temporal_server && temporal_cli_ahead "$$(clock_overlay .bin/ahead/overlay)"'
+	@bash -c '. scripts/lib.sh && temporal_cli && temporal_server && temporal_cli_ahead "$$(clock_overlay .bin/ahead/overlay)" && weed_bin'
 
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

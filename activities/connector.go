@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pmo-dev/pmo/contract"
+	"github.com/pmo-dev/pmo/objectstore"
 	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/transfer"
 )
@@ -57,6 +58,10 @@ type Connector struct {
 	// (an appliance's -source flags): a source must be under it as well as under the
 	// migration's site's list, and redirects stay within it.
 	Sources *sources.List
+	// Objects, when not nil, is the object store copies go to instead of TargetDir,
+	// under ObjectPrefix (<pool>/<site>), with the connector's own credentials.
+	Objects      *objectstore.Store
+	ObjectPrefix string
 
 	// Stats are the counters the metrics reporter reads. They sit in a field rather
 	// than behind methods of Connector because the worker registers every exported
@@ -182,6 +187,20 @@ func (c *Connector) Prepare(ctx context.Context, in contract.PrepareInput) (cont
 		return contract.PrepareResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("prepare %s: bytes must not be negative, got %d", in.MigrationID, in.Bytes), ErrTypeBadSize, nil)
 	}
+	if c.Objects != nil {
+		// An object store has no free space to count; whether it takes this
+		// connector's writes is what can fail.
+		probe := c.ObjectPrefix + "/.prepare-" + c.ID
+		if err := c.Objects.Put(ctx, probe, nil); err != nil {
+			return contract.PrepareResult{}, fmt.Errorf("prepare %s: the object store refuses connector %s's writes under %s: %w",
+				in.MigrationID, c.ID, c.ObjectPrefix, err)
+		}
+		if err := c.Objects.Delete(ctx, probe); err != nil {
+			return contract.PrepareResult{}, fmt.Errorf("prepare %s: %w", in.MigrationID, err)
+		}
+		c.logger().Info("prepared", "migration", in.MigrationID, "bytes", in.Bytes, "bucket", c.Objects.Bucket, "prefix", c.ObjectPrefix)
+		return contract.PrepareResult{ConnectorID: c.ID}, nil
+	}
 	if err := os.MkdirAll(c.TargetDir, 0o700); err != nil {
 		return contract.PrepareResult{}, fmt.Errorf("prepare %s: target directory: %w", in.MigrationID, err)
 	}
@@ -251,7 +270,16 @@ func (c *Connector) Transfer(ctx context.Context, in contract.TransferInput) (co
 	defer func() { c.pending.Add(-(remaining - min(written, remaining))) }()
 
 	log.Info("transfer starting", "offset", offset, "expected_bytes", in.ExpectedBytes, "bytes_per_sec", c.Throttle.BytesPerSec())
-	res, err := transfer.Copy(ctx, in.Source, dest, transfer.Options{
+	copyTo := func(ctx context.Context, src string, opt transfer.Options) (transfer.Result, error) {
+		return transfer.Copy(ctx, src, dest, opt)
+	}
+	if c.Objects != nil {
+		// The store's parts, not the heartbeat's offset, say where the copy goes on.
+		copyTo = func(ctx context.Context, src string, opt transfer.Options) (transfer.Result, error) {
+			return transfer.Upload(ctx, src, c.Objects, dest, opt)
+		}
+	}
+	res, err := copyTo(ctx, in.Source, transfer.Options{
 		Offset:         offset,
 		ExpectedSize:   in.ExpectedBytes,
 		ExpectedSHA256: in.SHA256,
@@ -319,8 +347,9 @@ func (c *Connector) allowed(site string, entries []string, source string) (*sour
 	return c.Sources, nil
 }
 
-// destination resolves a relative destination inside the target directory, refusing
-// anything that could escape it.
+// destination resolves a relative destination inside the target directory, or to its
+// key under the connector's prefix in the object store, refusing anything that could
+// escape either.
 func (c *Connector) destination(name string) (string, error) {
 	switch {
 	case name == "":
@@ -331,6 +360,9 @@ func (c *Connector) destination(name string) (string, error) {
 		return "", fmt.Errorf("destination %q must stay inside the target directory (no \"..\")", name)
 	case filepath.Ext(name) == transfer.PartialSuffix:
 		return "", fmt.Errorf("destination %q must not end in %s", name, transfer.PartialSuffix)
+	}
+	if c.Objects != nil {
+		return c.ObjectPrefix + "/" + filepath.ToSlash(filepath.Clean(name)), nil
 	}
 	if c.TargetDir == "" {
 		return "", errors.New("the connector has no target directory")
@@ -383,6 +415,13 @@ func (c *Connector) Discard(ctx context.Context, in contract.DiscardInput) error
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("discard %s: %v", in.MigrationID, err), ErrTypeBadDestination, nil)
 	}
+	if c.Objects != nil {
+		if err := c.discardObject(ctx, dest, in.Complete); err != nil {
+			return fmt.Errorf("discard %s: %w", in.MigrationID, err)
+		}
+		c.logger().Info("partial copy discarded", "migration", in.MigrationID, "destination", dest)
+		return nil
+	}
 	files := []string{dest + transfer.PartialSuffix, dest + transfer.DeltaSuffix}
 	if in.Complete {
 		files = append(files, dest)
@@ -399,6 +438,36 @@ func (c *Connector) Discard(ctx context.Context, in contract.DiscardInput) error
 		c.Stats.release(dest)
 	}
 	c.logger().Info("partial copy discarded", "migration", in.MigrationID, "destination", dest)
+	return nil
+}
+
+// discardObject drops the copy's unfinished upload and, if complete, the copy and its
+// manifest.
+func (c *Connector) discardObject(ctx context.Context, key string, complete bool) error {
+	if up, found, err := c.Objects.FindUpload(ctx, key); err != nil {
+		return err
+	} else if found {
+		if err := c.Objects.Abort(ctx, up); err != nil {
+			return err
+		}
+	}
+	if complete {
+		for _, k := range []string{key, key + transfer.ManifestSuffix} {
+			if err := c.Objects.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	// A complete copy that is kept still awaits its cutover.
+	size, ok, err := c.Objects.Size(ctx, key)
+	if err != nil {
+		return err
+	}
+	if ok {
+		c.Stats.hold(key, size)
+	} else {
+		c.Stats.release(key)
+	}
 	return nil
 }
 
@@ -419,7 +488,13 @@ func (c *Connector) Cutover(ctx context.Context, in contract.CutoverInput) (cont
 		log.Warn("cutover refused", "error", err)
 		return contract.CutoverResult{}, classify(in.MigrationID, err)
 	}
-	res, err := transfer.Sync(ctx, in.Source, dest, transfer.SyncOptions{
+	sync := transfer.Sync
+	if c.Objects != nil {
+		sync = func(ctx context.Context, src, key string, opt transfer.SyncOptions) (transfer.SyncResult, error) {
+			return transfer.SyncObject(ctx, src, c.Objects, key, opt)
+		}
+	}
+	res, err := sync(ctx, in.Source, dest, transfer.SyncOptions{
 		Sources:  allowed,
 		Throttle: c.Throttle,
 		Progress: func(off int64) { activity.RecordHeartbeat(ctx, off) },

@@ -6,13 +6,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/pmo-dev/pmo/objectstore"
 )
 
 // Config holds the settings shared by the worker, the web server, the connectors and the
@@ -62,6 +66,48 @@ type Config struct {
 	// CalendarHosts are the hosts (host or host:port) a calendar URL may name; empty
 	// means any host whose addresses are public, never one of this network.
 	CalendarHosts []string `env:"PMO_CALENDAR_HOSTS" envSeparator:","`
+	// ObjectStore, when it names a bucket, is where connectors write their copies
+	// instead of the folder <DataDir>/target (docs/connectors.md).
+	ObjectStore ObjectStore
+}
+
+// ObjectStore is the S3-compatible store connectors write to. The worker holds its
+// admin's keys and gives each connector it starts keys of its own, scoped to the
+// connector's pool and site (PMO_S3_PREFIX, which only connectors have).
+type ObjectStore struct {
+	// Endpoint is the store's URL; empty means AWS's.
+	Endpoint  string `env:"PMO_S3_ENDPOINT"`
+	Region    string `env:"PMO_S3_REGION" envDefault:"us-east-1"`
+	Bucket    string `env:"PMO_S3_BUCKET"`
+	AccessKey string `env:"PMO_S3_ACCESS_KEY"`
+	SecretKey string `env:"PMO_S3_SECRET_KEY"`
+	// Prefix is the part of the bucket a connector writes under, <pool>/<site>.
+	Prefix string `env:"PMO_S3_PREFIX"`
+}
+
+// On says whether copies go to the object store.
+func (o ObjectStore) On() bool { return o.Bucket != "" }
+
+// Store is the store's connection settings.
+func (o ObjectStore) Store() objectstore.Config {
+	return objectstore.Config{Endpoint: o.Endpoint, Region: o.Region, Bucket: o.Bucket, AccessKey: o.AccessKey, SecretKey: o.SecretKey}
+}
+
+// Check reports the first setting that cannot work, naming its variable.
+func (o ObjectStore) Check() error {
+	if !o.On() {
+		return nil
+	}
+	switch {
+	case o.AccessKey == "" || o.SecretKey == "":
+		return errors.New("PMO_S3_BUCKET needs PMO_S3_ACCESS_KEY and PMO_S3_SECRET_KEY")
+	case o.Prefix != "" && (strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/") || strings.Contains(o.Prefix, "..")):
+		return fmt.Errorf("PMO_S3_PREFIX must be <pool>/<site>, without a leading or trailing slash, got %q", o.Prefix)
+	}
+	if err := o.Store().Validate(); err != nil {
+		return fmt.Errorf("PMO_S3_ENDPOINT: %w", err)
+	}
+	return nil
 }
 
 // HTTPTimeouts bound how long the web server holds a connection and waits on a call
@@ -340,6 +386,9 @@ func Load() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.HTTP.Check(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.ObjectStore.Check(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

@@ -38,6 +38,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/objectstore"
 	"github.com/pmo-dev/pmo/platform"
 	"github.com/pmo-dev/pmo/sources"
 	"github.com/pmo-dev/pmo/store"
@@ -166,22 +167,40 @@ func main() {
 	).Run()
 }
 
-// NewActivities builds the connector's activities with its throttle and target
-// directory, which it creates so that a bad directory fails the start.
+// NewActivities builds the connector's activities with its throttle and where its
+// copies go: the object store where one is set (under the prefix and with the keys
+// the provisioner gave it), else the target directory, which it creates so that a bad
+// directory fails the start.
 func NewActivities(opts options, cfg config.Config, logger *slog.Logger) (*activities.Connector, error) {
-	dir := opts.TargetDir
-	if dir == "" {
-		dir = filepath.Join(cfg.DataDir, "target")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("target directory: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("target directory: %w", err)
+	var dir string
+	var store *objectstore.Store
+	if cfg.ObjectStore.On() {
+		if cfg.ObjectStore.Prefix == "" {
+			return nil, errors.New("PMO_S3_BUCKET needs PMO_S3_PREFIX, the <pool>/<site> the connector writes under")
+		}
+		var err error
+		if store, err = objectstore.New(cfg.ObjectStore.Store()); err != nil {
+			return nil, err
+		}
+		logger.Info("copies go to the object store", "endpoint", cfg.ObjectStore.Endpoint, "bucket", store.Bucket, "prefix", cfg.ObjectStore.Prefix)
+	} else {
+		dir = opts.TargetDir
+		if dir == "" {
+			dir = filepath.Join(cfg.DataDir, "target")
+		}
+		var err error
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("target directory: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("target directory: %w", err)
+		}
 	}
 	conn := activities.NewConnector(opts.ID, transfer.NewThrottle(opts.Bandwidth), dir, opts.MaxTasks, logger)
 	conn.Site = opts.Site
+	if store != nil {
+		conn.Objects, conn.ObjectPrefix = store, cfg.ObjectStore.Prefix
+	}
 	if len(opts.Sources) > 0 {
 		own, err := sources.Parse(opts.Sources)
 		if err != nil {

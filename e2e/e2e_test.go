@@ -1047,6 +1047,19 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	require.Positive(t, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 
+	st := s.failedOver(id, victim)
+	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", st.Destination)), "not a byte lost or corrupted")
+	s.ranOnce(s.dialTemporal(), id, disk)
+	s.onlyCopies(id)
+	var conns []struct{ ID string }
+	s.call("GET", "/connectors", nil, &conns)
+	require.False(t, slices.ContainsFunc(conns, func(c struct{ ID string }) bool { return c.ID == victim }), "the dead connector is out of the fleet")
+}
+
+// failedOver waits until the migration, whose connector victim was killed, is done,
+// and checks that it succeeded on another connector after one failover.
+func (s *system) failedOver(id, victim string) migrationView {
+	s.t.Helper()
 	var st struct {
 		migrationView
 		Failovers int `json:"failovers"`
@@ -1055,15 +1068,10 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 		s.call("GET", "/migrations/"+id, nil, &st)
 		return st.Phase == "done"
 	})
-	require.Equal(t, "succeeded", st.Outcome, "%+v", st)
-	require.NotEqual(t, victim, st.ConnectorID)
-	require.Equal(t, 1, st.Failovers)
-	require.Equal(t, fileSHA(t, disk), fileSHA(t, filepath.Join(s.dataDir, "target", st.Destination)), "not a byte lost or corrupted")
-	s.ranOnce(s.dialTemporal(), id, disk)
-	s.onlyCopies(id)
-	var conns []struct{ ID string }
-	s.call("GET", "/connectors", nil, &conns)
-	require.False(t, slices.ContainsFunc(conns, func(c struct{ ID string }) bool { return c.ID == victim }), "the dead connector is out of the fleet")
+	require.Equal(s.t, "succeeded", st.Outcome, "%+v", st)
+	require.NotEqual(s.t, victim, st.ConnectorID)
+	require.Equal(s.t, 1, st.Failovers)
+	return st.migrationView
 }
 
 // The worker killed (SIGKILL) mid-copy and started again: the migration goes on where

@@ -26,7 +26,7 @@ func TestTheComposeStackIsCompleteAndPinned(t *testing.T) {
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	for _, name := range []string{"postgres", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "setup", "worker", "web", "fleet"} {
+	for _, name := range []string{"postgres", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "setup", "objectstore", "worker", "web", "fleet"} {
 		if _, ok := file.Services[name]; !ok {
 			t.Errorf("docker-compose.yml has no %s service", name)
 		}

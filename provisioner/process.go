@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/pmo-dev/pmo/config"
+	"github.com/pmo-dev/pmo/objectstore"
 	"github.com/pmo-dev/pmo/planning"
 )
 
@@ -27,12 +28,41 @@ const DefaultStopTimeout = 10 * time.Second
 var Module = fx.Module("provisioner",
 	fx.Provide(func(cfg config.Config, logger *slog.Logger) (Provisioner, error) {
 		p, err := NewProcess(cfg.ConnectorBin, cfg.DataDir, nil, logger)
-		if err == nil && cfg.MetricsAddr != "" {
+		if err != nil {
+			return nil, err
+		}
+		if cfg.MetricsAddr != "" {
 			p.MetricsTargets = filepath.Join(p.DataDir, "prometheus")
 		}
-		return p, err
+		if cfg.ObjectStore.On() {
+			if p.Objects, err = objectstore.NewAdmin(cfg.ObjectStore.Store()); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
 	}),
+	fx.Invoke(ensureBucket),
 )
+
+// ensureBucket makes the object store's bucket as the worker starts, when copies go
+// there, so that a store that is unreachable or refuses the worker's keys stops the
+// start with a clear error rather than every copy later.
+func ensureBucket(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) {
+	if !cfg.ObjectStore.On() {
+		return
+	}
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		s, err := objectstore.New(cfg.ObjectStore.Store())
+		if err != nil {
+			return err
+		}
+		if err := s.EnsureBucket(ctx); err != nil {
+			return err
+		}
+		logger.Info("connectors copy to the object store", "endpoint", cfg.ObjectStore.Endpoint, "bucket", s.Bucket)
+		return nil
+	}))
+}
 
 // Process runs each connector as a local process of Bin. It keeps its state in files so
 // that any worker process (or a restarted one) sees the same connectors:
@@ -60,6 +90,10 @@ type Process struct {
 	// Limits holds each connector to its size's CPU and memory; nil runs them
 	// unlimited.
 	Limits *Limits
+	// Objects, when not nil, gives each connector it starts keys of its own to the
+	// object store, scoped to <pool>/<site>, in place of the worker's, and takes them
+	// back when the connector stops.
+	Objects *objectstore.Admin
 }
 
 var _ Provisioner = (*Process)(nil)
@@ -110,9 +144,14 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 	}
 	defer log.Close() // the child has its own copy of the descriptor
 
+	keys, err := p.objectKeys(ctx, spec)
+	if err != nil {
+		return Status{}, err
+	}
 	// Not exec.CommandContext: the connector must outlive the activity that starts it.
 	cmd := exec.Command(p.Bin, p.args(spec)...)
-	cmd.Env = append(os.Environ(), p.Env...)
+	// Later entries win: the connector's own keys replace the worker's.
+	cmd.Env = append(append(os.Environ(), p.Env...), keys...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -164,6 +203,11 @@ func (p *Process) Stop(ctx context.Context, id string) error {
 	if err := p.Limits.Remove(id); err != nil {
 		return err
 	}
+	if p.Objects != nil {
+		if err := p.Objects.Revoke(ctx, objectUser(id)); err != nil {
+			return fmt.Errorf("provisioner: revoke connector %s's object store keys: %w", id, err)
+		}
+	}
 	if err := os.Remove(p.pidFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("provisioner: remove pid file of connector %s: %w", id, err)
 	}
@@ -194,6 +238,26 @@ func (p *Process) Status(ctx context.Context, id string) (Status, error) {
 		return Status{Running: true, PID: pid}, nil
 	}
 	return Status{}, nil
+}
+
+// objectUser is the connector's user in the object store.
+func objectUser(id string) string { return "pmo-connector-" + id }
+
+// objectKeys gives the connector fresh keys to the object store, scoped to its pool
+// and site, as the environment that tells the connector them; none without a store.
+func (p *Process) objectKeys(ctx context.Context, spec Spec) ([]string, error) {
+	if p.Objects == nil {
+		return nil, nil
+	}
+	if spec.Pool == "" || spec.Site == "" {
+		return nil, fmt.Errorf("provisioner: connector %s needs a pool and a site for its object store prefix", spec.ID)
+	}
+	prefix := spec.Pool + "/" + spec.Site
+	ak, sk, err := p.Objects.Grant(ctx, objectUser(spec.ID), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: object store keys for connector %s: %w", spec.ID, err)
+	}
+	return []string{"PMO_S3_ACCESS_KEY=" + ak, "PMO_S3_SECRET_KEY=" + sk, "PMO_S3_PREFIX=" + prefix}, nil
 }
 
 // args turns a spec into the connector's flags.

@@ -183,6 +183,56 @@ temporal_server() {
 	echo "$dir/temporal-server"
 }
 
+# weed_bin prints SeaweedFS's weed, the S3-compatible object store that stands for the
+# provider's cloud storage, building it into .bin/ from the tools module in
+# scripts/seaweedfs when it is missing or that module changed. SeaweedFS's own go.mod
+# has a replace directive, so `go install` refuses it; the tools module repeats it.
+weed_bin() {
+	local dir=$PWD/.bin want
+	want=$(cat scripts/seaweedfs/go.mod scripts/seaweedfs/go.sum | sha256sum | cut -c1-16)
+	if [ ! -x "$dir/weed" ] || [ "$(cat "$dir/weed.version" 2>/dev/null)" != "$want" ]; then
+		log "building SeaweedFS's weed for the S3 object store (about 15 minutes on two cores, once)"
+		mkdir -p "$dir"
+		(cd scripts/seaweedfs && go build -o "$dir/weed" github.com/seaweedfs/seaweedfs/weed) ||
+			die "could not build SeaweedFS"
+		echo "$want" >"$dir/weed.version"
+	fi
+	echo "$dir/weed"
+}
+
+# weed_start starts SeaweedFS in the background (a master, a volume server, a filer,
+# and the S3 gateway with its IAM API) on 127.0.0.1, the S3 API on <port> and the rest
+# on the ports after it, keeping its data in <dir>, whose weed.log it logs to. Its one
+# identity is the admin of S3_ACCESS_KEY and S3_SECRET_KEY, which makes buckets and the
+# connectors' credentials. It waits until S3 answers and sets WEED_PID.
+weed_start() {
+	local dir=$1 port=$2 bin i
+	bin=$(weed_bin)
+	for i in 0 1 2 3 4 5 6 7; do
+		port_open $((port + i)) && die "port $((port + i)) is taken; stop what runs there or set PMO_TEST_S3_PORT"
+	done
+	mkdir -p "$dir/data"
+	printf '{"identities":[{"name":"pmo-admin","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
+		"$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$dir/s3.json"
+	log "starting SeaweedFS's S3 gateway on 127.0.0.1:$port"
+	# Small volumes that grow one at a time: each bucket is a collection of its own.
+	"$bin" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+		-s3 -s3.port="$port" -s3.port.grpc=$((port + 1)) -s3.config="$dir/s3.json" -s3.iam.readOnly=false \
+		-s3.port.iceberg=0 -s3.port.lance=0 \
+		-master.port=$((port + 2)) -master.port.grpc=$((port + 3)) -master.volumeSizeLimitMB=64 \
+		-volume.port=$((port + 4)) -volume.port.grpc=$((port + 5)) -volume.max=0 \
+		-filer -filer.port=$((port + 6)) -filer.port.grpc=$((port + 7)) >"$dir/weed.log" 2>&1 &
+	WEED_PID=$!
+	for i in $(seq 1 120); do
+		# The gateway listens once its filer is up; the first bucket may still wait a
+		# moment for a volume (testenv.ObjectStore retries).
+		port_open "$port" && return
+		kill -0 "$WEED_PID" 2>/dev/null || die "SeaweedFS exited; see $dir/weed.log"
+		sleep 0.5
+	done
+	die "SeaweedFS's S3 gateway did not answer within 60s; see $dir/weed.log"
+}
+
 # cluster_start starts Temporal's server on PostgreSQL, as the compose stack runs it:
 # the server of DATABASE_URL (its user and password, or PGPASSWORD) holds the
 # databases temporal_<name> and temporal_<name>_visibility, which temporal-sql-tool
@@ -283,11 +333,12 @@ pg_stop_started() {
 	true
 }
 
-# test_stop is a test script's cleanup: it stops the dev server in TEMPORAL_PID and, if
-# this script started it, the cluster in pgdir.
+# test_stop is a test script's cleanup: it stops the dev server in TEMPORAL_PID, the
+# object store in WEED_PID and, if this script started it, the cluster in pgdir.
 test_stop() {
 	set +e # stop everything, whatever fails
 	[ -n "${TEMPORAL_PID:-}" ] && kill "$TEMPORAL_PID" 2>/dev/null && wait "$TEMPORAL_PID" 2>/dev/null
+	[ -n "${WEED_PID:-}" ] && kill "$WEED_PID" 2>/dev/null && wait "$WEED_PID" 2>/dev/null
 	pg_stop_started
 }
 

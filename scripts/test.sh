@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh is `make test`: it starts the PostgreSQL cluster and Temporal dev server that
-# the tests need (unless DATABASE_URL and TEMPORAL_ADDRESS are given), runs go vet and
+# test.sh is `make test`: it starts the PostgreSQL cluster, Temporal dev server and S3
+# object store that the tests need (unless DATABASE_URL, TEMPORAL_ADDRESS and
+# PMO_TEST_S3_ENDPOINT are given), runs go vet and
 # every test, then cluster mode (cluster.sh) and the date-sensitive tests with the clock
 # a year ahead (test-ahead.sh), and stops what it started.
 set -euo pipefail
@@ -28,6 +29,13 @@ if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
 	# In memory: every test run starts from an empty Temporal.
 	temporal_start "$port" "$data/temporal.log" --headless
 	export TEMPORAL_ADDRESS=127.0.0.1:$port
+fi
+if [ -z "${PMO_TEST_S3_ENDPOINT:-}" ]; then
+	# Afresh each run, like Temporal: the tests make buckets of their own.
+	rm -rf "$data/s3"
+	S3_ACCESS_KEY=pmo-test-admin S3_SECRET_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+	weed_start "$data/s3" "${PMO_TEST_S3_PORT:-18400}"
+	export PMO_TEST_S3_ENDPOINT=http://127.0.0.1:${PMO_TEST_S3_PORT:-18400} PMO_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY PMO_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 fi
 # The fault tests start (and kill) a dev server of their own.
 TEMPORAL_CLI=${TEMPORAL_CLI:-$(temporal_cli)}

@@ -104,3 +104,16 @@ func (t *Throttle) wait(ctx context.Context, n int) error {
 	}
 	return nil
 }
+
+// waitAll is wait for n bytes of any size, asked for a chunk at a time: the limiter
+// refuses more than its burst at once.
+func (t *Throttle) waitAll(ctx context.Context, n int) error {
+	for n > 0 {
+		k := min(n, t.chunk())
+		if err := t.wait(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}

@@ -85,6 +85,17 @@ type Options struct {
 	Live bool
 }
 
+// withDefaults fills in the intervals left zero.
+func (o Options) withDefaults() Options {
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = DefaultProgressInterval
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	return o
+}
+
 // Result describes a finished copy.
 type Result struct {
 	// Bytes is the destination's size.
@@ -108,12 +119,7 @@ type Result struct {
 // bytes, Copy does nothing, so it is safe to repeat.
 func Copy(ctx context.Context, src, dest string, opt Options) (Result, error) {
 	began := time.Now()
-	if opt.ProgressInterval <= 0 {
-		opt.ProgressInterval = DefaultProgressInterval
-	}
-	if opt.StallTimeout <= 0 {
-		opt.StallTimeout = DefaultStallTimeout
-	}
+	opt = opt.withDefaults()
 	s, err := openSource(src, opt.Sources, opt.HTTPClient, opt.OnRead)
 	if err != nil {
 		return Result{}, err
@@ -170,7 +176,7 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 
 	r, start, size, err := c.src.Open(cctx, offset)
 	if err != nil {
-		return Result{}, c.interrupted(cctx, err)
+		return Result{}, interrupted(cctx, err)
 	}
 	defer r.Close()
 	if c.opt.ExpectedSize > 0 && size >= 0 && size != c.opt.ExpectedSize {
@@ -225,7 +231,7 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 		}
 		if rerr != nil {
 			c.progress.force(pos)
-			return res, fmt.Errorf("transfer: read %s at byte %d: %w", c.src, pos, c.interrupted(cctx, rerr))
+			return res, fmt.Errorf("transfer: read %s at byte %d: %w", c.src, pos, interrupted(cctx, rerr))
 		}
 	}
 	if size >= 0 && pos != size {
@@ -248,7 +254,7 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 	tick := func(int64) { watchdog.Reset(c.opt.StallTimeout); c.progress.maybe(pos) }
 	got, err := hashReader(cctx, io.NewSectionReader(f, 0, pos), nil, tick)
 	if err != nil {
-		return res, fmt.Errorf("transfer: hash %s: %w", c.partial, c.interrupted(cctx, err))
+		return res, fmt.Errorf("transfer: hash %s: %w", c.partial, interrupted(cctx, err))
 	}
 	want := got
 	if !c.opt.Live {
@@ -325,7 +331,7 @@ func (c *copier) sourceHash(ctx context.Context, stream hash.Hash, tick func(int
 	}
 	r, start, _, err := c.src.Open(ctx, 0)
 	if err != nil {
-		return "", fmt.Errorf("transfer: reopen %s to verify: %w", c.src, c.interrupted(ctx, err))
+		return "", fmt.Errorf("transfer: reopen %s to verify: %w", c.src, interrupted(ctx, err))
 	}
 	defer r.Close()
 	if start != 0 {
@@ -337,14 +343,14 @@ func (c *copier) sourceHash(ctx context.Context, stream hash.Hash, tick func(int
 	}
 	sum, err := hashReader(ctx, r, throttle, tick)
 	if err != nil {
-		return "", fmt.Errorf("transfer: hash %s: %w", c.src, c.interrupted(ctx, err))
+		return "", fmt.Errorf("transfer: hash %s: %w", c.src, interrupted(ctx, err))
 	}
 	return sum, nil
 }
 
 // interrupted prefers the context's cause (a cancellation or a stall) to the error it
 // provoked further down.
-func (c *copier) interrupted(ctx context.Context, err error) error {
+func interrupted(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 			return fmt.Errorf("%w (%v)", cause, err)
