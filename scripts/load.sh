@@ -6,7 +6,8 @@
 #   PMO_LOAD_DIR (.data-load), PMO_LOAD_TEMPORAL_PORT (17332), PMO_LOAD_PG_PORT (55435),
 #   PMO_LOAD_HTTP_ADDR (127.0.0.1:18080).
 # The folder is emptied at the start of each run and kept after it, with the logs.
-# PMO_LOAD_TEMPORAL_DB=memory runs the dev server without its SQLite file, to compare.
+# PMO_LOAD_TEMPORAL_DB=memory runs the dev server without its SQLite file, to compare;
+# PMO_LOAD_MODELS=1 prints the models fitted on the run's history at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -55,4 +56,10 @@ echo "machine: $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/load
 status=0
 bin/loadtest -url "http://$PMO_HTTP_ADDR" -data "$PMO_DATA_DIR" "$@" || status=$?
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# With PMO_LOAD_MODELS=1, the rate and resource models fitted on what the run recorded:
+# the resource model is then measured on this run's connectors, each held to its size's
+# CPU and memory where the machine allows (docs/planning.md).
+if [ "${PMO_LOAD_MODELS:-}" = 1 ]; then
+	bin/starter models || status=$?
+fi
 exit "$status"
