@@ -202,11 +202,13 @@ func PartSHA256(b []byte) string {
 }
 
 // PutPart uploads part n of the upload. The store refuses bytes that do not hash to
-// the SHA-256 sent with them, so a part it keeps is the part that was read.
-func (s *Store) PutPart(ctx context.Context, u Upload, n int32, b []byte) (Part, error) {
+// the SHA-256 sent with them, so a part it keeps is the part that was read. sending,
+// if not nil, is called as the part's bytes are read to be sent, so that a caller can
+// show it is alive while a part crosses a slow link.
+func (s *Store) PutPart(ctx context.Context, u Upload, n int32, b []byte, sending func()) (Part, error) {
 	sum := PartSHA256(b)
 	out, err := s.Client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.Bucket, Key: &u.Key, UploadId: &u.ID,
-		PartNumber: &n, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
+		PartNumber: &n, Body: &sendReader{Reader: bytes.NewReader(b), sending: sending}, ContentLength: aws.Int64(int64(len(b))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &sum})
 	if err != nil {
 		return Part{}, fmt.Errorf("objectstore: upload part %d of %s: %w", n, u.Key, err)
@@ -241,6 +243,20 @@ func escapeKey(key string) string {
 		segs[i] = url.PathEscape(seg)
 	}
 	return strings.Join(segs, "/")
+}
+
+// sendReader calls sending on every read of a part's body. It stays seekable, as
+// the SDK needs to sign the body and to send it again on a retry.
+type sendReader struct {
+	*bytes.Reader
+	sending func()
+}
+
+func (r *sendReader) Read(p []byte) (int, error) {
+	if r.sending != nil {
+		r.sending()
+	}
+	return r.Reader.Read(p)
 }
 
 // Complete joins the parts into the object.

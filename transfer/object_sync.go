@@ -98,7 +98,7 @@ func syncParts(ctx context.Context, s source, store *objectstore.Store, up objec
 		} else {
 			// A changed part crosses the link, paced like any copy.
 			if err = opt.Throttle.waitAll(ctx, int(want)); err == nil {
-				p, err = store.PutPart(ctx, up, n, buf[:want])
+				p, err = store.PutPart(ctx, up, n, buf[:want], func() { u.progress.maybe(pos) })
 			}
 			res.ChangedBlocks++
 			res.BytesCopied += want

@@ -164,7 +164,7 @@ func (u *uploader) run(ctx context.Context) (Result, error) {
 			continue
 		}
 		have = nil // a part that differs ends the run of kept ones
-		p, err := u.store.PutPart(cctx, up, n, part)
+		p, err := u.store.PutPart(cctx, up, n, part, func() { tick(pos) })
 		if err != nil {
 			u.progress.force(pos)
 			return res, fmt.Errorf("transfer: upload to %s interrupted at byte %d: %w", u.key, pos, interrupted(cctx, err))
