@@ -438,6 +438,7 @@ func (a *Fleet) measured(ctx context.Context, pool string, now time.Time) (*plan
 // does not undo the connector's own report that it is ready.
 func (a *Fleet) Provision(ctx context.Context, in contract.ProvisionInput) (contract.ProvisionResult, error) {
 	var res contract.ProvisionResult
+	var uplinks map[string]float64 // read once, when a connector is to start
 	for _, c := range in.Connectors {
 		if err := a.Store.UpsertConnector(ctx, in.Pool, c); err != nil {
 			return res, err
@@ -450,7 +451,18 @@ func (a *Fleet) Provision(ctx context.Context, in contract.ProvisionInput) (cont
 			if err := a.Store.ResetConnectorReady(ctx, c.ID); err != nil {
 				return res, err
 			}
-			st, err = a.Provisioner.Start(ctx, provisioner.Spec{ID: c.ID, Pool: in.Pool, Site: c.Site, TaskQueue: c.TaskQueue, Size: c.Size})
+			if uplinks == nil {
+				sites, err := a.Store.Sites(ctx)
+				if err != nil {
+					return res, err
+				}
+				uplinks = make(map[string]float64, len(sites))
+				for _, site := range sites {
+					uplinks[site.ID] = site.UplinkBytesSec
+				}
+			}
+			st, err = a.Provisioner.Start(ctx, provisioner.Spec{ID: c.ID, Pool: in.Pool, Site: c.Site, TaskQueue: c.TaskQueue, Size: c.Size,
+				UplinkBytesSec: uplinks[c.Site]})
 			if err != nil {
 				return res, fmt.Errorf("start connector %s: %w", c.ID, err)
 			}

@@ -69,6 +69,11 @@ type Config struct {
 	// ObjectStore, when it names a bucket, is where connectors write their copies
 	// instead of the folder <DataDir>/target (docs/connectors.md).
 	ObjectStore ObjectStore
+	// SiteLinks puts each site's connectors in a network namespace of the site's,
+	// behind a link shaped to the site's uplink times SiteUplinkScale (package
+	// sitenet; root only).
+	SiteLinks       bool    `env:"PMO_SITE_LINKS"`
+	SiteUplinkScale float64 `env:"PMO_SITE_UPLINK_SCALE" envDefault:"1"`
 }
 
 // ObjectStore is the S3-compatible store connectors write to. The worker holds its
@@ -390,6 +395,9 @@ func Load() (Config, error) {
 	}
 	if err := c.ObjectStore.Check(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if c.SiteUplinkScale <= 0 {
+		return Config{}, fmt.Errorf("config: PMO_SITE_UPLINK_SCALE must be above 0, got %v", c.SiteUplinkScale)
 	}
 	return c, nil
 }

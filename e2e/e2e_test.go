@@ -1024,13 +1024,7 @@ func TestMigrationSurvivesItsConnectorBeingKilled(t *testing.T) {
 	db := s.connect()
 	vms, disks := s.vmsBySize(db, "fra1", 1, true)
 	vm, disk := vms[0], disks[0]
-	var scaled struct {
-		Connectors []struct{ ID string } `json:"connectors"`
-	}
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "fra1", "count": 2, "size": "small", "who": "e2e", "why": "spares"}, &scaled))
-	for _, c := range scaled.Connectors {
-		s.waitWarm(c.ID)
-	}
+	s.provision("fra1", 2, "small", "spares")
 
 	s.slowSite("fra1")
 	id := "failover-" + s.pool

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/provisioner"
@@ -21,6 +22,34 @@ type connectorUse struct {
 		BandwidthBytesSec float64 `json:"bandwidth_bytes_per_sec"`
 	} `json:"used"`
 	ReportedAt time.Time `json:"reported_at"`
+}
+
+// growDisk makes the VM's disk n random bytes, on disk and in the inventory: a disk
+// that copies for a while, or in several parts.
+func (s *system) growDisk(db *pgx.Conn, vm, disk string, n int) {
+	s.t.Helper()
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	require.NoError(s.t, os.WriteFile(disk, data, 0o644))
+	_, err := db.Exec(context.Background(), `UPDATE vms SET disk_bytes = $1 WHERE id = $2`, n, vm)
+	require.NoError(s.t, err)
+}
+
+// provision starts count connectors of a size at a site through the API and waits
+// until they are warm; it returns their IDs.
+func (s *system) provision(site string, count int, size, why string) []string {
+	s.t.Helper()
+	var scaled struct {
+		Connectors []struct{ ID string } `json:"connectors"`
+	}
+	require.Equal(s.t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": site, "count": count, "size": size,
+		"who": "e2e", "why": why}, &scaled))
+	var ids []string
+	for _, c := range scaled.Connectors {
+		s.waitWarm(c.ID)
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // reportAfter waits for a report of the connector taken after t and returns it.
@@ -55,11 +84,7 @@ func TestAResizeChangesARunningConnectorsLimitsInPlace(t *testing.T) {
 	vms, disks := s.vmsBySize(db, "fra1", 1, true)
 	vm, disk := vms[0], disks[0]
 	// A disk that copies for a while at either size: 40 s at 1 MiB/s.
-	data := make([]byte, 40<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(disk, data, 0o644))
-	_, err := db.Exec(context.Background(), `UPDATE vms SET disk_bytes = $1 WHERE id = $2`, len(data), vm)
-	require.NoError(t, err)
+	s.growDisk(db, vm, disk, 40<<20)
 
 	s.slowSite("fra1")
 	id := "resize-" + s.pool

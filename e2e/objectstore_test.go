@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"os"
 	"strconv"
 	"strings"
@@ -47,20 +46,9 @@ func TestAMigrationToTheObjectStoreSurvivesItsConnectorBeingKilled(t *testing.T)
 	vms, disks := s.vmsBySize(db, "fra1", 1, true)
 	vm, disk := vms[0], disks[0]
 	// Three parts: two whole ones and a tail.
-	data := make([]byte, 2*objectstore.PartSize+8<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(disk, data, 0o644))
-	_, err = db.Exec(ctx, `UPDATE vms SET disk_bytes = $1 WHERE id = $2`, len(data), vm)
-	require.NoError(t, err)
-
-	var scaled struct {
-		Connectors []struct{ ID string } `json:"connectors"`
-	}
-	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "provision", "site": "fra1", "count": 2, "size": "small",
-		"who": "e2e", "why": "spares"}, &scaled))
-	for _, c := range scaled.Connectors {
-		s.waitWarm(c.ID)
-	}
+	size := 2*objectstore.PartSize + 8<<20
+	s.growDisk(db, vm, disk, size)
+	s.provision("fra1", 2, "small", "spares")
 	s.slowSite("fra1")
 	id := "s3-failover-" + s.pool
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vm}, nil))
@@ -100,12 +88,12 @@ func TestAMigrationToTheObjectStoreSurvivesItsConnectorBeingKilled(t *testing.T)
 	got, n, err := store.SHA256(ctx, key, nil)
 	require.NoError(t, err)
 	require.Equal(t, sum, got, "the object read back is the disk")
-	require.Equal(t, int64(len(data)), n)
+	require.Equal(t, int64(size), n)
 
 	done := s.transfersDone(id)
 	require.Len(t, done, 1, "%+v", done)
 	require.GreaterOrEqual(t, done[0].ResumedFrom, int64(objectstore.PartSize), "the new connector kept the parts the dead one sent")
-	require.Equal(t, int64(len(data)), done[0].ResumedFrom+done[0].Copied, "and sent the rest once")
+	require.Equal(t, int64(size), done[0].ResumedFrom+done[0].Copied, "and sent the rest once")
 	_, left, err := store.FindUpload(ctx, key)
 	require.NoError(t, err)
 	require.False(t, left)

@@ -19,6 +19,7 @@ import (
 	"github.com/pmo-dev/pmo/config"
 	"github.com/pmo-dev/pmo/objectstore"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/sitenet"
 )
 
 // DefaultStopTimeout is how long Stop waits after SIGTERM before it sends SIGKILL.
@@ -26,7 +27,7 @@ const DefaultStopTimeout = 10 * time.Second
 
 // Module provides the process driver as the Provisioner, built from the configuration.
 var Module = fx.Module("provisioner",
-	fx.Provide(func(cfg config.Config, logger *slog.Logger) (Provisioner, error) {
+	fx.Provide(func(lc fx.Lifecycle, cfg config.Config, logger *slog.Logger) (Provisioner, error) {
 		p, err := NewProcess(cfg.ConnectorBin, cfg.DataDir, nil, logger)
 		if err != nil {
 			return nil, err
@@ -38,6 +39,15 @@ var Module = fx.Module("provisioner",
 			if p.Objects, err = objectstore.NewAdmin(cfg.ObjectStore.Store()); err != nil {
 				return nil, err
 			}
+		}
+		if cfg.SiteLinks {
+			if ok, why := sitenet.Available(); !ok {
+				return nil, fmt.Errorf("PMO_SITE_LINKS: %s", why)
+			}
+			p.Sites = &SiteLinks{Tag: cfg.Pool, Scale: cfg.SiteUplinkScale, Logger: logger, Services: map[string]string{
+				"TEMPORAL_ADDRESS": cfg.TemporalAddress, "DATABASE_URL": cfg.DatabaseURL, "PMO_S3_ENDPOINT": cfg.ObjectStore.Endpoint,
+			}}
+			lc.Append(fx.StopHook(p.Sites.StopRelays))
 		}
 		return p, nil
 	}),
@@ -94,6 +104,8 @@ type Process struct {
 	// object store, scoped to <pool>/<site>, in place of the worker's, and takes them
 	// back when the connector stops.
 	Objects *objectstore.Admin
+	// Sites, when not nil, runs each connector behind its site's link.
+	Sites *SiteLinks
 }
 
 var _ Provisioner = (*Process)(nil)
@@ -148,10 +160,17 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	line, siteEnv := append([]string{p.Bin}, p.args(spec)...), []string(nil)
+	if p.Sites != nil {
+		if line, siteEnv, err = p.Sites.command(ctx, spec, p.Bin, line[1:]); err != nil {
+			return Status{}, err
+		}
+	}
 	// Not exec.CommandContext: the connector must outlive the activity that starts it.
-	cmd := exec.Command(p.Bin, p.args(spec)...)
-	// Later entries win: the connector's own keys replace the worker's.
-	cmd.Env = append(append(os.Environ(), p.Env...), keys...)
+	cmd := exec.Command(line[0], line[1:]...)
+	// Later entries win: the connector's own keys replace the worker's, and at a site
+	// behind a link, the relays replace the services' addresses.
+	cmd.Env = append(append(append(os.Environ(), p.Env...), keys...), siteEnv...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -15,6 +15,9 @@ type Spec struct {
 	Site      string
 	TaskQueue string
 	Size      planning.Size
+	// UplinkBytesSec is the site's uplink, which a driver that puts the site behind a
+	// link of its own shapes the link to.
+	UplinkBytesSec float64
 }
 
 // Status is what a driver knows about a connector it started.

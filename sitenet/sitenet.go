@@ -37,9 +37,10 @@ type Link struct {
 	// CloudIP is the cloud's end of the link, SiteIP the site's; the site's default
 	// route goes to CloudIP.
 	CloudIP, SiteIP string
-	// cloudDev and siteDev are the veth pair's ends.
-	cloudDev, siteDev string
-	logger            *slog.Logger
+	// tag is the caller's, which named the link; cloudDev and siteDev are the veth
+	// pair's ends.
+	tag, cloudDev, siteDev string
+	logger                 *slog.Logger
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -60,15 +61,13 @@ func Available() (bool, string) {
 }
 
 // Open makes the namespace of a site and its link, with the cloud's end at
-// 10.<a>.<b>.1 and the site's at 10.<a>.<b>.2, where n (from 0, one per site of the
-// caller's, at most 8,191) picks a and b, and shapes the site's uploads to
-// bytesPerSec (0: unshaped). tag keeps two callers' links apart (a test's name, a
-// pool); a namespace and veth pair left by an earlier run of the same tag and site are
-// removed first.
-func Open(tag, site string, n int, bytesPerSec float64, logger *slog.Logger) (*Link, error) {
-	if n < 0 || n >= 1<<13 {
-		return nil, fmt.Errorf("sitenet: link number %d is out of range 0..8191", n)
-	}
+// 10.<a>.<b>.1 and the site's at 10.<a>.<b>.2, where a and b come from a hash of tag
+// and site, and shapes the site's uploads to bytesPerSec (0: unshaped). tag keeps two
+// callers' links apart (a test's name, a pool). A link that is up already, the same
+// tag's and site's from an earlier process, is taken over as it is, so that the
+// connectors in it (which outlive a worker) keep their addresses; one left half made
+// is made afresh.
+func Open(tag, site string, bytesPerSec float64, logger *slog.Logger) (*Link, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -76,10 +75,17 @@ func Open(tag, site string, n int, bytesPerSec float64, logger *slog.Logger) (*L
 	// and apart.
 	h := sha256.Sum256([]byte(tag + "\x00" + site))
 	id := hex.EncodeToString(h[:])[:8]
-	l := &Link{Site: site, Namespace: "pmo-" + id, cloudDev: "pmoc" + id, siteDev: "pmos" + id, logger: logger,
+	n := int(h[8])<<8 | int(h[9])
+	l := &Link{Site: site, Namespace: "pmo-" + id, tag: tag, cloudDev: "pmoc" + id, siteDev: "pmos" + id, logger: logger,
 		CloudIP: fmt.Sprintf("10.%d.%d.1", 200+n>>8&0x1f, n&0xff), SiteIP: fmt.Sprintf("10.%d.%d.2", 200+n>>8&0x1f, n&0xff)}
-	_ = run("ip", "netns", "del", l.Namespace) // what an earlier run left
-	_ = run("ip", "link", "del", l.cloudDev)
+	if run("ip", "-n", l.Namespace, "addr", "show", "dev", l.siteDev) == nil && run("ip", "addr", "show", "dev", l.cloudDev) == nil {
+		if err := l.SetRate(bytesPerSec); err != nil {
+			return nil, err
+		}
+		logger.Info("site link taken over", "site", site, "namespace", l.Namespace, "cloud_ip", l.CloudIP, "site_ip", l.SiteIP)
+		return l, nil
+	}
+	_ = Remove(tag, site)
 	steps := [][]string{
 		{"ip", "netns", "add", l.Namespace},
 		{"ip", "link", "add", l.cloudDev, "type", "veth", "peer", "name", l.siteDev},
@@ -160,10 +166,16 @@ func (l *Link) Up() error {
 }
 
 // Forward makes a service of the cloud that listens on loopback (target, host:port)
-// reachable from the site: it listens on the cloud's end of the link and relays each
-// connection to target. It returns the address the site dials.
+// reachable from the site: it listens on the cloud's end of the link, on target's
+// port, and relays each connection to target. It returns the address the site dials,
+// the same from any process that opens the link: a worker started again relays on
+// the addresses its connectors were given.
 func (l *Link) Forward(target string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(l.CloudIP, "0"))
+	_, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return "", fmt.Errorf("sitenet: forward %s: %w", target, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(l.CloudIP, port))
 	if err != nil {
 		return "", fmt.Errorf("sitenet: forward %s to site %s: %w", target, l.Site, err)
 	}
@@ -210,17 +222,33 @@ func (l *Link) Command(ctx context.Context, name string, args ...string) *exec.C
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.Namespace, name}, args...)...)
 }
 
-// Close stops the forwarders and removes the namespace, and with it the link.
+// Close stops the relays and removes the namespace, and with it the link.
 func (l *Link) Close() error {
+	l.StopRelays()
+	return Remove(l.tag, l.Site)
+}
+
+// StopRelays stops relaying, leaving the namespace and the link: what a worker does
+// as it stops, since its connectors outlive it.
+func (l *Link) StopRelays() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, ln := range l.listeners {
 		_ = ln.Close()
 	}
 	l.listeners = nil
-	l.mu.Unlock()
-	err := run("ip", "netns", "del", l.Namespace)
+}
+
+// Remove removes the namespace and link of tag's site, if there are any.
+func Remove(tag, site string) error {
+	h := sha256.Sum256([]byte(tag + "\x00" + site))
+	id := hex.EncodeToString(h[:])[:8]
+	var err error
+	if e := run("ip", "netns", "del", "pmo-"+id); e != nil && !strings.Contains(e.Error(), "No such file") {
+		err = e
+	}
 	// Deleting the namespace deletes its end of the pair, and so the pair.
-	if e := run("ip", "link", "del", l.cloudDev); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
+	if e := run("ip", "link", "del", "pmoc"+id); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
 		err = errors.Join(err, e)
 	}
 	return err

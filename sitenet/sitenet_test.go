@@ -82,12 +82,12 @@ func rateOver(got *atomic.Int64, d time.Duration) float64 {
 	return float64(got.Load()-before) / d.Seconds()
 }
 
-func open(t *testing.T, site string, n int, rate float64) *sitenet.Link {
+func open(t *testing.T, site string, rate float64) *sitenet.Link {
 	t.Helper()
 	if ok, why := sitenet.Available(); !ok {
 		testenv.Unavailable(t, "no site links here: %s", why)
 	}
-	l, err := sitenet.Open(t.Name(), site, n, rate, nil)
+	l, err := sitenet.Open(t.Name(), site, rate, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, l.Close()) })
 	return l
@@ -97,7 +97,7 @@ func open(t *testing.T, site string, n int, rate float64) *sitenet.Link {
 // bottleneck, so they move close to it; set to 1 MiB/s, they follow.
 func TestTwoSendersShareTheirSitesLink(t *testing.T) {
 	const mib = 1 << 20
-	l := open(t, "ams1", 0, 4*mib)
+	l := open(t, "ams1", 4*mib)
 	target, got := sink(t)
 	addr, err := l.Forward(target)
 	require.NoError(t, err)
@@ -122,7 +122,7 @@ func TestTwoSendersShareTheirSitesLink(t *testing.T) {
 // A cut link carries nothing; restored, the same connections go on.
 func TestACutLinkCarriesNothingUntilRestored(t *testing.T) {
 	const mib = 1 << 20
-	l := open(t, "fra1", 1, 2*mib)
+	l := open(t, "fra1", 2*mib)
 	target, got := sink(t)
 	addr, err := l.Forward(target)
 	require.NoError(t, err)
@@ -142,7 +142,7 @@ func TestACutLinkCarriesNothingUntilRestored(t *testing.T) {
 // The site reaches the cloud only through its link's forwarders: the cloud's loopback
 // services are not the site's.
 func TestASiteReachesTheCloudOnlyThroughItsForwarders(t *testing.T) {
-	l := open(t, "lon1", 2, 0)
+	l := open(t, "lon1", 0)
 	target, _ := sink(t)
 	_, port, _ := net.SplitHostPort(target)
 	out, err := l.Command(context.Background(), "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+port).CombinedOutput()
@@ -152,4 +152,28 @@ func TestASiteReachesTheCloudOnlyThroughItsForwarders(t *testing.T) {
 	host, fport, _ := net.SplitHostPort(addr)
 	out, err = l.Command(context.Background(), "bash", "-c", "exec 3<>/dev/tcp/"+host+"/"+fport).CombinedOutput()
 	require.NoError(t, err, "the forwarder is: %s", out)
+}
+
+// A worker started again takes its sites' links over as they are, with the
+// connectors in them, and relays on the addresses those connectors were given.
+func TestALinkOpenedAgainIsTakenOverWithItsAddresses(t *testing.T) {
+	l := open(t, "par1", 1<<20)
+	target, got := sink(t)
+	addr, err := l.Forward(target)
+	require.NoError(t, err)
+	send(t, l, addr)
+	require.Eventually(t, func() bool { return got.Load() > 0 }, 10*time.Second, 50*time.Millisecond)
+	l.StopRelays() // the worker stops; the sender's namespace stays
+
+	again, err := sitenet.Open(t.Name(), "par1", 1<<20, nil)
+	require.NoError(t, err)
+	require.Equal(t, l.Namespace, again.Namespace)
+	require.Equal(t, l.CloudIP, again.CloudIP)
+	addr2, err := again.Forward(target)
+	require.NoError(t, err)
+	require.Equal(t, addr, addr2, "the same address for the same service")
+	t.Cleanup(again.StopRelays)
+	before := got.Load()
+	send(t, again, addr2) // a connector that dials again after the restart
+	require.Eventually(t, func() bool { return got.Load() > before }, 10*time.Second, 50*time.Millisecond)
 }

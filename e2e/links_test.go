@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pmo-dev/pmo/objectstore"
+	"github.com/pmo-dev/pmo/sitenet"
+	"github.com/pmo-dev/pmo/testenv"
+)
+
+// startLinkedSystem starts a system whose sites sit behind links of their own and
+// whose connectors copy to the object store, and removes the links when the test ends.
+func startLinkedSystem(t *testing.T) (*system, objectstore.Config) {
+	t.Helper()
+	if ok, why := sitenet.Available(); !ok {
+		testenv.Unavailable(t, "no site links here: %s", why)
+	}
+	admin := testenv.ObjectStore(t)
+	s := startSystem(t, "PMO_SITE_LINKS=1", "PMO_S3_ENDPOINT="+admin.Endpoint, "PMO_S3_BUCKET="+admin.Bucket,
+		"PMO_S3_ACCESS_KEY="+admin.AccessKey, "PMO_S3_SECRET_KEY="+admin.SecretKey)
+	// After the system's own cleanup, which stops its connectors (cleanups run last
+	// first).
+	t.Cleanup(func() {
+		for _, site := range []string{"ams1", "fra1", "lon1"} {
+			_ = sitenet.Remove(s.pool, site)
+		}
+	})
+	return s, admin
+}
+
+// inNamespaceOf says whether the process runs in another network namespace than
+// this test.
+func inOtherNamespace(t *testing.T, pid int) bool {
+	t.Helper()
+	theirs, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	require.NoError(t, err)
+	ours, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	return theirs != ours
+}
+
+// Two connectors at a site behind a 4 MiB/s link, each of a size allowed 16 MiB/s,
+// copy to the object store at most 4 MiB/s together: the link, not their sizes,
+// holds them back. Each copy still reads back with its disk's SHA-256.
+func TestTwoConnectorsBehindOneLinkShareIt(t *testing.T) {
+	t.Parallel()
+	s, admin := startLinkedSystem(t)
+	ctx := context.Background()
+	db := s.connect()
+	const mib = 1 << 20
+	_, err := db.Exec(ctx, `UPDATE sites SET uplink_bytes_per_sec = $1 WHERE id = 'fra1'`, 4*mib)
+	require.NoError(t, err)
+
+	// Warm means it polls Temporal and reports to PostgreSQL, through the link's relays.
+	for _, id := range s.provision("fra1", 2, "large", "two behind one link") {
+		require.True(t, inOtherNamespace(t, s.connectorPIDs()[id]), "connector %s runs in its site's namespace", id)
+	}
+	vms, disks := s.vmsBySize(db, "fra1", 2, true)
+	for i, disk := range disks {
+		s.growDisk(db, vms[i], disk, 2*objectstore.PartSize)
+	}
+	ids := []string{"link-a-" + s.pool, "link-b-" + s.pool}
+	began := time.Now()
+	for i, id := range ids {
+		require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[i]}, nil))
+	}
+	a, b := s.transferring(ids[0]), s.transferring(ids[1])
+	require.NotEqual(t, a.ConnectorID, b.ConnectorID, "each on a connector of its own, for the most free bandwidth")
+	for _, id := range ids {
+		s.eventually(3*time.Minute, id+" is done", func() bool {
+			var v migrationView
+			s.call("GET", "/migrations/"+id, nil, &v)
+			return v.Phase == "done"
+		})
+	}
+	took := time.Since(began)
+	rate := float64(2*2*objectstore.PartSize) / took.Seconds()
+	t.Logf("two connectors behind a 4 MiB/s link: 64 MiB in %s, %.2f MiB/s together", took.Round(time.Millisecond), rate/mib)
+	require.LessOrEqual(t, rate, 4.2*mib, "at most the link's rate together")
+
+	store, err := objectstore.New(admin)
+	require.NoError(t, err)
+	for i, id := range ids {
+		var v migrationView
+		require.Equal(t, 200, s.call("GET", "/migrations/"+id, nil, &v))
+		require.Equal(t, "succeeded", v.Outcome, "%+v", v)
+		got, _, err := store.SHA256(ctx, s.pool+"/fra1/"+v.Destination, nil)
+		require.NoError(t, err)
+		require.Equal(t, fileSHA(t, disks[i]), got, id)
+	}
+}
