@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -34,7 +35,16 @@ func startLinkedSystem(t *testing.T) (*system, objectstore.Config) {
 	return s, admin
 }
 
-// inNamespaceOf says whether the process runs in another network namespace than
+// reachability is a connector as GET /connectors shows whether PMO reaches it.
+type reachability struct {
+	ID, Site, State string
+	Unreachable     bool `json:"unreachable"`
+}
+
+// bottleneck is one of the plan's bottlenecks as GET /plan shows it.
+type bottleneck struct{ Site, Kind, Detail string }
+
+// inOtherNamespace says whether the process runs in another network namespace than
 // this test.
 func inOtherNamespace(t *testing.T, pid int) bool {
 	t.Helper()
@@ -99,7 +109,8 @@ func TestTwoConnectorsBehindOneLinkShareIt(t *testing.T) {
 // A site whose link is cut for a minute mid-copy loses nothing: its connector falls
 // silent, the migration waits for one that can reach the cloud again, and that one
 // goes on from the parts already in the store; the object reads back with the disk's
-// SHA-256.
+// SHA-256. Meanwhile GET /connectors and the plan (both on the dashboard) show the
+// site unreachable, and stop once it reports again.
 func TestASiteCutOffForAMinuteLosesNothing(t *testing.T) {
 	t.Parallel()
 	s, admin := startLinkedSystem(t)
@@ -133,8 +144,32 @@ func TestASiteCutOffForAMinuteLosesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, link.Down())
 	cut := time.Now()
-	time.Sleep(60 * time.Second)
+	// Meanwhile the fleet shows fra1's connectors, and the plan the site, unreachable.
+	var shown, planned bool
+	for time.Since(cut) < 60*time.Second {
+		var conns []reachability
+		s.call("GET", "/connectors", nil, &conns)
+		var plan struct {
+			Bottlenecks []bottleneck `json:"bottlenecks"`
+		}
+		s.call("GET", "/plan", nil, &plan)
+		for _, c := range conns {
+			if c.Site == "fra1" && c.Unreachable && !shown {
+				shown = true
+				t.Logf("after %s: %+v", time.Since(cut).Round(time.Second), conns)
+			}
+		}
+		for _, b := range plan.Bottlenecks {
+			if b.Site == "fra1" && b.Kind == "unreachable" && !planned {
+				planned = true
+				t.Logf("after %s, the plan: %s", time.Since(cut).Round(time.Second), b.Detail)
+			}
+		}
+		time.Sleep(time.Second)
+	}
 	require.NoError(t, link.Up())
+	require.True(t, shown, "GET /connectors showed fra1's connectors unreachable during the cut")
+	require.True(t, planned, "the plan showed fra1 unreachable during the cut")
 	t.Logf("link restored after %s; connectors at fra1: %v, the migration's: %s", time.Since(cut).Round(time.Second), ids, v.ConnectorID)
 
 	s.eventually(4*time.Minute, id+" is done", func() bool {
@@ -142,6 +177,16 @@ func TestASiteCutOffForAMinuteLosesNothing(t *testing.T) {
 		return v.Phase == "done"
 	})
 	require.Equal(t, "succeeded", v.Outcome, "%+v", v)
+	s.eventually(30*time.Second, "fra1 is reachable again", func() bool {
+		var conns []reachability
+		s.call("GET", "/connectors", nil, &conns)
+		var plan struct {
+			Bottlenecks []bottleneck `json:"bottlenecks"`
+		}
+		s.call("GET", "/plan", nil, &plan)
+		return !slices.ContainsFunc(conns, func(c reachability) bool { return c.Unreachable }) &&
+			!slices.ContainsFunc(plan.Bottlenecks, func(b bottleneck) bool { return b.Kind == "unreachable" })
+	})
 	got, n, err := store.SHA256(ctx, key, nil)
 	require.NoError(t, err)
 	require.Equal(t, fileSHA(t, disks[0]), got, "the object reads back as the disk")

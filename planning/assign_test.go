@@ -3,6 +3,7 @@ package planning
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,34 @@ func TestAssignFillsEachSitesFreeSlotsAndNoMore(t *testing.T) {
 		if len(c.Migrations) != c.Size.MaxTasks {
 			t.Errorf("%s runs %d of %d tasks, want every slot taken", c.ID, len(c.Migrations), c.Size.MaxTasks)
 		}
+	}
+}
+
+// A site whose live connectors of PMO's are all unreachable is cut off, and the plan
+// shows it as an "unreachable" bottleneck; one reachable connector, or none live, is
+// not; external connectors do not count.
+func TestAPlanShowsASiteWhoseConnectorsAreAllUnreachable(t *testing.T) {
+	cut := func(c Connector) Connector { c.Unreachable = true; return c }
+	ext := conn("x1", "lon1", StateWarm, 0)
+	ext.External = true
+	conns := []Connector{
+		cut(conn("a1", "ams1", StateWarm, 0)), cut(conn("a2", "ams1", StateActive, 1)),
+		cut(conn("f1", "fra1", StateWarm, 0)), conn("f2", "fra1", StateWarm, 0),
+		cut(conn("l1", "lon1", StateStopped, 0)), ext,
+		cut(conn("p1", "par1", StateWarming, 0)),
+	}
+	if got := UnreachableSites(conns); !slices.Equal(got, []string{"ams1", "par1"}) {
+		t.Fatalf("unreachable sites %v, want [ams1 par1]", got)
+	}
+	w := World{Now: t0, Size: Sizes[1], LeadTime: 5 * time.Minute, Tick: 30 * time.Second, Sites: []Site{{ID: "ams1", StrictestQuantile: 0.9}},
+		Fleet: &Fleet{Connectors: conns}}
+	var kinds []string
+	for _, b := range Tick(w).Plan.Bottlenecks {
+		if b.Kind == "unreachable" {
+			kinds = append(kinds, b.Site+": "+b.Detail)
+		}
+	}
+	if len(kinds) != 2 || !strings.HasPrefix(kinds[0], "ams1: no connector at ams1 has reported for over 30s") {
+		t.Fatalf("unreachable bottlenecks %q", kinds)
 	}
 }

@@ -107,7 +107,7 @@ type Bottleneck struct {
 	// Site is empty for what limits the whole pool: the target storage, a size too
 	// small for its load.
 	Site   string    `json:"site"`
-	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, connectors, storage
+	Kind   string    `json:"kind"` // uplink, maintenance, anomaly, sla, connector, connectors, storage, unreachable
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Detail string    `json:"detail"`

@@ -148,6 +148,12 @@ func Tick(w World) Decision {
 	if w.Fleet != nil {
 		d.Scale, d.Place = Decide(plan, *w.Fleet, w.Size, w.Now)
 		d.Decided = true
+		// Shown, not acted on: the site's work waits for its link.
+		for _, site := range UnreachableSites(w.Fleet.Connectors) {
+			d.Plan.Bottlenecks = append(d.Plan.Bottlenecks, Bottleneck{Site: site, Kind: "unreachable", From: w.Now, To: w.Now,
+				Detail: fmt.Sprintf("no connector at %s has reported for over %s: the site's link to the cloud may be down; its migrations wait for it",
+					site, UnreachableAfter)})
+		}
 	}
 	return d
 }

@@ -9,6 +9,7 @@ package planning
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -96,6 +97,35 @@ type Connector struct {
 	// unhealthy; LastSeen is when the fleet last received its metrics.
 	StaleAfter time.Duration `json:"stale_after,omitempty"`
 	LastSeen   time.Time     `json:"last_seen,omitzero"`
+	// Unreachable says that the process of one of PMO's connectors runs but its last
+	// report is older than UnreachableAfter: PMO cannot reach it, as when its site's
+	// link is down. It is shown, not acted on: the connector's work waits for it.
+	Unreachable bool `json:"unreachable,omitempty"`
+}
+
+// UnreachableAfter is how long a running connector of PMO's may go without a metrics
+// sample (it takes one every 2 s) before it counts as unreachable.
+const UnreachableAfter = 30 * time.Second
+
+// UnreachableSites are the sites whose live connectors of PMO's are all unreachable,
+// in order: sites cut off from the cloud.
+func UnreachableSites(conns []Connector) []string {
+	seen := map[string]bool{} // site: all unreachable so far
+	for _, c := range conns {
+		if c.External || !c.Live() {
+			continue
+		}
+		all, ok := seen[c.Site]
+		seen[c.Site] = c.Unreachable && (all || !ok)
+	}
+	var sites []string
+	for site, all := range seen {
+		if all {
+			sites = append(sites, site)
+		}
+	}
+	slices.Sort(sites)
+	return sites
 }
 
 // Stale reports whether an external connector's metrics are missing or older than

@@ -170,8 +170,11 @@ type ConnectorView struct {
 	CPUThrottledPercent float64 `json:"cpu_throttled_percent,omitempty"`
 	// Bound is what held the connector back in its last report: "cpu" or
 	// "bandwidth"; absent where neither did.
-	Bound      string    `json:"bound,omitempty"`
-	ReportedAt time.Time `json:"reported_at,omitzero"`
+	Bound string `json:"bound,omitempty"`
+	// Unreachable says that the connector's process runs but it has not reported for
+	// over planning.UnreachableAfter, as when its site's link is down.
+	Unreachable bool      `json:"unreachable,omitempty"`
+	ReportedAt  time.Time `json:"reported_at,omitzero"`
 	// Reason is why the fleet started the connector, or why it drains; for an
 	// external connector, its health.
 	Reason string `json:"reason,omitempty"`
@@ -191,7 +194,7 @@ func viewConnector(c planning.Connector) ConnectorView {
 		BandwidthBytesSec: c.Usage.BandwidthUsedBytesSec, StorageBytes: c.Usage.StorageUsedBytes, Tasks: len(c.Migrations)}
 	v := ConnectorView{ID: c.ID, Site: c.Site, State: string(c.State), Size: c.Size.Name, TaskQueue: c.TaskQueue, Manual: c.Manual,
 		Allocated: alloc, Used: used, Migrations: []string{}, ReadLatencySeconds: c.Usage.ReadLatencySeconds,
-		TargetFreeBytes: c.Usage.TargetFreeBytes, CPUThrottledPercent: c.Usage.CPUThrottledPercent, Bound: c.Bound(),
+		TargetFreeBytes: c.Usage.TargetFreeBytes, CPUThrottledPercent: c.Usage.CPUThrottledPercent, Bound: c.Bound(), Unreachable: c.Unreachable,
 		ReportedAt: c.Usage.At, Reason: c.Reason,
 		External: c.External, LastSeen: c.LastSeen, StaleAfterSeconds: c.StaleAfter.Seconds()}
 	var assigned float64

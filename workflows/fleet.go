@@ -364,6 +364,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 		return err
 	}
 	f.st.Sites = res.Sites
+	now := workflow.Now(ctx)
 	var restart, changed []planning.Connector
 	for _, h := range res.Connectors {
 		i := f.connectorIndex(h.ID)
@@ -381,6 +382,27 @@ func (f *fleet) collect(ctx workflow.Context) error {
 			continue
 		}
 		c.Usage = h.Usage
+		if h.Usage.At.After(f.st.SiteReports[c.Site]) {
+			if f.st.SiteReports == nil {
+				f.st.SiteReports = map[string]time.Time{}
+			}
+			f.st.SiteReports[c.Site] = h.Usage.At
+		}
+		// Shown, not acted on: a connector that cannot report cannot be told anything
+		// either, and its work waits for it (or fails over by its heartbeats). One
+		// that has not reported yet, such as a replacement that cannot reach the
+		// cloud to start, is as reachable as its site.
+		stale := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) > planning.UnreachableAfter }
+		unreachable := c.Live() && (stale(h.Usage.At) || h.Usage.At.IsZero() && stale(f.st.SiteReports[c.Site]))
+		if unreachable != c.Unreachable {
+			c.Unreachable = unreachable
+			if unreachable {
+				f.logger.Warn("connector unreachable: its process runs but it has not reported", "connector", c.ID, "site", c.Site,
+					"last_report", h.Usage.At)
+			} else {
+				f.logger.Info("connector reachable again", "connector", c.ID, "site", c.Site)
+			}
+		}
 		switch {
 		case !h.Running && (c.Live() || c.State == planning.StateDraining):
 			f.logger.Warn("connector process is gone; restarting it", "connector", c.ID)

@@ -45,6 +45,7 @@ type fakeFleet struct {
 	arrived     [][]string                                 // what each plan was told had arrived
 	planOnly    bool                                       // plans as a worker from before did, deciding nothing
 	decide      func(contract.PlanInput) planning.Decision // if set, the decision Plan returns
+	lastReport  time.Time                                  // if set, when every own connector last reported
 }
 
 func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
@@ -61,7 +62,7 @@ func (f *fakeFleet) register(env *testsuite.TestWorkflowEnvironment) {
 			res := contract.CollectResult{Sites: []string{"ams1", "fra1"}}
 			f.collected = append(f.collected, in.ConnectorIDs...)
 			for _, id := range in.ConnectorIDs {
-				h := contract.ConnectorHealth{ID: id, Running: true}
+				h := contract.ConnectorHealth{ID: id, Running: true, Usage: planning.Usage{At: f.lastReport}}
 				if f.ready {
 					h.ReadyAt = start
 				}

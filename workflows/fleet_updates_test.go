@@ -361,3 +361,31 @@ func TestFleetResizeLimitsTheConnectorBeforeItsBandwidth(t *testing.T) {
 	}, calls)
 	require.Equal(t, "medium", st.Connectors[0].Size.Name, "escalated one size up from small")
 }
+
+// A connector whose process runs but whose reports stopped is shown unreachable, and
+// reachable again once they return; the fleet neither restarts nor replaces it.
+func TestFleetShowsAConnectorThatStoppedReportingAsUnreachable(t *testing.T) {
+	env := newEnv(t)
+	f := &fakeFleet{target: 1, ready: true, lastReport: start}
+	f.register(env)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.Len(t, conns, 1)
+		require.False(t, conns[0].Unreachable, "it has just reported")
+	}, 30*time.Second)
+	env.RegisterDelayedCallback(func() {
+		conns := queryConnectors(t, env)
+		require.True(t, conns[0].Unreachable, "no report for a minute")
+		require.Equal(t, planning.StateWarm, conns[0].State, "it keeps its state")
+		f.mu.Lock()
+		f.lastReport = start.Add(100 * time.Second)
+		f.mu.Unlock()
+	}, 90*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.False(t, queryConnectors(t, env)[0].Unreachable, "reporting again")
+	}, 150*time.Second)
+	env.ExecuteWorkflow(FleetWorkflow, FleetInput{Pool: "default", Tick: time.Minute, MaxTicksPerRun: 4})
+	continuedState(t, env.GetWorkflowError())
+	require.Len(t, f.provisioned, 1, "never restarted nor replaced")
+	require.Empty(t, f.stopped)
+}

@@ -67,9 +67,13 @@ type Forward struct {
 // FleetState is the fleet's desired state, small enough to carry across
 // continue-as-new.
 type FleetState struct {
-	Sites      []string               `json:"sites"`
-	Connectors []planning.Connector   `json:"connectors"`
-	Waiting    []planning.Reservation `json:"waiting"`
+	Sites []string `json:"sites"`
+	// SiteReports is when any of PMO's connectors at each site last reported: a
+	// site none has reported from for planning.UnreachableAfter is cut off, even
+	// after the connectors it had were replaced. Read by key only.
+	SiteReports map[string]time.Time   `json:"site_reports,omitempty"`
+	Connectors  []planning.Connector   `json:"connectors"`
+	Waiting     []planning.Reservation `json:"waiting"`
 	// Arrived names the migrations that reserved since the last plan, which takes
 	// the planned ones among them out of the known demand.
 	Arrived []string `json:"arrived,omitempty"`

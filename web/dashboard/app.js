@@ -255,7 +255,7 @@ async function connectors() {
   fill("#connectors", list.map((c) => row([
     el("td", c.id),
     c.site,
-    el("td", c.state, "state-" + c.state),
+    c.unreachable ? el("td", c.state + ", unreachable", "state-unhealthy") : el("td", c.state, "state-" + c.state),
     c.size + (c.external ? " (external)" : ""),
     el("td", `${c.used.tasks} of ${c.allocated.tasks}`, "num"),
     el("td", rate(c.allocated.bandwidth_bytes_per_sec), "num"),
