@@ -2,20 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
-	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup1"
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"go.uber.org/fx"
 )
 
@@ -51,77 +42,4 @@ func followLimits(lc fx.Lifecycle, logger *slog.Logger) {
 			return nil
 		},
 	})
-}
-
-// cpuState is what the connector's CPU limit did to it so far.
-type cpuState struct {
-	// limited says that the connector's group has a CPU quota.
-	limited bool
-	// throttled is the time the quota held the group back since the group was made.
-	throttled time.Duration
-}
-
-// readCPUState reads the CPU quota and throttled time of the connector's own control
-// group; a connector outside any group with a quota reads as not limited.
-func readCPUState() (cpuState, error) {
-	if cgroups.Mode() == cgroups.Unified {
-		group, err := cgroup2.PidGroupPath(os.Getpid())
-		if err != nil {
-			return cpuState{}, err
-		}
-		dir := filepath.Join("/sys/fs/cgroup", group)
-		max, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
-		if err != nil || strings.HasPrefix(string(max), "max") {
-			return cpuState{}, nil // no cpu controller, or no quota
-		}
-		usec, err := statField(filepath.Join(dir, "cpu.stat"), "throttled_usec")
-		return cpuState{limited: true, throttled: time.Duration(usec) * time.Microsecond}, err
-	}
-	dir, err := v1CPUGroup()
-	if err != nil {
-		return cpuState{}, err
-	}
-	quota, err := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
-	if err != nil {
-		return cpuState{}, err
-	}
-	if q, err := strconv.ParseInt(strings.TrimSpace(string(quota)), 10, 64); err != nil || q <= 0 {
-		return cpuState{}, err // -1: no quota
-	}
-	ns, err := statField(filepath.Join(dir, "cpu.stat"), "throttled_time")
-	return cpuState{limited: true, throttled: time.Duration(ns)}, err
-}
-
-// v1CPUGroup is the folder of the process's own group in the v1 cpu hierarchy.
-func v1CPUGroup() (string, error) {
-	subsystems, err := cgroup1.Default()
-	if err != nil {
-		return "", err
-	}
-	for _, s := range subsystems {
-		cpu, ok := s.(interface{ Path(string) string })
-		if !ok || s.Name() != cgroup1.Cpu {
-			continue
-		}
-		group, err := cgroup1.PidPath(os.Getpid())(cgroup1.Cpu)
-		if err != nil {
-			return "", err
-		}
-		return cpu.Path(group), nil
-	}
-	return "", errors.New("no cpu hierarchy is mounted")
-}
-
-// statField reads one counter of a cgroup stat file of "name value" lines.
-func statField(file, name string) (int64, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && k == name {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", file, name)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
 	"github.com/pmo-dev/pmo/platform"
+	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store/storetest"
 )
 
@@ -103,12 +104,12 @@ func TestMetricIsADeltaOverTime(t *testing.T) {
 	require.Nil(t, m.CPUThrottledPercent, "no CPU limit")
 
 	// Held back 0.5 s of the 2 s by its CPU limit.
-	prev.cpu, cur.cpu = cpuState{limited: true, throttled: time.Second}, cpuState{limited: true, throttled: 1500 * time.Millisecond}
+	prev.cpu, cur.cpu = provisioner.CPUState{Limited: true, Throttled: time.Second}, provisioner.CPUState{Limited: true, Throttled: 1500 * time.Millisecond}
 	m = metric(prev, cur)
 	require.NotNil(t, m.CPUThrottledPercent)
 	require.InDelta(t, 25, *m.CPUThrottledPercent, 1e-9)
 	// Moved into its group between the samples: the counters are not comparable.
-	prev.cpu = cpuState{}
+	prev.cpu = provisioner.CPUState{}
 	require.Nil(t, metric(prev, cur).CPUThrottledPercent)
 }
 

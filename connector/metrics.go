@@ -19,6 +19,7 @@ import (
 
 	"github.com/pmo-dev/pmo/activities"
 	"github.com/pmo-dev/pmo/planning"
+	"github.com/pmo-dev/pmo/provisioner"
 	"github.com/pmo-dev/pmo/store"
 	"github.com/pmo-dev/pmo/workflows"
 )
@@ -215,7 +216,7 @@ type sample struct {
 	// zero where there was none.
 	readLatency time.Duration
 	// cpu is what the connector's CPU limit did to it so far.
-	cpu cpuState
+	cpu provisioner.CPUState
 }
 
 // takeSample reads the process's CPU time and resident memory from /proc, falling
@@ -230,7 +231,7 @@ func takeSample(stats *activities.ConnectorStats) sample {
 		s.targetFree = &free
 	}
 	// Unreadable is unlimited: the connector reports no throttling rather than none.
-	s.cpu, _ = readCPUState()
+	s.cpu, _ = provisioner.CPUStateOf(os.Getpid())
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
 		s.cpuSeconds, _ = parseStat(string(b))
 	}
@@ -263,8 +264,8 @@ func metric(prev, cur sample) planning.MetricSample {
 	if dt := cur.at.Sub(prev.at).Seconds(); dt > 0 {
 		m.CPUPercent = max(cur.cpuSeconds-prev.cpuSeconds, 0) / dt * 100
 		m.BandwidthUsedBytesSec = float64(max(cur.moved-prev.moved, 0)) / dt
-		if cur.cpu.limited && prev.cpu.limited && cur.cpu.throttled >= prev.cpu.throttled {
-			throttled := (cur.cpu.throttled - prev.cpu.throttled).Seconds() / dt * 100
+		if cur.cpu.Limited && prev.cpu.Limited && cur.cpu.Throttled >= prev.cpu.Throttled {
+			throttled := (cur.cpu.Throttled - prev.cpu.Throttled).Seconds() / dt * 100
 			m.CPUThrottledPercent = &throttled
 		}
 	}

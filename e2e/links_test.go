@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pmo-dev/pmo/objectstore"
@@ -33,6 +34,14 @@ func startLinkedSystem(t *testing.T) (*system, objectstore.Config) {
 		}
 	})
 	return s, admin
+}
+
+// setUplink sets a site's uplink, which the links of connectors started from now on
+// are shaped to.
+func (s *system) setUplink(db *pgx.Conn, site string, bytesPerSec float64) {
+	s.t.Helper()
+	_, err := db.Exec(context.Background(), `UPDATE sites SET uplink_bytes_per_sec = $1 WHERE id = $2`, bytesPerSec, site)
+	require.NoError(s.t, err)
 }
 
 // reachability is a connector as GET /connectors shows whether PMO reaches it.
@@ -64,8 +73,7 @@ func TestTwoConnectorsBehindOneLinkShareIt(t *testing.T) {
 	ctx := context.Background()
 	db := s.connect()
 	const mib = 1 << 20
-	_, err := db.Exec(ctx, `UPDATE sites SET uplink_bytes_per_sec = $1 WHERE id = 'fra1'`, 4*mib)
-	require.NoError(t, err)
+	s.setUplink(db, "fra1", 4*mib)
 
 	// Warm means it polls Temporal and reports to PostgreSQL, through the link's relays.
 	for _, id := range s.provision("fra1", 2, "large", "two behind one link") {
@@ -117,8 +125,7 @@ func TestASiteCutOffForAMinuteLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := s.connect()
 	const mib = 1 << 20
-	_, err := db.Exec(ctx, `UPDATE sites SET uplink_bytes_per_sec = $1 WHERE id = 'fra1'`, 2*mib)
-	require.NoError(t, err)
+	s.setUplink(db, "fra1", 2*mib)
 	store, err := objectstore.New(admin)
 	require.NoError(t, err)
 	ids := s.provision("fra1", 1, "large", "behind a 2 MiB/s link")
@@ -130,14 +137,7 @@ func TestASiteCutOffForAMinuteLosesNothing(t *testing.T) {
 	require.Equal(t, 201, s.call("POST", "/migrations", map[string]any{"id": id, "vm_id": vms[0]}, nil))
 	v := s.transferring(id)
 	key := s.pool + "/fra1/" + v.Destination
-	s.eventually(60*time.Second, "a whole part of "+key+" is in the store", func() bool {
-		up, found, err := store.FindUpload(ctx, key)
-		if err != nil || !found {
-			return false
-		}
-		parts, err := store.Parts(ctx, up)
-		return err == nil && len(parts) >= 1
-	})
+	s.partStored(store, key)
 
 	// The worker's link of the site, taken over as it is.
 	link, err := sitenet.Open(s.pool, "fra1", 2*mib, nil)

@@ -29,6 +29,19 @@ func connectorEnv(t *testing.T, pid int, name string) string {
 	return val
 }
 
+// partStored waits until a whole part of the upload of key is in the store.
+func (s *system) partStored(store *objectstore.Store, key string) {
+	s.t.Helper()
+	s.eventually(60*time.Second, "a whole part of "+key+" is in the store", func() bool {
+		up, found, err := store.FindUpload(context.Background(), key)
+		if err != nil || !found {
+			return false
+		}
+		parts, err := store.Parts(context.Background(), up)
+		return err == nil && len(parts) >= 1
+	})
+}
+
 // A migration to the object store survives its connector's SIGKILL mid-upload: a
 // connector at the same site takes it over, finds the upload and its parts in the
 // store, keeps the whole parts and sends the rest, and the object read back is the
@@ -72,14 +85,7 @@ func TestAMigrationToTheObjectStoreSurvivesItsConnectorBeingKilled(t *testing.T)
 	// A medium connector sends a part in 4 s: kill it once one is in the store.
 	require.Equal(t, 200, s.call("POST", "/scale", map[string]any{"action": "resize", "connector_id": victim, "size": "medium",
 		"who": "e2e", "why": "a part at a time"}, nil))
-	s.eventually(60*time.Second, "a whole part of "+key+" is in the store", func() bool {
-		up, found, err := store.FindUpload(ctx, key)
-		if err != nil || !found {
-			return false
-		}
-		parts, err := store.Parts(ctx, up)
-		return err == nil && len(parts) >= 1
-	})
+	s.partStored(store, key)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 
 	st := s.failedOver(id, victim)

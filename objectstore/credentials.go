@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 )
@@ -30,8 +28,8 @@ func NewAdmin(cfg Config) (*Admin, error) {
 		return nil, err
 	}
 	return &Admin{IAM: iam.New(iam.Options{
-		Region:       cmp.Or(cfg.Region, "us-east-1"),
-		Credentials:  credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, ""),
+		Region:       cfg.region(),
+		Credentials:  cfg.credentials(),
 		BaseEndpoint: nilIfEmpty(cfg.Endpoint),
 	}), Bucket: cfg.Bucket}, nil
 }

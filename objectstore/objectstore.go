@@ -64,6 +64,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (c Config) region() string { return cmp.Or(c.Region, "us-east-1") }
+
+func (c Config) credentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")
+}
+
 // Store is one bucket of the object store, as one writer sees it.
 type Store struct {
 	Client *s3.Client
@@ -76,8 +82,8 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return &Store{Client: s3.New(s3.Options{
-		Region:      cmp.Or(cfg.Region, "us-east-1"),
-		Credentials: credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, ""),
+		Region:      cfg.region(),
+		Credentials: cfg.credentials(),
 		// An S3-compatible store serves its buckets as paths, not as host names.
 		UsePathStyle: cfg.Endpoint != "",
 		BaseEndpoint: nilIfEmpty(cfg.Endpoint),
@@ -181,18 +187,18 @@ func (s *Store) Parts(ctx context.Context, u Upload) ([]Part, error) {
 	return parts, nil
 }
 
-// Matches says whether the part holds b: by its SHA-256 where the store listed it
-// (AWS does), else by its ETag, which S3 stores make the MD5 of an unencrypted part's
-// bytes (SeaweedFS lists no checksums).
-func (p Part) Matches(b []byte) bool {
+// Matches says whether the part holds b, whose SHA-256 (PartSHA256) is sum: by its
+// SHA-256 where the store listed it (AWS does), else by its ETag, which S3 stores make
+// the MD5 of an unencrypted part's bytes (SeaweedFS lists no checksums).
+func (p Part) Matches(b []byte, sum string) bool {
 	if int64(len(b)) != p.Size {
 		return false
 	}
 	if p.SHA256 != "" {
-		return p.SHA256 == PartSHA256(b)
+		return p.SHA256 == sum
 	}
-	sum := md5.Sum(b)
-	return strings.Trim(p.ETag, `"`) == hex.EncodeToString(sum[:])
+	md := md5.Sum(b)
+	return strings.Trim(p.ETag, `"`) == hex.EncodeToString(md[:])
 }
 
 // PartSHA256 is the SHA-256 of b as S3 takes it: base64.

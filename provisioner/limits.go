@@ -260,19 +260,9 @@ func (l *Limits) Read(id string) (Limit, error) {
 		lim.MemoryBytes, _ = strconv.ParseInt(mem[0], 10, 64)
 		return lim, nil
 	}
-	subsystems, err := limited()
-	if err != nil {
-		return Limit{}, err
-	}
 	dir := func(name cgroup1.Name) string {
-		for _, s := range subsystems {
-			if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == name {
-				if rel, err := l.v1Path(id)(name); err == nil {
-					return p.Path(rel)
-				}
-			}
-		}
-		return ""
+		d, _ := v1Dir(l.v1Path(id), name) // an empty folder fails the read below
+		return d
 	}
 	for _, f := range []struct {
 		path string
@@ -313,4 +303,69 @@ func readFields(path string) ([]string, error) {
 		return nil, err
 	}
 	return strings.Fields(string(b)), nil
+}
+
+// v1Dir is the folder of a v1 group (path, as the library names groups) in one
+// controller's hierarchy.
+func v1Dir(path cgroup1.Path, name cgroup1.Name) (string, error) {
+	subsystems, err := cgroup1.Default()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range subsystems {
+		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == name {
+			rel, err := path(name)
+			if err != nil {
+				return "", err
+			}
+			return p.Path(rel), nil
+		}
+	}
+	return "", fmt.Errorf("provisioner: no %s hierarchy is mounted", name)
+}
+
+// CPUState is what a process's CPU limit has done to it so far.
+type CPUState struct {
+	// Limited says that the process's group has a CPU quota.
+	Limited bool
+	// Throttled is the time the quota held the group back since the group was made.
+	Throttled time.Duration
+}
+
+// CPUStateOf reads the CPU quota and throttled time of the control group the process
+// is in: a connector asks about itself. A process in no group with a quota reads as
+// not limited.
+func CPUStateOf(pid int) (CPUState, error) {
+	var dir, quota, counter string
+	var unit time.Duration
+	if cgroups.Mode() == cgroups.Unified {
+		group, err := cgroup2.PidGroupPath(pid)
+		if err != nil {
+			return CPUState{}, err
+		}
+		dir, quota, counter, unit = filepath.Join("/sys/fs/cgroup", group), "cpu.max", "throttled_usec", time.Microsecond
+	} else {
+		var err error
+		if dir, err = v1Dir(cgroup1.PidPath(pid), cgroup1.Cpu); err != nil {
+			return CPUState{}, err
+		}
+		quota, counter, unit = "cpu.cfs_quota_us", "throttled_time", time.Nanosecond
+	}
+	// v2 says "max" where there is no quota, v1 "-1"; v2 without a cpu controller has
+	// no such file at all.
+	q, err := readFields(filepath.Join(dir, quota))
+	if err != nil || len(q) == 0 || q[0] == "max" || strings.HasPrefix(q[0], "-") {
+		return CPUState{}, nil
+	}
+	stat, err := readFields(filepath.Join(dir, "cpu.stat"))
+	if err != nil {
+		return CPUState{}, err
+	}
+	for i := 0; i+1 < len(stat); i += 2 {
+		if stat[i] == counter {
+			n, err := strconv.ParseInt(stat[i+1], 10, 64)
+			return CPUState{Limited: true, Throttled: time.Duration(n) * unit}, err
+		}
+	}
+	return CPUState{}, fmt.Errorf("provisioner: %s has no %s", filepath.Join(dir, "cpu.stat"), counter)
 }

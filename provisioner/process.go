@@ -162,7 +162,7 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Status, error) {
 	}
 	line, siteEnv := append([]string{p.Bin}, p.args(spec)...), []string(nil)
 	if p.Sites != nil {
-		if line, siteEnv, err = p.Sites.command(ctx, spec, p.Bin, line[1:]); err != nil {
+		if line, siteEnv, err = p.Sites.command(spec, line); err != nil {
 			return Status{}, err
 		}
 	}

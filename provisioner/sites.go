@@ -1,7 +1,6 @@
 package provisioner
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -30,9 +29,8 @@ type SiteLinks struct {
 	Services map[string]string
 	Logger   *slog.Logger
 
-	mu     sync.Mutex
-	links  map[string]*sitenet.Link
-	relays map[string]string // site and target → relay address
+	mu    sync.Mutex
+	links map[string]*sitenet.Link
 }
 
 // link opens the site's link, shaped to its uplink, or reshapes the one open.
@@ -53,34 +51,10 @@ func (s *SiteLinks) link(site string, uplink float64) (*sitenet.Link, error) {
 		return nil, err
 	}
 	if s.links == nil {
-		s.links, s.relays = map[string]*sitenet.Link{}, map[string]string{}
+		s.links = map[string]*sitenet.Link{}
 	}
 	s.links[site] = l
 	return l, nil
-}
-
-// Link is the site's link, if it is open.
-func (s *SiteLinks) Link(site string) (*sitenet.Link, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.links[site]
-	return l, ok
-}
-
-// relay is the address at the site that reaches target in the cloud.
-func (s *SiteLinks) relay(l *sitenet.Link, target string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := l.Site + "\x00" + target
-	if addr, ok := s.relays[key]; ok {
-		return addr, nil
-	}
-	addr, err := l.Forward(target)
-	if err != nil {
-		return "", err
-	}
-	s.relays[key] = addr
-	return addr, nil
 }
 
 // env is the connector's environment at the site: each service rewritten to its
@@ -94,18 +68,15 @@ func (s *SiteLinks) env(l *sitenet.Link) ([]string, error) {
 		}
 		u, err := url.Parse(v)
 		if err == nil && u.Scheme != "" && u.Host != "" {
-			if u.Host, err = s.relay(l, hostPort(u)); err != nil {
+			if u.Host, err = l.Forward(hostPort(u)); err != nil {
 				return nil, err
 			}
 			out = append(out, name+"="+u.String())
 			continue
 		}
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			return nil, fmt.Errorf("provisioner: %s=%q is neither a URL nor host:port, so a site cannot be given a relay to it", name, v)
-		}
-		addr, err := s.relay(l, v)
+		addr, err := l.Forward(v)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("provisioner: %s=%q, a URL or host:port, cannot be relayed to the site: %w", name, v, err)
 		}
 		out = append(out, name+"="+addr)
 	}
@@ -130,12 +101,12 @@ func (s *SiteLinks) StopRelays() {
 	for _, l := range s.links {
 		l.StopRelays()
 	}
-	s.links, s.relays = nil, nil
+	s.links = nil
 }
 
-// command is the connector's command line run in the site's namespace, and its
-// environment there.
-func (s *SiteLinks) command(ctx context.Context, spec Spec, bin string, args []string) ([]string, []string, error) {
+// command is the connector's command line (line) run in the site's namespace, and
+// its environment there.
+func (s *SiteLinks) command(spec Spec, line []string) ([]string, []string, error) {
 	l, err := s.link(spec.Site, spec.UplinkBytesSec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("provisioner: link of site %s: %w", spec.Site, err)
@@ -144,5 +115,5 @@ func (s *SiteLinks) command(ctx context.Context, spec Spec, bin string, args []s
 	if err != nil {
 		return nil, nil, err
 	}
-	return append([]string{"ip", "netns", "exec", l.Namespace, bin}, args...), env, nil
+	return append([]string{"ip", "netns", "exec", l.Namespace}, line...), env, nil
 }

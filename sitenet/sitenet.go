@@ -42,9 +42,9 @@ type Link struct {
 	tag, cloudDev, siteDev string
 	logger                 *slog.Logger
 
-	mu        sync.Mutex
-	listeners []net.Listener
-	rate      float64
+	mu     sync.Mutex
+	relays map[string]net.Listener // by target
+	rate   float64
 }
 
 // Available says whether links can be made here, and if not, why.
@@ -71,13 +71,8 @@ func Open(tag, site string, bytesPerSec float64, logger *slog.Logger) (*Link, er
 	if logger == nil {
 		logger = slog.Default()
 	}
-	// Interface names have at most 15 bytes: a hash of tag and site keeps them short
-	// and apart.
-	h := sha256.Sum256([]byte(tag + "\x00" + site))
-	id := hex.EncodeToString(h[:])[:8]
-	n := int(h[8])<<8 | int(h[9])
-	l := &Link{Site: site, Namespace: "pmo-" + id, tag: tag, cloudDev: "pmoc" + id, siteDev: "pmos" + id, logger: logger,
-		CloudIP: fmt.Sprintf("10.%d.%d.1", 200+n>>8&0x1f, n&0xff), SiteIP: fmt.Sprintf("10.%d.%d.2", 200+n>>8&0x1f, n&0xff)}
+	l := named(tag, site)
+	l.logger = logger
 	if run("ip", "-n", l.Namespace, "addr", "show", "dev", l.siteDev) == nil && run("ip", "addr", "show", "dev", l.cloudDev) == nil {
 		if err := l.SetRate(bytesPerSec); err != nil {
 			return nil, err
@@ -110,6 +105,17 @@ func Open(tag, site string, bytesPerSec float64, logger *slog.Logger) (*Link, er
 	logger.Info("site link up", "site", site, "namespace", l.Namespace, "cloud_ip", l.CloudIP, "site_ip", l.SiteIP,
 		"uplink_bytes_per_sec", bytesPerSec)
 	return l, nil
+}
+
+// named is tag's link of the site as its names and addresses are, whether it is up
+// or not. Interface names have at most 15 bytes: a hash of tag and site keeps them
+// short and apart, and picks the addresses.
+func named(tag, site string) *Link {
+	h := sha256.Sum256([]byte(tag + "\x00" + site))
+	id := hex.EncodeToString(h[:])[:8]
+	n := int(h[8])<<8 | int(h[9])
+	return &Link{Site: site, Namespace: "pmo-" + id, tag: tag, cloudDev: "pmoc" + id, siteDev: "pmos" + id,
+		CloudIP: fmt.Sprintf("10.%d.%d.1", 200+n>>8&0x1f, n&0xff), SiteIP: fmt.Sprintf("10.%d.%d.2", 200+n>>8&0x1f, n&0xff)}
 }
 
 // SetRate shapes what the site sends to bytesPerSec with a token bucket (tbf); 0
@@ -169,19 +175,26 @@ func (l *Link) Up() error {
 // reachable from the site: it listens on the cloud's end of the link, on target's
 // port, and relays each connection to target. It returns the address the site dials,
 // the same from any process that opens the link: a worker started again relays on
-// the addresses its connectors were given.
+// the addresses its connectors were given. Forwarding a target again returns the
+// relay there is.
 func (l *Link) Forward(target string) (string, error) {
 	_, port, err := net.SplitHostPort(target)
 	if err != nil {
 		return "", fmt.Errorf("sitenet: forward %s: %w", target, err)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ln, ok := l.relays[target]; ok {
+		return ln.Addr().String(), nil
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(l.CloudIP, port))
 	if err != nil {
 		return "", fmt.Errorf("sitenet: forward %s to site %s: %w", target, l.Site, err)
 	}
-	l.mu.Lock()
-	l.listeners = append(l.listeners, ln)
-	l.mu.Unlock()
+	if l.relays == nil {
+		l.relays = map[string]net.Listener{}
+	}
+	l.relays[target] = ln
 	go relay(ln, target)
 	return ln.Addr().String(), nil
 }
@@ -233,22 +246,21 @@ func (l *Link) Close() error {
 func (l *Link) StopRelays() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, ln := range l.listeners {
+	for _, ln := range l.relays {
 		_ = ln.Close()
 	}
-	l.listeners = nil
+	l.relays = nil
 }
 
 // Remove removes the namespace and link of tag's site, if there are any.
 func Remove(tag, site string) error {
-	h := sha256.Sum256([]byte(tag + "\x00" + site))
-	id := hex.EncodeToString(h[:])[:8]
+	l := named(tag, site)
 	var err error
-	if e := run("ip", "netns", "del", "pmo-"+id); e != nil && !strings.Contains(e.Error(), "No such file") {
+	if e := run("ip", "netns", "del", l.Namespace); e != nil && !strings.Contains(e.Error(), "No such file") {
 		err = e
 	}
 	// Deleting the namespace deletes its end of the pair, and so the pair.
-	if e := run("ip", "link", "del", "pmoc"+id); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
+	if e := run("ip", "link", "del", l.cloudDev); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
 		err = errors.Join(err, e)
 	}
 	return err

@@ -65,6 +65,16 @@ func sink(t *testing.T) (string, *atomic.Int64) {
 	return ln.Addr().String(), &got
 }
 
+// relayedSink is a sink in the cloud (target) and the relay the site reaches it by
+// (addr).
+func relayedSink(t *testing.T, l *sitenet.Link) (target, addr string, got *atomic.Int64) {
+	t.Helper()
+	target, got = sink(t)
+	addr, err := l.Forward(target)
+	require.NoError(t, err)
+	return target, addr, got
+}
+
 // send starts a sender inside the site's namespace.
 func send(t *testing.T, l *sitenet.Link, addr string) {
 	t.Helper()
@@ -98,9 +108,7 @@ func open(t *testing.T, site string, rate float64) *sitenet.Link {
 func TestTwoSendersShareTheirSitesLink(t *testing.T) {
 	const mib = 1 << 20
 	l := open(t, "ams1", 4*mib)
-	target, got := sink(t)
-	addr, err := l.Forward(target)
-	require.NoError(t, err)
+	_, addr, got := relayedSink(t, l)
 	require.True(t, strings.HasPrefix(addr, l.CloudIP+":"), addr)
 	send(t, l, addr)
 	send(t, l, addr)
@@ -123,9 +131,7 @@ func TestTwoSendersShareTheirSitesLink(t *testing.T) {
 func TestACutLinkCarriesNothingUntilRestored(t *testing.T) {
 	const mib = 1 << 20
 	l := open(t, "fra1", 2*mib)
-	target, got := sink(t)
-	addr, err := l.Forward(target)
-	require.NoError(t, err)
+	_, addr, got := relayedSink(t, l)
 	send(t, l, addr)
 	time.Sleep(time.Second)
 	require.Positive(t, rateOver(got, time.Second))
@@ -158,9 +164,7 @@ func TestASiteReachesTheCloudOnlyThroughItsForwarders(t *testing.T) {
 // connectors in them, and relays on the addresses those connectors were given.
 func TestALinkOpenedAgainIsTakenOverWithItsAddresses(t *testing.T) {
 	l := open(t, "par1", 1<<20)
-	target, got := sink(t)
-	addr, err := l.Forward(target)
-	require.NoError(t, err)
+	target, addr, got := relayedSink(t, l)
 	send(t, l, addr)
 	require.Eventually(t, func() bool { return got.Load() > 0 }, 10*time.Second, 50*time.Millisecond)
 	l.StopRelays() // the worker stops; the sender's namespace stays

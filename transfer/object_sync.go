@@ -41,12 +41,9 @@ func SyncObject(ctx context.Context, src string, store *objectstore.Store, key s
 			return SyncResult{}, err
 		}
 	}
-	size, err := s.Size(ctx)
+	size, err := knownSize(ctx, s)
 	if err != nil {
 		return SyncResult{}, err
-	}
-	if size < 0 {
-		return SyncResult{}, fmt.Errorf("%w: %s does not say its size, which a multipart upload needs", ErrBadSource, s)
 	}
 	up, err := store.StartUpload(ctx, key)
 	if err != nil {
@@ -68,16 +65,12 @@ func SyncObject(ctx context.Context, src string, store *objectstore.Store, key s
 // syncParts uploads the parts of the new copy, completes it and verifies it.
 func syncParts(ctx context.Context, s source, store *objectstore.Store, up objectstore.Upload, m Manifest, size int64,
 	opt SyncOptions) (SyncResult, Manifest, error) {
-	r, start, _, err := s.Open(ctx, 0)
+	r, err := openFromStart(ctx, s)
 	if err != nil {
 		return SyncResult{}, Manifest{}, err
 	}
 	defer r.Close()
-	if start != 0 {
-		return SyncResult{}, Manifest{}, fmt.Errorf("transfer: %s opened at byte %d, not 0", s, start)
-	}
-	u := &uploader{src: s, store: store, key: up.Key, opt: Options{Throttle: opt.Throttle},
-		progress: progress{fn: opt.Progress, every: opt.ProgressInterval, last: time.Now()}}
+	prog := progress{fn: opt.Progress, every: opt.ProgressInterval, last: time.Now()}
 	whole := sha256.New()
 	buf := make([]byte, m.PartSize)
 	var res SyncResult
@@ -87,7 +80,7 @@ func syncParts(ctx context.Context, s source, store *objectstore.Store, up objec
 		want := min(m.PartSize, size-pos)
 		i := int(n) - 1
 		// Reading the source is not paced: the connector has it at hand.
-		if err := u.read(ctx, r, buf[:want], whole, false, func(k int64) { u.progress.maybe(pos + k) }); err != nil {
+		if err := readPart(ctx, s, r, buf[:want], whole, nil, func(k int64) { prog.maybe(pos + k) }); err != nil {
 			return res, Manifest{}, err
 		}
 		sum := objectstore.PartSHA256(buf[:want])
@@ -98,7 +91,7 @@ func syncParts(ctx context.Context, s source, store *objectstore.Store, up objec
 		} else {
 			// A changed part crosses the link, paced like any copy.
 			if err = opt.Throttle.waitAll(ctx, int(want)); err == nil {
-				p, err = store.PutPart(ctx, up, n, buf[:want], func() { u.progress.maybe(pos) })
+				p, err = store.PutPart(ctx, up, n, buf[:want], func() { prog.maybe(pos) })
 			}
 			res.ChangedBlocks++
 			res.BytesCopied += want
@@ -111,7 +104,7 @@ func syncParts(ctx context.Context, s source, store *objectstore.Store, up objec
 		}
 		done = append(done, p)
 		pos += want
-		u.progress.maybe(pos)
+		prog.maybe(pos)
 	}
 	res.SHA256 = hex.EncodeToString(whole.Sum(nil))
 	if err := store.Complete(ctx, up, done); err != nil {
@@ -125,6 +118,6 @@ func syncParts(ctx context.Context, s source, store *objectstore.Store, up objec
 		return res, Manifest{}, fmt.Errorf("%w: %s after the delta sync holds %d bytes hashing to %s, the source read as %s (did it change during cutover?)",
 			ErrChecksumMismatch, up.Key, n, got, res.SHA256)
 	}
-	u.progress.force(pos)
+	prog.force(pos)
 	return res, Manifest{Size: size, SHA256: res.SHA256, PartSize: m.PartSize, Parts: partSums(done)}, nil
 }

@@ -91,12 +91,9 @@ type uploader struct {
 }
 
 func (u *uploader) run(ctx context.Context) (Result, error) {
-	size, err := u.src.Size(ctx)
+	size, err := knownSize(ctx, u.src)
 	if err != nil {
 		return Result{}, err
-	}
-	if size < 0 {
-		return Result{}, fmt.Errorf("%w: %s does not say its size, which a multipart upload needs", ErrBadSource, u.src)
 	}
 	if u.opt.ExpectedSize > 0 && size != u.opt.ExpectedSize {
 		return Result{}, fmt.Errorf("%w: %s has %d bytes, expected %d", ErrSizeMismatch, u.src, size, u.opt.ExpectedSize)
@@ -132,14 +129,11 @@ func (u *uploader) run(ctx context.Context) (Result, error) {
 
 	// The source is read from its start: the parts kept are checked against it, and
 	// the whole object's hash needs every byte.
-	r, start, _, err := u.src.Open(cctx, 0)
+	r, err := openFromStart(cctx, u.src)
 	if err != nil {
-		return Result{}, interrupted(cctx, err)
+		return Result{}, err
 	}
 	defer r.Close()
-	if start != 0 {
-		return Result{}, fmt.Errorf("transfer: %s opened at byte %d, not 0", u.src, start)
-	}
 	whole := sha256.New()
 	buf := make([]byte, objectstore.PartSize)
 	var done []objectstore.Part
@@ -149,19 +143,25 @@ func (u *uploader) run(ctx context.Context) (Result, error) {
 		want := min(objectstore.PartSize, size-pos)
 		// A kept part is read at full speed: it does not cross the link again.
 		kept := keptPart(have, n, want)
-		if err := u.read(cctx, r, buf[:want], whole, kept == nil, func(k int64) { tick(pos + k) }); err != nil {
+		throttle := u.opt.Throttle
+		if kept != nil {
+			throttle = nil
+		}
+		if err := readPart(cctx, u.src, r, buf[:want], whole, throttle, func(k int64) { tick(pos + k) }); err != nil {
 			u.progress.force(pos)
-			return res, err
+			return res, fmt.Errorf("transfer: upload to %s: %w", u.key, err)
 		}
 		part := buf[:want]
-		if kept != nil && kept.Matches(part) {
-			k := *kept
-			k.SHA256 = objectstore.PartSHA256(part) // for the manifest, where the listing left it out
-			done = append(done, k)
-			pos += want
-			res.ResumedFrom = pos
-			tick(pos)
-			continue
+		if kept != nil {
+			if sum := objectstore.PartSHA256(part); kept.Matches(part, sum) {
+				k := *kept
+				k.SHA256 = sum // for the manifest, where the listing left it out
+				done = append(done, k)
+				pos += want
+				res.ResumedFrom = pos
+				tick(pos)
+				continue
+			}
 		}
 		have = nil // a part that differs ends the run of kept ones
 		p, err := u.store.PutPart(cctx, up, n, part, func() { tick(pos) })
@@ -217,19 +217,17 @@ func keptPart(have []objectstore.Part, n int32, size int64) *objectstore.Part {
 	return nil
 }
 
-// read fills b from r, paced by the throttle when paced, adding every byte to whole
-// and calling tick with the count read so far.
-func (u *uploader) read(ctx context.Context, r io.Reader, b []byte, whole hash.Hash, paced bool, tick func(int64)) error {
+// readPart fills b from src's reader r, adding every byte to whole and calling tick
+// with the count read so far, paced by throttle (nil: at full speed).
+func readPart(ctx context.Context, src source, r io.Reader, b []byte, whole hash.Hash, throttle *Throttle, tick func(int64)) error {
 	var got int64
 	for got < int64(len(b)) {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("transfer: upload to %s interrupted: %w", u.key, context.Cause(ctx))
+			return fmt.Errorf("transfer: read %s interrupted: %w", src, context.Cause(ctx))
 		}
-		end := min(got+int64(u.opt.Throttle.chunk()), int64(len(b)))
-		if paced {
-			if err := u.opt.Throttle.wait(ctx, int(end-got)); err != nil {
-				return fmt.Errorf("transfer: upload to %s interrupted: %w", u.key, err)
-			}
+		end := min(got+int64(throttle.chunk()), int64(len(b)))
+		if err := throttle.wait(ctx, int(end-got)); err != nil {
+			return fmt.Errorf("transfer: read %s interrupted: %w", src, err)
 		}
 		k, err := io.ReadFull(r, b[got:end])
 		whole.Write(b[got : got+int64(k)])
@@ -237,12 +235,34 @@ func (u *uploader) read(ctx context.Context, r io.Reader, b []byte, whole hash.H
 		tick(got)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("transfer: %s ended %d bytes into a part of %d, before the size it gave", u.src, got, len(b))
+				return fmt.Errorf("transfer: %s ended %d bytes into a part of %d, before the size it gave", src, got, len(b))
 			}
-			return fmt.Errorf("transfer: read %s: %w", u.src, interrupted(ctx, err))
+			return fmt.Errorf("transfer: read %s: %w", src, interrupted(ctx, err))
 		}
 	}
 	return nil
+}
+
+// knownSize is the source's size, which a multipart upload needs up front.
+func knownSize(ctx context.Context, s source) (int64, error) {
+	size, err := s.Size(ctx)
+	if err == nil && size < 0 {
+		err = fmt.Errorf("%w: %s does not say its size, which a multipart upload needs", ErrBadSource, s)
+	}
+	return size, err
+}
+
+// openFromStart opens the source at byte 0: an upload hashes the whole source.
+func openFromStart(ctx context.Context, s source) (io.ReadCloser, error) {
+	r, start, _, err := s.Open(ctx, 0)
+	if err != nil {
+		return nil, interrupted(ctx, err)
+	}
+	if start != 0 {
+		r.Close()
+		return nil, fmt.Errorf("transfer: %s opened at byte %d, not 0", s, start)
+	}
+	return r, nil
 }
 
 // alreadyComplete reports whether the object is there, verified by an earlier attempt

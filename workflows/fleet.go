@@ -365,6 +365,7 @@ func (f *fleet) collect(ctx workflow.Context) error {
 	}
 	f.st.Sites = res.Sites
 	now := workflow.Now(ctx)
+	stale := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) > planning.UnreachableAfter }
 	var restart, changed []planning.Connector
 	for _, h := range res.Connectors {
 		i := f.connectorIndex(h.ID)
@@ -392,7 +393,6 @@ func (f *fleet) collect(ctx workflow.Context) error {
 		// either, and its work waits for it (or fails over by its heartbeats). One
 		// that has not reported yet, such as a replacement that cannot reach the
 		// cloud to start, is as reachable as its site.
-		stale := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) > planning.UnreachableAfter }
 		unreachable := c.Live() && (stale(h.Usage.At) || h.Usage.At.IsZero() && stale(f.st.SiteReports[c.Site]))
 		if unreachable != c.Unreachable {
 			c.Unreachable = unreachable
